@@ -1,0 +1,302 @@
+"""The typed configuration model: one pydantic class per TOML table.
+
+The field descriptions here ARE the reference documentation: ``config/template.py`` renders the
+commented ``sealpost.toml`` and ``config/reference.py`` renders ``docs/configuration.md`` from
+them. Every table forbids unknown keys, so a typo is an error rather than a silent default.
+Values are strict (``"25"`` is not a number). Relative paths are resolved against the directory
+of the config file when a ``base_dir`` is passed in the validation context (``load_config`` does).
+
+Cross-field rules live here too, so a ``Config`` built in code obeys them as well. RFC 4954
+section 4 requires a configuration that never permits plaintext passwords outside TLS; it is
+the only one Sealpost has (``auth = true`` needs ``tls`` other than ``none``). ``require_tls``
+needs TLS to require (RFC 3207 section 4: 530 until STARTTLS).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    model_validator,
+)
+
+from sealpost.config.values import (
+    Domain,
+    LogFormat,
+    LogLevel,
+    Positive,
+    ResolvedPath,
+    Seconds,
+    TlsMode,
+    address_text,
+    issue,
+    one_of,
+    parse_address,
+    redact_url,
+    sni_name,
+    store_url,
+)
+
+
+class Section(BaseModel):
+    """Base of every table: strict values, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class ServerSection(Section):
+    """Identity of this server and the limits every inbound session obeys."""
+
+    hostname: Domain = Field(
+        description="Name this server uses in its SMTP banner and EHLO; it should match the "
+        "certificate and the MX/submission host names."
+    )
+    data_dir: ResolvedPath = Field(
+        Path("var"),
+        validate_default=True,
+        description="Directory for the queue database and state, relative to the config file.",
+    )
+    local_domains: list[Domain] = Field(
+        default_factory=list,
+        description="Domains whose mail is accepted on any listener without AUTH; mail for "
+        "every other domain needs an authenticated submission.",
+    )
+    max_message_size: Positive = Field(
+        10_240_000, description="Largest message accepted, in bytes (advertised as SIZE, RFC 1870)."
+    )
+    max_recipients: Positive = Field(1000, description="Most RCPT TO commands per message.")
+    max_connections: Positive = Field(
+        1000,
+        description="Open SMTP connections across all listeners; beyond it new ones get 421.",
+    )
+    max_connections_per_ip: Positive = Field(
+        50,
+        description="Open connections from one client IP (Postfix "
+        "smtpd_client_connection_count_limit); beyond it new ones get 421 4.7.0.",
+    )
+    idle_timeout: Seconds = Field(
+        300.0,
+        description="Seconds to wait for the next command; RFC 5321 section 4.5.3.2.7 asks "
+        "for at least 300.",
+    )
+    data_timeout: Seconds = Field(600.0, description="Seconds allowed for the whole DATA phase.")
+    min_data_rate: Positive = Field(
+        500,
+        description="Bytes per second a client must sustain during DATA (Postfix "
+        "smtpd_min_data_rate); slower clients are disconnected.",
+    )
+    tls_handshake_timeout: Seconds = Field(
+        30.0, description="Seconds allowed for a TLS handshake (implicit TLS or STARTTLS)."
+    )
+    auth_failures_per_ip: Positive = Field(
+        10, description="Failed AUTH attempts from one IP per window before it is locked out."
+    )
+    auth_failure_window: Seconds = Field(
+        300.0, description="Seconds over which AUTH failures are counted, and the lockout length."
+    )
+    auth_failure_delay: Annotated[float, Field(ge=0)] = Field(
+        1.0, description="Seconds to wait before answering a failed AUTH."
+    )
+
+
+class SniCertificate(Section):
+    """A certificate chosen when a client asks for its name via SNI."""
+
+    name: Annotated[str, AfterValidator(sni_name)] = Field(
+        description="Server name to match, case-insensitively; *.example.com matches one label."
+    )
+    cert_file: ResolvedPath = Field(description="PEM certificate chain for this name.")
+    key_file: ResolvedPath = Field(description="PEM private key for this name.")
+
+
+class TlsSection(Section):
+    """Server certificates for every TLS listener (TLS 1.2 and 1.3, Mozilla intermediate)."""
+
+    cert_file: ResolvedPath = Field(
+        Path("certs/server.pem"),
+        validate_default=True,
+        description="PEM certificate chain (leaf first), relative to the config file.",
+    )
+    key_file: ResolvedPath = Field(
+        Path("certs/server.key"),
+        validate_default=True,
+        description="PEM private key (unencrypted) matching cert_file.",
+    )
+    reload_interval: Seconds = Field(
+        5.0,
+        description="Seconds between checks for changed certificate files; SIGHUP reloads at "
+        "once. A certificate that fails to load is logged and the previous one kept.",
+    )
+    sni: list[SniCertificate] = Field(
+        default_factory=list,
+        description="Extra certificates chosen by SNI, one [[tls.sni]] table each; clients "
+        "that send no name or an unknown one get cert_file.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> TlsSection:
+        seen: dict[str, int] = {}
+        for index, entry in enumerate(self.sni):
+            if entry.name in seen:
+                raise issue(
+                    f'duplicate SNI name "{entry.name}" (also tls.sni[{seen[entry.name]}])',
+                    f"sni[{index}].name",
+                )
+            seen[entry.name] = index
+        return self
+
+
+class ListenerConfig(Section):
+    """One SMTP listening socket."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")] = Field(
+        description="Unique name used in logs, metrics and Received headers."
+    )
+    address: Annotated[str, AfterValidator(address_text)] = Field(
+        description="host:port or [ipv6]:port to listen on; port 0 lets the system pick a "
+        "free port (for tests)."
+    )
+    tls: Annotated[TlsMode, one_of(TlsMode)] = Field(
+        TlsMode.STARTTLS,
+        description="starttls: plaintext then STARTTLS (RFC 3207, ports 25 and 587); "
+        "implicit: TLS from the first byte (RFC 8314, port 465); none: no TLS at all.",
+    )
+    require_tls: bool = Field(
+        False,
+        description="Refuse MAIL until STARTTLS has succeeded (530 5.7.0); for submission "
+        "on 587. Never set it on port 25: senders fall back to plaintext (RFC 3207 section 4).",
+    )
+    auth: bool = Field(
+        False,
+        description="Offer AUTH (RFC 4954); only ever inside TLS, so it needs tls = "
+        '"starttls" or "implicit".',
+    )
+
+    @property
+    def host(self) -> str:
+        return parse_address(self.address)[0]
+
+    @property
+    def port(self) -> int:
+        return parse_address(self.address)[1]
+
+    @model_validator(mode="after")
+    def _tls_rules(self) -> ListenerConfig:
+        if self.auth and self.tls is TlsMode.NONE:
+            raise issue(
+                'AUTH is never offered in plaintext: set tls = "starttls" or "implicit", '
+                "or auth = false",
+                "auth",
+            )
+        if self.require_tls and self.tls is TlsMode.NONE:
+            raise issue('require_tls needs tls = "starttls" (got tls = "none")', "require_tls")
+        return self
+
+
+class SmtpSection(Section):
+    """SMTP listeners, as [[smtp.listeners]] tables."""
+
+    listeners: list[ListenerConfig] = Field(
+        default_factory=list,
+        description="SMTP listening sockets, one [[smtp.listeners]] table each; names and "
+        "addresses must be unique.",
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> SmtpSection:
+        names: dict[str, int] = {}
+        addresses: dict[str, int] = {}
+        for index, listener in enumerate(self.listeners):
+            if listener.name in names:
+                raise issue(
+                    f'duplicate listener name "{listener.name}" '
+                    f"(also smtp.listeners[{names[listener.name]}])",
+                    f"listeners[{index}].name",
+                )
+            key = f"{listener.host.lower()}:{listener.port}"
+            if key in addresses and listener.port != 0:
+                raise issue(
+                    f'address "{listener.address}" already used by '
+                    f"smtp.listeners[{addresses[key]}]",
+                    f"listeners[{index}].address",
+                )
+            names[listener.name] = index
+            addresses[key] = index
+        return self
+
+
+class StoreSection(Section):
+    """Where the queue lives."""
+
+    url: Annotated[str, AfterValidator(store_url)] = Field(
+        "sqlite:///var/queue.db",
+        validate_default=True,
+        description="sqlite:///relative/path (to the config file) or sqlite:////absolute/path; "
+        "memory:// keeps the queue in memory (tests only); postgresql:// is planned.",
+    )
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of a ``sqlite://`` URL, else ``None``."""
+        if self.url.startswith("sqlite:///"):
+            return Path(self.url[len("sqlite:///") :])
+        return None
+
+
+class LogSection(Section):
+    """Logging."""
+
+    level: Annotated[LogLevel, one_of(LogLevel)] = Field(
+        LogLevel.INFO, description="Lowest level written."
+    )
+    format: Annotated[LogFormat, one_of(LogFormat)] = Field(
+        LogFormat.TEXT, description="text for people; json writes one JSON object per line."
+    )
+
+
+class Config(Section):
+    """The whole ``sealpost.toml``."""
+
+    server: ServerSection
+    tls: TlsSection = Field(default_factory=dict, validate_default=True)
+    smtp: SmtpSection = Field(default_factory=dict, validate_default=True)
+    store: StoreSection = Field(default_factory=dict, validate_default=True)
+    log: LogSection = Field(default_factory=dict, validate_default=True)
+
+    _source: Path | None = PrivateAttr(default=None)
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _remember_base_dir(self, info: ValidationInfo) -> Config:
+        base = (info.context or {}).get("base_dir")
+        self._base_dir = Path(base) if base is not None else None
+        return self
+
+    @property
+    def base_dir(self) -> Path | None:
+        """The directory relative paths were resolved against (the config file's), if any."""
+        return self._base_dir
+
+    @property
+    def source(self) -> Path | None:
+        """The file this configuration was loaded from, if any."""
+        return self._source
+
+    @property
+    def needs_tls(self) -> bool:
+        """Whether any listener uses TLS, so the certificate files must load."""
+        return any(listener.tls is not TlsMode.NONE for listener in self.smtp.listeners)
+
+    def effective_summary(self) -> dict[str, Any]:
+        """Every effective setting as plain JSON values, for ``serve`` to log; no secrets."""
+        data = self.model_dump(mode="json")
+        data["store"]["url"] = redact_url(self.store.url)
+        data["config_file"] = str(self._source) if self._source else None
+        return data

@@ -1,0 +1,142 @@
+"""Validated value types of the configuration: enums, domain names, addresses, paths, URLs.
+
+Each validator raises an ``issue`` whose reason is what a person reads after the key path
+(``config/errors.py`` adds the path). ``parse_address`` is shared with the listeners.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+from sealpost.config.errors import show_value
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
+
+
+class TlsMode(StrEnum):
+    """How a listener uses TLS."""
+
+    STARTTLS = "starttls"
+    IMPLICIT = "implicit"
+    NONE = "none"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+def issue(reason: str, subpath: str = "") -> PydanticCustomError:
+    """A validation error whose message is ``reason``; ``subpath`` extends the key path."""
+    return PydanticCustomError("sealpost", "{reason}", {"reason": reason, "subpath": subpath})
+
+
+def one_of(enum: type[StrEnum]) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        if isinstance(value, enum):
+            return value
+        if isinstance(value, str) and value in enum._value2member_map_:
+            return enum(value)
+        choices = ", ".join(m.value for m in enum)
+        raise issue(f"must be one of {choices} (got {show_value(value)})")
+
+    return BeforeValidator(check)
+
+
+def _domain(value: str) -> str:
+    if len(value) > 253 or not _DOMAIN_RE.match(value):
+        raise issue(f"must be a domain name (got {show_value(value)})")
+    return value.rstrip(".").lower()
+
+
+def sni_name(value: str) -> str:
+    bare = value[2:] if value.startswith("*.") else value
+    if len(bare) > 253 or not _DOMAIN_RE.match(bare):
+        raise issue(f"must be a host name or *.domain wildcard (got {show_value(value)})")
+    return value.rstrip(".").lower()
+
+
+def _resolve(path: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    path = path.expanduser()
+    if base is not None and not path.is_absolute():
+        return Path(base) / path
+    return path
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` -> ``(host, port)``; ValueError saying why otherwise."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError("must be host:port or [ipv6]:port")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise ValueError("must be host:port or [ipv6]:port")
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
+    elif ":" in host:
+        raise ValueError("an IPv6 address needs brackets: [::1]:25")
+    elif not _DOMAIN_RE.match(host):
+        raise ValueError(f"{host!r} is not an IP address or host name")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError("port must be 0-65535")
+    return host, int(port_text)
+
+
+def address_text(value: str) -> str:
+    try:
+        parse_address(value)
+    except ValueError as exc:
+        raise issue(f"{exc} (got {show_value(value)})") from None
+    return value
+
+
+def store_url(value: str, info: ValidationInfo) -> str:
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme not in ("sqlite", "memory", "postgresql"):
+        raise issue(
+            f"must start with sqlite://, memory:// or postgresql:// (got {show_value(value)})"
+        )
+    if scheme == "sqlite":
+        if not rest.startswith("/") or rest == "/":
+            raise issue(
+                "must be sqlite:///relative/path or sqlite:////absolute/path "
+                f"(got {show_value(value)})"
+            )
+        path = _resolve(Path(rest[1:]), info)
+        return f"sqlite:///{path}"
+    return value
+
+
+Domain = Annotated[str, AfterValidator(_domain)]
+ResolvedPath = Annotated[Path, Field(strict=False), AfterValidator(_resolve)]
+Positive = Annotated[int, Field(gt=0)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+def redact_url(url: str) -> str:
+    """``scheme://user:password@host/...`` with the password replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.partition("@")
+    if sep and at and ":" in userinfo and "/" not in userinfo:
+        user = userinfo.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{hostpart}"
+    return url

@@ -1,0 +1,1 @@
+"""Network code: the only package that touches sockets and TLS (DESIGN.md section 2)."""

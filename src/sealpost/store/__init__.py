@@ -1,0 +1,65 @@
+"""Durable storage: the queue (QueueStore) and API keys (KeyStore). Imports only `model`.
+
+``open_store(url, base_dir)`` picks the backend from the configured URL:
+
+- ``sqlite:///relative/path.db``: three slashes, then a path relative to ``base_dir``;
+- ``sqlite:////abs/path.db``: four slashes, an absolute path (the default backend);
+- ``memory://``: nothing survives the process (tests, throw-away servers);
+- ``postgresql://...``: not available yet; a clear ``StoreError`` says so.
+
+The returned store is not open yet: ``await store.open()`` (or ``async with store``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sealpost.store.base import Store, StoreError
+
+__all__ = ["Store", "StoreError", "open_store"]
+
+_SQLITE = "sqlite://"
+
+
+def open_store(url: str, base_dir: Path | None = None) -> Store:
+    """The store for ``url``; relative SQLite paths resolve against ``base_dir`` (else cwd)."""
+    scheme = url.split(":", 1)[0].lower()
+    if url.lower().startswith(_SQLITE):
+        return _sqlite_store(url[len(_SQLITE) :], url, base_dir)
+    if url.lower() in ("memory://", "memory:"):
+        from sealpost.store.memory import MemoryStore
+
+        return MemoryStore()
+    if scheme in ("postgresql", "postgres"):
+        raise StoreError(
+            f"store url {_redacted(url)!r}: PostgreSQL comes in a later release of Sealpost; "
+            'use "sqlite:///sealpost.db" for now'
+        )
+    raise StoreError(
+        f"store url {_redacted(url)!r}: unsupported; use sqlite:///relative/path.db, "
+        "sqlite:////absolute/path.db or memory://"
+    )
+
+
+def _sqlite_store(rest: str, url: str, base_dir: Path | None) -> Store:
+    from sealpost.store.sqlite import SqliteQueueStore
+
+    if not rest.startswith("/") or rest.strip("/") == "":
+        raise StoreError(
+            f"store url {url!r}: expected sqlite:///relative/path.db or sqlite:////abs/path.db"
+        )
+    path = Path(rest[1:])  # "//abs/path" -> "/abs/path"; "/rel/path" -> "rel/path"
+    if not path.is_absolute():
+        path = (base_dir if base_dir is not None else Path.cwd()) / path
+    store: Store = SqliteQueueStore(path)
+    return store
+
+
+def _redacted(url: str) -> str:
+    """``url`` without a password (``user:secret@host`` -> ``user:***@host``)."""
+    head, sep, tail = url.partition("://")
+    if not sep or "@" not in tail:
+        return url
+    credentials, _, host = tail.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{head}://{user}:***@{host}"

@@ -1,0 +1,156 @@
+"""The storage contracts every backend honours, and the values they return.
+
+RFC 5321 section 6.1: once we answer ``250`` to the final dot we own the message and "MUST
+NOT lose" it, so ``QueueStore.enqueue`` returns only after the message and all of its
+recipients are committed and on stable storage (fsync). Every backend passes the one
+conformance suite in ``tests/conformance``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from sealpost.model.envelope import InboundMessage
+
+MessageState = Literal["queued", "done", "cancelled"]
+RecipientStatus = Literal["queued", "delivered", "bounced", "cancelled"]
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (disk full, I/O error, corrupt data)."""
+
+
+class DuplicateError(StoreError):
+    """A message or API key with this id is already stored; nothing was written."""
+
+
+class LeaseLostError(StoreError):
+    """The claim's lease token no longer matches: another worker holds the message now."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecipient:
+    address: str
+    status: RecipientStatus
+    attempts: int = 0
+    last_reply: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: str
+    message: InboundMessage
+    created_at: float
+    state: MessageState
+    next_attempt_at: float
+    attempts: int
+    recipients: tuple[StoredRecipient, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.message.data)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSummary:
+    """One row of ``sealpost queue list``: cheap to read, no message body."""
+
+    id: str
+    mail_from: str
+    recipient_count: int
+    size: int
+    created_at: float
+    state: MessageState
+    next_attempt_at: float
+    attempts: int
+    listener: str
+    tls_version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A lease on a due message: nobody else claims it until ``lease_until``."""
+
+    message: StoredMessage
+    token: str
+    lease_until: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientResult:
+    """The outcome of one delivery attempt for one recipient."""
+
+    address: str
+    status: RecipientStatus  # "queued" means: deferred, try again
+    reply: str | None = None
+
+
+class QueueStore(Protocol):
+    """The durable queue. All methods are coroutines; ``enqueue`` is durable on return."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def enqueue(self, message_id: str, message: InboundMessage, now: float) -> None:
+        """Store the message and its recipients, fsynced, before returning."""
+
+    async def get(self, message_id: str) -> StoredMessage | None: ...
+
+    async def list(
+        self, *, state: MessageState | None = None, limit: int = 100, after: str | None = None
+    ) -> list[MessageSummary]:
+        """Messages ordered by id (arrival); ``after`` pages past an id."""
+
+    async def count(self) -> dict[str, int]:
+        """Number of messages per state."""
+
+    async def claim_due(self, now: float, limit: int, lease: float) -> list[Claim]:
+        """Lease up to ``limit`` queued messages whose next attempt is due."""
+
+    async def record_attempt(
+        self,
+        claim: Claim,
+        results: Sequence[RecipientResult],
+        next_attempt_at: float,
+    ) -> None:
+        """Durably record per-recipient outcomes and release the lease; a message whose
+        recipients are all final becomes ``done``."""
+
+    async def release(self, claim: Claim) -> None:
+        """Give a lease back unchanged (shutdown)."""
+
+    async def cancel(self, message_id: str) -> bool:
+        """Cancel a queued message; False when there is no such queued message."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """An API key as stored: never the key itself, only a salted hash of it."""
+
+    id: str  # the key's first 8 characters: shown in listings, used to find the record
+    label: str
+    salt: bytes
+    digest: bytes
+    created_at: float
+    revoked_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class KeyStore(Protocol):
+    async def add_key(self, record: ApiKeyRecord) -> None: ...
+
+    async def find_key(self, key_id: str) -> ApiKeyRecord | None: ...
+
+    async def list_keys(self) -> list[ApiKeyRecord]: ...
+
+    async def revoke_key(self, key_id: str, now: float) -> bool: ...
+
+
+class Store(QueueStore, KeyStore, Protocol):
+    """What ``open_store`` returns: one backend serving both the queue and the API keys."""

@@ -1,0 +1,93 @@
+"""The SQLite store's write and read operations, each run on a connection inside a transaction.
+
+Every function here is handed a connection by ``sqlite_writer`` (writes, inside the batch
+transaction and the operation's SAVEPOINT) or by the read pool (reads, inside one snapshot).
+Per-recipient outcomes are written in place in the same transaction as the message's attempt
+count and lease release (security checklist K6).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from typing import Any
+
+from sealpost.store import sqlite_codec as codec
+from sealpost.store import sqlite_schema as sql
+from sealpost.store.attempts import apply_results, state_after
+from sealpost.store.base import (
+    DuplicateError,
+    LeaseLostError,
+    MessageState,
+    RecipientResult,
+    StoredRecipient,
+)
+
+
+def insert_message(
+    conn: sqlite3.Connection, *, row: codec.MessageRow, recipients: list[Any]
+) -> None:
+    try:
+        conn.execute(sql.INSERT_MESSAGE, row)
+    except sqlite3.IntegrityError as exc:
+        raise DuplicateError(f"message {row[0]} already exists") from exc
+    conn.executemany(sql.INSERT_RECIPIENT, recipients)
+
+
+def select_message(
+    conn: sqlite3.Connection, *, message_id: str
+) -> tuple[codec.MessageRow, list[codec.MessageRow]] | None:
+    row = conn.execute(sql.SELECT_MESSAGE, (message_id,)).fetchone()
+    if row is None:
+        return None
+    return row, conn.execute(sql.SELECT_RECIPIENTS, (message_id,)).fetchall()
+
+
+def claim(
+    conn: sqlite3.Connection, *, now: float, limit: int, until: float
+) -> list[tuple[str, float, codec.MessageRow, list[codec.MessageRow]]]:
+    rowids = [row[0] for row in conn.execute(sql.SELECT_DUE, (now, now, limit))]
+    leased = []
+    for rowid in rowids:
+        token = secrets.token_hex(16)
+        [message_id] = conn.execute(sql.SET_LEASE, (token, until, rowid)).fetchone()
+        selected = select_message(conn, message_id=message_id)
+        assert selected is not None  # same transaction as the SELECT_DUE above
+        leased.append((token, until, *selected))
+    return leased
+
+
+def record_attempt(
+    conn: sqlite3.Connection,
+    *,
+    message_id: str,
+    token: str,
+    results: tuple[RecipientResult, ...],
+    next_attempt_at: float,
+) -> None:
+    row = conn.execute(sql.SELECT_LEASE, (message_id,)).fetchone()
+    if row is None or row[1] != token:
+        raise LeaseLostError(f"lease on {message_id} was lost")
+    state: MessageState = row[0]
+    before = [StoredRecipient(*r) for r in conn.execute(sql.SELECT_RECIPIENTS, (message_id,))]
+    after = apply_results(before, results)
+    for idx, (old, new) in enumerate(zip(before, after, strict=True)):
+        if old != new:
+            conn.execute(
+                sql.UPDATE_RECIPIENT, (new.status, new.attempts, new.last_reply, message_id, idx)
+            )
+    conn.execute(sql.FINISH_ATTEMPT, (state_after(state, after), next_attempt_at, message_id))
+
+
+def cancel(conn: sqlite3.Connection, *, message_id: str) -> bool:
+    if conn.execute(sql.CANCEL_MESSAGE, (message_id,)).rowcount == 0:
+        return False
+    conn.execute(sql.CANCEL_RECIPIENTS, (message_id,))
+    return True
+
+
+def insert_key(conn: sqlite3.Connection, *, row: codec.MessageRow) -> None:
+    try:
+        conn.execute(sql.INSERT_KEY, row)
+    except sqlite3.IntegrityError as exc:
+        raise DuplicateError(f"API key id {row[0]} already exists") from exc

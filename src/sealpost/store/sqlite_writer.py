@@ -1,0 +1,182 @@
+"""Group commit: one writer thread owns the write connection and batches every pending write.
+
+RFC 5321 section 6.1 wants each acknowledged message on stable storage, and an fsync costs
+milliseconds. So writes are not committed one by one: callers hand an operation to the writer
+thread and await a future. The writer takes everything that piled up while its previous commit
+was running, applies it in ONE transaction (each operation inside its own SAVEPOINT, so one
+caller's error does not spoil the others), commits with one fsync, and only then resolves each
+caller's future with ``loop.call_soon_threadsafe``. There is no timer: under light load a batch
+is one write; under heavy load it is everything that arrived during the last fsync.
+
+An error that endangers the transaction itself (disk full, I/O error, lost connection) rolls
+the whole batch back and raises ``StoreError`` in every caller of that batch: never a silent
+success (security checklist K4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sealpost.store.base import StoreError
+
+WriteOp = Callable[[sqlite3.Connection], Any]
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 1000  # bounds one transaction's size and the latency of its first caller
+_STOP = object()
+
+
+@dataclass(slots=True)
+class _Request:
+    op: WriteOp
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+Outcome = tuple[_Request, Any, BaseException | None]  # (request, result, error)
+
+
+class GroupCommitWriter:
+    """The writer thread. ``commits`` counts successful COMMITs, ``writes`` committed ops."""
+
+    def __init__(self, conn: sqlite3.Connection, name: str = "sealpost-store-writer") -> None:
+        self._conn = conn
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.commits = 0
+        self.writes = 0
+        self.failed_batches = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    async def submit(self, op: WriteOp) -> Any:
+        """Run ``op(conn)`` inside the next batch; return its result once it is committed."""
+        if self._closed:
+            raise StoreError("the queue store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(_Request(op, future, loop))
+        return await future
+
+    def stop(self) -> None:
+        """Finish every write submitted so far, then end the thread (blocking)."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+        if self._thread.is_alive():
+            self._thread.join()
+
+    # --- writer thread ----------------------------------------------------------------------
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            batch: list[_Request] = [item]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            try:
+                self._run_batch(batch)
+            except Exception as exc:  # a bug here must not leave callers waiting forever
+                log.exception("queue writer batch failed")
+                _resolve([(r, None, StoreError(f"queue writer failed: {exc!r}")) for r in batch])
+        # Anything that slipped in behind the stop marker is refused, not left waiting.
+        late: list[Outcome] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                late.append((item, None, StoreError("the queue store is closed")))
+        _resolve(late)
+
+    def _run_batch(self, batch: list[_Request]) -> None:
+        conn = self._conn
+        outcomes: list[Outcome] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for request in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = request.op(conn)
+                except sqlite3.IntegrityError as exc:
+                    conn.execute("ROLLBACK TO op")  # a constraint: this caller's alone
+                    conn.execute("RELEASE op")
+                    outcomes.append((request, None, _as_store_error(exc)))
+                    continue
+                except sqlite3.Error:
+                    raise  # I/O error, disk full, broken connection: the whole batch
+                except Exception as exc:
+                    # This caller's own fault (stale lease, a bug): undo only its work.
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((request, None, _as_store_error(exc)))
+                    continue
+                conn.execute("RELEASE op")
+                outcomes.append((request, result, None))
+            if any(error is None for _, _, error in outcomes):
+                conn.execute("COMMIT")
+                self.commits += 1
+            else:
+                conn.execute("ROLLBACK")
+        except Exception as exc:  # disk full, I/O error, closed connection: the whole batch
+            self._abandon(conn)
+            self.failed_batches += 1
+            error = StoreError(f"queue write failed, nothing from this batch was stored: {exc}")
+            _resolve([(request, None, error) for request in batch])
+            return
+        self.writes += sum(1 for _, _, error in outcomes if error is None)
+        _resolve(outcomes)
+
+    @staticmethod
+    def _abandon(conn: sqlite3.Connection) -> None:
+        with contextlib.suppress(Exception):  # a broken connection; every caller is told so
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+
+def _as_store_error(exc: BaseException) -> StoreError:
+    if isinstance(exc, StoreError):
+        return exc
+    error = StoreError(f"queue write rejected: {exc!r}")
+    error.__cause__ = exc
+    return error
+
+
+def _resolve(outcomes: list[Outcome]) -> None:
+    """Wake each caller's event loop once per batch (one self-pipe write, not one per caller)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, batch in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_deliver, batch)
+
+
+def _deliver(outcomes: list[Outcome]) -> None:
+    for request, result, error in outcomes:
+        if request.future.done():  # the caller was cancelled; the write stands regardless
+            continue
+        if error is not None:
+            request.future.set_exception(error)
+        else:
+            request.future.set_result(result)

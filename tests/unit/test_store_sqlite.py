@@ -1,0 +1,403 @@
+"""SQLite store specifics: durability, group commit, crash safety, write errors, schema."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+from sealpost.model.ids import new_message_id
+from sealpost.model.tls_record import TlsRecord
+from sealpost.store import sqlite_codec as codec
+from sealpost.store import sqlite_schema
+from sealpost.store.base import ApiKeyRecord, DuplicateError, RecipientResult, StoreError
+from sealpost.store.sqlite import SqliteQueueStore
+
+T0 = 1_700_000_000.0
+
+
+def message(data: bytes = b"Subject: x\r\n\r\nbody\r\n") -> InboundMessage:
+    return InboundMessage(
+        envelope=Envelope("s@example.test", ("a@example.test", "b@example.test")),
+        session=SessionInfo("smtp", "127.0.0.1", 1234, tls=TlsRecord(version="TLSv1.3")),
+        data=data,
+    )
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+# --- files, schema, pragmas -----------------------------------------------------------------
+def test_creates_directories_and_survives_close_and_reopen(tmp_path):
+    path = tmp_path / "a" / "b" / "queue.db"
+    mid = new_message_id(T0)
+    key = ApiKeyRecord("0123abcd", "ci", b"s" * 16, b"d" * 32, T0)
+
+    async def first():
+        store = SqliteQueueStore(str(path))
+        await store.open()
+        await store.open()  # idempotent
+        await store.enqueue(mid, message(), T0)
+        [claim] = await store.claim_due(T0, 10, 60)
+        await store.record_attempt(claim, [RecipientResult("a@example.test", "delivered")], T0)
+        await store.add_key(key)
+        await store.close()
+        await store.close()  # idempotent
+
+    async def second():
+        async with SqliteQueueStore(path) as store:
+            stored = await store.get(mid)
+            assert stored.message == message()
+            assert [r.status for r in stored.recipients] == ["delivered", "queued"]
+            assert stored.attempts == 1
+            assert await store.find_key("0123abcd") == key
+            with pytest.raises(DuplicateError):
+                await store.enqueue(mid, message(), T0)
+
+    run(first())
+    assert path.exists()
+    run(second())
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_writer_connection_is_wal_with_full_sync(tmp_path):
+    async def scenario():
+        async with SqliteQueueStore(tmp_path / "q.db") as store:
+            conn = store._conn
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+    run(scenario())
+
+
+def test_claim_due_uses_the_due_index(tmp_path):
+    async def scenario():
+        async with SqliteQueueStore(tmp_path / "q.db") as store:
+            plan = store._conn.execute(
+                "EXPLAIN QUERY PLAN " + sqlite_schema.SELECT_DUE, (T0, T0, 10)
+            ).fetchall()
+            details = " ".join(row[-1] for row in plan)
+            assert "USING COVERING INDEX messages_due" in details, details
+            assert "TEMP B-TREE" not in details  # no sort: rows come in index order
+
+    run(scenario())
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "q.db"
+
+    async def create():
+        async with SqliteQueueStore(path):
+            pass
+
+    run(create())
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_version (version) VALUES (99)")
+
+    with pytest.raises(StoreError, match="newer"):
+        run(SqliteQueueStore(path).open())
+
+
+def test_operations_on_a_closed_store_raise_store_error(tmp_path):
+    async def scenario():
+        store = SqliteQueueStore(tmp_path / "q.db")
+        with pytest.raises(StoreError):
+            await store.enqueue(new_message_id(T0), message(), T0)
+        with pytest.raises(StoreError):
+            await store.get("x")
+
+    run(scenario())
+
+
+def test_unopenable_path_raises_store_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError):
+        run(SqliteQueueStore(blocker / "q.db").open())
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError):
+        run(SqliteQueueStore(garbage).open())
+
+
+# --- group commit ---------------------------------------------------------------------------
+def test_group_commit_shares_commits_between_concurrent_enqueues(tmp_path):
+    async def scenario():
+        async with SqliteQueueStore(tmp_path / "q.db") as store:
+            commits, writes = store.commits, store.writes
+            ids = [new_message_id(T0) for _ in range(100)]
+            await asyncio.gather(*(store.enqueue(i, message(b"x" * 5000), T0) for i in ids))
+            assert store.writes - writes == 100
+            assert 1 <= store.commits - commits <= 20, store.commits - commits
+            assert (await store.count())["queued"] == 100
+
+    run(scenario())
+
+
+def test_one_callers_error_does_not_fail_its_batch(tmp_path):
+    async def scenario():
+        async with SqliteQueueStore(tmp_path / "q.db") as store:
+            dup = new_message_id(T0)
+            await store.enqueue(dup, message(), T0)
+            ids = [new_message_id(T0) for _ in range(20)]
+            calls = [store.enqueue(i, message(), T0) for i in ids[:10]]
+            calls.append(store.enqueue(dup, message(b"other"), T0))
+            calls += [store.enqueue(i, message(), T0) for i in ids[10:]]
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            assert isinstance(results[10], DuplicateError)
+            assert [r for i, r in enumerate(results) if i != 10] == [None] * 20
+            assert (await store.count())["queued"] == 21
+            assert (await store.get(dup)).message.data == message().data
+
+    run(scenario())
+
+
+# --- write errors ---------------------------------------------------------------------------
+def test_broken_connection_fails_every_caller_of_the_batch(tmp_path):
+    async def scenario():
+        store = SqliteQueueStore(tmp_path / "q.db")
+        await store.open()
+        try:
+            store._conn.close()  # the write connection dies underneath the writer
+            ids = [new_message_id(T0) for _ in range(10)]
+            results = await asyncio.gather(
+                *(store.enqueue(i, message(), T0) for i in ids), return_exceptions=True
+            )
+            assert all(isinstance(r, StoreError) for r in results), results
+            with pytest.raises(StoreError):
+                await store.claim_due(T0, 10, 60)
+            assert store.commits == 0
+        finally:
+            await store.close()
+        async with SqliteQueueStore(tmp_path / "q.db") as reopened:
+            assert (await reopened.count())["queued"] == 0
+
+    run(scenario())
+
+
+DISK_FULL = textwrap.dedent(
+    """
+    import asyncio, os, resource, sys
+    from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+    from sealpost.model.ids import new_message_id
+    from sealpost.store.base import StoreError
+    from sealpost.store.sqlite import SqliteQueueStore
+
+    def msg(size):
+        env = Envelope("s@example.test", ("a@example.test",))
+        return InboundMessage(env, SessionInfo("smtp", "127.0.0.1", 1), os.urandom(size))
+
+    async def main(path):
+        store = SqliteQueueStore(path)
+        await store.open()
+        await store.enqueue(new_message_id(), msg(100), 0.0)
+        wal = os.path.getsize(path + "-wal")
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (wal + 200_000, hard))  # EFBIG beyond
+        acked, failed = [], None
+        for _ in range(100):
+            mid = new_message_id()
+            try:
+                await asyncio.gather(*(store.enqueue(mid + str(i), msg(40_000), 0.0)
+                                       for i in range(3)))
+            except StoreError as exc:
+                failed = exc
+                break
+            acked += [mid + str(i) for i in range(3)]
+        print("FAILED", type(failed).__name__, failed)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space comes back
+        recovered = new_message_id()
+        await store.enqueue(recovered, msg(40_000), 0.0)
+        await store.close()
+        print("ACKED", " ".join(acked + [recovered]))
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+def test_disk_full_raises_store_error_and_the_store_recovers(tmp_path):
+    path = tmp_path / "q.db"
+    proc = subprocess.run(
+        [sys.executable, "-c", DISK_FULL, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+    assert lines["FAILED"].startswith("StoreError "), lines["FAILED"]
+    acked = lines["ACKED"].split()
+
+    async def check():
+        async with SqliteQueueStore(path) as store:
+            stored = await asyncio.gather(*(store.get(mid) for mid in acked))
+            assert all(s is not None and len(s.message.data) in (100, 40_000) for s in stored)
+
+    run(check())
+
+
+# --- kill -9 --------------------------------------------------------------------------------
+ENQUEUE_FOREVER = textwrap.dedent(
+    """
+    import asyncio, hashlib, sys
+    from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+    from sealpost.model.ids import new_message_id
+    from sealpost.store.sqlite import SqliteQueueStore
+
+    async def worker(store):
+        while True:
+            mid = new_message_id()
+            data = hashlib.sha256(mid.encode()).hexdigest().encode() * 100
+            env = Envelope("s@example.test", ("a@example.test", "b@example.test"))
+            msg = InboundMessage(env, SessionInfo("smtp", "127.0.0.1", 1), data)
+            await store.enqueue(mid, msg, 0.0)
+            sys.stdout.write(mid + "\\n")
+            sys.stdout.flush()
+
+    async def main(path):
+        store = SqliteQueueStore(path)
+        await store.open()
+        await asyncio.gather(*(worker(store) for _ in range(16)))
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+def test_kill_9_loses_no_acknowledged_message(tmp_path):
+    path = tmp_path / "q.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ENQUEUE_FOREVER, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    acked: list[str] = []
+    try:
+        while len(acked) < 400:
+            line = proc.stdout.readline()
+            assert line, f"writer died early: {proc.stderr.read()}"
+            acked.append(line.strip())
+        os.kill(proc.pid, signal.SIGKILL)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    lines = rest.split("\n")
+    acked += [line for line in lines[:-1] if line]  # the last piece may be half written
+
+    async def check():
+        import hashlib
+
+        async with SqliteQueueStore(path) as store:
+            for mid in acked:
+                stored = await store.get(mid)
+                assert stored is not None, f"acknowledged message {mid} was lost"
+                assert (
+                    stored.message.data == hashlib.sha256(mid.encode()).hexdigest().encode() * 100
+                )
+                assert len(stored.recipients) == 2
+
+    run(check())
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+# --- fsync before acknowledgement (security checklist K1) ------------------------------------
+ENQUEUE_ONE = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+    from sealpost.store.sqlite import SqliteQueueStore
+
+    async def main(path):
+        store = SqliteQueueStore(path)
+        await store.open()
+        os.write(1, b"OPENED\\n")
+        env = Envelope("s@example.test", ("a@example.test",))
+        msg = InboundMessage(env, SessionInfo("smtp", "127.0.0.1", 1), b"hello")
+        await store.enqueue("m1", msg, 0.0)
+        os.write(1, b"ACKED\\n")
+        await store.close()
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_wal_is_fsynced_before_enqueue_returns(tmp_path):
+    trace = tmp_path / "trace"
+    strace = ["strace", "-f", "-y", "-e", "trace=fsync,fdatasync,write", "-o", str(trace)]
+    proc = subprocess.run(
+        [*strace, sys.executable, "-c", ENQUEUE_ONE, str(tmp_path / "q.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if proc.returncode != 0 and "ptrace" in proc.stderr:
+        pytest.skip(f"strace cannot trace here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    lines = trace.read_text().splitlines()
+    opened = next(i for i, line in enumerate(lines) if '"OPENED\\n"' in line)
+    acked = next(i for i, line in enumerate(lines) if '"ACKED\\n"' in line)
+    syncs = [line for line in lines[opened:acked] if "sync(" in line and "q.db-wal>" in line]
+    assert syncs, "\n".join(lines[opened : acked + 1])
+
+
+def test_tls_encoding_is_exactly_to_dict():
+    full = TlsRecord(
+        version="TLSv1.2",
+        cipher="ECDHE-RSA-AES128-GCM-SHA256",
+        bits=128,
+        sni="mx.example.test",
+        peer_name="mx.example.test",
+        peer_cert_subject="CN=mx.example.test",
+        peer_cert_sha256="cd" * 32,
+        peer_cert_not_after="2027-01-31T00:00:00Z",
+        verified=True,
+        verify_error=None,
+        extra={"dane": {"usage": 3}, "list": [1, 2]},
+    )
+    for record in (full, TlsRecord(), TlsRecord(version="TLSv1.3", verified=False)):
+        assert codec.tls_dict(record) == record.to_dict()
+        assert TlsRecord.from_dict(codec.tls_dict(record)) == (record if record.to_dict() else None)
+
+
+def test_corrupt_row_is_reported_and_does_not_block_the_queue(tmp_path):
+    path = tmp_path / "q.db"
+    bad, good = new_message_id(T0), new_message_id(T0 + 1)
+
+    async def fill():
+        async with SqliteQueueStore(path) as store:
+            await store.enqueue(bad, message(), T0)
+            await store.enqueue(good, message(), T0 + 1)
+
+    run(fill())
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE messages SET session = '{not json' WHERE id = ?", (bad,))
+
+    async def check():
+        async with SqliteQueueStore(path) as store:
+            with pytest.raises(StoreError, match="corrupt"):
+                await store.get(bad)
+            claims = await store.claim_due(T0 + 10, 10, 60)
+            assert [c.message.id for c in claims] == [good]
+            assert [r.id for r in await store.list()] == [bad, good]  # still visible
+
+    run(check())

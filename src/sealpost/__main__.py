@@ -1,0 +1,5 @@
+"""`python -m sealpost` runs the CLI."""
+
+from sealpost.cli import main
+
+main()

@@ -1,0 +1,161 @@
+"""The composition root: the only place that wires config, store, TLS, listeners together.
+
+``Sealpost(config)`` builds every part from the config; ``start()`` opens the store and the
+listeners, ``run()`` serves until SIGTERM/SIGINT, reloading certificates on SIGHUP and when
+their files change; ``stop()`` closes listeners, lets in-flight sessions finish their current
+store write, and closes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+
+from sealpost.config.model import Config, ListenerConfig
+from sealpost.inbound.auth import Authenticator
+from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
+from sealpost.inbound.listener import (
+    ListenerContext,
+    Timeouts,
+    bound_address,
+    start_listener,
+)
+from sealpost.model.tls_record import TlsRecord
+from sealpost.net.tls import CertificateSet, tls_record_from_ssl
+from sealpost.smtp.server import ServerPolicy
+from sealpost.store import open_store
+from sealpost.submission import Submission
+
+log = logging.getLogger("sealpost")
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` -> (host, port)."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(slots=True)
+class Bound:
+    name: str
+    host: str
+    port: int
+    tls: str
+
+
+@dataclass
+class Sealpost:
+    config: Config
+    servers: list[asyncio.Server] = field(default_factory=list)
+    bound: list[Bound] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self.store = open_store(cfg.store.url, base_dir=cfg.base_dir)
+        self.certs = CertificateSet(
+            cfg.tls.cert_file,
+            cfg.tls.key_file,
+            [(s.name, s.cert_file, s.key_file) for s in cfg.tls.sni],
+        )
+        srv = cfg.server
+        self.limiter = ConnectionLimiter(srv.max_connections, srv.max_connections_per_ip)
+        self.guard = AuthFailureGuard(srv.auth_failures_per_ip, srv.auth_failure_window)
+        self.authenticator = Authenticator(self.store, self.guard, srv.auth_failure_delay)
+        self.submission = Submission(self.store, time.time)
+        self.timeouts = Timeouts(
+            idle=srv.idle_timeout,
+            data=srv.data_timeout,
+            min_data_rate=srv.min_data_rate,
+            handshake=srv.tls_handshake_timeout,
+        )
+        self._stop = asyncio.Event()
+        self.contexts: list[ListenerContext] = []
+
+    def _policy(self, listener: ListenerConfig) -> ServerPolicy:
+        srv = self.config.server
+        return ServerPolicy(
+            hostname=srv.hostname,
+            local_domains=frozenset(d.lower().rstrip(".") for d in srv.local_domains),
+            tls_mode=listener.tls,
+            require_tls=listener.require_tls,
+            auth_enabled=listener.auth,
+            max_message_size=srv.max_message_size,
+            max_recipients=srv.max_recipients,
+        )
+
+    def _tls_record(self, ssl_object: object) -> TlsRecord:
+        return tls_record_from_ssl(ssl_object, self.certs.sni_of(ssl_object))
+
+    async def start(self) -> None:
+        await self.store.open()
+        for listener in self.config.smtp.listeners:
+            ctx = ListenerContext(
+                name=listener.name,
+                policy=self._policy(listener),
+                limiter=self.limiter,
+                authenticator=self.authenticator,
+                submission=self.submission,
+                timeouts=self.timeouts,
+                ssl_context=lambda: self.certs.context,
+                tls_record=self._tls_record,
+            )
+            host, port = split_address(listener.address)
+            server = await start_listener(ctx, host, port)
+            self.contexts.append(ctx)
+            self.servers.append(server)
+            bhost, bport = bound_address(server)
+            self.bound.append(Bound(listener.name, bhost, bport, listener.tls))
+            log.info(
+                "listening: %s on %s:%d (tls=%s, require_tls=%s, auth=%s)",
+                listener.name,
+                bhost,
+                bport,
+                listener.tls,
+                listener.require_tls,
+                listener.auth,
+            )
+
+    def reload_certificates(self) -> None:
+        if self.certs.reload():
+            log.info("certificates reloaded")
+
+    async def run(self) -> None:
+        """Serve until SIGTERM/SIGINT; SIGHUP reloads certificates."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_certificates)
+        await self.run_until_stopped()
+
+    async def run_until_stopped(self) -> None:
+        """Serve (watching certificate files) until ``request_stop``."""
+        watcher = asyncio.get_running_loop().create_task(
+            self.certs.watch(self.config.tls.reload_interval, self._stop)
+        )
+        await self._stop.wait()
+        log.info("stopping")
+        watcher.cancel()
+        await self.stop()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            server.close()
+        in_flight = [t for ctx in self.contexts for c in ctx.connections for t in c.tasks]
+        if in_flight:  # let acknowledged-or-about-to-be work reach the store first
+            await asyncio.wait(in_flight, timeout=10)
+        for ctx in self.contexts:
+            for conn in list(ctx.connections):
+                conn.close()
+        for server in self.servers:
+            try:
+                await asyncio.wait_for(server.wait_closed(), 5)
+            except TimeoutError:
+                log.warning("listener did not close within 5 s")
+        self.servers.clear()
+        await self.store.close()

@@ -1,0 +1,1 @@
+"""Inbound SMTP: listeners, session guards (connection and AUTH limits), Received headers."""

@@ -1,0 +1,49 @@
+"""SMTP AUTH credentials, checked SparkPost's way: user ``SMTP_Injection``, password an API key.
+
+Checklist H2: the reply is the same for an unknown user and a wrong key, the key check runs
+either way (no user-enumeration timing), failures are delayed and counted per client IP, and
+an IP over the limit is locked out for the window. RFC 4954 section 4: AUTH is only ever
+reached inside TLS; the protocol engine enforces that before we are called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections.abc import Callable
+
+from sealpost.inbound.limits import AuthFailureGuard
+from sealpost.keys import verify_key
+from sealpost.smtp.server import AuthOutcome
+from sealpost.store.base import KeyStore
+
+INJECTION_USER = "SMTP_Injection"
+
+
+class Authenticator:
+    """Turns an AUTH exchange into an ``AuthOutcome`` for the protocol engine."""
+
+    def __init__(
+        self,
+        keys: KeyStore,
+        guard: AuthFailureGuard,
+        failure_delay: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._keys = keys
+        self._guard = guard
+        self._delay = failure_delay
+        self._clock = clock
+
+    async def authenticate(self, client_ip: str, username: str, password: str) -> AuthOutcome:
+        if self._guard.locked_out(client_ip, self._clock()):
+            return AuthOutcome(user=None, locked_out=True)
+        record = await verify_key(self._keys, password)
+        user_ok = hmac.compare_digest(username.encode("utf-8", "replace"), INJECTION_USER.encode())
+        if record is not None and user_ok:
+            return AuthOutcome(user=record.id)
+        self._guard.record_failure(client_ip, self._clock())
+        if self._delay > 0:
+            await asyncio.sleep(self._delay)
+        return AuthOutcome(user=None)

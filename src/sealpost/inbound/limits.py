@@ -1,0 +1,76 @@
+"""Connection and authentication guards shared by every inbound listener.
+
+Checklist G7 / H2: connections per client IP are capped (Postfix
+``smtpd_client_connection_count_limit``, answered ``421 4.7.0``) as is the whole server's
+connection count, and repeated AUTH failures from one IP lock that IP out for a window
+(mox: 10 per window, 1 s delay per failure). Pure bookkeeping: the caller passes the clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from sealpost.model.reply import Reply
+
+TOO_MANY_FROM_IP = Reply.of(421, "4.7.0", "Error: too many connections from your address")
+TOO_MANY_TOTAL = Reply.of(421, "4.3.2", "Error: too many connections, try again later")
+
+
+@dataclass(slots=True)
+class ConnectionLimiter:
+    """Counts open connections per IP and in total; refuses past either limit."""
+
+    max_total: int
+    max_per_ip: int
+    total: int = 0
+    per_ip: dict[str, int] = field(default_factory=dict)
+
+    def acquire(self, ip: str) -> Reply | None:
+        """Reserve a slot for ``ip``; a reply to send before closing when refused."""
+        if self.total >= self.max_total:
+            return TOO_MANY_TOTAL
+        count = self.per_ip.get(ip, 0)
+        if count >= self.max_per_ip:
+            return TOO_MANY_FROM_IP
+        self.per_ip[ip] = count + 1
+        self.total += 1
+        return None
+
+    def release(self, ip: str) -> None:
+        count = self.per_ip.get(ip, 0)
+        if count <= 1:
+            self.per_ip.pop(ip, None)
+        else:
+            self.per_ip[ip] = count - 1
+        if count:
+            self.total -= 1
+
+
+@dataclass(slots=True)
+class AuthFailureGuard:
+    """Sliding window of AUTH failures per IP; an IP over the limit is locked out."""
+
+    max_failures: int
+    window: float
+    failures: dict[str, deque[float]] = field(default_factory=dict)
+
+    def _recent(self, ip: str, now: float) -> deque[float]:
+        times = self.failures.get(ip)
+        if times is None:
+            return deque()
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self.failures[ip]
+        return times
+
+    def locked_out(self, ip: str, now: float) -> bool:
+        return len(self._recent(ip, now)) >= self.max_failures
+
+    def record_failure(self, ip: str, now: float) -> None:
+        times = self.failures.setdefault(ip, deque())
+        times.append(now)
+        # Bound memory per IP: only the last max_failures timestamps matter.
+        while len(times) > self.max_failures:
+            times.popleft()

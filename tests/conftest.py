@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sealpost.config.loader import load_config
+from tests.support import Pki, ServerThread, make_pki, write_config
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return make_pki(tmp_path / "pki")
+
+
+@pytest.fixture
+def start_server(tmp_path: Path, pki: Pki) -> Iterator[Callable[..., ServerThread]]:
+    """Start Sealpost (real sockets, real SQLite store) with config overrides."""
+    started: list[ServerThread] = []
+
+    def start(**kwargs: object) -> ServerThread:
+        path = write_config(tmp_path, pki, **kwargs)  # type: ignore[arg-type]
+        server = ServerThread(load_config(path)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., ServerThread]) -> ServerThread:
+    return start_server()
+
+
+@pytest.fixture
+def api_key(server: ServerThread) -> str:
+    from sealpost.keys import create_key
+
+    key, _ = server.call(lambda: create_key(server.app.store, "test", 0.0))
+    return key

@@ -1,0 +1,226 @@
+"""Inbound SMTP end to end: real loopback sockets, a trustme CA, the real SQLite queue."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import smtplib
+import ssl
+
+import pytest
+
+from tests.support import Conversation, Pki, ServerThread
+
+MESSAGE = b"From: a@sender.test\r\nTo: u@example.test\r\nSubject: hi\r\n\r\nhello\r\n"
+
+
+def queued(server: ServerThread) -> list:
+    async def work() -> list:
+        rows = await server.app.store.list(limit=1000)
+        return [await server.app.store.get(r.id) for r in rows]
+
+    return server.call(work)
+
+
+def test_starttls_delivery_records_tls_and_received_header(server: ServerThread, pki: Pki):
+    with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=10) as client:
+        client.ehlo("client.test")
+        assert client.has_extn("starttls")
+        assert not client.has_extn("auth"), "AUTH must never be offered in plaintext"
+        client.starttls(context=pki.client_context())
+        client.ehlo("client.test")
+        assert client.has_extn("requiretls") and not client.has_extn("starttls")
+        refused = client.sendmail("a@sender.test", ["u@example.test"], MESSAGE)
+        assert refused == {}
+    [stored] = queued(server)
+    tls = stored.message.session.tls
+    assert tls.version == "TLSv1.3" and tls.cipher
+    assert stored.message.session.helo == "client.test"
+    head = stored.message.data.split(b"\r\n\r\n", 1)[0].decode()
+    assert head.startswith("Received: from client.test ([127.0.0.1])")
+    assert "with ESMTPS id " + stored.id in head and "TLSv1.3" in head
+    assert stored.message.data.endswith(MESSAGE)
+
+
+def test_plaintext_mx_accepts_local_mail_but_never_relays(server: ServerThread):
+    """Checklist A6 (an MX must not require STARTTLS) and H1 (no open relay)."""
+    with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=10) as client:
+        client.ehlo("client.test")
+        client.mail("a@sender.test")
+        assert client.rcpt("u@EXAMPLE.test")[0] == 250
+        assert client.rcpt("victim@remote.test")[0] == 554
+        code, _ = client.data(MESSAGE)
+        assert code == 250
+    [stored] = queued(server)
+    assert stored.message.session.tls is None
+    assert stored.message.envelope.recipients == ("u@example.test",)  # domains lower-cased
+    assert b"with ESMTP id" in stored.message.data
+
+
+def test_submission_requires_tls_then_auth_allows_relay(
+    server: ServerThread, pki: Pki, api_key: str
+):
+    """Checklist A5/A9: 530 before STARTTLS, AUTH hidden pre-TLS; AUTH with an API key."""
+    conv = Conversation(server.ports["submission"])
+    assert conv.reply()[0] == 220
+    code, ehlo = conv.cmd("EHLO client.test")
+    assert code == 250 and "AUTH" not in ehlo and "STARTTLS" in ehlo
+    assert conv.cmd("MAIL FROM:<a@sender.test>")[0] == 530
+    assert conv.cmd("AUTH PLAIN " + base64.b64encode(b"\0SMTP_Injection\0x").decode())[0] in (
+        530,
+        538,
+    )
+    assert conv.cmd("STARTTLS")[0] == 220
+    conv.starttls(pki.client_context())
+    code, ehlo = conv.cmd("EHLO client.test")
+    assert "AUTH PLAIN LOGIN" in ehlo
+    assert conv.cmd("MAIL FROM:<a@sender.test>")[0] == 250
+    assert conv.cmd("RCPT TO:<far@remote.test>")[0] == 554, "relay before AUTH"
+    assert conv.cmd("RSET")[0] == 250
+    bad = base64.b64encode(b"\0SMTP_Injection\0" + b"0" * 40).decode()
+    assert conv.cmd("AUTH PLAIN " + bad)[0] == 535
+    good = base64.b64encode(b"\0SMTP_Injection\0" + api_key.encode()).decode()
+    assert conv.cmd("AUTH PLAIN " + good)[0] == 235
+    assert conv.cmd("MAIL FROM:<a@sender.test>")[0] == 250
+    assert conv.cmd("RCPT TO:<far@remote.test>")[0] == 250
+    assert conv.cmd("DATA")[0] == 354
+    conv.send(MESSAGE + b".\r\n")
+    code, text = conv.reply()
+    assert code == 250 and "queued as" in text
+    conv.cmd("QUIT")
+    [stored] = queued(server)
+    assert stored.message.session.auth_user == api_key[:8]
+    assert b"with ESMTPSA id" in stored.message.data
+    assert api_key.encode() not in stored.message.data
+
+
+def test_implicit_tls_submission_with_auth_login(server: ServerThread, pki: Pki, api_key: str):
+    with smtplib.SMTP_SSL(
+        "127.0.0.1", server.ports["submissions"], timeout=10, context=pki.client_context()
+    ) as client:
+        client.ehlo("client.test")
+        assert "LOGIN" in client.esmtp_features["auth"]
+        client.user, client.password = "SMTP_Injection", api_key
+        assert client.auth("LOGIN", client.auth_login, initial_response_ok=False)[0] == 235
+        assert client.sendmail("a@sender.test", ["far@remote.test"], MESSAGE) == {}
+    [stored] = queued(server)
+    assert stored.message.session.listener == "submissions"
+    assert stored.message.session.tls.version == "TLSv1.3"
+
+
+def test_implicit_tls_port_never_speaks_plaintext(server: ServerThread):
+    """Checklist A7: plaintext EHLO as the first bytes on 465: no greeting, closed."""
+    conv = Conversation(server.ports["submissions"])
+    conv.send(b"EHLO attacker.test\r\n")
+    conv.sock.settimeout(5)
+    data = b""
+    try:
+        while chunk := conv.sock.recv(4096):
+            data += chunk
+    except (ConnectionError, TimeoutError):
+        pass
+    assert b"220" not in data and b"250" not in data
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("listener", ["mx", "submissions"])
+@pytest.mark.parametrize(
+    ("version", "accepted"),
+    [
+        (ssl.TLSVersion.TLSv1, False),
+        (ssl.TLSVersion.TLSv1_1, False),
+        (ssl.TLSVersion.TLSv1_2, True),
+        (ssl.TLSVersion.TLSv1_3, True),
+    ],
+)
+def test_only_tls12_and_tls13(server: ServerThread, pki: Pki, listener: str, version, accepted):
+    """Checklist J1: SSLv3/TLS 1.0/1.1 refused on every port, 1.2 and 1.3 accepted."""
+    ctx = pki.client_context()
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    with contextlib.suppress(ssl.SSLError):
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    ctx.minimum_version = version
+    ctx.maximum_version = version
+    conv = Conversation(server.ports[listener])
+    try:
+        if listener == "mx":
+            conv.reply()
+            conv.cmd("EHLO client.test")
+            assert conv.cmd("STARTTLS")[0] == 220
+        conv.starttls(ctx)
+    except (ssl.SSLError, ConnectionError, OSError):
+        assert not accepted
+        return
+    finally:
+        conv.close()
+    assert accepted, f"{version} was accepted"
+
+
+def test_starttls_command_injection_is_never_executed(server: ServerThread, pki: Pki):
+    """Checklist A1 (CVE-2011-0411): commands in the STARTTLS packet are discarded."""
+    conv = Conversation(server.ports["mx"])
+    conv.reply()
+    conv.cmd("EHLO client.test")
+    conv.send(b"STARTTLS\r\nRSET\r\nMAIL FROM:<evil@x.test>\r\n")
+    assert conv.reply()[0] == 220
+    assert not conv.buf
+    conv.starttls(pki.client_context())
+    conv.sock.settimeout(1.0)
+    with pytest.raises((TimeoutError, ssl.SSLError, OSError)):
+        extra = conv.sock.recv(4096)
+        assert not extra, f"server answered injected commands: {extra!r}"
+        raise TimeoutError
+    conv.sock.settimeout(10)
+    assert conv.cmd("RCPT TO:<u@example.test>")[0] == 503, "pre-TLS state must be forgotten"
+    assert conv.cmd("EHLO client.test")[0] == 250
+    assert conv.cmd("RCPT TO:<u@example.test>")[0] == 503, "the injected MAIL never ran"
+
+
+def test_message_over_size_limit_is_refused_and_not_queued(start_server, pki: Pki):
+    server = start_server(server={"max_message_size": 2000})
+    with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=10) as client:
+        client.ehlo("client.test")
+        assert client.mail("a@sender.test", ["SIZE=5000"])[0] == 552
+        client.rset()
+        client.mail("a@sender.test", ["SIZE=100"])
+        client.rcpt("u@example.test")
+        code, _ = client.data(MESSAGE + b"x" * 3000 + b"\r\n")
+        assert code == 552
+    assert queued(server) == []
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        b"\n.\n",
+        b"\n.\r\n",
+        b"\r\n.\n",
+        b"\r.\r",
+        b"\r.\n",
+        b"\n.\r",
+        b"\r.\r\n",
+        b"\r\n.\r",
+        b"\r\n\x00.\r\n",
+    ],
+)
+def test_smtp_smuggling_over_the_wire(server: ServerThread, ending: bytes):
+    """Checklist F1: no message is ever accepted with the smuggled envelope."""
+    conv = Conversation(server.ports["mx"])
+    conv.reply()
+    conv.cmd("EHLO client.test")
+    conv.cmd("MAIL FROM:<a@sender.test>")
+    conv.cmd("RCPT TO:<u@example.test>")
+    assert conv.cmd("DATA")[0] == 354
+    smuggled = (
+        b"Subject: real\r\n\r\nbody" + ending + b"MAIL FROM:<ceo@bank.test>\r\n"
+        b"RCPT TO:<victim@example.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\n"
+    )
+    conv.send(smuggled)
+    code, _ = conv.reply()  # one reply: everything up to the real CRLF.CRLF was one message
+    assert code in (550, 421)
+    if code == 550:
+        assert conv.cmd("QUIT")[0] == 221, "the smuggled commands must not have been run"
+    for stored in queued(server):
+        assert stored.message.envelope.mail_from != "ceo@bank.test"
+        assert "victim@example.test" not in stored.message.envelope.recipients
+        assert b"smuggled" not in stored.message.data

@@ -208,6 +208,13 @@ def queue_show(
 @keys_app.command("create")
 def keys_create(
     label: Annotated[str, typer.Option(help="What the key is for.")] = "default",
+    domain: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--domain",
+            help="Sender domain the key may use in MAIL FROM (repeat for several; default: any).",
+        ),
+    ] = None,
     config: ConfigOpt = Path(DEFAULT_CONFIG),
     json_out: JsonOpt = False,
 ) -> None:
@@ -215,9 +222,16 @@ def keys_create(
     from sealpost.keys import create_key
 
     cfg = _load(config)
-    key, record = _with_store(cfg, lambda s: create_key(s, label, time.time()))
+    domains = tuple(domain or ())
+    key, record = _with_store(cfg, lambda s: create_key(s, label, time.time(), domains))
     if json_out:
-        print(json.dumps({"id": record.id, "label": record.label, "key": key}))
+        shown = {
+            "id": record.id,
+            "label": record.label,
+            "key": key,
+            "sender_domains": list(record.sender_domains),
+        }
+        print(json.dumps(shown))
         return
     out.print(f"[bold green]{key}[/]")
     out.print(f"id {record.id}, label {record.label!r}. Store it now: it cannot be shown again.")
@@ -238,17 +252,19 @@ def keys_list(config: ConfigOpt = Path(DEFAULT_CONFIG), json_out: JsonOpt = Fals
                         "label": r.label,
                         "created_at": r.created_at,
                         "revoked_at": r.revoked_at,
+                        "sender_domains": list(r.sender_domains),
                     }
                     for r in rows
                 ]
             )
         )
         return
-    table = Table("id", "label", "created", "status")
+    table = Table("id", "label", "sender domains", "created", "status")
     for r in rows:
         table.add_row(
             r.id,
             r.label,
+            " ".join(r.sender_domains) or "any",
             _when(r.created_at),
             "active" if r.active else f"revoked {_when(r.revoked_at)}",
         )

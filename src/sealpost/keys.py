@@ -57,12 +57,17 @@ def hash_key(key: str) -> tuple[bytes, bytes]:
     return salt, digest_key(key, salt)
 
 
-async def create_key(store: KeyStore, label: str, now: float) -> tuple[str, ApiKeyRecord]:
-    """Make and store a key; the key itself is returned here once and never stored."""
+async def create_key(
+    store: KeyStore, label: str, now: float, sender_domains: tuple[str, ...] = ()
+) -> tuple[str, ApiKeyRecord]:
+    """Make and store a key; the key itself is returned here once and never stored.
+
+    ``sender_domains`` limits the MAIL FROM domains the key may send as (empty: any)."""
+    domains = tuple(sorted({d.lower().rstrip(".") for d in sender_domains}))
     for _ in range(_CREATE_ATTEMPTS):
         key = generate_key()
         salt, digest = hash_key(key)
-        record = ApiKeyRecord(key_id_of(key), label, salt, digest, now)
+        record = ApiKeyRecord(key_id_of(key), label, salt, digest, now, None, domains)
         try:
             await store.add_key(record)
         except DuplicateError:  # 8-character id collision (about 1 in 4 billion): draw again

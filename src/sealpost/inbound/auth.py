@@ -42,7 +42,8 @@ class Authenticator:
         record = await verify_key(self._keys, password)
         user_ok = hmac.compare_digest(username.encode("utf-8", "replace"), INJECTION_USER.encode())
         if record is not None and user_ok:
-            return AuthOutcome(user=record.id)
+            domains = frozenset(record.sender_domains) or None
+            return AuthOutcome(user=record.id, sender_domains=domains)
         self._guard.record_failure(client_ip, self._clock())
         if self._delay > 0:
             await asyncio.sleep(self._delay)

@@ -136,6 +136,7 @@ class ApiKeyRecord:
     digest: bytes
     created_at: float
     revoked_at: float | None = None
+    sender_domains: tuple[str, ...] = ()  # MAIL FROM domains this key may use; () means any
 
     @property
     def active(self) -> bool:

@@ -134,8 +134,10 @@ def summary(row: MessageRow) -> MessageSummary:
 
 def key_record(row: MessageRow) -> ApiKeyRecord:
     """An ``api_keys`` row as an ``ApiKeyRecord``."""
-    key_id, label, salt, digest, created_at, revoked_at = row
-    return ApiKeyRecord(key_id, label, bytes(salt), bytes(digest), created_at, revoked_at)
+    key_id, label, salt, digest, created_at, revoked_at, domains = row
+    return ApiKeyRecord(
+        key_id, label, bytes(salt), bytes(digest), created_at, revoked_at, tuple(domains.split())
+    )
 
 
 def key_row(record: ApiKeyRecord) -> MessageRow:
@@ -147,4 +149,5 @@ def key_row(record: ApiKeyRecord) -> MessageRow:
         record.digest,
         record.created_at,
         record.revoked_at,
+        " ".join(record.sender_domains),
     )

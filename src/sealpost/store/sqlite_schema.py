@@ -71,6 +71,14 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        2,
+        (
+            # Space-separated sender domains a key may use in MAIL FROM; "" means any
+            # (checklist H4, RFC 6409 section 6.1).
+            "ALTER TABLE api_keys ADD COLUMN sender_domains TEXT NOT NULL DEFAULT ''",
+        ),
+    ),
 )
 
 CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
@@ -109,8 +117,8 @@ CANCEL_RECIPIENTS = """UPDATE recipients SET status = 'cancelled'
     WHERE message_id = ? AND status = 'queued'"""
 
 # --- api keys -------------------------------------------------------------------------------
-KEY_COLUMNS = "id, label, salt, digest, created_at, revoked_at"
-INSERT_KEY = f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+KEY_COLUMNS = "id, label, salt, digest, created_at, revoked_at, sender_domains"
+INSERT_KEY = f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 SELECT_KEY = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?"
 SELECT_KEYS = f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
 REVOKE_KEY = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"

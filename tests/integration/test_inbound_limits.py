@@ -149,3 +149,15 @@ def test_new_connections_see_a_reloaded_certificate(start_server, pki: Pki):
     server.app.reload_certificates()
     assert peer_serial() != first
     assert isinstance(ssl.OPENSSL_VERSION, str)
+
+
+def test_connection_rate_per_ip_is_capped(start_server):
+    """Checklist G7 (rate): a burst of new connections from one IP past the per-minute
+    limit gets 421 4.7.0 even though each one closed before the next."""
+    server = start_server(server={"connection_rate_per_ip": 5})
+    codes = []
+    for _ in range(7):
+        conv = Conversation(server.ports["mx"])
+        codes.append(conv.reply()[0])
+        conv.close()
+    assert codes == [220] * 5 + [421] * 2

@@ -81,6 +81,12 @@ class ServerSection(Section):
         description="Open connections from one client IP (Postfix "
         "smtpd_client_connection_count_limit); beyond it new ones get 421 4.7.0.",
     )
+    connection_rate_per_ip: Annotated[int, Field(ge=0)] = Field(
+        0,
+        description="New connections per minute from one client IP (Postfix "
+        "smtpd_client_connection_rate_limit, mox uses 300); beyond it 421 4.7.0. "
+        "0 means no limit.",
+    )
     idle_timeout: Seconds = Field(
         300.0,
         description="Seconds to wait for the next command; RFC 5321 section 4.5.3.2.7 asks "

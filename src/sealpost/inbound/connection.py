@@ -75,7 +75,7 @@ class SmtpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername") or ("", 0)
         self._ip, self._port = str(peer[0]), int(peer[1])
         set_nodelay(transport.get_extra_info("socket"))
-        refused = self._ctx.limiter.acquire(self._ip)
+        refused = self._ctx.limiter.acquire(self._ip, self._loop.time())
         if refused is not None:
             log.info("refused connection from %s: %s", self._ip, refused)
             transport.write(refused.to_bytes())

@@ -15,27 +15,49 @@ from sealpost.model.reply import Reply
 
 TOO_MANY_FROM_IP = Reply.of(421, "4.7.0", "Error: too many connections from your address")
 TOO_MANY_TOTAL = Reply.of(421, "4.3.2", "Error: too many connections, try again later")
+TOO_FAST_FROM_IP = Reply.of(421, "4.7.0", "Error: too many connections per minute from you")
+RATE_WINDOW = 60.0
 
 
 @dataclass(slots=True)
 class ConnectionLimiter:
-    """Counts open connections per IP and in total; refuses past either limit."""
+    """Counts open connections per IP and in total, and new connections per IP per minute;
+    refuses past any limit (``rate_per_ip`` 0: no rate limit)."""
 
     max_total: int
     max_per_ip: int
+    rate_per_ip: int = 0
     total: int = 0
     per_ip: dict[str, int] = field(default_factory=dict)
+    recent: dict[str, deque[float]] = field(default_factory=dict)
 
-    def acquire(self, ip: str) -> Reply | None:
+    def acquire(self, ip: str, now: float = 0.0) -> Reply | None:
         """Reserve a slot for ``ip``; a reply to send before closing when refused."""
         if self.total >= self.max_total:
             return TOO_MANY_TOTAL
         count = self.per_ip.get(ip, 0)
         if count >= self.max_per_ip:
             return TOO_MANY_FROM_IP
+        if self.rate_per_ip and not self._admit(ip, now):
+            return TOO_FAST_FROM_IP
         self.per_ip[ip] = count + 1
         self.total += 1
         return None
+
+    def _admit(self, ip: str, now: float) -> bool:
+        times = self.recent.setdefault(ip, deque())
+        while times and times[0] <= now - RATE_WINDOW:
+            times.popleft()
+        if len(times) >= self.rate_per_ip:
+            return False
+        times.append(now)
+        if len(self.recent) > 4 * self.max_total:  # bound memory under a many-IP flood
+            self._sweep(now)
+        return True
+
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, t in self.recent.items() if not t or t[-1] <= now - RATE_WINDOW]:
+            del self.recent[key]
 
     def release(self, ip: str) -> None:
         count = self.per_ip.get(ip, 0)

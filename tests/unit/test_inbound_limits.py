@@ -1,0 +1,49 @@
+"""Pure bookkeeping of the inbound guards (checklist G7, H2), with an injected clock."""
+
+from __future__ import annotations
+
+from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
+
+
+def test_per_ip_and_total_caps_and_release():
+    limiter = ConnectionLimiter(max_total=3, max_per_ip=2)
+    assert limiter.acquire("a") is None and limiter.acquire("a") is None
+    assert limiter.acquire("a").code == 421  # per IP
+    assert limiter.acquire("b") is None
+    refused = limiter.acquire("c")
+    assert refused.code == 421 and refused.enhanced == "4.3.2"  # total
+    limiter.release("a")
+    assert limiter.acquire("c") is None
+    for ip in ("a", "b", "c"):
+        limiter.release(ip)
+    assert limiter.total == 0 and limiter.per_ip == {}
+
+
+def test_rate_window_slides():
+    limiter = ConnectionLimiter(max_total=100, max_per_ip=100, rate_per_ip=2)
+    assert limiter.acquire("a", 0.0) is None
+    assert limiter.acquire("a", 1.0) is None
+    assert limiter.acquire("a", 2.0).enhanced == "4.7.0"
+    assert limiter.acquire("b", 2.0) is None  # other IPs unaffected
+    assert limiter.acquire("a", 61.0) is None  # the first one left the window
+
+
+def test_rate_memory_is_swept_under_a_many_ip_flood():
+    limiter = ConnectionLimiter(max_total=10, max_per_ip=10, rate_per_ip=5)
+    for i in range(1000):
+        ip = f"10.0.{i // 256}.{i % 256}"
+        if limiter.acquire(ip, float(i)) is None:
+            limiter.release(ip)
+    assert len(limiter.recent) <= 4 * 10 + 60 + 1
+
+
+def test_auth_failures_lock_out_then_expire():
+    guard = AuthFailureGuard(max_failures=3, window=300)
+    for t in (0.0, 1.0, 2.0):
+        assert not guard.locked_out("a", t)
+        guard.record_failure("a", t)
+    assert guard.locked_out("a", 3.0)
+    assert not guard.locked_out("b", 3.0)
+    assert not guard.locked_out("a", 301.0)  # two of three failures left the window
+    assert not guard.locked_out("a", 303.0)
+    assert guard.failures == {}

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,15 +155,18 @@ READY = re.compile(r"sealpost ready: (.*)")
 class ServerProcess:
     config_path: Path
     ports: dict[str, int] = field(default_factory=dict)
+    wrapper: tuple[str, ...] = ()  # e.g. ("strace", "-f", ...) in front of the server
+    preexec: Callable[[], None] | None = None  # e.g. resource limits for the server
 
     def start(self, timeout: float = 30) -> ServerProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sealpost", "serve", "-c", str(self.config_path)],
+            [*self.wrapper, sys.executable, "-m", "sealpost", "serve", "-c", str(self.config_path)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            preexec_fn=self.preexec,
         )
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None

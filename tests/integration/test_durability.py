@@ -9,10 +9,17 @@ every acknowledged id is in the queue with its exact body. Bounded: a few rounds
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import resource
+import shutil
 import smtplib
 import threading
 import time
 from pathlib import Path
+
+import psutil
+import pytest
 
 from sealpost.store import open_store
 from tests.support import Pki, ServerProcess, make_pki, write_config
@@ -83,5 +90,98 @@ def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path: Path):
     stored = _stored(tmp_path)
     missing = [i for i in acked if i not in stored]
     assert not missing, f"{len(missing)} acknowledged messages lost: {missing[:5]}"
+    for message_id, body in acked.items():
+        assert stored[message_id].endswith(body)
+
+
+def test_fsync_happens_before_the_250_on_the_wire(tmp_path: Path):
+    """Checklist K1: under strace, the queue's fsync comes between the 354 and the 250.
+
+    Deterministic where kill -9 tests are not: it catches a missing fsync that a crash
+    test cannot see (the data would still be in the page cache)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        if os.environ.get("CI"):
+            pytest.fail("strace is not installed (apt-get install strace)")
+        pytest.skip("strace is not installed")
+    pki = make_pki(tmp_path / "pki")
+    config = write_config(tmp_path, pki, listeners=LISTENERS)
+    trace = tmp_path / "trace.txt"
+    wrapper = (
+        strace,
+        "-f",
+        "-qq",
+        "-s",
+        "64",
+        "-o",
+        str(trace),
+        "-e",
+        "trace=fsync,fdatasync,write,writev,sendto,sendmsg",
+    )
+    server = ServerProcess(config, wrapper=wrapper).start(timeout=60)
+    try:
+        with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=20) as client:
+            client.ehlo("trace.test")
+            client.mail("a@sender.test")
+            client.rcpt("u@example.test")
+            code, _ = client.data(b"Subject: traced\r\n\r\nbody\r\n")
+            assert code == 250
+    finally:  # strace does not pass SIGTERM on: stop the traced server itself
+        for child in psutil.Process(server.proc.pid).children():
+            child.terminate()
+        server.proc.communicate(timeout=20)
+    lines = trace.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if "354 " in line)
+    ack = next(i for i, line in enumerate(lines) if "250 2.0.0 Ok: queued" in line)
+    syncs = [
+        line for line in lines[start:ack] if re.search(r"\b(fsync|fdatasync)\(\d+\)\s+= 0", line)
+    ]
+    assert syncs, "no successful fsync between the 354 and the 250:\n" + "\n".join(
+        lines[start : ack + 1]
+    )
+
+
+def test_disk_full_answers_451_never_250_and_recovers(tmp_path: Path):
+    """Checklist K4: when the queue cannot be written (file-size limit, EFBIG) the client
+    gets 451 4.3.0, never 250; the server stays up and accepts mail again once the limit
+    is lifted, and every acknowledged message is intact."""
+    pki = make_pki(tmp_path / "pki")
+    config = write_config(tmp_path, pki, listeners=LISTENERS)
+    limit = 2 * 1024 * 1024
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    server = ServerProcess(config, preexec=small_files).start()
+    acked: dict[str, bytes] = {}
+    codes: list[int] = []
+    try:
+        with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=20) as client:
+            client.ehlo("full.test")
+            for n in range(200):  # 200 x 64 KiB = 12.5 MiB: far past the 2 MiB limit
+                body = f"Subject: {n}\r\n\r\n".encode() + (b"x" * 76 + b"\r\n") * 840
+                client.mail("a@sender.test")
+                client.rcpt("u@example.test")
+                code, text = client.data(body)
+                codes.append(code)
+                if code == 250:
+                    acked[text.decode().rsplit(" ", 1)[-1]] = body
+                else:
+                    assert code == 451 and text.startswith(b"4.3.0"), (code, text)
+                    break
+            assert codes[-1] == 451, "the file-size limit was never hit"
+            resource.prlimit(
+                server.proc.pid,
+                resource.RLIMIT_FSIZE,
+                (resource.RLIM_INFINITY, resource.RLIM_INFINITY),
+            )
+            client.mail("a@sender.test")
+            client.rcpt("u@example.test")
+            code, text = client.data(b"Subject: after\r\n\r\nspace is back\r\n")
+            assert code == 250, (code, text)
+            acked[text.decode().rsplit(" ", 1)[-1]] = b"Subject: after\r\n\r\nspace is back\r\n"
+    finally:
+        server.terminate()
+    stored = _stored(tmp_path)
     for message_id, body in acked.items():
         assert stored[message_id].endswith(body)

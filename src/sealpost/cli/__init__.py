@@ -1,0 +1,85 @@
+"""The ``sealpost`` command line: init, serve, queue, keys.
+
+Reading commands take ``--json`` for programs; tables are for people. Every error says what
+to do next and exits non-zero. Each command group lives in its own module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sealpost.cli.common import ConfigOpt, err, fail, load, out
+from sealpost.cli.keys import keys_app
+from sealpost.cli.queue import queue_app
+from sealpost.initdir import DEFAULT_CONFIG, init_directory
+
+app = typer.Typer(
+    help="Sealpost: mail delivery, encrypted and authenticated on every hop.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(queue_app, name="queue")
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def init(
+    dir: Annotated[Path, typer.Option("--dir", help="Directory to initialise.")] = Path("."),
+    hostname: Annotated[str, typer.Option(help="Banner / EHLO name.")] = "mx.example.test",
+    production_ports: Annotated[
+        bool, typer.Option("--production-ports", help="Listen on 25/587/465 on all addresses.")
+    ] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing config.")] = False,
+) -> None:
+    """Write a commented sealpost.toml, a self-signed dev certificate and the data directory."""
+    try:
+        made = init_directory(dir, hostname=hostname, dev_ports=not production_ports, force=force)
+    except FileExistsError as exc:
+        raise fail(f"{exc} already exists; pass --force to overwrite it.") from None
+    for path in made:
+        out.print(f"[green]wrote[/] {path}")
+    out.print(f"Start it with: [bold]sealpost serve -c {dir / DEFAULT_CONFIG}[/]")
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = Path(DEFAULT_CONFIG),
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev", help="Create a dev config and certificate next to --config when missing."
+        ),
+    ] = False,
+) -> None:
+    """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads certificates)."""
+    from sealpost.observability import configure_logging
+    from sealpost.runner import run_server
+
+    if dev and not config.exists():
+        for path in init_directory(config.parent, hostname="localhost", dev_ports=True):
+            err.print(f"[green]first start:[/] wrote {path}")
+    cfg = load(config)
+    configure_logging(cfg.log.level, cfg.log.format)
+    logging.getLogger("sealpost").info(
+        "effective config: %s", json.dumps(cfg.effective_summary(), sort_keys=True)
+    )
+    try:
+        run_server(cfg)
+    except OSError as exc:
+        raise fail(
+            f"cannot listen: {exc}. Is another server on that port? Change "
+            "[[smtp.listeners]] address in the config."
+        ) from None
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

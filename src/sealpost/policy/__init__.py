@@ -1,0 +1,1 @@
+"""Outbound TLS policy: levels, sources (operator rules, MTA-STS, REQUIRETLS), verdicts."""

@@ -111,6 +111,7 @@ def test_fsync_happens_before_the_250_on_the_wire(tmp_path: Path):
         strace,
         "-f",
         "-qq",
+        "-y",
         "-s",
         "64",
         "-o",
@@ -133,11 +134,15 @@ def test_fsync_happens_before_the_250_on_the_wire(tmp_path: Path):
     lines = trace.read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if "354 " in line)
     ack = next(i for i, line in enumerate(lines) if "250 2.0.0 Ok: queued" in line)
+    wal = re.escape(str(tmp_path / "var" / "queue.db-wal"))
     syncs = [
-        line for line in lines[start:ack] if re.search(r"\b(fsync|fdatasync)\(\d+\)\s+= 0", line)
+        line
+        for line in lines[start:ack]
+        if re.search(rf"\b(fsync|fdatasync)\(\d+<{wal}>\)\s+= 0", line)
     ]
-    assert syncs, "no successful fsync between the 354 and the 250:\n" + "\n".join(
-        lines[start : ack + 1]
+    assert syncs, (
+        "no successful fsync of the queue's WAL between the 354 and the 250:\n"
+        + "\n".join(lines[start : ack + 1])
     )
 
 

@@ -112,14 +112,51 @@ def test_implicit_tls_port_never_speaks_plaintext(server: ServerThread):
     """Checklist A7: plaintext EHLO as the first bytes on 465: no greeting, closed."""
     conv = Conversation(server.ports["submissions"])
     conv.send(b"EHLO attacker.test\r\n")
-    conv.sock.settimeout(5)
+    conv.sock.settimeout(10)
+    data = b""
+    closed = False
+    try:
+        while chunk := conv.sock.recv(4096):
+            data += chunk
+        closed = True
+    except ConnectionError:
+        closed = True
+    assert closed, "the server must close the connection, not wait"
+    assert b"220" not in data and b"250" not in data
+
+
+def test_plaintext_after_starttls_ready_is_not_a_command(server: ServerThread):
+    """Checklist A2: bytes sent after 220 Ready but before a ClientHello are parsed as TLS
+    (and fail the handshake); they are never executed as SMTP."""
+    conv = Conversation(server.ports["mx"])
+    conv.reply()
+    conv.cmd("EHLO client.test")
+    assert conv.cmd("STARTTLS")[0] == 220
+    conv.send(b"MAIL FROM:<evil@x.test>\r\nRCPT TO:<u@example.test>\r\n")
+    conv.sock.settimeout(10)
     data = b""
     try:
         while chunk := conv.sock.recv(4096):
             data += chunk
-    except (ConnectionError, TimeoutError):
+    except ConnectionError:
         pass
-    assert b"220" not in data and b"250" not in data
+    assert b"250" not in data, data
+    assert queued(server) == []
+
+
+def test_wrong_user_and_wrong_key_get_the_same_reply(server: ServerThread, pki: Pki, api_key: str):
+    """Checklist H2: the real Authenticator answers an unknown user exactly like a wrong key,
+    and a valid key under the wrong user name is refused."""
+    replies = []
+    for user, password in (("admin", api_key), ("SMTP_Injection", "f" * 40)):
+        with smtplib.SMTP_SSL(
+            "127.0.0.1", server.ports["submissions"], timeout=10, context=pki.client_context()
+        ) as client:
+            client.ehlo("client.test")
+            plain = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+            replies.append(client.docmd("AUTH", "PLAIN " + plain))
+    assert replies[0] == replies[1]
+    assert replies[0][0] == 535
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -71,7 +71,11 @@ class ServerSection(Section):
     max_message_size: Positive = Field(
         10_240_000, description="Largest message accepted, in bytes (advertised as SIZE, RFC 1870)."
     )
-    max_recipients: Positive = Field(1000, description="Most RCPT TO commands per message.")
+    max_recipients: Annotated[int, Field(ge=100)] = Field(
+        1000,
+        description="Most RCPT TO commands per message; then 452 4.5.3. RFC 5321 section "
+        "4.5.3.1.8 requires accepting at least 100.",
+    )
     max_connections: Positive = Field(
         1000,
         description="Open SMTP connections across all listeners; beyond it new ones get 421.",

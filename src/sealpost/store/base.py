@@ -8,9 +8,9 @@ conformance suite in ``tests/conformance``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from sealpost.model.envelope import InboundMessage
 
@@ -94,8 +94,15 @@ class QueueStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def enqueue(self, message_id: str, message: InboundMessage, now: float) -> None:
-        """Store the message and its recipients, fsynced, before returning."""
+    async def enqueue(
+        self,
+        message_id: str,
+        message: InboundMessage,
+        now: float,
+        events: Sequence[EventRecord] = (),
+    ) -> None:
+        """Store the message, its recipients and ``events`` in one transaction, fsynced,
+        before returning."""
 
     async def get(self, message_id: str) -> StoredMessage | None: ...
 
@@ -115,9 +122,10 @@ class QueueStore(Protocol):
         claim: Claim,
         results: Sequence[RecipientResult],
         next_attempt_at: float,
+        events: Sequence[EventRecord] = (),
     ) -> None:
-        """Durably record per-recipient outcomes and release the lease; a message whose
-        recipients are all final becomes ``done``."""
+        """Durably record per-recipient outcomes and ``events`` in one transaction and
+        release the lease; a message whose recipients are all final becomes ``done``."""
 
     async def release(self, claim: Claim) -> None:
         """Give a lease back unchanged (shutdown)."""
@@ -153,5 +161,44 @@ class KeyStore(Protocol):
     async def revoke_key(self, key_id: str, now: float) -> bool: ...
 
 
-class Store(QueueStore, KeyStore, Protocol):
-    """What ``open_store`` returns: one backend serving both the queue and the API keys."""
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One event (SparkPost's message events: injection, delivery, delay, bounce, ...).
+
+    ``fields`` holds the SparkPost field names and value types (strings where SparkPost
+    uses strings) plus Sealpost's ``tls`` object; ``event_id`` is assigned by the store and
+    increases with insertion order, so it doubles as a cursor."""
+
+    type: str
+    message_id: str
+    timestamp: float
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    rcpt_to: str | None = None
+    event_id: int | None = None
+
+
+class EventStore(Protocol):
+    async def add_events(self, events: Sequence[EventRecord]) -> None:
+        """Durably append events that belong to no queue transaction."""
+
+    async def list_events(
+        self,
+        *,
+        after: int | None = None,
+        limit: int = 100,
+        types: Sequence[str] | None = None,
+        message_id: str | None = None,
+    ) -> list[EventRecord]:
+        """Events in insertion order, past the cursor ``after``."""
+
+
+class PolicyStore(Protocol):
+    """A small durable map for outbound policy state (the MTA-STS cache, RFC 8461 5.1)."""
+
+    async def get_policy(self, key: str) -> dict[str, Any] | None: ...
+
+    async def put_policy(self, key: str, payload: dict[str, Any]) -> None: ...
+
+
+class Store(QueueStore, KeyStore, EventStore, PolicyStore, Protocol):
+    """What ``open_store`` returns: one backend serving queue, keys, events and policy."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sealpost.model.envelope import InboundMessage
 from sealpost.store.attempts import apply_results, cancelled, state_after
@@ -17,6 +18,7 @@ from sealpost.store.base import (
     ApiKeyRecord,
     Claim,
     DuplicateError,
+    EventRecord,
     LeaseLostError,
     MessageState,
     MessageSummary,
@@ -41,6 +43,30 @@ class MemoryQueueStore:
 
     def __init__(self) -> None:
         self._messages: dict[str, _Entry] = {}
+        self._events: list[EventRecord] = []
+
+    def _append(self, events: Sequence[EventRecord]) -> None:
+        for event in events:
+            self._events.append(replace(event, event_id=len(self._events) + 1))
+
+    async def add_events(self, events: Sequence[EventRecord]) -> None:
+        self._append(events)
+
+    async def list_events(
+        self,
+        *,
+        after: int | None = None,
+        limit: int = 100,
+        types: Sequence[str] | None = None,
+        message_id: str | None = None,
+    ) -> list[EventRecord]:
+        start = after or 0  # event ids are 1-based list positions
+        found = [
+            e
+            for e in self._events[start:]
+            if (not types or e.type in types) and (message_id is None or e.message_id == message_id)
+        ]
+        return found[: max(limit, 0)]
 
     async def open(self) -> None:
         return None
@@ -55,7 +81,13 @@ class MemoryQueueStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def enqueue(self, message_id: str, message: InboundMessage, now: float) -> None:
+    async def enqueue(
+        self,
+        message_id: str,
+        message: InboundMessage,
+        now: float,
+        events: Sequence[EventRecord] = (),
+    ) -> None:
         if not message.envelope.recipients:
             raise StoreError("a message needs at least one recipient")
         if message_id in self._messages:
@@ -71,6 +103,7 @@ class MemoryQueueStore:
             recipients=recipients,
         )
         self._messages[message_id] = _Entry(stored)
+        self._append(events)
 
     async def get(self, message_id: str) -> StoredMessage | None:
         entry = self._messages.get(message_id)
@@ -114,7 +147,11 @@ class MemoryQueueStore:
         return claims
 
     async def record_attempt(
-        self, claim: Claim, results: Sequence[RecipientResult], next_attempt_at: float
+        self,
+        claim: Claim,
+        results: Sequence[RecipientResult],
+        next_attempt_at: float,
+        events: Sequence[EventRecord] = (),
     ) -> None:
         entry = self._leased(claim)
         stored = entry.stored
@@ -127,6 +164,7 @@ class MemoryQueueStore:
             next_attempt_at=next_attempt_at,
         )
         entry.lease_token = entry.lease_until = None
+        self._append(events)
 
     async def release(self, claim: Claim) -> None:
         """Drop the lease if it is still ours; a lease already taken over is left alone."""
@@ -175,11 +213,19 @@ class MemoryKeyStore:
 
 
 class MemoryStore(MemoryQueueStore, MemoryKeyStore):
-    """Queue and keys together: what ``open_store("memory://")`` returns."""
+    """Queue, keys, events and policies: what ``open_store("memory://")`` returns."""
 
     def __init__(self) -> None:
         MemoryQueueStore.__init__(self)
         MemoryKeyStore.__init__(self)
+        self._policies: dict[str, dict[str, Any]] = {}
+
+    async def get_policy(self, key: str) -> dict[str, Any] | None:
+        payload = self._policies.get(key)
+        return None if payload is None else dict(payload)
+
+    async def put_policy(self, key: str, payload: dict[str, Any]) -> None:
+        self._policies[key] = dict(payload)
 
 
 def _summary(stored: StoredMessage) -> MessageSummary:

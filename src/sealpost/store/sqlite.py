@@ -11,6 +11,7 @@ worker's messages are claimable again once their lease expires (security checkli
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import queue
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sealpost.model.envelope import InboundMessage
 from sealpost.store import sqlite_codec as codec
@@ -28,6 +29,7 @@ from sealpost.store import sqlite_schema as sql
 from sealpost.store.base import (
     ApiKeyRecord,
     Claim,
+    EventRecord,
     MessageState,
     MessageSummary,
     RecipientResult,
@@ -159,12 +161,21 @@ class SqliteQueueStore:
             self._readers.put(conn)
 
     # --- QueueStore -------------------------------------------------------------------------
-    async def enqueue(self, message_id: str, message: InboundMessage, now: float) -> None:
+    async def enqueue(
+        self,
+        message_id: str,
+        message: InboundMessage,
+        now: float,
+        events: Sequence[EventRecord] = (),
+    ) -> None:
         if not message.envelope.recipients:
             raise StoreError("a message needs at least one recipient")
         row = codec.message_row(message_id, message, now)
         recipients = codec.recipient_rows(message_id, message)
-        await self._write(partial(ops.insert_message, row=row, recipients=recipients))
+        event_rows = tuple(codec.event_row(e) for e in events)
+        await self._write(
+            partial(ops.insert_message, row=row, recipients=recipients, events=event_rows)
+        )
 
     async def get(self, message_id: str) -> StoredMessage | None:
         rows = await self._read(partial(ops.select_message, message_id=message_id))
@@ -197,7 +208,11 @@ class SqliteQueueStore:
         return claims
 
     async def record_attempt(
-        self, claim: Claim, results: Sequence[RecipientResult], next_attempt_at: float
+        self,
+        claim: Claim,
+        results: Sequence[RecipientResult],
+        next_attempt_at: float,
+        events: Sequence[EventRecord] = (),
     ) -> None:
         op = partial(
             ops.record_attempt,
@@ -205,6 +220,7 @@ class SqliteQueueStore:
             token=claim.token,
             results=tuple(results),
             next_attempt_at=next_attempt_at,
+            events=tuple(codec.event_row(e) for e in events),
         )
         await self._write(op)
 
@@ -220,6 +236,41 @@ class SqliteQueueStore:
     async def cancel(self, message_id: str) -> bool:
         cancelled: bool = await self._write(partial(ops.cancel, message_id=message_id))
         return cancelled
+
+    # --- EventStore and PolicyStore ----------------------------------------------------------
+    async def add_events(self, events: Sequence[EventRecord]) -> None:
+        rows = tuple(codec.event_row(e) for e in events)
+        if rows:
+            await self._write(partial(ops.insert_events, rows=rows))
+
+    async def list_events(
+        self,
+        *,
+        after: int | None = None,
+        limit: int = 100,
+        types: Sequence[str] | None = None,
+        message_id: str | None = None,
+    ) -> list[EventRecord]:
+        wanted = tuple(types or ())
+        query = sql.events_query(
+            after=after is not None, types=len(wanted), message=message_id is not None
+        )
+        params: list[object] = [after] if after is not None else []
+        params += [*wanted, *([message_id] if message_id is not None else []), max(limit, 0)]
+        rows = await self._read(lambda conn: conn.execute(query, params).fetchall())
+        return [codec.event_record(row) for row in rows]
+
+    async def get_policy(self, key: str) -> dict[str, Any] | None:
+        row = await self._read(lambda conn: conn.execute(sql.SELECT_POLICY, (key,)).fetchone())
+        return None if row is None else json.loads(row[0])
+
+    async def put_policy(self, key: str, payload: dict[str, Any]) -> None:
+        text = json.dumps(payload, separators=(",", ":"))
+
+        def put(conn: sqlite3.Connection) -> None:
+            conn.execute(sql.UPSERT_POLICY, (key, text))
+
+        await self._write(put)
 
     # --- KeyStore ---------------------------------------------------------------------------
     async def add_key(self, record: ApiKeyRecord) -> None:

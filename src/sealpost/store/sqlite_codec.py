@@ -17,6 +17,7 @@ from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.tls_record import TlsRecord
 from sealpost.store.base import (
     ApiKeyRecord,
+    EventRecord,
     MessageSummary,
     StoredMessage,
     StoredRecipient,
@@ -151,3 +152,19 @@ def key_row(record: ApiKeyRecord) -> MessageRow:
         record.revoked_at,
         " ".join(record.sender_domains),
     )
+
+
+def event_row(event: EventRecord) -> MessageRow:
+    """Parameters for ``INSERT_EVENT``."""
+    fields = json.dumps(event.fields, separators=(",", ":"), ensure_ascii=False, default=str)
+    return (event.type, event.message_id, event.rcpt_to, event.timestamp, fields)
+
+
+def event_record(row: MessageRow) -> EventRecord:
+    """A ``SELECT EVENT_COLUMNS`` row as an ``EventRecord``."""
+    event_id, kind, message_id, rcpt_to, timestamp, fields = row
+    try:
+        decoded = json.loads(fields)
+    except ValueError as exc:
+        raise StoreError(f"event {event_id} is corrupt: {exc}") from exc
+    return EventRecord(kind, message_id, timestamp, decoded, rcpt_to, event_id)

@@ -25,13 +25,23 @@ from sealpost.store.base import (
 
 
 def insert_message(
-    conn: sqlite3.Connection, *, row: codec.MessageRow, recipients: list[Any]
+    conn: sqlite3.Connection,
+    *,
+    row: codec.MessageRow,
+    recipients: list[Any],
+    events: tuple[codec.MessageRow, ...] = (),
 ) -> None:
     try:
         conn.execute(sql.INSERT_MESSAGE, row)
     except sqlite3.IntegrityError as exc:
         raise DuplicateError(f"message {row[0]} already exists") from exc
     conn.executemany(sql.INSERT_RECIPIENT, recipients)
+    insert_events(conn, rows=events)
+
+
+def insert_events(conn: sqlite3.Connection, *, rows: tuple[codec.MessageRow, ...]) -> None:
+    if rows:
+        conn.executemany(sql.INSERT_EVENT, rows)
 
 
 def select_message(
@@ -64,6 +74,7 @@ def record_attempt(
     token: str,
     results: tuple[RecipientResult, ...],
     next_attempt_at: float,
+    events: tuple[codec.MessageRow, ...] = (),
 ) -> None:
     row = conn.execute(sql.SELECT_LEASE, (message_id,)).fetchone()
     if row is None or row[1] != token:
@@ -77,6 +88,7 @@ def record_attempt(
                 sql.UPDATE_RECIPIENT, (new.status, new.attempts, new.last_reply, message_id, idx)
             )
     conn.execute(sql.FINISH_ATTEMPT, (state_after(state, after), next_attempt_at, message_id))
+    insert_events(conn, rows=events)
 
 
 def cancel(conn: sqlite3.Connection, *, message_id: str) -> bool:

@@ -79,6 +79,27 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "ALTER TABLE api_keys ADD COLUMN sender_domains TEXT NOT NULL DEFAULT ''",
         ),
     ),
+    (
+        3,
+        (
+            # Events are appended in the same transaction as the queue change they describe,
+            # so an event is never lost nor recorded for work that did not happen.
+            """CREATE TABLE events (
+                event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                type TEXT NOT NULL,
+                message_id TEXT NOT NULL,
+                rcpt_to TEXT,
+                timestamp REAL NOT NULL,
+                fields TEXT NOT NULL
+            )""",
+            "CREATE INDEX events_message ON events (message_id, event_id)",
+            "CREATE INDEX events_type ON events (type, event_id)",
+            """CREATE TABLE policies (
+                key TEXT PRIMARY KEY,
+                payload TEXT NOT NULL
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
@@ -122,6 +143,28 @@ INSERT_KEY = f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)
 SELECT_KEY = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?"
 SELECT_KEYS = f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
 REVOKE_KEY = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
+
+
+# --- events and policies --------------------------------------------------------------------
+INSERT_EVENT = """INSERT INTO events (type, message_id, rcpt_to, timestamp, fields)
+    VALUES (?, ?, ?, ?, ?)"""
+EVENT_COLUMNS = "event_id, type, message_id, rcpt_to, timestamp, fields"
+SELECT_POLICY = "SELECT payload FROM policies WHERE key = ?"
+UPSERT_POLICY = """INSERT INTO policies (key, payload) VALUES (?, ?)
+    ON CONFLICT (key) DO UPDATE SET payload = excluded.payload"""
+
+
+def events_query(*, after: bool, types: int, message: bool) -> str:
+    """The ``list_events`` statement with only the filters in use."""
+    where = ["event_id > ?"] if after else []
+    if types:
+        where.append(f"type IN ({', '.join('?' * types)})")
+    if message:
+        where.append("message_id = ?")
+    sql = f"SELECT {EVENT_COLUMNS} FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY event_id LIMIT ?"
 
 
 def list_query(*, state: bool, after: bool) -> str:

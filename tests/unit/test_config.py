@@ -405,3 +405,60 @@ def test_port_zero_listeners_are_not_duplicates(tmp_path: Path) -> None:
     config = load_text(tmp_path, BASE + plain("a", "127.0.0.1:0") + plain("b", "127.0.0.1:0"))
     assert [x.port for x in config.smtp.listeners] == [0, 0]
     assert config.base_dir == tmp_path.resolve()
+
+
+# --- outbound tables ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("table", "path", "reason"),
+    [
+        ({"delivery": {"default_tls": "secure"}}, "delivery.default_tls", "must be one of"),
+        ({"delivery": {"tls_policy": {"bank.test": "strict"}}}, "delivery.tls_policy", "none"),
+        ({"delivery": {"routes": {"example.test": "host:99999"}}}, "delivery.routes", "port"),
+        ({"delivery": {"smarthost": "::1:25"}}, "delivery.smarthost", "brackets"),
+        (
+            {"delivery": {"minimal_backoff": 600, "maximal_backoff": 60}},
+            "delivery.maximal_backoff",
+            "at least",
+        ),
+        ({"dns": {"nameservers": ["not a host:53"]}}, "dns.nameservers[0]", "host name"),
+        (
+            {"dkim": {"keys": [{"domain": "example.test", "selector": "s1"}]}},
+            "dkim.keys[0].key_file",
+            "missing",
+        ),
+    ],
+)
+def test_outbound_errors_name_the_key_path(table, path, reason, tmp_path):
+    from sealpost.config.loader import ConfigError, config_from_dict
+
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict({"server": {"hostname": "mx.example.test"}, **table}, tmp_path)
+    text = str(caught.value)
+    assert path in text and reason in text, text
+
+
+def test_outbound_defaults_and_values(tmp_path):
+    from sealpost.config.loader import config_from_dict
+
+    cfg = config_from_dict(
+        {
+            "server": {"hostname": "mx.example.test"},
+            "dns": {"nameservers": ["127.0.0.1:5353", "[::1]:53", "127.0.0.1"]},
+            "delivery": {
+                "routes": {"example.test": "[127.0.0.1]:2526"},
+                "ca_file": "ca.pem",
+                "tls_policy": {".bank.test": "verify"},
+                "smarthost": "relay.test:587",
+            },
+            "dkim": {
+                "keys": [
+                    {"domain": "example.test", "selector": "s1", "key_file": "var/dkim/s1.key"}
+                ]
+            },
+        },
+        tmp_path,
+    )
+    assert cfg.delivery.default_tls == "may" and cfg.mta_sts.enabled
+    assert cfg.delivery.ca_file == tmp_path / "ca.pem"
+    assert cfg.dkim.keys[0].key_file == tmp_path / "var/dkim/s1.key"
+    assert cfg.delivery.max_lifetime == 5 * 86400

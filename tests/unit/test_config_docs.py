@@ -35,4 +35,8 @@ def test_reference_lists_the_expected_tables() -> None:
         "[[smtp.listeners]]",
         "[store]",
         "[log]",
+        "[dns]",
+        "[delivery]",
+        "[mta_sts]",
+        "[[dkim.keys]]",
     ]

@@ -19,14 +19,14 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationInfo,
     model_validator,
 )
 
+from sealpost.config.outbound import DeliverySection, DkimSection, DnsSection, MtaStsSection
+from sealpost.config.section import Section
 from sealpost.config.values import (
     Domain,
     LogFormat,
@@ -43,12 +43,6 @@ from sealpost.config.values import (
     sni_name,
     store_url,
 )
-
-
-class Section(BaseModel):
-    """Base of every table: strict values, unknown keys rejected, immutable."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
 class ServerSection(Section):
@@ -279,6 +273,10 @@ class Config(Section):
     smtp: SmtpSection = Field(default_factory=dict, validate_default=True)
     store: StoreSection = Field(default_factory=dict, validate_default=True)
     log: LogSection = Field(default_factory=dict, validate_default=True)
+    dns: DnsSection = Field(default_factory=dict, validate_default=True)
+    delivery: DeliverySection = Field(default_factory=dict, validate_default=True)
+    mta_sts: MtaStsSection = Field(default_factory=dict, validate_default=True)
+    dkim: DkimSection = Field(default_factory=dict, validate_default=True)
 
     _source: Path | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)

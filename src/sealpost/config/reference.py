@@ -91,7 +91,12 @@ def _table(table: TableDoc) -> str:
 
 
 def _row(key: KeyDoc) -> str:
-    default = "required" if key.required else f"`{toml_value(key.default)}`"
+    if key.required:
+        default = "required"
+    elif key.default is None:
+        default = "unset"
+    else:
+        default = f"`{toml_value(key.default)}`"
     cells = [f"`{key.key}`", key.type_name, default, key.description]
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 

@@ -13,7 +13,7 @@ import types
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel
@@ -104,6 +104,12 @@ def type_label(annotation: Any) -> str:
         return type_label(get_args(annotation)[0])
     if get_origin(annotation) is list:
         return "array of " + type_label(get_args(annotation)[0])
+    if get_origin(annotation) is dict:
+        key, value = get_args(annotation)
+        return f"table of {type_label(key)} to {type_label(value)}"
+    if get_origin(annotation) in (types.UnionType, Union):
+        present = [a for a in get_args(annotation) if a is not type(None)]
+        return " or ".join(type_label(a) for a in present) + " (optional)"
     if isinstance(annotation, type):
         if issubclass(annotation, Enum):
             return "one of " + ", ".join(str(m.value) for m in annotation)
@@ -126,6 +132,8 @@ def plain(value: Any) -> Any:
         return int(value)
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
     return value
 
 
@@ -140,6 +148,12 @@ def toml_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return (
+            "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+        )
     raise TypeError(f"no TOML rendering for {value!r}")
 
 

@@ -38,10 +38,18 @@ _LISTENERS: tuple[tuple[str, dict[str, Any]], ...] = (
     ),
 )
 
-_SNI_EXAMPLE = {
-    "name": "smtp.other.example",
-    "cert_file": "certs/other.pem",
-    "key_file": "certs/other.key",
+# Array tables with no default entries are shown as commented-out examples.
+_EXAMPLES: dict[str, dict[str, Any]] = {
+    "tls.sni": {
+        "name": "smtp.other.example",
+        "cert_file": "certs/other.pem",
+        "key_file": "certs/other.key",
+    },
+    "dkim.keys": {
+        "domain": "example.com",
+        "selector": "s2026",
+        "key_file": "var/dkim/example.com/s2026.key",
+    },
 }
 
 
@@ -82,10 +90,10 @@ def render_default_config(hostname: str, dev_ports: bool) -> str:
                     lines += _comment(table.description)
                 lines += _comment(comment)
                 lines += _table(table, values, describe=index == 0)
-        elif table.path == "tls.sni":
+        elif table.path in _EXAMPLES:
             lines.append("")
             lines += _comment(table.description)
-            block = _table(table, _SNI_EXAMPLE, describe=True)
+            block = _table(table, _EXAMPLES[table.path], describe=True)
             lines += [line if line.startswith("#") or not line else "# " + line for line in block]
         else:
             lines.append("")
@@ -107,7 +115,10 @@ def _table(table: TableDoc, values: dict[str, Any], describe: bool) -> list[str]
             if len(lines) > 1:
                 lines.append("")
             lines += _comment(_key_comment(key))
-        lines.append(f"{key.key} = {toml_value(value)}")
+        if value is None:
+            lines.append(f"# {key.key} =   (unset)")
+        else:
+            lines.append(f"{key.key} = {toml_value(value)}")
     return lines
 
 

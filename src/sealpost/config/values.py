@@ -140,3 +140,51 @@ def redact_url(url: str) -> str:
         user = userinfo.split(":", 1)[0]
         return f"{scheme}://{user}:***@{hostpart}"
     return url
+
+
+TLS_LEVELS = ("none", "may", "encrypt", "verify")
+
+
+def _tls_level(value: str) -> str:
+    if value not in TLS_LEVELS:
+        raise issue(f"must be one of {', '.join(TLS_LEVELS)} (got {show_value(value)})")
+    return value
+
+
+TlsLevelName = Annotated[str, AfterValidator(_tls_level)]
+
+
+def split_route(text: str) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``[ip]:port`` or ``[ip]`` -> (host, port or None)."""
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError("must be host, host:port or [ip]:port")
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    elif ":" in text:
+        raise ValueError("an IPv6 address needs brackets: [::1]:25")
+    else:
+        host, port_text = text, ""
+    if not host or not (_DOMAIN_RE.match(host) or _is_ip(host)):
+        raise ValueError(f"{host!r} is not a host name or IP address")
+    if port_text and (not port_text.isdigit() or not 1 <= int(port_text) <= 65535):
+        raise ValueError(f"port must be 1-65535 (got {port_text!r})")
+    return host, int(port_text) if port_text else None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def route_text(value: str) -> str:
+    try:
+        split_route(value)
+    except ValueError as exc:
+        raise issue(f"{exc} (got {show_value(value)})") from None
+    return value

@@ -1,0 +1,141 @@
+"""Config tables for outbound delivery: [dns], [delivery], [mta_sts] and [[dkim.keys]].
+
+Defaults follow Postfix where it has an answer: opportunistic TLS (``may``) for everyone,
+retries from 5 minutes doubling to about an hour, and a 5-day queue lifetime (RFC 5321
+section 4.5.4.1 asks for at least 4-5 days before giving up).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, model_validator
+
+from sealpost.config.section import Section
+from sealpost.config.values import (
+    Domain,
+    Positive,
+    ResolvedPath,
+    Seconds,
+    TlsLevelName,
+    issue,
+    route_text,
+)
+
+
+class DnsSection(Section):
+    """How Sealpost asks DNS questions (MX, A/AAAA, TXT, TLSA)."""
+
+    nameservers: list[Annotated[str, AfterValidator(route_text)]] = Field(
+        default_factory=list,
+        description='Resolvers to ask, as "ip" or "ip:port" ("[v6]:port"); empty uses the '
+        "system resolver. Only a validating resolver you trust makes answers DNSSEC-secure.",
+    )
+    timeout: Seconds = Field(5.0, description="Seconds to wait for one DNS answer.")
+
+
+class DeliverySection(Section):
+    """Outbound delivery: routing, TLS policy, concurrency, timeouts and retries."""
+
+    enabled: bool = Field(True, description="Deliver queued mail; false only accepts it.")
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        25, description="Port of MX hosts (25 on the Internet; tests use others)."
+    )
+    helo_name: Domain | None = Field(
+        None, description="Name sent in EHLO; defaults to server.hostname."
+    )
+    smarthost: Annotated[str, AfterValidator(route_text)] | None = Field(
+        None,
+        description='Send all mail (but statically routed domains) to this "host:port" '
+        "instead of MX hosts.",
+    )
+    routes: dict[Domain, Annotated[str, AfterValidator(route_text)]] = Field(
+        default_factory=dict,
+        description='Static routes: domain = "host:port". Mail for local_domains is only '
+        "delivered when it has a route here; otherwise it stays queued as inbound mail.",
+    )
+    tls_policy: dict[str, TlsLevelName] = Field(
+        default_factory=dict,
+        description='Per-domain minimum TLS level: "example.com" = "verify" (also '
+        '".example.com" for its subdomains). Levels: none, may, encrypt, verify.',
+    )
+    default_tls: TlsLevelName = Field(
+        "may", description="TLS level for domains without a rule: may (Postfix's default)."
+    )
+    ca_file: ResolvedPath | None = Field(
+        None,
+        description="Extra CA certificates (PEM) trusted besides the system ones, when "
+        "verifying MX certificates and MTA-STS servers.",
+    )
+    concurrency: Positive = Field(100, description="Simultaneous outbound sessions in all.")
+    per_domain_concurrency: Positive = Field(
+        20, description="Simultaneous sessions to one destination domain (Postfix: 20)."
+    )
+    messages_per_connection: Positive = Field(
+        100, description="Messages sent over one SMTP connection before it is closed."
+    )
+    connect_timeout: Seconds = Field(30.0, description="Seconds to connect to one address.")
+    command_timeout: Seconds = Field(
+        300.0, description="Seconds to wait for a reply (RFC 5321 section 4.5.3.2: 5 min)."
+    )
+    data_timeout: Seconds = Field(
+        600.0, description="Seconds to wait for the reply to the final dot (RFC: 10 min)."
+    )
+    tls_handshake_timeout: Seconds = Field(30.0, description="Seconds for a TLS handshake.")
+    broken_tls_memory: Seconds = Field(
+        3600.0,
+        description="Under level may, how long a host whose TLS handshake failed is sent "
+        "mail in plaintext without trying STARTTLS again.",
+    )
+    minimal_backoff: Seconds = Field(300.0, description="First retry after this many seconds.")
+    maximal_backoff: Seconds = Field(4000.0, description="Longest wait between retries.")
+    max_lifetime: Seconds = Field(
+        432000.0, description="Give up and bounce after this many seconds (5 days)."
+    )
+    delay_warning_after: Annotated[float, Field(ge=0)] = Field(
+        14400.0, description="Send one delay notice after this many seconds; 0: never."
+    )
+    lease: Seconds = Field(
+        600.0,
+        description="Seconds a claimed message is reserved for one delivery worker; after a "
+        "crash it is retried once the lease runs out.",
+    )
+    poll_interval: Seconds = Field(
+        1.0, description="Seconds between queue scans when nothing wakes the dispatcher."
+    )
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> DeliverySection:
+        if self.maximal_backoff < self.minimal_backoff:
+            raise issue("must be at least minimal_backoff", "maximal_backoff")
+        return self
+
+
+class MtaStsSection(Section):
+    """MTA-STS (RFC 8461): domains that publish a policy get verified TLS only."""
+
+    enabled: bool = Field(True, description="Discover and apply MTA-STS policies.")
+    https_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        443, description="Port of the mta-sts.<domain> policy servers (443; tests use others)."
+    )
+    fetch_timeout: Seconds = Field(10.0, description="Seconds for one policy fetch.")
+
+
+class DkimKeyConfig(Section):
+    """One DKIM signing key (``sealpost dkim generate`` writes one and prints this table)."""
+
+    domain: Domain = Field(description="Sign mail whose From: is this domain (or below it).")
+    selector: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = Field(
+        description="Selector: the public key is at <selector>._domainkey.<domain>."
+    )
+    key_file: ResolvedPath = Field(description="PEM private key (RSA or Ed25519).")
+
+
+class DkimSection(Section):
+    """DKIM signing of outgoing mail (RFC 6376; Ed25519 per RFC 8463)."""
+
+    keys: list[DkimKeyConfig] = Field(
+        default_factory=list,
+        description="Signing keys, one [[dkim.keys]] table each; with an RSA and an Ed25519 "
+        "key for one domain, mail carries both signatures.",
+    )

@@ -8,6 +8,8 @@ import pytest
 from sealpost.config.loader import load_config
 from tests.support import Pki, ServerThread, make_pki, write_config
 
+pytest_plugins = ["tests.fixtures.dns_server"]
+
 
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
@@ -41,3 +43,4 @@ def api_key(server: ServerThread) -> str:
 
     key, _ = server.call(lambda: create_key(server.app.store, "test", 0.0))
     return key
+

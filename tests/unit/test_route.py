@@ -1,0 +1,442 @@
+"""route(): a golden table over an in-memory resolver (no sockets), the MX order and shuffle,
+bounds, relay syntax and settings validation."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from sealpost.delivery.route import (
+    MX_LOOKUP_LIMIT,
+    Relay,
+    Route,
+    RouteFailure,
+    RouteSettings,
+    Via,
+    parse_relay,
+    route,
+)
+from sealpost.delivery.types import Outcome, Target
+from sealpost.dns.resolver import Answer, DnsError, DnsErrorKind, MxRecord, TlsaRecord
+
+NX, NODATA, SERVFAIL, TIMEOUT = (
+    DnsErrorKind.NXDOMAIN,
+    DnsErrorKind.NODATA,
+    DnsErrorKind.SERVFAIL,
+    DnsErrorKind.TIMEOUT,
+)
+
+MxZone = Mapping[str, Sequence[tuple[int, str]] | DnsErrorKind]
+AddrZone = Mapping[str, Sequence[str] | DnsErrorKind]
+
+
+@dataclass
+class FakeResolver:
+    """MX and address answers from dicts; a name in neither is NXDOMAIN, a name only in the
+    other one is NODATA. Counts questions and the most asked at once."""
+
+    mx_zone: MxZone = field(default_factory=dict)
+    addr_zone: AddrZone = field(default_factory=dict)
+    secure: frozenset[str] = frozenset()
+    asked: list[tuple[str, str]] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def _error(self, name: str, zone: Mapping[str, object], other: Mapping[str, object]) -> None:
+        value = zone.get(name, NODATA if name in other else NX)
+        if isinstance(value, DnsErrorKind):
+            raise DnsError(value, name)
+
+    async def mx(self, domain: str) -> Answer[MxRecord]:
+        self.asked.append(("MX", domain))
+        self._error(domain, self.mx_zone, self.addr_zone)
+        records = tuple(MxRecord(p, h) for p, h in self.mx_zone[domain])  # type: ignore[union-attr]
+        return Answer(records, domain in self.secure)
+
+    async def addresses(self, host: str) -> Answer[str]:
+        self.asked.append(("ADDR", host))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0)  # let concurrent lookups start: measures the bound
+            self._error(host, self.addr_zone, self.mx_zone)
+            return Answer(tuple(self.addr_zone[host]), host in self.secure)  # type: ignore[arg-type]
+        finally:
+            self.in_flight -= 1
+
+    async def txt(self, name: str) -> Answer[str]:
+        raise DnsError(NODATA, name)
+
+    async def tlsa(self, name: str) -> Answer[TlsaRecord]:
+        raise DnsError(NODATA, name)
+
+
+def run_route(
+    domain: str,
+    resolver: FakeResolver,
+    settings: RouteSettings | None = None,
+    rng: random.Random | None = None,
+) -> Route | RouteFailure:
+    return asyncio.run(route(domain, resolver, settings or RouteSettings(), rng))
+
+
+def failure(code: int, enhanced: str, outcome: Outcome) -> tuple[int, str, Outcome]:
+    return (code, enhanced, outcome)
+
+
+PERM_NOT_FOUND = failure(550, "5.1.2", Outcome.PERMANENT)
+DNS_FAILED = failure(451, "4.4.3", Outcome.TRANSIENT)
+NULL_MX = failure(556, "5.1.10", Outcome.PERMANENT)
+
+MX2 = {"example.test": [(20, "mx2.example.test"), (10, "mx1.example.test")]}
+ADDR2 = {"mx1.example.test": ["192.0.2.1"], "mx2.example.test": ["192.0.2.2", "2001:db8::2"]}
+
+# (case, domain, MX zone, address zone, expected targets as (host, port, preference) or failure)
+GOLDEN: list[tuple[str, MxZone, AddrZone, object]] = [
+    (
+        "preference order",
+        MX2,
+        ADDR2,
+        [("mx1.example.test", 25, 10), ("mx2.example.test", 25, 20)],
+    ),
+    ("implicit MX", {}, {"example.test": ["192.0.2.9"]}, [("example.test", 25, 0)]),
+    ("null MX", {"example.test": [(0, "")]}, {"example.test": ["192.0.2.9"]}, NULL_MX),
+    ("null MX with a dot", {"example.test": [(0, ".")]}, {}, NULL_MX),
+    ("NXDOMAIN", {}, {}, PERM_NOT_FOUND),
+    ("MX SERVFAIL", {"example.test": SERVFAIL}, ADDR2, DNS_FAILED),
+    ("MX timeout", {"example.test": TIMEOUT}, ADDR2, DNS_FAILED),
+    ("implicit MX without addresses", {}, {"example.test": NODATA}, DNS_FAILED),
+    ("implicit MX SERVFAIL", {}, {"example.test": SERVFAIL}, DNS_FAILED),
+    ("implicit MX timeout", {"example.test": NODATA}, {"example.test": TIMEOUT}, DNS_FAILED),
+    (
+        "MX host without addresses skipped",
+        MX2,
+        {"mx1.example.test": NODATA, "mx2.example.test": ["192.0.2.2"]},
+        [("mx2.example.test", 25, 20)],
+    ),
+    (
+        "MX host not found skipped",
+        MX2,
+        {"mx2.example.test": ["192.0.2.2"]},
+        [("mx2.example.test", 25, 20)],
+    ),
+    (
+        "MX host failing skipped",
+        MX2,
+        {"mx1.example.test": TIMEOUT, "mx2.example.test": ["192.0.2.2"]},
+        [("mx2.example.test", 25, 20)],
+    ),
+    (
+        "IP literal MX host skipped",
+        {"example.test": [(5, "192.0.2.1"), (6, "[192.0.2.1]"), (10, "mx1.example.test")]},
+        ADDR2,
+        [("mx1.example.test", 25, 10)],
+    ),
+    (
+        "null MX among others skipped",
+        {"example.test": [(0, ""), (10, "mx1.example.test")]},
+        ADDR2,
+        [("mx1.example.test", 25, 10)],
+    ),
+    ("every MX host not found", MX2, {}, PERM_NOT_FOUND),
+    ("only IP literal MX hosts", {"example.test": [(10, "192.0.2.1")]}, {}, PERM_NOT_FOUND),
+    (
+        "MX hosts failing",
+        MX2,
+        {"mx1.example.test": SERVFAIL, "mx2.example.test": TIMEOUT},
+        DNS_FAILED,
+    ),
+    (
+        "MX hosts without addresses",
+        MX2,
+        {"mx1.example.test": NODATA, "mx2.example.test": NX},
+        DNS_FAILED,
+    ),
+    (
+        "duplicate MX host kept once at its best preference",
+        {"example.test": [(30, "mx1.example.test"), (10, "mx1.example.test")]},
+        ADDR2,
+        [("mx1.example.test", 25, 10)],
+    ),
+    (
+        "MX host names normalized",
+        {"example.test": [(10, "MX1.Example.Test.")]},
+        ADDR2,
+        [("mx1.example.test", 25, 10)],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "mx_zone", "addr_zone", "expected"), GOLDEN, ids=[g[0] for g in GOLDEN]
+)
+def test_golden(case: str, mx_zone: MxZone, addr_zone: AddrZone, expected: object) -> None:
+    resolver = FakeResolver(dict(mx_zone), dict(addr_zone))
+    result = run_route("Example.TEST.", resolver)
+    if isinstance(expected, tuple):
+        assert isinstance(result, RouteFailure), case
+        assert (result.reply.code, result.reply.enhanced, result.outcome) == expected
+        assert result.local is False
+    else:
+        assert isinstance(result, Route), case
+        assert [(t.host, t.port, t.preference) for t in result.targets] == expected
+        for target in result.targets:
+            assert target.addresses == tuple(addr_zone[target.host])  # type: ignore[arg-type]
+        assert result.via is (Via.IMPLICIT_MX if case == "implicit MX" else Via.MX)
+
+
+def test_exact_replies() -> None:
+    nomail = run_route("example.test", FakeResolver({"example.test": [(0, ".")]}))
+    assert isinstance(nomail, RouteFailure)
+    assert str(nomail.reply) == "556 5.1.10 Recipient address has null MX"
+    missing = run_route("example.test", FakeResolver())
+    assert isinstance(missing, RouteFailure)
+    assert str(missing.reply) == "550 5.1.2 Domain not found"
+    failed = run_route("example.test", FakeResolver({"example.test": SERVFAIL}))
+    assert isinstance(failed, RouteFailure)
+    assert str(failed.reply).startswith("451 4.4.3 DNS lookup failed")
+
+
+def test_null_mx_never_looks_up_addresses() -> None:
+    resolver = FakeResolver({"example.test": [(0, "")]}, {"example.test": ["192.0.2.9"]})
+    run_route("example.test", resolver)
+    assert resolver.asked == [("MX", "example.test")]
+
+
+def test_implicit_mx_uses_the_smtp_port() -> None:
+    resolver = FakeResolver({}, {"example.test": ["192.0.2.9", "2001:db8::9"]})
+    result = run_route("example.test", resolver, RouteSettings(smtp_port=2525))
+    assert result == Route(
+        (Target("example.test", ("192.0.2.9", "2001:db8::9"), 2525, 0),), Via.IMPLICIT_MX
+    )
+
+
+def test_mx_targets_use_the_smtp_port_and_mx_secure_flag() -> None:
+    resolver = FakeResolver(MX2, ADDR2, secure=frozenset({"example.test"}))
+    result = run_route("example.test", resolver, RouteSettings(smtp_port=2526))
+    assert isinstance(result, Route)
+    assert result.secure is True
+    assert {t.port for t in result.targets} == {2526}
+    insecure = run_route("example.test", FakeResolver(MX2, ADDR2))
+    assert isinstance(insecure, Route) and insecure.secure is False
+
+
+# -- order among equal preferences ----------------------------------------------------------
+
+EQUALS = {
+    "example.test": [(10, "c.test"), (10, "a.test"), (5, "first.test"), (10, "b.test"), (20, "z")]
+}
+EQUAL_ADDR = {h: ["192.0.2.1"] for h in ("a.test", "b.test", "c.test", "first.test", "z")}
+
+
+def hosts(result: Route | RouteFailure) -> list[str]:
+    assert isinstance(result, Route)
+    return [t.host for t in result.targets]
+
+
+def test_shuffle_among_equals_with_a_seeded_rng() -> None:
+    expected_middle = ["a.test", "b.test", "c.test"]
+    random.Random(7).shuffle(expected_middle)
+    result = run_route("example.test", FakeResolver(EQUALS, EQUAL_ADDR), rng=random.Random(7))
+    assert hosts(result) == ["first.test", *expected_middle, "z"]
+
+
+def test_same_seed_same_order_whatever_the_answer_order() -> None:
+    reversed_zone = {"example.test": list(reversed(EQUALS["example.test"]))}
+    one = run_route("example.test", FakeResolver(EQUALS, EQUAL_ADDR), rng=random.Random(3))
+    two = run_route("example.test", FakeResolver(reversed_zone, EQUAL_ADDR), rng=random.Random(3))
+    assert hosts(one) == hosts(two)
+
+
+def test_every_order_among_equals_happens_and_preferences_hold() -> None:
+    seen = set()
+    for seed in range(60):
+        order = hosts(
+            run_route("example.test", FakeResolver(EQUALS, EQUAL_ADDR), rng=random.Random(seed))
+        )
+        assert order[0] == "first.test" and order[-1] == "z"
+        seen.add(tuple(order[1:4]))
+    assert len(seen) == 6
+
+
+# -- bounds ------------------------------------------------------------------------------------
+
+
+def many_mx(count: int) -> dict[str, list[tuple[int, str]]]:
+    return {"example.test": [(i, f"mx{i:02d}.example.test") for i in range(count)]}
+
+
+def test_number_of_hosts_is_capped() -> None:
+    addr = {f"mx{i:02d}.example.test": ["192.0.2.1"] for i in range(8)}
+    resolver = FakeResolver(many_mx(8), addr)
+    result = run_route("example.test", resolver, RouteSettings(max_mx_hosts=3))
+    assert hosts(result) == ["mx00.example.test", "mx01.example.test", "mx02.example.test"]
+    assert len([a for a in resolver.asked if a[0] == "ADDR"]) == 3
+    assert resolver.max_in_flight <= 3
+
+
+def test_cap_counts_hosts_with_addresses_only() -> None:
+    addr = {f"mx{i:02d}.example.test": ["192.0.2.1"] for i in (1, 3, 4, 5)}
+    resolver = FakeResolver(many_mx(6), addr)
+    result = run_route("example.test", resolver, RouteSettings(max_mx_hosts=2))
+    assert hosts(result) == ["mx01.example.test", "mx03.example.test"]
+    assert ("ADDR", "mx05.example.test") not in resolver.asked
+    assert resolver.max_in_flight <= 2
+
+
+def test_lookups_are_concurrent_within_the_bound() -> None:
+    addr = {f"mx{i:02d}.example.test": ["192.0.2.1"] for i in range(5)}
+    resolver = FakeResolver(many_mx(5), addr)
+    run_route("example.test", resolver, RouteSettings(max_mx_hosts=5))
+    assert resolver.max_in_flight == 5
+
+
+def test_a_hostile_zone_cannot_cause_unbounded_lookups() -> None:
+    resolver = FakeResolver(many_mx(100), {})
+    result = run_route("example.test", resolver)
+    assert isinstance(result, RouteFailure) and result.outcome is Outcome.PERMANENT
+    assert len([a for a in resolver.asked if a[0] == "ADDR"]) == MX_LOOKUP_LIMIT
+
+
+# -- static routes, smarthost, local domains -------------------------------------------------
+
+RELAY_ADDR = {"relay.test": ["192.0.2.50"], "smart.test": ["192.0.2.60"]}
+
+
+@pytest.mark.parametrize(
+    ("spec", "target"),
+    [
+        ("relay.test:2526", Target("relay.test", ("192.0.2.50",), 2526)),
+        ("relay.test", Target("relay.test", ("192.0.2.50",), 25)),
+        ("[relay.test]:2526", Target("relay.test", ("192.0.2.50",), 2526)),
+        ("127.0.0.1:2526", Target("127.0.0.1", ("127.0.0.1",), 2526)),
+        ("[127.0.0.1]:2526", Target("127.0.0.1", ("127.0.0.1",), 2526)),
+        ("[127.0.0.1]", Target("127.0.0.1", ("127.0.0.1",), 25)),
+        ("[::1]:2526", Target("::1", ("::1",), 2526)),
+    ],
+)
+def test_static_route(spec: str, target: Target) -> None:
+    resolver = FakeResolver(MX2, RELAY_ADDR)
+    settings = RouteSettings(static_routes={"Example.Test": spec})
+    assert run_route("example.test.", resolver, settings) == Route((target,), Via.STATIC)
+    assert not [a for a in resolver.asked if a[0] == "MX"]
+    if target.host == "127.0.0.1" or target.host == "::1":
+        assert resolver.asked == []
+
+
+def test_static_route_host_that_does_not_resolve_defers() -> None:
+    settings = RouteSettings(static_routes={"example.test": "gone.test:2526"})
+    result = run_route("example.test", FakeResolver(MX2, ADDR2), settings)
+    assert isinstance(result, RouteFailure)
+    assert (result.reply.code, result.reply.enhanced, result.outcome) == DNS_FAILED
+
+
+def test_static_route_is_exact_match_only() -> None:
+    settings = RouteSettings(static_routes={"example.test": "relay.test"})
+    sub = {"sub.example.test": [(10, "mx1.example.test")]}
+    result = run_route("sub.example.test", FakeResolver(sub, ADDR2), settings)
+    assert isinstance(result, Route) and result.via is Via.MX
+
+
+def test_local_domain_stays_queued_without_any_lookup() -> None:
+    resolver = FakeResolver(MX2, ADDR2)
+    settings = RouteSettings(local_domains=frozenset({"Example.Test"}), smarthost="smart.test")
+    result = run_route("example.test", resolver, settings)
+    assert isinstance(result, RouteFailure)
+    assert result.local is True and result.outcome is Outcome.TRANSIENT
+    assert (result.reply.code, result.reply.enhanced) == (451, "4.3.0")
+    assert resolver.asked == []
+
+
+def test_local_domain_follows_its_static_route() -> None:
+    settings = RouteSettings(
+        local_domains=frozenset({"example.test"}), static_routes={"example.test": "127.0.0.1:2526"}
+    )
+    result = run_route("example.test", FakeResolver(), settings)
+    assert result == Route((Target("127.0.0.1", ("127.0.0.1",), 2526),), Via.STATIC)
+
+
+def test_smarthost_takes_all_mail_without_a_static_route() -> None:
+    resolver = FakeResolver(MX2, {**ADDR2, **RELAY_ADDR}, secure=frozenset({"smart.test"}))
+    settings = RouteSettings(
+        smarthost="smart.test:587", static_routes={"other.test": "relay.test:2526"}
+    )
+    result = run_route("example.test", resolver, settings)
+    assert result == Route((Target("smart.test", ("192.0.2.60",), 587),), Via.SMARTHOST, True)
+    assert ("MX", "example.test") not in resolver.asked
+    other = run_route("other.test", resolver, settings)
+    assert isinstance(other, Route) and other.via is Via.STATIC
+
+
+def test_smarthost_that_fails_to_resolve_defers() -> None:
+    settings = RouteSettings(smarthost="smart.test")
+    result = run_route("example.test", FakeResolver({}, {"smart.test": TIMEOUT}), settings)
+    assert isinstance(result, RouteFailure)
+    assert (result.reply.code, result.reply.enhanced, result.outcome) == DNS_FAILED
+
+
+# -- relay syntax and settings ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "relay"),
+    [
+        ("relay.test", Relay("relay.test", None, False)),
+        ("Relay.Test.:25", Relay("relay.test", 25, False)),
+        ("[Relay.Test]:2525", Relay("relay.test", 2525, False)),
+        ("192.0.2.1", Relay("192.0.2.1", None, True)),
+        ("192.0.2.1:2526", Relay("192.0.2.1", 2526, True)),
+        ("[192.0.2.1]:2526", Relay("192.0.2.1", 2526, True)),
+        ("[IPv6:2001:db8::1]:25", Relay("2001:db8::1", 25, True)),
+        ("2001:db8::1", Relay("2001:db8::1", None, True)),
+        ("[::1]", Relay("::1", None, True)),
+        ("smtp_relay.test", Relay("smtp_relay.test", None, False)),
+    ],
+)
+def test_relay_syntax(spec: str, relay: Relay) -> None:
+    assert parse_relay(spec) == relay
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "",
+        ":25",
+        "relay.test:",
+        "relay.test:0",
+        "relay.test:65536",
+        "relay.test:x",
+        "[::1",
+        "[::1]25",
+        "[::1]:",
+        "a..test",
+        "bad host.test",
+        "a:b:c",
+        "relay.test:²",
+        "rélay.test",
+        "x" * 64 + ".test",
+    ],
+)
+def test_bad_relay_syntax(spec: str) -> None:
+    with pytest.raises(ValueError):
+        parse_relay(spec)
+
+
+def test_settings_are_validated_and_normalized() -> None:
+    with pytest.raises(ValueError, match=r"example\.test"):
+        RouteSettings(static_routes={"example.test": "relay.test:99999"})
+    with pytest.raises(ValueError):
+        RouteSettings(smarthost="relay.test:")
+    with pytest.raises(ValueError):
+        RouteSettings(max_mx_hosts=0)
+    with pytest.raises(ValueError):
+        RouteSettings(smtp_port=0)
+    settings = RouteSettings(
+        static_routes={"Example.Test.": "relay.test"}, local_domains=frozenset({"Local.Test."})
+    )
+    assert dict(settings.static_routes) == {"example.test": "relay.test"}
+    assert settings.local_domains == frozenset({"local.test"})

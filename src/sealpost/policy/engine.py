@@ -1,0 +1,243 @@
+"""The outbound policy engine: which TLS requirement applies to mail for one domain.
+
+Sources, strongest first (DESIGN.md section 3): REQUIRETLS on the message (RFC 8689 section
+4.2.1: verified TLS on every hop), an MTA-STS ``enforce`` policy (RFC 8461 section 5:
+``verify`` and only MX hosts matching the policy), the operator's rule for the domain
+(``[delivery.tls_policy]``: an exact domain, else the nearest parent written
+``.example.com``), then the default level. The resulting level is the strongest that
+applies; an operator rule replaces the default (it may lower it) but can never lower
+REQUIRETLS or an ``enforce`` policy.
+
+MTA-STS discovery follows RFC 8461 sections 3.1, 3.3 and 5:
+
+- TXT ``_mta-sts.<domain>`` is asked before every decision; an unexpired cached policy whose
+  id equals the TXT id is used without fetching;
+- a new or changed id means a fetch; a failed fetch keeps the cached policy until it
+  expires (section 3.3: with no live policy, an unexpired cached one MUST be applied);
+- no TXT record (or a DNS failure, or a bad record) with an unexpired cached policy: keep
+  using it (downgrade resistance, checklist C4); with no cached policy: no MTA-STS
+  (section 3.1 MUST);
+- a failed fetch with no cached policy: deliver as though the domain had no MTA-STS
+  (section 3.3 MUST), reporting the failure (RFC 8460 result type) in ``failures``;
+- a failed fetch is not retried for the same id for ``failure_holdoff`` seconds (section
+  3.3 allows limiting attempts to one per five minutes per id); the failure is still
+  reported on every decision.
+
+A ``testing`` policy never raises the level: the attempt delivers and records what failed.
+It is marked ``report_only`` only when the level is ``may`` (nothing stronger applies), as
+``Requirement.report_only`` permits plaintext; under a stronger rule the rule is enforced
+and ``mode="testing"`` still tells the attempt to record MTA-STS failures.
+
+Not here yet (DANE comes later): checklist C6, a domain with a failing DANE check and a
+valid MTA-STS policy must defer (RFC 8461 section 2: MTA-STS never overrides DANE). When DANE
+lands it must be a candidate above MTA-STS in ``_strongest`` and its failure must not be
+masked by an STS policy. Proactive refresh of cached policies (section 3.3 SHOULD, about
+daily) is also left to a later release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from sealpost.dns.resolver import DnsError, Resolver
+from sealpost.policy.levels import PolicySource, Requirement, TlsFailure, TlsLevel
+from sealpost.policy.mta_sts import StsError, StsMode, StsPolicy, mx_matches, parse_txt
+from sealpost.policy.sts_cache import CachedPolicy, StsCache
+
+# After a failed fetch, the same (domain, id) is not fetched again for this long (RFC 8461
+# section 3.3: five minutes or longer per version id); the failure is reported each time.
+DEFAULT_FAILURE_HOLDOFF = 300.0
+_MAX_HOLDOFFS = 10_000  # past this, expired hold-offs are dropped
+
+
+class PolicyFetcher(Protocol):
+    """What the engine needs of ``sts_fetch.StsFetcher``."""
+
+    async def fetch(self, domain: str) -> StsPolicy | StsError: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDecision:
+    """The requirement for one domain and the discovery failures to report (TLS-RPT)."""
+
+    requirement: Requirement
+    failures: tuple[TlsFailure, ...] = ()
+    sts_policy: StsPolicy | None = None  # the enforce/testing policy applied, if any
+    sts_policy_id: str | None = None
+    detail: str = ""  # why: fetch errors, cache use; for logs and events
+
+    def mx_allowed(self, host: str) -> bool:
+        """May mail go to MX ``host``? Only ``enforce`` filters (RFC 8461 section 4.1)."""
+        if self.requirement.mode != StsMode.ENFORCE.value:
+            return True
+        return any(mx_matches(p, host) for p in self.requirement.mx_patterns)
+
+    def mx_in_policy(self, host: str) -> bool:
+        """Does ``host`` match the MTA-STS ``mx`` patterns (True with no policy)? Under
+        ``testing`` a mismatch is delivered to and recorded as a failure."""
+        patterns = self.requirement.mx_patterns
+        return not patterns or any(mx_matches(p, host) for p in patterns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sts:
+    policy: StsPolicy | None = None
+    policy_id: str | None = None
+    failures: tuple[TlsFailure, ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Holdoff:
+    policy_id: str
+    until: float
+    error: StsError
+
+
+class PolicyEngine:
+    def __init__(
+        self,
+        resolver: Resolver,
+        fetcher: PolicyFetcher,
+        cache: StsCache,
+        *,
+        operator_rules: Mapping[str, TlsLevel],
+        default_level: TlsLevel = TlsLevel.MAY,
+        mta_sts_enabled: bool = True,
+        clock: Callable[[], float] = time.time,
+        failure_holdoff: float = DEFAULT_FAILURE_HOLDOFF,
+    ) -> None:
+        self._resolver = resolver
+        self._fetcher = fetcher
+        self._cache = cache
+        self._rules = {_normalize(k): TlsLevel(v) for k, v in operator_rules.items()}
+        self._default = default_level
+        self._sts_enabled = mta_sts_enabled
+        self._clock = clock
+        self._holdoff_seconds = failure_holdoff
+        self._holdoffs: dict[str, _Holdoff] = {}
+        self._inflight: dict[str, asyncio.Future[_Sts]] = {}
+
+    async def requirement_for(self, domain: str, *, requiretls: bool = False) -> PolicyDecision:
+        domain = _normalize(domain)
+        sts = await self._discover(domain) if self._sts_enabled else _Sts()
+        base_level, base_source = self._base(domain)
+        candidates: list[tuple[TlsLevel, PolicySource]] = []
+        if requiretls:
+            candidates.append((TlsLevel.VERIFY, PolicySource.REQUIRETLS))
+        policy = sts.policy
+        if policy is not None and policy.mode is StsMode.ENFORCE:
+            candidates.append((TlsLevel.VERIFY, PolicySource.MTA_STS))
+        candidates.append((base_level, base_source))
+        level, source = _strongest(candidates)
+        report_only = False
+        mode: str | None = None
+        patterns: tuple[str, ...] = ()
+        if policy is not None and policy.mode is not StsMode.NONE:
+            mode, patterns = policy.mode.value, policy.mx
+            if policy.mode is StsMode.TESTING and level is TlsLevel.MAY:
+                report_only, source = True, PolicySource.MTA_STS
+        applied = policy if mode is not None else None
+        return PolicyDecision(
+            requirement=Requirement(
+                level=level,
+                source=source,
+                mode=mode,
+                mx_patterns=patterns,
+                report_only=report_only,
+            ),
+            failures=sts.failures,
+            sts_policy=applied,
+            sts_policy_id=sts.policy_id if applied is not None else None,
+            detail=sts.detail,
+        )
+
+    def _base(self, domain: str) -> tuple[TlsLevel, PolicySource]:
+        """The operator rule (exact, else nearest ``.parent``) or the default level."""
+        if domain in self._rules:
+            return self._rules[domain], PolicySource.OPERATOR
+        labels = domain.split(".")
+        for i in range(1, len(labels)):
+            rule = self._rules.get("." + ".".join(labels[i:]))
+            if rule is not None:
+                return rule, PolicySource.OPERATOR
+        return self._default, PolicySource.DEFAULT
+
+    async def _discover(self, domain: str) -> _Sts:
+        """One discovery per domain at a time; concurrent callers share its result.
+
+        It runs as its own task, so a caller cancelled mid-way cancels nobody else.
+        """
+        task = self._inflight.get(domain)
+        if task is None:
+            task = asyncio.ensure_future(self._discover_once(domain))
+            self._inflight[domain] = task
+            task.add_done_callback(lambda done: self._finished(domain, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, domain: str, task: asyncio.Future[_Sts]) -> None:
+        if self._inflight.get(domain) is task:
+            del self._inflight[domain]
+        if not task.cancelled():
+            task.exception()  # retrieved here, raised to every waiter
+
+    async def _discover_once(self, domain: str) -> _Sts:
+        now = self._clock()
+        cached = await self._cache.get(domain)
+        if cached is not None and not cached.fresh(now):
+            cached = None
+        try:
+            answer = await self._resolver.txt(f"_mta-sts.{domain}")
+            record = parse_txt(answer.records)
+        except DnsError as exc:
+            record = StsError(TlsFailure.STS_POLICY_INVALID, f"TXT: {exc}", absent=True)
+        if isinstance(record, StsError):
+            failures = () if record.absent else (record.failure,)
+            if cached is not None:
+                detail = f"{record.detail}; using the cached policy (id {cached.policy_id})"
+                return _from_cache(cached, failures, detail)
+            return _Sts(failures=failures, detail=record.detail)
+        if cached is not None and cached.policy_id == record.id:
+            return _from_cache(cached, (), "")
+        fetched = await self._fetch(domain, record.id, now)
+        if isinstance(fetched, StsError):
+            if cached is not None:
+                detail = f"{fetched.detail}; using the cached policy (id {cached.policy_id})"
+                return _from_cache(cached, (fetched.failure,), detail)
+            return _Sts(failures=(fetched.failure,), detail=fetched.detail)
+        await self._cache.put(domain, CachedPolicy(fetched, record.id, now, now + fetched.max_age))
+        return _Sts(policy=fetched, policy_id=record.id)
+
+    async def _fetch(self, domain: str, policy_id: str, now: float) -> StsPolicy | StsError:
+        held = self._holdoffs.get(domain)
+        if held is not None and held.policy_id == policy_id and now < held.until:
+            return held.error
+        fetched = await self._fetcher.fetch(domain)
+        if isinstance(fetched, StsError):
+            if len(self._holdoffs) >= _MAX_HOLDOFFS:
+                self._holdoffs = {d: h for d, h in self._holdoffs.items() if now < h.until}
+            self._holdoffs[domain] = _Holdoff(policy_id, now + self._holdoff_seconds, fetched)
+        else:
+            self._holdoffs.pop(domain, None)
+        return fetched
+
+
+def _from_cache(cached: CachedPolicy, failures: tuple[TlsFailure, ...], detail: str) -> _Sts:
+    return _Sts(cached.policy, cached.policy_id, failures, detail)
+
+
+def _strongest(candidates: list[tuple[TlsLevel, PolicySource]]) -> tuple[TlsLevel, PolicySource]:
+    """The highest rank; on a tie the earlier (stronger) source wins."""
+    best = candidates[0]
+    for candidate in candidates[1:]:
+        if candidate[0].rank > best[0].rank:
+            best = candidate
+    return best
+
+
+def _normalize(domain: str) -> str:
+    return domain.strip().lower().removesuffix(".")

@@ -72,6 +72,10 @@ def toml_value(value: object) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _key(key: str) -> str:
+    return key if key.replace("_", "").isalnum() else toml_value(key)
+
+
 def write_config(
     directory: Path,
     pki: Pki,
@@ -79,7 +83,11 @@ def write_config(
     listeners: list[dict] | None = None,
     server: dict | None = None,
     store_url: str = "sqlite:///var/queue.db",
+    tables: dict[str, dict] | None = None,
 ) -> Path:
+    """A real sealpost.toml. Outbound delivery is off unless ``tables`` turns it on (so no
+    test ever asks the system resolver anything); ``tables`` maps "delivery", "dns",
+    "mta_sts", "delivery.routes", ... to their keys."""
     server_cfg = {
         "hostname": HOSTNAME,
         "data_dir": "var",
@@ -99,6 +107,13 @@ def write_config(
         entry = {"address": "127.0.0.1:0", **listener}
         lines += ["", "[[smtp.listeners]]"] + [f"{k} = {toml_value(v)}" for k, v in entry.items()]
     lines += ["", "[store]", f"url = {toml_value(store_url)}", "", "[log]", 'level = "warning"']
+    extra = {"delivery": {"enabled": False}, **(tables or {})}
+    for table, values in extra.items():
+        if table.endswith("]]"):
+            for entry in values:  # type: ignore[union-attr]
+                lines += ["", table] + [f"{k} = {toml_value(v)}" for k, v in entry.items()]
+            continue
+        lines += ["", f"[{table}]"] + [f"{_key(k)} = {toml_value(v)}" for k, v in values.items()]
     path = directory / "sealpost.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -1,20 +1,22 @@
 """The one door for new mail: every listener and (later) the HTTP API call ``submit``.
 
-It stamps the ``Received:`` trace header (RFC 5321 section 4.4), gives the message its id,
-stores it durably (``QueueStore.enqueue`` returns only after fsync, RFC 5321 section 6.1)
-and then wakes whoever delivers queued mail. Nothing may acknowledge a message before
-``submit`` has returned.
+It DKIM-signs mail we originate (authenticated submissions and our own bounces; never mail
+relayed to us from outside), stamps the ``Received:`` trace header (RFC 5321 section 4.4),
+gives the message its id, stores it durably with its injection events (``QueueStore.enqueue``
+returns only after fsync, RFC 5321 section 6.1) and then wakes the dispatcher. Nothing may
+acknowledge a message before ``submit`` has returned.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from sealpost.dkim import DkimSigner
+from sealpost.events.records import injection_events
 from sealpost.inbound.received import received_header
-from sealpost.model.envelope import InboundMessage
+from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.ids import new_message_id
 from sealpost.store.base import QueueStore
 
@@ -24,22 +26,57 @@ class Accepted:
     message_id: str
 
 
-class Submission:
-    """Validates nothing the protocol layer has not; stamps, stores, wakes."""
+def _originated_here(session: SessionInfo) -> bool:
+    return session.auth_user is not None or session.listener in ("api", "dsn")
 
-    def __init__(self, store: QueueStore, clock: Callable[[], float] = time.time) -> None:
+
+class Submission:
+    """Signs what we originate, stamps, stores, wakes."""
+
+    def __init__(
+        self,
+        store: QueueStore,
+        clock: Callable[[], float] = time.time,
+        signer: DkimSigner | None = None,
+        hostname: str = "localhost",
+    ) -> None:
         self._store = store
         self._clock = clock
-        self.queued = asyncio.Event()
+        self._signer = signer
+        self._hostname = hostname
+        self._wake: Callable[[], None] = lambda: None
         self.accepted = 0
+
+    def on_queued(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` after each message is stored (the dispatcher's wake-up)."""
+        self._wake = wake
 
     async def submit(self, message: InboundMessage) -> Accepted:
         """Durably queue ``message``; raises ``StoreError`` when it could not be stored."""
         now = self._clock()
         message_id = new_message_id(now)
+        data = message.data
+        if self._signer is not None and _originated_here(message.session):
+            data = self._signer.sign(data)
         trace = received_header(message.session, message.envelope, message_id)
-        stamped = replace(message, data=trace + message.data)
-        await self._store.enqueue(message_id, stamped, now)
+        stamped = replace(message, data=trace + data)
+        await self._store.enqueue(
+            message_id, stamped, now, injection_events(message_id, stamped, now)
+        )
         self.accepted += 1
-        self.queued.set()
+        self._wake()
         return Accepted(message_id)
+
+    async def submit_dsn(self, recipient: str, data: bytes) -> Accepted:
+        """Queue a bounce we generated: null sender (RFC 5321 section 4.5.5), one recipient."""
+        session = SessionInfo(
+            listener="dsn",
+            client_ip="127.0.0.1",
+            client_port=0,
+            helo=self._hostname,
+            local_hostname=self._hostname,
+        )
+        envelope = Envelope(
+            mail_from="", recipients=(recipient,), body="7BIT" if data.isascii() else "8BITMIME"
+        )
+        return await self.submit(InboundMessage(envelope, session, data))

@@ -15,6 +15,8 @@ from typing import Annotated
 import typer
 
 from sealpost.cli.common import ConfigOpt, err, fail, load, out
+from sealpost.cli.dkim import dkim_app
+from sealpost.cli.events import events
 from sealpost.cli.keys import keys_app
 from sealpost.cli.queue import queue_app
 from sealpost.initdir import DEFAULT_CONFIG, init_directory
@@ -26,6 +28,8 @@ app = typer.Typer(
 )
 app.add_typer(queue_app, name="queue")
 app.add_typer(keys_app, name="keys")
+app.add_typer(dkim_app, name="dkim")
+app.command("events")(events)
 
 
 @app.command()

@@ -1,0 +1,135 @@
+"""Building event records with SparkPost's field names and value types.
+
+SparkPost's message events (reference section 5.2) use strings for numbers
+(``num_retries``, ``msg_size``, ``queue_time``, ``bounce_class``, ``error_code``) and carry
+``outbound_tls`` ("1" TLS used, "0" not offered, "-1" negotiation failed). Sealpost adds the
+``tls`` object of DESIGN.md section 5 to every delivery, delay and bounce event. ``reason``
+is ``raw_reason`` with addresses and IPs masked, as SparkPost does.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import Any
+
+from sealpost.model.envelope import InboundMessage
+from sealpost.model.reply import Reply
+from sealpost.model.tls_record import TlsRecord
+from sealpost.store.base import EventRecord
+
+_ADDRESS = re.compile(r"[^\s<>@]+@[^\s<>@]+")
+_IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+
+
+def iso(ts: float) -> str:
+    """SparkPost's ISO form: ``2016-04-18T14:25:07.000Z``."""
+    return (
+        datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{int(ts % 1 * 1000):03d}Z"
+    )
+
+
+def mask(text: str) -> str:
+    return _IPV4.sub("a.b.c.d", _ADDRESS.sub("...@...", text))
+
+
+def outbound_tls(tls: TlsRecord | None) -> str:
+    """SparkPost's flag: "1" TLS used, "0" not offered (or not tried), "-1" it failed."""
+    if tls is not None and tls.version:
+        return "1"
+    if tls is None or not tls.offered or tls.level_required == "none":
+        return "0"
+    return "-1"
+
+
+def header_facts(data: bytes) -> dict[str, str]:
+    """``friendly_from`` and ``subject`` from the message's header block."""
+    head = data.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    parsed = BytesHeaderParser(policy=compat32).parsebytes(head)
+    sender = str(parsed.get("From", "") or "")
+    match = _ADDRESS.search(sender)
+    return {
+        "friendly_from": match.group(0).strip("<>") if match else "",
+        "subject": str(parsed.get("Subject", "") or "").replace("\r", "").replace("\n", ""),
+    }
+
+
+def _common(message_id: str, message: InboundMessage, created_at: float) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "msg_from": message.envelope.mail_from,
+        "msg_size": str(len(message.data)),
+        "injection_time": iso(created_at),
+        "recv_method": "rest" if message.session.listener == "api" else "esmtp",
+        **header_facts(message.data),
+    }
+
+
+def injection_events(message_id: str, message: InboundMessage, now: float) -> list[EventRecord]:
+    """One ``injection`` event per recipient, as SparkPost emits them."""
+    base = _common(message_id, message, now)
+    events = []
+    for rcpt in message.envelope.recipients:
+        fields = {
+            **base,
+            "type": "injection",
+            "rcpt_to": rcpt.lower(),
+            "raw_rcpt_to": rcpt,
+            "recipient_domain": rcpt.rpartition("@")[2].lower(),
+            "inbound_tls": message.session.tls.to_dict() if message.session.tls else None,
+        }
+        events.append(EventRecord("injection", message_id, now, fields, rcpt.lower()))
+    return events
+
+
+def attempt_event(
+    kind: str,
+    *,
+    message_id: str,
+    message: InboundMessage,
+    created_at: float,
+    rcpt: str,
+    reply: Reply | None,
+    now: float,
+    num_retries: int,
+    tls: TlsRecord | None,
+    ip_address: str | None,
+    routing_domain: str,
+    bounce_class: str | None = None,
+) -> EventRecord:
+    """A ``delivery``, ``delay``, ``bounce`` or ``policy_rejection`` event."""
+    fields: dict[str, Any] = {
+        **_common(message_id, message, created_at),
+        "type": kind,
+        "rcpt_to": rcpt.lower(),
+        "raw_rcpt_to": rcpt,
+        "recipient_domain": rcpt.rpartition("@")[2].lower(),
+        "routing_domain": routing_domain,
+        "delv_method": "esmtp",
+        "num_retries": str(num_retries),
+        "queue_time": str(int((now - created_at) * 1000)),
+        "outbound_tls": outbound_tls(tls),
+        "tls": tls.event_view() if tls is not None else TlsRecord().event_view(),
+    }
+    if ip_address:
+        fields["ip_address"] = ip_address
+    if reply is not None and kind != "delivery":
+        raw = str(reply)
+        fields.update(error_code=str(reply.code), raw_reason=raw, reason=mask(raw))
+    if bounce_class is not None and kind != "delivery":
+        fields["bounce_class"] = bounce_class
+    return EventRecord(kind, message_id, now, fields, rcpt.lower())
+
+
+def public_view(event: EventRecord) -> dict[str, Any]:
+    """The event as the events API and webhooks show it (ids and times as strings)."""
+    return {
+        **event.fields,
+        "type": event.type,
+        "event_id": str(event.event_id) if event.event_id is not None else None,
+        "message_id": event.message_id,
+        "timestamp": iso(event.timestamp),
+    }

@@ -8,7 +8,11 @@ import pytest
 from sealpost.config.loader import load_config
 from tests.support import Pki, ServerThread, make_pki, write_config
 
-pytest_plugins = ["tests.fixtures.dns_server", "tests.fixtures.https_server"]
+pytest_plugins = [
+    "tests.fixtures.dns_server",
+    "tests.fixtures.https_server",
+    "tests.fixtures.smtp_sink",
+]
 
 
 @pytest.fixture

@@ -15,6 +15,10 @@ import time
 from dataclasses import dataclass, field
 
 from sealpost.config.model import Config, ListenerConfig
+from sealpost.delivery.dispatcher import Dispatcher
+from sealpost.delivery.pool import SessionPool
+from sealpost.dkim import DkimSigner
+from sealpost.dkim_keys import load_key
 from sealpost.inbound.auth import Authenticator
 from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
 from sealpost.inbound.listener import (
@@ -25,11 +29,17 @@ from sealpost.inbound.listener import (
 )
 from sealpost.model.tls_record import TlsRecord
 from sealpost.net.tls import CertificateSet, tls_record_from_ssl
+from sealpost.outbound import build_dispatcher
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
 from sealpost.submission import Submission
 
 log = logging.getLogger("sealpost")
+
+
+def _signer(cfg: Config) -> DkimSigner | None:
+    keys = [load_key(k.domain, k.selector, k.key_file) for k in cfg.dkim.keys]
+    return DkimSigner(keys) if keys else None
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -66,7 +76,12 @@ class Sealpost:
         )
         self.guard = AuthFailureGuard(srv.auth_failures_per_ip, srv.auth_failure_window)
         self.authenticator = Authenticator(self.store, self.guard, srv.auth_failure_delay)
-        self.submission = Submission(self.store, time.time)
+        self.submission = Submission(
+            self.store, time.time, _signer(cfg), hostname=cfg.server.hostname
+        )
+        self.dispatcher: Dispatcher | None = None
+        self.pool: SessionPool | None = None
+        self._dispatching: asyncio.Task[None] | None = None
         self.timeouts = Timeouts(
             idle=srv.idle_timeout,
             data=srv.data_timeout,
@@ -93,6 +108,13 @@ class Sealpost:
 
     async def start(self) -> None:
         await self.store.open()
+        if self.config.delivery.enabled:
+
+            async def send_dsn(recipient: str, data: bytes) -> None:
+                await self.submission.submit_dsn(recipient, data)
+
+            self.dispatcher, self.pool = build_dispatcher(self.config, self.store, send_dsn)
+            self.submission.on_queued(self.dispatcher.wake)
         for listener in self.config.smtp.listeners:
             ctx = ListenerContext(
                 name=listener.name,
@@ -134,9 +156,10 @@ class Sealpost:
 
     async def run_until_stopped(self) -> None:
         """Serve (watching certificate files) until ``request_stop``."""
-        watcher = asyncio.get_running_loop().create_task(
-            self.certs.watch(self.config.tls.reload_interval, self._stop)
-        )
+        loop = asyncio.get_running_loop()
+        watcher = loop.create_task(self.certs.watch(self.config.tls.reload_interval, self._stop))
+        if self.dispatcher is not None:
+            self._dispatching = loop.create_task(self.dispatcher.run(self._stop))
         await self._stop.wait()
         log.info("stopping")
         watcher.cancel()
@@ -160,4 +183,8 @@ class Sealpost:
             except TimeoutError:
                 log.warning("listener did not close within 5 s")
         self.servers.clear()
+        if self._dispatching is not None:
+            await asyncio.wait([self._dispatching], timeout=30)
+        if self.pool is not None:
+            await self.pool.close_all()
         await self.store.close()

@@ -1,0 +1,122 @@
+"""One delivery attempt of one message to one destination domain.
+
+Routing (MX, implicit MX, static routes, smarthost), the TLS requirement from the policy
+engine (operator rules, MTA-STS, REQUIRETLS), MTA-STS ``enforce`` filtering of MX hosts
+(RFC 8461 section 4.1: no MX matches -> defer), then each target in preference order until
+one accepts the session. Per-recipient outcomes come from that session; when no target can
+be reached every recipient gets the last failure. Every path returns the TLS record of what
+happened, for the events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sealpost.delivery.pool import SessionPool
+from sealpost.delivery.route import Route, RouteFailure, RouteSettings, Via, route
+from sealpost.delivery.session import OpenFailure
+from sealpost.delivery.types import OutboundMessage, Outcome, RecipientOutcome
+from sealpost.dns.resolver import Resolver
+from sealpost.model.reply import Reply
+from sealpost.model.tls_record import TlsRecord
+from sealpost.policy.engine import PolicyDecision, PolicyEngine
+from sealpost.policy.levels import PolicySource, Requirement, TlsFailure, TlsLevel
+
+NO_STS_MX = Reply.of(451, "4.7.5", "No MX host of the domain matches its MTA-STS policy")
+
+
+@dataclass(frozen=True, slots=True)
+class DomainAttempt:
+    outcomes: tuple[RecipientOutcome, ...]
+    tls: TlsRecord | None = None
+    mx: str | None = None
+    ip: str | None = None
+    local: bool = False  # a local domain without a route: keep the mail queued
+    tls_failures: tuple[TlsFailure, ...] = ()
+
+
+def _all(message: OutboundMessage, outcome: Outcome, reply: Reply) -> tuple[RecipientOutcome, ...]:
+    return tuple(RecipientOutcome(r, outcome, reply) for r in message.recipients)
+
+
+def _policy_record(requirement: Requirement) -> TlsRecord:
+    return TlsRecord(
+        level_required=requirement.level.value,
+        policy_source=requirement.source.value,
+        policy_mode=requirement.mode,
+    )
+
+
+class DomainDelivery:
+    def __init__(
+        self,
+        resolver: Resolver,
+        policy: PolicyEngine | None,
+        settings: RouteSettings,
+        pool: SessionPool,
+    ) -> None:
+        self._resolver = resolver
+        self._policy = policy
+        self._settings = settings
+        self._pool = pool
+
+    async def _decide(self, domain: str, message: OutboundMessage) -> PolicyDecision:
+        if self._policy is not None:
+            return await self._policy.requirement_for(domain, requiretls=message.requiretls)
+        if message.requiretls:
+            return PolicyDecision(Requirement(TlsLevel.VERIFY, PolicySource.REQUIRETLS))
+        return PolicyDecision(Requirement())
+
+    async def deliver(self, domain: str, message: OutboundMessage) -> DomainAttempt:
+        found = await route(domain, self._resolver, self._settings)
+        if isinstance(found, RouteFailure):
+            return DomainAttempt(_all(message, found.outcome, found.reply), local=found.local)
+        decision = await self._decide(domain, message)
+        requirement = decision.requirement
+        targets = found.targets
+        if found.via is Via.MX:
+            targets = tuple(t for t in targets if decision.mx_allowed(t.host))
+        if not targets:
+            record = _policy_record(requirement)
+            failures = (*decision.failures, TlsFailure.VALIDATION_FAILURE)
+            return DomainAttempt(
+                _all(message, Outcome.TRANSIENT, NO_STS_MX), record, tls_failures=failures
+            )
+        return await self._try_targets(found, targets, requirement, decision, message)
+
+    async def _try_targets(
+        self,
+        found: Route,
+        targets: tuple,
+        requirement: Requirement,
+        decision: PolicyDecision,
+        message: OutboundMessage,
+    ) -> DomainAttempt:
+        last: OpenFailure | None = None
+        for target in targets:
+            session = await self._pool.acquire(target, requirement)
+            if isinstance(session, OpenFailure):
+                last = session
+                continue
+            try:
+                outcomes = await session.send(message)
+            except Exception:
+                self._pool.discard(session)
+                raise
+            self._pool.release(session, target, requirement)
+            failures = decision.failures
+            if session.verdict.failure is not None:
+                failures = (*failures, session.verdict.failure)
+            return DomainAttempt(
+                tuple(outcomes),
+                session.tls,
+                target.host,
+                session.peer_ip,
+                tls_failures=failures,
+            )
+        assert last is not None
+        failures = decision.failures + ((last.failure,) if last.failure else ())
+        tls = last.tls or _policy_record(requirement)
+        return DomainAttempt(
+            _all(message, last.outcome, last.reply), tls, targets[-1].host, tls_failures=failures
+        )

@@ -1,0 +1,158 @@
+"""The dispatcher: claims due messages, delivers each to its domains, records the outcome.
+
+Per message: its still-queued recipients are grouped by domain and each domain is tried
+concurrently, bounded by a global and a per-domain limit of sessions. The per-recipient
+results, the next attempt time and every event are committed in ONE store transaction
+(``record_attempt``), so a crash re-sends only to recipients not yet recorded (checklist
+K6) and no event is lost or invented. Bounces (RFC 3464 DSNs) are queued before the attempt
+is recorded: a crash in between may send a duplicate bounce, never lose one. Claims are
+leases; a worker that dies leaves its messages to be claimed again (K11).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sealpost.delivery.attempt import DomainAttempt, DomainDelivery
+from sealpost.delivery.outcomes import AttemptBook
+from sealpost.delivery.schedule import RetrySchedule
+from sealpost.delivery.types import OutboundMessage
+from sealpost.store.base import Claim, QueueStore, StoredMessage
+
+log = logging.getLogger("sealpost.delivery")
+
+DsnSender = Callable[[str, bytes], Awaitable[None]]  # (recipient, message bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatcherSettings:
+    concurrency: int = 100
+    per_domain_concurrency: int = 20
+    lease: float = 3600.0
+    poll_interval: float = 1.0
+    reporting_mta: str = "localhost"
+    batch: int = 200
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: QueueStore,
+        delivery: DomainDelivery,
+        schedule: RetrySchedule,
+        settings: DispatcherSettings,
+        send_dsn: DsnSender,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._delivery = delivery
+        self._schedule = schedule
+        self._settings = settings
+        self._send_dsn = send_dsn
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._sessions = asyncio.Semaphore(settings.concurrency)
+        self._per_domain: dict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(settings.per_domain_concurrency)
+        )
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.attempts = 0
+
+    def wake(self) -> None:
+        """New mail is queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set; in-flight deliveries finish their attempt."""
+        limit = self._settings.concurrency * 2
+        while not stop.is_set():
+            room = limit - len(self._inflight)
+            claimed = await self._claim(min(room, self._settings.batch)) if room > 0 else []
+            for claim in claimed:
+                task = asyncio.get_running_loop().create_task(self._guarded(claim))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+            if claimed and len(claimed) == min(room, self._settings.batch):
+                await asyncio.sleep(0)
+                continue
+            await self._idle(stop)
+        if self._inflight:
+            await asyncio.wait(list(self._inflight))
+
+    async def run_once(self) -> int:
+        """Claim what is due now and deliver it all (tests and one-shot runs)."""
+        claimed = await self._claim(self._settings.batch)
+        await asyncio.gather(*(self._guarded(c) for c in claimed))
+        return len(claimed)
+
+    async def _claim(self, limit: int) -> list[Claim]:
+        try:
+            return await self._store.claim_due(self._clock(), limit, self._settings.lease)
+        except Exception:
+            log.exception("claiming due messages failed")
+            return []
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        if self._inflight:
+            waiters.append(
+                asyncio.ensure_future(
+                    asyncio.wait(list(self._inflight), return_when="FIRST_COMPLETED")
+                )
+            )
+        _done, pending = await asyncio.wait(
+            waiters, timeout=self._settings.poll_interval, return_when=asyncio.FIRST_COMPLETED
+        )
+        for waiter in pending:
+            waiter.cancel()
+
+    async def _guarded(self, claim: Claim) -> None:
+        try:
+            await self.process(claim)
+        except Exception:
+            log.exception("delivery of %s failed; it will be retried", claim.message.id)
+            try:
+                await self._store.release(claim)
+            except Exception:
+                log.exception("could not release %s", claim.message.id)
+
+    async def process(self, claim: Claim) -> None:
+        stored = claim.message
+        pending = [r.address for r in stored.recipients if r.status == "queued"]
+        by_domain: dict[str, list[str]] = defaultdict(list)
+        for rcpt in pending:
+            by_domain[rcpt.rpartition("@")[2].lower().rstrip(".")].append(rcpt)
+        attempts = await asyncio.gather(
+            *(self._domain(stored, domain, rcpts) for domain, rcpts in by_domain.items())
+        )
+        now = self._clock()
+        book = AttemptBook(stored, self._schedule, now, self._settings.reporting_mta)
+        for domain, attempt in zip(by_domain, attempts, strict=True):
+            book.add(domain, attempt)
+        for recipient, dsn in book.dsns():
+            await self._send_dsn(recipient, dsn)
+        await self._store.record_attempt(
+            claim, book.results(), book.next_attempt_at(), book.events()
+        )
+        self.attempts += 1
+        log.info("attempt %s: %s", stored.id, book.summary())
+
+    async def _domain(self, stored: StoredMessage, domain: str, rcpts: list[str]) -> DomainAttempt:
+        envelope = stored.message.envelope
+        message = OutboundMessage(
+            message_id=stored.id,
+            mail_from=envelope.mail_from,
+            recipients=tuple(rcpts),
+            data=stored.message.data,
+            eight_bit=envelope.body == "8BITMIME",
+            smtputf8=envelope.smtputf8,
+            requiretls=envelope.requiretls,
+        )
+        async with self._sessions, self._per_domain[domain]:
+            return await self._delivery.deliver(domain, message)

@@ -1,0 +1,181 @@
+"""Turning one attempt's per-domain results into what the store records.
+
+For each recipient: ``delivered`` / ``bounced`` / still ``queued`` with its reply, and one
+event (``delivery``, ``bounce`` or ``delay``) carrying the TLS record of the session. A
+transient failure past the queue lifetime becomes a bounce (RFC 5321 section 4.5.4.1).
+Bounced recipients of a message with a non-null sender get one RFC 3464 DSN; a null sender
+never gets one. Local domains without a route keep their mail queued as inbound mail; when
+that mail is itself a DSN answering one of our messages, it becomes an ``out_of_band``
+event on the message it answers.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sealpost.delivery.attempt import DomainAttempt
+from sealpost.delivery.classify import classify
+from sealpost.delivery.dsn import DsnAction, DsnRecipient, build_dsn
+from sealpost.delivery.dsn_parse import parse_dsn
+from sealpost.delivery.schedule import RetrySchedule
+from sealpost.delivery.types import Outcome, RecipientOutcome
+from sealpost.events.records import attempt_event
+from sealpost.model.reply import Reply
+from sealpost.store.base import EventRecord, RecipientResult, StoredMessage
+
+LOCAL_RECHECK = 86400.0  # local mail without a route is looked at again daily
+_OUR_TRACE = re.compile(rb"\(Sealpost\) with [A-Z0-9]+ id ([0-9a-z]{20})")
+BOUNCE_RECORDED = Reply.of(250, "2.0.0", "Bounce report recorded as an out_of_band event")
+
+
+class AttemptBook:
+    def __init__(
+        self, stored: StoredMessage, schedule: RetrySchedule, now: float, reporting_mta: str
+    ) -> None:
+        self._stored = stored
+        self._now = now
+        self._reporting_mta = reporting_mta
+        self._retry_at = schedule.next_attempt(
+            stored.created_at, stored.attempts + 1, now, stored.id
+        )
+        self._results: list[RecipientResult] = []
+        self._events: list[EventRecord] = []
+        self._bounced: list[DsnRecipient] = []
+        self._transient = False
+        self._local_hold = False
+        self._counts = {"delivered": 0, "bounced": 0, "deferred": 0, "held": 0}
+
+    # -- intake ---------------------------------------------------------------------------
+    def add(self, domain: str, attempt: DomainAttempt) -> None:
+        if attempt.local:
+            self._local(attempt)
+            return
+        for outcome in attempt.outcomes:
+            self._recipient(domain, attempt, outcome)
+
+    def _recipient(self, domain: str, attempt: DomainAttempt, outcome: RecipientOutcome) -> None:
+        reply = outcome.reply
+        kind = outcome.outcome
+        if kind is Outcome.TRANSIENT and self._retry_at is None:
+            kind = Outcome.PERMANENT
+            text = reply.text if reply else "no reply"
+            reply = Reply.of(
+                reply.code if reply else 451,
+                reply.enhanced if reply else "4.4.7",
+                f"gave up after the queue lifetime; last error: {text}",
+            )
+        cls = classify(reply, stage="rcpt")
+        status = {Outcome.DELIVERED: "delivered", Outcome.PERMANENT: "bounced"}.get(kind, "queued")
+        event_kind = {"delivered": "delivery", "bounced": "bounce"}.get(status, "delay")
+        self._results.append(
+            RecipientResult(outcome.address, status, str(reply) if reply else None)
+        )
+        self._events.append(
+            attempt_event(
+                event_kind,
+                message_id=self._stored.id,
+                message=self._stored.message,
+                created_at=self._stored.created_at,
+                rcpt=outcome.address,
+                reply=reply,
+                now=self._now,
+                num_retries=self._stored.attempts,
+                tls=attempt.tls,
+                ip_address=attempt.ip,
+                routing_domain=domain,
+                bounce_class=cls.bounce_class or None,
+            )
+        )
+        if status == "bounced":
+            self._counts["bounced"] += 1
+            enhanced = reply.enhanced if reply and reply.enhanced else "5.0.0"
+            self._bounced.append(
+                DsnRecipient(
+                    outcome.address,
+                    DsnAction.FAILED,
+                    "5" + enhanced[1:] if enhanced[0] == "4" else enhanced,
+                    str(reply) if reply else "",
+                    attempt.mx,
+                )
+            )
+        elif status == "queued":
+            self._counts["deferred"] += 1
+            self._transient = True
+        else:
+            self._counts["delivered"] += 1
+
+    def _local(self, attempt: DomainAttempt) -> None:
+        data = self._stored.message.data
+        report = parse_dsn(data) if self._stored.message.envelope.mail_from == "" else None
+        original = _OUR_TRACE.search(data) if report else None
+        if report is None or original is None:
+            self._local_hold = True
+            self._counts["held"] += len(attempt.outcomes)
+            for outcome in attempt.outcomes:
+                self._results.append(RecipientResult(outcome.address, "queued", None))
+            return
+        answered = original.group(1).decode()
+        for block in report.recipients:
+            if block.action != "failed":
+                continue
+            self._events.append(
+                EventRecord(
+                    "out_of_band",
+                    answered,
+                    self._now,
+                    {
+                        "type": "out_of_band",
+                        "rcpt_to": block.address.lower(),
+                        "raw_rcpt_to": block.address,
+                        "error_code": block.diagnostic[:3]
+                        if block.diagnostic[:3].isdigit()
+                        else "",
+                        "raw_reason": block.diagnostic,
+                        "reason": block.diagnostic,
+                        "bounce_class": classify(
+                            Reply.of(550, block.status or None, block.diagnostic), stage="rcpt"
+                        ).bounce_class,
+                        "reporting_mta": report.reporting_mta,
+                        "report_message_id": self._stored.id,
+                    },
+                    block.address.lower(),
+                )
+            )
+        for outcome in attempt.outcomes:
+            self._results.append(
+                RecipientResult(outcome.address, "delivered", str(BOUNCE_RECORDED))
+            )
+            self._counts["delivered"] += 1
+
+    # -- output ---------------------------------------------------------------------------
+    def results(self) -> list[RecipientResult]:
+        return self._results
+
+    def events(self) -> list[EventRecord]:
+        return self._events
+
+    def next_attempt_at(self) -> float:
+        if self._transient and self._retry_at is not None:
+            return self._retry_at
+        if self._local_hold:
+            return self._now + LOCAL_RECHECK
+        return self._now
+
+    def dsns(self) -> list[tuple[str, bytes]]:
+        if not self._bounced:
+            return []
+        message = self._stored.message
+        dsn = build_dsn(
+            reporting_mta=self._reporting_mta,
+            original_mail_from=message.envelope.mail_from,
+            original_message_id=self._stored.id,
+            original_headers=message.data,
+            recipients=self._bounced,
+            arrival=self._stored.created_at,
+            now=self._now,
+            envelope_id=None,
+        )
+        return [] if dsn is None else [(message.envelope.mail_from, dsn)]
+
+    def summary(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self._counts.items() if v)

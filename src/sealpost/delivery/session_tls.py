@@ -1,0 +1,249 @@
+"""Securing an outbound session as its Requirement says (DESIGN.md section 4).
+
+``none`` never sends STARTTLS. Otherwise STARTTLS is used when offered, first with a
+verifying context (SNI and name check: the target host, RFC 3207 section 4.1 / RFC 8461
+section 4.2). A certificate that fails verification is retried on a new connection without
+verification and recorded ``verified=False`` with its error (RFC 7435 section 6: never
+presented as verified), unless verification is enforced. A refused STARTTLS leaves the
+session in plaintext; a handshake that fails or stalls falls back to plaintext on a new
+connection, and the host is remembered in ``BrokenTlsHosts`` for a while (Postfix "may";
+checklist B4), but only where plaintext is allowed: otherwise, and whenever the verdict
+(``policy.verdict.check``) says the requirement is not met, the session is refused with a
+4.7.x TRANSIENT ``OpenFailure`` naming the RFC 8460 failure (checklist B2, B3). SMTP AUTH
+credentials are sent only inside verified TLS (checklist B5); a refused AUTH is TRANSIENT
+(Postfix ``smtp_sasl_auth_soft_bounce``). ``offered`` is recorded in every case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sealpost.delivery.session_link import UNUSABLE, ClientSettings, Link, OpenFailure, open_link
+from sealpost.delivery.types import Outcome, Target
+from sealpost.model.reply import Reply
+from sealpost.model.tls_record import TlsRecord
+from sealpost.net.client_tls import (
+    classify_verify_error,
+    client_tls_record,
+    unverified,
+    verify_message,
+    verifying,
+)
+from sealpost.net.stream import TlsHandshakeError, TlsVerifyError
+from sealpost.policy.levels import Requirement, TlsFailure, TlsLevel, Verdict
+from sealpost.policy.verdict import FAILURE_KEY, check
+from sealpost.smtp.client_events import AuthDone, Hello, StartTlsDone
+
+log = logging.getLogger("sealpost.delivery")
+
+FALLBACK_HANDSHAKE = "plaintext after TLS handshake failure"
+FALLBACK_REMEMBERED = "plaintext: TLS handshake failed recently"
+FALLBACK_REFUSED = "plaintext: STARTTLS refused"
+
+
+class BrokenTlsHosts:
+    """Hosts (name and port) whose TLS handshake failed, each until its time runs out."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, limit: int = 10_000) -> None:
+        self._clock = clock
+        self._limit = limit
+        self._until: dict[tuple[str, int], float] = {}
+
+    def remember(self, host: str, port: int, duration: float) -> None:
+        now = self._clock()
+        if len(self._until) >= self._limit:
+            self._until = {key: t for key, t in self._until.items() if t > now}
+            while len(self._until) >= self._limit:
+                self._until.pop(next(iter(self._until)))
+        self._until[(host.rstrip(".").lower(), port)] = now + duration
+
+    def is_broken(self, host: str, port: int) -> bool:
+        key = (host.rstrip(".").lower(), port)
+        until = self._until.get(key)
+        if until is not None and until <= self._clock():
+            del self._until[key]
+            return False
+        return until is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Secured:
+    """An open session, judged: what TLS proved and the verdict."""
+
+    link: Link
+    tls: TlsRecord
+    verdict: Verdict
+
+
+StartTlsResult = TlsRecord | Reply | TlsHandshakeError | OpenFailure
+
+
+class Negotiation:
+    """The steps of opening one session: connections, STARTTLS, fallbacks, AUTH."""
+
+    def __init__(
+        self,
+        target: Target,
+        requirement: Requirement,
+        settings: ClientSettings,
+        broken: BrokenTlsHosts,
+    ) -> None:
+        self.target = target
+        self.host = target.host.rstrip(".").lower()
+        self.requirement = requirement
+        self.settings = settings
+        self.broken = broken
+        self.offered: bool | None = None
+
+    async def run(self) -> Secured | OpenFailure:
+        link = await self.connect()
+        if isinstance(link, OpenFailure):
+            return link
+        if self.requirement.level is TlsLevel.NONE:
+            return await self.finish(link, None)
+        if not self.offered:
+            return await self.finish(link, None, failure=TlsFailure.STARTTLS_NOT_SUPPORTED)
+        port = self.target.port
+        if self.requirement.plaintext_allowed and self.broken.is_broken(self.host, port):
+            failure = TlsFailure.VALIDATION_FAILURE
+            return await self.finish(link, None, FALLBACK_REMEMBERED, failure)
+        result = await self.starttls(link, verify=True)
+        if isinstance(result, TlsVerifyError):
+            return await self.unverified_retry(result)
+        return await self.settle(link, result)
+
+    async def connect(self) -> Link | OpenFailure:
+        link = await open_link(self.target, self.settings)
+        if isinstance(link, Link) and self.offered is None:
+            extensions = link.client.extensions
+            self.offered = extensions is not None and extensions.starttls
+        return link
+
+    async def starttls(self, link: Link, *, verify: bool) -> StartTlsResult:
+        """STARTTLS, the handshake and the second EHLO; else the refusal or the error."""
+        done = await link.run(link.client.starttls(), StartTlsDone)
+        if done.reply.code != 220:
+            return done.reply
+        context = verifying(self.settings.ca_file) if verify else unverified()
+        try:
+            await link.stream.start_tls(context, self.host, self.settings.tls_handshake_timeout)
+        except TlsHandshakeError as exc:
+            await link.stream.close()
+            return exc
+        hello = await link.run(link.client.tls_established(verified=verify), Hello)
+        record = client_tls_record(link.stream.ssl_object, self.host, verify, None)
+        if hello.extensions is None:
+            await link.close()
+            return OpenFailure(hello.reply, Outcome.TRANSIENT, self.record(record), None)
+        return record
+
+    async def unverified_retry(self, error: TlsVerifyError) -> Secured | OpenFailure:
+        failure = classify_verify_error(error.error)
+        message = verify_message(error.error)
+        if self.requirement.verification_enforced:
+            record = self.record(TlsRecord(verified=False, verify_error=message), None, failure)
+            return self.refusal(record, failure)
+        log.info("certificate of %s not verified (%s): retrying unverified", self.host, message)
+        link = await self.connect()
+        if isinstance(link, OpenFailure):
+            return link
+        if link.client.extensions is None or not link.client.extensions.starttls:
+            return await self.finish(link, None, failure=TlsFailure.STARTTLS_NOT_SUPPORTED)
+        result = await self.starttls(link, verify=False)
+        if isinstance(result, TlsRecord):
+            record = dataclasses.replace(result, verify_error=message)
+            return await self.finish(link, record, failure=failure)
+        return await self.settle(link, result)
+
+    async def settle(self, link: Link, result: StartTlsResult) -> Secured | OpenFailure:
+        """Go on from what STARTTLS gave: TLS, a refusal (plaintext on this connection),
+        a failed handshake (plaintext on a new one), or no session."""
+        if isinstance(result, TlsRecord):
+            return await self.finish(link, result)
+        if isinstance(result, Reply) and not link.client.usable:  # 421: the server left
+            await link.close()
+            return OpenFailure(result, Outcome.TRANSIENT, self.record(TlsRecord()), None)
+        if isinstance(result, Reply):
+            fallback = f"{FALLBACK_REFUSED} ({result.code})"
+            return await self.finish(link, None, fallback, TlsFailure.STARTTLS_NOT_SUPPORTED)
+        if isinstance(result, OpenFailure):
+            return result
+        failure = TlsFailure.VALIDATION_FAILURE
+        if not self.requirement.plaintext_allowed:
+            return self.refusal(self.record(TlsRecord(verify_error=str(result)), None, failure))
+        kind = "stalled" if result.stalled else "failed"
+        log.warning("TLS handshake with %s %s (%s): plaintext", self.host, kind, result)
+        self.broken.remember(self.host, self.target.port, self.settings.broken_tls_memory)
+        link = await self.connect()
+        if isinstance(link, OpenFailure):
+            return link
+        return await self.finish(link, None, FALLBACK_HANDSHAKE, failure)
+
+    async def finish(
+        self,
+        link: Link,
+        tls: TlsRecord | None,
+        fallback: str | None = None,
+        failure: TlsFailure | None = None,
+    ) -> Secured | OpenFailure:
+        """Judge the session against the requirement, AUTH if configured, hand it over."""
+        record = self.record(tls or TlsRecord(), fallback, failure)
+        verdict = check(self.requirement, record)
+        if not link.client.usable:
+            await link.close()
+            return OpenFailure(UNUSABLE, Outcome.TRANSIENT, record, verdict.failure)
+        if not verdict.ok:
+            await link.close()
+            return self.refusal(record, verdict.failure, verdict.detail)
+        if verdict.failure is not None:
+            log.info("TLS with %s: %s", self.host, verdict.detail)
+        if self.settings.auth is not None:
+            refused = await self.authenticate(link, record, verdict)
+            if refused is not None:
+                return refused
+        return Secured(link, record, verdict)
+
+    async def authenticate(
+        self, link: Link, record: TlsRecord, verdict: Verdict
+    ) -> OpenFailure | None:
+        assert self.settings.auth is not None
+        if record.verified is not True:  # checklist B5: no credentials without verified TLS
+            await link.close()
+            text = f"credentials withheld: TLS with {self.host} is not verified"
+            return OpenFailure(Reply.of(451, "4.7.0", text), Outcome.TRANSIENT, record, None)
+        done = await link.run(link.client.auth_plain(*self.settings.auth), AuthDone)
+        if done.reply.code == 235:
+            return None
+        await link.close()
+        return OpenFailure(done.reply, Outcome.TRANSIENT, record, None)
+
+    def record(
+        self, base: TlsRecord, fallback: str | None = None, failure: TlsFailure | None = None
+    ) -> TlsRecord:
+        requirement = self.requirement
+        extra = {**base.extra, FAILURE_KEY: failure.value} if failure else base.extra
+        return dataclasses.replace(
+            base,
+            peer_name=self.host,
+            level_required=requirement.level.value,
+            policy_source=requirement.source.value,
+            policy_mode=requirement.mode,
+            offered=self.offered,
+            fallback=fallback or base.fallback,
+            extra=extra,
+        )
+
+    def refusal(
+        self, record: TlsRecord, failure: TlsFailure | None = None, detail: str = ""
+    ) -> OpenFailure:
+        failure = failure or TlsFailure.VALIDATION_FAILURE
+        enhanced = "4.7.4" if failure is TlsFailure.STARTTLS_NOT_SUPPORTED else "4.7.5"
+        requirement = self.requirement
+        text = f"TLS {requirement.level.value} required ({requirement.source.value})"
+        reply = Reply.of(451, enhanced, f"{text} with {self.host}: {detail or failure.value}")
+        log.info("not delivering to %s: %s", self.host, reply)
+        return OpenFailure(reply, Outcome.TRANSIENT, record, failure)

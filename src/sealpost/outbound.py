@@ -1,0 +1,96 @@
+"""Builds the outbound half from the config: resolver, policy engine, sessions, dispatcher.
+
+Kept apart from ``app.py`` (which wires inbound and calls this) so each composition step
+stays small; nothing else constructs these parts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from sealpost.config.model import Config
+from sealpost.delivery.attempt import DomainDelivery
+from sealpost.delivery.dispatcher import Dispatcher, DispatcherSettings
+from sealpost.delivery.pool import SessionPool
+from sealpost.delivery.route import RouteSettings
+from sealpost.delivery.schedule import RetrySchedule
+from sealpost.delivery.session import (
+    BrokenTlsHosts,
+    ClientSettings,
+    OpenFailure,
+    OutboundSession,
+)
+from sealpost.delivery.types import Target
+from sealpost.dns.dnspython_resolver import DnspythonResolver
+from sealpost.policy.engine import PolicyEngine
+from sealpost.policy.levels import Requirement, TlsLevel
+from sealpost.policy.store_cache import StoreStsCache
+from sealpost.policy.sts_fetch import StsFetcher
+from sealpost.store.base import Store
+
+
+def build_dispatcher(
+    config: Config, store: Store, send_dsn: Callable[[str, bytes], Awaitable[None]]
+) -> tuple[Dispatcher, SessionPool]:
+    d = config.delivery
+    resolver = DnspythonResolver(
+        config.dns.nameservers, timeout=config.dns.timeout, lifetime=config.dns.timeout * 2
+    )
+    fetcher = StsFetcher(
+        resolver,
+        https_port=config.mta_sts.https_port,
+        ca_file=d.ca_file,
+        timeout=config.mta_sts.fetch_timeout,
+    )
+    policy = PolicyEngine(
+        resolver,
+        fetcher,
+        StoreStsCache(store),
+        operator_rules={k: TlsLevel(v) for k, v in d.tls_policy.items()},
+        default_level=TlsLevel(d.default_tls),
+        mta_sts_enabled=config.mta_sts.enabled,
+    )
+    client = ClientSettings(
+        helo_name=d.helo_name or config.server.hostname,
+        ca_file=d.ca_file,
+        connect_timeout=d.connect_timeout,
+        command_timeout=d.command_timeout,
+        data_timeout=d.data_timeout,
+        tls_handshake_timeout=d.tls_handshake_timeout,
+        broken_tls_memory=d.broken_tls_memory,
+    )
+    broken = BrokenTlsHosts()
+
+    async def opener(target: Target, requirement: Requirement) -> OutboundSession | OpenFailure:
+        return await OutboundSession.open(target, requirement, client, broken)
+
+    pool = SessionPool(opener, max_uses=d.messages_per_connection)
+    routes = RouteSettings(
+        smtp_port=d.smtp_port,
+        static_routes=dict(d.routes),
+        smarthost=d.smarthost,
+        local_domains=frozenset(config.server.local_domains),
+    )
+    schedule = RetrySchedule(
+        minimal_backoff=d.minimal_backoff,
+        maximal_backoff=d.maximal_backoff,
+        max_lifetime=d.max_lifetime,
+        delay_warning_after=d.delay_warning_after or None,
+    )
+    settings = DispatcherSettings(
+        concurrency=d.concurrency,
+        per_domain_concurrency=d.per_domain_concurrency,
+        lease=d.lease,
+        poll_interval=d.poll_interval,
+        reporting_mta=config.server.hostname,
+    )
+    dispatcher = Dispatcher(
+        store,
+        DomainDelivery(resolver, policy, routes, pool),
+        schedule,
+        settings,
+        send_dsn,
+        time.time,
+    )
+    return dispatcher, pool

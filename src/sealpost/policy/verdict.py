@@ -1,0 +1,71 @@
+"""Does a session meet its requirement? ``check`` judges a TlsRecord against a Requirement.
+
+DESIGN.md section 4: ``none`` and ``may`` accept anything (RFC 7435: opportunistic TLS never
+fails a delivery, and never claims more than it got); ``encrypt`` needs TLS; ``verify``
+needs TLS whose certificate chain and MX host name were verified (RFC 8461 section 4.2 for
+MTA-STS ``enforce``, RFC 8689 section 4.2.1 for REQUIRETLS). A report-only requirement
+(MTA-STS ``testing``, RFC 8461 section 5) is always ok but names the failure it saw, for
+TLS-RPT (RFC 8460 section 4.3 result types). DANE levels are judged like ``verify`` until
+DANE is built (a later release); that is stricter, never weaker.
+
+A session that knows why it fell short stores the RFC 8460 name in
+``TlsRecord.extra[FAILURE_KEY]``; otherwise the failure is inferred from the record.
+"""
+
+from __future__ import annotations
+
+from sealpost.model.tls_record import TlsRecord
+from sealpost.policy.levels import Requirement, TlsFailure, TlsLevel, Verdict
+
+FAILURE_KEY = "tls_failure"  # TlsRecord.extra key: the TlsFailure value the session saw
+
+
+def check(requirement: Requirement, tls: TlsRecord | None) -> Verdict:
+    """The verdict on ``tls`` (None or a record without ``version``: no TLS was used)."""
+    level = requirement.level
+    if level in (TlsLevel.NONE, TlsLevel.MAY) and not requirement.report_only:
+        return Verdict(True, None, _describe(tls))
+    used = tls is not None and tls.version is not None
+    if level.rank <= TlsLevel.MAY.rank:
+        failure = None
+    elif not used:
+        failure = _recorded(tls) or _no_tls_failure(tls)
+    elif level.rank >= TlsLevel.VERIFY.rank and tls is not None and tls.verified is not True:
+        failure = _recorded(tls) or TlsFailure.VALIDATION_FAILURE
+    else:
+        failure = None
+    if failure is None:
+        return Verdict(True, None, _describe(tls))
+    detail = f"{level.value} required, {_describe(tls)}: {failure.value}"
+    if requirement.report_only:
+        return Verdict(True, failure, f"report only: {detail}")
+    return Verdict(False, failure, detail)
+
+
+def _recorded(tls: TlsRecord | None) -> TlsFailure | None:
+    if tls is None:
+        return None
+    value = tls.extra.get(FAILURE_KEY)
+    try:
+        return TlsFailure(value) if value else None
+    except ValueError:
+        return TlsFailure.VALIDATION_FAILURE
+
+
+def _no_tls_failure(tls: TlsRecord | None) -> TlsFailure:
+    """No TLS and no recorded reason: a fallback after a handshake names a handshake that
+    did not complete; anything else is STARTTLS not offered or refused."""
+    if tls is not None and tls.offered and tls.fallback and "handshake" in tls.fallback:
+        return TlsFailure.VALIDATION_FAILURE
+    return TlsFailure.STARTTLS_NOT_SUPPORTED
+
+
+def _describe(tls: TlsRecord | None) -> str:
+    if tls is None or tls.version is None:
+        if tls is not None and tls.fallback:
+            return tls.fallback
+        offered = tls is not None and tls.offered
+        return "plaintext (STARTTLS offered)" if offered else "plaintext"
+    state = "verified" if tls.verified else "unverified"
+    error = f" ({tls.verify_error})" if tls.verify_error and not tls.verified else ""
+    return f"{tls.version} {state}{error}"

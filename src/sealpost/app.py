@@ -114,6 +114,11 @@ class Sealpost:
                 await self.submission.submit_dsn(recipient, data)
 
             self.dispatcher, self.pool = build_dispatcher(self.config, self.store, send_dsn)
+            recovered = await self.store.release_all_leases()
+            if recovered:
+                log.info(
+                    "%d message(s) were in delivery when the server stopped; due again", recovered
+                )
             self.submission.on_queued(self.dispatcher.wake)
         for listener in self.config.smtp.listeners:
             ctx = ListenerContext(

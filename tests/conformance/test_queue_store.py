@@ -426,3 +426,16 @@ def test_key_store(run):
         assert revoked.revoked_at == T0 + 5 and not revoked.active
 
     run(scenario)
+
+
+def test_release_all_leases_makes_held_messages_due_again(run):
+    async def scenario(store):
+        for mid in ids(3):
+            await store.enqueue(mid, message(), T0)
+        claimed = await store.claim_due(T0, 2, 3600)
+        assert len(claimed) == 2
+        assert await store.release_all_leases() == 2
+        again = await store.claim_due(T0 + 1, 10, 3600)
+        assert len(again) == 3
+
+    run(scenario)

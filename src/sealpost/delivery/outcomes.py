@@ -107,7 +107,9 @@ class AttemptBook:
     def _local(self, attempt: DomainAttempt) -> None:
         data = self._stored.message.data
         report = parse_dsn(data) if self._stored.message.envelope.mail_from == "" else None
-        original = _OUR_TRACE.search(data) if report else None
+        # Our own trace header in the returned headers names the message answered (the
+        # report's own Received header sits above its body, so only the body is searched).
+        original = _OUR_TRACE.search(data.partition(b"\r\n\r\n")[2]) if report else None
         if report is None or original is None:
             self._local_hold = True
             self._counts["held"] += len(attempt.outcomes)

@@ -130,6 +130,11 @@ class QueueStore(Protocol):
     async def release(self, claim: Claim) -> None:
         """Give a lease back unchanged (shutdown)."""
 
+    async def release_all_leases(self) -> int:
+        """Drop every lease (a single node starting up: whatever it held before a crash is
+        due again at once, as Postfix moves ``active`` back to ``incoming``); returns how
+        many. Not for a store shared by several live nodes."""
+
     async def cancel(self, message_id: str) -> bool:
         """Cancel a queued message; False when there is no such queued message."""
 

@@ -172,6 +172,12 @@ class MemoryQueueStore:
         if entry is not None and entry.lease_token == claim.token:
             entry.lease_token = entry.lease_until = None
 
+    async def release_all_leases(self) -> int:
+        held = [e for e in self._messages.values() if e.lease_token is not None]
+        for entry in held:
+            entry.lease_token = entry.lease_until = None
+        return len(held)
+
     async def cancel(self, message_id: str) -> bool:
         entry = self._messages.get(message_id)
         if entry is None or entry.stored.state != "queued":

@@ -233,6 +233,13 @@ class SqliteQueueStore:
 
         await self._write(release)
 
+    async def release_all_leases(self) -> int:
+        def release_all(conn: sqlite3.Connection) -> int:
+            return conn.execute(sql.RELEASE_ALL_LEASES).rowcount
+
+        released: int = await self._write(release_all)
+        return released
+
     async def cancel(self, message_id: str) -> bool:
         cancelled: bool = await self._write(partial(ops.cancel, message_id=message_id))
         return cancelled

@@ -133,6 +133,8 @@ FINISH_ATTEMPT = """UPDATE messages SET state = ?, attempts = attempts + 1, next
     lease_token = NULL, lease_until = NULL WHERE id = ?"""
 RELEASE_LEASE = """UPDATE messages SET lease_token = NULL, lease_until = NULL
     WHERE id = ? AND lease_token = ?"""
+RELEASE_ALL_LEASES = """UPDATE messages SET lease_token = NULL, lease_until = NULL
+    WHERE lease_token IS NOT NULL"""
 CANCEL_MESSAGE = "UPDATE messages SET state = 'cancelled' WHERE id = ? AND state = 'queued'"
 CANCEL_RECIPIENTS = """UPDATE recipients SET status = 'cancelled'
     WHERE message_id = ? AND status = 'queued'"""

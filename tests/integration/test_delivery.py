@@ -1,0 +1,175 @@
+"""The dispatcher end to end: real DNS, a real SMTP sink as the MX, the real server.
+
+Covers checklist K6 (per-recipient completion: delivered recipients are never re-sent),
+K7 (dropped after the final dot: retried, a duplicate counted, never lost), K8 (4xx defer,
+5xx bounce with a DSN, none for the null sender), K9 (DNS faults and null MX), connection
+reuse, the per-domain session limit, and the TLS record on every event.
+"""
+
+from __future__ import annotations
+
+import email
+
+from tests.integration.delivery_rig import MX, start_rig
+
+
+def test_delivery_over_verified_starttls_records_everything(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    sink = smtp_sink(cert=sink_certs.good)
+    rig = start_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)
+    mid = rig.submit(["bob@example.net"])
+    [event] = rig.wait_events("delivery")
+    assert event.message_id == mid and event.rcpt_to == "bob@example.net"
+    f = event.fields
+    assert f["outbound_tls"] == "1" and f["num_retries"] == "0" and f["delv_method"] == "esmtp"
+    assert f["ip_address"] == "127.0.0.1" and f["routing_domain"] == "example.net"
+    assert f["msg_from"] == "alice@sealpost.test" and f["subject"] == "hello"
+    tls = f["tls"]
+    assert tls["version"] == "TLSv1.3" and tls["verified"] is True and tls["offered"] is True
+    assert tls["peer_name"] == MX and tls["level_required"] == "may"
+    assert tls["cert_sha256"] and tls["fallback"] is None
+    [received] = sink.messages
+    assert received.tls and received.sni == MX and received.recipients == ("bob@example.net",)
+    assert b"\r\n..dot line\r\n" in received.raw  # dot-stuffed on the wire (F3)
+    assert not sink.violations
+    assert rig.stored(mid).state == "done"
+    [injection] = rig.events("injection")
+    assert injection.message_id == mid
+
+
+def test_untrusted_certificate_under_may_delivers_but_never_claims_verified(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    sink = smtp_sink(cert=sink_certs.untrusted)
+    rig = start_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)
+    rig.submit(["bob@example.net"])
+    [event] = rig.wait_events("delivery")
+    tls = event.fields["tls"]
+    assert tls["version"] and tls["verified"] is False and tls["verify_error"]
+
+
+def test_transient_rcpt_is_retried_alone_and_delivered_recipients_never_again(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    sink = smtp_sink(
+        cert=sink_certs.good, replies={"RCPT later@example.net": b"450 4.2.0 mailbox busy\r\n"}
+    )
+    rig = start_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)
+    mid = rig.submit(["now@example.net", "later@example.net"])
+    [delay] = rig.wait_events("delay")
+    assert delay.rcpt_to == "later@example.net" and delay.fields["error_code"] == "450"
+    assert delay.fields["bounce_class"] and delay.fields["outbound_tls"] == "1"
+    sink.options.replies = {}
+    deliveries = rig.wait_events("delivery", count=2)
+    assert sorted(e.rcpt_to for e in deliveries) == ["later@example.net", "now@example.net"]
+    later = next(e for e in deliveries if e.rcpt_to == "later@example.net")
+    assert later.fields["num_retries"] == "1"
+    assert [m.recipients for m in sink.messages] == [("now@example.net",), ("later@example.net",)]
+    assert rig.stored(mid).state == "done"
+
+
+def test_permanent_failure_bounces_with_a_dsn_to_the_sender(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    sink = smtp_sink(
+        cert=sink_certs.good, replies={"RCPT nobody@example.net": b"550 5.1.1 no such user\r\n"}
+    )
+    rig = start_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)
+    mid = rig.submit(["nobody@example.net"])
+    [bounce] = rig.wait_events("bounce")
+    assert bounce.fields["bounce_class"] == "10" and bounce.fields["error_code"] == "550"
+    assert "5.1.1" in bounce.fields["raw_reason"]
+    dsns = [m for m in rig.all_messages() if m.message.envelope.mail_from == ""]
+    assert len(dsns) == 1
+    dsn = dsns[0].message
+    assert dsn.envelope.recipients == ("alice@sealpost.test",)
+    parsed = email.message_from_bytes(dsn.data)
+    assert parsed.get_content_type() == "multipart/report"
+    assert b"Final-Recipient: rfc822; nobody@example.net" in dsn.data
+    assert b"Status: 5.1.1" in dsn.data and b"Action: failed" in dsn.data
+    assert rig.stored(mid).state == "done"
+
+
+def test_null_sender_never_gets_a_bounce(start_server, dns_server, smtp_sink, sink_certs):
+    sink = smtp_sink(cert=sink_certs.good, replies={"RCPT": b"550 5.1.1 no\r\n"})
+    rig = start_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)
+    rig.submit(["x@example.net"], mail_from="")
+    rig.wait_events("bounce")
+    assert [m for m in rig.all_messages() if m.message.envelope.mail_from == ""] != []
+    assert len(rig.all_messages()) == 1  # the original only: no DSN was queued
+
+
+def test_drop_after_final_dot_is_retried_as_a_duplicate_not_lost(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    sink = smtp_sink(cert=sink_certs.good, drop_after_dot=True)
+    rig = start_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)
+    mid = rig.submit(["bob@example.net"])
+    rig.wait_events("delay")
+    sink.options.drop_after_dot = False
+    rig.wait_events("delivery")
+    assert len(sink.messages) >= 2  # the same message twice: a duplicate, never a loss
+    assert rig.stored(mid).state == "done"
+
+
+def test_dns_faults_defer_or_bounce(start_server, dns_server, smtp_sink, sink_certs):
+    sink = smtp_sink(cert=sink_certs.good)
+    rig = start_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)
+    dns_server.add("nullmx.test", "MX", (0, ""))
+    dns_server.servfail.add("broken.test")
+    rig.submit(["a@nullmx.test"])
+    rig.submit(["b@nowhere.test"])
+    rig.submit(["c@broken.test"])
+    bounces = {e.rcpt_to: e for e in rig.wait_events("bounce", count=2)}
+    assert "5.1.10" in bounces["a@nullmx.test"].fields["raw_reason"]
+    assert bounces["a@nullmx.test"].fields["error_code"] == "556"
+    assert "5.1.2" in bounces["b@nowhere.test"].fields["raw_reason"]
+    [delay] = rig.wait_events("delay")
+    assert delay.rcpt_to == "c@broken.test" and "4.4.3" in delay.fields["raw_reason"]
+    assert sink.sessions == []
+
+
+def test_one_connection_carries_several_messages_and_limits_hold(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    sink = smtp_sink(cert=sink_certs.good)
+    rig = start_rig(
+        start_server,
+        dns_server,
+        sink,
+        ca_file=sink_certs.ca_file,
+        delivery={"per_domain_concurrency": 1, "enabled": False},
+    )
+    for n in range(5):
+        rig.submit([f"r{n}@example.net"])
+    rig.server.call(lambda: _run_once(rig))
+    assert len(sink.messages) == 5
+    assert len(sink.sessions) == 1, "one session reused for all five messages"
+    assert sink.messages[0].tls
+
+
+async def _run_once(rig) -> None:
+    from sealpost.outbound import build_dispatcher
+
+    app = rig.server.app
+    dispatcher, pool = build_dispatcher(app.config, app.store, app.submission.submit_dsn)
+    await dispatcher.run_once()
+    await pool.close_all()
+
+
+def test_local_domain_mail_stays_queued_and_a_returned_dsn_becomes_out_of_band(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    sink = smtp_sink(cert=sink_certs.good, replies={"RCPT gone@example.net": b"550 5.1.1 gone\r\n"})
+    rig = start_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)
+    kept = rig.submit(["postmaster@sealpost.test"])
+    original = rig.submit(["gone@example.net"])
+    rig.wait_events("bounce")
+    # Our own DSN went to alice@sealpost.test (local, no route): it is parsed, recognised as
+    # answering `original`, and recorded as an out_of_band event on that message.
+    [oob] = rig.wait_events("out_of_band")
+    assert oob.message_id == original and oob.rcpt_to == "gone@example.net"
+    assert oob.fields["bounce_class"] == "10"
+    assert rig.stored(kept).state == "queued"
+    assert rig.events("delivery", "bounce", "delay", message_id=kept) == []

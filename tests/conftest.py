@@ -47,4 +47,3 @@ def api_key(server: ServerThread) -> str:
 
     key, _ = server.call(lambda: create_key(server.app.store, "test", 0.0))
     return key
-

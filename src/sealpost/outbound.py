@@ -92,5 +92,6 @@ def build_dispatcher(
         settings,
         send_dsn,
         time.time,
+        housekeeping=pool.expire,
     )
     return dispatcher, pool

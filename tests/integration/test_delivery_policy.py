@@ -46,6 +46,7 @@ def test_sts_enforce_with_untrusted_certificate_defers(
     [event] = rig.wait_events("delay")
     assert event.fields["error_code"].startswith("4")
     assert event.fields["tls"]["policy_source"] == "mta-sts"
+    assert event.fields["tlsrpt_failures"] == ["certificate-not-trusted"]
     assert sink.messages == []
 
 
@@ -75,6 +76,7 @@ def test_sts_testing_delivers_and_records_the_failure(
     [event] = rig.wait_events("delivery")
     tls = event.fields["tls"]
     assert tls["policy_mode"] == "testing" and tls["verified"] is False
+    assert event.fields["tlsrpt_failures"] == ["certificate-not-trusted"]
 
 
 def test_no_starttls_under_may_delivers_in_plaintext_and_says_so(

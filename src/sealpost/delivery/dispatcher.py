@@ -48,6 +48,7 @@ class Dispatcher:
         settings: DispatcherSettings,
         send_dsn: DsnSender,
         clock: Callable[[], float] = time.time,
+        housekeeping: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._delivery = delivery
@@ -55,6 +56,7 @@ class Dispatcher:
         self._settings = settings
         self._send_dsn = send_dsn
         self._clock = clock
+        self._housekeeping = housekeeping
         self._wake = asyncio.Event()
         self._sessions = asyncio.Semaphore(settings.concurrency)
         self._per_domain: dict[str, asyncio.Semaphore] = defaultdict(
@@ -71,6 +73,7 @@ class Dispatcher:
         """Deliver until ``stop`` is set; in-flight deliveries finish their attempt."""
         limit = self._settings.concurrency * 2
         while not stop.is_set():
+            self._housekeeping()  # e.g. close idle cached connections
             room = limit - len(self._inflight)
             claimed = await self._claim(min(room, self._settings.batch)) if room > 0 else []
             for claim in claimed:

@@ -84,6 +84,7 @@ class AttemptBook:
                 ip_address=attempt.ip,
                 routing_domain=domain,
                 bounce_class=cls.bounce_class or None,
+                tls_failures=tuple(f.value for f in attempt.tls_failures),
             )
         )
         if status == "bounced":

@@ -99,6 +99,7 @@ def attempt_event(
     ip_address: str | None,
     routing_domain: str,
     bounce_class: str | None = None,
+    tls_failures: tuple[str, ...] = (),
 ) -> EventRecord:
     """A ``delivery``, ``delay``, ``bounce`` or ``policy_rejection`` event."""
     fields: dict[str, Any] = {
@@ -116,6 +117,8 @@ def attempt_event(
     }
     if ip_address:
         fields["ip_address"] = ip_address
+    if tls_failures:  # RFC 8460 result types, kept for TLS reporting
+        fields["tlsrpt_failures"] = sorted(set(tls_failures))
     if reply is not None and kind != "delivery":
         raw = str(reply)
         fields.update(error_code=str(reply.code), raw_reason=raw, reason=mask(raw))

@@ -23,6 +23,9 @@ FAILURE_KEY = "tls_failure"  # TlsRecord.extra key: the TlsFailure value the ses
 def check(requirement: Requirement, tls: TlsRecord | None) -> Verdict:
     """The verdict on ``tls`` (None or a record without ``version``: no TLS was used)."""
     level = requirement.level
+    if requirement.report_only and level.rank < TlsLevel.VERIFY.rank:
+        # MTA-STS testing (RFC 8461 section 5): judge as enforce would, but only report.
+        level = TlsLevel.VERIFY
     if level in (TlsLevel.NONE, TlsLevel.MAY) and not requirement.report_only:
         return Verdict(True, None, _describe(tls))
     used = tls is not None and tls.version is not None

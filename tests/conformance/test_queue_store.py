@@ -439,3 +439,17 @@ def test_release_all_leases_makes_held_messages_due_again(run):
         assert len(again) == 3
 
     run(scenario)
+
+
+def test_retry_now_makes_a_queued_message_due(run):
+    async def scenario(store):
+        [mid] = ids(1)
+        await store.enqueue(mid, message(), T0)
+        [claim] = await store.claim_due(T0, 1, 60)
+        await store.record_attempt(claim, [], T0 + 3600)
+        assert await store.claim_due(T0 + 1, 1, 60) == []
+        assert await store.retry_now(mid, T0 + 1)
+        assert [c.message.id for c in await store.claim_due(T0 + 1, 1, 60)] == [mid]
+        assert not await store.retry_now("nope", T0)
+
+    run(scenario)

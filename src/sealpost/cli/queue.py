@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from enum import StrEnum
 from typing import Annotated, Any
@@ -111,3 +112,25 @@ def queue_show(
     for r in data["recipients"]:
         out.print(literal(f"  rcpt <{r['address']}> {r['status']} attempts={r['attempts']}"))
     out.print(data["headers"], markup=False, highlight=False)
+
+
+@queue_app.command("retry")
+def queue_retry(message_id: str, config: ConfigOpt = DEFAULT_CONFIG_PATH) -> None:
+    """Try a deferred message again now instead of at its next scheduled attempt."""
+    cfg = load(config)
+    if not with_store(cfg, lambda s: s.retry_now(message_id, time.time())):
+        raise fail(
+            f"no queued message {message_id}; `sealpost queue list --state queued` shows them."
+        )
+    out.print(f"{message_id} is due now; a running server picks it up within a second.")
+
+
+@queue_app.command("cancel")
+def queue_cancel(message_id: str, config: ConfigOpt = DEFAULT_CONFIG_PATH) -> None:
+    """Cancel a queued message: its remaining recipients are never tried again."""
+    cfg = load(config)
+    if not with_store(cfg, lambda s: s.cancel(message_id)):
+        raise fail(
+            f"no queued message {message_id}; `sealpost queue list --state queued` shows them."
+        )
+    out.print(f"cancelled {message_id}")

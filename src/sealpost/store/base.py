@@ -138,6 +138,9 @@ class QueueStore(Protocol):
     async def cancel(self, message_id: str) -> bool:
         """Cancel a queued message; False when there is no such queued message."""
 
+    async def retry_now(self, message_id: str, now: float) -> bool:
+        """Make a queued message due at ``now``; False when there is no such queued message."""
+
 
 @dataclass(frozen=True, slots=True)
 class ApiKeyRecord:

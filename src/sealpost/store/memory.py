@@ -178,6 +178,13 @@ class MemoryQueueStore:
             entry.lease_token = entry.lease_until = None
         return len(held)
 
+    async def retry_now(self, message_id: str, now: float) -> bool:
+        entry = self._messages.get(message_id)
+        if entry is None or entry.stored.state != "queued":
+            return False
+        entry.stored = replace(entry.stored, next_attempt_at=now)
+        return True
+
     async def cancel(self, message_id: str) -> bool:
         entry = self._messages.get(message_id)
         if entry is None or entry.stored.state != "queued":

@@ -240,6 +240,13 @@ class SqliteQueueStore:
         released: int = await self._write(release_all)
         return released
 
+    async def retry_now(self, message_id: str, now: float) -> bool:
+        def retry(conn: sqlite3.Connection) -> bool:
+            return conn.execute(sql.RETRY_NOW, (now, message_id)).rowcount > 0
+
+        changed: bool = await self._write(retry)
+        return changed
+
     async def cancel(self, message_id: str) -> bool:
         cancelled: bool = await self._write(partial(ops.cancel, message_id=message_id))
         return cancelled

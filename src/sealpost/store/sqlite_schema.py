@@ -135,6 +135,7 @@ RELEASE_LEASE = """UPDATE messages SET lease_token = NULL, lease_until = NULL
     WHERE id = ? AND lease_token = ?"""
 RELEASE_ALL_LEASES = """UPDATE messages SET lease_token = NULL, lease_until = NULL
     WHERE lease_token IS NOT NULL"""
+RETRY_NOW = "UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'queued'"
 CANCEL_MESSAGE = "UPDATE messages SET state = 'cancelled' WHERE id = ? AND state = 'queued'"
 CANCEL_RECIPIENTS = """UPDATE recipients SET status = 'cancelled'
     WHERE message_id = ? AND status = 'queued'"""

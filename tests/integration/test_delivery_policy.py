@@ -176,3 +176,27 @@ def test_restart_makes_messages_in_delivery_due_again(
     second = start_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)
     [event] = second.wait_events("delivery")
     assert event.message_id == mid
+
+
+def test_cached_sts_policy_survives_a_restart_and_a_stripped_record(
+    start_server, dns_server, https_server, smtp_sink, sink_certs, tmp_path
+):
+    """C4 through the store: after a restart, with the TXT record stripped and the policy
+    server gone (an attacker's downgrade), the cached enforce policy still applies."""
+    good = smtp_sink(cert=sink_certs.good)
+    _sts(dns_server, https_server, ENFORCE)
+    bundle = trust_bundle(tmp_path, sink_certs.ca_file, https_server.ca_file)
+    first = start_rig(start_server, dns_server, good, ca_file=bundle, https_port=https_server.port)
+    first.submit(["bob@example.net"])
+    first.wait_events("delivery")
+    first.server.stop()
+    dns_server.remove("_mta-sts.example.net")
+    https_server.remove("mta-sts.example.net")
+    impostor = smtp_sink(cert=sink_certs.untrusted)  # would be accepted under plain "may"
+    second = start_rig(
+        start_server, dns_server, impostor, ca_file=bundle, https_port=https_server.port
+    )
+    second.submit(["carol@example.net"])
+    [delay] = second.wait_events("delay")
+    assert delay.fields["tls"]["policy_source"] == "mta-sts"
+    assert impostor.messages == []

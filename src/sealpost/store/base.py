@@ -208,5 +208,82 @@ class PolicyStore(Protocol):
     async def put_policy(self, key: str, payload: dict[str, Any]) -> None: ...
 
 
-class Store(QueueStore, KeyStore, EventStore, PolicyStore, Protocol):
-    """What ``open_store`` returns: one backend serving queue, keys, events and policy."""
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """One message of a batch handed to ``enqueue_batch``."""
+
+    message_id: str
+    message: InboundMessage
+    events: Sequence[EventRecord] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """What an ``Idempotency-Key`` request produced: a repeat returns ``response`` again."""
+
+    key: str
+    fingerprint: str  # hash of the request that used the key: same key, other body -> 422
+    response: Mapping[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A small JSON record of the API's own resources (templates, webhooks, sending
+    domains, transmissions), addressed by kind and id."""
+
+    kind: str
+    id: str
+    payload: Mapping[str, Any]
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Filters of the events search API; every given filter must match (lists: any of)."""
+
+    types: Sequence[str] = ()
+    message_ids: Sequence[str] = ()
+    recipients: Sequence[str] = ()
+    transmission_ids: Sequence[str] = ()
+    campaign_ids: Sequence[str] = ()
+    from_time: float | None = None
+    to_time: float | None = None
+    after: int | None = None  # event_id cursor
+    limit: int = 1000
+
+
+class BatchStore(Protocol):
+    async def enqueue_batch(
+        self,
+        items: Sequence[Submitted],
+        now: float,
+        *,
+        not_before: float | None = None,
+        idempotency: IdempotencyRecord | None = None,
+        documents: Sequence[Document] = (),
+    ) -> None:
+        """Store every message (due at ``not_before`` or now), the idempotency record and
+        the documents in ONE transaction, fsynced; all or nothing. ``DuplicateError`` when
+        the idempotency key is already recorded (nothing is written then)."""
+
+    async def get_idempotency(self, key: str) -> IdempotencyRecord | None: ...
+
+    async def search_events(self, query: EventQuery) -> list[EventRecord]: ...
+
+    async def count_events(self, query: EventQuery) -> int:
+        """How many events match, ignoring ``after`` and ``limit``."""
+
+
+class DocumentStore(Protocol):
+    async def put_document(self, document: Document) -> None: ...
+
+    async def get_document(self, kind: str, doc_id: str) -> Document | None: ...
+
+    async def list_documents(self, kind: str) -> list[Document]: ...
+
+    async def delete_document(self, kind: str, doc_id: str) -> bool: ...
+
+
+class Store(QueueStore, KeyStore, EventStore, PolicyStore, BatchStore, DocumentStore, Protocol):
+    """What ``open_store`` returns: one backend serving every store contract."""

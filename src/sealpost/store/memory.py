@@ -27,6 +27,7 @@ from sealpost.store.base import (
     StoredRecipient,
     StoreError,
 )
+from sealpost.store.memory_api import MemoryApiMixin
 
 
 @dataclass(slots=True)
@@ -225,12 +226,13 @@ class MemoryKeyStore:
         return True
 
 
-class MemoryStore(MemoryQueueStore, MemoryKeyStore):
+class MemoryStore(MemoryQueueStore, MemoryKeyStore, MemoryApiMixin):
     """Queue, keys, events and policies: what ``open_store("memory://")`` returns."""
 
     def __init__(self) -> None:
         MemoryQueueStore.__init__(self)
         MemoryKeyStore.__init__(self)
+        self._init_api()
         self._policies: dict[str, dict[str, Any]] = {}
 
     async def get_policy(self, key: str) -> dict[str, Any] | None:

@@ -36,13 +36,14 @@ from sealpost.store.base import (
     StoredMessage,
     StoreError,
 )
+from sealpost.store.sqlite_api import SqliteApiMixin
 from sealpost.store.sqlite_writer import GroupCommitWriter
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-class SqliteQueueStore:
+class SqliteQueueStore(SqliteApiMixin):
     """QueueStore and KeyStore on one SQLite database file at ``path``."""
 
     def __init__(self, path: str | os.PathLike[str], *, readers: int = 2) -> None:

@@ -100,6 +100,28 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             ) WITHOUT ROWID""",
         ),
     ),
+    (
+        4,
+        (
+            # API resources (templates, webhooks, sending domains, transmissions) as JSON.
+            """CREATE TABLE documents (
+                kind TEXT NOT NULL,
+                id TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                updated_at REAL NOT NULL,
+                PRIMARY KEY (kind, id)
+            ) WITHOUT ROWID""",
+            # Idempotency-Key records, committed with the messages they created.
+            """CREATE TABLE idempotency (
+                key TEXT PRIMARY KEY,
+                fingerprint TEXT NOT NULL,
+                response TEXT NOT NULL,
+                created_at REAL NOT NULL
+            ) WITHOUT ROWID""",
+            "CREATE INDEX events_time ON events (timestamp)",
+            "CREATE INDEX events_rcpt ON events (rcpt_to, event_id)",
+        ),
+    ),
 )
 
 CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"

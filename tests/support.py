@@ -107,7 +107,11 @@ def write_config(
         entry = {"address": "127.0.0.1:0", **listener}
         lines += ["", "[[smtp.listeners]]"] + [f"{k} = {toml_value(v)}" for k, v in entry.items()]
     lines += ["", "[store]", f"url = {toml_value(store_url)}", "", "[log]", 'level = "warning"']
-    extra = {"delivery": {"enabled": False}, **(tables or {})}
+    extra = {
+        "delivery": {"enabled": False},
+        "api": {"address": "127.0.0.1:0", "allow_unverified_domains": True},
+        **(tables or {}),
+    }
     for table, values in extra.items():
         if table.endswith("]]"):
             for entry in values:  # type: ignore[union-attr]

@@ -14,6 +14,9 @@ import signal
 import time
 from dataclasses import dataclass, field
 
+from sealpost.api.app import asgi
+from sealpost.api.context import ApiContext
+from sealpost.api.server import ApiServer
 from sealpost.config.model import Config, ListenerConfig
 from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
@@ -25,11 +28,12 @@ from sealpost.inbound.listener import (
     ListenerContext,
     Timeouts,
     bound_address,
+    listening_socket,
     start_listener,
 )
 from sealpost.model.tls_record import TlsRecord
 from sealpost.net.tls import CertificateSet, tls_record_from_ssl
-from sealpost.outbound import build_dispatcher
+from sealpost.outbound import build_dispatcher, build_resolver
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
 from sealpost.submission import Submission
@@ -79,6 +83,8 @@ class Sealpost:
         self.submission = Submission(
             self.store, time.time, _signer(cfg), hostname=cfg.server.hostname
         )
+        self.resolver = build_resolver(cfg)
+        self.api: ApiServer | None = None
         self.dispatcher: Dispatcher | None = None
         self.pool: SessionPool | None = None
         self._dispatching: asyncio.Task[None] | None = None
@@ -113,7 +119,9 @@ class Sealpost:
             async def send_dsn(recipient: str, data: bytes) -> None:
                 await self.submission.submit_dsn(recipient, data)
 
-            self.dispatcher, self.pool = build_dispatcher(self.config, self.store, send_dsn)
+            self.dispatcher, self.pool = build_dispatcher(
+                self.config, self.store, send_dsn, self.resolver
+            )
             recovered = await self.store.release_all_leases()
             if recovered:
                 log.info(
@@ -146,6 +154,17 @@ class Sealpost:
                 listener.require_tls,
                 listener.auth,
             )
+        if self.config.api.enabled:
+            await self._start_api()
+
+    async def _start_api(self) -> None:
+        ctx = ApiContext(self.config, self.store, self.submission, self.resolver)
+        host, port = split_address(self.config.api.address)
+        self.api = ApiServer(asgi(ctx), listening_socket(host, port), lambda: self.certs.context)
+        await self.api.start()
+        bhost, bport = self.api.address
+        self.bound.append(Bound("api", bhost, bport, "https"))
+        log.info("listening: api on https://%s:%d/api/v1", bhost, bport)
 
     def reload_certificates(self) -> None:
         if self.certs.reload():
@@ -174,6 +193,8 @@ class Sealpost:
         self._stop.set()
 
     async def stop(self) -> None:
+        if self.api is not None:
+            await self.api.stop()
         for server in self.servers:
             server.close()
         in_flight = [t for ctx in self.contexts for c in ctx.connections for t in c.tasks]

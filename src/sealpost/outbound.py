@@ -23,6 +23,7 @@ from sealpost.delivery.session import (
 )
 from sealpost.delivery.types import Target
 from sealpost.dns.dnspython_resolver import DnspythonResolver
+from sealpost.dns.resolver import Resolver
 from sealpost.policy.engine import PolicyEngine
 from sealpost.policy.levels import Requirement, TlsLevel
 from sealpost.policy.store_cache import StoreStsCache
@@ -30,13 +31,20 @@ from sealpost.policy.sts_fetch import StsFetcher
 from sealpost.store.base import Store
 
 
-def build_dispatcher(
-    config: Config, store: Store, send_dsn: Callable[[str, bytes], Awaitable[None]]
-) -> tuple[Dispatcher, SessionPool]:
-    d = config.delivery
-    resolver = DnspythonResolver(
+def build_resolver(config: Config) -> DnspythonResolver:
+    return DnspythonResolver(
         config.dns.nameservers, timeout=config.dns.timeout, lifetime=config.dns.timeout * 2
     )
+
+
+def build_dispatcher(
+    config: Config,
+    store: Store,
+    send_dsn: Callable[[str, bytes], Awaitable[None]],
+    resolver: Resolver | None = None,
+) -> tuple[Dispatcher, SessionPool]:
+    d = config.delivery
+    resolver = resolver or build_resolver(config)
     fetcher = StsFetcher(
         resolver,
         https_port=config.mta_sts.https_port,

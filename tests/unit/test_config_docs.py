@@ -39,4 +39,5 @@ def test_reference_lists_the_expected_tables() -> None:
         "[delivery]",
         "[mta_sts]",
         "[[dkim.keys]]",
+        "[api]",
     ]

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from sealpost.config.api import ApiSection
 from sealpost.config.outbound import DeliverySection, DkimSection, DnsSection, MtaStsSection
 from sealpost.config.section import Section
 from sealpost.config.values import (
@@ -277,6 +278,7 @@ class Config(Section):
     delivery: DeliverySection = Field(default_factory=dict, validate_default=True)
     mta_sts: MtaStsSection = Field(default_factory=dict, validate_default=True)
     dkim: DkimSection = Field(default_factory=dict, validate_default=True)
+    api: ApiSection = Field(default_factory=dict, validate_default=True)
 
     _source: Path | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)

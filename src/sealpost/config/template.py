@@ -68,6 +68,8 @@ def render_default_config(hostname: str, dev_ports: bool) -> str:
     overrides: dict[str, dict[str, Any]] = {
         "server": {"hostname": hostname, "local_domains": default_local_domains(hostname)},
     }
+    if dev_ports:  # a development box: API on loopback, unverified sending domains allowed
+        overrides["api"] = {"address": "127.0.0.1:8443", "allow_unverified_domains": True}
     host = "127.0.0.1" if dev_ports else "0.0.0.0"
     lines = [
         "# sealpost.toml: the configuration of one Sealpost server.",

@@ -1,0 +1,108 @@
+"""The FastAPI application: routers, SparkPost conventions, body limits, OpenAPI.
+
+SparkPost treats ``/transmissions`` and ``/transmissions/`` alike and ignores unknown query
+parameters and fields (reference section 1), so paths are normalised before routing and
+models ignore extra keys. OpenAPI is served at ``/api/v1/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sealpost.api import errors
+from sealpost.api.context import ApiContext
+
+log = logging.getLogger("sealpost.api")
+
+# Each module exposes ``router``; a module not written yet is skipped with a log line.
+ROUTER_MODULES = (
+    "sealpost.api.transmissions_v1",
+    "sealpost.api.templates_v1",
+    "sealpost.api.events_v1",
+    "sealpost.api.webhooks_v1",
+    "sealpost.api.sending_domains_v1",
+)
+
+
+class Normalize:
+    """Strip a trailing slash; refuse bodies over the limit before they are read."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if len(path) > 1 and path.endswith("/"):
+                scope = {**scope, "path": path.rstrip("/"), "raw_path": path.rstrip("/").encode()}
+            length = dict(scope.get("headers") or []).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_body:
+                await _too_large(send)
+                return
+            receive = _capped(receive, self.max_body)
+        await self.app(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def wrapped() -> dict:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TooLarge
+        return message
+
+    return wrapped
+
+
+async def _too_large(send: Send) -> None:
+    body = b'{"errors":[{"message":"request body too large","code":"1300"}]}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="Sealpost API",
+        version="1",
+        description="SparkPost-compatible REST API of a Sealpost server.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    for name in ROUTER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        app.include_router(module.router, prefix="/api/v1")
+    return app
+
+
+def asgi(ctx: ApiContext) -> ASGIApp:
+    return Normalize(create_app(ctx), ctx.config.api.max_request_bytes)

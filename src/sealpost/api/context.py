@@ -1,0 +1,23 @@
+"""What every API endpoint may use, handed in by the composition root."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sealpost.config.model import Config
+from sealpost.dns.resolver import Resolver
+from sealpost.store.base import Store
+from sealpost.submission import Submission
+
+
+@dataclass
+class ApiContext:
+    config: Config
+    store: Store
+    submission: Submission
+    resolver: Resolver | None = None
+    clock: Callable[[], float] = time.time
+    services: dict[str, Any] = field(default_factory=dict)  # e.g. the webhook notifier

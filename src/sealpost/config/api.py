@@ -1,0 +1,30 @@
+"""Config table for the HTTPS API ([api]): SparkPost-compatible REST, TLS only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from sealpost.config.section import Section
+from sealpost.config.values import Positive, address_text
+
+
+class ApiSection(Section):
+    """The SparkPost-compatible HTTPS API (TLS only, same certificates as SMTP)."""
+
+    enabled: bool = Field(True, description="Serve the HTTPS API.")
+    address: Annotated[str, AfterValidator(address_text)] = Field(
+        "0.0.0.0:8443", description="host:port the API listens on (always HTTPS)."
+    )
+    allow_unverified_domains: bool = Field(
+        False,
+        description="Accept transmissions from sending domains that are not verified "
+        "(development only; SparkPost refuses them with code 7001).",
+    )
+    max_request_bytes: Positive = Field(
+        20 * 1024 * 1024, description="Largest request body accepted (413 beyond)."
+    )
+    max_recipients: Positive = Field(
+        10000, description="Most recipients in one transmission (422 beyond)."
+    )

@@ -1,0 +1,88 @@
+"""The HTTPS API's conventions over real TLS: auth, error envelope, trailing slashes, body
+limits, OpenAPI, and the events search (reference sections 1 and 5.5; checklist H5, I5)."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+
+import httpx
+import pytest
+
+from tests.support import Pki, ServerThread
+
+
+def client(server: ServerThread, pki: Pki, key: str | None = None) -> httpx.Client:
+    headers = {"Authorization": key} if key else {}
+    return httpx.Client(
+        base_url=f"https://127.0.0.1:{server.ports['api']}",
+        verify=str(pki.ca_file),
+        headers=headers,
+        timeout=10,
+    )
+
+
+def test_https_only_with_tls12_minimum(server: ServerThread, pki: Pki):
+    ctx = pki.client_context()
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with httpx.Client(verify=ctx) as c:
+        r = c.get(f"https://127.0.0.1:{server.ports['api']}/api/v1/openapi.json")
+    assert r.status_code == 200
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{server.ports['api']}/api/v1/openapi.json", timeout=5)
+
+
+def test_auth_bare_key_basic_and_failures(server: ServerThread, pki: Pki, api_key: str):
+    with client(server, pki) as c:
+        r = c.get("/api/v1/events/message")
+        assert r.status_code == 401 and r.json() == {"errors": [{"message": "Unauthorized."}]}
+        r = c.get("/api/v1/events/message", headers={"Authorization": "0" * 40})
+        assert r.status_code == 401
+        r = c.get("/api/v1/events/message", headers={"Authorization": api_key})
+        assert r.status_code == 200
+        basic = base64.b64encode(f"{api_key}:".encode()).decode()
+        r = c.get("/api/v1/events/message/", headers={"Authorization": f"Basic {basic}"})
+        assert r.status_code == 200, "trailing slash and Basic auth both accepted"
+
+
+def test_unknown_path_and_big_body_use_the_error_envelope(
+    server: ServerThread, pki: Pki, api_key: str
+):
+    with client(server, pki, api_key) as c:
+        r = c.get("/api/v1/nothing-here")
+        assert r.status_code == 404 and r.json()["errors"][0]["code"] == "1600"
+        r = c.post("/api/v1/events/message", content=b"x" * (21 * 1024 * 1024))
+        assert r.status_code == 413
+
+
+def test_openapi_document_is_served(server: ServerThread, pki: Pki):
+    with client(server, pki) as c:
+        doc = c.get("/api/v1/openapi.json").json()
+    assert doc["openapi"].startswith("3.") and "/api/v1/events/message" in doc["paths"]
+
+
+def test_events_search_filters_pages_and_counts(server: ServerThread, pki: Pki, api_key: str):
+    import smtplib
+
+    for n in range(3):
+        with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=10) as smtp:
+            smtp.sendmail("a@sender.test", [f"u{n}@example.test"], b"Subject: x\r\n\r\nhi\r\n")
+    with client(server, pki, api_key) as c:
+        r = c.get("/api/v1/events/message", params={"events": "injection", "per_page": 2})
+        body = r.json()
+        assert r.status_code == 200 and body["total_count"] == 3 and len(body["results"]) == 2
+        first = body["results"][0]
+        assert first["type"] == "injection" and first["rcpt_to"] == "u0@example.test"
+        assert first["timestamp"].endswith("Z") and isinstance(first["event_id"], str)
+        nxt = c.get(body["links"]["next"]).json()
+        assert [e["rcpt_to"] for e in nxt["results"]] == ["u2@example.test"]
+        assert nxt["links"] == {}
+        only = c.get("/api/v1/events/message", params={"recipients": "u1@example.test"}).json()
+        assert [e["rcpt_to"] for e in only["results"]] == ["u1@example.test"]
+        old = c.get(
+            "/api/v1/events/message",
+            params={"to": "2001-01-01T00:00:00Z", "from": "2000-01-01T00:00:00Z"},
+        ).json()
+        assert old["results"] == [] and old["total_count"] == 0
+        bad = c.get("/api/v1/events/message", params={"from": "yesterday"})
+        assert bad.status_code == 422 and "from" in bad.json()["errors"][0]["description"]

@@ -10,7 +10,7 @@ acknowledge a message before ``submit`` has returned.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from sealpost.dkim import DkimSigner
@@ -18,7 +18,7 @@ from sealpost.events.records import injection_events
 from sealpost.inbound.received import received_header
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.ids import new_message_id
-from sealpost.store.base import QueueStore
+from sealpost.store.base import Document, IdempotencyRecord, QueueStore, Submitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +55,52 @@ class Submission:
         """Durably queue ``message``; raises ``StoreError`` when it could not be stored."""
         now = self._clock()
         message_id = new_message_id(now)
-        data = message.data
-        if self._signer is not None and _originated_here(message.session):
-            data = self._signer.sign(data)
-        trace = received_header(message.session, message.envelope, message_id)
-        stamped = replace(message, data=trace + data)
+        stamped = self._stamp(message_id, message)
         await self._store.enqueue(
             message_id, stamped, now, injection_events(message_id, stamped, now)
         )
         self.accepted += 1
         self._wake()
         return Accepted(message_id)
+
+    async def submit_batch(
+        self,
+        messages: Sequence[InboundMessage],
+        *,
+        not_before: float | None = None,
+        idempotency: Callable[[list[str]], IdempotencyRecord] | None = None,
+        documents: Callable[[list[str]], Sequence[Document]] | None = None,
+    ) -> list[str]:
+        """Queue many messages (one API transmission) in ONE transaction; returns their ids.
+
+        ``idempotency`` and ``documents`` are built from the ids (the response and the
+        transmission record name them) and are committed with the messages, all or nothing;
+        ``DuplicateError`` when the idempotency key was used already. ``not_before``
+        schedules the batch (``options.start_time``)."""
+        now = self._clock()
+        items: list[Submitted] = []
+        for message in messages:
+            message_id = new_message_id(now)
+            stamped = self._stamp(message_id, message)
+            items.append(Submitted(message_id, stamped, injection_events(message_id, stamped, now)))
+        ids = [item.message_id for item in items]
+        await self._store.enqueue_batch(  # type: ignore[attr-defined]
+            items,
+            now,
+            not_before=not_before,
+            idempotency=idempotency(ids) if idempotency else None,
+            documents=documents(ids) if documents else (),
+        )
+        self.accepted += len(items)
+        self._wake()
+        return ids
+
+    def _stamp(self, message_id: str, message: InboundMessage) -> InboundMessage:
+        data = message.data
+        if self._signer is not None and _originated_here(message.session):
+            data = self._signer.sign(data)
+        trace = received_header(message.session, message.envelope, message_id)
+        return replace(message, data=trace + data)
 
     async def submit_dsn(self, recipient: str, data: bytes) -> Accepted:
         """Queue a bounce we generated: null sender (RFC 5321 section 4.5.5), one recipient."""

@@ -15,6 +15,8 @@ from sealpost.model.envelope import Envelope, SessionInfo
 
 def protocol_name(session: SessionInfo, envelope: Envelope) -> str:
     """RFC 3848 / RFC 6531 ``with`` keyword for this session and transaction."""
+    if session.listener == "api":
+        return "HTTPS"  # injected through the HTTPS API, authenticated by an API key
     if not session.esmtp:
         return "SMTP"
     base = "UTF8SMTP" if envelope.smtputf8 else "ESMTP"

@@ -200,3 +200,19 @@ def test_cached_sts_policy_survives_a_restart_and_a_stripped_record(
     [delay] = second.wait_events("delay")
     assert delay.fields["tls"]["policy_source"] == "mta-sts"
     assert impostor.messages == []
+
+
+def test_per_message_minimum_raises_the_level_and_says_so(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    """The API's options.tls: a message may demand more than the domain's policy."""
+    sink = smtp_sink()  # no STARTTLS
+    rig = start_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)
+    strict = rig.submit(["bob@example.net"], tls_minimum="encrypt")
+    rig.submit(["carol@example.net"])
+    [delay] = rig.wait_events("delay")
+    assert delay.message_id == strict
+    assert delay.fields["tls"]["level_required"] == "encrypt"
+    assert delay.fields["tls"]["policy_source"] == "message"
+    [delivered] = rig.wait_events("delivery")
+    assert delivered.rcpt_to == "carol@example.net"

@@ -10,7 +10,7 @@ happened, for the events.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sealpost.delivery.pool import SessionPool
 from sealpost.delivery.route import Route, RouteFailure, RouteSettings, Via, route
@@ -39,6 +39,21 @@ def _all(message: OutboundMessage, outcome: Outcome, reply: Reply) -> tuple[Reci
     return tuple(RecipientOutcome(r, outcome, reply) for r in message.recipients)
 
 
+def _with_message_minimum(decision: PolicyDecision, minimum: str | None) -> PolicyDecision:
+    """Raise the requirement to the message's own minimum (API ``options.tls``), never
+    lower it; a raised level is enforced, not report-only."""
+    if not minimum or minimum == "requiretls":
+        return decision
+    level = TlsLevel(minimum)
+    current = decision.requirement
+    if level.rank <= current.level.rank and not current.report_only:
+        return decision
+    if level.rank <= current.level.rank:
+        level = current.level
+    raised = replace(current, level=level, source=PolicySource.MESSAGE, report_only=False)
+    return replace(decision, requirement=raised)
+
+
 def _policy_record(requirement: Requirement) -> TlsRecord:
     return TlsRecord(
         level_required=requirement.level.value,
@@ -62,10 +77,12 @@ class DomainDelivery:
 
     async def _decide(self, domain: str, message: OutboundMessage) -> PolicyDecision:
         if self._policy is not None:
-            return await self._policy.requirement_for(domain, requiretls=message.requiretls)
-        if message.requiretls:
-            return PolicyDecision(Requirement(TlsLevel.VERIFY, PolicySource.REQUIRETLS))
-        return PolicyDecision(Requirement())
+            decision = await self._policy.requirement_for(domain, requiretls=message.requiretls)
+        elif message.requiretls:
+            decision = PolicyDecision(Requirement(TlsLevel.VERIFY, PolicySource.REQUIRETLS))
+        else:
+            decision = PolicyDecision(Requirement())
+        return _with_message_minimum(decision, message.tls_minimum)
 
     async def deliver(self, domain: str, message: OutboundMessage) -> DomainAttempt:
         found = await route(domain, self._resolver, self._settings)

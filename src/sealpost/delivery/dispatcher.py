@@ -156,6 +156,7 @@ class Dispatcher:
             eight_bit=envelope.body == "8BITMIME",
             smtputf8=envelope.smtputf8,
             requiretls=envelope.requiretls,
+            tls_minimum=envelope.tls_minimum,
         )
         async with self._sessions, self._per_domain[domain]:
             return await self._delivery.deliver(domain, message)

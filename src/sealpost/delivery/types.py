@@ -29,6 +29,7 @@ class OutboundMessage:
     eight_bit: bool = False  # body needs 8BITMIME
     smtputf8: bool = False  # envelope or headers need SMTPUTF8
     requiretls: bool = False  # RFC 8689
+    tls_minimum: str | None = None  # per-message minimum level (API options.tls)
 
 
 class Outcome(StrEnum):

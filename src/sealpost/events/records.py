@@ -59,6 +59,7 @@ def header_facts(data: bytes) -> dict[str, str]:
 
 def _common(message_id: str, message: InboundMessage, created_at: float) -> dict[str, Any]:
     return {
+        **message.annotations,
         "message_id": message_id,
         "msg_from": message.envelope.mail_from,
         "msg_size": str(len(message.data)),

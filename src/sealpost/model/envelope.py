@@ -7,7 +7,9 @@ and REQUIRETLS are properties of the transaction and travel with the message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sealpost.model.tls_record import TlsRecord
 
@@ -22,6 +24,7 @@ class Envelope:
     smtputf8: bool = False
     requiretls: bool = False
     declared_size: int | None = None
+    tls_minimum: str | None = None  # per-message minimum TLS level (API options.tls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +53,6 @@ class InboundMessage:
     session: SessionInfo
     data: bytes
     extra_headers: tuple[str, ...] = field(default_factory=tuple)
+    # Facts the API attaches for events (transmission_id, campaign_id, rcpt_meta,
+    # rcpt_tags, template_id): SparkPost field names, echoed in every event of the message.
+    annotations: Mapping[str, Any] = field(default_factory=dict)

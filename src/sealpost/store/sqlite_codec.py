@@ -37,6 +37,8 @@ def message_row(message_id: str, message: InboundMessage, now: float) -> Message
         "requiretls": envelope.requiretls,
         "declared_size": envelope.declared_size,
         "extra_headers": list(message.extra_headers),
+        "tls_minimum": envelope.tls_minimum,
+        "annotations": dict(message.annotations),
     }
     session_json = {
         "listener": session.listener,
@@ -98,6 +100,7 @@ def stored_message(row: MessageRow, recipients: Sequence[MessageRow]) -> StoredM
             smtputf8=envelope_json["smtputf8"],
             requiretls=envelope_json["requiretls"],
             declared_size=envelope_json["declared_size"],
+            tls_minimum=envelope_json.get("tls_minimum"),
         )
         session = SessionInfo(
             listener=session_json["listener"],
@@ -114,6 +117,7 @@ def stored_message(row: MessageRow, recipients: Sequence[MessageRow]) -> StoredM
             session=session,
             data=bytes(data),
             extra_headers=tuple(envelope_json["extra_headers"]),
+            annotations=envelope_json.get("annotations") or {},
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"message {message_id} is corrupt in the store: {exc!r}") from exc

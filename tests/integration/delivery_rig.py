@@ -43,9 +43,10 @@ class Rig:
         mail_from: str = "alice@sealpost.test",
         data: bytes | None = None,
         requiretls: bool = False,
+        tls_minimum: str | None = None,
     ) -> str:
         message = InboundMessage(
-            Envelope(mail_from, tuple(rcpts), requiretls=requiretls),
+            Envelope(mail_from, tuple(rcpts), requiretls=requiretls, tls_minimum=tls_minimum),
             SessionInfo(
                 "submission",
                 "127.0.0.1",

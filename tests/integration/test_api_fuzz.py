@@ -1,0 +1,45 @@
+"""Schemathesis against the API's own OpenAPI document, over real HTTPS with a valid key:
+whatever the generated input, no response is a 5xx (issue 4; checklist I5). Bounded: a
+fixed number of examples per operation, derandomized so CI is repeatable."""
+
+from __future__ import annotations
+
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from tests.support import Pki, ServerThread
+
+EXAMPLES = 25
+
+
+def test_no_operation_answers_with_a_server_error(server: ServerThread, pki: Pki, api_key: str):
+    base = f"https://127.0.0.1:{server.ports['api']}"
+    schema = schemathesis.openapi.from_url(f"{base}/api/v1/openapi.json", verify=str(pki.ca_file))
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert operations, "the OpenAPI document lists no operation"
+    failures: list[str] = []
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def exercise(case) -> None:
+            response = case.call(
+                base_url=base,
+                headers={"Authorization": api_key},
+                verify=str(pki.ca_file),
+                timeout=20,
+            )
+            if response.status_code >= 500:
+                failures.append(
+                    f"{case.method} {case.formatted_path} -> "
+                    f"{response.status_code}: {response.text[:200]}"
+                )
+
+        exercise()
+    assert not failures, "\n".join(failures)

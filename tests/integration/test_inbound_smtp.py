@@ -261,3 +261,20 @@ def test_smtp_smuggling_over_the_wire(server: ServerThread, ending: bytes):
         assert stored.message.envelope.mail_from != "ceo@bank.test"
         assert "victim@example.test" not in stored.message.envelope.recipients
         assert b"smuggled" not in stored.message.data
+
+
+def test_key_limited_to_sender_domains(server: ServerThread, pki: Pki):
+    """Checklist H4: an authenticated key may only use its own sender domains."""
+    from sealpost.keys import create_key
+
+    key, _ = server.call(lambda: create_key(server.app.store, "shop", 0.0, ("Shop.Test",)))
+    with smtplib.SMTP_SSL(
+        "127.0.0.1", server.ports["submissions"], timeout=10, context=pki.client_context()
+    ) as client:
+        client.ehlo("client.test")
+        client.login("SMTP_Injection", key)
+        assert client.mail("ceo@bank.test")[0] == 553
+        client.rset()
+        assert client.mail("orders@shop.test")[0] == 250
+        assert client.rcpt("far@remote.test")[0] == 250
+        assert client.data(MESSAGE)[0] == 250

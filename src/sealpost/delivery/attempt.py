@@ -124,6 +124,9 @@ class DomainDelivery:
             failures = decision.failures
             if session.verdict.failure is not None:
                 failures = (*failures, session.verdict.failure)
+            if found.via is Via.MX and not decision.mx_in_policy(target.host):
+                # MTA-STS testing: delivered to an MX outside the policy; report it.
+                failures = (*failures, TlsFailure.VALIDATION_FAILURE)
             return DomainAttempt(
                 tuple(outcomes),
                 session.tls,

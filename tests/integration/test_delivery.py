@@ -192,3 +192,24 @@ def test_transient_failures_past_the_lifetime_become_a_bounce(
     assert len(rig.events("delay", message_id=mid)) >= 1
     dsns = [m for m in rig.all_messages() if m.message.envelope.mail_from == ""]
     assert len(dsns) == 1 and b"Action: failed" in dsns[0].message.data
+
+
+def test_one_delay_notice_is_sent_after_the_warning_time(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    """Postfix's delay_warning_time: the sender hears once that the mail is still queued."""
+    sink = smtp_sink(cert=sink_certs.good, replies={"RCPT": b"451 4.3.0 try later\r\n"})
+    rig = start_rig(
+        start_server,
+        dns_server,
+        sink,
+        ca_file=sink_certs.ca_file,
+        delivery={"delay_warning_after": 0.2},
+    )
+    mid = rig.submit(["slow@example.net"])
+    rig.wait_events("delay", message_id=mid, count=4)
+    notices = [m for m in rig.all_messages() if m.message.envelope.mail_from == ""]
+    assert len(notices) == 1, "exactly one delay notice, however many retries"
+    data = notices[0].message.data
+    assert b"Action: delayed" in data and b"Will-Retry-Until:" in data
+    assert notices[0].message.envelope.recipients == ("alice@sealpost.test",)

@@ -22,7 +22,7 @@ from sealpost.delivery.attempt import DomainAttempt, DomainDelivery
 from sealpost.delivery.outcomes import AttemptBook
 from sealpost.delivery.schedule import RetrySchedule
 from sealpost.delivery.types import OutboundMessage
-from sealpost.store.base import Claim, QueueStore, StoredMessage
+from sealpost.store.base import Claim, Document, QueueStore, StoredMessage
 
 log = logging.getLogger("sealpost.delivery")
 
@@ -135,11 +135,18 @@ class Dispatcher:
             *(self._domain(stored, domain, rcpts) for domain, rcpts in by_domain.items())
         )
         now = self._clock()
-        book = AttemptBook(stored, self._schedule, now, self._settings.reporting_mta)
+        warned = await self._store.get_document("delay_notice", stored.id) is not None  # type: ignore[attr-defined]
+        book = AttemptBook(
+            stored, self._schedule, now, self._settings.reporting_mta, delay_warned=warned
+        )
         for domain, attempt in zip(by_domain, attempts, strict=True):
             book.add(domain, attempt)
         for recipient, dsn in book.dsns():
             await self._send_dsn(recipient, dsn)
+        if book.delay_notice_due:  # remembered, so the sender is told once per message
+            await self._store.put_document(  # type: ignore[attr-defined]
+                Document("delay_notice", stored.id, {"sent_at": now}, now)
+            )
         await self._store.record_attempt(
             claim, book.results(), book.next_attempt_at(), book.events()
         )

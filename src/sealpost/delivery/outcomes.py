@@ -30,9 +30,18 @@ BOUNCE_RECORDED = Reply.of(250, "2.0.0", "Bounce report recorded as an out_of_ba
 
 class AttemptBook:
     def __init__(
-        self, stored: StoredMessage, schedule: RetrySchedule, now: float, reporting_mta: str
+        self,
+        stored: StoredMessage,
+        schedule: RetrySchedule,
+        now: float,
+        reporting_mta: str,
+        *,
+        delay_warned: bool = True,
     ) -> None:
         self._stored = stored
+        self._schedule = schedule
+        self._delay_warned = delay_warned
+        self._delayed: list[DsnRecipient] = []
         self._now = now
         self._reporting_mta = reporting_mta
         self._retry_at = schedule.next_attempt(
@@ -102,6 +111,17 @@ class AttemptBook:
         elif status == "queued":
             self._counts["deferred"] += 1
             self._transient = True
+            enhanced = reply.enhanced if reply and reply.enhanced else "4.0.0"
+            self._delayed.append(
+                DsnRecipient(
+                    outcome.address,
+                    DsnAction.DELAYED,
+                    enhanced,
+                    str(reply) if reply else "",
+                    attempt.mx,
+                    self._schedule.expires_at(self._stored.created_at),
+                )
+            )
         else:
             self._counts["delivered"] += 1
 
@@ -164,21 +184,35 @@ class AttemptBook:
             return self._now + LOCAL_RECHECK
         return self._now
 
+    @property
+    def delay_notice_due(self) -> bool:
+        """A "still trying" notice is owed: deferred recipients, none sent yet, and the
+        message is older than ``delay_warning_after`` (Postfix ``delay_warning_time``)."""
+        return bool(self._delayed) and self._schedule.should_warn_delay(
+            self._stored.created_at, self._now, self._delay_warned
+        )
+
     def dsns(self) -> list[tuple[str, bytes]]:
-        if not self._bounced:
-            return []
+        notices = []
+        if self._bounced:
+            notices.append(self._dsn(self._bounced))
+        if self.delay_notice_due:
+            notices.append(self._dsn(self._delayed))
+        sender = self._stored.message.envelope.mail_from
+        return [(sender, dsn) for dsn in notices if dsn is not None]
+
+    def _dsn(self, recipients: list[DsnRecipient]) -> bytes | None:
         message = self._stored.message
-        dsn = build_dsn(
+        return build_dsn(
             reporting_mta=self._reporting_mta,
             original_mail_from=message.envelope.mail_from,
             original_message_id=self._stored.id,
             original_headers=message.data,
-            recipients=self._bounced,
+            recipients=recipients,
             arrival=self._stored.created_at,
             now=self._now,
             envelope_id=None,
         )
-        return [] if dsn is None else [(message.envelope.mail_from, dsn)]
 
     def summary(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self._counts.items() if v)

@@ -20,8 +20,8 @@ from sealpost.api.server import ApiServer
 from sealpost.config.model import Config, ListenerConfig
 from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
-from sealpost.dkim import DkimSigner
 from sealpost.dkim_keys import load_key
+from sealpost.domains.signers import SigningKeys
 from sealpost.inbound.auth import Authenticator
 from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
 from sealpost.inbound.listener import (
@@ -39,11 +39,6 @@ from sealpost.store import open_store
 from sealpost.submission import Submission
 
 log = logging.getLogger("sealpost")
-
-
-def _signer(cfg: Config) -> DkimSigner | None:
-    keys = [load_key(k.domain, k.selector, k.key_file) for k in cfg.dkim.keys]
-    return DkimSigner(keys) if keys else None
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -80,8 +75,11 @@ class Sealpost:
         )
         self.guard = AuthFailureGuard(srv.auth_failures_per_ip, srv.auth_failure_window)
         self.authenticator = Authenticator(self.store, self.guard, srv.auth_failure_delay)
+        # DKIM keys: the config's [[dkim.keys]] plus those of verified sending domains.
+        static_keys = [load_key(k.domain, k.selector, k.key_file) for k in cfg.dkim.keys]
+        self.signing_keys = SigningKeys(self.store, static_keys)
         self.submission = Submission(
-            self.store, time.time, _signer(cfg), hostname=cfg.server.hostname
+            self.store, time.time, self.signing_keys, hostname=cfg.server.hostname
         )
         self.resolver = build_resolver(cfg)
         self.api: ApiServer | None = None
@@ -114,6 +112,7 @@ class Sealpost:
 
     async def start(self) -> None:
         await self.store.open()
+        await self.signing_keys.refresh()
         if self.config.delivery.enabled:
 
             async def send_dsn(recipient: str, data: bytes) -> None:
@@ -158,7 +157,13 @@ class Sealpost:
             await self._start_api()
 
     async def _start_api(self) -> None:
-        ctx = ApiContext(self.config, self.store, self.submission, self.resolver)
+        ctx = ApiContext(
+            self.config,
+            self.store,
+            self.submission,
+            self.resolver,
+            services={"signing_keys": self.signing_keys},
+        )
         host, port = split_address(self.config.api.address)
         self.api = ApiServer(asgi(ctx), listening_socket(host, port), lambda: self.certs.context)
         await self.api.start()

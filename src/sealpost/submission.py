@@ -12,13 +12,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
-from sealpost.dkim import DkimSigner
 from sealpost.events.records import injection_events
 from sealpost.inbound.received import received_header
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.ids import new_message_id
 from sealpost.store.base import Document, IdempotencyRecord, QueueStore, Submitted
+
+
+class Signer(Protocol):
+    """DkimSigner, or SigningKeys (config keys plus verified sending domains' keys)."""
+
+    def sign(self, data: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +43,7 @@ class Submission:
         self,
         store: QueueStore,
         clock: Callable[[], float] = time.time,
-        signer: DkimSigner | None = None,
+        signer: Signer | None = None,
         hostname: str = "localhost",
     ) -> None:
         self._store = store

@@ -1,0 +1,311 @@
+"""The sending-domain registry: create, read, update, verify and delete, with their key files.
+
+Creating a domain makes (or takes) its DKIM key, writes the private key file and stores the
+record; the response carries the public key to publish (reference section 6). Verifying
+reads the key record through the Resolver (``dkim_check``): a conclusive answer sets
+``dkim_status`` and ``ownership_verified`` (DKIM is the only ownership proof Sealpost checks),
+a DNS failure keeps the status and reports the error. Replacing a domain's key (``update``)
+checks the new key's record first, as SparkPost does (400, code 1404 on failure). Deleting a
+domain removes its key file. Writes of one process are serialised by a lock, so a name is
+created once; the key file is written before the record and removed when the record is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from sealpost.dkim_keys import DkimKeyError, check_selector, key_path
+from sealpost.dns.resolver import Resolver
+from sealpost.domains import keys as key_material
+from sealpost.domains.dkim_check import DkimCheck, check_dkim
+from sealpost.domains.records import (
+    KIND,
+    DkimStatus,
+    DnsReport,
+    DomainKey,
+    DomainNameError,
+    SendingDomain,
+    normalize_domain,
+)
+from sealpost.store.base import Document, DocumentStore
+
+
+class Problem(StrEnum):
+    INVALID = "invalid"  # a field is wrong: 422
+    DUPLICATE = "duplicate"  # the domain exists: 409
+    NOT_FOUND = "not_found"  # 404
+    KEY_CONFLICT = "key_conflict"  # a key file with that selector exists: 409
+    DKIM_UNVERIFIED = "dkim_unverified"  # a replacement key is not published: 400 (1404)
+
+
+class DomainError(Exception):
+    def __init__(self, problem: Problem, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.problem = problem
+        self.field = field
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class DkimInput:
+    """A brought key (``private`` PEM or base64, ``public`` optional) or a selector to use."""
+
+    private: str | None = None
+    public: str | None = None
+    selector: str | None = None
+    signing_domain: str | None = None
+
+
+class SendingDomains:
+    def __init__(
+        self,
+        store: DocumentStore,
+        data_dir: Path,
+        resolver: Resolver | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._data_dir = Path(data_dir)
+        self._resolver = resolver
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _find(self, name: str) -> SendingDomain | None:
+        document = await self._store.get_document(KIND, name)
+        return SendingDomain.from_payload(document.payload) if document else None
+
+    async def get(self, domain: str) -> SendingDomain:
+        try:
+            name = normalize_domain(domain)
+        except DomainNameError:
+            raise DomainError(Problem.NOT_FOUND, "domain", domain) from None
+        found = await self._find(name)
+        if found is None:
+            raise DomainError(Problem.NOT_FOUND, "domain", name)
+        return found
+
+    async def search(
+        self, *, ownership_verified: bool | None = None, dkim_status: DkimStatus | None = None
+    ) -> list[SendingDomain]:
+        found = [
+            SendingDomain.from_payload(d.payload) for d in await self._store.list_documents(KIND)
+        ]
+        return [
+            d
+            for d in found
+            if (ownership_verified is None or d.ownership_verified == ownership_verified)
+            and (dkim_status is None or d.dkim_status is dkim_status)
+        ]
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def _put(self, record: SendingDomain) -> None:
+        await self._store.put_document(
+            Document(KIND, record.domain, record.to_payload(), self._clock())
+        )
+
+    def _names(self, domain: str, dkim: DkimInput | None) -> tuple[str, str | None]:
+        try:
+            name = normalize_domain(domain)
+        except DomainNameError as exc:
+            raise DomainError(Problem.INVALID, "domain", str(exc)) from None
+        selector = None
+        if dkim is not None and dkim.selector:
+            try:
+                selector = check_selector(dkim.selector)
+            except DkimKeyError as exc:
+                raise DomainError(Problem.INVALID, "dkim.selector", str(exc)) from None
+        if dkim is not None and dkim.signing_domain:
+            try:
+                signing = normalize_domain(dkim.signing_domain)
+            except DomainNameError as exc:
+                raise DomainError(Problem.INVALID, "dkim.signing_domain", str(exc)) from None
+            if signing != name:
+                raise DomainError(
+                    Problem.INVALID, "dkim.signing_domain", "must be the sending domain itself"
+                )
+        return name, selector
+
+    @staticmethod
+    async def _material(
+        dkim: DkimInput | None, generate: bool, bits: int
+    ) -> key_material.KeyMaterial | None:
+        try:
+            if dkim is not None and dkim.private:
+                return key_material.from_private(dkim.private, dkim.public)
+            if dkim is not None and dkim.public:
+                raise DomainError(Problem.INVALID, "dkim.private", "required with dkim.public")
+            if not generate:
+                return None
+            if bits not in key_material.ALLOWED_BITS:  # refused before the slow part
+                raise DomainError(
+                    Problem.INVALID,
+                    "dkim_key_length",
+                    f"must be one of {key_material.ALLOWED_BITS}",
+                )
+            return await asyncio.to_thread(key_material.generate, bits)
+        except key_material.KeyMaterialError as exc:
+            raise DomainError(Problem.INVALID, exc.field, exc.why) from None
+
+    async def _write_key(
+        self, name: str, selectors: list[str], pem: bytes, own_file: str | None = None
+    ) -> tuple[str, Path]:
+        for selector in selectors:
+            target = key_path(self._data_dir, name, selector)
+            replace = own_file is not None and Path(own_file) == target
+            try:
+                path = await asyncio.to_thread(
+                    key_material.write_key_file,
+                    self._data_dir,
+                    name,
+                    selector,
+                    pem,
+                    replace=replace,
+                )
+            except FileExistsError:
+                continue
+            return selector, path
+        raise DomainError(
+            Problem.KEY_CONFLICT, "dkim.selector", f"a key file for {selectors[0]} exists already"
+        )
+
+    def _now_iso(self) -> str:
+        return datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
+
+    async def create(
+        self,
+        domain: str,
+        *,
+        dkim: DkimInput | None = None,
+        generate_dkim: bool = True,
+        key_bits: int = 2048,
+        tracking_domain: str | None = None,
+        shared_with_subaccounts: bool = False,
+    ) -> SendingDomain:
+        name, selector = self._names(domain, dkim)
+        if await self._find(name) is not None:
+            raise DomainError(Problem.DUPLICATE, "domain", name)
+        material = await self._material(dkim, generate_dkim, key_bits)
+        async with self._lock:
+            if await self._find(name) is not None:
+                raise DomainError(Problem.DUPLICATE, "domain", name)
+            key = None
+            if material is not None:
+                if selector is not None:
+                    candidates = [selector]
+                else:
+                    base = key_material.default_selector(self._clock())
+                    candidates = list(key_material.selector_candidates(base))
+                chosen, path = await self._write_key(name, candidates, material.private_pem)
+                key = DomainKey(chosen, material.public, name, str(path))
+            record = SendingDomain(
+                domain=name,
+                creation_time=self._now_iso(),
+                key=key,
+                tracking_domain=tracking_domain,
+                shared_with_subaccounts=shared_with_subaccounts,
+            )
+            try:
+                await self._put(record)
+            except BaseException:
+                if key is not None:
+                    await self._remove_key(key.key_file)
+                raise
+        return record
+
+    async def update(
+        self,
+        domain: str,
+        *,
+        dkim: DkimInput | None = None,
+        tracking_domain: str | None = None,
+        shared_with_subaccounts: bool | None = None,
+        is_default_bounce_domain: bool | None = None,
+    ) -> SendingDomain:
+        """Change the given fields; a new ``dkim`` key must already be published in DNS."""
+        current = await self.get(domain)
+        name, selector = self._names(current.domain, dkim)
+        material = None
+        check: DkimCheck | None = None
+        if dkim is not None:
+            if not dkim.private:
+                raise DomainError(Problem.INVALID, "dkim.private", "required to replace the key")
+            material = await self._material(dkim, False, 2048)
+            assert material is not None
+            selector = selector or (current.key.selector if current.key else None)
+            if selector is None:
+                raise DomainError(Problem.INVALID, "dkim.selector", "required for a new key")
+            check = await check_dkim(self._resolver, selector, name, material.public)
+            if check.status is not DkimStatus.VALID:
+                raise DomainError(Problem.DKIM_UNVERIFIED, "dkim", check.error or "not published")
+        async with self._lock:
+            record = await self._find(name)
+            if record is None:
+                raise DomainError(Problem.NOT_FOUND, "domain", name)
+            old_file = record.key.key_file if record.key else None
+            changes: dict[str, object] = {}
+            if material is not None and selector is not None and check is not None:
+                _, path = await self._write_key(name, [selector], material.private_pem, old_file)
+                changes.update(
+                    key=DomainKey(selector, material.public, name, str(path)),
+                    dkim_status=DkimStatus.VALID,
+                    ownership_verified=True,
+                    dns=DnsReport(check.record, None),
+                )
+            if tracking_domain is not None:
+                changes["tracking_domain"] = tracking_domain
+            if shared_with_subaccounts is not None:
+                changes["shared_with_subaccounts"] = shared_with_subaccounts
+            if is_default_bounce_domain is not None:
+                changes["is_default_bounce_domain"] = is_default_bounce_domain
+            updated = record.with_changes(**changes)
+            await self._put(updated)
+            if old_file and updated.key and updated.key.key_file != old_file:
+                await self._remove_key(old_file)
+        return updated
+
+    async def verify(self, domain: str, *, dkim: bool = True) -> SendingDomain:
+        """Run the requested checks and store their outcome; the record as it is now."""
+        current = await self.get(domain)
+        if not dkim:
+            return current
+        key = current.key
+        if key is None:
+            check = DkimCheck(current.dkim_status, None, "this domain has no DKIM key", False)
+        else:
+            check = await check_dkim(self._resolver, key.selector, key.signing_domain, key.public)
+        async with self._lock:
+            record = await self._find(current.domain)
+            if record is None:
+                raise DomainError(Problem.NOT_FOUND, "domain", current.domain)
+            if record.key != key:  # replaced while we asked DNS: that check is moot
+                return record
+            report = DnsReport(check.record, check.error)
+            if check.conclusive:
+                valid = check.status is DkimStatus.VALID
+                record = record.with_changes(
+                    dkim_status=check.status, ownership_verified=valid, dns=report
+                )
+            else:
+                record = record.with_changes(dns=report)
+            await self._put(record)
+        return record
+
+    async def delete(self, domain: str) -> None:
+        current = await self.get(domain)
+        async with self._lock:
+            if not await self._store.delete_document(KIND, current.domain):
+                raise DomainError(Problem.NOT_FOUND, "domain", current.domain)
+            if current.key is not None:
+                await self._remove_key(current.key.key_file)
+
+    async def _remove_key(self, key_file: str) -> None:
+        await asyncio.to_thread(key_material.remove_key_file, self._data_dir, Path(key_file))

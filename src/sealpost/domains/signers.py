@@ -1,0 +1,107 @@
+"""The DKIM signer of the moment: the config's static keys plus the verified sending domains.
+
+``refresh()`` reads every sending-domain record, keeps the VERIFIED ones (DKIM valid or
+ownership verified), loads their private keys from their key files and swaps in a new
+``DkimSigner`` built from them and the ``[[dkim.keys]]`` of the config. It is called at start
+and after every change to a sending domain; between refreshes ``signer()`` returns the same
+object, so signing a message never touches the store or the disk.
+
+A config key wins over a sending-domain key for the same domain and algorithm (the operator's
+file is the stronger statement; ``DkimSigner`` takes one key per domain and algorithm). A
+domain whose key file cannot be read is left out (logged, without key material) and the other
+domains are still signed for. RFC 6376 section 5.4: the From field is always signed
+(``DkimSigner``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from sealpost.dkim import DkimSigner
+from sealpost.dkim_keys import DkimAlgorithm, DkimKey, DkimKeyError, load_key
+from sealpost.domains.records import KIND, SendingDomain
+from sealpost.store.base import DocumentStore
+
+log = logging.getLogger("sealpost.domains")
+
+
+class SigningKeys:
+    """Holds the current signer; see the module docstring."""
+
+    def __init__(self, store: DocumentStore, static_keys: Sequence[DkimKey] = ()) -> None:
+        self._store = store
+        self._static = tuple(static_keys)
+        self._signer: DkimSigner | None = DkimSigner(self._static) if self._static else None
+        self._verified: frozenset[str] = frozenset(k.domain for k in self._static)
+        self._lock = asyncio.Lock()
+
+    def signer(self) -> DkimSigner | None:
+        """The signer to use now; None when no key is known."""
+        return self._signer
+
+    def sign(self, data: bytes) -> bytes:
+        """Sign with the current signer (so this object can stand where a DkimSigner does)."""
+        signer = self._signer
+        return signer.sign(data) if signer is not None else data
+
+    def verified_domains(self) -> frozenset[str]:
+        """Verified sending domains and the domains of the config's keys, as of the last
+        refresh."""
+        return self._verified
+
+    def is_verified(self, domain: str) -> bool:
+        return domain.strip().rstrip(".").lower() in self._verified
+
+    async def refresh(self) -> DkimSigner | None:
+        """Rebuild the signer from the store and the static keys; the new signer."""
+        async with self._lock:
+            try:
+                documents = await self._store.list_documents(KIND)
+            except Exception as exc:
+                log.error("cannot read sending domains (%s); DKIM keys unchanged", exc)
+                return self._signer
+            records = []
+            for document in documents:
+                try:
+                    records.append(SendingDomain.from_payload(document.payload))
+                except (KeyError, TypeError, ValueError):
+                    log.warning("sending domain %r: unreadable record, skipped", document.id)
+            verified = [r for r in records if r.verified]
+            keys = await asyncio.to_thread(self._load, verified)
+            try:
+                signer = DkimSigner(keys) if keys else None
+            except DkimKeyError as exc:
+                log.error("DKIM keys not usable (%s); signer unchanged", exc)
+                return self._signer
+            self._signer = signer
+            self._verified = frozenset(
+                [r.domain for r in verified] + [k.domain for k in self._static]
+            )
+            return signer
+
+    def _load(self, verified: Sequence[SendingDomain]) -> list[DkimKey]:
+        keys = list(self._static)
+        taken: set[tuple[str, DkimAlgorithm]] = {(k.domain, k.algorithm) for k in keys}
+        for record in verified:
+            if record.key is None:
+                continue
+            try:
+                key = load_key(
+                    record.key.signing_domain, record.key.selector, Path(record.key.key_file)
+                )
+            except DkimKeyError as exc:
+                log.warning("sending domain %s: DKIM key not loaded: %s", record.domain, exc)
+                continue
+            if (key.domain, key.algorithm) in taken:
+                log.warning(
+                    "sending domain %s: a [[dkim.keys]] %s key of the config signs for it",
+                    record.domain,
+                    key.algorithm.value,
+                )
+                continue
+            taken.add((key.domain, key.algorithm))
+            keys.append(key)
+        return keys

@@ -37,6 +37,8 @@ from sealpost.outbound import build_dispatcher, build_resolver
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
 from sealpost.submission import Submission
+from sealpost.webhooks.worker import WebhookWorker
+from sealpost.webhooks.worker import from_config as webhook_worker
 
 log = logging.getLogger("sealpost")
 
@@ -83,6 +85,7 @@ class Sealpost:
         )
         self.resolver = build_resolver(cfg)
         self.api: ApiServer | None = None
+        self.webhooks: WebhookWorker | None = None
         self.dispatcher: Dispatcher | None = None
         self.pool: SessionPool | None = None
         self._dispatching: asyncio.Task[None] | None = None
@@ -113,6 +116,8 @@ class Sealpost:
     async def start(self) -> None:
         await self.store.open()
         await self.signing_keys.refresh()
+        self.webhooks = webhook_worker(self.store, self.config)
+        self.webhooks.start()
         if self.config.delivery.enabled:
 
             async def send_dsn(recipient: str, data: bytes) -> None:
@@ -162,7 +167,7 @@ class Sealpost:
             self.store,
             self.submission,
             self.resolver,
-            services={"signing_keys": self.signing_keys},
+            services={"signing_keys": self.signing_keys, "webhooks": self.webhooks},
         )
         host, port = split_address(self.config.api.address)
         self.api = ApiServer(asgi(ctx), listening_socket(host, port), lambda: self.certs.context)
@@ -218,4 +223,6 @@ class Sealpost:
             await asyncio.wait([self._dispatching], timeout=30)
         if self.pool is not None:
             await self.pool.close_all()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.store.close()

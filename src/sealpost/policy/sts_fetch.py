@@ -31,22 +31,12 @@ from pathlib import Path
 import httpx
 
 from sealpost.dns.resolver import DnsError, Resolver
+from sealpost.net.client_tls import verifying
 from sealpost.policy.levels import TlsFailure
 from sealpost.policy.mta_sts import MAX_POLICY_BYTES, StsError, StsPolicy, parse_policy
 
 WELL_KNOWN_PATH = "/.well-known/mta-sts.txt"
 USER_AGENT = "Sealpost MTA-STS"
-
-
-def webpki_context(ca_file: Path | None = None) -> ssl.SSLContext:
-    """Client context: system trust store plus ``ca_file``, host names checked, TLS >= 1.2."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    if ca_file is not None:
-        ctx.load_verify_locations(cafile=str(ca_file))
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.check_hostname = True
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
 
 
 def _fetch_error(detail: str) -> StsError:
@@ -91,7 +81,7 @@ class StsFetcher:
         self._port = https_port
         self._timeout = timeout
         self._max_addresses = max_addresses
-        self._ssl = webpki_context(ca_file)
+        self._ssl = verifying(ca_file)  # WebPKI: system CAs + ca_file, name checked
 
     async def fetch(self, domain: str) -> StsPolicy | StsError:
         """The policy served for ``domain``, or why there is none."""

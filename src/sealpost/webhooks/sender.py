@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from sealpost.net.client_tls import verifying
 from sealpost.webhooks.credentials import TokenCache, TokenError, fetch_token, static_headers
 from sealpost.webhooks.definition import AuthType, Webhook, redact_target
 from sealpost.webhooks.state import FailureCode
@@ -42,17 +43,6 @@ class _RedactUrls(logging.Filter):
 _httpx_log = logging.getLogger("httpx")
 if not any(isinstance(f, _RedactUrls) for f in _httpx_log.filters):
     _httpx_log.addFilter(_RedactUrls())
-
-
-def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
-    """System CAs plus ``ca_file``; chain and host name verified; TLS >= 1.2."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    if ca_file is not None:
-        ctx.load_verify_locations(cafile=str(ca_file))
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.check_hostname = True
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +89,7 @@ class Sender:
         self.tokens = TokenCache()
         self._limit = asyncio.Semaphore(max_concurrent)
         self._client = httpx.AsyncClient(
-            verify=tls_context(ca_file),
+            verify=verifying(ca_file),
             trust_env=False,
             follow_redirects=False,
             timeout=httpx.Timeout(timeout),

@@ -51,8 +51,29 @@ class ApiServer:
         await self._server.startup(sockets=[self._sock])
         self._task = asyncio.get_running_loop().create_task(self._server.main_loop())
 
-    async def stop(self) -> None:
-        self._server.should_exit = True
+    async def stop(self, grace: float = 3.0) -> None:
+        """Stop accepting, let requests in progress finish for ``grace`` seconds, then cut
+        what is left: an idle keep-alive client must not hold a shutdown for the TLS
+        close_notify wait (asyncio's 30 s)."""
+        server = self._server
+        server.should_exit = True
         if self._task is not None:
             await asyncio.wait([self._task], timeout=5)
-        await self._server.shutdown(sockets=[self._sock])
+        loop = asyncio.get_running_loop()
+        connections = server.server_state.connections
+        for connection in list(connections):
+            connection.shutdown()  # idle keep-alives close, busy ones finish their request
+        deadline = loop.time() + grace
+        while any(_busy(c) for c in connections) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+        await server.shutdown(sockets=[self._sock])
+
+
+def _busy(connection: object) -> bool:
+    """A request is being served on this connection (uvicorn keeps its ``cycle``)."""
+    cycle = getattr(connection, "cycle", None)
+    return cycle is not None and not getattr(cycle, "response_complete", True)

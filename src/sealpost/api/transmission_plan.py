@@ -1,0 +1,222 @@
+"""Turning one ``POST /transmissions`` request into the messages to queue.
+
+Reference section 2.1: options (``start_time`` at most 3 days ahead, ``sandbox`` refused,
+tracking accepted and ignored with a warning, the ``tls`` extension), content (inline, a
+stored template, or ``email_rfc822``; ``template_id`` with inline subject/text/html is 1301),
+the sending-domain check (7001) and one message per recipient, built by ``compose`` with
+``substitution_data`` (recipient over transmission). Malformed recipients are SparkPost's
+partial errors; anything that could inject a header or an envelope parameter (checklist
+I1-I3) refuses the whole request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Request
+
+from sealpost.api.context import ApiContext
+from sealpost.api.errors import ApiError, invalid, missing
+from sealpost.api.templates_v1 import stored_content
+from sealpost.api.transmission_models import (
+    ContentIn,
+    OptionsIn,
+    RecipientPlan,
+    StoredList,
+    TransmissionIn,
+    inline_of,
+    recipient_plan,
+    refusal,
+)
+from sealpost.compose import inline, rfc822
+from sealpost.compose.addresses import BadAddress, Mailbox, check_address
+from sealpost.compose.refusal import Refused
+from sealpost.compose.substitution import merged
+from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+from sealpost.model.tls_record import TlsRecord
+from sealpost.store.base import ApiKeyRecord
+
+MAX_AHEAD = 3 * 86400.0
+IGNORED_OPTIONS = ("open_tracking", "click_tracking", "initial_open", "inline_css")
+_TLS_NAMES = {0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
+
+
+def _rcpt_error(exc: Refused) -> dict[str, str]:
+    body = refusal(exc).body()["errors"][0]
+    return {k: str(v) for k, v in body.items()}
+
+
+@dataclass
+class Plan:
+    messages: list[InboundMessage] = field(default_factory=list)
+    rcpt_errors: list[dict[str, str]] = field(default_factory=list)
+    not_before: float | None = None
+    template_id: str = "inline"
+    warnings: list[str] = field(default_factory=list)
+
+
+def _start_time(text: str | None, now: float) -> float | None:
+    if not text or not text.strip():
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        stamp = when.timestamp()
+    except (ValueError, OverflowError):
+        raise invalid("options.start_time", "expected YYYY-MM-DDTHH:MM:SS+HH:MM") from None
+    if stamp > now + MAX_AHEAD:
+        raise invalid("options.start_time", "at most 3 days in the future")
+    return stamp if stamp > now else None
+
+
+def _session_tls(scope: dict[str, Any]) -> TlsRecord | None:
+    """The HTTPS session's facts when the server exposes them (ASGI TLS extension)."""
+    tls = (scope.get("extensions") or {}).get("tls")
+    if not isinstance(tls, dict):
+        return None
+    version = tls.get("tls_version")
+    return TlsRecord(version=_TLS_NAMES.get(version) if isinstance(version, int) else None)
+
+
+async def _check_domains(
+    ctx: ApiContext, record: ApiKeyRecord, sender: Mailbox, return_path: str
+) -> None:
+    allowed = {d.lower() for d in record.sender_domains}
+    for domain in {sender.domain, return_path.rpartition("@")[2].lower()}:
+        if allowed and domain not in allowed:
+            raise ApiError(403, "Forbidden.", f"this API key may not send from {domain}", "1100")
+    if ctx.config.api.allow_unverified_domains:
+        return
+    doc = await ctx.store.get_document("sending_domain", sender.domain)
+    status = (doc.payload.get("status") or {}) if doc is not None else {}
+    if not (status.get("dkim_status") == "valid" or status.get("ownership_verified") is True):
+        raise ApiError(400, "Invalid domain", "Unconfigured or unverified sending domain.", "7001")
+
+
+async def _content(
+    ctx: ApiContext, content: ContentIn, now: float
+) -> tuple[inline.InlineContent | rfc822.Rfc822, str]:
+    if content.email_rfc822 is not None:
+        if content.template_id:
+            raise ApiError(422, "invalid combination of fields", _COMBINATION, "1301")
+        hostname = ctx.config.server.hostname
+        return rfc822.normalise(content.email_rfc822, hostname=hostname, now=now), "inline"
+    if content.template_id:
+        if any(v is not None for v in (content.subject, content.text, content.html)):
+            raise ApiError(422, "invalid combination of fields", _COMBINATION, "1301")
+        stored = await stored_content(
+            ctx.store, content.template_id, bool(content.use_draft_template)
+        )
+        built = inline_of(stored)
+        inline.validate(built)
+        return built, content.template_id
+    built = inline_of(content)
+    inline.validate(built)
+    return built, "inline"
+
+
+_COMBINATION = (
+    "content.template_id cannot be combined with inline subject, text, html or email_rfc822"
+)
+
+
+async def plan_transmission(
+    request: Request, body: TransmissionIn, record: ApiKeyRecord, tid: str, now: float
+) -> Plan:
+    ctx: ApiContext = request.app.state.ctx
+    opts = body.options or OptionsIn()
+    if opts.sandbox:
+        raise ApiError(
+            422,
+            "sandbox is not supported by Sealpost",
+            "options.sandbox: use a real domain",
+            "1300",
+        )
+    if isinstance(body.recipients, StoredList):
+        raise ApiError(
+            422,
+            "subresource not found",
+            "recipients.list_id: stored recipient lists are not supported by Sealpost; "
+            "send the recipients inline",
+            "1603",
+        )
+    if not body.recipients:
+        raise missing("recipients")
+    if len(body.recipients) > ctx.config.api.max_recipients:
+        raise invalid("recipients", f"at most {ctx.config.api.max_recipients} per transmission")
+    plan = Plan(not_before=_start_time(opts.start_time, now))
+    plan.warnings = [
+        f"options.{name} is accepted but ignored: Sealpost does not rewrite messages"
+        for name in IGNORED_OPTIONS
+        if getattr(opts, name)
+    ]
+    content, plan.template_id = await _content(ctx, body.content or ContentIn(), now)
+    sender = content.sender
+    return_path = check_address("return_path", body.return_path) if body.return_path else None
+    await _check_domains(ctx, record, sender, return_path or sender.email)
+    accepted: list[RecipientPlan] = []
+    for n, item in enumerate(body.recipients):
+        try:
+            accepted.append(recipient_plan(n, item))
+        except BadAddress as exc:
+            plan.rcpt_errors.append(_rcpt_error(exc))
+    if not accepted:
+        raise ApiError(
+            422,
+            "At least one valid recipient is required",
+            plan.rcpt_errors[0].get("description") if plan.rcpt_errors else None,
+            "1400",
+        )
+    session = SessionInfo(
+        listener="api",
+        client_ip=request.client.host if request.client else "127.0.0.1",
+        client_port=request.client.port if request.client else 0,
+        auth_user=record.id,
+        tls=_session_tls(request.scope),
+        local_hostname=ctx.config.server.hostname,
+    )
+    substitute = opts.perform_substitutions is not False
+    for rcpt in accepted:
+        data = merged(body.substitution_data or {}, rcpt.substitution_data) if substitute else {}
+        if isinstance(content, rfc822.Rfc822):
+            raw = content.data
+        else:
+            raw = inline.build(
+                content,
+                rcpt.to,
+                data,
+                hostname=ctx.config.server.hostname,
+                now=now,
+                substitute=substitute,
+            ).data
+        plan.messages.append(
+            InboundMessage(
+                _envelope(return_path or sender.email, rcpt.to.email, raw, opts),
+                session,
+                raw,
+                annotations={
+                    "transmission_id": tid,
+                    "campaign_id": body.campaign_id or "",
+                    "template_id": plan.template_id,
+                    "rcpt_meta": {**(body.metadata or {}), **rcpt.metadata},
+                    "rcpt_tags": list(rcpt.tags),
+                    "transactional": "1" if opts.transactional else "0",
+                },
+            )
+        )
+    return plan
+
+
+def _envelope(mail_from: str, rcpt: str, raw: bytes, opts: OptionsIn) -> Envelope:
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    return Envelope(
+        mail_from=mail_from,
+        recipients=(rcpt,),
+        body="7BIT" if raw.isascii() else "8BITMIME",
+        smtputf8=not (mail_from.isascii() and rcpt.isascii() and head.isascii()),
+        requiretls=opts.tls == "requiretls",
+        tls_minimum=opts.tls if opts.tls in ("encrypt", "verify") else None,
+    )

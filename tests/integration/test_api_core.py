@@ -86,3 +86,17 @@ def test_events_search_filters_pages_and_counts(server: ServerThread, pki: Pki, 
         assert old["results"] == [] and old["total_count"] == 0
         bad = c.get("/api/v1/events/message", params={"from": "yesterday"})
         assert bad.status_code == 422 and "from" in bad.json()["errors"][0]["description"]
+
+
+def test_non_json_body_is_415(server: ServerThread, pki: Pki, api_key: str):
+    with client(server, pki, api_key) as c:
+        r = c.post(
+            "/api/v1/transmissions", content=b"hello", headers={"Content-Type": "text/plain"}
+        )
+        assert r.status_code == 415 and r.json()["errors"][0]["code"] == "1700"
+        r = c.post(
+            "/api/v1/transmissions",
+            content=b"{}",
+            headers={"Content-Type": "application/json; charset=utf-8"},
+        )
+        assert r.status_code != 415

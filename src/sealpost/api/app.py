@@ -40,9 +40,15 @@ class Normalize:
             path: str = scope["path"]
             if len(path) > 1 and path.endswith("/"):
                 scope = {**scope, "path": path.rstrip("/"), "raw_path": path.rstrip("/").encode()}
-            length = dict(scope.get("headers") or []).get(b"content-length")
+            headers = dict(scope.get("headers") or [])
+            length = headers.get(b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body:
                 await _too_large(send)
+                return
+            kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            has_body = length not in (None, b"0") or b"transfer-encoding" in headers
+            if scope["method"] in ("POST", "PUT") and has_body and kind not in _JSON:
+                await _unsupported(send)
                 return
             receive = _capped(receive, self.max_body)
         await self.app(scope, receive, send)
@@ -67,18 +73,24 @@ def _capped(receive: Receive, limit: int) -> Receive:
     return wrapped
 
 
+_JSON = (b"application/json", b"")  # SparkPost: any other Content-Type is 415 / 1700
+
+
 async def _too_large(send: Send) -> None:
-    body = b'{"errors":[{"message":"request body too large","code":"1300"}]}'
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
+    await _refuse(send, 413, b'{"errors":[{"message":"request body too large","code":"1300"}]}')
+
+
+async def _unsupported(send: Send) -> None:
+    body = (
+        b'{"errors":[{"message":"Unsupported Content-Type","description":'
+        b'"send the body as application/json","code":"1700"}]}'
     )
+    await _refuse(send, 415, body)
+
+
+async def _refuse(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any
@@ -53,8 +54,17 @@ def header_facts(data: bytes) -> dict[str, str]:
     match = _ADDRESS.search(sender)
     return {
         "friendly_from": match.group(0).strip("<>") if match else "",
-        "subject": str(parsed.get("Subject", "") or "").replace("\r", "").replace("\n", ""),
+        "subject": _decoded(str(parsed.get("Subject", "") or "")),
     }
+
+
+def _decoded(value: str) -> str:
+    """RFC 2047 encoded words decoded (events show the subject as people read it)."""
+    try:
+        text = str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeDecodeError):
+        text = value
+    return text.replace("\r", "").replace("\n", "")
 
 
 def _common(message_id: str, message: InboundMessage, created_at: float) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sealpost.config.loader import load_config
@@ -31,6 +32,7 @@ from tests.support import Pki, ServerProcess, make_pki, write_config
 
 CLI_TIMEOUT = 30.0
 DEV_PORTS = {"mx": 2525, "submission": 5587, "submissions": 4465}
+DEV_API_PORT = 8443
 READY = "sealpost ready:"
 
 
@@ -168,7 +170,7 @@ def _banner(port: int, ctx: ssl.SSLContext | None = None) -> bytes:
 
 
 def test_serve_dev_bootstraps_an_empty_directory_and_stops_on_sigterm(tmp_path: Path):
-    busy = [port for port in DEV_PORTS.values() if port_in_use(port)]
+    busy = [port for port in (*DEV_PORTS.values(), DEV_API_PORT) if port_in_use(port)]
     if busy:
         pytest.skip(f"dev port(s) {busy} already bound on 127.0.0.1")
     site = tmp_path / "site"
@@ -187,6 +189,23 @@ def test_serve_dev_bootstraps_an_empty_directory_and_stops_on_sigterm(tmp_path: 
         # The dev certificate names localhost, so a client that trusts the file verifies it.
         trusting = ssl.create_default_context(cafile=str(site / "certs" / "server.pem"))
         assert _banner(DEV_PORTS["submissions"], trusting).startswith(b"220 ")
+
+        # The README's API example: a key from the CLI, the dev certificate trusted.
+        made = run_cli("keys", "create", "--json", "-c", str(site / "sealpost.toml"))
+        key = json.loads(made.stdout)["key"]
+        body = {
+            "recipients": [{"address": "you@localhost"}],
+            "content": {"from": "app@localhost", "subject": "Hello", "text": "Hi"},
+        }
+        answer = httpx.post(
+            f"https://127.0.0.1:{DEV_API_PORT}/api/v1/transmissions",
+            json=body,
+            headers={"Authorization": key},
+            verify=trusting,
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["results"]["total_accepted_recipients"] == 1
 
         assert server.terminate() == 0
     finally:

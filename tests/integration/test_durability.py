@@ -9,11 +9,13 @@ every acknowledged id is in the queue with its exact body. Bounded: a few rounds
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import resource
 import shutil
 import smtplib
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -128,9 +130,17 @@ def test_fsync_happens_before_the_250_on_the_wire(tmp_path: Path):
             code, _ = client.data(b"Subject: traced\r\n\r\nbody\r\n")
             assert code == 250
     finally:  # strace does not pass SIGTERM on: stop the traced server itself
-        for child in psutil.Process(server.proc.pid).children():
+        children = psutil.Process(server.proc.pid).children(recursive=True)
+        for child in children:
             child.terminate()
-        server.proc.communicate(timeout=20)
+        try:
+            server.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:  # never leave a traced server behind
+            for child in children:
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
+            server.proc.kill()
+            server.proc.communicate(timeout=10)
     lines = trace.read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if "354 " in line)
     ack = next(i for i, line in enumerate(lines) if "250 2.0.0 Ok: queued" in line)

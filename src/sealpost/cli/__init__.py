@@ -77,8 +77,8 @@ def serve(
         run_server(cfg)
     except OSError as exc:
         raise fail(
-            f"cannot listen: {exc}. Is another server on that port? Change "
-            "[[smtp.listeners]] address in the config."
+            f"cannot listen: {exc}. Is another server on that port? Change the "
+            "[[smtp.listeners]] address or [api] address in the config."
         ) from None
 
 

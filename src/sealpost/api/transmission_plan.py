@@ -34,6 +34,7 @@ from sealpost.compose import inline, rfc822
 from sealpost.compose.addresses import BadAddress, Mailbox, check_address
 from sealpost.compose.refusal import Refused
 from sealpost.compose.substitution import merged
+from sealpost.domains.records import DomainNameError, normalize_domain
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.tls_record import TlsRecord
 from sealpost.store.base import ApiKeyRecord
@@ -90,10 +91,20 @@ async def _check_domains(
             raise ApiError(403, "Forbidden.", f"this API key may not send from {domain}", "1100")
     if ctx.config.api.allow_unverified_domains:
         return
-    doc = await ctx.store.get_document("sending_domain", sender.domain)
+    keys = ctx.services.get("signing_keys")
+    if keys is not None and keys.is_verified(sender.domain):
+        return  # a verified sending domain, or one with a [[dkim.keys]] key in the config
+    doc = await ctx.store.get_document("sending_domain", _a_label(sender.domain))
     status = (doc.payload.get("status") or {}) if doc is not None else {}
     if not (status.get("dkim_status") == "valid" or status.get("ownership_verified") is True):
         raise ApiError(400, "Invalid domain", "Unconfigured or unverified sending domain.", "7001")
+
+
+def _a_label(domain: str) -> str:
+    try:
+        return normalize_domain(domain)
+    except DomainNameError:
+        return domain.lower()
 
 
 async def _content(

@@ -100,3 +100,22 @@ def test_non_json_body_is_415(server: ServerThread, pki: Pki, api_key: str):
             headers={"Content-Type": "application/json; charset=utf-8"},
         )
         assert r.status_code != 415
+
+
+def test_chunked_body_past_the_limit_is_413(start_server, pki: Pki):
+    server = start_server(tables={"api": {"address": "127.0.0.1:0", "max_request_bytes": 4096}})
+    from sealpost.keys import create_key
+
+    key, _ = server.call(lambda: create_key(server.app.store, "t", 0.0))
+
+    def chunks():
+        yield b'{"recipients": ['
+        for _ in range(200):
+            yield b'{"address": "someone@example.test"},'
+        yield b'{"address": "last@example.test"}]}'
+
+    with client(server, pki, key) as c:
+        r = c.post(
+            "/api/v1/transmissions", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+    assert r.status_code == 413 and r.json()["errors"][0]["code"] == "1300"

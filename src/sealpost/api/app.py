@@ -50,27 +50,44 @@ class Normalize:
             if scope["method"] in ("POST", "PUT") and has_body and kind not in _JSON:
                 await _unsupported(send)
                 return
-            receive = _capped(receive, self.max_body)
+            if scope["method"] in ("POST", "PUT", "PATCH"):
+                body = await _read_capped(receive, self.max_body)
+                if body is None:  # a chunked body grew past the limit while being read
+                    await _too_large(send)
+                    return
+                receive = _replay(body, receive)
         await self.app(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
-
-
-def _capped(receive: Receive, limit: int) -> Receive:
-    seen = 0
-
-    async def wrapped() -> dict:
-        nonlocal seen
+async def _read_capped(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None once it passes ``limit`` (memory stays bounded)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
         message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _TooLarge
-        return message
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
 
-    return wrapped
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> dict:  # type: ignore[type-arg]
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # then whatever comes next (a disconnect)
+
+    return replay
 
 
 _JSON = (b"application/json", b"")  # SparkPost: any other Content-Type is 415 / 1700

@@ -1,0 +1,143 @@
+"""The benchmark run: start both servers, drive each case with the same generator, stop them.
+
+Owns the order of a run (servers interleaved per measurement, so drift on a shared machine
+hits both alike), the warm-up that proves each server accepts a message before it is timed,
+and the cleanup (both servers stopped and the work directory removed, whatever happens).
+"""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+import ssl
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.cases import Bounds, Case
+from bench.loadgen import LoadSpec, run_load
+from bench.machine import Machine, describe_machine
+from bench.peers import (
+    BENCH_DOMAIN,
+    PostfixServer,
+    SealpostServer,
+    Server,
+    make_pki,
+)
+from bench.resources import ResourceUsage, TreeMonitor
+from bench.results import LoadResult
+from bench.smtp_session import Target, build_message
+
+MAIL_FROM = "loadgen@client.bench.test"
+RCPT_TO = f"sink@{BENCH_DOMAIN}"
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to run."""
+
+    cases: tuple[Case, ...]
+    concurrencies: tuple[int, ...]
+    bounds: Bounds
+    processes: int = 2
+    keep_workdir: bool = False
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One server under one case at one concurrency."""
+
+    case: Case
+    concurrency: int
+    server: str
+    load: LoadResult
+    usage: ResourceUsage
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "case": self.case.key,
+            "case_title": self.case.title,
+            "concurrency": self.concurrency,
+            "server": self.server,
+            **self.load.to_dict(),
+            **self.usage.to_dict(),
+        }
+
+
+@dataclass
+class BenchReport:
+    """Everything a run produced, in run order."""
+
+    machine: Machine
+    options: BenchOptions
+    started_at: str
+    measurements: list[Measurement] = field(default_factory=list)
+    settings: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def find(self, case: str, concurrency: int, server: str) -> Measurement | None:
+        for m in self.measurements:
+            if (m.case.key, m.concurrency, m.server) == (case, concurrency, server):
+                return m
+        return None
+
+
+def run_benchmark(options: BenchOptions, workdir: Path | None = None) -> BenchReport:
+    """Run every (case, concurrency) against Sealpost then Postfix; returns the report."""
+    base = workdir or Path(tempfile.mkdtemp(prefix="sp-bench-", dir="/tmp"))
+    base.chmod(0o755)  # Postfix's unprivileged daemons must search every parent
+    report = BenchReport(
+        describe_machine(), options, datetime.now(UTC).isoformat(timespec="seconds")
+    )
+    top = max(options.concurrencies)
+    try:
+        with ExitStack() as stack:
+            pki = make_pki(base / "pki")
+            sealpost = SealpostServer(base, pki, top)
+            stack.callback(sealpost.stop)
+            sealpost.start()
+            postfix = PostfixServer(base, pki, top)
+            stack.callback(postfix.stop)
+            postfix.start()
+            servers: tuple[Server, ...] = (sealpost, postfix)
+            for server in servers:
+                warm_up(server)
+                report.settings[server.label] = server.settings()
+            for case in options.cases:
+                for concurrency in options.concurrencies:
+                    for server in servers:
+                        report.measurements.append(measure(server, case, concurrency, options))
+    finally:
+        if not options.keep_workdir and workdir is None:
+            shutil.rmtree(base, ignore_errors=True)
+    return report
+
+
+def measure(server: Server, case: Case, concurrency: int, options: BenchOptions) -> Measurement:
+    spec = LoadSpec(
+        target=Target(server.host, server.port, case.starttls, MAIL_FROM, RCPT_TO),
+        connections=concurrency,
+        messages_per_connection=case.messages_per_connection,
+        max_messages=options.bounds.max_messages,
+        time_limit=options.bounds.time_limit,
+        processes=options.processes,
+    )
+    with TreeMonitor(server.root_pid) as monitor:
+        load = run_load(spec)
+    assert monitor.usage is not None
+    return Measurement(case, concurrency, server.label, load, monitor.usage)
+
+
+def warm_up(server: Server) -> None:
+    """One plaintext and one STARTTLS message, untimed: the server works before it is timed."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    for starttls in (False, True):
+        with smtplib.SMTP(server.host, server.port, "client.bench.test", timeout=30) as smtp:
+            if starttls:
+                smtp.starttls(context=context)
+            refused = smtp.sendmail(MAIL_FROM, [RCPT_TO], build_message("warm-up"))
+            if refused:
+                raise RuntimeError(f"{server.label} refused the warm-up message: {refused}")

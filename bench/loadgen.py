@@ -1,0 +1,157 @@
+"""The load generator: several processes, each an asyncio (uvloop) loop of SMTP sessions.
+
+Owns how load is shaped and bounded: ``connections`` sessions open at once in total, split
+over ``processes`` worker processes (so the generator is not the bottleneck, and never one
+Python interpreter's GIL), each session carrying up to ``messages_per_connection`` messages;
+the run stops at ``max_messages`` messages *or* ``time_limit`` seconds, whichever comes first
+(sessions finish the message they are in). Every process starts on one barrier and returns a
+``WorkerSample``; ``run_load`` merges them into one ``LoadResult``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import queue
+import time
+from dataclasses import dataclass
+from multiprocessing.synchronize import Barrier
+
+from bench.results import ErrorKind, LoadResult, WorkerSample, merge
+from bench.smtp_session import SessionError, SmtpSession, Target, build_message, client_tls_context
+
+_START_TIMEOUT = 60.0  # seconds for every worker process to reach the start barrier
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """One run of the generator against one server."""
+
+    target: Target
+    connections: int
+    messages_per_connection: int
+    max_messages: int
+    time_limit: float
+    processes: int = 2
+
+
+@dataclass(frozen=True)
+class _Share:
+    """The part of a run one worker process does."""
+
+    index: int
+    connections: int
+    budget: int
+
+
+def split(spec: LoadSpec) -> list[_Share]:
+    """Connections and message budget, spread as evenly as possible over the processes."""
+    count = max(1, min(spec.processes, spec.connections))
+    shares = []
+    for index in range(count):
+        connections = spec.connections // count + (index < spec.connections % count)
+        budget = spec.max_messages * connections // spec.connections
+        shares.append(_Share(index, connections, budget))
+    leftover = spec.max_messages - sum(s.budget for s in shares)
+    shares[0] = _Share(0, shares[0].connections, shares[0].budget + leftover)
+    return shares
+
+
+def run_load(spec: LoadSpec) -> LoadResult:
+    """Start the worker processes, release them together, merge what they measured."""
+    if spec.connections < 1 or spec.messages_per_connection < 1 or spec.max_messages < 1:
+        raise ValueError("connections, messages_per_connection and max_messages must be >= 1")
+    context = multiprocessing.get_context("spawn")
+    shares = split(spec)
+    barrier = context.Barrier(len(shares) + 1)
+    results: multiprocessing.Queue[WorkerSample] = context.Queue()
+    workers = [
+        context.Process(
+            target=_worker_main, args=(spec, share, barrier, results), name=f"loadgen-{i}"
+        )
+        for i, share in enumerate(shares)
+    ]
+    for worker in workers:
+        worker.start()
+    samples: list[WorkerSample] = []
+    try:
+        barrier.wait(_START_TIMEOUT)
+        wait = spec.time_limit + 2 * spec.target.step_timeout + _START_TIMEOUT
+        deadline = time.monotonic() + wait
+        while len(samples) < len(workers):
+            try:
+                samples.append(results.get(timeout=max(0.1, deadline - time.monotonic())))
+            except queue.Empty:
+                raise RuntimeError(
+                    f"load generator: {len(workers) - len(samples)} worker(s) did not report"
+                ) from None
+    finally:
+        for worker in workers:
+            worker.join(10)
+            if worker.is_alive():
+                worker.kill()
+                worker.join(5)
+    return merge(samples)
+
+
+def _worker_main(
+    spec: LoadSpec,
+    share: _Share,
+    barrier: Barrier,
+    results: multiprocessing.Queue[WorkerSample],
+) -> None:
+    import uvloop
+
+    barrier.wait(_START_TIMEOUT)
+    results.put(uvloop.run(_drive(spec, share)))
+
+
+async def _drive(spec: LoadSpec, share: _Share) -> WorkerSample:
+    sample = WorkerSample(started=time.monotonic())
+    deadline = sample.started + spec.time_limit
+    budget = [share.budget]
+    tls = client_tls_context() if spec.target.starttls else None
+    serials = iter(range(1 << 62))
+
+    def take() -> bool:
+        if budget[0] <= 0 or time.monotonic() >= deadline:
+            return False
+        budget[0] -= 1
+        return True
+
+    async def connection_loop() -> None:
+        while take():  # the ticket taken here is the session's first message
+            session = SmtpSession(spec.target, tls)
+            try:
+                await session.open()
+            except SessionError as exc:
+                sample.add_error(exc.kind)
+                await session.close(polite=False)
+                continue
+            sample.sessions += 1
+            healthy = True
+            sent = 0
+            while True:
+                try:
+                    message = build_message(f"{share.index}.{next(serials)}")
+                    sample.latencies.append(await session.send(message))
+                    sample.ok += 1
+                except SessionError as exc:
+                    sample.add_error(exc.kind)
+                    healthy = False
+                    break
+                sent += 1
+                if sent >= spec.messages_per_connection or not take():
+                    break
+            await session.close(polite=healthy)
+
+    tasks = [asyncio.create_task(connection_loop()) for _ in range(share.connections)]
+    hard_stop = spec.time_limit + 2 * spec.target.step_timeout
+    _, pending = await asyncio.wait(tasks, timeout=hard_stop)
+    for task in pending:
+        task.cancel()
+        sample.add_error(ErrorKind.TIMEOUT)
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+    sample.finished = time.monotonic()
+    return sample

@@ -1,0 +1,242 @@
+"""The two servers under test, started and stopped by the harness on loopback high ports.
+
+Owns their setup so that both get the same conditions: one certificate (a throwaway trustme
+CA) offered over STARTTLS on one listener, mail for one local domain accepted and kept
+durable before ``250`` (RFC 5321 section 6.1: a receiver MUST NOT lose mail it accepted),
+nothing relayed, no throttling of a single loopback client.
+
+* ``SealpostServer``: ``sealpost serve`` as a subprocess with a generated config: SQLite store
+  (WAL, ``synchronous=FULL``: the commit fsyncs before ``250``), delivery disabled so messages
+  stay queued, API off, ``max_connections_per_ip`` raised above the benchmark's concurrency.
+* ``PostfixServer``: the interop suite's ``PostfixPeer`` as a receiver that discards what it
+  accepts (smtpd fsyncs the queue file before ``250``, then qmgr hands it to ``discard``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import trustme
+from tests.interop.postfix_peer import (
+    Delivery,
+    PostfixPeer,
+    ReceiverRole,
+    free_loopback_port,
+)
+
+BENCH_DOMAIN = "bench.test"
+SERVER_NAME = "mx.bench.test"
+_READY = re.compile(r"sealpost ready: (.*)")
+_POLL = 0.05
+
+
+class PeerError(RuntimeError):
+    """A server under test could not be started; the message says why."""
+
+
+@dataclass(frozen=True)
+class Pki:
+    """The certificate both servers present."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+
+
+def make_pki(directory: Path) -> Pki:
+    directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    ca = trustme.CA()
+    leaf = ca.issue_cert(SERVER_NAME, "localhost", "127.0.0.1")
+    pki = Pki(directory / "server.pem", directory / "server.key", directory / "ca.pem")
+    leaf.private_key_pem.write_to_path(str(pki.key_file))
+    pki.cert_file.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    ca.cert_pem.write_to_path(str(pki.ca_file))
+    return pki
+
+
+class Server(Protocol):
+    """What the harness needs from a server under test."""
+
+    label: str
+    host: str
+    port: int
+
+    @property
+    def root_pid(self) -> int: ...
+
+    def settings(self) -> dict[str, str]: ...
+
+    def stop(self) -> None: ...
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def sealpost_config(pki: Pki, max_connections: int) -> str:
+    """The sealpost.toml of the benchmark (paths relative to the file)."""
+    tables: list[tuple[str, dict[str, object]]] = [
+        (
+            "[server]",
+            {
+                "hostname": SERVER_NAME,
+                "data_dir": "var",
+                "local_domains": [BENCH_DOMAIN],
+                "max_connections": max(1000, 2 * max_connections),
+                "max_connections_per_ip": max(1000, 2 * max_connections),
+            },
+        ),
+        ("[tls]", {"cert_file": str(pki.cert_file), "key_file": str(pki.key_file)}),
+        ("[[smtp.listeners]]", {"name": "mx", "address": "127.0.0.1:0", "tls": "starttls"}),
+        ("[store]", {"url": "sqlite:///var/queue.db"}),
+        ("[log]", {"level": "warning"}),
+        ("[delivery]", {"enabled": False}),
+        ("[api]", {"enabled": False, "address": "127.0.0.1:0"}),
+    ]
+    lines = ["# Written by the benchmark harness (bench/peers.py)."]
+    for header, values in tables:
+        lines += ["", header] + [f"{key} = {_toml(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+class SealpostServer:
+    """``sealpost serve`` in its own process; ``start()`` returns once it is listening."""
+
+    label = "Sealpost"
+    host = "127.0.0.1"
+
+    def __init__(self, workdir: Path, pki: Pki, max_connections: int) -> None:
+        self.workdir = workdir / "sealpost"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.workdir / "sealpost.toml"
+        self.config_path.write_text(sealpost_config(pki, max_connections))
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def root_pid(self) -> int:
+        if self._proc is None:
+            raise PeerError("Sealpost is not running")
+        return self._proc.pid
+
+    def start(self, timeout: float = 30) -> SealpostServer:
+        stdout = self.workdir / "stdout.log"
+        stderr = self.workdir / "stderr.log"
+        with open(stdout, "wb") as out, open(stderr, "wb") as err:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "sealpost", "serve", "-c", str(self.config_path)],
+                stdout=out,
+                stderr=err,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                cwd=self.workdir,
+            )
+        deadline = time.monotonic() + timeout
+        while (match := _READY.search(stdout.read_text(errors="replace"))) is None:
+            if self._proc.poll() is not None or time.monotonic() >= deadline:
+                self.stop()
+                raise PeerError(
+                    "sealpost serve did not become ready: " + stderr.read_text(errors="replace")
+                )
+            time.sleep(_POLL)
+        address = match.group(1).split(", ")[0].split("=", 1)[1].split("/")[0]
+        self.port = int(address.rsplit(":", 1)[1])
+        return self
+
+    def settings(self) -> dict[str, str]:
+        return {
+            "store": "sqlite (WAL, synchronous=FULL, group commit)",
+            "delivery": "disabled (messages stay queued)",
+            "config": self.config_path.read_text().replace("\n", "; "),
+        }
+
+    def stop(self, timeout: float = 20) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+# Postfix parameters whose effective values decide whether concurrency 50 is throttled.
+_POSTFIX_LIMITS = (
+    "mail_version",
+    "default_process_limit",
+    "smtpd_client_connection_count_limit",
+    "smtpd_client_connection_rate_limit",
+    "smtpd_client_event_limit_exceptions",
+    "mynetworks",
+    "in_flow_delay",
+    "smtpd_tls_security_level",
+    "virtual_transport",
+)
+
+
+class PostfixServer:
+    """A private Postfix receiver (``PostfixPeer``) for ``bench.test`` that discards mail."""
+
+    label = "Postfix"
+    host = "127.0.0.1"
+
+    def __init__(self, workdir: Path, pki: Pki, max_connections: int) -> None:
+        self.port = free_loopback_port()
+        extra: dict[str, str] = {}
+        if max_connections + 10 > 100:  # default_process_limit caps smtpd processes
+            extra["default_process_limit"] = str(max_connections + 10)
+        self.peer = PostfixPeer(
+            workdir,
+            name="bench-postfix",
+            smtpd_port=self.port,
+            myhostname=SERVER_NAME,
+            role=ReceiverRole(
+                domains=(BENCH_DOMAIN,),
+                cert_file=pki.cert_file,
+                key_file=pki.key_file,
+                delivery=Delivery.DISCARD,
+            ),
+            extra_main_cf=extra,
+        )
+        self.max_connections = max_connections
+        self._settings: dict[str, str] = {}
+
+    @property
+    def root_pid(self) -> int:
+        pid = self.peer.master_pid
+        if pid is None:
+            raise PeerError("Postfix is not running")
+        return pid
+
+    def start(self) -> PostfixServer:
+        self.peer.start()
+        self._settings = {name: self.peer.postconf(name) for name in _POSTFIX_LIMITS}
+        limit = int(self._settings["default_process_limit"])
+        if limit < self.max_connections:
+            self.stop()
+            raise PeerError(f"Postfix default_process_limit {limit} < {self.max_connections}")
+        if "$mynetworks" not in self._settings["smtpd_client_event_limit_exceptions"]:
+            self.stop()
+            raise PeerError("loopback is not exempt from Postfix's anvil connection limits")
+        return self
+
+    def settings(self) -> dict[str, str]:
+        return dict(self._settings)
+
+    def stop(self) -> None:
+        self.peer.stop()

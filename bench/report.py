@@ -1,0 +1,150 @@
+"""The benchmark report: a Markdown table of absolute figures, one of Sealpost/Postfix ratios
+measured in the same run, the machine it ran on; or the same as JSON.
+
+Owns presentation only; every figure comes from ``Measurement`` values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from bench.harness import BenchReport, Measurement
+
+SUBJECT, BASELINE = "Sealpost", "Postfix"
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """Sealpost / Postfix for one (case, concurrency); ``None`` where a side has no figure."""
+
+    case: str
+    concurrency: int
+    msgs_per_s: float | None
+    p50: float | None
+    p99: float | None
+    peak_rss: float | None
+    peak_pss: float | None
+    cpu_per_message: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "case": self.case,
+            "concurrency": self.concurrency,
+            "msgs_per_s": _r(self.msgs_per_s),
+            "p50_ms": _r(self.p50),
+            "p99_ms": _r(self.p99),
+            "peak_rss": _r(self.peak_rss),
+            "peak_pss": _r(self.peak_pss),
+            "cpu_per_message": _r(self.cpu_per_message),
+        }
+
+
+def cpu_per_thousand(m: Measurement) -> float | None:
+    return m.usage.cpu_seconds * 1000 / m.load.ok if m.load.ok else None
+
+
+def ratios(report: BenchReport) -> list[Ratio]:
+    found = []
+    for case in report.options.cases:
+        for concurrency in report.options.concurrencies:
+            ours = report.find(case.key, concurrency, SUBJECT)
+            theirs = report.find(case.key, concurrency, BASELINE)
+            if ours is None or theirs is None:
+                continue
+            found.append(
+                Ratio(
+                    case.key,
+                    concurrency,
+                    _div(ours.load.msgs_per_s, theirs.load.msgs_per_s),
+                    _div(ours.load.p50_ms, theirs.load.p50_ms),
+                    _div(ours.load.p99_ms, theirs.load.p99_ms),
+                    _div(ours.usage.peak_rss_bytes, theirs.usage.peak_rss_bytes),
+                    _div(ours.usage.peak_pss_bytes, theirs.usage.peak_pss_bytes),
+                    _div(cpu_per_thousand(ours), cpu_per_thousand(theirs)),
+                )
+            )
+    return found
+
+
+def to_json(report: BenchReport) -> str:
+    options = report.options
+    document = {
+        "started_at": report.started_at,
+        "machine": report.machine.to_dict(),
+        "options": {
+            "cases": [c.key for c in options.cases],
+            "concurrencies": list(options.concurrencies),
+            "time_limit_s": options.bounds.time_limit,
+            "max_messages": options.bounds.max_messages,
+            "processes": options.processes,
+        },
+        "settings": report.settings,
+        "measurements": [m.to_dict() for m in report.measurements],
+        "ratios": [r.to_dict() for r in ratios(report)],
+    }
+    return json.dumps(document, indent=2)
+
+
+def to_markdown(report: BenchReport) -> str:
+    options = report.options
+    lines = [
+        f"## Inbound SMTP, {report.started_at}",
+        "",
+        f"Machine: {report.machine.summary()}.",
+        "",
+        f"Each measurement: up to {options.bounds.max_messages} messages of ~5 KB or "
+        f"{options.bounds.time_limit:g} s, whichever comes first; load generator in "
+        f"{options.processes} process(es). Latency: end of DATA to `250`.",
+        "",
+        "| Case | Conc. | Server | Msgs | Errors | msgs/s | p50 ms | p99 ms "
+        "| Peak RSS MB | Peak PSS MB | CPU s | CPU s/1k msgs |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for m in report.measurements:
+        lines.append(
+            f"| {m.case.key}: {m.case.title} | {m.concurrency} | {m.server} | {m.load.ok} "
+            f"| {_errors(m)} | {m.load.msgs_per_s:.1f} | {_f(m.load.p50_ms)} "
+            f"| {_f(m.load.p99_ms)} | {m.usage.peak_rss_bytes / 2**20:.1f} "
+            f"| {m.usage.peak_pss_bytes / 2**20:.1f} "
+            f"| {m.usage.cpu_seconds:.2f} | {_f(cpu_per_thousand(m))} |"
+        )
+    lines += [
+        "",
+        "Ratios Sealpost / Postfix, same run (msgs/s: above 1 is Sealpost faster; latency, "
+        "memory and CPU per message: below 1 is Sealpost better). RSS is summed over the "
+        "process tree, so pages shared by Postfix's many processes count once per process; "
+        "PSS splits them fairly.",
+        "",
+        "| Case | Conc. | msgs/s | p50 | p99 | Peak RSS | Peak PSS | CPU/msg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in ratios(report):
+        lines.append(
+            f"| {r.case} | {r.concurrency} | {_x(r.msgs_per_s)} | {_x(r.p50)} | {_x(r.p99)} "
+            f"| {_x(r.peak_rss)} | {_x(r.peak_pss)} | {_x(r.cpu_per_message)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _errors(m: Measurement) -> str:
+    if not m.load.errors:
+        return "0"
+    detail = ", ".join(f"{k} {v}" for k, v in m.load.errors.items())
+    return f"{m.load.error_count} ({detail})"
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _f(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _x(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

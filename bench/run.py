@@ -1,0 +1,80 @@
+"""``python -m bench.run``: the benchmark's command line (``make bench`` calls it).
+
+Owns argument parsing and output: the Markdown report (or ``--json``) on stdout and,
+with ``--output FILE``, the same text in a file. Exit status 0 on a completed run, 2 on bad
+arguments, 1 when a server could not be started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.cases import FULL, QUICK, Bounds, parse_cases, parse_concurrencies
+from bench.harness import BenchOptions, run_benchmark
+from bench.peers import PeerError
+from bench.report import to_json, to_markdown
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description="Inbound SMTP benchmark: Sealpost vs Postfix on loopback, same generator.",
+    )
+    p.add_argument("--cases", default="all", help="a,b,c or all (default all)")
+    p.add_argument("--concurrency", default="1,10,50", help="comma list (default 1,10,50)")
+    p.add_argument("--quick", action="store_true", help="short measurements (2 s / 2000 msgs)")
+    p.add_argument("--time-limit", type=float, help="seconds per measurement (overrides)")
+    p.add_argument("--messages", type=int, help="message cap per measurement (overrides)")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=max(1, min(4, os.cpu_count() or 1)),
+        help="load generator processes (default: cores, at most 4)",
+    )
+    p.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    p.add_argument("--output", type=Path, help="also write the report to this file")
+    p.add_argument("--keep", action="store_true", help="keep the work directory in /tmp")
+    return p
+
+
+def options_from(argv: Sequence[str] | None = None) -> tuple[BenchOptions, argparse.Namespace]:
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        cases = parse_cases(args.cases)
+        concurrencies = parse_concurrencies(args.concurrency)
+    except ValueError as exc:
+        p.error(str(exc))
+    base = QUICK if args.quick else FULL
+    bounds = Bounds(
+        time_limit=args.time_limit if args.time_limit is not None else base.time_limit,
+        max_messages=args.messages if args.messages is not None else base.max_messages,
+    )
+    if bounds.time_limit <= 0 or bounds.max_messages < 1 or args.processes < 1:
+        p.error("--time-limit, --messages and --processes must be positive")
+    return BenchOptions(cases, concurrencies, bounds, args.processes, args.keep), args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options, args = options_from(argv)
+    if os.geteuid() != 0:
+        print("the Postfix peer needs root (postfix start)", file=sys.stderr)
+        return 1
+    try:
+        report = run_benchmark(options)
+    except PeerError as exc:
+        print(f"benchmark aborted: {exc}", file=sys.stderr)
+        return 1
+    text = to_json(report) if args.json else to_markdown(report)
+    sys.stdout.write(text)
+    if args.output is not None:
+        args.output.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

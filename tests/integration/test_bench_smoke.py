@@ -1,0 +1,171 @@
+"""The benchmark harness (bench/) end to end, so it cannot rot; plus its pure arithmetic.
+
+The smoke test runs one tiny case (STARTTLS, 1 message per connection, concurrency 2, a
+handful of messages, a few seconds at most) against both real servers, Sealpost and a
+private Postfix, and checks the report carries numbers for both and a ratio row. Nothing
+here asserts on timing: only that figures exist and no message failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from bench.cases import CASES, Bounds, parse_cases, parse_concurrencies
+from bench.harness import BenchOptions, BenchReport, run_benchmark
+from bench.loadgen import LoadSpec, split
+from bench.report import ratios, to_json, to_markdown
+from bench.results import ErrorKind, WorkerSample, merge, percentile
+from bench.run import options_from
+from bench.smtp_session import MESSAGE_SIZE, Target, build_message
+
+MESSAGES = 6
+
+
+def _require_postfix() -> None:
+    reason = None
+    if shutil.which("postfix", path="/usr/sbin:/usr/local/sbin:/sbin") is None:
+        reason = "postfix is not installed (apt-get install postfix)"
+    elif os.geteuid() != 0:
+        reason = "the Postfix peer needs root"
+    if reason and os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: the CI setup must provide it)", pytrace=False)
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def report() -> BenchReport:
+    _require_postfix()
+    options = BenchOptions(
+        cases=(CASES["b"],),
+        concurrencies=(2,),
+        bounds=Bounds(time_limit=10.0, max_messages=MESSAGES),
+        processes=2,
+    )
+    return run_benchmark(options)
+
+
+@pytest.mark.interop
+def test_smoke_run_has_numbers_for_both_servers(report: BenchReport):
+    assert [m.server for m in report.measurements] == ["Sealpost", "Postfix"]
+    for m in report.measurements:
+        assert m.load.error_count == 0, (m.server, m.load.errors)
+        assert 0 < m.load.ok <= MESSAGES
+        assert m.load.msgs_per_s > 0
+        assert m.load.p50_ms is not None and m.load.p99_ms is not None
+        assert m.load.p50_ms <= m.load.p99_ms
+        assert m.usage.peak_rss_bytes > 0 and m.usage.peak_pss_bytes > 0
+        assert m.usage.cpu_seconds >= 0
+        assert m.load.processes == 2
+    assert report.machine.cores >= 1 and report.machine.cpu_model
+    assert set(report.settings) == {"Sealpost", "Postfix"}
+    assert int(report.settings["Postfix"]["default_process_limit"]) >= 2
+
+
+@pytest.mark.interop
+def test_smoke_markdown_and_json_reports(report: BenchReport):
+    markdown = to_markdown(report)
+    assert "| b: STARTTLS, 1 msg/connection | 2 | Sealpost |" in markdown
+    assert "| b: STARTTLS, 1 msg/connection | 2 | Postfix |" in markdown
+    (row,) = ratios(report)
+    assert row.msgs_per_s is not None and row.msgs_per_s > 0
+    assert f"| b | 2 | {row.msgs_per_s:.2f}x |" in markdown
+    assert report.machine.cpu_model in markdown
+
+    document = json.loads(to_json(report))
+    servers = {m["server"]: m for m in document["measurements"]}
+    assert set(servers) == {"Sealpost", "Postfix"}
+    for m in servers.values():
+        assert m["ok"] > 0 and m["msgs_per_s"] > 0 and m["p99_ms"] is not None
+        assert m["peak_rss_mb"] > 0 and m["peak_pss_mb"] > 0
+    assert document["ratios"][0]["msgs_per_s"] > 0
+    assert document["machine"]["cores"] >= 1
+
+
+# --- pure parts: no sockets ----------------------------------------------------------------
+
+
+def test_percentile_is_nearest_rank():
+    values = [float(x) for x in range(1, 101)]
+    assert percentile(values, 0.50) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile([7.0], 0.99) == 7.0
+    assert percentile([], 0.5) is None
+
+
+def test_merge_spans_the_common_window_and_adds_errors():
+    a = WorkerSample(ok=3, latencies=[0.001, 0.002, 0.003], sessions=3, started=10.0)
+    a.finished = 12.0
+    a.add_error(ErrorKind.TIMEOUT)
+    b = WorkerSample(ok=1, latencies=[0.004], sessions=2, started=10.5, finished=14.0)
+    b.add_error(ErrorKind.TIMEOUT)
+    b.add_error(ErrorKind.TLS)
+    result = merge([a, b])
+    assert result.ok == 4 and result.sessions == 5 and result.processes == 2
+    assert result.elapsed == 4.0 and result.msgs_per_s == 1.0
+    assert result.errors == {"timeout": 2, "tls": 1} and result.error_count == 3
+    assert result.p50_ms == pytest.approx(2.0)
+    assert result.p99_ms == pytest.approx(4.0)
+
+
+def test_merge_of_nothing_is_zero():
+    result = merge([WorkerSample()])
+    assert result.ok == 0 and result.msgs_per_s == 0.0 and result.p50_ms is None
+
+
+def test_split_spreads_connections_and_budget_exactly():
+    target = Target("127.0.0.1", 1, False, "a@b.test", "c@d.test")
+    spec = LoadSpec(
+        target,
+        connections=5,
+        messages_per_connection=1,
+        max_messages=11,
+        time_limit=1.0,
+        processes=2,
+    )
+    shares = split(spec)
+    assert [s.connections for s in shares] == [3, 2]
+    assert sum(s.budget for s in shares) == 11
+    one = split(LoadSpec(target, 1, 1, 4, 1.0, processes=4))
+    assert len(one) == 1 and one[0].budget == 4
+
+
+def test_message_is_about_5kb_crlf_and_dot_safe():
+    message = build_message("x.1")
+    assert MESSAGE_SIZE - 100 <= len(message) <= MESSAGE_SIZE
+    assert message.endswith(b"\r\n")
+    lines = message.split(b"\r\n")
+    assert b"\n" not in message.replace(b"\r\n", b"")
+    assert not any(line.startswith(b".") for line in lines)
+
+
+def test_cli_options(tmp_path: Path):
+    options, args = options_from(
+        [
+            "--cases",
+            "c,a",
+            "--concurrency",
+            "10,50",
+            "--quick",
+            "--json",
+            "--output",
+            str(tmp_path / "r.json"),
+        ]
+    )
+    assert [c.key for c in options.cases] == ["c", "a"]
+    assert options.concurrencies == (10, 50)
+    assert options.bounds == Bounds(2.0, 2000)
+    assert args.json and args.output == tmp_path / "r.json"
+    options, _ = options_from(["--time-limit", "3", "--messages", "9"])
+    assert options.bounds == Bounds(3.0, 9) and len(options.cases) == 3
+    assert parse_cases("all") == tuple(CASES.values())
+    with pytest.raises(ValueError):
+        parse_cases("d")
+    with pytest.raises(ValueError):
+        parse_concurrencies("0")
+    with pytest.raises(SystemExit):
+        options_from(["--cases", "z"])

@@ -25,6 +25,7 @@ ROUTER_MODULES = (
     "sealpost.api.events_v1",
     "sealpost.api.webhooks_v1",
     "sealpost.api.sending_domains_v1",
+    "sealpost.api.tls_v1",
 )
 
 

@@ -19,6 +19,7 @@ from sealpost.cli.dkim import dkim_app
 from sealpost.cli.events import events
 from sealpost.cli.keys import keys_app
 from sealpost.cli.queue import queue_app
+from sealpost.cli.tlscheck import TlsCheckCommand, tls_check
 from sealpost.initdir import DEFAULT_CONFIG, init_directory
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(keys_app, name="keys")
 app.add_typer(dkim_app, name="dkim")
 app.command("events")(events)
+app.command("tls-check", cls=TlsCheckCommand)(tls_check)
 
 
 @app.command()

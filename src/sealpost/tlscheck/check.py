@@ -1,0 +1,297 @@
+"""Running a tls-check: the target, the MX walk, concurrent bounded probes, then verdicts.
+
+TARGET is a domain (its MX hosts, lowest preference first; RFC 5321 section 5.1: no MX
+records means the domain is its own implicit MX; RFC 7505: a null MX takes no mail) or
+``host:port`` / an IP address (that one host, no domain policy). For every host, at once:
+its addresses, its TLSA records, one session with an unverified context (what any sender
+gets: banner, EHLO, STARTTLS, version, cipher, certificate), one with a verifying context
+(WebPKI chain and name, RFC 8461 section 4.2), and one handshake per TLS version. The
+domain's MTA-STS and TLS-RPT lookups run alongside. Every step has ``timeout``; the whole
+check has a budget (2.8 x timeout: 14 s by default), after which unfinished hosts are
+reported as timed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sealpost.delivery.route import normalize_domain, parse_relay
+from sealpost.dns.resolver import DnsError, DnsErrorKind, Resolver
+from sealpost.net.client_tls import unverified, verifying
+from sealpost.policy.sts_fetch import StsFetcher
+from sealpost.tlscheck import domain_policy
+from sealpost.tlscheck.certificate import TlsaMatch, certificate_facts, name_matches, tlsa_match
+from sealpost.tlscheck.report import (
+    CheckReport,
+    DaneStatus,
+    Grade,
+    HostReport,
+    Verdict,
+    Verification,
+)
+from sealpost.tlscheck.smtp_probe import VERSION_NAMES, VERSIONS, probe, probe_version
+from sealpost.tlscheck.verdict import domain_verdict, host_verdict
+
+MAX_HOSTS = 10
+BUDGET_FACTOR = 2.8
+DANE_PORT = 25  # RFC 7672 section 2.2.1: MX delivery looks up _25._tcp.<mx host>
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOptions:
+    port: int | None = None  # None: 25 (or the port in a host:port target)
+    implicit: bool = False  # TLS from the first byte (RFC 8314) instead of STARTTLS
+    sni: str | None = None  # SNI and the name verified; default the host name
+    timeout: float = 5.0
+    ca_file: Path | None = None  # extra trusted CAs (besides the system ones)
+    helo: str = "localhost"
+    https_port: int = 443  # MTA-STS policy servers
+    budget: float | None = None  # whole-check bound; default BUDGET_FACTOR x timeout
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTarget:
+    name: str
+    kind: str  # "domain" | "host"
+    port: int | None
+    literal: bool
+
+
+def parse_target(text: str) -> ParsedTarget:
+    """``example.com`` (domain), ``mx.example.com:2525``, ``[::1]:25`` or ``192.0.2.1``
+    (host); ValueError names what is wrong."""
+    value = text.strip()
+    if not value:
+        raise ValueError("empty target")
+    relay = parse_relay(value)
+    if relay.literal:
+        return ParsedTarget(relay.host, "host", relay.port, True)
+    if relay.port is not None or value.startswith("["):
+        return ParsedTarget(relay.host, "host", relay.port, False)
+    return ParsedTarget(normalize_domain(value), "domain", None, False)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def run_check(text: str, resolver: Resolver, options: CheckOptions) -> CheckReport:
+    """Check ``text`` and return the report with its verdicts; never raises for faults of
+    the target (they are in the report)."""
+    started = time.monotonic()
+    port = options.port or 25
+    report = CheckReport(text.strip(), "domain", port, options.implicit, options.timeout, _now())
+    try:
+        target = parse_target(text)
+    except ValueError as exc:
+        report.verdict = Verdict(Grade.ERROR, f"bad target: {exc}", (str(exc),))
+        return report
+    report.target, report.kind = target.name, target.kind
+    report.port = port = target.port or port
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (options.budget or BUDGET_FACTOR * options.timeout)
+    if target.kind == "host":
+        report.hosts = [HostReport(target.name, port)]
+        await _bounded(
+            deadline, *(_check_host(h, resolver, options, target.literal) for h in report.hosts)
+        )
+    else:
+        await _walk_mx(report, resolver, options)
+        if report.mx_error is None:
+            fetcher = StsFetcher(
+                resolver,
+                https_port=options.https_port,
+                ca_file=options.ca_file,
+                timeout=options.timeout,
+            )
+            await _bounded(
+                deadline,
+                _sts(report, resolver, fetcher),
+                _rpt(report, resolver),
+                *(_check_host(h, resolver, options, False) for h in report.hosts),
+            )
+    for host in report.hosts:
+        if host.probe is None and not host.dns_error:
+            host.timed_out = True
+        sts = report.mta_sts
+        if sts is not None and sts.policy is not None:
+            host.sts_match = sts.policy.mx_allowed(host.host)
+        host.verdict = host_verdict(host, sts, domain=report.kind == "domain")
+    report.verdict = domain_verdict(report)
+    report.duration_ms = round((time.monotonic() - started) * 1000, 1)
+    return report
+
+
+async def _bounded(deadline: float, *jobs: object) -> None:
+    """Run ``jobs`` concurrently; each is cancelled at ``deadline`` (its partial results
+    stay in the report objects it was filling)."""
+
+    async def one(job: object) -> None:
+        try:
+            async with asyncio.timeout_at(deadline):
+                await job  # type: ignore[misc]
+        except TimeoutError:
+            pass
+
+    await asyncio.gather(*(one(job) for job in jobs))
+
+
+async def _walk_mx(report: CheckReport, resolver: Resolver, options: CheckOptions) -> None:
+    domain = report.target
+    try:
+        async with asyncio.timeout(options.timeout):
+            answer = await resolver.mx(domain)
+    except TimeoutError:
+        report.mx_error = f"MX lookup for {domain} timed out"
+        return
+    except DnsError as exc:
+        if exc.kind is not DnsErrorKind.NODATA:
+            report.mx_error = f"MX lookup for {domain}: {exc.kind.value}"
+            return
+        report.mx_implicit = True
+        report.hosts = [HostReport(domain, report.port, preference=0)]
+        return
+    records = sorted(answer.records, key=lambda r: (r.preference, r.host))
+    report.mx_records = tuple((r.preference, r.host) for r in records)
+    report.mx_secure = answer.secure
+    if len(records) == 1 and records[0].host == "":
+        report.mx_error = f"{domain} has a null MX (RFC 7505): it accepts no mail"
+        return
+    hosts = list(dict.fromkeys((r.host, r.preference) for r in records if r.host))[:MAX_HOSTS]
+    report.hosts = [HostReport(h, report.port, preference=p) for h, p in hosts]
+
+
+async def _sts(report: CheckReport, resolver: Resolver, fetcher: StsFetcher) -> None:
+    report.mta_sts = domain_policy.StsFindings(error="not finished in time")
+    report.mta_sts = await domain_policy.mta_sts(report.target, resolver, fetcher)
+
+
+async def _rpt(report: CheckReport, resolver: Resolver) -> None:
+    report.tls_rpt = domain_policy.TlsRptFindings(error="not finished in time")
+    report.tls_rpt = await domain_policy.tls_rpt(report.target, resolver)
+
+
+def _ms(start: float) -> float:
+    return round((time.monotonic() - start) * 1000, 1)
+
+
+async def _check_host(
+    host: HostReport, resolver: Resolver, options: CheckOptions, literal: bool
+) -> None:
+    started = time.monotonic()
+    if literal:
+        host.addresses = (host.host,)
+    else:
+        try:
+            async with asyncio.timeout(options.timeout):
+                answer = await resolver.addresses(host.host)
+        except TimeoutError:
+            host.dns_error = f"address lookup for {host.host} timed out"
+            return
+        except DnsError as exc:
+            host.dns_error = f"address lookup for {host.host}: {exc.kind.value}"
+            return
+        host.addresses, host.addresses_secure = tuple(answer.records), answer.secure
+    host.timings_ms["dns"] = _ms(started)
+    if not host.addresses:
+        host.dns_error = f"{host.host} has no address"
+        return
+    await asyncio.gather(
+        _probe_all(host, options, literal), _dane(host, resolver, options, literal)
+    )
+    _judge_dane(host)
+
+
+async def _dane(host: HostReport, resolver: Resolver, options: CheckOptions, literal: bool) -> None:
+    if literal:
+        return
+    port = DANE_PORT if host.preference is not None else host.port
+    try:
+        async with asyncio.timeout(options.timeout):
+            host.tlsa = await domain_policy.tlsa(host.host, port, resolver)
+    except TimeoutError:
+        host.tlsa = domain_policy.TlsaFindings(f"_{port}._tcp.{host.host}", error="timed out")
+
+
+async def _probe_all(host: HostReport, options: CheckOptions, literal: bool) -> None:
+    address = host.addresses[0]
+    sni = options.sni or host.host
+    common: dict[str, Any] = {
+        "helo": options.helo,
+        "timeout": options.timeout,
+        "implicit": options.implicit,
+    }
+
+    async def main() -> None:
+        host.probe = await probe(
+            address, host.port, context=unverified(), server_hostname=sni, **common
+        )
+        host.timings_ms.update(host.probe.timings_ms)
+        if host.probe.der:
+            host.certificate = certificate_facts(host.probe.der)
+            host.name_match = name_matches(host.certificate.sans, sni)
+
+    async def verify() -> None:
+        started = time.monotonic()
+        result = await probe(
+            address,
+            host.port,
+            context=verifying(options.ca_file),
+            server_hostname=sni,
+            ehlo_after_tls=False,
+            **common,
+        )
+        host.timings_ms["verify"] = _ms(started)
+        if result.tls_up:
+            host.verification = Verification(True)
+        elif result.verify_failure is not None:
+            host.verification = Verification(False, result.error, result.verify_failure.value)
+        elif result.failed_at is not None and result.failed_at.value == "handshake":
+            host.verification = Verification(False, result.error, "validation-failure")
+
+    async def version(v: ssl.TLSVersion) -> None:
+        started = time.monotonic()
+        name = VERSION_NAMES[v]
+        host.versions[name] = await probe_version(
+            address, host.port, v, server_hostname=sni, **common
+        )
+        host.timings_ms[f"version_{name}"] = _ms(started)
+
+    await asyncio.gather(main(), verify(), *(version(v) for v in VERSIONS))
+
+
+def _judge_dane(host: HostReport) -> None:
+    tlsa = host.tlsa
+    if tlsa is None:
+        return
+    der = host.probe.der if host.probe else None
+    host.tlsa_matches = tuple(tlsa_match(r, der) for r in tlsa.records)
+    if tlsa.error:
+        host.dane = DaneStatus.ERROR
+    elif not tlsa.records:
+        host.dane = DaneStatus.NONE
+    elif not tlsa.secure:
+        host.dane = DaneStatus.INSECURE
+    elif TlsaMatch.MATCH in host.tlsa_matches:
+        host.dane = DaneStatus.MATCH
+    elif TlsaMatch.UNCHECKED in host.tlsa_matches:
+        host.dane = DaneStatus.UNCHECKED
+    elif TlsaMatch.NO_MATCH in host.tlsa_matches:
+        host.dane = DaneStatus.NO_MATCH
+    else:
+        host.dane = DaneStatus.UNUSABLE
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -105,7 +105,8 @@ def test_drop_after_final_dot_is_retried_as_a_duplicate_not_lost(
     sink = smtp_sink(cert=sink_certs.good, drop_after_dot=True)
     rig = start_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)
     mid = rig.submit(["bob@example.net"])
-    rig.wait_events("delay")
+    [delay] = rig.wait_events("delay")
+    assert delay.fields["possible_duplicate"] is True  # counted as a possible duplicate
     sink.options.drop_after_dot = False
     rig.wait_events("delivery")
     assert len(sink.messages) >= 2  # the same message twice: a duplicate, never a loss

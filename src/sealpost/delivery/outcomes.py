@@ -52,7 +52,13 @@ class AttemptBook:
         self._bounced: list[DsnRecipient] = []
         self._transient = False
         self._local_hold = False
-        self._counts = {"delivered": 0, "bounced": 0, "deferred": 0, "held": 0}
+        self._counts = {
+            "delivered": 0,
+            "bounced": 0,
+            "deferred": 0,
+            "held": 0,
+            "possible_duplicates": 0,
+        }
 
     # -- intake ---------------------------------------------------------------------------
     def add(self, domain: str, attempt: DomainAttempt) -> None:
@@ -79,6 +85,8 @@ class AttemptBook:
         self._results.append(
             RecipientResult(outcome.address, status, str(reply) if reply else None)
         )
+        if outcome.possible_duplicate:
+            self._counts["possible_duplicates"] += 1
         self._events.append(
             attempt_event(
                 event_kind,
@@ -94,6 +102,7 @@ class AttemptBook:
                 routing_domain=domain,
                 bounce_class=cls.bounce_class or None,
                 tls_failures=tuple(f.value for f in attempt.tls_failures),
+                possible_duplicate=outcome.possible_duplicate,
             )
         )
         if status == "bounced":

@@ -89,7 +89,9 @@ class OutboundSession:
                 outcome = Outcome.PERMANENT
             else:
                 outcome = Outcome.TRANSIENT
-            outcomes.append(RecipientOutcome(item.address, outcome, item.reply))
+            outcomes.append(
+                RecipientOutcome(item.address, outcome, item.reply, item.unanswered_dot)
+            )
         return outcomes
 
     async def close(self) -> None:

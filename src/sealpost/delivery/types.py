@@ -43,3 +43,4 @@ class RecipientOutcome:
     address: str
     outcome: Outcome
     reply: Reply | None  # the server's reply, or a synthesized one (timeouts, policy)
+    possible_duplicate: bool = False  # the final dot went unanswered: a retry may duplicate

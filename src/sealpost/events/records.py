@@ -111,6 +111,7 @@ def attempt_event(
     routing_domain: str,
     bounce_class: str | None = None,
     tls_failures: tuple[str, ...] = (),
+    possible_duplicate: bool = False,
 ) -> EventRecord:
     """A ``delivery``, ``delay``, ``bounce`` or ``policy_rejection`` event."""
     fields: dict[str, Any] = {
@@ -128,6 +129,8 @@ def attempt_event(
     }
     if ip_address:
         fields["ip_address"] = ip_address
+    if possible_duplicate:  # the final dot went unanswered: the retry may deliver twice (K7)
+        fields["possible_duplicate"] = True
     if tls_failures:  # RFC 8460 result types, kept for TLS reporting
         fields["tlsrpt_failures"] = sorted(set(tls_failures))
     if reply is not None and kind != "delivery":

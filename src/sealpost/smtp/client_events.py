@@ -101,6 +101,7 @@ class RecipientReply:
     address: str
     reply: Reply
     after_data: bool  # the reply came after the final dot (or the dot went unanswered)
+    unanswered_dot: bool = False  # the dot went out and no reply came: maybe delivered (K7)
 
     @property
     def delivered(self) -> bool:

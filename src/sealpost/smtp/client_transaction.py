@@ -114,7 +114,7 @@ class TransactionState:
         finished = self.final is not None and not self.dot_only
         refused_data = self.data_reply if self.data_reply and self.data_reply.code != 354 else None
         for i, address in enumerate(self.mail.recipients):
-            reply, after = lost, False
+            reply, after, unanswered = lost, False, False
             if i in self.refused:
                 reply = self.refused[i]
             elif not self.mail_ok:
@@ -126,7 +126,7 @@ class TransactionState:
             elif refused_data is not None:
                 reply = refused_data
             else:
-                after = self.data_sent  # the dot went out unanswered: maybe delivered (K7)
-            out.append(RecipientReply(address, reply, after))
+                after = unanswered = self.data_sent  # the dot went unanswered: maybe delivered
+            out.append(RecipientReply(address, reply, after, unanswered))
         data = self.final if finished else refused_data
         return TransactionResult(tuple(out), self.mail_reply, data, self.data_sent)

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.api_case import ApiMeasurement, ApiSettings, run_api
 from bench.cases import Bounds, Case
 from bench.loadgen import LoadSpec, run_load
 from bench.machine import Machine, describe_machine
+from bench.outbound import OutboundMeasurement, OutboundSettings, run_outbound
 from bench.peers import (
     BENCH_DOMAIN,
+    Pki,
     PostfixServer,
     SealpostServer,
     Server,
@@ -43,6 +46,8 @@ class BenchOptions:
     bounds: Bounds
     processes: int = 2
     keep_workdir: bool = False
+    outbound_messages: int = 0  # 0: no outbound case
+    api: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class BenchReport:
     started_at: str
     measurements: list[Measurement] = field(default_factory=list)
     settings: dict[str, dict[str, str]] = field(default_factory=dict)
+    outbound: list[OutboundMeasurement] = field(default_factory=list)
+    api: list[ApiMeasurement] = field(default_factory=list)
 
     def find(self, case: str, concurrency: int, server: str) -> Measurement | None:
         for m in self.measurements:
@@ -90,28 +97,40 @@ def run_benchmark(options: BenchOptions, workdir: Path | None = None) -> BenchRe
     report = BenchReport(
         describe_machine(), options, datetime.now(UTC).isoformat(timespec="seconds")
     )
-    top = max(options.concurrencies)
     try:
-        with ExitStack() as stack:
-            pki = make_pki(base / "pki")
-            sealpost = SealpostServer(base, pki, top)
-            stack.callback(sealpost.stop)
-            sealpost.start()
-            postfix = PostfixServer(base, pki, top)
-            stack.callback(postfix.stop)
-            postfix.start()
-            servers: tuple[Server, ...] = (sealpost, postfix)
-            for server in servers:
-                warm_up(server)
-                report.settings[server.label] = server.settings()
-            for case in options.cases:
-                for concurrency in options.concurrencies:
-                    for server in servers:
-                        report.measurements.append(measure(server, case, concurrency, options))
+        pki = make_pki(base / "pki")
+        if options.cases:
+            run_inbound(base, pki, options, report)
+        if options.outbound_messages:
+            report.outbound = run_outbound(
+                base, pki, OutboundSettings(messages=options.outbound_messages)
+            )
+        if options.api:
+            report.api = run_api(base, pki, ApiSettings.from_bounds(options))
     finally:
         if not options.keep_workdir and workdir is None:
             shutil.rmtree(base, ignore_errors=True)
     return report
+
+
+def run_inbound(base: Path, pki: Pki, options: BenchOptions, report: BenchReport) -> None:
+    """Cases a-c: both servers up for the whole inbound part, stopped before the rest."""
+    top = max(options.concurrencies)
+    with ExitStack() as stack:
+        sealpost = SealpostServer(base, pki, top)
+        stack.callback(sealpost.stop)
+        sealpost.start()
+        postfix = PostfixServer(base, pki, top)
+        stack.callback(postfix.stop)
+        postfix.start()
+        servers: tuple[Server, ...] = (sealpost, postfix)
+        for server in servers:
+            warm_up(server)
+            report.settings[server.label] = server.settings()
+        for case in options.cases:
+            for concurrency in options.concurrencies:
+                for server in servers:
+                    report.measurements.append(measure(server, case, concurrency, options))
 
 
 def measure(server: Server, case: Case, concurrency: int, options: BenchOptions) -> Measurement:

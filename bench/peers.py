@@ -87,8 +87,20 @@ def _toml(value: object) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def sealpost_config(pki: Pki, max_connections: int) -> str:
-    """The sealpost.toml of the benchmark (paths relative to the file)."""
+def sealpost_config(
+    pki: Pki,
+    max_connections: int,
+    *,
+    delivery: dict[str, object] | None = None,
+    api: dict[str, object] | None = None,
+    listener_auth: bool = False,
+    mta_sts: bool = True,
+) -> str:
+    """The sealpost.toml of the benchmark (paths relative to the file). By default: delivery
+    disabled, API off; ``delivery``/``api`` replace those tables (outbound and API cases)."""
+    listener: dict[str, object] = {"name": "mx", "address": "127.0.0.1:0", "tls": "starttls"}
+    if listener_auth:
+        listener["auth"] = True
     tables: list[tuple[str, dict[str, object]]] = [
         (
             "[server]",
@@ -101,12 +113,14 @@ def sealpost_config(pki: Pki, max_connections: int) -> str:
             },
         ),
         ("[tls]", {"cert_file": str(pki.cert_file), "key_file": str(pki.key_file)}),
-        ("[[smtp.listeners]]", {"name": "mx", "address": "127.0.0.1:0", "tls": "starttls"}),
+        ("[[smtp.listeners]]", listener),
         ("[store]", {"url": "sqlite:///var/queue.db"}),
         ("[log]", {"level": "warning"}),
-        ("[delivery]", {"enabled": False}),
-        ("[api]", {"enabled": False, "address": "127.0.0.1:0"}),
+        ("[delivery]", delivery if delivery is not None else {"enabled": False}),
+        ("[api]", api if api is not None else {"enabled": False, "address": "127.0.0.1:0"}),
     ]
+    if not mta_sts:
+        tables.append(("[mta_sts]", {"enabled": False}))
     lines = ["# Written by the benchmark harness (bench/peers.py)."]
     for header, values in tables:
         lines += ["", header] + [f"{key} = {_toml(value)}" for key, value in values.items()]
@@ -119,13 +133,39 @@ class SealpostServer:
     label = "Sealpost"
     host = "127.0.0.1"
 
-    def __init__(self, workdir: Path, pki: Pki, max_connections: int) -> None:
-        self.workdir = workdir / "sealpost"
+    def __init__(
+        self,
+        workdir: Path,
+        pki: Pki,
+        max_connections: int,
+        *,
+        name: str = "sealpost",
+        config: str | None = None,
+    ) -> None:
+        self.workdir = workdir / name
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.workdir / "sealpost.toml"
-        self.config_path.write_text(sealpost_config(pki, max_connections))
+        self.config_path.write_text(config or sealpost_config(pki, max_connections))
         self.port = 0
+        self.ports: dict[str, int] = {}  # listener name (and "api") -> bound port
         self._proc: subprocess.Popen[bytes] | None = None
+
+    def reconfigure(self, config: str) -> None:
+        """Replace the config file; takes effect at the next ``start()``."""
+        self.config_path.write_text(config)
+
+    def run(self, *args: str, timeout: float = 60) -> str:
+        """``sealpost ARGS -c CONFIG`` (e.g. ``keys create --json``); returns stdout."""
+        done = subprocess.run(
+            [sys.executable, "-m", "sealpost", *args, "-c", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.workdir,
+        )
+        if done.returncode != 0:
+            raise PeerError(f"sealpost {' '.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout
 
     @property
     def root_pid(self) -> int:
@@ -152,8 +192,10 @@ class SealpostServer:
                     "sealpost serve did not become ready: " + stderr.read_text(errors="replace")
                 )
             time.sleep(_POLL)
-        address = match.group(1).split(", ")[0].split("=", 1)[1].split("/")[0]
-        self.port = int(address.rsplit(":", 1)[1])
+        for part in match.group(1).split(", "):
+            name, _, address = part.partition("=")
+            self.ports[name] = int(address.split("/")[0].rsplit(":", 1)[1])
+        self.port = self.ports["mx"]
         return self
 
     def settings(self) -> dict[str, str]:

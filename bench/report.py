@@ -78,20 +78,103 @@ def to_json(report: BenchReport) -> str:
             "time_limit_s": options.bounds.time_limit,
             "max_messages": options.bounds.max_messages,
             "processes": options.processes,
+            "outbound_messages": options.outbound_messages,
+            "api": options.api,
         },
         "settings": report.settings,
         "measurements": [m.to_dict() for m in report.measurements],
         "ratios": [r.to_dict() for r in ratios(report)],
+        "outbound": [m.to_dict() for m in report.outbound],
+        "outbound_ratio": outbound_ratio(report),
+        "api": [m.to_dict() for m in report.api],
     }
     return json.dumps(document, indent=2)
 
 
 def to_markdown(report: BenchReport) -> str:
+    parts = [f"Machine: {report.machine.summary()}.\n"]
+    if report.measurements:
+        parts.append(inbound_markdown(report))
+    if report.outbound:
+        parts.append(outbound_markdown(report))
+    if report.api:
+        parts.append(api_markdown(report))
+    return "\n".join(parts)
+
+
+def outbound_ratio(report: BenchReport) -> dict[str, float | None] | None:
+    """Sealpost / Postfix of the outbound figures, when both ran."""
+    found = {m.server: m for m in report.outbound}
+    ours, theirs = found.get(SUBJECT), found.get(BASELINE)
+    if ours is None or theirs is None:
+        return None
+    return {
+        "msgs_per_s": _r(_div(ours.msgs_per_s, theirs.msgs_per_s)),
+        "steady_msgs_per_s": _r(_div(ours.steady_msgs_per_s, theirs.steady_msgs_per_s)),
+        "cpu_per_message": _r(_div(ours.cpu_per_thousand, theirs.cpu_per_thousand)),
+    }
+
+
+def outbound_markdown(report: BenchReport) -> str:
+    first = report.outbound[0]
+    lines = [
+        f"## Outbound, {report.started_at}",
+        "",
+        f"{first.messages} queued messages of ~5 KB, one recipient each over 200 domains, "
+        "all relayed over STARTTLS (level may) to one local sink. msgs/s: from delivery "
+        "enabled until the sink has them all; steady: first to last message at the sink.",
+        "",
+        "| Server | Delivered | Errors | Seconds | msgs/s | Steady msgs/s | To first s "
+        "| Sink sessions (TLS) | Peak RSS MB | Peak PSS MB | CPU s | CPU s/1k msgs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for m in report.outbound:
+        lines.append(
+            f"| {m.server} | {m.delivered} | {m.messages - m.delivered} | {m.elapsed:.2f} "
+            f"| {m.msgs_per_s:.1f} | {_f1(m.steady_msgs_per_s)} | {m.to_first:.2f} "
+            f"| {m.sink_sessions} ({m.sink_tls_sessions}) "
+            f"| {m.usage.peak_rss_bytes / 2**20:.1f} | {m.usage.peak_pss_bytes / 2**20:.1f} "
+            f"| {m.usage.cpu_seconds:.2f} | {_f(m.cpu_per_thousand)} |"
+        )
+    ratio = outbound_ratio(report)
+    if ratio is not None:
+        lines += [
+            "",
+            f"Ratio Sealpost / Postfix, same run: msgs/s {_x(ratio['msgs_per_s'])}, steady "
+            f"msgs/s {_x(ratio['steady_msgs_per_s'])}, CPU per message "
+            f"{_x(ratio['cpu_per_message'])}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def api_markdown(report: BenchReport) -> str:
+    lines = [
+        f"## HTTP API, {report.started_at}",
+        "",
+        "`POST /api/v1/transmissions` over HTTPS keep-alive, ~5 KB text body; msgs/s counts "
+        "recipients queued; latency is the whole call. Postfix has no HTTP API: no ratio.",
+        "",
+        "| Rcpts/call | Conn. | Server | Calls | Msgs | Errors | msgs/s | calls/s | p50 ms "
+        "| p99 ms | Peak RSS MB | CPU s | CPU s/1k msgs | Postfix |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for m in report.api:
+        calls_per_s = m.calls / m.load.elapsed if m.load.elapsed > 0 else 0.0
+        cpu = m.usage.cpu_seconds * 1000 / m.load.ok if m.load.ok else None
+        errors = m.load.error_count
+        lines.append(
+            f"| {m.recipients_per_call} | {m.connections} | Sealpost | {m.calls} | {m.load.ok} "
+            f"| {errors} | {m.load.msgs_per_s:.1f} | {calls_per_s:.1f} | {_f(m.load.p50_ms)} "
+            f"| {_f(m.load.p99_ms)} | {m.usage.peak_rss_bytes / 2**20:.1f} "
+            f"| {m.usage.cpu_seconds:.2f} | {_f(cpu)} | n/a (no API) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def inbound_markdown(report: BenchReport) -> str:
     options = report.options
     lines = [
         f"## Inbound SMTP, {report.started_at}",
-        "",
-        f"Machine: {report.machine.summary()}.",
         "",
         f"Each measurement: up to {options.bounds.max_messages} messages of ~5 KB or "
         f"{options.bounds.time_limit:g} s, whichever comes first; load generator in "
@@ -136,6 +219,10 @@ def _errors(m: Measurement) -> str:
 
 def _div(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
+
+
+def _f1(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 def _f(value: float | None) -> str:

@@ -74,8 +74,11 @@ def tree_cpu_seconds(root_pid: int) -> float:
 class TreeMonitor:
     """``with TreeMonitor(pid) as monitor: ...`` then ``monitor.usage``."""
 
-    def __init__(self, root_pid: int, interval: float = 0.1, pss_every: int = 5) -> None:
+    def __init__(
+        self, root_pid: int, interval: float = 0.1, pss_every: int = 5, since_start: bool = False
+    ) -> None:
         self.root_pid = root_pid
+        self.since_start = since_start  # count CPU from the process's birth, not from enter
         self.interval = interval
         self.pss_every = pss_every
         self._samples = 0
@@ -88,7 +91,7 @@ class TreeMonitor:
         self.usage: ResourceUsage | None = None
 
     def __enter__(self) -> TreeMonitor:
-        self._cpu_start = tree_cpu_seconds(self.root_pid)
+        self._cpu_start = 0.0 if self.since_start else tree_cpu_seconds(self.root_pid)
         self._take_sample()
         self._thread.start()
         return self

@@ -13,18 +13,25 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.cases import FULL, QUICK, Bounds, parse_cases, parse_concurrencies
+from bench.cases import FULL, QUICK, Bounds, Case, parse_cases, parse_concurrencies
 from bench.harness import BenchOptions, run_benchmark
 from bench.peers import PeerError
 from bench.report import to_json, to_markdown
+
+FULL_OUTBOUND, QUICK_OUTBOUND = 20_000, 500
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench.run",
-        description="Inbound SMTP benchmark: Sealpost vs Postfix on loopback, same generator.",
+        description="Sealpost vs Postfix on loopback: inbound SMTP (a-c), outbound, HTTP API.",
     )
-    p.add_argument("--cases", default="all", help="a,b,c or all (default all)")
+    p.add_argument("--cases", default="all", help="a,b,c,outbound,api or all (default all)")
+    p.add_argument(
+        "--outbound-messages",
+        type=int,
+        help="messages queued in the outbound case (default 20000; --quick 500)",
+    )
     p.add_argument("--concurrency", default="1,10,50", help="comma list (default 1,10,50)")
     p.add_argument("--quick", action="store_true", help="short measurements (2 s / 2000 msgs)")
     p.add_argument("--time-limit", type=float, help="seconds per measurement (overrides)")
@@ -45,7 +52,7 @@ def options_from(argv: Sequence[str] | None = None) -> tuple[BenchOptions, argpa
     p = parser()
     args = p.parse_args(argv)
     try:
-        cases = parse_cases(args.cases)
+        cases, outbound, api = split_cases(args.cases)
         concurrencies = parse_concurrencies(args.concurrency)
     except ValueError as exc:
         p.error(str(exc))
@@ -56,7 +63,34 @@ def options_from(argv: Sequence[str] | None = None) -> tuple[BenchOptions, argpa
     )
     if bounds.time_limit <= 0 or bounds.max_messages < 1 or args.processes < 1:
         p.error("--time-limit, --messages and --processes must be positive")
-    return BenchOptions(cases, concurrencies, bounds, args.processes, args.keep), args
+    out_messages = args.outbound_messages
+    if out_messages is None:
+        out_messages = QUICK_OUTBOUND if args.quick else FULL_OUTBOUND
+    if out_messages < 1:
+        p.error("--outbound-messages must be positive")
+    options = BenchOptions(
+        cases,
+        concurrencies,
+        bounds,
+        args.processes,
+        args.keep,
+        outbound_messages=out_messages if outbound else 0,
+        api=api,
+    )
+    return options, args
+
+
+def split_cases(text: str) -> tuple[tuple[Case, ...], bool, bool]:
+    """``--cases`` -> (inbound cases, outbound?, api?); ``all`` is every one of them."""
+    if text.strip().lower() == "all":
+        return parse_cases("all"), True, True
+    keys = [part.strip().lower() for part in text.split(",") if part.strip()]
+    extra = {"outbound", "api"}
+    inbound = ",".join(k for k in keys if k not in extra)
+    cases = parse_cases(inbound) if inbound else ()
+    if not cases and not extra & set(keys):
+        raise ValueError("no case given")
+    return cases, "outbound" in keys, "api" in keys
 
 
 def main(argv: Sequence[str] | None = None) -> int:

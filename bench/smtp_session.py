@@ -11,6 +11,7 @@ measured from writing the end of the message data (body and final dot, one write
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import socket
 import ssl
@@ -42,6 +43,7 @@ class Target:
     mail_from: str
     rcpt_to: str
     step_timeout: float = 30.0
+    auth_key: str | None = None  # SparkPost-style SMTP AUTH PLAIN as SMTP_Injection (RFC 4954)
 
 
 def build_message(serial: str, size: int = MESSAGE_SIZE) -> bytes:
@@ -104,12 +106,21 @@ class SmtpSession:
             except (OSError, ssl.SSLError, TimeoutError) as exc:
                 raise SessionError(ErrorKind.TLS, repr(exc)) from None
             await self._command(b"EHLO client.bench.test\r\n", 250)
+        if target.auth_key is not None:
+            token = base64.b64encode(f"\0SMTP_Injection\0{target.auth_key}".encode())
+            await self._command(b"AUTH PLAIN " + token + b"\r\n", 235)
 
-    async def send(self, message: bytes, clock: Callable[[], float] = time.monotonic) -> float:
-        """One transaction; returns the seconds from the end of data to the ``250``."""
+    async def send(
+        self,
+        message: bytes,
+        clock: Callable[[], float] = time.monotonic,
+        rcpt_to: str | None = None,
+    ) -> float:
+        """One transaction (to ``rcpt_to``, default the target's recipient); returns the
+        seconds from the end of data to the ``250``."""
         target = self.target
         await self._command(f"MAIL FROM:<{target.mail_from}>\r\n".encode(), 250)
-        await self._command(f"RCPT TO:<{target.rcpt_to}>\r\n".encode(), 250)
+        await self._command(f"RCPT TO:<{rcpt_to or target.rcpt_to}>\r\n".encode(), 250)
         await self._command(b"DATA\r\n", 354)
         assert self._writer is not None
         started = clock()

@@ -19,10 +19,11 @@ from bench.harness import BenchOptions, BenchReport, run_benchmark
 from bench.loadgen import LoadSpec, split
 from bench.report import ratios, to_json, to_markdown
 from bench.results import ErrorKind, WorkerSample, merge, percentile
-from bench.run import options_from
+from bench.run import options_from, split_cases
 from bench.smtp_session import MESSAGE_SIZE, Target, build_message
 
 MESSAGES = 6
+OUT_MESSAGES = 30
 
 
 def _require_postfix() -> None:
@@ -84,6 +85,53 @@ def test_smoke_markdown_and_json_reports(report: BenchReport):
         assert m["peak_rss_mb"] > 0 and m["peak_pss_mb"] > 0
     assert document["ratios"][0]["msgs_per_s"] > 0
     assert document["machine"]["cores"] >= 1
+
+
+@pytest.fixture(scope="module")
+def extra_report() -> BenchReport:
+    """The outbound and API cases at tiny sizes (no inbound case)."""
+    _require_postfix()
+    options = BenchOptions(
+        cases=(),
+        concurrencies=(2,),
+        bounds=Bounds(time_limit=10.0, max_messages=MESSAGES * 20),
+        processes=2,
+        outbound_messages=OUT_MESSAGES,
+        api=True,
+    )
+    return run_benchmark(options)
+
+
+@pytest.mark.interop
+def test_smoke_outbound_both_servers_drain_everything_over_starttls(extra_report: BenchReport):
+    assert extra_report.measurements == []
+    assert [m.server for m in extra_report.outbound] == ["Sealpost", "Postfix"]
+    for m in extra_report.outbound:
+        assert (m.messages, m.delivered) == (OUT_MESSAGES, OUT_MESSAGES), m.server
+        assert m.elapsed > 0 and m.msgs_per_s > 0 and 0 <= m.to_first <= m.elapsed
+        assert m.sink_sessions >= 1 and m.sink_tls_sessions == m.sink_sessions, m.server
+        assert m.usage.cpu_seconds > 0 and m.usage.peak_rss_bytes > 0
+        assert m.cpu_per_thousand is not None
+    markdown = to_markdown(extra_report)
+    assert "## Outbound" in markdown and "| Sealpost | 30 | 0 |" in markdown
+    assert "| Postfix | 30 | 0 |" in markdown and "Ratio Sealpost / Postfix" in markdown
+    document = json.loads(to_json(extra_report))
+    assert [m["delivered"] for m in document["outbound"]] == [OUT_MESSAGES, OUT_MESSAGES]
+    assert document["outbound_ratio"]["msgs_per_s"] > 0
+
+
+@pytest.mark.interop
+def test_smoke_api_one_and_hundred_recipients_per_call(extra_report: BenchReport):
+    assert [m.recipients_per_call for m in extra_report.api] == [1, 100]
+    for m in extra_report.api:
+        assert m.load.error_count == 0, m.load.errors
+        assert m.load.ok > 0 and m.load.ok == m.calls * m.recipients_per_call
+        assert m.load.p99_ms is not None and m.load.p50_ms is not None
+        assert m.usage.peak_rss_bytes > 0
+    markdown = to_markdown(extra_report)
+    assert "## HTTP API" in markdown and "n/a (no API)" in markdown
+    document = json.loads(to_json(extra_report))
+    assert [m["recipients_per_call"] for m in document["api"]] == [1, 100]
 
 
 # --- pure parts: no sockets ----------------------------------------------------------------
@@ -169,3 +217,19 @@ def test_cli_options(tmp_path: Path):
         parse_concurrencies("0")
     with pytest.raises(SystemExit):
         options_from(["--cases", "z"])
+
+
+def test_cli_outbound_and_api_cases():
+    assert split_cases("all") == (tuple(CASES.values()), True, True)
+    assert split_cases("outbound") == ((), True, False)
+    assert split_cases("b,api") == ((CASES["b"],), False, True)
+    with pytest.raises(ValueError):
+        split_cases(",")
+    options, _ = options_from(["--cases", "outbound,api", "--quick"])
+    assert options.cases == () and options.outbound_messages == 500 and options.api
+    options, _ = options_from(["--cases", "a"])
+    assert options.outbound_messages == 0 and not options.api
+    options, _ = options_from(["--cases", "outbound", "--outbound-messages", "42"])
+    assert options.outbound_messages == 42
+    with pytest.raises(SystemExit):
+        options_from(["--outbound-messages", "0"])

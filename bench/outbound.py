@@ -1,0 +1,290 @@
+"""The outbound case of issue 6: drain N queued messages to 200 domains into one sink MX.
+
+Owns how both servers get the same queue and how the drain is timed. Each server takes the
+N messages (~5 KB, one recipient each, recipients spread round-robin over 200 domains)
+through its own SMTP inbound path at full speed *untimed*, with outbound delivery held;
+then delivery is released and the clock runs until the sink has counted all N.
+
+* Sealpost: injected over STARTTLS with SMTP AUTH (``SMTP_Injection`` + an API key, the only
+  way it relays, RFC 5321 section 7.1) while ``[delivery] enabled = false``; stopped,
+  restarted with delivery on, ``smarthost`` = the sink. The clock starts before the restart,
+  so Sealpost's start-up (interpreter, imports, store open) is inside its window, and the
+  CPU of the restarted process is counted from its birth.
+* Postfix (the interop suite's ``SenderRole``: ``relayhost = [127.0.0.1]:SINK``): injected in
+  plaintext from ``mynetworks`` with ``defer_transports = smtp``, so qmgr parks every message
+  in the deferred queue; then ``postconf -e defer_transports=``, ``postfix reload``,
+  ``postqueue -f``. The clock starts before ``postconf``.
+
+Both relay every domain to the same static next hop (no DNS for either), at TLS level
+``may`` with STARTTLS offered by the sink and its CA trusted, with the same session limits:
+Sealpost ``concurrency`` = ``per_domain_concurrency``; Postfix ``default_process_limit`` and
+``default_destination_concurrency_limit`` equal to them (Postfix counts its one relayhost as
+one destination, so the per-domain limit of Sealpost must not exceed the total).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.interop.postfix_peer import PostfixPeer, SenderRole, TlsLevel, free_loopback_port
+
+from bench.peers import PeerError, Pki, SealpostServer, sealpost_config
+from bench.resources import ResourceUsage, TreeMonitor
+from bench.sink import SinkProcess, SinkProgress
+from bench.smtp_session import SessionError, SmtpSession, Target, build_message, client_tls_context
+
+OUT_DOMAINS = 200
+MAIL_FROM = "loadgen@client.bench.test"
+_POSTCONF = "/usr/sbin/postconf"
+_POSTFIX = "/usr/sbin/postfix"
+_POLL = 0.05
+
+
+@dataclass(frozen=True)
+class OutboundSettings:
+    """One outbound run: N messages, D domains, the same session limits for both servers."""
+
+    messages: int
+    domains: int = OUT_DOMAINS
+    concurrency: int = 20
+    inject_connections: int = 10
+    timeout: float | None = None  # drain bound; default 60 s + 50 ms per message
+
+    @property
+    def drain_timeout(self) -> float:
+        return self.timeout if self.timeout is not None else 60.0 + self.messages / 20
+
+
+@dataclass(frozen=True)
+class OutboundMeasurement:
+    """One server draining its queue into the sink."""
+
+    server: str
+    messages: int
+    delivered: int
+    elapsed: float  # delivery enabled -> the sink has them all (or the timeout)
+    to_first: float  # delivery enabled -> first message at the sink
+    inject_seconds: float  # untimed loading, for the record
+    usage: ResourceUsage
+    sink_sessions: int = 0  # SMTP sessions the sink saw during the drain
+    sink_tls_sessions: int = 0  # of which used STARTTLS
+
+    @property
+    def msgs_per_s(self) -> float:
+        return self.delivered / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def steady_msgs_per_s(self) -> float | None:
+        """First to last message at the sink: the rate without the start-up latency."""
+        span = self.elapsed - self.to_first
+        return (self.delivered - 1) / span if self.delivered > 1 and span > 0 else None
+
+    @property
+    def cpu_per_thousand(self) -> float | None:
+        return self.usage.cpu_seconds * 1000 / self.delivered if self.delivered else None
+
+    def to_dict(self) -> dict[str, object]:
+        steady = self.steady_msgs_per_s
+        cpu = self.cpu_per_thousand
+        return {
+            "server": self.server,
+            "messages": self.messages,
+            "delivered": self.delivered,
+            "elapsed_s": round(self.elapsed, 4),
+            "to_first_s": round(self.to_first, 4),
+            "msgs_per_s": round(self.msgs_per_s, 2),
+            "steady_msgs_per_s": None if steady is None else round(steady, 2),
+            "cpu_s_per_1k": None if cpu is None else round(cpu, 3),
+            "inject_s": round(self.inject_seconds, 3),
+            "sink_sessions": self.sink_sessions,
+            "sink_tls_sessions": self.sink_tls_sessions,
+            **self.usage.to_dict(),
+        }
+
+
+def recipient(index: int, domains: int) -> str:
+    return f"user{index}@d{index % domains:03d}.out.bench.test"
+
+
+def inject(target: Target, settings: OutboundSettings) -> float:
+    """Queue ``settings.messages`` messages through ``target``; returns the seconds taken.
+    Raises PeerError if any message is refused: a partial queue would skew the drain."""
+    import uvloop
+
+    started = time.monotonic()
+    uvloop.run(_inject(target, settings))
+    return time.monotonic() - started
+
+
+async def _inject(target: Target, settings: OutboundSettings) -> None:
+    import asyncio
+
+    tls = client_tls_context() if target.starttls else None
+    connections = max(1, min(settings.inject_connections, settings.messages))
+
+    async def one(first: int) -> None:
+        session = SmtpSession(target, tls)
+        try:
+            await session.open()
+            for index in range(first, settings.messages, connections):
+                rcpt = recipient(index, settings.domains)
+                await session.send(build_message(f"out.{index}"), rcpt_to=rcpt)
+        except SessionError as exc:
+            raise PeerError(f"loading the queue failed: {exc}") from None
+        finally:
+            await session.close()
+
+    await asyncio.gather(*(one(k) for k in range(connections)))
+
+
+def drain(
+    sink: SinkProcess, monitor: TreeMonitor, t0: float, settings: OutboundSettings
+) -> tuple[SinkProgress, float]:
+    """Wait until the sink has every message or the timeout; returns (progress, elapsed)."""
+    with monitor:
+        progress = sink.wait_for(settings.messages, settings.drain_timeout)
+    end = progress.last_at if progress.count >= settings.messages else time.monotonic()
+    return progress, end - t0
+
+
+def run_sealpost(
+    base: Path, pki: Pki, sink: SinkProcess, settings: OutboundSettings
+) -> OutboundMeasurement:
+    held = sealpost_config(pki, settings.inject_connections, listener_auth=True, mta_sts=False)
+    server = SealpostServer(
+        base, pki, settings.inject_connections, name="sealpost-out", config=held
+    )
+    key = json.loads(server.run("keys", "create", "--label", "bench", "--json"))["key"]
+    try:
+        server.start()
+        target = Target(server.host, server.port, True, MAIL_FROM, recipient(0, 1), auth_key=key)
+        inject_seconds = inject(target, settings)
+        server.stop()
+        delivery: dict[str, object] = {
+            "enabled": True,
+            "smarthost": f"127.0.0.1:{sink.port}",
+            "default_tls": "may",
+            "ca_file": str(pki.ca_file),
+            "concurrency": settings.concurrency,
+            "per_domain_concurrency": settings.concurrency,
+        }
+        server.reconfigure(
+            sealpost_config(
+                pki,
+                settings.inject_connections,
+                delivery=delivery,
+                listener_auth=True,
+                mta_sts=False,
+            )
+        )
+        sink.reset()
+        t0 = time.monotonic()
+        server.start()
+        monitor = TreeMonitor(server.root_pid, since_start=True)
+        progress, elapsed = drain(sink, monitor, t0, settings)
+    finally:
+        server.stop()
+    assert monitor.usage is not None
+    return OutboundMeasurement(
+        "Sealpost",
+        settings.messages,
+        progress.count,
+        elapsed,
+        (progress.first_at - t0) if progress.count else elapsed,
+        inject_seconds,
+        monitor.usage,
+        progress.sessions,
+        progress.tls_sessions,
+    )
+
+
+def postfix_sender(base: Path, pki: Pki, sink_port: int, settings: OutboundSettings) -> PostfixPeer:
+    """A Postfix relaying everything to the sink, with smtp delivery deferred."""
+    return PostfixPeer(
+        base,
+        name="bench-postfix-out",
+        smtpd_port=free_loopback_port(),
+        myhostname="out.bench.test",
+        role=SenderRole(relay_port=sink_port, tls_level=TlsLevel.MAY, ca_file=pki.ca_file),
+        extra_main_cf={
+            "defer_transports": "smtp",
+            "default_process_limit": str(max(settings.concurrency, settings.inject_connections)),
+            "default_destination_concurrency_limit": str(settings.concurrency),
+            "smtp_tls_loglevel": "0",
+        },
+    )
+
+
+def run_postfix(
+    base: Path, pki: Pki, sink: SinkProcess, settings: OutboundSettings
+) -> OutboundMeasurement:
+    peer = postfix_sender(base, pki, sink.port, settings)
+    try:
+        peer.start()
+        target = Target("127.0.0.1", peer.smtpd_port, False, MAIL_FROM, recipient(0, 1))
+        inject_seconds = inject(target, settings)
+        _wait_deferred(peer, settings.messages, settings.drain_timeout)
+        sink.reset()
+        master = peer.master_pid
+        assert master is not None
+        monitor = TreeMonitor(master)
+        t0 = time.monotonic()
+        with monitor:
+            _release(peer)
+            progress = sink.wait_for(settings.messages, settings.drain_timeout)
+        done = progress.count >= settings.messages
+        elapsed = (progress.last_at if done else time.monotonic()) - t0
+    finally:
+        peer.stop()
+    assert monitor.usage is not None
+    return OutboundMeasurement(
+        "Postfix",
+        settings.messages,
+        progress.count,
+        elapsed,
+        (progress.first_at - t0) if progress.count else elapsed,
+        inject_seconds,
+        monitor.usage,
+        progress.sessions,
+        progress.tls_sessions,
+    )
+
+
+def _wait_deferred(peer: PostfixPeer, count: int, timeout: float) -> None:
+    """Until qmgr has parked all ``count`` messages in the deferred queue."""
+    deferred = peer.layout.queue_dir / "deferred"
+    deadline = time.monotonic() + timeout
+    while sum(1 for p in deferred.rglob("*") if p.is_file()) < count:
+        if time.monotonic() >= deadline:
+            raise PeerError(f"Postfix did not defer {count} messages:\n{peer.log_tail()}")
+        time.sleep(_POLL)
+
+
+def _release(peer: PostfixPeer) -> None:
+    """``defer_transports`` emptied, ``postfix reload``, ``postqueue -f``."""
+    config_dir = str(peer.layout.config_dir)
+    for argv in (
+        [_POSTCONF, "-c", config_dir, "-e", "defer_transports="],
+        [_POSTFIX, "-c", config_dir, "reload"],
+    ):
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            raise PeerError(f"{' '.join(argv)} failed: {done.stderr.strip()}")
+        if argv[0] == _POSTCONF:  # Postfix pauses on a main.cf younger than a second
+            past = time.time() - 5
+            os.utime(peer.layout.config_dir / "main.cf", (past, past))
+    peer.flush(timeout=30)
+
+
+def run_outbound(base: Path, pki: Pki, settings: OutboundSettings) -> list[OutboundMeasurement]:
+    """Sealpost then Postfix, into one sink started once."""
+    with SinkProcess(pki.cert_file, pki.key_file) as sink:
+        return [
+            run_sealpost(base, pki, sink, settings),
+            run_postfix(base, pki, sink, settings),
+        ]

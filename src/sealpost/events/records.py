@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from typing import Any
 
 from sealpost.model.envelope import InboundMessage
@@ -47,19 +45,35 @@ def outbound_tls(tls: TlsRecord | None) -> str:
 
 
 def header_facts(data: bytes) -> dict[str, str]:
-    """``friendly_from`` and ``subject`` from the message's header block."""
-    head = data.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
-    parsed = BytesHeaderParser(policy=compat32).parsebytes(head)
-    sender = str(parsed.get("From", "") or "")
+    """``friendly_from`` and ``subject`` from the message's header block.
+
+    A direct scan of the header lines (unfolding continuations), not the email package's
+    parser: it runs for every injected message and showed up in profiles."""
+    head = data.split(b"\r\n\r\n", 1)[0]
+    found: dict[bytes, bytes] = {}
+    current: bytes | None = None
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):
+            if current is not None:
+                found[current] += b" " + line.strip()
+            continue
+        name, sep, value = line.partition(b":")
+        key = name.strip().lower()
+        current = key if sep and key in (b"from", b"subject") and key not in found else None
+        if current is not None:
+            found[current] = value.strip()
+    sender = found.get(b"from", b"").decode("utf-8", "replace")
     match = _ADDRESS.search(sender)
     return {
         "friendly_from": match.group(0).strip("<>") if match else "",
-        "subject": _decoded(str(parsed.get("Subject", "") or "")),
+        "subject": _decoded(found.get(b"subject", b"").decode("utf-8", "replace")),
     }
 
 
 def _decoded(value: str) -> str:
     """RFC 2047 encoded words decoded (events show the subject as people read it)."""
+    if "=?" not in value:
+        return value.replace("\r", "").replace("\n", "")
     try:
         text = str(make_header(decode_header(value)))
     except (ValueError, LookupError, UnicodeDecodeError):

@@ -29,6 +29,7 @@ from bench.peers import (
     Server,
     make_pki,
 )
+from bench.queue_scale import QueuePoint, run_queue_scale
 from bench.resources import ResourceUsage, TreeMonitor
 from bench.results import LoadResult
 from bench.smtp_session import Target, build_message
@@ -48,6 +49,7 @@ class BenchOptions:
     keep_workdir: bool = False
     outbound_messages: int = 0  # 0: no outbound case
     api: bool = False
+    queue_sizes: tuple[int, ...] = ()  # (): no queue-scale case
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class BenchReport:
     settings: dict[str, dict[str, str]] = field(default_factory=dict)
     outbound: list[OutboundMeasurement] = field(default_factory=list)
     api: list[ApiMeasurement] = field(default_factory=list)
+    queue: list[QueuePoint] = field(default_factory=list)
 
     def find(self, case: str, concurrency: int, server: str) -> Measurement | None:
         for m in self.measurements:
@@ -98,6 +101,10 @@ def run_benchmark(options: BenchOptions, workdir: Path | None = None) -> BenchRe
         describe_machine(), options, datetime.now(UTC).isoformat(timespec="seconds")
     )
     try:
+        if options.queue_sizes:  # first: it needs no server, and leaves nothing running
+            report.queue = run_queue_scale(base, options.queue_sizes)
+        if not (options.cases or options.outbound_messages or options.api):
+            return report
         pki = make_pki(base / "pki")
         if options.cases:
             run_inbound(base, pki, options, report)

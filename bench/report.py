@@ -80,6 +80,7 @@ def to_json(report: BenchReport) -> str:
             "processes": options.processes,
             "outbound_messages": options.outbound_messages,
             "api": options.api,
+            "queue_sizes": list(options.queue_sizes),
         },
         "settings": report.settings,
         "measurements": [m.to_dict() for m in report.measurements],
@@ -87,6 +88,7 @@ def to_json(report: BenchReport) -> str:
         "outbound": [m.to_dict() for m in report.outbound],
         "outbound_ratio": outbound_ratio(report),
         "api": [m.to_dict() for m in report.api],
+        "queue": [p.to_dict() for p in report.queue],
     }
     return json.dumps(document, indent=2)
 
@@ -99,6 +101,8 @@ def to_markdown(report: BenchReport) -> str:
         parts.append(outbound_markdown(report))
     if report.api:
         parts.append(api_markdown(report))
+    if report.queue:
+        parts.append(queue_markdown(report))
     return "\n".join(parts)
 
 
@@ -167,6 +171,29 @@ def api_markdown(report: BenchReport) -> str:
             f"| {errors} | {m.load.msgs_per_s:.1f} | {calls_per_s:.1f} | {_f(m.load.p50_ms)} "
             f"| {_f(m.load.p99_ms)} | {m.usage.peak_rss_bytes / 2**20:.1f} "
             f"| {m.usage.cpu_seconds:.2f} | {_f(cpu)} | n/a (no API) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def queue_markdown(report: BenchReport) -> str:
+    lines = [
+        f"## Queue scale, {report.started_at}",
+        "",
+        "The SQLite queue filled with N messages of ~5 KB (`enqueue_batch`, 1,000 per "
+        "transaction) in a process of its own, then timed at that size: `claim_due(now, 100, "
+        "600)` (median of 20, claims released after each), `list(limit=100)`, `count()`, one "
+        "fsynced `enqueue`. RSS: that process; DB: database + WAL files.",
+        "",
+        "| Queued | Fill s | Fill msgs/s | claim_due ms | list ms | count ms | enqueue ms "
+        "| RSS MB | Peak RSS MB | DB MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for q in report.queue:
+        lines.append(
+            f"| {q.messages:,} | {q.fill_seconds:.1f} | {q.fill_msgs_per_s:.0f} "
+            f"| {q.claim_ms:.2f} | {q.list_ms:.2f} | {q.count_ms:.2f} | {q.enqueue_ms:.2f} "
+            f"| {q.rss_bytes / 2**20:.1f} | {q.peak_rss_bytes / 2**20:.1f} "
+            f"| {q.db_bytes / 2**20:.0f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.cases import FULL, QUICK, Bounds, Case, parse_cases, parse_concurrencies
 from bench.harness import BenchOptions, run_benchmark
 from bench.peers import PeerError
+from bench.queue_scale import FULL_SIZES, QUICK_SIZES, parse_sizes
 from bench.report import to_json, to_markdown
 
 FULL_OUTBOUND, QUICK_OUTBOUND = 20_000, 500
@@ -24,13 +25,18 @@ FULL_OUTBOUND, QUICK_OUTBOUND = 20_000, 500
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench.run",
-        description="Sealpost vs Postfix on loopback: inbound SMTP (a-c), outbound, HTTP API.",
+        description="Sealpost vs Postfix on loopback: inbound SMTP (a-c), outbound, HTTP API; "
+        "the queue at scale.",
     )
-    p.add_argument("--cases", default="all", help="a,b,c,outbound,api or all (default all)")
+    p.add_argument("--cases", default="all", help="a,b,c,outbound,api,queue or all (default all)")
     p.add_argument(
         "--outbound-messages",
         type=int,
         help="messages queued in the outbound case (default 20000; --quick 500)",
+    )
+    p.add_argument(
+        "--queue-sizes",
+        help="queue sizes of the queue case (default 10000,1000000; --quick 2000,20000)",
     )
     p.add_argument("--concurrency", default="1,10,50", help="comma list (default 1,10,50)")
     p.add_argument("--quick", action="store_true", help="short measurements (2 s / 2000 msgs)")
@@ -52,10 +58,14 @@ def options_from(argv: Sequence[str] | None = None) -> tuple[BenchOptions, argpa
     p = parser()
     args = p.parse_args(argv)
     try:
-        cases, outbound, api = split_cases(args.cases)
+        rest, queue = split_queue(args.cases)
+        cases, outbound, api = split_cases(rest) if rest else ((), False, False)
         concurrencies = parse_concurrencies(args.concurrency)
+        sizes = parse_sizes(args.queue_sizes) if args.queue_sizes is not None else None
     except ValueError as exc:
         p.error(str(exc))
+    if sizes is None:
+        sizes = QUICK_SIZES if args.quick else FULL_SIZES
     base = QUICK if args.quick else FULL
     bounds = Bounds(
         time_limit=args.time_limit if args.time_limit is not None else base.time_limit,
@@ -76,8 +86,19 @@ def options_from(argv: Sequence[str] | None = None) -> tuple[BenchOptions, argpa
         args.keep,
         outbound_messages=out_messages if outbound else 0,
         api=api,
+        queue_sizes=sizes if queue else (),
     )
     return options, args
+
+
+def split_queue(text: str) -> tuple[str, bool]:
+    """``--cases`` -> (the other cases, queue?); ``all`` includes the queue case."""
+    if text.strip().lower() == "all":
+        return text, True
+    keys = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if not keys:
+        raise ValueError("no case given")
+    return ",".join(k for k in keys if k != "queue"), "queue" in keys
 
 
 def split_cases(text: str) -> tuple[tuple[Case, ...], bool, bool]:
@@ -95,7 +116,8 @@ def split_cases(text: str) -> tuple[tuple[Case, ...], bool, bool]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options, args = options_from(argv)
-    if os.geteuid() != 0:
+    needs_postfix = bool(options.cases or options.outbound_messages or options.api)
+    if needs_postfix and os.geteuid() != 0:
         print("the Postfix peer needs root (postfix start)", file=sys.stderr)
         return 1
     try:

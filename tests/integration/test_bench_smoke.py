@@ -233,3 +233,41 @@ def test_cli_outbound_and_api_cases():
     assert options.outbound_messages == 42
     with pytest.raises(SystemExit):
         options_from(["--outbound-messages", "0"])
+
+
+# --- queue-scale case: the real SQLite store, small sizes, no Postfix needed ----------------
+
+
+def test_smoke_queue_scale_case(tmp_path: Path):
+    options = BenchOptions(
+        cases=(), concurrencies=(1,), bounds=Bounds(1.0, 1), queue_sizes=(2000, 5000)
+    )
+    report = run_benchmark(options, workdir=tmp_path)
+    assert [q.messages for q in report.queue] == [2000, 5000]
+    for q in report.queue:
+        assert q.claimed == 100 and q.fill_seconds > 0 and q.fill_msgs_per_s > 0
+        assert q.claim_ms > 0 and q.list_ms > 0 and q.count_ms > 0 and q.enqueue_ms > 0
+        assert q.peak_rss_bytes >= q.rss_bytes > 0
+        assert q.db_bytes > q.messages * 4000  # ~5 KB each, on disk
+    assert not list(tmp_path.glob("queue-*"))  # each size's database is removed
+    markdown = to_markdown(report)
+    assert "## Queue scale" in markdown and "| 2,000 |" in markdown and "| 5,000 |" in markdown
+    document = json.loads(to_json(report))
+    assert [q["messages"] for q in document["queue"]] == [2000, 5000]
+    assert document["options"]["queue_sizes"] == [2000, 5000]
+
+
+def test_cli_queue_case():
+    options, _ = options_from(["--cases", "queue"])
+    assert options.queue_sizes == (10_000, 1_000_000)
+    assert options.cases == () and options.outbound_messages == 0 and not options.api
+    options, _ = options_from(["--cases", "b,queue", "--quick"])
+    assert options.queue_sizes == (2000, 20_000) and [c.key for c in options.cases] == ["b"]
+    options, _ = options_from(["--cases", "queue", "--queue-sizes", "5,7"])
+    assert options.queue_sizes == (5, 7)
+    assert options_from([])[0].queue_sizes == (10_000, 1_000_000)
+    assert options_from(["--cases", "a"])[0].queue_sizes == ()
+    with pytest.raises(SystemExit):
+        options_from(["--cases", "queue", "--queue-sizes", "0"])
+    with pytest.raises(SystemExit):
+        options_from(["--cases", "queue", "--queue-sizes", "x"])

@@ -102,9 +102,13 @@ def _print(found: list[EventRecord], json_out: bool) -> None:
         for event in found:
             print(json.dumps(public_view(event), ensure_ascii=False), flush=True)
         return
-    table = Table(
-        "id", "time (UTC)", "type", "message", "recipient", "tls", "reply", show_edge=False
-    )
+    table = Table(show_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("message", no_wrap=True, min_width=20)  # pasted into `queue show`
+    for name in ("recipient", "tls", "reply"):
+        table.add_column(name, overflow="fold")
     for event in found:
         _row(table, event)
     out.print(table)

@@ -189,9 +189,22 @@ def run_sealpost(
         progress, elapsed = drain(sink, monitor, t0, settings)
     finally:
         server.stop()
+    return _measurement("Sealpost", settings, progress, elapsed, t0, inject_seconds, monitor)
+
+
+def _measurement(
+    server: str,
+    settings: OutboundSettings,
+    progress: SinkProgress,
+    elapsed: float,
+    t0: float,
+    inject_seconds: float,
+    monitor: TreeMonitor,
+) -> OutboundMeasurement:
+    """One server's outbound figures from its drain into the sink."""
     assert monitor.usage is not None
     return OutboundMeasurement(
-        "Sealpost",
+        server,
         settings.messages,
         progress.count,
         elapsed,
@@ -241,18 +254,7 @@ def run_postfix(
         elapsed = (progress.last_at if done else time.monotonic()) - t0
     finally:
         peer.stop()
-    assert monitor.usage is not None
-    return OutboundMeasurement(
-        "Postfix",
-        settings.messages,
-        progress.count,
-        elapsed,
-        (progress.first_at - t0) if progress.count else elapsed,
-        inject_seconds,
-        monitor.usage,
-        progress.sessions,
-        progress.tls_sessions,
-    )
+    return _measurement("Postfix", settings, progress, elapsed, t0, inject_seconds, monitor)
 
 
 def _wait_deferred(peer: PostfixPeer, count: int, timeout: float) -> None:

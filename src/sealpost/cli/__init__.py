@@ -17,6 +17,7 @@ import typer
 from sealpost.cli.common import ConfigOpt, err, fail, load, out
 from sealpost.cli.dkim import dkim_app
 from sealpost.cli.events import events
+from sealpost.cli.help_style import tidy_help
 from sealpost.cli.keys import keys_app
 from sealpost.cli.queue import queue_app
 from sealpost.cli.tlscheck import TlsCheckCommand, tls_check
@@ -37,11 +38,13 @@ app.command("tls-check", cls=TlsCheckCommand)(tls_check)
 @app.command()
 def init(
     dir: Annotated[Path, typer.Option("--dir", help="Directory to initialise.")] = Path("."),
-    hostname: Annotated[str, typer.Option(help="Banner / EHLO name.")] = "mx.example.test",
+    hostname: Annotated[
+        str, typer.Option(metavar="NAME", help="Banner / EHLO name.")
+    ] = "mx.example.test",
     production_ports: Annotated[
         bool, typer.Option("--production-ports", help="Listen on 25/587/465 on all addresses.")
     ] = False,
-    force: Annotated[bool, typer.Option(help="Overwrite an existing config.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
 ) -> None:
     """Write a commented sealpost.toml, a self-signed dev certificate and the data directory."""
     try:
@@ -85,7 +88,8 @@ def serve(
 
 
 def main() -> None:
+    command = tidy_help(typer.main.get_command(app))
     try:
-        app()
+        command()
     except KeyboardInterrupt:
         sys.exit(130)

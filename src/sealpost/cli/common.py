@@ -28,7 +28,9 @@ out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Path to sealpost.toml.")]
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", metavar="FILE", help="Path to sealpost.toml.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 DEFAULT_CONFIG_PATH = Path(DEFAULT_CONFIG)
 

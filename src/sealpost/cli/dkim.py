@@ -126,9 +126,10 @@ def dkim_generate(
     domain: DomainOpt,
     selector: SelectorOpt,
     algorithm: Annotated[
-        KeyType, typer.Option("--algorithm", help="rsa (2048 bits) or ed25519.")
+        KeyType,
+        typer.Option("--algorithm", metavar="rsa|ed25519", help="rsa (2048 bits) or ed25519."),
     ] = KeyType.RSA,
-    force: Annotated[bool, typer.Option(help="Replace an existing key file.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing key file.")] = False,
     config: ConfigOpt = DEFAULT_CONFIG_PATH,
     json_out: JsonOpt = False,
 ) -> None:
@@ -155,7 +156,9 @@ def dkim_show_dns(
     selector: SelectorOpt,
     key_file: Annotated[
         Path | None,
-        typer.Option("--key-file", help="Key to read (default: the one `generate` wrote)."),
+        typer.Option(
+            "--key-file", metavar="FILE", help="Key to read (default: the one `generate` wrote)."
+        ),
     ] = None,
     config: ConfigOpt = DEFAULT_CONFIG_PATH,
     json_out: JsonOpt = False,

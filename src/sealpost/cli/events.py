@@ -60,8 +60,12 @@ def events(
         list[str] | None,
         typer.Option("--type", help=f"Only these types: {', '.join(EVENT_TYPES)}."),
     ] = None,
-    message: Annotated[str | None, typer.Option("--message", help="Only this message id.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many (without --follow).")] = 100,
+    message: Annotated[
+        str | None, typer.Option("--message", metavar="ID", help="Only this message id.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, metavar="N", help="At most this many (without --follow).")
+    ] = 100,
     json_out: JsonOpt = False,
 ) -> None:
     """Show events, oldest first; --follow waits for new ones (Ctrl-C stops)."""

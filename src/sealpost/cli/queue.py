@@ -37,7 +37,7 @@ class State(StrEnum):
 def queue_list(
     config: ConfigOpt = DEFAULT_CONFIG_PATH,
     state: Annotated[State | None, typer.Option(help="Only messages in this state.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 100,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most this many rows.")] = 100,
     json_out: JsonOpt = False,
 ) -> None:
     """List messages, oldest first."""

@@ -67,7 +67,8 @@ def tls_check(
     target: Annotated[str, typer.Argument(help="A domain (its MX hosts) or host[:port].")],
     json_: JsonOpt = False,
     port: Annotated[
-        int | None, typer.Option("--port", min=1, max=65535, help="SMTP port (default 25).")
+        int | None,
+        typer.Option("--port", metavar="PORT", min=1, max=65535, help="SMTP port (default 25)."),
     ] = None,
     implicit: Annotated[
         bool, typer.Option("--implicit", help="Implicit TLS (port 465 style), not STARTTLS.")
@@ -76,24 +77,39 @@ def tls_check(
         str | None, typer.Option("--sni", help="Server name to send and verify.")
     ] = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, max=120, help="Seconds per probe step.")
+        float,
+        typer.Option(
+            "--timeout", metavar="SECONDS", min=0.1, max=120, help="Seconds per probe step."
+        ),
     ] = 5.0,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Use [dns] nameservers and [delivery] ca_file."),
+        typer.Option(
+            "--config",
+            "-c",
+            metavar="FILE",
+            help=r"Use \[dns] nameservers and \[delivery] ca_file.",
+        ),
     ] = None,
     nameserver: Annotated[
         list[str] | None,
-        typer.Option("--nameserver", help="Resolver to ask (ip or ip:port); repeatable."),
+        typer.Option(
+            "--nameserver", metavar="ADDRESS", help="Resolver to ask (ip or ip:port); repeatable."
+        ),
     ] = None,
     ca_file: Annotated[
-        Path | None, typer.Option("--ca-file", help="Extra trusted CA certificates (PEM).")
+        Path | None,
+        typer.Option("--ca-file", metavar="FILE", help="Extra trusted CA certificates (PEM)."),
     ] = None,
     mta_sts_port: Annotated[
         int | None,
-        typer.Option("--mta-sts-port", min=1, max=65535, help="HTTPS port of policy hosts."),
+        typer.Option(
+            "--mta-sts-port", metavar="PORT", min=1, max=65535, help="HTTPS port of policy hosts."
+        ),
     ] = None,
-    helo: Annotated[str | None, typer.Option("--helo", help="Name to send in EHLO.")] = None,
+    helo: Annotated[
+        str | None, typer.Option("--helo", metavar="NAME", help="Name to send in EHLO.")
+    ] = None,
 ) -> None:
     """Check a destination's mail TLS: STARTTLS, versions, certificate, MTA-STS, DANE."""
     nameservers = list(nameserver or [])

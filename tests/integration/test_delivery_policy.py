@@ -79,6 +79,22 @@ def test_sts_testing_delivers_and_records_the_failure(
     assert event.fields["tlsrpt_failures"] == ["certificate-not-trusted"]
 
 
+def test_sts_testing_mx_outside_the_policy_delivers_and_records_validation_failure(
+    start_server, dns_server, https_server, smtp_sink, sink_certs, tmp_path
+):
+    """C5 (RFC 8461 section 5): under `testing` an MX host outside the policy's `mx` patterns
+    still gets the mail, and the attempt reports `validation-failure` for TLS-RPT."""
+    sink = smtp_sink(cert=sink_certs.good)
+    _sts(dns_server, https_server, TESTING, mx="*.elsewhere.example")
+    bundle = trust_bundle(tmp_path, sink_certs.ca_file, https_server.ca_file)
+    rig = start_rig(start_server, dns_server, sink, ca_file=bundle, https_port=https_server.port)
+    rig.submit(["bob@example.net"])
+    [event] = rig.wait_events("delivery")
+    assert event.fields["tls"]["policy_mode"] == "testing"
+    assert event.fields["tlsrpt_failures"] == ["validation-failure"]
+    assert len(sink.messages) == 1
+
+
 def test_no_starttls_under_may_delivers_in_plaintext_and_says_so(
     start_server, dns_server, smtp_sink, sink_certs
 ):

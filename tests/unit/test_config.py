@@ -298,6 +298,21 @@ def test_defaults_resolve_against_config_dir(tmp_path: Path) -> None:
     assert config.server.auth_failure_delay == 1.0
 
 
+def test_api_listens_on_loopback_unless_told_otherwise(tmp_path: Path) -> None:
+    """Issue 10 item 6: no [api] section must not mean every interface."""
+    assert load_text(tmp_path, BASE).api.address == "127.0.0.1:8443"
+
+
+@pytest.mark.parametrize("dev_ports", [True, False])
+def test_template_api_is_loopback_with_the_public_address_as_a_comment(
+    config_dir: Path, dev_ports: bool
+) -> None:
+    text = render_default_config("mx.example.test", dev_ports=dev_ports)
+    assert load_text(config_dir, text).api.address == "127.0.0.1:8443"
+    api = text[text.index("[api]") :].split("\n[")[0]
+    assert '\n# address = "0.0.0.0:8443"' in api
+
+
 def test_effective_summary_is_json_and_hides_passwords(tmp_path: Path) -> None:
     import json
 

@@ -53,6 +53,12 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
 }
 
 
+# Keys whose usual alternative is shown as a commented line right after them.
+_ALTERNATIVES: dict[str, str] = {
+    "api.address": '# address = "0.0.0.0:8443"   # serve the API on every interface',
+}
+
+
 def default_local_domains(hostname: str) -> list[str]:
     """``mx.example.com`` -> ``["example.com"]``; a one- or two-label name stays as it is."""
     labels = hostname.rstrip(".").lower().split(".")
@@ -68,8 +74,8 @@ def render_default_config(hostname: str, dev_ports: bool) -> str:
     overrides: dict[str, dict[str, Any]] = {
         "server": {"hostname": hostname, "local_domains": default_local_domains(hostname)},
     }
-    if dev_ports:  # a development box: API on loopback, unverified sending domains allowed
-        overrides["api"] = {"address": "127.0.0.1:8443", "allow_unverified_domains": True}
+    if dev_ports:  # a development box: unverified sending domains allowed
+        overrides["api"] = {"allow_unverified_domains": True}
     host = "127.0.0.1" if dev_ports else "0.0.0.0"
     lines = [
         "# sealpost.toml: the configuration of one Sealpost server.",
@@ -121,6 +127,8 @@ def _table(table: TableDoc, values: dict[str, Any], describe: bool) -> list[str]
             lines.append(f"# {key.key} =   (unset)")
         else:
             lines.append(f"{key.key} = {toml_value(value)}")
+        if f"{table.path}.{key.key}" in _ALTERNATIVES:
+            lines.append(_ALTERNATIVES[f"{table.path}.{key.key}"])
     return lines
 
 

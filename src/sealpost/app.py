@@ -36,6 +36,7 @@ from sealpost.net.tls import CertificateSet, tls_record_from_ssl
 from sealpost.outbound import build_dispatcher, build_resolver
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
+from sealpost.store.file_modes import loose_modes, queue_files
 from sealpost.submission import Submission
 from sealpost.webhooks.worker import WebhookWorker
 from sealpost.webhooks.worker import from_config as webhook_worker
@@ -115,6 +116,7 @@ class Sealpost:
 
     async def start(self) -> None:
         await self.store.open()
+        self._warn_loose_modes()
         await self.signing_keys.refresh()
         self.webhooks = webhook_worker(self.store, self.config)
         self.webhooks.start()
@@ -160,6 +162,12 @@ class Sealpost:
             )
         if self.config.api.enabled:
             await self._start_api()
+
+    def _warn_loose_modes(self) -> None:
+        database = self.config.store.sqlite_path
+        paths = [self.config.server.data_dir, *(queue_files(database) if database else ())]
+        for loose in loose_modes(dict.fromkeys(paths)):
+            log.warning("%s", loose.advice())
 
     async def _start_api(self) -> None:
         ctx = ApiContext(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sealpost.config.template import render_default_config
 from sealpost.net.devcert import make_self_signed
+from sealpost.store.file_modes import make_private_dirs
 
 DEFAULT_CONFIG = "sealpost.toml"
 
@@ -32,6 +33,6 @@ def init_directory(
         written += [cert, key]
     data = directory / "var"
     if not data.exists():
-        data.mkdir(parents=True)
+        make_private_dirs(data)  # it will hold queued mail: 0700
         written.append(data)
     return written

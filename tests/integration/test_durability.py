@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import resource
 import shutil
 import smtplib
+import stat
 import subprocess
 import threading
 import time
@@ -200,3 +202,16 @@ def test_disk_full_answers_451_never_250_and_recovers(tmp_path: Path):
     stored = _stored(tmp_path)
     for message_id, body in acked.items():
         assert stored[message_id].endswith(body)
+
+
+def test_start_warns_about_queue_files_others_can_read(start_server, tmp_path, caplog):
+    """Issue 10 item 6: a data directory made before the 0700 rule is named at start, with
+    the command that fixes it; nothing is changed behind the operator's back."""
+    (tmp_path / "var").mkdir(mode=0o755)
+    os.chmod(tmp_path / "var", 0o755)
+    with caplog.at_level(logging.WARNING, logger="sealpost"):
+        start_server()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"chmod 700 {tmp_path / 'var'}" in w for w in warnings), warnings
+    assert stat.S_IMODE((tmp_path / "var").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "var" / "queue.db").stat().st_mode) == 0o600

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,7 @@ from sealpost.model.tls_record import TlsRecord
 from sealpost.store import sqlite_codec as codec
 from sealpost.store import sqlite_schema
 from sealpost.store.base import ApiKeyRecord, DuplicateError, RecipientResult, StoreError
+from sealpost.store.file_modes import loose_modes, queue_files
 from sealpost.store.sqlite import SqliteQueueStore
 
 T0 = 1_700_000_000.0
@@ -71,6 +73,41 @@ def test_creates_directories_and_survives_close_and_reopen(tmp_path):
         newest = sqlite_schema.MIGRATIONS[-1][0]
         assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == newest
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_queue_files_are_private_whatever_the_umask(tmp_path):
+    """Issue 10 item 6: the data directory is 0700, the database, WAL and SHM 0600."""
+    path = tmp_path / "var" / "queue.db"
+    old = os.umask(0o022)
+    try:
+
+        async def fill():
+            async with SqliteQueueStore(path) as store:
+                await store.enqueue(new_message_id(T0), message(), T0)
+                modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in queue_files(path)}
+                assert modes == {
+                    "var": 0o700,
+                    "queue.db": 0o600,
+                    "queue.db-wal": 0o600,
+                    "queue.db-shm": 0o600,
+                }
+
+        run(fill())
+    finally:
+        os.umask(old)
+    assert loose_modes(queue_files(path)) == []
+
+
+def test_loose_modes_are_found_with_advice(tmp_path):
+    path = tmp_path / "queue.db"
+    path.write_bytes(b"")
+    os.chmod(path, 0o644)
+    os.chmod(tmp_path, 0o755)
+    [
+        file_,
+    ] = [m for m in loose_modes(queue_files(path)) if m.path == path]
+    assert "0644" in file_.advice() and f"chmod 600 {path}" in file_.advice()
+    assert any(m.path == tmp_path and "chmod 700" in m.advice() for m in loose_modes([tmp_path]))
 
 
 def test_writer_connection_is_wal_with_full_sync(tmp_path):

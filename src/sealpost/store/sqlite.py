@@ -36,6 +36,7 @@ from sealpost.store.base import (
     StoredMessage,
     StoreError,
 )
+from sealpost.store.file_modes import create_private_file, make_private_dirs
 from sealpost.store.sqlite_api import SqliteApiMixin
 from sealpost.store.sqlite_writer import GroupCommitWriter
 
@@ -97,8 +98,10 @@ class SqliteQueueStore(SqliteApiMixin):
         await self.close()
 
     def _open_sync(self) -> sqlite3.Connection:
-        created = _make_dirs(self.path.parent)
+        created = make_private_dirs(self.path.parent)
         is_new = not self.path.exists()
+        if is_new:
+            create_private_file(self.path)  # SQLite gives -wal and -shm the same mode
         conn = _connect(self.path, sql.WRITER_PRAGMAS)
         try:
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
@@ -317,17 +320,6 @@ def _connect(path: Path, pragmas: Sequence[str]) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
-
-
-def _make_dirs(directory: Path) -> list[Path]:
-    """Create ``directory`` and missing parents; return the ones created, outermost first."""
-    missing: list[Path] = []
-    current = directory.absolute()
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    return list(reversed(missing))
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -88,6 +88,17 @@ def test_events_search_filters_pages_and_counts(server: ServerThread, pki: Pki, 
         assert bad.status_code == 422 and "from" in bad.json()["errors"][0]["description"]
 
 
+@pytest.mark.parametrize("cursor", ["\u00b2", "\u0663", "9" * 40, "-1", "1e3", ""])
+def test_a_cursor_that_is_not_an_event_id_is_400_never_500(
+    server: ServerThread, pki: Pki, api_key: str, cursor: str
+):
+    """Issue 10 item 6: str.isdigit() took '\u00b2' (and other Unicode digits) for a number."""
+    with client(server, pki, api_key) as c:
+        r = c.get("/api/v1/events/message", params={"cursor": cursor})
+    assert r.status_code == 400, r.text
+    assert "cursor" in r.json()["errors"][0]["description"]
+
+
 def test_non_json_body_is_415(server: ServerThread, pki: Pki, api_key: str):
     with client(server, pki, api_key) as c:
         r = c.post(

@@ -66,7 +66,8 @@ async def search(
         raise invalid("to", "must not be before from")
     after: int | None = None
     if cursor != "initial":
-        if not cursor.isdigit():
+        # ASCII digits only (str.isdigit() also takes "\u00b2"), within SQLite's INTEGER.
+        if not (cursor.isascii() and cursor.isdigit() and int(cursor) < 2**63):
             raise ApiError(400, "invalid cursor", "cursor: use the value from links.next", "1200")
         after = int(cursor)
     query = EventQuery(

@@ -64,6 +64,25 @@ def test_sts_enforce_mx_not_in_policy_defers_without_connecting(
     assert sink.sessions == []
 
 
+def test_sts_enforce_applies_to_an_implicit_mx_too(
+    start_server, dns_server, https_server, smtp_sink, sink_certs, tmp_path
+):
+    """C2 for a domain without MX records (RFC 8461 section 4.1, RFC 5321 section 5.1): the
+    implicit MX host is checked against the policy's `mx` patterns like any MX host."""
+    sink = smtp_sink(cert=sink_certs.good)
+    dns_server.add("_mta-sts.bare.example", "TXT", "v=STSv1; id=20261203;")
+    dns_server.add("mta-sts.bare.example", "A", "127.0.0.1")
+    dns_server.add("bare.example", "A", "127.0.0.1")  # no MX: the domain is its own MX
+    https_server.policy("bare.example", ENFORCE.format(mx="*.elsewhere.example"))
+    bundle = trust_bundle(tmp_path, sink_certs.ca_file, https_server.ca_file)
+    rig = start_rig(start_server, dns_server, sink, ca_file=bundle, https_port=https_server.port)
+    rig.submit(["bob@bare.example"])
+    [event] = rig.wait_events("delay")
+    assert "4.7.5" in event.fields["raw_reason"]
+    assert event.fields["tlsrpt_failures"] == ["validation-failure"]
+    assert sink.sessions == []
+
+
 def test_sts_testing_delivers_and_records_the_failure(
     start_server, dns_server, https_server, smtp_sink, sink_certs, tmp_path
 ):

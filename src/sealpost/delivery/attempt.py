@@ -1,8 +1,8 @@
 """One delivery attempt of one message to one destination domain.
 
 Routing (MX, implicit MX, static routes, smarthost), the TLS requirement from the policy
-engine (operator rules, MTA-STS, REQUIRETLS), MTA-STS ``enforce`` filtering of MX hosts
-(RFC 8461 section 4.1: no MX matches -> defer), then each target in preference order until
+engine (operator rules, MTA-STS, REQUIRETLS), MTA-STS ``enforce`` filtering of MX hosts,
+implicit MX included (RFC 8461 section 4.1: no MX matches -> defer), then each target in preference order until
 one accepts the session. Per-recipient outcomes come from that session; when no target can
 be reached every recipient gets the last failure. Every path returns the TLS record of what
 happened, for the events.
@@ -23,6 +23,10 @@ from sealpost.policy.engine import PolicyDecision, PolicyEngine
 from sealpost.policy.levels import PolicySource, Requirement, TlsFailure, TlsLevel
 
 NO_STS_MX = Reply.of(451, "4.7.5", "No MX host of the domain matches its MTA-STS policy")
+# Hosts that DNS named for the domain: MTA-STS `mx` patterns apply to them (RFC 8461 section
+# 4.1), to an implicit MX (the domain's own address records, RFC 5321 section 5.1) as well.
+# Static routes and smarthosts are the operator's choice and are not filtered.
+_FROM_DNS = (Via.MX, Via.IMPLICIT_MX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +95,7 @@ class DomainDelivery:
         decision = await self._decide(domain, message)
         requirement = decision.requirement
         targets = found.targets
-        if found.via is Via.MX:
+        if found.via in _FROM_DNS:
             targets = tuple(t for t in targets if decision.mx_allowed(t.host))
         if not targets:
             record = _policy_record(requirement)
@@ -124,7 +128,7 @@ class DomainDelivery:
             failures = decision.failures
             if session.verdict.failure is not None:
                 failures = (*failures, session.verdict.failure)
-            if found.via is Via.MX and not decision.mx_in_policy(target.host):
+            if found.via in _FROM_DNS and not decision.mx_in_policy(target.host):
                 # MTA-STS testing: delivered to an MX outside the policy; report it.
                 failures = (*failures, TlsFailure.VALIDATION_FAILURE)
             return DomainAttempt(

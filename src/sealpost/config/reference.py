@@ -48,8 +48,11 @@ Every TLS listener (ports 25, 587 and 465) uses one profile, Mozilla *intermedia
   RFC 8997).
 - TLS 1.2 cipher suites, all ECDHE (forward secrecy) with AEAD: {", ".join(TLS12_CIPHERS)}.
   TLS 1.3 uses the OpenSSL defaults (AES-GCM and ChaCha20-Poly1305).
-- Key exchange groups: {", ".join(GROUPS)} (set through OpenSSL directly; should that ever
-  fail, OpenSSL's defaults apply, which add X448 and P-521, both strong).
+- Key exchange groups: {", ".join(GROUPS)} on Python 3.15 and later
+  (`SSLContext.set_groups`). Older Pythons cannot set them, so OpenSSL's defaults apply: those
+  three plus X448, P-521 and, in TLS 1.3, the RFC 7919 ffdhe groups, all at least 112-bit
+  strong. To enforce the short list there, add `Groups = X25519:P-256:P-384` to the system
+  default section of the host's `openssl.cnf`.
 - No compression (CRIME), no renegotiation, no server cipher preference (clients pick, as
   Mozilla intermediate recommends); session tickets are on so clients can resume.
 - Client certificates are not requested.

@@ -3,7 +3,8 @@
 Profile (security checklist J1, J2, J5): Mozilla "intermediate" v5. TLS 1.2 and 1.3 only
 (RFC 8996 section 5: TLS 1.0 and 1.1 MUST NOT be used; RFC 8997 applies this to mail). TLS 1.2
 suites are ECDHE with AES-GCM or ChaCha20-Poly1305 only (forward secrecy, AEAD; no DHE, so no
-DH parameters); key-exchange groups X25519, P-256 and P-384; no compression (CRIME), no
+DH parameters); key-exchange groups X25519, P-256 and P-384 where Python can set them
+(``restrict_groups``), OpenSSL's strong defaults otherwise; no compression (CRIME), no
 renegotiation, no server cipher preference; session tickets on for resumption. Port 25 uses the
 same profile (checklist J3): a sender that cannot do TLS 1.2 falls back to plaintext
 (RFC 7435), which is what it would get from a server without STARTTLS anyway.
@@ -17,16 +18,13 @@ it in; a certificate that fails to load is logged and the old generation kept.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import datetime as dt
 import hashlib
 import logging
 import ssl
-import sys
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 from cryptography import x509
@@ -46,7 +44,6 @@ TLS12_CIPHERS = (
     "ECDHE-RSA-CHACHA20-POLY1305",
 )
 GROUPS = ("X25519", "P-256", "P-384")
-_SSL_CTRL_SET_GROUPS_LIST = 92  # OpenSSL ssl.h
 
 SslEndpoint = ssl.SSLObject | ssl.SSLSocket
 
@@ -117,44 +114,20 @@ def _check_pair(cert_path: Path, key_path: Path) -> None:
 
 
 def restrict_groups(ctx: ssl.SSLContext, groups: Iterable[str] = GROUPS) -> bool:
-    """Limit key-exchange groups (Python's ssl cannot set a list); False if not possible.
+    """Limit key-exchange groups where Python supports it; False where it does not.
 
-    Calls OpenSSL's ``SSL_CTX_set1_groups_list`` through ctypes on the ``SSL_CTX`` behind the
-    CPython object, after checking that the library and pointer are the ones ``ssl`` uses.
-    When that fails the OpenSSL defaults remain (all strong groups), and a debug line is logged.
+    ``SSLContext.set_groups`` arrived in Python 3.15. Before it there is no supported way
+    to set a group list from Python (an earlier version reached into the ``SSL_CTX`` through
+    ctypes; that is gone), so OpenSSL's defaults apply: X25519, P-256, X448, P-521, P-384 and,
+    in TLS 1.3, the RFC 7919 finite-field groups, every one at least 112-bit strong. An
+    operator who wants the strict list sets it for the whole host, where OpenSSL reads it:
+    ``Groups = X25519:P-256:P-384`` in the system default section of openssl.cnf.
     """
-    lib = _libssl()
-    if lib is None:
+    set_groups = getattr(ctx, "set_groups", None)
+    if set_groups is None:
         return False
-    pointer = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
-    if not pointer or lib.SSL_CTX_get_options(pointer) != ctx.options:
-        log.debug("cannot restrict TLS groups: SSL_CTX pointer check failed")
-        return False
-    wanted = ":".join(groups).encode("ascii")
-    return lib.SSL_CTX_ctrl(pointer, _SSL_CTRL_SET_GROUPS_LIST, 0, wanted) == 1
-
-
-@cache
-def _libssl() -> ctypes.CDLL | None:
-    if sys.implementation.name != "cpython" or not sys.platform.startswith("linux"):
-        return None
-    major, minor = ssl.OPENSSL_VERSION_INFO[:2]
-    soname = "libssl.so.3" if major == 3 else f"libssl.so.{major}.{minor}"
-    try:
-        lib = ctypes.CDLL(soname)
-        lib.OpenSSL_version.restype = ctypes.c_char_p
-        lib.OpenSSL_version.argtypes = [ctypes.c_int]
-        if lib.OpenSSL_version(0).decode() != ssl.OPENSSL_VERSION:
-            log.debug("cannot restrict TLS groups: %s is not the library ssl uses", soname)
-            return None
-        lib.SSL_CTX_get_options.restype = ctypes.c_uint64
-        lib.SSL_CTX_get_options.argtypes = [ctypes.c_void_p]
-        lib.SSL_CTX_ctrl.restype = ctypes.c_long
-        lib.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_char_p]
-    except (OSError, AttributeError) as exc:
-        log.debug("cannot restrict TLS groups: %s", exc)
-        return None
-    return lib
+    set_groups(":".join(groups))
+    return True
 
 
 @dataclass(frozen=True, slots=True)

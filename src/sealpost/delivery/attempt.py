@@ -3,9 +3,9 @@
 Routing (MX, implicit MX, static routes, smarthost), the TLS requirement from the policy
 engine (operator rules, MTA-STS, REQUIRETLS), MTA-STS ``enforce`` filtering of MX hosts,
 implicit MX included (RFC 8461 section 4.1: no MX matches -> defer), then each target in
-preference order until one accepts the session. Per-recipient outcomes come from that session; when no target can
-be reached every recipient gets the last failure. Every path returns the TLS record of what
-happened, for the events.
+preference order until one accepts the session. Per-recipient outcomes come from that
+session; when no target can be reached every recipient gets the last failure. Every path
+returns the TLS record of what happened, for the events.
 """
 
 from __future__ import annotations

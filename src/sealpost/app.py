@@ -33,6 +33,7 @@ from sealpost.inbound.listener import (
 )
 from sealpost.model.tls_record import TlsRecord
 from sealpost.net.tls import CertificateSet, tls_record_from_ssl
+from sealpost.observability.metrics import Metrics
 from sealpost.outbound import build_dispatcher, build_resolver
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
@@ -63,6 +64,7 @@ class Sealpost:
     config: Config
     servers: list[asyncio.Server] = field(default_factory=list)
     bound: list[Bound] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)  # one registry per server
 
     def __post_init__(self) -> None:
         cfg = self.config

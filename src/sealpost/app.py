@@ -23,15 +23,11 @@ from sealpost.delivery.pool import SessionPool
 from sealpost.dkim_keys import load_key
 from sealpost.domains.signers import SigningKeys
 from sealpost.inbound.auth import Authenticator
+from sealpost.inbound.context import ListenerContext, Timeouts
 from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
-from sealpost.inbound.listener import (
-    ListenerContext,
-    Timeouts,
-    bound_address,
-    listening_socket,
-    start_listener,
-)
+from sealpost.inbound.listener import bound_address, start_listener
 from sealpost.model.tls_record import TlsRecord
+from sealpost.net.sockets import listening_socket
 from sealpost.net.tls import CertificateSet, tls_record_from_ssl
 from sealpost.observability.metrics import Metrics
 from sealpost.outbound import build_dispatcher, build_resolver

@@ -15,13 +15,12 @@ This is the only inbound code that touches a transport. It owns:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
-from typing import TYPE_CHECKING
 
+from sealpost.inbound.context import ListenerContext
 from sealpost.model.envelope import InboundMessage, SessionInfo
 from sealpost.model.reply import Reply
+from sealpost.net.sockets import set_nodelay
 from sealpost.smtp.server import (
     Authenticate,
     Close,
@@ -33,20 +32,9 @@ from sealpost.smtp.server import (
 )
 from sealpost.store.base import StoreError
 
-if TYPE_CHECKING:
-    from sealpost.inbound.listener import ListenerContext
-
 log = logging.getLogger("sealpost.smtp")
 
 QUEUE_WRITE_ERROR = Reply.of(451, "4.3.0", "Error: queue file write error, try again later")
-
-
-def set_nodelay(sock: socket.socket | None) -> None:
-    """Disable Nagle: without it every STARTTLS exchange can stall on delayed ACKs."""
-    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class SmtpConnection(asyncio.Protocol):

@@ -1,0 +1,58 @@
+"""What the connections of one inbound listener share, and how the server sees them.
+
+The listener builds one ``ListenerContext`` per ``[[smtp.listeners]]`` entry; each
+``SmtpConnection`` reads it and registers itself in ``connections`` so that a stopping server
+can wait for work in flight and then close what is left. Connections are known here only
+through ``OpenConnection``, so this module does not depend on the connection driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sealpost.inbound.auth import Authenticator
+from sealpost.inbound.limits import ConnectionLimiter
+from sealpost.model.tls_record import TlsRecord
+from sealpost.smtp.server import ServerPolicy
+from sealpost.submission import Submission
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    idle: float = 300.0
+    data: float = 600.0
+    min_data_rate: float = 500.0
+    handshake: float = 30.0
+
+
+class OpenConnection(Protocol):
+    """An accepted connection, as the server's shutdown sees it."""
+
+    @property
+    def tasks(self) -> set[asyncio.Task[None]]:
+        """Work in flight (AUTH checks, store writes) that should finish before closing."""
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class ListenerContext:
+    """Everything the connections of one listener share."""
+
+    name: str
+    policy: ServerPolicy
+    limiter: ConnectionLimiter
+    authenticator: Authenticator
+    submission: Submission
+    timeouts: Timeouts
+    ssl_context: Callable[[], ssl.SSLContext]
+    tls_record: Callable[[object], TlsRecord]
+    connections: set[OpenConnection] = field(default_factory=set)
+
+    @property
+    def implicit_tls(self) -> bool:
+        return self.policy.tls_mode == "implicit"

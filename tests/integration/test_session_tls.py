@@ -25,8 +25,9 @@ from sealpost.delivery.session import (
 )
 from sealpost.delivery.session_tls import FALLBACK_HANDSHAKE, FALLBACK_REMEMBERED
 from sealpost.delivery.types import OutboundMessage, Outcome, RecipientOutcome, Target
+from sealpost.model.tlsrpt import TlsFailure
 from sealpost.net.client_tls import unverified, verifying
-from sealpost.policy.levels import PolicySource, Requirement, TlsFailure, TlsLevel
+from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
 from tests.fixtures.smtp_sink import (
     SinkCertificates,
     SmtpSink,

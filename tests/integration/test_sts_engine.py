@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import pytest
 
 from sealpost.dns.dnspython_resolver import DnspythonResolver
+from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.engine import PolicyDecision, PolicyEngine
-from sealpost.policy.levels import PolicySource, TlsFailure, TlsLevel
+from sealpost.policy.levels import PolicySource, TlsLevel
 from sealpost.policy.mta_sts import StsMode
 from sealpost.policy.sts_cache import MemoryStsCache
 from sealpost.policy.sts_fetch import StsFetcher

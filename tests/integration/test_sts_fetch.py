@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from sealpost.dns.dnspython_resolver import DnspythonResolver
-from sealpost.policy.levels import TlsFailure
+from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.mta_sts import MAX_POLICY_BYTES, StsError, StsMode, StsPolicy
 from sealpost.policy.sts_fetch import StsFetcher
 from tests.fixtures.dns_server import DnsServer, dns_server_fixture  # noqa: F401

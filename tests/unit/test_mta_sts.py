@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from sealpost.policy.levels import TlsFailure
+from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.mta_sts import (
     MAX_AGE_LIMIT,
     StsError,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sealpost.policy.levels import TlsFailure
+from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.mta_sts import (
     MAX_AGE_LIMIT,
     StsError,

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from sealpost.dns.resolver import Answer, DnsError, DnsErrorKind, MxRecord, TlsaRecord
+from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.engine import PolicyDecision, PolicyEngine
-from sealpost.policy.levels import PolicySource, TlsFailure, TlsLevel
+from sealpost.policy.levels import PolicySource, TlsLevel
 from sealpost.policy.mta_sts import StsError, StsMode, StsPolicy
 from sealpost.policy.sts_cache import CachedPolicy, MemoryStsCache
 

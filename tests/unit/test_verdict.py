@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from sealpost.model.tls_record import TlsRecord
-from sealpost.policy.levels import PolicySource, Requirement, TlsFailure, TlsLevel
+from sealpost.model.tlsrpt import TlsFailure
+from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
 from sealpost.policy.verdict import FAILURE_KEY, check
 
 NOT_OFFERED = TlsRecord(offered=False)

@@ -19,8 +19,9 @@ from sealpost.delivery.types import OutboundMessage, Outcome, RecipientOutcome
 from sealpost.dns.resolver import Resolver
 from sealpost.model.reply import Reply
 from sealpost.model.tls_record import TlsRecord
+from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.engine import PolicyDecision, PolicyEngine
-from sealpost.policy.levels import PolicySource, Requirement, TlsFailure, TlsLevel
+from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
 
 NO_STS_MX = Reply.of(451, "4.7.5", "No MX host of the domain matches its MTA-STS policy")
 # Hosts that DNS named for the domain: MTA-STS `mx` patterns apply to them (RFC 8461 section

@@ -20,8 +20,8 @@ from typing import TypeVar
 from sealpost.delivery.types import Outcome, Target
 from sealpost.model.reply import Reply
 from sealpost.model.tls_record import TlsRecord
+from sealpost.model.tlsrpt import TlsFailure
 from sealpost.net.stream import Stream, StreamClosed
-from sealpost.policy.levels import TlsFailure
 from sealpost.smtp.client import SmtpClient
 from sealpost.smtp.client_events import Completion, Event, Greeted, Hello, QuitDone, Send, Step
 

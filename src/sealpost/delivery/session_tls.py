@@ -26,6 +26,7 @@ from sealpost.delivery.session_link import UNUSABLE, ClientSettings, Link, OpenF
 from sealpost.delivery.types import Outcome, Target
 from sealpost.model.reply import Reply
 from sealpost.model.tls_record import TlsRecord
+from sealpost.model.tlsrpt import TlsFailure
 from sealpost.net.client_tls import (
     classify_verify_error,
     client_tls_record,
@@ -34,7 +35,7 @@ from sealpost.net.client_tls import (
     verifying,
 )
 from sealpost.net.stream import TlsHandshakeError, TlsVerifyError
-from sealpost.policy.levels import Requirement, TlsFailure, TlsLevel, Verdict
+from sealpost.policy.levels import Requirement, TlsLevel, Verdict
 from sealpost.policy.verdict import FAILURE_KEY, check
 from sealpost.smtp.client_events import AuthDone, Hello, StartTlsDone
 

@@ -20,8 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from sealpost.model.tls_record import TlsRecord
+from sealpost.model.tlsrpt import TlsFailure
 from sealpost.net.tls import SslEndpoint, tls_record_from_ssl
-from sealpost.policy.levels import TlsFailure
 
 # OpenSSL include/openssl/x509_vfy.h
 _EXPIRED = {10}  # X509_V_ERR_CERT_HAS_EXPIRED

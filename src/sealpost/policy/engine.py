@@ -44,7 +44,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sealpost.dns.resolver import DnsError, Resolver
-from sealpost.policy.levels import PolicySource, Requirement, TlsFailure, TlsLevel
+from sealpost.model.tlsrpt import TlsFailure
+from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
 from sealpost.policy.mta_sts import StsError, StsMode, StsPolicy, mx_matches, parse_txt
 from sealpost.policy.sts_cache import CachedPolicy, StsCache
 

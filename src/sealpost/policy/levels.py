@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sealpost.model.tlsrpt import TlsFailure
+
 
 class TlsLevel(StrEnum):
     NONE = "none"  # never STARTTLS (operator override only)
@@ -41,22 +43,6 @@ class PolicySource(StrEnum):
     MTA_STS = "mta-sts"
     REQUIRETLS = "requiretls"  # RFC 8689, from the message
     MESSAGE = "message"  # per-message minimum (API options.tls, later release)
-
-
-class TlsFailure(StrEnum):
-    """RFC 8460 section 4.3 result types, kept per failure for TLS reporting."""
-
-    STARTTLS_NOT_SUPPORTED = "starttls-not-supported"
-    CERTIFICATE_HOST_MISMATCH = "certificate-host-mismatch"
-    CERTIFICATE_EXPIRED = "certificate-expired"
-    CERTIFICATE_NOT_TRUSTED = "certificate-not-trusted"
-    VALIDATION_FAILURE = "validation-failure"
-    TLSA_INVALID = "tlsa-invalid"
-    DNSSEC_INVALID = "dnssec-invalid"
-    DANE_REQUIRED = "dane-required"
-    STS_POLICY_FETCH_ERROR = "sts-policy-fetch-error"
-    STS_POLICY_INVALID = "sts-policy-invalid"
-    STS_WEBPKI_INVALID = "sts-webpki-invalid"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sealpost.policy.levels import TlsFailure
+from sealpost.model.tlsrpt import TlsFailure
 
 MAX_AGE_LIMIT = 31_557_600  # RFC 8461 section 3.2: about one year
 MAX_POLICY_BYTES = 64 * 1024  # RFC 8461 section 3.3: senders may limit the body to 64 KiB

@@ -31,8 +31,8 @@ from pathlib import Path
 import httpx
 
 from sealpost.dns.resolver import DnsError, Resolver
+from sealpost.model.tlsrpt import TlsFailure
 from sealpost.net.client_tls import verifying
-from sealpost.policy.levels import TlsFailure
 from sealpost.policy.mta_sts import MAX_POLICY_BYTES, StsError, StsPolicy, parse_policy
 
 WELL_KNOWN_PATH = "/.well-known/mta-sts.txt"

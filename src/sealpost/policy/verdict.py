@@ -15,7 +15,8 @@ A session that knows why it fell short stores the RFC 8460 name in
 from __future__ import annotations
 
 from sealpost.model.tls_record import TlsRecord
-from sealpost.policy.levels import Requirement, TlsFailure, TlsLevel, Verdict
+from sealpost.model.tlsrpt import TlsFailure
+from sealpost.policy.levels import Requirement, TlsLevel, Verdict
 
 FAILURE_KEY = "tls_failure"  # TlsRecord.extra key: the TlsFailure value the session saw
 

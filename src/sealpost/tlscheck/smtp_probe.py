@@ -23,9 +23,9 @@ from enum import StrEnum
 from typing import Any
 
 from sealpost.model.reply import Reply
+from sealpost.model.tlsrpt import TlsFailure
 from sealpost.net.client_tls import classify_verify_error
 from sealpost.net.stream import Stream, StreamClosed, TlsHandshakeError, TlsVerifyError
-from sealpost.policy.levels import TlsFailure
 from sealpost.smtp.client import SmtpClient
 from sealpost.smtp.client_events import Completion, Event, Greeted, Hello, Send, StartTlsDone
 

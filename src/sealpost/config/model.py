@@ -56,7 +56,9 @@ class ServerSection(Section):
     data_dir: ResolvedPath = Field(
         Path("var"),
         validate_default=True,
-        description="Directory for the queue database and state, relative to the config file.",
+        description="Directory for the DKIM key files that sealpost dkim generate and the "
+        "sending-domains API write (in its dkim/ subdirectory), relative to the config file; "
+        "the queue database is where [store] url says.",
     )
     local_domains: list[Domain] = Field(
         default_factory=list,

@@ -242,6 +242,26 @@ def test_serve_with_a_bad_value_exits_2_and_names_the_key_path(tmp_path: Path, p
     assert "Traceback" not in result.stderr
 
 
+def test_serve_with_an_unreadable_dkim_key_says_which_entry_in_one_line(tmp_path: Path, pki: Pki):
+    bad = tmp_path / "broken.key"
+    bad.write_text("not a key")
+    entry = {"domain": "example.test", "selector": "s1", "key_file": str(bad)}
+    config = write_config(tmp_path, pki, tables={"[[dkim.keys]]": [entry]})
+    result = run_cli("serve", "-c", str(config))
+    assert result.returncode == 1
+    message = flat(result.stderr)
+    assert str(bad) in message and "[[dkim.keys]]" in message
+    assert "Traceback" not in result.stderr
+
+
+def test_a_toml_syntax_error_names_the_file_once(tmp_path: Path):
+    config = tmp_path / "sealpost.toml"
+    config.write_text("[server\n")
+    result = run_cli("serve", "-c", str(config))
+    assert result.returncode == 2
+    assert flat(result.stderr).count(str(config)) == 1, result.stderr
+
+
 def test_serve_on_a_busy_port_exits_non_zero_and_says_what_to_change(tmp_path: Path, pki: Pki):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

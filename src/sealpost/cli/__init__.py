@@ -67,6 +67,7 @@ def serve(
     ] = False,
 ) -> None:
     """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads certificates)."""
+    from sealpost.dkim_keys import DkimKeyError
     from sealpost.observability.logs import configure_logging
     from sealpost.runner import run_server
 
@@ -80,6 +81,8 @@ def serve(
     )
     try:
         run_server(cfg)
+    except DkimKeyError as exc:
+        raise fail(f"{exc}. Fix or remove that [[dkim.keys]] entry in {config}.") from None
     except OSError as exc:
         raise fail(
             f"cannot listen: {exc}. Is another server on that port? Change the "

@@ -56,7 +56,8 @@ def load(path: Path) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        raise fail(f"{path}: {exc}", 2) from None
+        text = str(exc)  # syntax and read errors name the file already
+        raise fail(text if text.startswith(f"{path}:") else f"{path}: {text}", 2) from None
 
 
 def with_store(cfg: Config, work: Callable[[Any], Awaitable[T]]) -> T:

@@ -28,8 +28,10 @@ out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Path to sealpost.toml.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", metavar="PATH", help="Path to sealpost.toml.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Machine-readable output.")]
 DEFAULT_CONFIG_PATH = Path(DEFAULT_CONFIG)
 
 

@@ -11,6 +11,9 @@ The key's first 8 characters are its id: stored in clear, shown in listings, use
 record. Verification compares digests with ``hmac.compare_digest`` and takes the same path
 (one HMAC, one constant-time compare) for unknown, revoked and malformed keys as far as
 reasonable; a malformed key never reaches the store.
+
+A key also carries grants (``model/grants.py``): what it may do. Verifying a key says only who
+is calling; each caller (an API route, SMTP AUTH) then checks the grant it needs.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterable
 
+from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.store.base import ApiKeyRecord, DuplicateError, KeyStore
 
 KEY_HEX_CHARS = 40
@@ -58,16 +63,25 @@ def hash_key(key: str) -> tuple[bytes, bytes]:
 
 
 async def create_key(
-    store: KeyStore, label: str, now: float, sender_domains: tuple[str, ...] = ()
+    store: KeyStore,
+    label: str,
+    now: float,
+    sender_domains: tuple[str, ...] = (),
+    grants: Iterable[Grant] | None = None,
 ) -> tuple[str, ApiKeyRecord]:
     """Make and store a key; the key itself is returned here once and never stored.
 
-    ``sender_domains`` limits the MAIL FROM domains the key may send as (empty: any)."""
+    ``sender_domains`` limits the MAIL FROM domains the key may send as (empty: any).
+    ``grants`` is what the key may do; None gives it every grant, and an empty set is refused
+    (a key that may do nothing is a mistake, not a key)."""
     domains = tuple(sorted({d.lower().rstrip(".") for d in sender_domains}))
+    held = ALL_GRANTS if grants is None else frozenset(grants)
+    if not held:
+        raise ValueError("an API key needs at least one grant")
     for _ in range(_CREATE_ATTEMPTS):
         key = generate_key()
         salt, digest = hash_key(key)
-        record = ApiKeyRecord(key_id_of(key), label, salt, digest, now, None, domains)
+        record = ApiKeyRecord(key_id_of(key), label, salt, digest, now, None, domains, held)
         try:
             await store.add_key(record)
         except DuplicateError:  # 8-character id collision (about 1 in 4 billion): draw again

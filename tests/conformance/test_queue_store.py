@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.model.ids import new_message_id
 from sealpost.model.tls_record import TlsRecord
 from sealpost.store.base import (
@@ -424,6 +425,45 @@ def test_key_store(run):
         assert await store.revoke_key("ffffffff", T0 + 6) is False
         revoked = await store.find_key("0123abcd")
         assert revoked.revoked_at == T0 + 5 and not revoked.active
+
+    run(scenario)
+
+
+def test_key_grants_round_trip(run):
+    """Issue 10 item 2: a key's grants come back exactly as stored, whatever they are."""
+
+    async def scenario(store):
+        some = frozenset({Grant.TEMPLATES_VIEW, Grant.SMTP_INJECT, Grant.QUEUE_MANAGE})
+        records = [
+            ApiKeyRecord("0000000a", "some", b"s" * 16, b"d" * 32, T0, grants=some),
+            ApiKeyRecord("0000000b", "all", b"s" * 16, b"d" * 32, T0 + 1, grants=ALL_GRANTS),
+            ApiKeyRecord(
+                "0000000c",
+                "one",
+                b"s" * 16,
+                b"d" * 32,
+                T0 + 2,
+                None,
+                ("a.test",),
+                frozenset({Grant.TLS_CHECK_VIEW}),
+            ),
+            ApiKeyRecord("0000000d", "none", b"s" * 16, b"d" * 32, T0 + 3),
+        ]
+        for record in records:
+            await store.add_key(record)
+        for record in records:
+            assert await store.find_key(record.id) == record
+        assert await store.list_keys() == records
+        assert [r.grants for r in await store.list_keys()] == [
+            some,
+            ALL_GRANTS,
+            {Grant.TLS_CHECK_VIEW},
+            set(),
+        ]
+        assert await store.revoke_key("0000000a", T0 + 9)
+        assert (await store.find_key("0000000a")).grants == some
+        found = await store.find_key("0000000b")
+        assert found.allows(Grant.SMTP_INJECT) and not records[2].allows(Grant.SMTP_INJECT)
 
     run(scenario)
 

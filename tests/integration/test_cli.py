@@ -333,6 +333,76 @@ def test_keys_create_list_revoke_and_the_key_is_never_stored(tmp_path: Path, con
             assert form not in data, f"{path} holds the API key"
 
 
+GRANT_NAMES = [
+    "smtp/inject",
+    "transmissions/modify",
+    "transmissions/view",
+    "templates/modify",
+    "templates/view",
+    "message_events/view",
+    "webhooks/modify",
+    "webhooks/view",
+    "sending_domains/modify",
+    "sending_domains/view",
+    "suppression_lists/manage",
+    "metrics/view",
+    "tls_check/view",
+    "queue/manage",
+]
+
+
+def test_keys_create_sets_grants_and_list_shows_them(config: Path):
+    """Issue 10 item 2: ``--grant`` (repeatable) sets a key's grants; without it the key gets
+    every grant and the output says so; an unknown name fails listing the valid ones."""
+    everything = run_cli("keys", "create", "--label", "all", "-c", str(config))
+    assert everything.returncode == 0, everything.stderr
+    said = flat(everything.stdout)
+    assert "No --grant given, so the key has every grant:" in said
+    assert all(name in said for name in GRANT_NAMES)
+
+    as_json = run_cli("keys", "create", "--label", "all2", "--json", "-c", str(config))
+    assert json.loads(as_json.stdout)["grants"] == GRANT_NAMES
+
+    some = run_cli(
+        "keys", "create", "--label", "ro", "--grant", "webhooks/view",
+        "--grant", "templates/view", "--json", "-c", str(config),
+    )  # fmt: skip
+    assert some.returncode == 0, some.stderr
+    made = json.loads(some.stdout)
+    assert made["grants"] == ["templates/view", "webhooks/view"]
+    human = run_cli("keys", "create", "--grant", "tls_check/view", "-c", str(config))
+    assert "Grants: tls_check/view" in flat(human.stdout)
+    assert "every grant" not in human.stdout and "SMTP_Injection" not in human.stdout
+
+    wrong = run_cli("keys", "create", "--grant", "admin/everything", "-c", str(config))
+    assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+    message = flat(wrong.stderr)
+    assert "unknown grant 'admin/everything'" in message
+    assert all(name in message for name in GRANT_NAMES)
+
+    rows = json.loads(run_cli("keys", "list", "--json", "-c", str(config)).stdout)
+    assert [(r["label"], r["grants"]) for r in rows] == [
+        ("all", GRANT_NAMES),
+        ("all2", GRANT_NAMES),
+        ("ro", ["templates/view", "webhooks/view"]),
+        ("default", ["tls_check/view"]),
+    ]
+    table = run_cli("keys", "list", "-c", str(config), env={"COLUMNS": "120"})
+    line = next(row for row in table.stdout.splitlines() if made["id"] in row)
+    assert "templates/view" in line and "grants" in table.stdout
+    assert any(made["id"] not in row and " all " in row for row in table.stdout.splitlines())
+
+
+def test_keys_create_help_names_the_grant_option_without_type_placeholders():
+    shown = run_cli("keys", "create", "--help", env={"COLUMNS": "120"})
+    assert shown.returncode == 0, shown.stderr
+    line = next(row for row in shown.stdout.splitlines() if "--grant" in row)
+    assert "GRANT" in line and "<" not in line and "list[" not in shown.stdout
+    assert "keys grants" in flat(shown.stdout)
+    listed = run_cli("keys", "grants", "--json")
+    assert [g["name"] for g in json.loads(listed.stdout)] == GRANT_NAMES
+
+
 def test_keys_create_while_the_server_runs_leaves_no_key_in_the_wal(
     tmp_path: Path, running: ServerProcess, config: Path
 ):

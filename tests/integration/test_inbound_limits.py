@@ -107,6 +107,30 @@ def test_auth_failures_lock_out_the_address(start_server, pki: Pki):
     assert codes[3:] == [421, 421]
 
 
+def test_a_key_without_smtp_inject_counts_as_an_auth_failure(start_server, pki: Pki):
+    """Issue 10 item 2: refusing a right key that lacks smtp/inject is an AUTH failure like
+    any other, so it feeds the per-address lockout (checklist H2)."""
+    from sealpost.keys import create_key
+    from sealpost.model.grants import ALL_GRANTS, Grant
+
+    server = start_server(server={"auth_failures_per_ip": 2})
+    store = server.app.store
+    no_inject, _ = server.call(
+        lambda: create_key(store, "api only", 0.0, grants=ALL_GRANTS - {Grant.SMTP_INJECT})
+    )
+    full, _ = server.call(lambda: create_key(store, "full", 0.0))
+    codes = []
+    for key in (no_inject, no_inject, full):
+        conv = Conversation(server.ports["submissions"])
+        conv.sock = pki.client_context().wrap_socket(conv.sock, server_hostname="localhost")
+        conv.reply()
+        conv.cmd("EHLO client.test")
+        plain = base64.b64encode(f"\0SMTP_Injection\0{key}".encode()).decode()
+        codes.append(conv.cmd("AUTH PLAIN " + plain)[0])
+        conv.close()
+    assert codes == [535, 535, 421]
+
+
 def test_endless_command_line_keeps_memory_bounded(server):
     """Checklist G1: a 10 MB command line without CRLF: 500, and RSS does not follow it."""
     me = psutil.Process()

@@ -159,6 +159,36 @@ def test_wrong_user_and_wrong_key_get_the_same_reply(server: ServerThread, pki: 
     assert replies[0][0] == 535
 
 
+def test_key_without_smtp_inject_is_refused_like_a_wrong_key(server: ServerThread, pki: Pki):
+    """Issue 10 item 2: SMTP AUTH needs the smtp/inject grant. A key without it gets exactly
+    the reply a wrong key gets (no oracle); a key with only that grant sends mail."""
+    from sealpost.keys import create_key
+    from sealpost.model.grants import ALL_GRANTS, Grant
+
+    store = server.app.store
+    no_inject, _ = server.call(
+        lambda: create_key(store, "api only", 0.0, grants=ALL_GRANTS - {Grant.SMTP_INJECT})
+    )
+    inject_only, _ = server.call(lambda: create_key(store, "smtp", 0.0, grants={Grant.SMTP_INJECT}))
+    replies = []
+    for password in (no_inject, "f" * 40):
+        with smtplib.SMTP_SSL(
+            "127.0.0.1", server.ports["submissions"], timeout=10, context=pki.client_context()
+        ) as client:
+            client.ehlo("client.test")
+            plain = base64.b64encode(f"\0SMTP_Injection\0{password}".encode()).decode()
+            replies.append(client.docmd("AUTH", "PLAIN " + plain))
+    assert replies[0] == replies[1]
+    assert replies[0][0] == 535 and replies[0][1].startswith(b"5.7.8")
+    with smtplib.SMTP_SSL(
+        "127.0.0.1", server.ports["submissions"], timeout=10, context=pki.client_context()
+    ) as client:
+        client.ehlo("client.test")
+        assert client.login("SMTP_Injection", inject_only)[0] == 235
+        assert client.sendmail("a@sender.test", ["far@remote.test"], MESSAGE) == {}
+    assert [q.message.envelope.recipients for q in queued(server)] == [("far@remote.test",)]
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("listener", ["mx", "submissions"])
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 
 from sealpost import keys
 from sealpost.keys import create_key, digest_key, generate_key, hash_key, revoke_key, verify_key
+from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.store.memory import MemoryStore
 from sealpost.store.sqlite import SqliteQueueStore
 
@@ -119,5 +120,23 @@ def test_create_key_draws_again_on_an_id_collision(monkeypatch):
         key, record = await create_key(store, "new", T0)
         assert key == fresh and record.id == "89abcdef"
         assert (await verify_key(store, taken)).label == "old"
+
+    run(scenario())
+
+
+def test_keys_get_every_grant_unless_told_otherwise():
+    """Issue 10 item 2: no grants named means every grant; named ones are kept as given;
+    a key with no grant at all is refused."""
+
+    async def scenario():
+        store = MemoryStore()
+        _, default = await create_key(store, "default", T0)
+        assert default.grants == ALL_GRANTS
+        _, some = await create_key(store, "some", T0, grants=[Grant.TEMPLATES_VIEW] * 2)
+        assert some.grants == {Grant.TEMPLATES_VIEW}
+        assert some.allows(Grant.TEMPLATES_VIEW) and not some.allows(Grant.SMTP_INJECT)
+        with pytest.raises(ValueError, match="at least one grant"):
+            await create_key(store, "nothing", T0, grants=())
+        assert {r.label for r in await store.list_keys()} == {"default", "some"}
 
     run(scenario())

@@ -14,7 +14,9 @@ import textwrap
 
 import pytest
 
+from sealpost.keys import create_key, generate_key, hash_key, verify_key
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.model.ids import new_message_id
 from sealpost.model.tls_record import TlsRecord
 from sealpost.store import sqlite_codec as codec
@@ -146,6 +148,63 @@ def test_newer_schema_is_refused(tmp_path):
 
     with pytest.raises(StoreError, match="newer"):
         run(SqliteQueueStore(path).open())
+
+
+def _database_before_grants(path, key: str) -> None:
+    """A queue database as today's main leaves it: schema version 4, one key, no grants."""
+    salt, digest = hash_key(key)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(sqlite_schema.CREATE_VERSION_TABLE)
+        for version, statements in sqlite_schema.MIGRATIONS:
+            if version > 4:
+                break
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(sqlite_schema.INSERT_VERSION, (version,))
+        conn.execute(  # version 4's INSERT_KEY
+            "INSERT INTO api_keys (id, label, salt, digest, created_at, revoked_at, "
+            "sender_domains) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key[:8], "old", salt, digest, T0, None, "shop.test"),
+        )
+    finally:
+        conn.close()
+
+
+def test_keys_made_before_grants_keep_working_with_every_grant(tmp_path):
+    """Issue 10 item 2: the migration gives every existing key every grant."""
+    path = tmp_path / "q.db"
+    old = generate_key()
+    _database_before_grants(path, old)
+
+    async def scenario():
+        async with SqliteQueueStore(path) as store:
+            record = await verify_key(store, old)
+            assert record is not None and record.label == "old"
+            assert record.grants == ALL_GRANTS and record.sender_domains == ("shop.test",)
+            new, _ = await create_key(store, "new", T0, grants={Grant.TEMPLATES_VIEW})
+            assert (await verify_key(store, new)).grants == {Grant.TEMPLATES_VIEW}
+
+    run(scenario())
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 5
+    # The migration's frozen list is every grant there is (a new grant needs a new migration
+    # that decides whether old keys get it).
+    assert set(sqlite_schema.GRANTS_AT_VERSION_5) == {g.value for g in Grant}
+
+
+def test_an_unknown_grant_name_in_the_database_grants_nothing(tmp_path):
+    path = tmp_path / "q.db"
+
+    async def scenario():
+        async with SqliteQueueStore(path) as store:
+            key, _ = await create_key(store, "k", T0, grants={Grant.WEBHOOKS_VIEW})
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE api_keys SET grants = 'webhooks/view root/everything'")
+        async with SqliteQueueStore(path) as store:
+            assert (await verify_key(store, key)).grants == {Grant.WEBHOOKS_VIEW}
+
+    run(scenario())
 
 
 def test_operations_on_a_closed_store_raise_store_error(tmp_path):

@@ -14,9 +14,10 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from sealpost.api.auth import require_key
+from sealpost.api.auth import needs, require_key
 from sealpost.api.errors import ApiError, invalid
 from sealpost.events.records import public_view
+from sealpost.model.grants import Grant
 from sealpost.store.base import EventQuery
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["events"])
@@ -42,7 +43,11 @@ def _list(value: str | None, delimiter: str) -> list[str]:
     return [v.strip() for v in (value or "").split(delimiter) if v.strip()]
 
 
-@router.get("/events/message", summary="Search message events")
+@router.get(
+    "/events/message",
+    dependencies=[needs(Grant.MESSAGE_EVENTS_VIEW)],
+    summary="Search message events",
+)
 async def search(
     request: Request,
     events: str | None = None,

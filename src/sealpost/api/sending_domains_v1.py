@@ -16,10 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from sealpost.api.auth import require_key
+from sealpost.api.auth import needs, require_key
 from sealpost.api.errors import ApiError, invalid, not_found
 from sealpost.domains.records import DkimStatus, SendingDomain
 from sealpost.domains.registry import DkimInput, DomainError, Problem, SendingDomains
+from sealpost.model.grants import Grant
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["sending-domains"])
 
@@ -171,7 +172,11 @@ def _dkim_out(record: SendingDomain) -> DkimOut | None:
     return DkimOut(**record.key.public_view()) if record.key is not None else None
 
 
-@router.post("/sending-domains", summary="Create a sending domain")
+@router.post(
+    "/sending-domains",
+    dependencies=[needs(Grant.SENDING_DOMAINS_MODIFY)],
+    summary="Create a sending domain",
+)
 async def create(request: Request, body: CreateBody) -> CreateResponse:
     try:
         record = await _registry(request).create(
@@ -194,6 +199,7 @@ async def create(request: Request, body: CreateBody) -> CreateResponse:
 
 @router.get(
     "/sending-domains",
+    dependencies=[needs(Grant.SENDING_DOMAINS_VIEW)],
     summary="List sending domains",
     response_model=ListResponse,
     response_model_exclude_none=True,
@@ -216,6 +222,7 @@ async def list_domains(
 
 @router.get(
     "/sending-domains/{domain}",
+    dependencies=[needs(Grant.SENDING_DOMAINS_VIEW)],
     summary="Read a sending domain",
     response_model=GetResponse,
     response_model_exclude_none=True,
@@ -228,7 +235,11 @@ async def read(request: Request, domain: str) -> Any:
     return {"results": record.public_view(with_domain=False)}
 
 
-@router.put("/sending-domains/{domain}", summary="Update a sending domain")
+@router.put(
+    "/sending-domains/{domain}",
+    dependencies=[needs(Grant.SENDING_DOMAINS_MODIFY)],
+    summary="Update a sending domain",
+)
 async def update(request: Request, domain: str, body: UpdateBody) -> UpdateResponse:
     try:
         record = await _registry(request).update(
@@ -248,6 +259,7 @@ async def update(request: Request, domain: str, body: UpdateBody) -> UpdateRespo
 
 @router.delete(
     "/sending-domains/{domain}",
+    dependencies=[needs(Grant.SENDING_DOMAINS_MODIFY)],
     summary="Delete a sending domain and its DKIM key",
     status_code=204,
     response_class=Response,
@@ -262,7 +274,11 @@ async def delete(request: Request, domain: str) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/sending-domains/{domain}/verify", summary="Verify a sending domain's DNS")
+@router.post(
+    "/sending-domains/{domain}/verify",
+    dependencies=[needs(Grant.SENDING_DOMAINS_MODIFY)],
+    summary="Verify a sending domain's DNS",
+)
 async def verify(request: Request, domain: str, body: VerifyBody | None = None) -> VerifyResponse:
     wanted = body or VerifyBody()
     try:

@@ -17,11 +17,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from sealpost.api.auth import require_key
+from sealpost.api.auth import needs, require_key
 from sealpost.api.errors import ApiError, not_found
 from sealpost.api.transmission_models import Model, Sender, inline_of, refusal
 from sealpost.compose import inline
 from sealpost.compose.refusal import Refused
+from sealpost.model.grants import Grant
 from sealpost.store.base import Document, DocumentStore
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["templates"])
@@ -129,7 +130,12 @@ async def stored_content(store: DocumentStore, template_id: str, draft: bool) ->
     return dict(content)
 
 
-@router.post("/templates", response_model=TemplateCreated, summary="Create a template")
+@router.post(
+    "/templates",
+    dependencies=[needs(Grant.TEMPLATES_MODIFY)],
+    response_model=TemplateCreated,
+    summary="Create a template",
+)
 async def create_template(request: Request, body: TemplateIn) -> dict[str, Any]:
     store = request.app.state.ctx.store
     content = _checked(body.content)
@@ -158,7 +164,12 @@ async def create_template(request: Request, body: TemplateIn) -> dict[str, Any]:
     return {"results": {"id": template_id}}
 
 
-@router.get("/templates", response_model=TemplateList, summary="List templates")
+@router.get(
+    "/templates",
+    dependencies=[needs(Grant.TEMPLATES_VIEW)],
+    response_model=TemplateList,
+    summary="List templates",
+)
 async def list_templates(request: Request) -> dict[str, Any]:
     docs = await request.app.state.ctx.store.list_documents(KIND)
     return {"results": [_summary(dict(d.payload)) for d in docs]}
@@ -171,7 +182,12 @@ async def _load(request: Request, template_id: str) -> dict[str, Any]:
     return dict(doc.payload)
 
 
-@router.get("/templates/{template_id}", response_model=TemplateOne, summary="Get a template")
+@router.get(
+    "/templates/{template_id}",
+    dependencies=[needs(Grant.TEMPLATES_VIEW)],
+    response_model=TemplateOne,
+    summary="Get a template",
+)
 async def get_template(
     request: Request, template_id: str, draft: Annotated[bool | None, Query()] = None
 ) -> dict[str, Any]:
@@ -190,7 +206,12 @@ async def get_template(
     }
 
 
-@router.put("/templates/{template_id}", response_model=Empty, summary="Update a template")
+@router.put(
+    "/templates/{template_id}",
+    dependencies=[needs(Grant.TEMPLATES_MODIFY)],
+    response_model=Empty,
+    summary="Update a template",
+)
 async def update_template(
     request: Request,
     template_id: str,
@@ -213,7 +234,12 @@ async def update_template(
     return {"results": {}}
 
 
-@router.delete("/templates/{template_id}", response_model=Empty, summary="Delete a template")
+@router.delete(
+    "/templates/{template_id}",
+    dependencies=[needs(Grant.TEMPLATES_MODIFY)],
+    response_model=Empty,
+    summary="Delete a template",
+)
 async def delete_template(request: Request, template_id: str) -> dict[str, Any]:
     await _load(request, template_id)
     await request.app.state.ctx.store.delete_document(KIND, template_id)

@@ -12,14 +12,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from sealpost.api.auth import require_key
+from sealpost.api.auth import needs, require_key
 from sealpost.api.errors import ApiError, invalid
+from sealpost.model.grants import Grant
 from sealpost.tlscheck import CheckOptions, parse_target, run_check
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["tls-check"])
 
 
-@router.get("/tls-check", summary="Check a destination's mail TLS (Sealpost extension)")
+@router.get(
+    "/tls-check",
+    dependencies=[needs(Grant.TLS_CHECK_VIEW)],
+    summary="Check a destination's mail TLS (Sealpost extension)",
+)
 async def tls_check(
     request: Request,
     target: Annotated[str, Query(min_length=1, max_length=300)],

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
-from sealpost.api.auth import require_key
+from sealpost.api.auth import needs, require_key
 from sealpost.api.context import ApiContext
 from sealpost.api.errors import ApiError, invalid, missing, not_found
 from sealpost.api.transmission_models import (
@@ -34,9 +34,10 @@ from sealpost.api.transmission_models import (
 )
 from sealpost.api.transmission_plan import Plan, plan_transmission
 from sealpost.compose.refusal import Refused
+from sealpost.model.grants import Grant
 from sealpost.store.base import ApiKeyRecord, Document, DuplicateError, IdempotencyRecord
 
-router = APIRouter(tags=["transmissions"])
+router = APIRouter(dependencies=[Depends(require_key)], tags=["transmissions"])
 KIND = "transmission"
 
 
@@ -73,7 +74,7 @@ def _replay(prior: IdempotencyRecord, fingerprint: str) -> JSONResponse:
 async def create_transmission(
     request: Request,
     body: TransmissionIn,
-    record: Annotated[ApiKeyRecord, Depends(require_key)],
+    record: Annotated[ApiKeyRecord, needs(Grant.TRANSMISSIONS_MODIFY)],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     num_rcpt_errors: str | None = None,
 ) -> JSONResponse:
@@ -128,8 +129,8 @@ async def _load(ctx: ApiContext, transmission_id: str) -> Document:
 
 @router.get(
     "/transmissions/{transmission_id}",
+    dependencies=[needs(Grant.TRANSMISSIONS_VIEW)],
     response_model=TransmissionGot,
-    dependencies=[Depends(require_key)],
     summary="Retrieve a transmission",
 )
 async def get_transmission(request: Request, transmission_id: str) -> dict[str, Any]:
@@ -156,9 +157,9 @@ async def _cancel(ctx: ApiContext, doc: Document, now: float) -> None:
 
 @router.delete(
     "/transmissions/{transmission_id}",
+    dependencies=[needs(Grant.TRANSMISSIONS_MODIFY)],
     status_code=204,
     response_class=Response,
-    dependencies=[Depends(require_key)],
     summary="Cancel a scheduled transmission",
 )
 async def delete_transmission(request: Request, transmission_id: str) -> Response:
@@ -169,8 +170,8 @@ async def delete_transmission(request: Request, transmission_id: str) -> Respons
 
 @router.get(
     "/transmissions",
+    dependencies=[needs(Grant.TRANSMISSIONS_VIEW)],
     response_model=TransmissionList,
-    dependencies=[Depends(require_key)],
     summary="List transmissions",
 )
 async def list_transmissions(
@@ -191,9 +192,9 @@ async def list_transmissions(
 
 @router.delete(
     "/transmissions",
+    dependencies=[needs(Grant.TRANSMISSIONS_MODIFY)],
     status_code=204,
     response_class=Response,
-    dependencies=[Depends(require_key)],
     summary="Cancel every scheduled transmission of a campaign",
 )
 async def delete_campaign(request: Request, campaign_id: str | None = None) -> Response:

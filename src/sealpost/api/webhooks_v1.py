@@ -17,9 +17,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from sealpost.api.auth import require_key
+from sealpost.api.auth import needs, require_key
 from sealpost.api.context import ApiContext
 from sealpost.api.errors import ApiError, invalid, not_found
+from sealpost.model.grants import Grant
 from sealpost.store.base import Document
 from sealpost.webhooks import definition, payload
 from sealpost.webhooks.definition import (
@@ -247,7 +248,11 @@ async def _view(ctx: ApiContext, hook: Webhook) -> WebhookOut:
 # -- endpoints -------------------------------------------------------------------------------
 
 
-@router.post("/webhooks", summary="Create a webhook (after a test POST to its target)")
+@router.post(
+    "/webhooks",
+    dependencies=[needs(Grant.WEBHOOKS_MODIFY)],
+    summary="Create a webhook (after a test POST to its target)",
+)
 async def create(request: Request, body: WebhookIn) -> CreatedEnvelope:
     ctx = _ctx(request)
     allow_http = ctx.config.api.allow_unverified_domains
@@ -258,7 +263,9 @@ async def create(request: Request, body: WebhookIn) -> CreatedEnvelope:
     return CreatedEnvelope(results=Created(id=hook.id, links=_links(hook.id)))
 
 
-@router.get("/webhooks", summary="List webhooks (secrets masked)")
+@router.get(
+    "/webhooks", dependencies=[needs(Grant.WEBHOOKS_VIEW)], summary="List webhooks (secrets masked)"
+)
 async def list_webhooks(request: Request) -> WebhookListEnvelope:
     ctx = _ctx(request)
     docs = await ctx.store.list_documents(definition.KIND)
@@ -266,13 +273,21 @@ async def list_webhooks(request: Request) -> WebhookListEnvelope:
     return WebhookListEnvelope(results=[await _view(ctx, h) for h in hooks])
 
 
-@router.get("/webhooks/{webhook_id}", summary="Get a webhook (secrets masked)")
+@router.get(
+    "/webhooks/{webhook_id}",
+    dependencies=[needs(Grant.WEBHOOKS_VIEW)],
+    summary="Get a webhook (secrets masked)",
+)
 async def get_webhook(request: Request, webhook_id: str) -> WebhookEnvelope:
     ctx = _ctx(request)
     return WebhookEnvelope(results=await _view(ctx, await _load(ctx, webhook_id)))
 
 
-@router.put("/webhooks/{webhook_id}", summary="Update a webhook (given fields only)")
+@router.put(
+    "/webhooks/{webhook_id}",
+    dependencies=[needs(Grant.WEBHOOKS_MODIFY)],
+    summary="Update a webhook (given fields only)",
+)
 async def update(request: Request, webhook_id: str, body: WebhookUpdate) -> CreatedEnvelope:
     ctx = _ctx(request)
     old = await _load(ctx, webhook_id)
@@ -289,6 +304,7 @@ async def update(request: Request, webhook_id: str, body: WebhookUpdate) -> Crea
 
 @router.delete(
     "/webhooks/{webhook_id}",
+    dependencies=[needs(Grant.WEBHOOKS_MODIFY)],
     status_code=204,
     response_class=Response,
     summary="Delete a webhook and its delivery state",
@@ -302,7 +318,11 @@ async def delete(request: Request, webhook_id: str) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/webhooks/{webhook_id}/validate", summary="POST a sample batch to the target")
+@router.post(
+    "/webhooks/{webhook_id}/validate",
+    dependencies=[needs(Grant.WEBHOOKS_MODIFY)],
+    summary="POST a sample batch to the target",
+)
 async def validate(
     request: Request, webhook_id: str, body: ValidateIn | None = None
 ) -> ValidationEnvelope:
@@ -325,6 +345,7 @@ async def validate(
 
 @router.get(
     "/webhooks/{webhook_id}/batch-status",
+    dependencies=[needs(Grant.WEBHOOKS_VIEW)],
     summary="Recent batches and their outcome, newest first",
     response_model_exclude_none=True,
 )

@@ -2,8 +2,10 @@
 
 Checklist H2: the reply is the same for an unknown user and a wrong key, the key check runs
 either way (no user-enumeration timing), failures are delayed and counted per client IP, and
-an IP over the limit is locked out for the window. RFC 4954 section 4: AUTH is only ever
-reached inside TLS; the protocol engine enforces that before we are called.
+an IP over the limit is locked out for the window. A key without the ``smtp/inject`` grant is
+refused like a wrong key and counts as a failure: the reply never tells an attacker that the
+key itself was right. RFC 4954 section 4: AUTH is only ever reached inside TLS; the protocol
+engine enforces that before we are called.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 
 from sealpost.inbound.limits import AuthFailureGuard
 from sealpost.keys import verify_key
+from sealpost.model.grants import Grant
 from sealpost.smtp.server import AuthOutcome
 from sealpost.store.base import KeyStore
 
@@ -41,7 +44,7 @@ class Authenticator:
             return AuthOutcome(user=None, locked_out=True)
         record = await verify_key(self._keys, password)
         user_ok = hmac.compare_digest(username.encode("utf-8", "replace"), INJECTION_USER.encode())
-        if record is not None and user_ok:
+        if record is not None and user_ok and record.allows(Grant.SMTP_INJECT):
             domains = frozenset(record.sender_domains) or None
             return AuthOutcome(user=record.id, sender_domains=domains)
         self._guard.record_failure(client_ip, self._clock())

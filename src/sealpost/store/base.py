@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from sealpost.model.envelope import InboundMessage
+from sealpost.model.grants import Grant
 
 MessageState = Literal["queued", "done", "cancelled"]
 RecipientStatus = Literal["queued", "delivered", "bounced", "cancelled"]
@@ -153,10 +154,15 @@ class ApiKeyRecord:
     created_at: float
     revoked_at: float | None = None
     sender_domains: tuple[str, ...] = ()  # MAIL FROM domains this key may use; () means any
+    grants: frozenset[Grant] = frozenset()  # what the key may do; none unless given
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    def allows(self, grant: Grant) -> bool:
+        """Whether the key holds ``grant``."""
+        return grant in self.grants
 
 
 class KeyStore(Protocol):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+from sealpost.model.grants import in_order, parse_grant
 from sealpost.model.tls_record import TlsRecord
 from sealpost.store.base import (
     ApiKeyRecord,
@@ -138,10 +139,21 @@ def summary(row: MessageRow) -> MessageSummary:
 
 
 def key_record(row: MessageRow) -> ApiKeyRecord:
-    """An ``api_keys`` row as an ``ApiKeyRecord``."""
-    key_id, label, salt, digest, created_at, revoked_at, domains = row
+    """An ``api_keys`` row as an ``ApiKeyRecord``.
+
+    A grant name this version does not know grants nothing (fail closed), like a name that
+    is not there."""
+    key_id, label, salt, digest, created_at, revoked_at, domains, grants = row
+    held = frozenset(g for g in map(parse_grant, grants.split()) if g is not None)
     return ApiKeyRecord(
-        key_id, label, bytes(salt), bytes(digest), created_at, revoked_at, tuple(domains.split())
+        key_id,
+        label,
+        bytes(salt),
+        bytes(digest),
+        created_at,
+        revoked_at,
+        tuple(domains.split()),
+        held,
     )
 
 
@@ -155,6 +167,7 @@ def key_row(record: ApiKeyRecord) -> MessageRow:
         record.created_at,
         record.revoked_at,
         " ".join(record.sender_domains),
+        " ".join(in_order(record.grants)),
     )
 
 

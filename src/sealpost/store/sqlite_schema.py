@@ -22,6 +22,25 @@ READER_PRAGMAS = (
     "PRAGMA query_only=ON",
 )
 
+# Every grant as of schema version 5, which gives them all to the keys it finds. Frozen: a
+# grant added later needs its own migration to say whether old keys get it.
+GRANTS_AT_VERSION_5 = (
+    "smtp/inject",
+    "transmissions/modify",
+    "transmissions/view",
+    "templates/modify",
+    "templates/view",
+    "message_events/view",
+    "webhooks/modify",
+    "webhooks/view",
+    "sending_domains/modify",
+    "sending_domains/view",
+    "suppression_lists/manage",
+    "metrics/view",
+    "tls_check/view",
+    "queue/manage",
+)
+
 # Each migration is (version, statements); statement lists avoid executescript(), which would
 # commit the surrounding transaction.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
@@ -122,6 +141,16 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX events_rcpt ON events (rcpt_to, event_id)",
         ),
     ),
+    (
+        5,
+        (
+            # Space-separated grants of a key (model/grants.py). A key that existed before
+            # grants keeps working: it gets every grant there was when grants were introduced
+            # (written out here, so a later grant is never handed out by this migration).
+            "ALTER TABLE api_keys ADD COLUMN grants TEXT NOT NULL DEFAULT ''",
+            f"UPDATE api_keys SET grants = '{' '.join(GRANTS_AT_VERSION_5)}'",
+        ),
+    ),
 )
 
 CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
@@ -163,8 +192,8 @@ CANCEL_RECIPIENTS = """UPDATE recipients SET status = 'cancelled'
     WHERE message_id = ? AND status = 'queued'"""
 
 # --- api keys -------------------------------------------------------------------------------
-KEY_COLUMNS = "id, label, salt, digest, created_at, revoked_at, sender_domains"
-INSERT_KEY = f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+KEY_COLUMNS = "id, label, salt, digest, created_at, revoked_at, sender_domains, grants"
+INSERT_KEY = f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 SELECT_KEY = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?"
 SELECT_KEYS = f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
 REVOKE_KEY = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"

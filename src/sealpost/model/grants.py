@@ -1,0 +1,69 @@
+"""API key grants: the one list of what a key may be allowed to do.
+
+Every API key carries a set of grants, and every ``/api/v1`` endpoint and SMTP AUTH needs one
+of them. The names are SparkPost's where SparkPost has one, so a key's grants mean here what
+they mean there; ``tls_check/view`` and ``queue/manage`` are Sealpost's own. Grants are values
+of ``Grant`` (a ``str`` enum: the member is its name on the wire, in the store and on the
+command line); anything else is not a grant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class Grant(StrEnum):
+    SMTP_INJECT = "smtp/inject"
+    TRANSMISSIONS_MODIFY = "transmissions/modify"
+    TRANSMISSIONS_VIEW = "transmissions/view"
+    TEMPLATES_MODIFY = "templates/modify"
+    TEMPLATES_VIEW = "templates/view"
+    MESSAGE_EVENTS_VIEW = "message_events/view"
+    WEBHOOKS_MODIFY = "webhooks/modify"
+    WEBHOOKS_VIEW = "webhooks/view"
+    SENDING_DOMAINS_MODIFY = "sending_domains/modify"
+    SENDING_DOMAINS_VIEW = "sending_domains/view"
+    SUPPRESSION_LISTS_MANAGE = "suppression_lists/manage"
+    METRICS_VIEW = "metrics/view"
+    TLS_CHECK_VIEW = "tls_check/view"
+    QUEUE_MANAGE = "queue/manage"
+
+    @property
+    def description(self) -> str:
+        """One line saying what the grant allows."""
+        return DESCRIPTIONS[self]
+
+
+DESCRIPTIONS: dict[Grant, str] = {
+    Grant.SMTP_INJECT: "send mail through SMTP AUTH (user SMTP_Injection, the key as password)",
+    Grant.TRANSMISSIONS_MODIFY: "send transmissions, cancel scheduled ones",
+    Grant.TRANSMISSIONS_VIEW: "read transmissions",
+    Grant.TEMPLATES_MODIFY: "create, update and delete templates",
+    Grant.TEMPLATES_VIEW: "read templates",
+    Grant.MESSAGE_EVENTS_VIEW: "search message events",
+    Grant.WEBHOOKS_MODIFY: "create, update, delete and validate webhooks",
+    Grant.WEBHOOKS_VIEW: "read webhooks and their batch status",
+    Grant.SENDING_DOMAINS_MODIFY: "create, update, delete and verify sending domains",
+    Grant.SENDING_DOMAINS_VIEW: "read sending domains",
+    Grant.SUPPRESSION_LISTS_MANAGE: "manage suppression lists (no such endpoint yet)",
+    Grant.METRICS_VIEW: "read metrics (no such endpoint yet)",
+    Grant.TLS_CHECK_VIEW: "run TLS checks of mail destinations (Sealpost)",
+    Grant.QUEUE_MANAGE: "manage the delivery queue (Sealpost; no such endpoint yet)",
+}
+
+ALL_GRANTS: frozenset[Grant] = frozenset(Grant)
+
+
+def parse_grant(name: str) -> Grant | None:
+    """The grant called ``name`` exactly (SparkPost's names are lower case), or None."""
+    try:
+        return Grant(name)
+    except ValueError:
+        return None
+
+
+def in_order(grants: Iterable[Grant]) -> tuple[Grant, ...]:
+    """``grants`` in the order of the table above (for listings and JSON)."""
+    held = set(grants)
+    return tuple(g for g in Grant if g in held)

@@ -114,9 +114,7 @@ def test_null_sender_with_a_foreign_from_is_refused(signing_server: ServerThread
         "From: a@sub.tenant.test\r\n",  # exact domains, as the MAIL FROM check
     ],
 )
-def test_every_author_must_be_in_the_key_domains(
-    signing_server: ServerThread, pki: Pki, head: str
-):
+def test_every_author_must_be_in_the_key_domains(signing_server: ServerThread, pki: Pki, head: str):
     key = _key(signing_server, "tenant.test")
     code, text = send(signing_server, pki, key, "noreply@tenant.test", head)
     assert (code, text[:6]) == (550, "5.7.1 ")

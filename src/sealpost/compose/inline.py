@@ -7,7 +7,9 @@ Header section (RFC 5322 section 3.6): From, To (built by SparkPost's rules: ``n
 body is text/plain + text/x-amp-html + text/html as multipart/alternative (RFC 2046 section
 5.1.4, richest last), inline images in multipart/related with the html part (RFC 2387,
 Content-ID = image name), attachments in multipart/mixed. Every header value, before and
-after substitution, is refused if it holds a line break (checklist I1, I2).
+after substitution, is refused if it holds a line break (checklist I1, I2). Custom headers
+may not repeat a field RFC 5322 section 3.6 allows once (``Cc`` and ``cc``) nor carry a
+``DKIM-Signature`` (Sealpost signs).
 """
 
 from __future__ import annotations
@@ -30,7 +32,15 @@ from sealpost.compose.header_encoding import (
     unstructured,
     with_parameters,
 )
-from sealpost.compose.refusal import Refused, check_header_name, check_header_text, field_label
+from sealpost.compose.refusal import (
+    SIGNATURE_FIELDS,
+    SIGNATURE_REASON,
+    SINGLE_FIELDS,
+    Refused,
+    check_header_name,
+    check_header_text,
+    field_label,
+)
 from sealpost.compose.substitution import render
 from sealpost.model.ids import new_message_id
 
@@ -115,12 +125,19 @@ def validate(content: InlineContent) -> None:
         raise Refused("content.amp_html", "amp_html needs text or html too", "1400")
     if content.reply_to is not None:
         address_list("content.reply_to", content.reply_to)
+    given: set[str] = set()
     for name, value in content.headers:
         label = f"content.headers.{field_label(name)}"
         check_header_name(label, name)
         check_header_text(label, value)
-        if name.lower() in RESERVED_HEADERS:
+        lower = name.lower()
+        if lower in RESERVED_HEADERS:
             raise Refused(label, f"{name} is set by Sealpost; use the content fields")
+        if lower in SIGNATURE_FIELDS:
+            raise Refused(label, SIGNATURE_REASON)
+        if lower in given and lower in SINGLE_FIELDS:
+            raise Refused(label, f"more than one {SINGLE_FIELDS[lower]} header (RFC 5322 3.6)")
+        given.add(lower)
         if name.lower() == "cc":
             address_list(label, value)
     seen: set[str] = set()

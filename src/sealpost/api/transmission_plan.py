@@ -6,10 +6,13 @@ stored template, or ``email_rfc822``; ``template_id`` with inline subject/text/h
 the sending-domain check (7001) and one message per recipient, built by ``compose`` with
 ``substitution_data`` (recipient over transmission). Malformed recipients are SparkPost's
 partial errors; anything that could inject a header or an envelope parameter (checklist
-I1-I3) refuses the whole request. A key limited to sender domains (``keys create --domain``)
-gets 422 / 7001 naming the field when the envelope sender (``return_path``) or any From or
-Sender address of a built message is outside them (``sender_identity``, DESIGN section 9);
-the session carries the domains so that submission checks again and signs only for them.
+I1-I3) refuses the whole request. Each message is capped at ``[server] max_message_size``
+and all of them together at ``[api] max_transmission_bytes`` while they are built
+(``compose.budget``: 422 / 1300, the field and the recipient named). A key limited to
+sender domains (``keys create --domain``) gets 422 / 7001 naming the field when the
+envelope sender (``return_path``) or any From or Sender address of a built message is
+outside them (``sender_identity``, DESIGN section 9); the session carries the domains so
+that submission checks again and signs only for them.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sealpost.api.transmission_models import (
     recipient_plan,
     refusal,
 )
+from sealpost.compose import budget as size
 from sealpost.compose import inline, rfc822
 from sealpost.compose.addresses import BadAddress, Mailbox, check_address
 from sealpost.compose.refusal import Refused
@@ -219,10 +223,18 @@ async def plan_transmission(
         sender_domains=domains,
     )
     substitute = opts.perform_substitutions is not False
+    max_message = ctx.config.server.max_message_size
+    max_total = left = ctx.config.api.max_transmission_bytes
     for rcpt in accepted:
         data = merged(body.substitution_data or {}, rcpt.substitution_data) if substitute else {}
+        budget = size.for_message(
+            rcpt.to.field,
+            max_message=max_message,
+            transmission_left=left,
+            max_transmission=max_total,
+        )
         if isinstance(content, rfc822.Rfc822):
-            raw = content.data
+            raw = size.check_size(rfc822.FIELD, content.data, budget)
         else:
             raw = inline.build(
                 content,
@@ -231,9 +243,11 @@ async def plan_transmission(
                 hostname=ctx.config.server.hostname,
                 now=now,
                 substitute=substitute,
+                budget=budget,
             ).data
             if domains is not None:  # a (substituted) content.headers.Sender, for one
                 check(check_sender(raw, mail_from, domains))
+        left -= len(raw)
         plan.messages.append(
             InboundMessage(
                 _envelope(mail_from, rcpt.to.email, raw, opts),

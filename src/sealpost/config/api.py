@@ -28,3 +28,11 @@ class ApiSection(Section):
     max_recipients: Positive = Field(
         10000, description="Most recipients in one transmission (422 beyond)."
     )
+    max_transmission_bytes: Positive = Field(
+        100 * 1024 * 1024,
+        description="Most octets all the messages of one transmission may take together, "
+        "after substitution (422, code 1300, beyond; each message is also capped at "
+        "[server] max_message_size). Building stops as soon as the cap would be passed; "
+        "the request's peak memory grows with this value (about twice it). Split larger "
+        "sends into several transmissions.",
+    )

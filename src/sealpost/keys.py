@@ -62,7 +62,7 @@ async def create_key(
 ) -> tuple[str, ApiKeyRecord]:
     """Make and store a key; the key itself is returned here once and never stored.
 
-    ``sender_domains`` limits the MAIL FROM domains the key may send as (empty: any)."""
+    ``sender_domains`` limits the domains the key may send as (empty: any)."""
     domains = tuple(sorted({d.lower().rstrip(".") for d in sender_domains}))
     for _ in range(_CREATE_ATTEMPTS):
         key = generate_key()

@@ -32,7 +32,8 @@ def keys_create(
         list[str] | None,
         typer.Option(
             "--domain",
-            help="Sender domain the key may use in MAIL FROM (repeat for several; default: any).",
+            help="Sender domain the key may use, exactly (MAIL FROM, every header From and "
+            "Sender, DKIM d=); repeat for several; default: any.",
         ),
     ] = None,
     config: ConfigOpt = DEFAULT_CONFIG_PATH,

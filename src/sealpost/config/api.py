@@ -33,6 +33,6 @@ class ApiSection(Section):
         description="Most octets all the messages of one transmission may take together, "
         "after substitution (422, code 1300, beyond; each message is also capped at "
         "[server] max_message_size). Building stops as soon as the cap would be passed; "
-        "the request's peak memory grows with this value (about twice it). Split larger "
+        "one request's peak memory is about 2.4 times this value. Split larger "
         "sends into several transmissions.",
     )

@@ -152,7 +152,7 @@ class ApiKeyRecord:
     digest: bytes
     created_at: float
     revoked_at: float | None = None
-    sender_domains: tuple[str, ...] = ()  # MAIL FROM domains this key may use; () means any
+    sender_domains: tuple[str, ...] = ()  # envelope/From/Sender domains; () means any
 
     @property
     def active(self) -> bool:

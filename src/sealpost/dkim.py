@@ -153,29 +153,39 @@ class DkimSigner:
             for domain, slots in by_domain.items()
         }
 
-    def keys_for(self, domain: str) -> tuple[DkimKey, ...]:
-        """The keys that sign mail from ``domain``: its own, else its closest parent's."""
-        return tuple(key for key, _ in self._material_for(domain))
+    def keys_for(self, domain: str, allowed: frozenset[str] | None = None) -> tuple[DkimKey, ...]:
+        """The keys that sign mail from ``domain``: its own, else its closest parent's;
+        with ``allowed``, only a signing domain in that set (A-label form) is used."""
+        return tuple(key for key, _ in self._material_for(domain, allowed))
 
-    def _material_for(self, domain: str) -> list[tuple[DkimKey, bytes]]:
+    def _material_for(
+        self, domain: str, allowed: frozenset[str] | None = None
+    ) -> list[tuple[DkimKey, bytes]]:
         labels = domain.lower().rstrip(".").split(".")
         for i in range(len(labels)):
-            found = self._keys.get(".".join(labels[i:]))
+            candidate = ".".join(labels[i:])
+            if allowed is not None and candidate not in allowed:
+                continue
+            found = self._keys.get(candidate)
             if found:
                 return found
         return []
 
-    def sign(self, data: bytes) -> bytes:
+    def sign(self, data: bytes, domains: frozenset[str] | None = None) -> bytes:
         """The message with DKIM-Signature fields prepended, or ``data`` when no key applies.
 
-        A message dkimpy cannot sign (malformed header block) is returned unchanged and
-        logged: an unsigned message still goes out, as it would from a domain without keys.
+        ``domains`` (a restricted key's sender domains) limits the signing domain: mail is
+        signed only with a key whose d= is one of them (DESIGN section 9: what we sign we
+        vouch for). A message dkimpy cannot sign (malformed header block) is returned
+        unchanged and logged: an unsigned message still goes out, as it would from a domain
+        without keys.
         """
         if not self._keys:
             return data
         fields = header_fields(header_block(data))
         domain = _author_domain(fields)
-        material = self._material_for(domain) if domain is not None else []
+        allowed = None if domains is None else frozenset(_ascii_domain(d) or d for d in domains)
+        material = self._material_for(domain, allowed) if domain is not None else []
         if not material:
             return data
         include = [name for name, _ in fields if name in SIGNED_HEADERS] + list(_OVERSIGNED)

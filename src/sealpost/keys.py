@@ -71,7 +71,7 @@ async def create_key(
 ) -> tuple[str, ApiKeyRecord]:
     """Make and store a key; the key itself is returned here once and never stored.
 
-    ``sender_domains`` limits the MAIL FROM domains the key may send as (empty: any).
+    ``sender_domains`` limits the domains the key may send as (empty: any).
     ``grants`` is what the key may do; None gives it every grant, and an empty set is refused
     (a key that may do nothing is a mistake, not a key)."""
     domains = tuple(sorted({d.lower().rstrip(".") for d in sender_domains}))

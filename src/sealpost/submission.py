@@ -1,10 +1,15 @@
-"""The one door for new mail: every listener and (later) the HTTP API call ``submit``.
+"""The one door for new mail: every listener and the HTTP API call ``submit``.
 
-It DKIM-signs mail we originate (authenticated submissions and our own bounces; never mail
-relayed to us from outside), stamps the ``Received:`` trace header (RFC 5321 section 4.4),
-gives the message its id, stores it durably with its injection events (``QueueStore.enqueue``
-returns only after fsync, RFC 5321 section 6.1) and then wakes the dispatcher. Nothing may
-acknowledge a message before ``submit`` has returned.
+A key limited to sender domains (``keys create --domain``; ``SessionInfo.sender_domains``)
+may only queue a message whose envelope sender and every header From/Sender address are in
+those domains (``sender_identity.check_sender``); anything else is refused as a value and
+nothing is queued (DESIGN section 9, RFC 6409 section 6.1). It DKIM-signs mail we originate
+(authenticated submissions and our own bounces; never mail relayed to us from outside), for
+a restricted key only with a key of one of its domains. It stamps the ``Received:`` trace
+header (RFC 5321 section 4.4), gives the message its id, stores it durably with its
+injection events (``QueueStore.enqueue`` returns only after fsync, RFC 5321 section 6.1)
+and then wakes the dispatcher. Nothing may acknowledge a message before ``submit`` has
+returned.
 """
 
 from __future__ import annotations
@@ -18,13 +23,15 @@ from sealpost.events.records import injection_events
 from sealpost.inbound.received import received_header
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.ids import new_message_id
+from sealpost.sender_identity import ForeignSender, check_sender
 from sealpost.store.base import Document, IdempotencyRecord, QueueStore, Submitted
 
 
 class Signer(Protocol):
-    """DkimSigner, or SigningKeys (config keys plus verified sending domains' keys)."""
+    """DkimSigner, or SigningKeys (config keys plus verified sending domains' keys).
+    ``domains`` (not None) limits the signing domains (d=) to those."""
 
-    def sign(self, data: bytes) -> bytes: ...
+    def sign(self, data: bytes, domains: frozenset[str] | None = None) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +41,11 @@ class Accepted:
 
 def _originated_here(session: SessionInfo) -> bool:
     return session.auth_user is not None or session.listener in ("api", "dsn")
+
+
+def _refusal(message: InboundMessage) -> ForeignSender | None:
+    domains = message.session.sender_domains
+    return check_sender(message.data, message.envelope.mail_from, domains)
 
 
 class Submission:
@@ -57,8 +69,15 @@ class Submission:
         """Call ``wake`` after each message is stored (the dispatcher's wake-up)."""
         self._wake = wake
 
-    async def submit(self, message: InboundMessage) -> Accepted:
-        """Durably queue ``message``; raises ``StoreError`` when it could not be stored."""
+    async def submit(self, message: InboundMessage) -> Accepted | ForeignSender:
+        """Durably queue ``message``; raises ``StoreError`` when it could not be stored.
+        A restricted key's message naming a sender it may not use is returned refused."""
+        refused = _refusal(message)
+        if refused is not None:
+            return refused
+        return await self._enqueue(message)
+
+    async def _enqueue(self, message: InboundMessage) -> Accepted:
         now = self._clock()
         message_id = new_message_id(now)
         stamped = self._stamp(message_id, message)
@@ -76,13 +95,18 @@ class Submission:
         not_before: float | None = None,
         idempotency: Callable[[list[str]], IdempotencyRecord] | None = None,
         documents: Callable[[list[str]], Sequence[Document]] | None = None,
-    ) -> list[str]:
+    ) -> list[str] | ForeignSender:
         """Queue many messages (one API transmission) in ONE transaction; returns their ids.
 
         ``idempotency`` and ``documents`` are built from the ids (the response and the
         transmission record name them) and are committed with the messages, all or nothing;
         ``DuplicateError`` when the idempotency key was used already. ``not_before``
-        schedules the batch (``options.start_time``)."""
+        schedules the batch (``options.start_time``). Refused (nothing queued) when any
+        message names a sender its key may not use."""
+        for message in messages:
+            refused = _refusal(message)
+            if refused is not None:
+                return refused
         now = self._clock()
         items: list[Submitted] = []
         for message in messages:
@@ -103,8 +127,9 @@ class Submission:
 
     def _stamp(self, message_id: str, message: InboundMessage) -> InboundMessage:
         data = message.data
-        if self._signer is not None and _originated_here(message.session):
-            data = self._signer.sign(data)
+        session = message.session
+        if self._signer is not None and _originated_here(session):
+            data = self._signer.sign(data, session.sender_domains)
         trace = received_header(message.session, message.envelope, message_id)
         return replace(message, data=trace + data)
 
@@ -120,4 +145,4 @@ class Submission:
         envelope = Envelope(
             mail_from="", recipients=(recipient,), body="7BIT" if data.isascii() else "8BITMIME"
         )
-        return await self.submit(InboundMessage(envelope, session, data))
+        return await self._enqueue(InboundMessage(envelope, session, data))

@@ -135,3 +135,42 @@ def test_hostile_attachment_names_are_encoded_not_used(
         assert part.get_content() == b"payload"
     top = [k.lower() for k in msg]
     assert "bcc" not in top and top.count("to") == 1
+
+
+SINGLE = ["From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID"]
+SINGLE += ["In-Reply-To", "References"]
+
+
+def test_email_rfc822_repeated_single_fields_and_dkim_signature_are_refused(
+    server: ServerThread, pki: Pki, api_key: str
+):
+    """Issue 10 item 6, RFC 5322 section 3.6: at most one of each; a caller's DKIM-Signature
+    is refused (Sealpost signs). Each a 422 naming the header; nothing queued."""
+    one_each = "".join(f"{name}: <m{n}@shop.test>\r\n" for n, name in enumerate(SINGLE))
+    cases = [(f"{one_each}{name.upper()}: <x@shop.test>\r\n", name) for name in SINGLE]
+    cases += [
+        ("DKIM-Signature: v=1; a=rsa-sha256; d=bank.test; s=s\r\n" + one_each, "DKIM-Signature")
+    ]
+    with client(server, pki, api_key) as c:
+        for head, name in cases:
+            request = body(content={"email_rfc822": head + "\r\nbody\r\n"})
+            r = c.post(PATH, json=request)
+            assert r.status_code == 422, (name, r.text)
+            [error] = r.json()["errors"]
+            assert error["code"] == "1300"
+            assert f"content.email_rfc822 ({name} header):" in error["description"], error
+        assert c.post(PATH, json=body(content={"email_rfc822": one_each + "\r\nb\r\n"})).is_success
+    assert len(messages(server)) == 1
+
+
+def test_inline_custom_headers_may_not_repeat_a_single_field_or_sign(
+    server: ServerThread, pki: Pki, api_key: str
+):
+    with client(server, pki, api_key) as c:
+        twice = body(content=content(headers={"Cc": "a@example.net", "CC": "b@example.net"}))
+        r = c.post(PATH, json=twice)
+        assert r.status_code == 422 and "content.headers.CC:" in r.text
+        signed = body(content=content(headers={"DKIM-Signature": "v=1; d=bank.test"}))
+        r = c.post(PATH, json=signed)
+        assert r.status_code == 422 and "content.headers.DKIM-Signature:" in r.text
+    assert messages(server) == []

@@ -307,4 +307,7 @@ def test_key_limited_to_sender_domains(server: ServerThread, pki: Pki):
         client.rset()
         assert client.mail("orders@shop.test")[0] == 250
         assert client.rcpt("far@remote.test")[0] == 250
-        assert client.data(MESSAGE)[0] == 250
+        assert client.data(MESSAGE)[0] == 550, "header From a@sender.test is not the key's"
+        assert client.mail("orders@shop.test")[0] == 250
+        assert client.rcpt("far@remote.test")[0] == 250
+        assert client.data(MESSAGE.replace(b"a@sender.test", b"a@shop.test"))[0] == 250

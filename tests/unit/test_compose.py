@@ -275,3 +275,40 @@ def test_rfc822_normalisation_and_refusals():
     for text in bad:
         with pytest.raises(Refused):
             rfc822.normalise(text, hostname="h", now=NOW)
+
+
+SINGLE = ("From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID")
+
+
+@pytest.mark.parametrize("name", [*SINGLE, "In-Reply-To", "References"])
+def test_rfc822_refuses_a_second_single_field(name: str):
+    """RFC 5322 section 3.6: each of these at most once; the refusal names the header."""
+    text = f"From: a@x.test\r\n{name}: <b@x.test>\r\n{name.lower()}:<c@x.test>\r\n\r\nb\r\n"
+    if name == "From":
+        text = "From: a@x.test\r\nfrom: c@x.test\r\n\r\nb\r\n"
+    with pytest.raises(Refused) as refused:
+        rfc822.normalise(text, hostname="h", now=NOW)
+    assert refused.value.field == f"content.email_rfc822 ({name} header)"
+    assert "more than one" in refused.value.reason
+
+
+def test_rfc822_refuses_a_caller_dkim_signature_and_keeps_repeatable_fields():
+    with pytest.raises(Refused) as refused:
+        rfc822.normalise(
+            "From: a@x.test\r\ndkim-signature: v=1; d=x.test\r\n\r\nb\r\n", hostname="h", now=NOW
+        )
+    assert refused.value.field == "content.email_rfc822 (DKIM-Signature header)"
+    kept = "From: a@x.test\r\nReceived: a\r\nReceived: b\r\nKeywords: k\r\nKeywords: l\r\n\r\nb\r\n"
+    assert rfc822.normalise(kept, hostname="h", now=NOW).data.count(b"Received:") == 2
+
+
+def test_inline_custom_headers_may_not_repeat_or_sign():
+    for headers in (
+        (("Sender", "a@x.test"), ("sender", "b@x.test")),
+        (("In-Reply-To", "<a@x>"), ("IN-REPLY-TO", "<b@x>")),
+        (("DKIM-Signature", "v=1"),),
+    ):
+        with pytest.raises(Refused) as refused:
+            inline.validate(make(headers=headers))
+        assert refused.value.field == f"content.headers.{headers[-1][0]}"
+    inline.validate(make(headers=(("X-Tag", "a"), ("x-tag", "b"), ("Sender", "s@x.test"))))

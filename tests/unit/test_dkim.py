@@ -348,6 +348,19 @@ def test_the_most_specific_domain_with_keys_wins(ed_pair: tuple[bytes, str]) -> 
     assert [k.selector for k in signer.keys_for("a.b.example.com")] == ["ed1"]
 
 
+def test_domains_limit_the_signing_domain(ed_pair: tuple[bytes, str]) -> None:
+    """A restricted key's mail is signed only with a key whose d= it may use (DESIGN 9)."""
+    signer = DkimSigner([DkimKey("example.com", "ed1", ed_pair[0], DkimAlgorithm.ED25519_SHA256)])
+    sub = MESSAGE.replace(b"ann@example.com", b"ann@news.example.com")
+    assert signer.sign(sub, frozenset({"news.example.com"})) == sub, "no parent-key signing"
+    assert signer.sign(MESSAGE, frozenset({"other.test"})) == MESSAGE
+    assert [s[b"d"] for s in signatures(signer.sign(sub, frozenset({"EXAMPLE.com."})))] == [
+        b"example.com"
+    ]
+    assert [s[b"d"] for s in signatures(signer.sign(sub))] == [b"example.com"]  # unrestricted
+    assert signer.keys_for("news.example.com", frozenset({"news.example.com"})) == ()
+
+
 def test_a_single_ed25519_key_signs_alone(ed_pair: tuple[bytes, str]) -> None:
     signer = DkimSigner([DkimKey("example.com", "ed1", ed_pair[0], "ed25519-sha256")])  # type: ignore[arg-type]
     dns = Dns()

@@ -6,7 +6,13 @@ stored template, or ``email_rfc822``; ``template_id`` with inline subject/text/h
 the sending-domain check (7001) and one message per recipient, built by ``compose`` with
 ``substitution_data`` (recipient over transmission). Malformed recipients are SparkPost's
 partial errors; anything that could inject a header or an envelope parameter (checklist
-I1-I3) refuses the whole request.
+I1-I3) refuses the whole request. Each message is capped at ``[server] max_message_size``
+and all of them together at ``[api] max_transmission_bytes`` while they are built
+(``compose.budget``: 422 / 1300, the field and the recipient named). A key limited to
+sender domains (``keys create --domain``) gets 422 / 7001 naming the field when the
+envelope sender (``return_path``) or any From or Sender address of a built message is
+outside them (``sender_identity``, DESIGN section 9); the session carries the domains so
+that submission checks again and signs only for them.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from sealpost.api.transmission_models import (
     recipient_plan,
     refusal,
 )
+from sealpost.compose import budget as size
 from sealpost.compose import inline, rfc822
 from sealpost.compose.addresses import BadAddress, Mailbox, check_address
 from sealpost.compose.refusal import Refused
@@ -37,6 +44,7 @@ from sealpost.compose.substitution import merged
 from sealpost.domains.records import DomainNameError, normalize_domain
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.tls_record import TlsRecord
+from sealpost.sender_identity import ForeignSender, Party, address_refusal, check_sender
 from sealpost.store.base import ApiKeyRecord
 
 MAX_AHEAD = 3 * 86400.0
@@ -82,13 +90,21 @@ def _session_tls(scope: dict[str, Any]) -> TlsRecord | None:
     return TlsRecord(version=_TLS_NAMES.get(version) if isinstance(version, int) else None)
 
 
-async def _check_domains(
-    ctx: ApiContext, record: ApiKeyRecord, sender: Mailbox, return_path: str
-) -> None:
-    allowed = {d.lower() for d in record.sender_domains}
-    for domain in {sender.domain, return_path.rpartition("@")[2].lower()}:
-        if allowed and domain not in allowed:
-            raise ApiError(403, "Forbidden.", f"this API key may not send from {domain}", "1100")
+def foreign_sender(
+    refused: ForeignSender, *, rfc822_content: bool, return_path: bool = False
+) -> ApiError:
+    """A restricted key's message naming a sender outside its domains: 422 / 7001 (SparkPost's
+    "Invalid domain"), naming the field the sender came from."""
+    if refused.party is Party.ENVELOPE and return_path:
+        where = "return_path"
+    elif refused.party is Party.SENDER:
+        where = f"{rfc822.FIELD} (Sender header)" if rfc822_content else "content.headers.Sender"
+    else:
+        where = f"{rfc822.FIELD} (From header)" if rfc822_content else "content.from"
+    return ApiError(422, "Invalid domain", f"{where}: {refused.reason}", "7001")
+
+
+async def _check_domains(ctx: ApiContext, sender: Mailbox) -> None:
     if ctx.config.api.allow_unverified_domains:
         return
     keys = ctx.services.get("signing_keys")
@@ -167,7 +183,23 @@ async def plan_transmission(
     content, plan.template_id = await _content(ctx, body.content or ContentIn(), now)
     sender = content.sender
     return_path = check_address("return_path", body.return_path) if body.return_path else None
-    await _check_domains(ctx, record, sender, return_path or sender.email)
+    domains = frozenset(record.sender_domains) or None
+
+    def check(refused: ForeignSender | None) -> None:
+        if refused is not None:
+            raise foreign_sender(
+                refused,
+                rfc822_content=isinstance(content, rfc822.Rfc822),
+                return_path=return_path is not None,
+            )
+
+    mail_from = return_path or sender.email
+    if isinstance(content, rfc822.Rfc822):
+        check(check_sender(content.data, mail_from, domains))
+    else:  # the headers are built per recipient below; the From and envelope are known now
+        check(address_refusal(Party.ENVELOPE, mail_from, domains))
+        check(address_refusal(Party.FROM, sender.email, domains))
+    await _check_domains(ctx, sender)
     accepted: list[RecipientPlan] = []
     for n, item in enumerate(body.recipients):
         try:
@@ -188,12 +220,21 @@ async def plan_transmission(
         auth_user=record.id,
         tls=_session_tls(request.scope),
         local_hostname=ctx.config.server.hostname,
+        sender_domains=domains,
     )
     substitute = opts.perform_substitutions is not False
+    max_message = ctx.config.server.max_message_size
+    max_total = left = ctx.config.api.max_transmission_bytes
     for rcpt in accepted:
         data = merged(body.substitution_data or {}, rcpt.substitution_data) if substitute else {}
+        budget = size.for_message(
+            rcpt.to.field,
+            max_message=max_message,
+            transmission_left=left,
+            max_transmission=max_total,
+        )
         if isinstance(content, rfc822.Rfc822):
-            raw = content.data
+            raw = size.check_size(rfc822.FIELD, content.data, budget)
         else:
             raw = inline.build(
                 content,
@@ -202,10 +243,14 @@ async def plan_transmission(
                 hostname=ctx.config.server.hostname,
                 now=now,
                 substitute=substitute,
+                budget=budget,
             ).data
+            if domains is not None:  # a (substituted) content.headers.Sender, for one
+                check(check_sender(raw, mail_from, domains))
+        left -= len(raw)
         plan.messages.append(
             InboundMessage(
-                _envelope(return_path or sender.email, rcpt.to.email, raw, opts),
+                _envelope(mail_from, rcpt.to.email, raw, opts),
                 session,
                 raw,
                 annotations={

@@ -32,9 +32,10 @@ from sealpost.api.transmission_models import (
     TransmissionList,
     refusal,
 )
-from sealpost.api.transmission_plan import Plan, plan_transmission
+from sealpost.api.transmission_plan import Plan, foreign_sender, plan_transmission
 from sealpost.compose.refusal import Refused
 from sealpost.model.grants import Grant
+from sealpost.sender_identity import ForeignSender
 from sealpost.store.base import ApiKeyRecord, Document, DuplicateError, IdempotencyRecord
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["transmissions"])
@@ -104,7 +105,7 @@ async def create_transmission(
         return IdempotencyRecord(key, fingerprint, response, now)
 
     try:
-        await ctx.submission.submit_batch(
+        queued = await ctx.submission.submit_batch(
             plan.messages,
             not_before=plan.not_before,
             idempotency=idempotency if key is not None else None,
@@ -117,6 +118,10 @@ async def create_transmission(
                 409, "conflict", "a request with this Idempotency-Key is in progress", "1200"
             ) from None
         return _replay(prior, fingerprint)
+    if isinstance(queued, ForeignSender):  # the plan checked already; submission is the door
+        raise foreign_sender(
+            queued, rfc822_content=body.content is not None and bool(body.content.email_rfc822)
+        )
     return JSONResponse(response)
 
 

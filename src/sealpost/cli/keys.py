@@ -60,7 +60,8 @@ def keys_create(
         typer.Option(
             "--domain",
             metavar="DOMAIN",
-            help="Sender domain the key may use in MAIL FROM (repeat for several; default: any).",
+            help="Sender domain the key may use, exactly (MAIL FROM, every header From and "
+            "Sender, DKIM d=); repeat for several; default: any.",
         ),
     ] = None,
     grant: Annotated[

@@ -7,7 +7,10 @@ Header section (RFC 5322 section 3.6): From, To (built by SparkPost's rules: ``n
 body is text/plain + text/x-amp-html + text/html as multipart/alternative (RFC 2046 section
 5.1.4, richest last), inline images in multipart/related with the html part (RFC 2387,
 Content-ID = image name), attachments in multipart/mixed. Every header value, before and
-after substitution, is refused if it holds a line break (checklist I1, I2).
+after substitution, is refused if it holds a line break (checklist I1, I2). Custom headers
+may not repeat a field RFC 5322 section 3.6 allows once (``Cc`` and ``cc``) nor carry a
+``DKIM-Signature`` (Sealpost signs). A ``Budget`` bounds the message while it is built
+(``compose.budget``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 from sealpost.compose import mime
 from sealpost.compose.addresses import Mailbox, address_list, check_address
+from sealpost.compose.budget import Budget, base64_size, check_size
 from sealpost.compose.header_encoding import (
     ascii_fallback,
     fold,
@@ -30,7 +34,15 @@ from sealpost.compose.header_encoding import (
     unstructured,
     with_parameters,
 )
-from sealpost.compose.refusal import Refused, check_header_name, check_header_text, field_label
+from sealpost.compose.refusal import (
+    SIGNATURE_FIELDS,
+    SIGNATURE_REASON,
+    SINGLE_FIELDS,
+    Refused,
+    check_header_name,
+    check_header_text,
+    field_label,
+)
 from sealpost.compose.substitution import render
 from sealpost.model.ids import new_message_id
 
@@ -115,12 +127,19 @@ def validate(content: InlineContent) -> None:
         raise Refused("content.amp_html", "amp_html needs text or html too", "1400")
     if content.reply_to is not None:
         address_list("content.reply_to", content.reply_to)
+    given: set[str] = set()
     for name, value in content.headers:
         label = f"content.headers.{field_label(name)}"
         check_header_name(label, name)
         check_header_text(label, value)
-        if name.lower() in RESERVED_HEADERS:
+        lower = name.lower()
+        if lower in RESERVED_HEADERS:
             raise Refused(label, f"{name} is set by Sealpost; use the content fields")
+        if lower in SIGNATURE_FIELDS:
+            raise Refused(label, SIGNATURE_REASON)
+        if lower in given and lower in SINGLE_FIELDS:
+            raise Refused(label, f"more than one {SINGLE_FIELDS[lower]} header (RFC 5322 3.6)")
+        given.add(lower)
         if name.lower() == "cc":
             address_list(label, value)
     seen: set[str] = set()
@@ -152,12 +171,23 @@ def build(
     hostname: str,
     now: float,
     substitute: bool = True,
+    budget: Budget | None = None,
 ) -> Built:
     """The message bytes for ``rcpt``, with ``data`` substituted unless ``substitute`` is
-    false (SparkPost's ``perform_substitutions``); CRLF line endings, 7-bit body."""
+    false (SparkPost's ``perform_substitutions``); CRLF line endings, 7-bit body. With a
+    ``budget`` the output is counted while it is produced and ``TooLarge`` stops the build
+    as soon as the message would pass its cap (``compose.budget``)."""
     if not substitute:
         data = _Verbatim()
-    subject = check_header_text("content.subject", _render(content.subject, data))
+    if budget is not None:
+        for label, files in (
+            ("content.attachments", content.attachments),
+            ("content.inline_images", content.inline_images),
+        ):
+            for item in files:
+                budget.spend(label, base64_size(len(item.data)))
+    subject = _render(content.subject, data, budget=budget, field="content.subject")
+    subject = check_header_text("content.subject", subject)
     headers = [fold("From", content.sender.header()), fold("To", to_header(rcpt))]
     custom: list[str] = []
     given: dict[str, str] = {}
@@ -167,7 +197,7 @@ def build(
             continue
         label = f"content.headers.{field_label(name)}"
         check_header_name(label, name)
-        value = check_header_text(label, _render(raw, data))
+        value = check_header_text(label, _render(raw, data, budget=budget, field=label))
         given[lower] = value
         if lower == "cc":
             headers.append(fold("Cc", address_list(label, value)))
@@ -176,7 +206,7 @@ def build(
         else:
             custom.append(fold(name, unstructured(value)))
     if content.reply_to is not None:
-        value = _render(content.reply_to, data)
+        value = _render(content.reply_to, data, budget=budget, field="content.reply_to")
         headers.append(fold("Reply-To", address_list("content.reply_to", value)))
     message_id = given.get("message-id") or f"<{new_message_id(now)}@{hostname}>"
     headers += [
@@ -186,31 +216,49 @@ def build(
         "MIME-Version: 1.0\r\n",
         *custom,
     ]
-    part_headers, body = mime.serialize(_body(content, data))
+    part_headers, body = mime.serialize(_body(content, data, budget))
     head = "".join(headers) + "".join(part_headers)
-    return Built(head.encode("utf-8") + b"\r\n" + body, message_id)
+    message = head.encode("utf-8") + b"\r\n" + body
+    if budget is not None:
+        check_size("content", message, budget)
+    return Built(message, message_id)
 
 
 class _Verbatim(dict):  # type: ignore[type-arg]
     """Marks "no substitution": ``render`` is skipped for it."""
 
 
-def _render(template: str, data: Mapping[str, Any], *, escape_html: bool = False) -> str:
+def _render(
+    template: str,
+    data: Mapping[str, Any],
+    *,
+    escape_html: bool = False,
+    budget: Budget | None = None,
+    field: str = "content",
+) -> str:
     if isinstance(data, _Verbatim):
+        if budget is not None:
+            budget.spend_text(field, template)
         return template
-    return render(template, data, escape_html=escape_html)
+    return render(template, data, escape_html=escape_html, budget=budget, field=field)
 
 
-def _body(content: InlineContent, data: Mapping[str, Any]) -> mime.Leaf | mime.Multipart:
+def _body(
+    content: InlineContent, data: Mapping[str, Any], budget: Budget | None = None
+) -> mime.Leaf | mime.Multipart:
     alternatives: list[mime.Leaf | mime.Multipart] = []
     if content.text is not None:
-        alternatives.append(mime.text_leaf(_render(content.text, data), "plain"))
+        text = _render(content.text, data, budget=budget, field="content.text")
+        alternatives.append(mime.text_leaf(text, "plain"))
     if content.amp_html is not None:
-        amp = _render(content.amp_html, data, escape_html=True)
+        amp = _render(
+            content.amp_html, data, escape_html=True, budget=budget, field="content.amp_html"
+        )
         alternatives.append(mime.text_leaf(amp, "x-amp-html"))
     html_part: mime.Leaf | mime.Multipart | None = None
     if content.html is not None:
-        html_part = mime.text_leaf(_render(content.html, data, escape_html=True), "html")
+        html = _render(content.html, data, escape_html=True, budget=budget, field="content.html")
+        html_part = mime.text_leaf(html, "html")
     images = tuple(_image(image) for image in content.inline_images)
     if html_part is not None and images:
         html_part = mime.Multipart("related", (html_part, *images), ('type="text/html"',))

@@ -5,9 +5,33 @@ or value would end it and let the caller write headers of their own. Python's
 ``str.splitlines`` also breaks at ``\\x0b \\x0c \\x1c \\x1d \\x1e \\x85 \\u2028 \\u2029``,
 so those are refused too, with every other C0/C1 control except horizontal tab, and lone
 UTF-16 surrogates (a JSON ``\\ud800`` escape that no UTF-8 encoder can write).
+
+RFC 5322 section 3.6 (the table of field counts): the fields of ``SINGLE_FIELDS`` occur at
+most once, so a caller may not give two of them (a reader may show either copy). A caller's
+``DKIM-Signature`` is refused: Sealpost signs, only for the key's domains (DESIGN section 9).
 """
 
 from __future__ import annotations
+
+# RFC 5322 section 3.6: at most one of each (lower case -> the spelling errors show).
+SINGLE_FIELDS = {
+    name.lower(): name
+    for name in (
+        "From",
+        "Sender",
+        "Reply-To",
+        "To",
+        "Cc",
+        "Bcc",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "In-Reply-To",
+        "References",
+    )
+}
+SIGNATURE_FIELDS = {"dkim-signature": "DKIM-Signature"}
+SIGNATURE_REASON = "Sealpost DKIM-signs messages itself; remove the DKIM-Signature header"
 
 # Every character str.splitlines() treats as a line boundary, plus NUL.
 LINE_BREAKS = frozenset("\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")

@@ -5,9 +5,16 @@ SparkPost accepts lone LF or CR and normalises them to CRLF (reference section 2
 line as ``name: value`` or a folded continuation, so a message whose header section does
 not parse, has an overlong line, a NUL, a header holding any other line break
 ``str.splitlines`` knows (checklist I2), or a multipart without its boundary (RFC 2046
-section 5.1.1) is refused rather than guessed at. No To header is added (SparkPost builds
-none for rfc822 content); a missing Date or Message-ID is added (RFC 5322 section 3.6:
-Date is required, Message-ID SHOULD be present).
+section 5.1.1) is refused rather than guessed at. RFC 5322 section 3.6 (the table of
+field counts): From, Sender, Reply-To, To, Cc, Bcc, Subject, Date, Message-ID, In-Reply-To
+and References occur at most once; a second one is refused naming the header, since a
+reader may show either copy (a second From is the classic way to show one author and sign
+another). A caller's ``DKIM-Signature`` is refused too: Sealpost signs, and only for the
+domains the key may use, so a signature it did not make (a replayed third-party one, or the
+caller's own, which our added Date/Message-ID may break) is not passed on; a refusal says
+so, where silently stripping it would rewrite a message that is otherwise kept intact.
+No To header is added (SparkPost builds none for rfc822 content); a missing Date or
+Message-ID is added (RFC 5322 section 3.6: Date is required, Message-ID SHOULD be present).
 """
 
 from __future__ import annotations
@@ -21,7 +28,13 @@ from email.policy import compat32
 from email.utils import format_datetime, getaddresses
 
 from sealpost.compose.addresses import Mailbox, check_address
-from sealpost.compose.refusal import Refused, has_forbidden
+from sealpost.compose.refusal import (
+    SIGNATURE_FIELDS,
+    SIGNATURE_REASON,
+    SINGLE_FIELDS,
+    Refused,
+    has_forbidden,
+)
 from sealpost.model.ids import new_message_id
 
 FIELD = "content.email_rfc822"
@@ -59,7 +72,7 @@ def normalise(text: str, *, hostname: str, now: float) -> Rfc822:
     _check_head(head)
     if any(len(line.encode("utf-8")) > 998 for line in body):
         raise Refused(FIELD, "a body line is longer than 998 characters; encode the part")
-    names = {line.split(":", 1)[0].strip().lower() for line in head if line[:1] not in " \t"}
+    names = _field_names(head)
     added = []
     if "date" not in names:
         added.append("Date: " + format_datetime(datetime.fromtimestamp(now, UTC)))
@@ -74,6 +87,27 @@ def normalise(text: str, *, hostname: str, now: float) -> Rfc822:
     if not senders or "@" not in senders[0]:
         raise Refused(FIELD, "the message needs a From header with an address")
     return Rfc822(data, Mailbox(check_address(f"{FIELD} (From header)", senders[0])))
+
+
+def _field_names(head: list[str]) -> set[str]:
+    """The header names present (lower case), after the section 3.6 count and the
+    DKIM-Signature rule; ``Refused`` naming the header otherwise."""
+    seen: set[str] = set()
+    for line in head:
+        if line[:1] in (" ", "\t"):
+            continue
+        name = line.split(":", 1)[0].strip().lower()
+        if name in SIGNATURE_FIELDS:
+            label = SIGNATURE_FIELDS[name]
+            raise Refused(f"{FIELD} ({label} header)", SIGNATURE_REASON)
+        if name in seen and name in SINGLE_FIELDS:
+            label = SINGLE_FIELDS[name]
+            raise Refused(
+                f"{FIELD} ({label} header)",
+                f"more than one {label} header (RFC 5322 section 3.6 allows one)",
+            )
+        seen.add(name)
+    return seen
 
 
 def _check_head(head: list[str]) -> None:

@@ -31,3 +31,11 @@ class ApiSection(Section):
     max_recipients: Positive = Field(
         10000, description="Most recipients in one transmission (422 beyond)."
     )
+    max_transmission_bytes: Positive = Field(
+        100 * 1024 * 1024,
+        description="Most octets all the messages of one transmission may take together, "
+        "after substitution (422, code 1300, beyond; each message is also capped at "
+        "[server] max_message_size). Building stops as soon as the cap would be passed; "
+        "one request's peak memory is about 2.4 times this value. Split larger "
+        "sends into several transmissions.",
+    )

@@ -66,7 +66,9 @@ class ServerSection(Section):
         "every other domain needs an authenticated submission.",
     )
     max_message_size: Positive = Field(
-        10_240_000, description="Largest message accepted, in bytes (advertised as SIZE, RFC 1870)."
+        10_240_000,
+        description="Largest message accepted, in bytes (advertised as SIZE, RFC 1870); "
+        "also the cap on each message the API composes, after substitution (422 beyond).",
     )
     max_recipients: Annotated[int, Field(ge=100)] = Field(
         1000,

@@ -42,10 +42,11 @@ class SigningKeys:
         """The signer to use now; None when no key is known."""
         return self._signer
 
-    def sign(self, data: bytes) -> bytes:
-        """Sign with the current signer (so this object can stand where a DkimSigner does)."""
+    def sign(self, data: bytes, domains: frozenset[str] | None = None) -> bytes:
+        """Sign with the current signer (so this object can stand where a DkimSigner does);
+        ``domains`` limits the signing domains as ``DkimSigner.sign`` says."""
         signer = self._signer
-        return signer.sign(data) if signer is not None else data
+        return signer.sign(data, domains) if signer is not None else data
 
     def verified_domains(self) -> frozenset[str]:
         """Verified sending domains and the domains of the config's keys, as of the last

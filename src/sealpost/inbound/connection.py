@@ -9,7 +9,8 @@ This is the only inbound code that touches a transport. It owns:
   (minimum DATA rate, Postfix ``smtpd_min_data_rate``) under a hard cap, and the TLS handshake
   timeout (checklist G6, A8);
 - durability: ``250`` after the final dot is sent only after ``Submission.submit`` returned,
-  i.e. after the message is fsynced (RFC 5321 section 6.1).
+  i.e. after the message is fsynced (RFC 5321 section 6.1); a message that names a sender
+  the authenticated key may not use is answered ``550 5.7.1`` and nothing is queued.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from sealpost.inbound.context import ListenerContext
 from sealpost.model.envelope import InboundMessage, SessionInfo
 from sealpost.model.reply import Reply
 from sealpost.net.sockets import set_nodelay
+from sealpost.sender_identity import ForeignSender
+from sealpost.smtp import replies
 from sealpost.smtp.server import (
     Authenticate,
     Close,
@@ -187,11 +190,12 @@ class SmtpConnection(asyncio.Protocol):
                 auth_user=session.auth_user,
                 tls=session.tls,
                 local_hostname=self._ctx.policy.hostname,
+                sender_domains=session.sender_domains,
             ),
             data=event.data,
         )
         try:
-            accepted = await self._ctx.submission.submit(message)
+            outcome = await self._ctx.submission.submit(message)
         except StoreError as exc:
             log.error("queue write failed for message from %s: %s", self._ip, exc)
             reply = QUEUE_WRITE_ERROR
@@ -199,16 +203,20 @@ class SmtpConnection(asyncio.Protocol):
             log.exception("unexpected error while queueing a message from %s", self._ip)
             reply = QUEUE_WRITE_ERROR
         else:
-            reply = Reply.of(250, "2.0.0", f"Ok: queued as {accepted.message_id}")
-            log.info(
-                "queued %s from=<%s> nrcpt=%d size=%d listener=%s tls=%s",
-                accepted.message_id,
-                event.envelope.mail_from,
-                len(event.envelope.recipients),
-                len(event.data),
-                self._ctx.name,
-                session.tls.version if session.tls else "none",
-            )
+            if isinstance(outcome, ForeignSender):
+                log.info("refused from %s, key %s: %s", self._ip, session.auth_user, outcome)
+                reply = replies.sender_not_owned(str(outcome))
+            else:
+                reply = Reply.of(250, "2.0.0", f"Ok: queued as {outcome.message_id}")
+                log.info(
+                    "queued %s from=<%s> nrcpt=%d size=%d listener=%s tls=%s",
+                    outcome.message_id,
+                    event.envelope.mail_from,
+                    len(event.envelope.recipients),
+                    len(event.data),
+                    self._ctx.name,
+                    session.tls.version if session.tls else "none",
+                )
         if not self._closed:
             self._last = self._loop.time()
             self._perform(session.store_result(reply))

@@ -39,6 +39,9 @@ class SessionInfo:
     auth_user: str | None = None  # the API key's id when authenticated
     tls: TlsRecord | None = None
     local_hostname: str = "localhost"
+    # The authenticated key's sender domains (``keys create --domain``); None: any domain.
+    # Submission refuses a message naming another domain and signs only for these.
+    sender_domains: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

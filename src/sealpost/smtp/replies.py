@@ -50,6 +50,12 @@ def relay_denied(address: str) -> Reply:
     return Reply.of(554, "5.7.1", f"<{address}>: Relay access denied")
 
 
+def sender_not_owned(reason: str) -> Reply:
+    """After the final dot: a header From/Sender (or the envelope sender) names a domain
+    the authenticated key may not use (RFC 6409 section 6.1; nothing is queued)."""
+    return Reply.of(550, "5.7.1", f"Message rejected: {reason}")
+
+
 def unsupported_param(keyword: str) -> Reply:
     return Reply.of(555, "5.5.4", f"Unsupported option: {keyword}")
 

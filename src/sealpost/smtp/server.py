@@ -97,6 +97,11 @@ class ServerSession(CommandHandlers):
         return self._auth_user
 
     @property
+    def sender_domains(self) -> frozenset[str] | None:
+        """The authenticated key's sender domains; None when any domain may be used."""
+        return self._sender_domains
+
+    @property
     def closed(self) -> bool:
         return self._closed
 

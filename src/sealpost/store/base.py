@@ -153,7 +153,7 @@ class ApiKeyRecord:
     digest: bytes
     created_at: float
     revoked_at: float | None = None
-    sender_domains: tuple[str, ...] = ()  # MAIL FROM domains this key may use; () means any
+    sender_domains: tuple[str, ...] = ()  # envelope/From/Sender domains; () means any
     grants: frozenset[Grant] = frozenset()  # what the key may do; none unless given
 
     @property

@@ -41,7 +41,7 @@ def message_row(message_id: str, message: InboundMessage, now: float) -> Message
         "tls_minimum": envelope.tls_minimum,
         "annotations": dict(message.annotations),
     }
-    session_json = {
+    session_json: dict[str, Any] = {
         "listener": session.listener,
         "client_ip": session.client_ip,
         "client_port": session.client_port,
@@ -51,6 +51,8 @@ def message_row(message_id: str, message: InboundMessage, now: float) -> Message
         "tls": tls_dict(session.tls) if session.tls else None,
         "local_hostname": session.local_hostname,
     }
+    if session.sender_domains is not None:
+        session_json["sender_domains"] = sorted(session.sender_domains)
     return (
         message_id,
         now,
@@ -80,6 +82,10 @@ def tls_dict(record: TlsRecord) -> dict[str, Any]:
 
 
 _TLS_FIELDS = tuple(TlsRecord.__dataclass_fields__)
+
+
+def _domains(value: Any) -> frozenset[str] | None:
+    return None if value is None else frozenset(str(d) for d in value)
 
 
 def recipient_rows(message_id: str, message: InboundMessage) -> list[tuple[str, int, str]]:
@@ -112,6 +118,7 @@ def stored_message(row: MessageRow, recipients: Sequence[MessageRow]) -> StoredM
             auth_user=session_json["auth_user"],
             tls=TlsRecord.from_dict(session_json["tls"]),
             local_hostname=session_json["local_hostname"],
+            sender_domains=_domains(session_json.get("sender_domains")),
         )
         message = InboundMessage(
             envelope=envelope,

@@ -49,7 +49,10 @@ REFUSED = [
         "::ffff:169.254.169.254",
         "the IPv4-mapped form of 169.254.169.254 (RFC 4291), a link-local address (RFC 3927)",
     ),
-    ("::ffff:10.1.2.3", "the IPv4-mapped form of 10.1.2.3 (RFC 4291), a private address (RFC 1918)"),
+    (
+        "::ffff:10.1.2.3",
+        "the IPv4-mapped form of 10.1.2.3 (RFC 4291), a private address (RFC 1918)",
+    ),
     (
         "::127.0.0.1",
         "the IPv4-compatible form of 127.0.0.1 (RFC 4291), a loopback address (RFC 1122)",
@@ -84,7 +87,9 @@ def test_default_refuses_each_issue_10_example(dns_server: DnsServer):
     naming the address, its kind and the rule."""
     dns_server.add("internal.test", "A", "10.0.0.1")
     guard = EgressGuard(resolver(dns_server))
-    got = {h: clear(guard, h) for h in ("127.0.0.1", "169.254.169.254", "[::1]", "::ffff:127.0.0.1")}
+    got = {
+        h: clear(guard, h) for h in ("127.0.0.1", "169.254.169.254", "[::1]", "::ffff:127.0.0.1")
+    }
     got["internal.test"] = clear(guard, "internal.test")
     assert all(isinstance(r, Refused) and r.rule is Rule.PRIVATE_TARGET for r in got.values())
     assert got["127.0.0.1"].message == (

@@ -7,6 +7,7 @@ internal service's reply. Every connection made here stays on 127.0.0.0/8."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sealpost.net.client_tls import verifying
+from sealpost.net.pinned_http import PinnedTransport
 from tests.fixtures.webhook_receiver import (  # noqa: F401 (fixture)
     WebhookReceiver,
     webhook_receiver_fixture,
@@ -179,13 +182,9 @@ def test_no_answer_tells_open_from_closed_ports_or_relays_internal_content(
         assert webhook_receiver.hook_requests()[-1].json == {"msys": {}}
 
 
-def test_the_worker_never_resolves_a_target_itself(start_server, pki: Pki, dns_server, tmp_path):
-    """The worker's HTTP transport refuses any host it was not handed a checked address for
-    (a second, unchecked lookup is impossible by construction)."""
-    import asyncio
-
-    from sealpost.net.client_tls import verifying
-    from sealpost.net.pinned_http import PinnedTransport
+def test_the_worker_never_resolves_a_target_itself():
+    """The webhook sender's HTTP transport refuses any host it was not handed a checked
+    address for: a second, unchecked lookup is impossible by construction."""
 
     async def attempt() -> str:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)

@@ -205,3 +205,10 @@ def test_config_defaults_and_validation(tmp_path: Path):
         assert "api.allowed_private_targets" in text and "CIDR" in text and why in text
     with pytest.raises(ConfigError):
         load_config(_config(tmp_path, "tls_check_per_minute = 0"))
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "127.1", "017700000001"])
+def test_numeric_shorthands_are_names_never_addresses(dns_server: DnsServer, host: str):
+    """inet_aton would read these as 127.0.0.1; here they are DNS names (which do not exist),
+    and nothing ever connects to what a system resolver would make of them."""
+    assert clear(EgressGuard(resolver(dns_server)), host) == Unresolved(host, "nxdomain")

@@ -79,7 +79,3 @@ class TargetGuard(Protocol):
         """Resolve ``host`` once and judge every address. With ``ports``, ``port`` must be
         one of them unless every address is in the operator's allowed ranges."""
         ...
-
-    def is_allowed_private(self, address: str) -> bool:
-        """Whether ``address`` lies in ``[api] allowed_private_targets``."""
-        ...

@@ -165,12 +165,7 @@ class EgressGuard:
     ) -> None:
         self._resolver = resolver
         self._allowed = parse_networks(allowed)
-        local = LocalAddresses()
-        self._own = own or local.__contains__
-
-    def is_allowed_private(self, address: str) -> bool:
-        parsed = parse_address(address)
-        return parsed is not None and self._in_allowed(connectable(parsed))
+        self._own = own or LocalAddresses().__contains__
 
     def _in_allowed(self, address: IPAddress) -> bool:
         return any(address.version == n.version and address in n for n in self._allowed)

@@ -8,10 +8,11 @@ and ``batch-status``. Creating a webhook, or changing its target, first POSTs th
 masked; an update that sends the mask back keeps the stored secret. Delivery itself is
 ``sealpost.webhooks.worker``; it is woken after every change.
 
-Egress (DESIGN.md section 9): before any request, the target and the OAuth2 token URL are
-cleared by the server's ``TargetGuard`` (one DNS lookup each); a refused address is a 422
-naming the field and the rule (``target: ... resolves to 127.0.0.1, a loopback address
-(RFC 1122) (rule: private-target)``), and the ping then goes to exactly the checked address.
+Egress (DESIGN.md section 9, ``api.webhook_calls``): before any request, the target and the
+OAuth2 token URL are cleared by the server's ``TargetGuard`` (one DNS lookup each); a refused
+address is a 422 naming the field and the rule (``target: ... resolves to 127.0.0.1, a
+loopback address (RFC 1122) (rule: private-target)``), and the ping then goes to exactly the
+checked address.
 Failures without an HTTP answer (refused, reset, timed out, TLS) all read the same, so the
 API never tells whether a port is open. ``validate`` shows the target's status, headers and
 body as SparkPost does, but only for a public address: for one admitted through
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sealpost.api.auth import require_key
 from sealpost.api.context import ApiContext
 from sealpost.api.errors import ApiError, invalid, not_found
+from sealpost.api.webhook_calls import clear, failure_text, ping, post
 from sealpost.store.base import Document
 from sealpost.webhooks import definition, payload
 from sealpost.webhooks.definition import (
@@ -38,11 +40,7 @@ from sealpost.webhooks.definition import (
     OAuthRequest,
     Webhook,
 )
-from sealpost.webhooks.sender import PostResult, Sender
-from sealpost.webhooks.state import FailureCode, delete_state, load_state, retry_now
-from sealpost.webhooks.targets import Route, TargetRefusal
-
-NO_RESPONSE = "no HTTP response (connection refused or reset, timed out, or TLS failed)"
+from sealpost.webhooks.state import delete_state, load_state, retry_now
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["webhooks"])
 Text = Annotated[str, Field(max_length=1024)]
@@ -212,63 +210,6 @@ def _build(
     return hook
 
 
-def _sender(ctx: ApiContext) -> Sender:
-    """A sender of its own (same TLS and egress rules as the worker's), so a ping never
-    queues behind the worker's deliveries to slow receivers."""
-    if ctx.egress is None:
-        raise ApiError(503, "service unavailable", "no egress guard configured", "1900")
-    return Sender(
-        guard=ctx.egress, ca_file=ctx.config.delivery.ca_file, clock=ctx.clock, max_concurrent=2
-    )
-
-
-async def _clear(sender: Sender, hook: Webhook) -> Route:
-    """The hook's hosts through the egress rule: 422 naming the field when refused."""
-    cleared = await sender.clear(hook)
-    if isinstance(cleared, TargetRefusal):
-        if cleared.by_rule:
-            raise invalid(cleared.field, cleared.message)
-        raise ApiError(
-            400,
-            "webhook target validation failed",
-            f"{cleared.field}: {cleared.message}",
-            "1200",
-        )
-    return cleared
-
-
-async def _post(ctx: ApiContext, hook: Webhook, body: Any) -> tuple[PostResult, Route]:
-    """Clear the hook's hosts once, then POST ``body`` to exactly those addresses."""
-    sender = _sender(ctx)
-    try:
-        route = await _clear(sender, hook)
-        result = await sender.post(hook, payload.encode(body), uuid.uuid4().hex, route)
-        return result, route
-    finally:
-        await sender.close()
-
-
-def _failure_text(result: PostResult) -> str:
-    """What the caller may see of a failed POST: the HTTP status, the token endpoint's
-    answer, or one text for every failure without an HTTP response."""
-    if result.status is not None:
-        return result.detail
-    if result.failure is FailureCode.AUTH:
-        return result.detail
-    return NO_RESPONSE
-
-
-async def _ping(ctx: ApiContext, hook: Webhook) -> None:
-    result, _ = await _post(ctx, hook, payload.PING)
-    if not result.ok:
-        raise ApiError(
-            400,
-            "webhook target validation failed",
-            f"the test POST to target failed: {_failure_text(result)}",
-            "1200",
-        )
-
-
 def _wake(ctx: ApiContext) -> None:
     worker = ctx.services.get("webhooks")
     if worker is not None:
@@ -300,7 +241,7 @@ async def create(request: Request, body: WebhookIn) -> CreatedEnvelope:
     ctx = _ctx(request)
     allow_http = ctx.config.api.allow_unverified_domains
     hook = _build(str(uuid.uuid4()), body, None, now=ctx.clock(), allow_http=allow_http)
-    await _ping(ctx, hook)
+    await ping(ctx, hook)
     await _save(ctx, hook)
     _wake(ctx)
     return CreatedEnvelope(results=Created(id=hook.id, links=_links(hook.id)))
@@ -327,13 +268,9 @@ async def update(request: Request, webhook_id: str, body: WebhookUpdate) -> Crea
     allow_http = ctx.config.api.allow_unverified_domains
     hook = _build(webhook_id, body, old, now=ctx.clock(), allow_http=allow_http)
     if hook.target != old.target:
-        await _ping(ctx, hook)
+        await ping(ctx, hook)
     elif hook.oauth is not None and (old.oauth is None or hook.oauth.url != old.oauth.url):
-        sender = _sender(ctx)
-        try:
-            await _clear(sender, hook)
-        finally:
-            await sender.close()
+        await clear(ctx, hook)
     await _save(ctx, hook)
     if hook != old:  # a fixed target or credentials: retry a waiting batch now
         await retry_now(ctx.store, webhook_id, ctx.clock())
@@ -363,12 +300,12 @@ async def validate(
     ctx = _ctx(request)
     hook = await _load(ctx, webhook_id)
     message = body.message if body is not None and body.message is not None else payload.PING
-    result, route = await _post(ctx, hook, message)
+    result, route = await post(ctx, hook, message)
     if result.status is None:
         raise ApiError(
             400,
             "webhook target validation failed",
-            f"the test POST to target failed: {_failure_text(result)}",
+            f"the test POST to target failed: {failure_text(result)}",
             "1200",
         )
     verdict = "succeeded" if result.ok else "failed"

@@ -15,7 +15,7 @@ host (the target, each MX host, the MTA-STS policy host) is cleared by the egres
 instead of resolved directly, and probed only at the checked address. ``ports`` limits the
 port to SMTP's unless the address is in the operator's allowed ranges. A refused host is
 reported ``refused`` and never contacted; when every host is refused, ``report.refusal``
-says why. ``conceal`` (``tlscheck.conceal``) makes every host that did not greet with
+says why. ``conceal`` (``tlscheck.exposure``) makes every host that did not greet with
 ``220`` read like a closed port.
 """
 

@@ -28,6 +28,14 @@ from sealpost.config.model import Config
 
 HOSTNAME = "mx.example.test"
 
+# The [api] table of a test whose webhooks or tls-checks reach loopback fixtures: the egress
+# rule (DESIGN.md section 9) refuses 127.0.0.0/8 unless the operator allows it, like this.
+API_LOOPBACK_TARGETS = {
+    "address": "127.0.0.1:0",
+    "allow_unverified_domains": True,
+    "allowed_private_targets": ["127.0.0.0/8"],
+}
+
 DEFAULT_LISTENERS = [
     {"name": "mx", "tls": "starttls", "require_tls": False, "auth": False},
     {"name": "submission", "tls": "starttls", "require_tls": True, "auth": True},

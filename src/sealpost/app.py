@@ -27,6 +27,7 @@ from sealpost.inbound.context import ListenerContext, Timeouts
 from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
 from sealpost.inbound.listener import bound_address, start_listener
 from sealpost.model.tls_record import TlsRecord
+from sealpost.net.egress import EgressGuard
 from sealpost.net.sockets import listening_socket
 from sealpost.net.tls import CertificateSet, tls_record_from_ssl
 from sealpost.observability.metrics import Metrics
@@ -83,6 +84,8 @@ class Sealpost:
             self.store, time.time, self.signing_keys, hostname=cfg.server.hostname
         )
         self.resolver = build_resolver(cfg)
+        # DESIGN.md section 9: every connection an API caller can aim goes through this.
+        self.egress = EgressGuard(self.resolver, cfg.api.allowed_private_targets)
         self.api: ApiServer | None = None
         self.webhooks: WebhookWorker | None = None
         self.dispatcher: Dispatcher | None = None
@@ -116,7 +119,7 @@ class Sealpost:
         await self.store.open()
         self._warn_loose_modes()
         await self.signing_keys.refresh()
-        self.webhooks = webhook_worker(self.store, self.config)
+        self.webhooks = webhook_worker(self.store, self.config, self.egress)
         self.webhooks.start()
         if self.config.delivery.enabled:
 
@@ -173,6 +176,7 @@ class Sealpost:
             self.store,
             self.submission,
             self.resolver,
+            self.egress,
             services={"signing_keys": self.signing_keys, "webhooks": self.webhooks},
         )
         host, port = split_address(self.config.api.address)

@@ -25,7 +25,7 @@ from tests.fixtures.webhook_receiver import (  # noqa: F401 (fixture)
     webhook_receiver_fixture,
 )
 from tests.integration.delivery_rig import start_rig, trust_bundle
-from tests.support import Pki, ServerThread
+from tests.support import API_LOOPBACK_TARGETS, Pki, ServerThread
 
 FAST = WorkerSettings(poll_interval=0.05, retry=RetryPolicy(first=0.05, cap=0.2), timeout=5.0)
 
@@ -55,9 +55,10 @@ def start_worker(server: ServerThread, settings: WorkerSettings = FAST) -> Webho
         server.call(existing.stop)
     ca_file = server.config.delivery.ca_file
     store = server.app.store
+    guard = server.app.egress
 
     async def make() -> WebhookWorker:
-        worker = WebhookWorker(store, ca_file=ca_file, settings=settings)
+        worker = WebhookWorker(store, guard=guard, ca_file=ca_file, settings=settings)
         worker.start()
         return worker
 
@@ -104,7 +105,10 @@ def wait_status(
 @pytest.fixture
 def hook_server(start_server, webhook_receiver: WebhookReceiver) -> Iterator[ServerThread]:
     server = start_server(
-        tables={"delivery": {"enabled": False, "ca_file": str(webhook_receiver.ca_file)}}
+        tables={
+            "delivery": {"enabled": False, "ca_file": str(webhook_receiver.ca_file)},
+            "api": API_LOOPBACK_TARGETS,
+        }
     )
     yield server
     worker = getattr(server, "webhook_worker", None)
@@ -343,7 +347,10 @@ def test_slow_receiver_times_out_and_is_retried(
 def test_cursor_survives_a_restart_without_duplicate_batches(
     start_server, pki: Pki, webhook_receiver: WebhookReceiver
 ):
-    tables = {"delivery": {"enabled": False, "ca_file": str(webhook_receiver.ca_file)}}
+    tables = {
+        "delivery": {"enabled": False, "ca_file": str(webhook_receiver.ca_file)},
+        "api": API_LOOPBACK_TARGETS,
+    }
     first = start_server(tables=tables)
     with client(first, pki, make_key(first)) as api:
         assert api.post("/webhooks", json=basic_hook(webhook_receiver)).status_code == 200
@@ -369,7 +376,8 @@ def test_delivery_events_carry_the_tls_record(
 ):
     with WebhookReceiver(tmp_path / "receiver") as receiver:
         bundle = trust_bundle(tmp_path, sink_certs.ca_file, receiver.ca_file)
-        rig = start_rig(start_server, dns_server, smtp_sink(cert=sink_certs.good), ca_file=bundle)
+        sink = smtp_sink(cert=sink_certs.good)
+        rig = start_rig(start_server, dns_server, sink, ca_file=bundle, api=API_LOOPBACK_TARGETS)
         with client(rig.server, pki, make_key(rig.server)) as api:
             body = {"name": "tls", "target": receiver.url(), "events": ["delivery"]}
             assert api.post("/webhooks", json=body).status_code == 200

@@ -10,7 +10,7 @@ import sys
 import httpx
 
 from sealpost.keys import create_key
-from tests.support import Pki
+from tests.support import API_LOOPBACK_TARGETS, Pki
 
 
 def test_tls_check_endpoint(start_server, pki: Pki, dns_server, smtp_sink, sink_certs):
@@ -26,6 +26,7 @@ def test_tls_check_endpoint(start_server, pki: Pki, dns_server, smtp_sink, sink_
                 "ca_file": str(sink_certs.ca_file),
             },
             "mta_sts": {"https_port": 9},
+            "api": API_LOOPBACK_TARGETS,
         }
     )
     key, _ = server.call(lambda: create_key(server.app.store, "t", 0.0))

@@ -16,7 +16,7 @@ from sparkpost import SparkPost
 from sealpost.keys import create_key
 from tests.fixtures.webhook_receiver import WebhookReceiver
 from tests.integration.delivery_rig import start_rig, trust_bundle
-from tests.support import Pki
+from tests.support import API_LOOPBACK_TARGETS, Pki
 
 pytestmark = pytest.mark.interop
 
@@ -27,7 +27,7 @@ def test_sparkpost_client_to_tls_delivery_to_webhook_and_events_api(
     with WebhookReceiver(tmp_path / "receiver") as receiver:
         bundle = trust_bundle(tmp_path, sink_certs.ca_file, receiver.ca_file)
         sink = smtp_sink(cert=sink_certs.good)
-        rig = start_rig(start_server, dns_server, sink, ca_file=bundle)
+        rig = start_rig(start_server, dns_server, sink, ca_file=bundle, api=API_LOOPBACK_TARGETS)
         server = rig.server
         key, _ = server.call(lambda: create_key(server.app.store, "client", 0.0))
         api = f"https://127.0.0.1:{server.ports['api']}"

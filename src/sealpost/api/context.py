@@ -9,6 +9,7 @@ from typing import Any
 
 from sealpost.config.model import Config
 from sealpost.dns.resolver import Resolver
+from sealpost.model.egress import TargetGuard
 from sealpost.store.base import Store
 from sealpost.submission import Submission
 
@@ -19,5 +20,6 @@ class ApiContext:
     store: Store
     submission: Submission
     resolver: Resolver | None = None
+    egress: TargetGuard | None = None  # the rule for every connection a caller can aim
     clock: Callable[[], float] = time.time
     services: dict[str, Any] = field(default_factory=dict)  # e.g. the webhook notifier

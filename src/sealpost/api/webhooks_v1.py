@@ -7,6 +7,16 @@ and ``batch-status``. Creating a webhook, or changing its target, first POSTs th
 (basic password, OAuth2 client_secret, auth_token) are stored for sending and always shown
 masked; an update that sends the mask back keeps the stored secret. Delivery itself is
 ``sealpost.webhooks.worker``; it is woken after every change.
+
+Egress (DESIGN.md section 9, ``api.webhook_calls``): before any request, the target and the
+OAuth2 token URL are cleared by the server's ``TargetGuard`` (one DNS lookup each); a refused
+address is a 422 naming the field and the rule (``target: ... resolves to 127.0.0.1, a
+loopback address (RFC 1122) (rule: private-target)``), and the ping then goes to exactly the
+checked address.
+Failures without an HTTP answer (refused, reset, timed out, TLS) all read the same, so the
+API never tells whether a port is open. ``validate`` shows the target's status, headers and
+body as SparkPost does, but only for a public address: for one admitted through
+``[api] allowed_private_targets`` it shows the status alone.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sealpost.api.auth import needs, require_key
 from sealpost.api.context import ApiContext
 from sealpost.api.errors import ApiError, invalid, not_found
+from sealpost.api.webhook_calls import clear, failure_text, ping, post
 from sealpost.model.grants import Grant
 from sealpost.store.base import Document
 from sealpost.webhooks import definition, payload
@@ -30,7 +41,6 @@ from sealpost.webhooks.definition import (
     OAuthRequest,
     Webhook,
 )
-from sealpost.webhooks.sender import PostResult, Sender
 from sealpost.webhooks.state import delete_state, load_state, retry_now
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["webhooks"])
@@ -201,27 +211,6 @@ def _build(
     return hook
 
 
-async def _post(ctx: ApiContext, hook: Webhook, body: Any) -> PostResult:
-    """POST once through a sender of its own (same TLS rules as the worker's), so a ping
-    never queues behind the worker's deliveries to slow receivers."""
-    sender = Sender(ca_file=ctx.config.delivery.ca_file, clock=ctx.clock, max_concurrent=2)
-    try:
-        return await sender.post(hook, payload.encode(body), uuid.uuid4().hex)
-    finally:
-        await sender.close()
-
-
-async def _ping(ctx: ApiContext, hook: Webhook) -> None:
-    result = await _post(ctx, hook, payload.PING)
-    if not result.ok:
-        raise ApiError(
-            400,
-            "webhook target validation failed",
-            f"the test POST to target failed: {result.detail}",
-            "1200",
-        )
-
-
 def _wake(ctx: ApiContext) -> None:
     worker = ctx.services.get("webhooks")
     if worker is not None:
@@ -257,7 +246,7 @@ async def create(request: Request, body: WebhookIn) -> CreatedEnvelope:
     ctx = _ctx(request)
     allow_http = ctx.config.api.allow_unverified_domains
     hook = _build(str(uuid.uuid4()), body, None, now=ctx.clock(), allow_http=allow_http)
-    await _ping(ctx, hook)
+    await ping(ctx, hook)
     await _save(ctx, hook)
     _wake(ctx)
     return CreatedEnvelope(results=Created(id=hook.id, links=_links(hook.id)))
@@ -294,7 +283,9 @@ async def update(request: Request, webhook_id: str, body: WebhookUpdate) -> Crea
     allow_http = ctx.config.api.allow_unverified_domains
     hook = _build(webhook_id, body, old, now=ctx.clock(), allow_http=allow_http)
     if hook.target != old.target:
-        await _ping(ctx, hook)
+        await ping(ctx, hook)
+    elif hook.oauth is not None and (old.oauth is None or hook.oauth.url != old.oauth.url):
+        await clear(ctx, hook)
     await _save(ctx, hook)
     if hook != old:  # a fixed target or credentials: retry a waiting batch now
         await retry_now(ctx.store, webhook_id, ctx.clock())
@@ -329,17 +320,23 @@ async def validate(
     ctx = _ctx(request)
     hook = await _load(ctx, webhook_id)
     message = body.message if body is not None and body.message is not None else payload.PING
-    result = await _post(ctx, hook, message)
+    result, route = await post(ctx, hook, message)
     if result.status is None:
         raise ApiError(
-            400, "webhook target validation failed", f"no response: {result.detail}", "1200"
+            400,
+            "webhook target validation failed",
+            f"the test POST to target failed: {failure_text(result)}",
+            "1200",
         )
     verdict = "succeeded" if result.ok else "failed"
+    shown = not route.private  # an internal service's answer is never relayed to a caller
+    response = TargetResponse(
+        status=result.status,
+        headers=result.headers if shown else {},
+        body=result.body if shown else "",
+    )
     return ValidationEnvelope(
-        results=Validation(
-            msg=f"Test POST to endpoint {verdict}",
-            response=TargetResponse(status=result.status, headers=result.headers, body=result.body),
-        )
+        results=Validation(msg=f"Test POST to endpoint {verdict}", response=response)
     )
 
 

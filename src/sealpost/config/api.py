@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from sealpost.config.section import Section
-from sealpost.config.values import Positive, address_text
+from sealpost.config.values import Positive, address_text, cidr_text
 
 
 class ApiSection(Section):
@@ -38,4 +38,19 @@ class ApiSection(Section):
         "[server] max_message_size). Building stops as soon as the cap would be passed; "
         "one request's peak memory is about 2.4 times this value. Split larger "
         "sends into several transmissions.",
+    )
+    allowed_private_targets: list[Annotated[str, AfterValidator(cidr_text)]] = Field(
+        default_factory=list,
+        description="Networks (CIDR) that webhooks, their OAuth2 token URLs and API tls-checks "
+        "may reach although they are loopback, private (RFC 1918), link-local, CGNAT, "
+        "unique-local, multicast, reserved or this server's own addresses, e.g. "
+        '["127.0.0.0/8"] for a test suite or ["10.1.2.0/24"] for an internal webhook '
+        "receiver. Empty: every such address is refused (422, rule private-target). API "
+        "tls-checks may use any port on these networks.",
+    )
+    tls_check_per_minute: Positive = Field(
+        6,
+        description="tls-checks one API key may run per minute through GET /api/v1/tls-check "
+        "(each opens up to six connections per MX host); beyond it 429 with Retry-After. "
+        "The sealpost tls-check command is not limited.",
     )

@@ -182,6 +182,16 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+def cidr_text(value: str) -> str:
+    """An IPv4 or IPv6 network in CIDR form (``127.0.0.0/8``, ``fd00::/8``); a bare address
+    is its own /32 or /128. Host bits must be zero, so a typo cannot widen the range."""
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=True)
+    except ValueError as exc:
+        raise issue(f"must be a network in CIDR form such as 127.0.0.0/8 ({exc})") from None
+    return str(network)
+
+
 def route_text(value: str) -> str:
     try:
         split_route(value)

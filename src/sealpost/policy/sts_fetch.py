@@ -14,6 +14,10 @@ use ``mta-sts.<domain>``. RFC 8461 section 3.3 rules kept here:
 - the body is capped at 64 KiB (reading stops there) and the whole fetch, DNS included, is
   bounded in time (section 3.3 MAY: a size limit of 64 KiB and a timeout are suggested).
 
+With a ``TargetGuard`` (tls-check through the API, where the caller chooses the domain and
+so the policy host's address), the host is cleared by the egress rule instead of resolved
+directly: a refused address is a fetch error naming the rule, and nothing is sent to it.
+
 Every failure is a value (``StsError`` with ``sts-policy-fetch-error``,
 ``sts-webpki-invalid`` or ``sts-policy-invalid``), never an exception. Each fetch uses its
 own connection: a pooled connection could carry a request for one domain over a TLS session
@@ -31,6 +35,7 @@ from pathlib import Path
 import httpx
 
 from sealpost.dns.resolver import DnsError, Resolver
+from sealpost.model.egress import Cleared, TargetGuard
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.net.client_tls import verifying
 from sealpost.policy.mta_sts import MAX_POLICY_BYTES, StsError, StsPolicy, parse_policy
@@ -76,8 +81,10 @@ class StsFetcher:
         ca_file: Path | None = None,
         timeout: float = 10,
         max_addresses: int = 4,
+        guard: TargetGuard | None = None,
     ) -> None:
         self._resolver = resolver
+        self._guard = guard
         self._port = https_port
         self._timeout = timeout
         self._max_addresses = max_addresses
@@ -95,12 +102,23 @@ class StsFetcher:
         except TimeoutError:
             return _fetch_error(f"{host}: no policy within {self._timeout:g} s")
 
-    async def _fetch(self, host: str) -> StsPolicy | StsError:
+    async def _addresses(self, host: str) -> list[str] | StsError:
+        if self._guard is not None:
+            clearance = await self._guard.clear(host, port=self._port)
+            if not isinstance(clearance, Cleared):
+                return _fetch_error(clearance.message)
+            return list(clearance.addresses)
         try:
             answer = await self._resolver.addresses(host)
         except DnsError as exc:
             return _fetch_error(f"DNS: {exc}")
-        addresses = [a for a in answer.records if _is_ip(a)][: self._max_addresses]
+        return [a for a in answer.records if _is_ip(a)]
+
+    async def _fetch(self, host: str) -> StsPolicy | StsError:
+        found = await self._addresses(host)
+        if isinstance(found, StsError):
+            return found
+        addresses = found[: self._max_addresses]
         if not addresses:
             return _fetch_error(f"{host}: no usable address")
         errors: list[StsError] = []

@@ -9,6 +9,14 @@ gets: banner, EHLO, STARTTLS, version, cipher, certificate), one with a verifyin
 domain's MTA-STS and TLS-RPT lookups run alongside. Every step has ``timeout``; the whole
 check has a budget (2.8 x timeout: 14 s by default), after which unfinished hosts are
 reported as timed out.
+
+Through the API (DESIGN.md section 9) the options carry the server's ``TargetGuard``: every
+host (the target, each MX host, the MTA-STS policy host) is cleared by the egress rule
+instead of resolved directly, and probed only at the checked address. ``ports`` limits the
+port to SMTP's unless the address is in the operator's allowed ranges. A refused host is
+reported ``refused`` and never contacted; when every host is refused, ``report.refusal``
+says why. ``conceal`` (``tlscheck.exposure``) makes every host that did not greet with
+``220`` read like a closed port.
 """
 
 from __future__ import annotations
@@ -24,20 +32,15 @@ from typing import Any
 
 from sealpost.delivery.route import normalize_domain, parse_relay
 from sealpost.dns.resolver import DnsError, DnsErrorKind, Resolver
+from sealpost.model.egress import TargetGuard
 from sealpost.net.client_tls import unverified, verifying
 from sealpost.policy.sts_fetch import StsFetcher
 from sealpost.tlscheck import domain_policy
-from sealpost.tlscheck.certificate import TlsaMatch, certificate_facts, name_matches, tlsa_match
-from sealpost.tlscheck.report import (
-    CheckReport,
-    DaneStatus,
-    Grade,
-    HostReport,
-    Verdict,
-    Verification,
-)
+from sealpost.tlscheck.certificate import certificate_facts, name_matches
+from sealpost.tlscheck.exposure import clear_host, conceal
+from sealpost.tlscheck.report import CheckReport, Grade, HostReport, Verdict, Verification
 from sealpost.tlscheck.smtp_probe import VERSION_NAMES, VERSIONS, probe, probe_version
-from sealpost.tlscheck.verdict import domain_verdict, host_verdict
+from sealpost.tlscheck.verdict import domain_verdict, host_verdict, judge_dane
 
 MAX_HOSTS = 10
 BUDGET_FACTOR = 2.8
@@ -54,6 +57,9 @@ class CheckOptions:
     helo: str = "localhost"
     https_port: int = 443  # MTA-STS policy servers
     budget: float | None = None  # whole-check bound; default BUDGET_FACTOR x timeout
+    guard: TargetGuard | None = None  # the API's egress rule; None: the CLI, unrestricted
+    ports: frozenset[int] | None = None  # with guard: the only ports outside allowed ranges
+    conceal: bool = False  # report every host that did not greet with 220 as unreachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,7 @@ async def run_check(text: str, resolver: Resolver, options: CheckOptions) -> Che
                 https_port=options.https_port,
                 ca_file=options.ca_file,
                 timeout=options.timeout,
+                guard=options.guard,
             )
             await _bounded(
                 deadline,
@@ -118,12 +125,18 @@ async def run_check(text: str, resolver: Resolver, options: CheckOptions) -> Che
                 *(_check_host(h, resolver, options, False) for h in report.hosts),
             )
     for host in report.hosts:
-        if host.probe is None and not host.dns_error:
+        if options.conceal:
+            conceal(host)
+            judge_dane(host)
+        if host.probe is None and not host.dns_error and not host.refused:
             host.timed_out = True
         sts = report.mta_sts
         if sts is not None and sts.policy is not None:
             host.sts_match = sts.policy.mx_allowed(host.host)
         host.verdict = host_verdict(host, sts, domain=report.kind == "domain")
+    refused = [h.refused for h in report.hosts if h.refused]
+    if refused and len(refused) == len(report.hosts):
+        report.refusal = refused[0]
     report.verdict = domain_verdict(report)
     report.duration_ms = round((time.monotonic() - started) * 1000, 1)
     return report
@@ -186,7 +199,10 @@ async def _check_host(
     host: HostReport, resolver: Resolver, options: CheckOptions, literal: bool
 ) -> None:
     started = time.monotonic()
-    if literal:
+    if options.guard is not None:
+        if not await clear_host(host, options.guard, options.ports, options.timeout):
+            return
+    elif literal:
         host.addresses = (host.host,)
     else:
         try:
@@ -206,7 +222,7 @@ async def _check_host(
     await asyncio.gather(
         _probe_all(host, options, literal), _dane(host, resolver, options, literal)
     )
-    _judge_dane(host)
+    judge_dane(host)
 
 
 async def _dane(host: HostReport, resolver: Resolver, options: CheckOptions, literal: bool) -> None:
@@ -265,28 +281,6 @@ async def _probe_all(host: HostReport, options: CheckOptions, literal: bool) -> 
         host.timings_ms[f"version_{name}"] = _ms(started)
 
     await asyncio.gather(main(), verify(), *(version(v) for v in VERSIONS))
-
-
-def _judge_dane(host: HostReport) -> None:
-    tlsa = host.tlsa
-    if tlsa is None:
-        return
-    der = host.probe.der if host.probe else None
-    host.tlsa_matches = tuple(tlsa_match(r, der) for r in tlsa.records)
-    if tlsa.error:
-        host.dane = DaneStatus.ERROR
-    elif not tlsa.records:
-        host.dane = DaneStatus.NONE
-    elif not tlsa.secure:
-        host.dane = DaneStatus.INSECURE
-    elif TlsaMatch.MATCH in host.tlsa_matches:
-        host.dane = DaneStatus.MATCH
-    elif TlsaMatch.UNCHECKED in host.tlsa_matches:
-        host.dane = DaneStatus.UNCHECKED
-    elif TlsaMatch.NO_MATCH in host.tlsa_matches:
-        host.dane = DaneStatus.NO_MATCH
-    else:
-        host.dane = DaneStatus.UNUSABLE
 
 
 def is_ip(text: str) -> bool:

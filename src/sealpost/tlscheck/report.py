@@ -81,6 +81,7 @@ class HostReport:
     addresses: tuple[str, ...] = ()
     addresses_secure: bool = False
     dns_error: str | None = None
+    refused: str | None = None  # the egress rule refused it (API only): never contacted
     probe: ProbeResult | None = None
     verification: Verification = field(default_factory=lambda: Verification(None))
     versions: dict[str, VersionResult] = field(default_factory=dict)
@@ -104,6 +105,7 @@ class HostReport:
             "addresses_secure": self.addresses_secure,
             "address": probe.address if probe else None,
             "dns_error": self.dns_error,
+            "refused": self.refused,
             "reachable": bool(probe and probe.banner is not None),
             "timed_out": self.timed_out or bool(probe and probe.timed_out),
             "error": probe.error if probe else None,
@@ -178,6 +180,7 @@ class CheckReport:
     hosts: list[HostReport] = field(default_factory=list)
     duration_ms: float = 0.0
     verdict: Verdict | None = None
+    refusal: str | None = None  # nothing was checked: the egress rule refused every host
 
     @property
     def exit_code(self) -> int:

@@ -13,6 +13,7 @@ host (``host[:port]`` target) has no domain policy: it is judged as if ``verify`
 
 from __future__ import annotations
 
+from sealpost.tlscheck.certificate import TlsaMatch, tlsa_match
 from sealpost.tlscheck.domain_policy import StsFindings
 from sealpost.tlscheck.report import CheckReport, DaneStatus, Grade, HostReport, Verdict
 from sealpost.tlscheck.smtp_probe import ProbeStep, VersionResult
@@ -64,6 +65,8 @@ def host_verdict(host: HostReport, sts: StsFindings | None, *, domain: bool) -> 
         policy = "MTA-STS enforce"
     else:
         policy = None
+    if host.refused:
+        return Verdict(Grade.ERROR, f"not checked: {host.refused}", (host.refused,))
     if probe is None or host.dns_error:
         why = host.dns_error or ("no answer in time" if host.timed_out else "not probed")
         return Verdict(Grade.FAILS, f"not reachable: {why}", (why,), ("publish an address",))
@@ -190,3 +193,26 @@ def domain_verdict(report: CheckReport) -> Verdict:
         if host.verdict:
             reasons.extend(f"{host.host}: {r}" for r in host.verdict.reasons)
     return Verdict(grade, summary, _unique(reasons), _unique(fixes))
+
+
+def judge_dane(host: HostReport) -> None:
+    """The host's DANE status from its TLSA findings and the certificate it presented."""
+    tlsa = host.tlsa
+    if tlsa is None:
+        return
+    der = host.probe.der if host.probe else None
+    host.tlsa_matches = tuple(tlsa_match(r, der) for r in tlsa.records)
+    if tlsa.error:
+        host.dane = DaneStatus.ERROR
+    elif not tlsa.records:
+        host.dane = DaneStatus.NONE
+    elif not tlsa.secure:
+        host.dane = DaneStatus.INSECURE
+    elif TlsaMatch.MATCH in host.tlsa_matches:
+        host.dane = DaneStatus.MATCH
+    elif TlsaMatch.UNCHECKED in host.tlsa_matches:
+        host.dane = DaneStatus.UNCHECKED
+    elif TlsaMatch.NO_MATCH in host.tlsa_matches:
+        host.dane = DaneStatus.NO_MATCH
+    else:
+        host.dane = DaneStatus.UNUSABLE

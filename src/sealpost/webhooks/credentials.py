@@ -93,8 +93,8 @@ async def fetch_token(client: httpx.AsyncClient, request: OAuthRequest, now: flo
                 if len(raw) > MAX_TOKEN_RESPONSE:
                     raise TokenError(f"token endpoint {where}: response too large")
             status = response.status_code
-    except httpx.HTTPError as exc:
-        raise TokenError(f"token endpoint {where}: {type(exc).__name__}") from None
+    except httpx.HTTPError:  # one text for refused, reset, timed out and TLS: no port oracle
+        raise TokenError(f"token endpoint {where}: no HTTP response") from None
     if not 200 <= status < 300:
         raise TokenError(f"token endpoint {where}: HTTP {status}")
     try:

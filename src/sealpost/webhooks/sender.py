@@ -6,6 +6,12 @@ no redirects are followed. Each POST (token fetch included) is bounded by ``time
 cannot hold a worker; at most ``max_concurrent`` POSTs run at once. Success is any 2xx.
 With OAuth2, a 400 or 401 from the receiver is taken as an expired token: the token is
 fetched again and the POST repeated once (reference 5.4).
+
+Egress (DESIGN.md section 9): before each POST the webhook's hosts (target and token
+endpoint) are cleared by the ``TargetGuard`` (``webhooks.targets``), or a ``Route`` the API
+already cleared is used; connections then go only to those checked addresses
+(``net.pinned_http``: no second DNS lookup). A refused host is never contacted: the result
+is the failure ``target_refused``.
 """
 
 from __future__ import annotations
@@ -20,10 +26,13 @@ from pathlib import Path
 
 import httpx
 
+from sealpost.model.egress import TargetGuard
 from sealpost.net.client_tls import verifying
+from sealpost.net.pinned_http import PinnedTransport, pinned
 from sealpost.webhooks.credentials import TokenCache, TokenError, fetch_token, static_headers
 from sealpost.webhooks.definition import AuthType, Webhook, redact_target
 from sealpost.webhooks.state import FailureCode
+from sealpost.webhooks.targets import Route, TargetRefusal, clear_hook
 
 USER_AGENT = "Sealpost-Webhooks/1"
 MAX_RESPONSE_KEPT = 4096
@@ -73,42 +82,62 @@ def _is_tls_error(exc: BaseException) -> bool:
 
 
 class Sender:
-    """POSTs webhook bodies. Create it in the event loop that uses it; ``close`` at the end."""
+    """POSTs webhook bodies. Create it in the event loop that uses it; ``close`` at the end.
+
+    ``guard`` is required unless a test hands in its own ``transport`` (httpx's
+    ``MockTransport``, which opens no connection)."""
 
     def __init__(
         self,
         *,
+        guard: TargetGuard | None = None,
         ca_file: Path | None = None,
         timeout: float = 10.0,
         max_concurrent: int = 10,
         clock: Callable[[], float] = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        if guard is None and transport is None:
+            raise TypeError("a Sender that opens connections needs the egress guard")
         self.timeout = timeout
         self.clock = clock
+        self.guard = guard
         self.tokens = TokenCache()
         self._limit = asyncio.Semaphore(max_concurrent)
+        limits = httpx.Limits(
+            max_connections=max_concurrent, max_keepalive_connections=max_concurrent
+        )
         self._client = httpx.AsyncClient(
-            verify=verifying(ca_file),
             trust_env=False,
             follow_redirects=False,
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=max_concurrent, max_keepalive_connections=max_concurrent
-            ),
             headers={"User-Agent": USER_AGENT},
-            transport=transport,
+            transport=transport or PinnedTransport(verify=verifying(ca_file), limits=limits),
         )
 
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def post(self, hook: Webhook, body: bytes, batch_id: str) -> PostResult:
+    async def clear(self, hook: Webhook) -> Route | TargetRefusal:
+        """The webhook's hosts through the egress rule (no guard: a test transport)."""
+        if self.guard is None:
+            return Route()
+        return await clear_hook(self.guard, hook)
+
+    async def post(
+        self, hook: Webhook, body: bytes, batch_id: str, route: Route | None = None
+    ) -> PostResult:
+        """POST ``body``; ``route`` is a clearance made just before (else one is made)."""
         async with self._limit:
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(self.timeout):
-                    return await self._post(hook, body, batch_id, started)
+                    cleared = route if route is not None else await self.clear(hook)
+                    if isinstance(cleared, TargetRefusal):
+                        code = FailureCode.REFUSED if cleared.by_rule else FailureCode.CONNECTION
+                        return PostResult(None, _ms(started), code, cleared.message)
+                    with pinned(cleared.hosts):
+                        return await self._post(hook, body, batch_id, started)
             except TimeoutError:
                 return PostResult(None, _ms(started), FailureCode.TIMEOUT, "timed out")
 

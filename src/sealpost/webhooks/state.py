@@ -29,6 +29,7 @@ class FailureCode(StrEnum):
     TIMEOUT = "timeout"
     HTTP_STATUS = "http_status"  # the receiver answered non-2xx
     AUTH = "auth"  # no OAuth2 token could be obtained
+    REFUSED = "target_refused"  # the egress rule refused the target's address: nothing sent
     DROPPED = "dropped"  # retries exhausted: the batch was given up
 
 

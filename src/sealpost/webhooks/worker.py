@@ -8,7 +8,9 @@ cursor, record them as the pending batch (durably, before the POST) and POST the
 moves the cursor past the batch; a failure schedules a retry (``backoff.RetryPolicy``) and
 after ``give_up_after`` the batch is dropped and recorded as such. Delivery is therefore
 at least once: a crash between the POST and the cursor write re-sends that batch, with the
-same ``X-MessageSystems-Batch-ID``.
+same ``X-MessageSystems-Batch-ID``. Every POST clears the webhook's hosts through the egress
+rule again (``Sender``): a stored target whose name later resolves to a refused address is
+not contacted, and the attempt is recorded as the failure ``target_refused``.
 
 The clock and the sleep are injected so tests drive ``step`` without waiting.
 """
@@ -26,6 +28,7 @@ from pathlib import Path
 import httpx
 
 from sealpost.config.model import Config
+from sealpost.model.egress import TargetGuard
 from sealpost.store.base import EventQuery, EventRecord, Store
 from sealpost.webhooks import definition, payload
 from sealpost.webhooks.backoff import RetryPolicy
@@ -64,6 +67,7 @@ class WebhookWorker:
         self,
         store: Store,
         *,
+        guard: TargetGuard | None = None,
         ca_file: Path | None = None,
         settings: WorkerSettings | None = None,
         clock: Callable[[], float] = time.time,
@@ -75,6 +79,7 @@ class WebhookWorker:
         self.clock = clock
         self._sleep = sleep
         self.sender = Sender(
+            guard=guard,
             ca_file=ca_file,
             timeout=self.settings.timeout,
             max_concurrent=self.settings.max_concurrent,
@@ -282,7 +287,8 @@ class WebhookWorker:
 
 
 def from_config(
-    store: Store, config: Config, settings: WorkerSettings | None = None
+    store: Store, config: Config, guard: TargetGuard, settings: WorkerSettings | None = None
 ) -> WebhookWorker:
-    """A worker trusting ``config.delivery.ca_file`` besides the system CAs."""
-    return WebhookWorker(store, ca_file=config.delivery.ca_file, settings=settings)
+    """A worker trusting ``config.delivery.ca_file`` besides the system CAs, sending only
+    where the egress ``guard`` allows."""
+    return WebhookWorker(store, guard=guard, ca_file=config.delivery.ca_file, settings=settings)

@@ -295,13 +295,14 @@ def test_a_non_validating_server_never_gives_secure_answers(serve: Serve) -> Non
 
 
 def test_addresses_are_secure_only_when_every_family_answering_was(serve: Serve) -> None:
-    records: Records = {
-        "dual.test": {"A": ["192.0.2.1"], "AAAA": ["2001:db8::1"]},
-        "v4.test": {"A": ["192.0.2.1"]},
-    }
-    resolver = serve(records, secure=["dual.test/A", "v4.test/A"]).resolver
-    assert run(resolver.addresses("dual.test")).secure is False
-    assert run(resolver.addresses("v4.test")).secure is True
+    dual = {"A": ["192.0.2.1"], "AAAA": ["2001:db8::1"]}
+    records: Records = {"a.test": dual, "aaaa.test": dual, "both.test": dual, "v4.test": dual}
+    secure = ["a.test/A", "aaaa.test/AAAA", "both.test", "v4.test/A"]
+    resolver = serve(records, secure=secure, servfail=["v4.test/AAAA"]).resolver
+    assert run(resolver.addresses("a.test")).secure is False
+    assert run(resolver.addresses("aaaa.test")).secure is False
+    assert run(resolver.addresses("both.test")).secure is True
+    assert run(resolver.addresses("v4.test")).secure is True  # only IPv4 answered
 
 
 def test_changes_are_seen_at_once(serve: Serve) -> None:

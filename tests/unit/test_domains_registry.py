@@ -1,6 +1,7 @@
-"""The sending-domain registry and the signer built from it, over the memory store and a
-Resolver stub: create/duplicate/update/verify/delete with their key files, and mail From: a
-verified domain signed with its key (verified by dkimpy against the published record)."""
+"""The sending-domain registry and the signer built from it, over the memory store and the
+shared in-memory resolver: create/duplicate/update/verify/delete with their key files, and
+mail From: a verified domain signed with its key (verified by dkimpy against the published
+record)."""
 
 from __future__ import annotations
 
@@ -12,38 +13,23 @@ import dkim as dkimpy
 import pytest
 
 from sealpost.dkim_keys import DkimKey, generate_key
-from sealpost.dns.resolver import Answer, DnsError, DnsErrorKind
 from sealpost.domains import keys as key_material
 from sealpost.domains.records import KIND, DkimStatus
 from sealpost.domains.registry import DkimInput, DomainError, Problem, SendingDomains
 from sealpost.domains.signers import SigningKeys
 from sealpost.store.memory import MemoryStore
+from tests.fakes.resolver import ZoneResolver
 
 NOW = 1767225600.0  # 2026-01-01T00:00:00Z
 
 
-class StubResolver:
-    """TXT answers from a dict; a name in ``failing`` raises SERVFAIL."""
-
-    def __init__(self) -> None:
-        self.txt_records: dict[str, list[str]] = {}
-        self.failing: set[str] = set()
-
-    async def txt(self, name: str) -> Answer[str]:
-        name = name.lower().rstrip(".")
-        if name in self.failing:
-            raise DnsError(DnsErrorKind.SERVFAIL, name)
-        if name not in self.txt_records:
-            raise DnsError(DnsErrorKind.NXDOMAIN, name)
-        return Answer(tuple(self.txt_records[name]))
-
-    def publish(self, selector: str, domain: str, public: str) -> None:
-        self.txt_records[f"{selector}._domainkey.{domain}"] = [f"v=DKIM1; k=rsa; p={public}"]
+def publish(resolver: ZoneResolver, selector: str, domain: str, public: str) -> None:
+    resolver.set(f"{selector}._domainkey.{domain}", "TXT", [f"v=DKIM1; k=rsa; p={public}"])
 
 
 @pytest.fixture
-def resolver() -> StubResolver:
-    return StubResolver()
+def resolver() -> ZoneResolver:
+    return ZoneResolver()
 
 
 @pytest.fixture
@@ -52,7 +38,7 @@ def store() -> MemoryStore:
 
 
 @pytest.fixture
-def registry(store: MemoryStore, tmp_path: Path, resolver: StubResolver) -> SendingDomains:
+def registry(store: MemoryStore, tmp_path: Path, resolver: ZoneResolver) -> SendingDomains:
     return SendingDomains(store, tmp_path, resolver, clock=lambda: NOW)
 
 
@@ -115,23 +101,23 @@ def test_domain_without_dkim(registry: SendingDomains):
     assert checked.dns is not None and "no DKIM key" in (checked.dns.dkim_error or "")
 
 
-def test_verify_valid_invalid_and_transient(registry: SendingDomains, resolver: StubResolver):
+def test_verify_valid_invalid_and_transient(registry: SendingDomains, resolver: ZoneResolver):
     record = run(registry.create("example.com", key_bits=1024))
     assert record.key is not None
     missing = run(registry.verify("example.com"))
     assert missing.dkim_status is DkimStatus.INVALID and not missing.ownership_verified
     assert "no DKIM TXT record" in (missing.dns.dkim_error or "")  # type: ignore[union-attr]
-    resolver.publish(record.key.selector, "example.com", record.key.public)
+    publish(resolver, record.key.selector, "example.com", record.key.public)
     valid = run(registry.verify("example.com"))
     assert valid.dkim_status is DkimStatus.VALID and valid.ownership_verified and valid.verified
     assert valid.dns is not None and valid.dns.dkim_error is None
     assert record.key.public in (valid.dns.dkim_record or "")
-    resolver.failing.add(f"{record.key.selector}._domainkey.example.com")
+    resolver.servfail.add(f"{record.key.selector}._domainkey.example.com")
     shaky = run(registry.verify("example.com"))
     assert shaky.dkim_status is DkimStatus.VALID, "a DNS failure keeps the status"
     assert "try again" in (shaky.dns.dkim_error or "")  # type: ignore[union-attr]
-    resolver.failing.clear()
-    resolver.txt_records[f"{record.key.selector}._domainkey.example.com"] = ["v=DKIM1; p=AAAA"]
+    resolver.servfail.clear()
+    resolver.set(f"{record.key.selector}._domainkey.example.com", "TXT", ["v=DKIM1; p=AAAA"])
     wrong = run(registry.verify("example.com"))
     assert wrong.dkim_status is DkimStatus.INVALID and not wrong.verified
     unchanged = run(registry.verify("example.com", dkim=False))
@@ -143,7 +129,7 @@ def test_verify_valid_invalid_and_transient(registry: SendingDomains, resolver: 
 
 
 def test_update_replaces_the_key_only_once_it_is_published(
-    registry: SendingDomains, resolver: StubResolver
+    registry: SendingDomains, resolver: ZoneResolver
 ):
     first = run(registry.create("example.com", key_bits=1024))
     assert first.key is not None
@@ -153,7 +139,7 @@ def test_update_replaces_the_key_only_once_it_is_published(
     with pytest.raises(DomainError) as info:
         run(registry.update("example.com", dkim=brought))
     assert info.value.problem is Problem.DKIM_UNVERIFIED and "s2._domainkey" in info.value.detail
-    resolver.publish("s2", "example.com", new.public)
+    publish(resolver, "s2", "example.com", new.public)
     updated = run(registry.update("example.com", dkim=brought, is_default_bounce_domain=True))
     assert updated.key is not None and updated.key.selector == "s2"
     assert updated.dkim_status is DkimStatus.VALID and updated.is_default_bounce_domain
@@ -208,22 +194,22 @@ MESSAGE = (
 )
 
 
-def _dkim_verifies(data: bytes, resolver: StubResolver) -> bool:
+def _dkim_verifies(data: bytes, resolver: ZoneResolver) -> bool:
     def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
-        records = resolver.txt_records.get(name.decode().rstrip(".").lower(), [])
+        records = resolver.published(name.decode(), "TXT")
         return records[0].encode() if records else b""
 
     return dkimpy.DKIM(data).verify(dnsfunc=dnsfunc)
 
 
 def test_signer_signs_for_verified_domains_only(
-    registry: SendingDomains, store: MemoryStore, resolver: StubResolver
+    registry: SendingDomains, store: MemoryStore, resolver: ZoneResolver
 ):
     signing = SigningKeys(store)
     record = run(registry.create("example.com", key_bits=1024))
     assert record.key is not None
     assert run(signing.refresh()) is None and signing.sign(MESSAGE) == MESSAGE
-    resolver.publish(record.key.selector, "example.com", record.key.public)
+    publish(resolver, record.key.selector, "example.com", record.key.public)
     run(registry.verify("example.com"))
     signer = run(signing.refresh())
     assert signer is not None and signing.signer() is signer
@@ -237,17 +223,17 @@ def test_signer_signs_for_verified_domains_only(
 
 
 def test_static_keys_win_and_unreadable_key_files_are_skipped(
-    registry: SendingDomains, store: MemoryStore, resolver: StubResolver
+    registry: SendingDomains, store: MemoryStore, resolver: ZoneResolver
 ):
     static_pem, static_txt = generate_key("rsa", 1024)
     static = DkimKey("example.com", "static", static_pem, "rsa-sha256")
-    resolver.txt_records["static._domainkey.example.com"] = [static_txt]
+    resolver.set("static._domainkey.example.com", "TXT", [static_txt])
     signing = SigningKeys(store, [static])
     assert signing.signer() is not None and signing.is_verified("example.com")
     for name in ("example.com", "broken.test"):
         record = run(registry.create(name, key_bits=1024))
         assert record.key is not None
-        resolver.publish(record.key.selector, name, record.key.public)
+        publish(resolver, record.key.selector, name, record.key.public)
         run(registry.verify(name))
     broken = run(registry.get("broken.test"))
     assert broken.key is not None

@@ -1,6 +1,6 @@
-"""The policy engine without sockets: a dict-backed Resolver, a scripted fetcher, an injected
-clock. Precedence table (DESIGN.md section 3), operator rule matching, and RFC 8461 section 5
-discovery with the cache (checklist C4, C5, C3 outcomes)."""
+"""The policy engine without sockets: the shared in-memory resolver, a scripted fetcher, an
+injected clock. Precedence table (DESIGN.md section 3), operator rule matching, and RFC 8461
+section 5 discovery with the cache (checklist C4, C5, C3 outcomes)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from sealpost.dns.resolver import Answer, DnsError, DnsErrorKind, MxRecord, TlsaRecord
+from sealpost.dns.resolver import DnsErrorKind
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.engine import PolicyDecision, PolicyEngine
 from sealpost.policy.levels import PolicySource, TlsLevel
 from sealpost.policy.mta_sts import StsError, StsMode, StsPolicy
 from sealpost.policy.sts_cache import CachedPolicy, MemoryStsCache
+from tests.fakes.resolver import Asked, ZoneResolver
 
 DOMAIN = "example.test"
 TXT_NAME = f"_mta-sts.{DOMAIN}"
@@ -29,30 +30,6 @@ WEBPKI_ERROR = StsError(TlsFailure.STS_WEBPKI_INVALID, "hostname mismatch")
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
-
-
-class DictResolver:
-    """TXT answers from a dict; a DnsErrorKind value makes that name fail that way."""
-
-    def __init__(self) -> None:
-        self.txt_records: dict[str, list[str] | DnsErrorKind] = {}
-        self.asked: list[str] = []
-
-    async def txt(self, name: str) -> Answer[str]:
-        self.asked.append(name)
-        value = self.txt_records.get(name, DnsErrorKind.NXDOMAIN)
-        if isinstance(value, DnsErrorKind):
-            raise DnsError(value, name)
-        return Answer(tuple(value))
-
-    async def mx(self, domain: str) -> Answer[MxRecord]:
-        raise DnsError(DnsErrorKind.NXDOMAIN, domain)
-
-    async def addresses(self, host: str) -> Answer[str]:
-        raise DnsError(DnsErrorKind.NXDOMAIN, host)
-
-    async def tlsa(self, name: str) -> Answer[TlsaRecord]:
-        raise DnsError(DnsErrorKind.NXDOMAIN, name)
 
 
 @dataclass
@@ -78,7 +55,7 @@ class Clock:
 
 @dataclass
 class Rig:
-    resolver: DictResolver
+    resolver: ZoneResolver
     fetcher: ScriptedFetcher
     cache: MemoryStsCache
     clock: Clock
@@ -86,9 +63,9 @@ class Rig:
 
     def publish(self, policy_id: str | None) -> None:
         if policy_id is None:
-            self.resolver.txt_records.pop(TXT_NAME, None)
+            self.resolver.remove(TXT_NAME, "TXT")
         else:
-            self.resolver.txt_records[TXT_NAME] = [f"v=STSv1; id={policy_id}"]
+            self.resolver.set(TXT_NAME, "TXT", [f"v=STSv1; id={policy_id}"])
 
     def decide(self, domain: str = DOMAIN, **kwargs: Any) -> PolicyDecision:
         return run(self.engine.requirement_for(domain, **kwargs))
@@ -103,7 +80,7 @@ def make_rig(
     holdoff: float = 300.0,
 ) -> Rig:
     resolver, fetcher, cache, clock = (
-        DictResolver(),
+        ZoneResolver(),
         ScriptedFetcher(policy),
         MemoryStsCache(),
         Clock(),
@@ -234,7 +211,7 @@ def test_no_txt_record_means_no_mta_sts_and_no_fetch() -> None:
     rig = make_rig()
     decision = rig.decide()
     assert decision.requirement.mode is None and decision.failures == ()
-    assert rig.resolver.asked == [TXT_NAME] and rig.fetcher.calls == []
+    assert rig.resolver.asked == [Asked("txt", TXT_NAME)] and rig.fetcher.calls == []
 
 
 def test_first_fetch_is_cached_and_reused_while_the_id_is_unchanged() -> None:
@@ -292,8 +269,13 @@ def test_stripped_txt_keeps_the_cached_policy_until_it_expires(txt: object) -> N
     rig.decide()
     if txt is None:
         rig.publish(None)
+    elif txt is DnsErrorKind.NODATA:  # the name stays, without TXT records
+        rig.resolver.set(TXT_NAME, "TXT", [])
+        rig.resolver.add(TXT_NAME, "A", "192.0.2.1")
+    elif isinstance(txt, DnsErrorKind):  # SERVFAIL, TIMEOUT
+        getattr(rig.resolver, txt.value).add(TXT_NAME)
     else:
-        rig.resolver.txt_records[TXT_NAME] = txt  # type: ignore[assignment]
+        rig.resolver.set(TXT_NAME, "TXT", txt)  # type: ignore[arg-type]
     rig.clock.now += ENFORCE.max_age - 1
     decision = rig.decide()
     assert decision.requirement.level is TlsLevel.VERIFY and decision.failures == ()
@@ -310,13 +292,13 @@ def test_stripped_txt_keeps_the_cached_policy_until_it_expires(txt: object) -> N
 )
 def test_bad_txt_record(records: list[str]) -> None:
     rig = make_rig()
-    rig.resolver.txt_records[TXT_NAME] = records
+    rig.resolver.set(TXT_NAME, "TXT", records)
     decision = rig.decide()  # no cache: no MTA-STS, the failure reported
     assert decision.requirement.mode is None and rig.fetcher.calls == []
     assert decision.failures == (TlsFailure.STS_POLICY_INVALID,)
     rig.publish("1")
     rig.decide()
-    rig.resolver.txt_records[TXT_NAME] = records
+    rig.resolver.set(TXT_NAME, "TXT", records)
     decision = rig.decide()  # cached: kept, and the failure still reported
     assert decision.requirement.level is TlsLevel.VERIFY
     assert decision.failures == (TlsFailure.STS_POLICY_INVALID,)
@@ -391,7 +373,7 @@ def test_domain_is_normalised() -> None:
     rig = make_rig()
     rig.publish("1")
     rig.decide("Example.TEST.")
-    assert rig.resolver.asked == [TXT_NAME] and rig.fetcher.calls == [DOMAIN]
+    assert rig.resolver.asked == [Asked("txt", TXT_NAME)] and rig.fetcher.calls == [DOMAIN]
 
 
 def test_concurrent_callers_share_one_discovery() -> None:

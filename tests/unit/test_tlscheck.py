@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sealpost.dns.resolver import Answer, DnsError, DnsErrorKind, TlsaRecord
+from sealpost.dns.resolver import DnsErrorKind, TlsaRecord
 from sealpost.policy.mta_sts import StsMode, StsPolicy, StsRecord
 from sealpost.tlscheck import CheckReport, Grade, HostReport, parse_target
 from sealpost.tlscheck.certificate import (
@@ -36,6 +36,7 @@ from sealpost.tlscheck.smtp_probe import (
     key_exchange,
 )
 from sealpost.tlscheck.verdict import domain_verdict, host_verdict
+from tests.fakes.resolver import ZoneResolver
 
 MX = "mx.example.test"
 
@@ -157,14 +158,16 @@ def test_key_exchange_names():
 # -- TLS-RPT ------------------------------------------------------------------------------
 
 
-class _Txt:
-    def __init__(self, records: list[str] | DnsErrorKind) -> None:
-        self.records = records
+TLS_RPT_NAME = "_smtp._tls.x.test"
 
-    async def txt(self, name: str) -> Answer[str]:
-        if isinstance(self.records, DnsErrorKind):
-            raise DnsError(self.records, name)
-        return Answer(tuple(self.records))
+
+def _tls_rpt_zone(records: list[str] | DnsErrorKind) -> ZoneResolver:
+    """The TLS-RPT TXT records of x.test, none (NXDOMAIN) or failing (SERVFAIL)."""
+    if records is DnsErrorKind.NXDOMAIN:
+        return ZoneResolver()
+    if records is DnsErrorKind.SERVFAIL:
+        return ZoneResolver(servfail=[TLS_RPT_NAME])
+    return ZoneResolver({TLS_RPT_NAME: {"TXT": records}})  # type: ignore[dict-item]
 
 
 @pytest.mark.parametrize(
@@ -183,7 +186,7 @@ class _Txt:
     ],
 )
 def test_tls_rpt(records, rua, error):
-    found = asyncio.run(tls_rpt("x.test", _Txt(records)))  # type: ignore[arg-type]
+    found = asyncio.run(tls_rpt("x.test", _tls_rpt_zone(records)))
     assert found.rua == rua
     assert (found.error is None) if error is None else (error in (found.error or ""))
 

@@ -312,3 +312,14 @@ def test_inline_custom_headers_may_not_repeat_or_sign():
             inline.validate(make(headers=headers))
         assert refused.value.field == f"content.headers.{headers[-1][0]}"
     inline.validate(make(headers=(("X-Tag", "a"), ("x-tag", "b"), ("Sender", "s@x.test"))))
+
+
+@pytest.mark.parametrize("where", ["sender", "recipient"])
+def test_a_lone_surrogate_in_a_display_name_is_refused_not_a_crash(where):
+    """JSON's "\\ud800" decodes to a lone surrogate no UTF-8 encoder can write; a display name
+    that reaches the builder unchecked gave UnicodeEncodeError (a 500 through the API)."""
+    name = "Ann \ud800"
+    sender = Mailbox("o@shop.test", name if where == "sender" else "Ann")
+    to = inline.Addressee("ann@example.net", name if where == "recipient" else None)
+    with pytest.raises(Refused, match="name"):
+        build(make(sender=sender), to)

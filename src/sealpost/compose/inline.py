@@ -155,6 +155,8 @@ def validate(content: InlineContent) -> None:
 def to_header(rcpt: Addressee) -> str:
     """SparkPost's To rules; a header_to with '<' or ',' is the whole header value."""
     label = f"{rcpt.field}.address.header_to"
+    if rcpt.name is not None:  # checked where it was parsed too; this is the last door
+        check_header_text(f"{rcpt.field}.address.name", rcpt.name)
     if rcpt.header_to:
         if "<" in rcpt.header_to or "," in rcpt.header_to:
             return address_list(label, rcpt.header_to)
@@ -188,6 +190,8 @@ def build(
                 budget.spend(label, base64_size(len(item.data)))
     subject = _render(content.subject, data, budget=budget, field="content.subject")
     subject = check_header_text("content.subject", subject)
+    if content.sender.name is not None:
+        check_header_text("content.from.name", content.sender.name)
     headers = [fold("From", content.sender.header()), fold("To", to_header(rcpt))]
     custom: list[str] = []
     given: dict[str, str] = {}

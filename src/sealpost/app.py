@@ -35,7 +35,7 @@ from sealpost.outbound import build_dispatcher, build_resolver
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
 from sealpost.store.file_modes import loose_modes, queue_files
-from sealpost.submission import Submission
+from sealpost.submission.door import Submission
 from sealpost.webhooks.worker import WebhookWorker
 from sealpost.webhooks.worker import from_config as webhook_worker
 

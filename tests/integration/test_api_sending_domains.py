@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sealpost.domains.signers import SigningKeys
 from sealpost.keys import create_key
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
-from sealpost.submission import Submission
+from sealpost.submission.door import Submission
 from tests.fixtures.dns_server import DnsServer
 from tests.support import Pki, ServerThread
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sealpost.sender_identity import ForeignSender, Party, address_refusal, check_sender
+from sealpost.submission.sender_identity import ForeignSender, Party, address_refusal, check_sender
 
 DOMAINS = frozenset({"tenant.test", "bücher.test"})
 

@@ -11,7 +11,7 @@ from sealpost.config.model import Config
 from sealpost.dns.resolver import Resolver
 from sealpost.model.egress import TargetGuard
 from sealpost.store.base import Store
-from sealpost.submission import Submission
+from sealpost.submission.door import Submission
 
 
 @dataclass

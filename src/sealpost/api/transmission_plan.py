@@ -44,8 +44,8 @@ from sealpost.compose.substitution import merged
 from sealpost.domains.records import DomainNameError, normalize_domain
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.tls_record import TlsRecord
-from sealpost.sender_identity import ForeignSender, Party, address_refusal, check_sender
 from sealpost.store.base import ApiKeyRecord
+from sealpost.submission.sender_identity import ForeignSender, Party, address_refusal, check_sender
 
 MAX_AHEAD = 3 * 86400.0
 IGNORED_OPTIONS = ("open_tracking", "click_tracking", "initial_open", "inline_css")

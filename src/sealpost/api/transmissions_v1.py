@@ -35,8 +35,8 @@ from sealpost.api.transmission_models import (
 from sealpost.api.transmission_plan import Plan, foreign_sender, plan_transmission
 from sealpost.compose.refusal import Refused
 from sealpost.model.grants import Grant
-from sealpost.sender_identity import ForeignSender
 from sealpost.store.base import ApiKeyRecord, Document, DuplicateError, IdempotencyRecord
+from sealpost.submission.sender_identity import ForeignSender
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["transmissions"])
 KIND = "transmission"

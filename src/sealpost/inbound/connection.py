@@ -22,7 +22,6 @@ from sealpost.inbound.context import ListenerContext
 from sealpost.model.envelope import InboundMessage, SessionInfo
 from sealpost.model.reply import Reply
 from sealpost.net.sockets import set_nodelay
-from sealpost.sender_identity import ForeignSender
 from sealpost.smtp import replies
 from sealpost.smtp.server import (
     Authenticate,
@@ -34,6 +33,7 @@ from sealpost.smtp.server import (
     StartTls,
 )
 from sealpost.store.base import StoreError
+from sealpost.submission.sender_identity import ForeignSender
 
 log = logging.getLogger("sealpost.smtp")
 

@@ -18,7 +18,7 @@ from sealpost.inbound.auth import Authenticator
 from sealpost.inbound.limits import ConnectionLimiter
 from sealpost.model.tls_record import TlsRecord
 from sealpost.smtp.server import ServerPolicy
-from sealpost.submission import Submission
+from sealpost.submission.door import Submission
 
 
 @dataclass(frozen=True, slots=True)

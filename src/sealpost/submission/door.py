@@ -20,11 +20,11 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from sealpost.events.records import injection_events
-from sealpost.inbound.received import received_header
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.ids import new_message_id
-from sealpost.sender_identity import ForeignSender, check_sender
 from sealpost.store.base import Document, IdempotencyRecord, QueueStore, Submitted
+from sealpost.submission.received import received_header
+from sealpost.submission.sender_identity import ForeignSender, check_sender
 
 
 class Signer(Protocol):

@@ -43,7 +43,7 @@ def server(start_server: Callable[..., ServerThread]) -> ServerThread:
 
 @pytest.fixture
 def api_key(server: ServerThread) -> str:
-    from sealpost.keys import create_key
+    from sealpost.api_keys import create_key
 
     key, _ = server.call(lambda: create_key(server.app.store, "test", 0.0))
     return key

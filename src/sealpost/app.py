@@ -20,7 +20,7 @@ from sealpost.api.server import ApiServer
 from sealpost.config.model import Config, ListenerConfig
 from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
-from sealpost.dkim_keys import load_key
+from sealpost.dkim.keys import load_key
 from sealpost.domains.signers import SigningKeys
 from sealpost.inbound.auth import Authenticator
 from sealpost.inbound.context import ListenerContext, Timeouts

@@ -115,7 +115,7 @@ def test_non_json_body_is_415(server: ServerThread, pki: Pki, api_key: str):
 
 def test_chunked_body_past_the_limit_is_413(start_server, pki: Pki):
     server = start_server(tables={"api": {"address": "127.0.0.1:0", "max_request_bytes": 4096}})
-    from sealpost.keys import create_key
+    from sealpost.api_keys import create_key
 
     key, _ = server.call(lambda: create_key(server.app.store, "t", 0.0))
 

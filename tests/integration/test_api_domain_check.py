@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from sealpost.dkim_keys import generate_key
-from sealpost.keys import create_key
+from sealpost.api_keys import create_key
+from sealpost.dkim.keys import generate_key
 from tests.support import Pki
 
 

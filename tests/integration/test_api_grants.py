@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sealpost.api_keys import create_key
 from sealpost.config.loader import load_config
-from sealpost.keys import create_key
 from sealpost.model.grants import ALL_GRANTS, Grant
 from tests.api_routes import ApiRoute, guarded_routes
 from tests.support import Pki, ServerThread, make_pki, write_config

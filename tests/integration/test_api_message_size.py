@@ -8,7 +8,7 @@ import base64
 
 import httpx
 
-from sealpost.keys import create_key
+from sealpost.api_keys import create_key
 from tests.support import Pki, ServerThread
 
 PATH = "/api/v1/transmissions"

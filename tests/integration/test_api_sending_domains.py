@@ -21,8 +21,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sealpost.api_keys import create_key
 from sealpost.domains.signers import SigningKeys
-from sealpost.keys import create_key
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.submission.door import Submission
 from tests.fixtures.dns_server import DnsServer

@@ -340,7 +340,7 @@ def test_partial_recipient_errors_are_200_with_code_2000(
 
 
 def test_unverified_sending_domain_is_7001(start_server, pki: Pki):
-    from sealpost.keys import create_key
+    from sealpost.api_keys import create_key
 
     server = start_server(
         tables={"api": {"address": "127.0.0.1:0", "allow_unverified_domains": False}}
@@ -428,7 +428,7 @@ def test_unicode_escapes_and_utf8_addresses(server: ServerThread, pki: Pki, api_
 
 
 def test_recipient_limit_and_hostile_json(start_server, pki: Pki):
-    from sealpost.keys import create_key
+    from sealpost.api_keys import create_key
 
     server = start_server(
         tables={

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sealpost.keys import create_key
+from sealpost.api_keys import create_key
 from sealpost.webhooks.backoff import RetryPolicy
 from sealpost.webhooks.definition import MASK
 from sealpost.webhooks.worker import WebhookWorker, WorkerSettings

@@ -20,7 +20,8 @@ import dkim as dkimpy
 import pytest
 
 from sealpost.config.loader import load_config
-from sealpost.dkim import DkimSigner, load_key
+from sealpost.dkim.keys import load_key
+from sealpost.dkim.signer import DkimSigner
 
 CLI_TIMEOUT = 60.0
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dkim
 
-from sealpost.dkim_keys import generate_key
+from sealpost.dkim.keys import generate_key
 from tests.integration.delivery_rig import MX, start_rig, trust_bundle
 
 ENFORCE = "version: STSv1\nmode: enforce\nmx: {mx}\nmax_age: 86400\n"

@@ -110,7 +110,7 @@ def test_auth_failures_lock_out_the_address(start_server, pki: Pki):
 def test_a_key_without_smtp_inject_counts_as_an_auth_failure(start_server, pki: Pki):
     """Issue 10 item 2: refusing a right key that lacks smtp/inject is an AUTH failure like
     any other, so it feeds the per-address lockout (checklist H2)."""
-    from sealpost.keys import create_key
+    from sealpost.api_keys import create_key
     from sealpost.model.grants import ALL_GRANTS, Grant
 
     server = start_server(server={"auth_failures_per_ip": 2})

@@ -162,7 +162,7 @@ def test_wrong_user_and_wrong_key_get_the_same_reply(server: ServerThread, pki: 
 def test_key_without_smtp_inject_is_refused_like_a_wrong_key(server: ServerThread, pki: Pki):
     """Issue 10 item 2: SMTP AUTH needs the smtp/inject grant. A key without it gets exactly
     the reply a wrong key gets (no oracle); a key with only that grant sends mail."""
-    from sealpost.keys import create_key
+    from sealpost.api_keys import create_key
     from sealpost.model.grants import ALL_GRANTS, Grant
 
     store = server.app.store
@@ -295,7 +295,7 @@ def test_smtp_smuggling_over_the_wire(server: ServerThread, ending: bytes):
 
 def test_key_limited_to_sender_domains(server: ServerThread, pki: Pki):
     """Checklist H4: an authenticated key may only use its own sender domains."""
-    from sealpost.keys import create_key
+    from sealpost.api_keys import create_key
 
     key, _ = server.call(lambda: create_key(server.app.store, "shop", 0.0, ("Shop.Test",)))
     with smtplib.SMTP_SSL(

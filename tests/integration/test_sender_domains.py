@@ -12,8 +12,8 @@ import dkim as dkimpy
 import httpx
 import pytest
 
-from sealpost.dkim_keys import generate_key
-from sealpost.keys import create_key
+from sealpost.api_keys import create_key
+from sealpost.dkim.keys import generate_key
 from sealpost.store.base import StoredMessage
 from tests.support import Pki, ServerThread
 

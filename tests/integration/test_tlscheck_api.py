@@ -9,7 +9,7 @@ import sys
 
 import httpx
 
-from sealpost.keys import create_key
+from sealpost.api_keys import create_key
 from tests.support import API_LOOPBACK_TARGETS, Pki
 
 

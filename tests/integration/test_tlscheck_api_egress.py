@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from sealpost.api_keys import create_key
 from sealpost.dns.dnspython_resolver import DnspythonResolver
-from sealpost.keys import create_key
 from sealpost.tlscheck import CheckOptions, run_check
 from tests.support import API_LOOPBACK_TARGETS, Pki, ServerThread
 

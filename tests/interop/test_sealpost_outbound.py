@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from sealpost.keys import create_key
+from sealpost.api_keys import create_key
 from tests.interop.conftest import PeerPki, PostfixFactory
 from tests.interop.postfix_peer import ReceiverRole
 from tests.support import Pki, ServerThread

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sparkpost import SparkPost
 
-from sealpost.keys import create_key
+from sealpost.api_keys import create_key
 from tests.fixtures.webhook_receiver import WebhookReceiver
 from tests.integration.delivery_rig import start_rig, trust_bundle
 from tests.support import API_LOOPBACK_TARGETS, Pki

@@ -17,20 +17,19 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sealpost.dkim import (
-    SIGNED_HEADERS,
+from sealpost.dkim.keys import (
     DkimAlgorithm,
     DkimKey,
     DkimKeyError,
-    DkimSigner,
+    dns_name,
     dns_record,
     dns_txt_value,
-    from_domain,
     generate_key,
-    header_block,
+    key_path,
     load_key,
+    txt_strings,
 )
-from sealpost.dkim_keys import dns_name, key_path, txt_strings
+from sealpost.dkim.signer import SIGNED_HEADERS, DkimSigner, from_domain, header_block
 
 MESSAGE = (
     b"From: Ann Example <ann@example.com>\r\n"

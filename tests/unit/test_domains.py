@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sealpost.domains import keys
+from sealpost.dkim import key_files as keys
 from sealpost.domains.dkim_check import evaluate, parse_tags, record_problem
 from sealpost.domains.records import (
     DkimStatus,

@@ -12,8 +12,8 @@ from pathlib import Path
 import dkim as dkimpy
 import pytest
 
-from sealpost.dkim_keys import DkimKey, generate_key
-from sealpost.domains import keys as key_material
+from sealpost.dkim import key_files as key_material
+from sealpost.dkim.keys import DkimKey, generate_key
 from sealpost.domains.records import KIND, DkimStatus
 from sealpost.domains.registry import DkimInput, DomainError, Problem, SendingDomains
 from sealpost.domains.signers import SigningKeys

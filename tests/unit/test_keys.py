@@ -7,8 +7,8 @@ import hmac
 
 import pytest
 
-from sealpost import keys
-from sealpost.keys import create_key, digest_key, generate_key, hash_key, revoke_key, verify_key
+from sealpost import api_keys as keys
+from sealpost.api_keys import create_key, digest_key, generate_key, hash_key, revoke_key, verify_key
 from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.store.memory import MemoryStore
 from sealpost.store.sqlite import SqliteQueueStore

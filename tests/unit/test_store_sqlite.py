@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from sealpost.keys import create_key, generate_key, hash_key, verify_key
+from sealpost.api_keys import create_key, generate_key, hash_key, verify_key
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.model.ids import new_message_id

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from sealpost.api.errors import UNAUTHORIZED, ApiError
-from sealpost.keys import verify_key
+from sealpost.api_keys import verify_key
 from sealpost.model.grants import Grant
 from sealpost.store.base import ApiKeyRecord
 

@@ -67,7 +67,7 @@ def serve(
     ] = False,
 ) -> None:
     """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads certificates)."""
-    from sealpost.dkim_keys import DkimKeyError
+    from sealpost.dkim.keys import DkimKeyError
     from sealpost.observability.logs import configure_logging
     from sealpost.runner import run_server
 

@@ -17,7 +17,7 @@ import typer
 
 from sealpost.cli.common import DEFAULT_CONFIG_PATH, ConfigOpt, JsonOpt, fail, literal, load, out
 from sealpost.config.model import Config
-from sealpost.dkim_keys import (
+from sealpost.dkim.keys import (
     DkimAlgorithm,
     DkimKeyError,
     algorithm_of,

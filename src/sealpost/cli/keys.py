@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from sealpost.api_keys import create_key, revoke_key
 from sealpost.cli.common import (
     DEFAULT_CONFIG_PATH,
     ConfigOpt,
@@ -24,7 +25,6 @@ from sealpost.cli.common import (
     when,
     with_store,
 )
-from sealpost.keys import create_key, revoke_key
 from sealpost.model.grants import ALL_GRANTS, Grant, in_order, parse_grant
 
 keys_app = typer.Typer(help="Manage API keys (also SMTP AUTH passwords).", no_args_is_help=True)

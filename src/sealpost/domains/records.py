@@ -22,7 +22,7 @@ from typing import Any
 
 import idna
 
-from sealpost.dkim_keys import DkimKeyError, check_domain
+from sealpost.dkim.keys import DkimKeyError, check_domain
 
 KIND = "sending_domain"
 DEFAULT_HEADERS = "from:to:subject:date"

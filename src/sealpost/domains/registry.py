@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from sealpost.dkim_keys import DkimKeyError, check_selector, key_path
+from sealpost.dkim import key_files as key_material
+from sealpost.dkim.keys import DkimKeyError, check_selector, key_path
 from sealpost.dns.resolver import Resolver
-from sealpost.domains import keys as key_material
 from sealpost.domains.dkim_check import DkimCheck, check_dkim
 from sealpost.domains.records import (
     KIND,

@@ -20,8 +20,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from sealpost.dkim import DkimSigner
-from sealpost.dkim_keys import DkimAlgorithm, DkimKey, DkimKeyError, load_key
+from sealpost.dkim.keys import DkimAlgorithm, DkimKey, DkimKeyError, load_key
+from sealpost.dkim.signer import DkimSigner
 from sealpost.domains.records import KIND, SendingDomain
 from sealpost.store.base import DocumentStore
 

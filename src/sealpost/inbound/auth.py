@@ -15,8 +15,8 @@ import hmac
 import time
 from collections.abc import Callable
 
+from sealpost.api_keys import verify_key
 from sealpost.inbound.limits import AuthFailureGuard
-from sealpost.keys import verify_key
 from sealpost.model.grants import Grant
 from sealpost.smtp.server import AuthOutcome
 from sealpost.store.base import KeyStore

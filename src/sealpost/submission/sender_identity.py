@@ -29,7 +29,7 @@ from email import policy
 from email.utils import getaddresses
 from enum import StrEnum
 
-from sealpost.dkim import header_block, header_fields
+from sealpost.dkim.signer import header_block, header_fields
 
 _PRINTABLE_DOMAIN = re.compile(r"[A-Za-z0-9.\-_\[\]:]{1,255}")
 

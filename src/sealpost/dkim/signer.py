@@ -9,7 +9,7 @@ signature (RFC 6376 section 8.15). RFC 6376 section 5.4 MUST: the From field is 
 
 Finding the From domain reads only the header block, so mail with no key is returned
 untouched without parsing the body. Keys, their generation and DNS records are in
-``dkim_keys``; the names are re-exported here.
+``dkim.keys``.
 """
 
 from __future__ import annotations
@@ -21,31 +21,13 @@ from email.utils import getaddresses
 
 import dkim as dkimpy
 
-from sealpost.dkim_keys import (
+from sealpost.dkim.keys import (
     DkimAlgorithm,
     DkimKey,
     DkimKeyError,
     algorithm_of,
-    dns_record,
-    dns_txt_value,
-    generate_key,
-    load_key,
     signing_material,
 )
-
-__all__ = [
-    "SIGNED_HEADERS",
-    "DkimAlgorithm",
-    "DkimKey",
-    "DkimKeyError",
-    "DkimSigner",
-    "dns_record",
-    "dns_txt_value",
-    "from_domain",
-    "generate_key",
-    "header_block",
-    "load_key",
-]
 
 log = logging.getLogger("sealpost.dkim")
 

@@ -5,7 +5,7 @@ RFC 8301 section 3.2: RSA signing keys of at least 1024 bits; SparkPost offers 1
 section 6), usually as the bare base64 body without the PEM armour: both forms are accepted.
 Brought keys are RSA only, because the DNS check requires ``k=rsa`` when ``k=`` is present.
 
-Private keys live in ``<data_dir>/dkim/<domain>/<selector>.key`` (``dkim_keys.key_path``, the
+Private keys live in ``<data_dir>/dkim/<domain>/<selector>.key`` (``dkim.keys.key_path``, the
 layout ``sealpost dkim generate`` uses), mode 0600 in a 0700 directory, created exclusively:
 a key file that exists (e.g. one the CLI made for ``[[dkim.keys]]``) is never overwritten
 unless it is the domain's own. Nothing here logs or returns private key material.
@@ -26,7 +26,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sealpost.dkim_keys import DkimAlgorithm, generate_key, key_path
+from sealpost.dkim.keys import DkimAlgorithm, generate_key, key_path
 
 ALLOWED_BITS = (1024, 2048)
 MAX_BROUGHT_BITS = 4096  # bigger keys make every signature slow

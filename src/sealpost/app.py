@@ -21,6 +21,7 @@ from sealpost.config.model import Config, ListenerConfig
 from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
 from sealpost.dkim.keys import load_key
+from sealpost.domains.registry import SendingDomains
 from sealpost.domains.signers import SigningKeys
 from sealpost.inbound.auth import Authenticator
 from sealpost.inbound.context import ListenerContext, Timeouts
@@ -175,9 +176,11 @@ class Sealpost:
             self.config,
             self.store,
             self.submission,
-            self.resolver,
-            self.egress,
-            services={"signing_keys": self.signing_keys, "webhooks": self.webhooks},
+            SendingDomains(self.store, self.config.server.data_dir, self.resolver),
+            resolver=self.resolver,
+            egress=self.egress,
+            signing_keys=self.signing_keys,
+            webhooks=self.webhooks,
         )
         host, port = split_address(self.config.api.address)
         self.api = ApiServer(asgi(ctx), listening_socket(host, port), lambda: self.certs.context)

@@ -7,25 +7,31 @@ models ignore extra keys. OpenAPI is served at ``/api/v1/openapi.json``.
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sealpost.api import errors
+from sealpost.api import (
+    errors,
+    events_v1,
+    sending_domains_v1,
+    templates_v1,
+    tls_v1,
+    transmissions_v1,
+    webhooks_v1,
+)
 from sealpost.api.context import ApiContext
 
 log = logging.getLogger("sealpost.api")
 
-# Each module exposes ``router``; a module not written yet is skipped with a log line.
-ROUTER_MODULES = (
-    "sealpost.api.transmissions_v1",
-    "sealpost.api.templates_v1",
-    "sealpost.api.events_v1",
-    "sealpost.api.webhooks_v1",
-    "sealpost.api.sending_domains_v1",
-    "sealpost.api.tls_v1",
+ROUTERS = (
+    transmissions_v1.router,
+    templates_v1.router,
+    events_v1.router,
+    webhooks_v1.router,
+    sending_domains_v1.router,
+    tls_v1.router,
 )
 
 
@@ -123,14 +129,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    for name in ROUTER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        app.include_router(module.router, prefix="/api/v1")
+    for router in ROUTERS:
+        app.include_router(router, prefix="/api/v1")
     return app
 
 

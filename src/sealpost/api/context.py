@@ -1,17 +1,40 @@
-"""What every API endpoint may use, handed in by the composition root."""
+"""What every API endpoint may use, handed in by the composition root (``app.py``).
+
+Every field is typed: a router reads ``ctx.webhooks`` or ``ctx.sending_domains``, never a
+string-keyed bag. The API sees other packages' services through the small protocols below,
+so it depends on what it calls, not on how the composition root built it.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
+from sealpost.api.rate_limit import SlidingWindow
 from sealpost.config.model import Config
 from sealpost.dns.resolver import Resolver
+from sealpost.domains.registry import SendingDomains
 from sealpost.model.egress import TargetGuard
 from sealpost.store.base import Store
 from sealpost.submission.door import Submission
+
+
+class SigningDomains(Protocol):
+    """The DKIM keys in use (``domains.signers.SigningKeys``), as the API needs them."""
+
+    def is_verified(self, domain: str) -> bool:
+        """A verified sending domain, or one with a ``[[dkim.keys]]`` key in the config."""
+
+    async def refresh(self) -> None:
+        """Re-read the sending domains after one was created, verified or deleted."""
+
+
+class WebhookWaker(Protocol):
+    """The webhook worker, told that definitions changed."""
+
+    def wake(self) -> None: ...
 
 
 @dataclass
@@ -19,7 +42,13 @@ class ApiContext:
     config: Config
     store: Store
     submission: Submission
+    sending_domains: SendingDomains
     resolver: Resolver | None = None
     egress: TargetGuard | None = None  # the rule for every connection a caller can aim
+    signing_keys: SigningDomains | None = None
+    webhooks: WebhookWaker | None = None
     clock: Callable[[], float] = time.time
-    services: dict[str, Any] = field(default_factory=dict)  # e.g. the webhook notifier
+    tls_checks: SlidingWindow = field(init=False)  # per key, [api] tls_check_per_minute
+
+    def __post_init__(self) -> None:
+        self.tls_checks = SlidingWindow(self.config.api.tls_check_per_minute, 60.0)

@@ -6,7 +6,7 @@
 must already be published: 400, code 1404 otherwise); ``DELETE`` removes it and its key file
 (204); ``POST /{domain}/verify`` with ``dkim_verify`` checks the key record through the
 resolver. The private key is never in a response. After every change the DKIM signer
-(``services["signing_keys"]``, a ``domains.signers.SigningKeys``) is refreshed.
+(``ctx.signing_keys``, a ``domains.signers.SigningKeys``) is refreshed.
 """
 
 from __future__ import annotations
@@ -140,16 +140,11 @@ class VerifyResponse(BaseModel):
 
 
 def _registry(request: Request) -> SendingDomains:
-    ctx = request.app.state.ctx
-    found = ctx.services.get("sending_domains")
-    if found is None:
-        found = SendingDomains(ctx.store, ctx.config.server.data_dir, ctx.resolver, ctx.clock)
-        ctx.services["sending_domains"] = found
-    return found
+    return request.app.state.ctx.sending_domains
 
 
 async def _refresh_signer(request: Request) -> None:
-    keys = request.app.state.ctx.services.get("signing_keys")
+    keys = request.app.state.ctx.signing_keys
     if keys is not None:
         await keys.refresh()
 

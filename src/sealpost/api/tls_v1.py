@@ -29,21 +29,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from sealpost.api.auth import needs, require_key
 from sealpost.api.context import ApiContext
 from sealpost.api.errors import ApiError, invalid
-from sealpost.api.rate_limit import SlidingWindow
 from sealpost.model.egress import SMTP_PORTS
 from sealpost.model.grants import Grant
 from sealpost.store.base import ApiKeyRecord
 from sealpost.tlscheck import CheckOptions, parse_target, run_check
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["tls-check"])
-
-
-def _limiter(request: Request, ctx: ApiContext) -> SlidingWindow:
-    limiter: SlidingWindow | None = getattr(request.app.state, "tls_check_limiter", None)
-    if limiter is None:
-        limiter = SlidingWindow(ctx.config.api.tls_check_per_minute, 60.0)
-        request.app.state.tls_check_limiter = limiter
-    return limiter
 
 
 @router.get(
@@ -64,7 +55,7 @@ async def tls_check(
     except ValueError as exc:
         raise invalid("target", str(exc)) from None
     ctx: ApiContext = request.app.state.ctx
-    wait = _limiter(request, ctx).take(key.id, ctx.clock())
+    wait = ctx.tls_checks.take(key.id, ctx.clock())
     if wait is not None:
         limit = ctx.config.api.tls_check_per_minute
         raise ApiError(

@@ -107,7 +107,7 @@ def foreign_sender(
 async def _check_domains(ctx: ApiContext, sender: Mailbox) -> None:
     if ctx.config.api.allow_unverified_domains:
         return
-    keys = ctx.services.get("signing_keys")
+    keys = ctx.signing_keys
     if keys is not None and keys.is_verified(sender.domain):
         return  # a verified sending domain, or one with a [[dkim.keys]] key in the config
     doc = await ctx.store.get_document("sending_domain", _a_label(sender.domain))

@@ -212,9 +212,8 @@ def _build(
 
 
 def _wake(ctx: ApiContext) -> None:
-    worker = ctx.services.get("webhooks")
-    if worker is not None:
-        worker.wake()
+    if ctx.webhooks is not None:
+        ctx.webhooks.wake()
 
 
 async def _load(ctx: ApiContext, webhook_id: str) -> Webhook:

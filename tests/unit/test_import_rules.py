@@ -1,7 +1,11 @@
 """The layering rules of DESIGN.md section 2, checked on every module's imports:
 ``model`` imports nothing of ours; ``smtp`` imports only ``model`` and never asyncio, socket
 or ssl (sans-I/O); ``store`` imports only ``model``; ``api`` never imports ``smtp``, ``net``
-or ``delivery``; only ``app.py`` (and the runner and CLI that start it) import ``app``."""
+or ``delivery``; only ``app.py`` (and the runner and CLI that start it) import ``app``.
+
+Beyond those, every package and top-level module has the list of ours it may import
+(``ALLOWED``; a new one must be added there), and neither the packages nor the modules form
+an import cycle, type-only and function-local imports included."""
 
 from __future__ import annotations
 
@@ -58,3 +62,167 @@ def test_only_the_entry_points_import_the_composition_root():
         p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py") if "sealpost.app" in imports_of(p)
     }
     assert importers <= {"runner.py"}
+
+
+# What each package (or top-level module) of src/sealpost may import of ours, besides itself.
+# The picture in docs/architecture.md draws the same table.
+ALLOWED: dict[str, set[str]] = {
+    "__init__": set(),
+    "__main__": {"cli"},
+    "model": set(),
+    "smtp": {"model"},
+    "store": {"model"},
+    "dns": set(),
+    "dkim": set(),
+    "compose": {"model"},
+    "net": {"model", "dns"},
+    "config": {"net"},
+    "api_keys": {"model", "store"},
+    "events": {"model", "store"},
+    "policy": {"model", "dns", "net", "store"},
+    "delivery": {"model", "dns", "net", "policy", "smtp", "store", "events"},
+    "tlscheck": {"model", "dns", "net", "policy", "smtp", "delivery"},
+    "domains": {"dkim", "dns", "store"},
+    "submission": {"model", "dkim", "events", "store"},
+    "inbound": {"model", "net", "smtp", "store", "submission", "api_keys"},
+    "webhooks": {"model", "config", "events", "net", "store"},
+    "api": {
+        "model",
+        "api_keys",
+        "compose",
+        "config",
+        "dns",
+        "domains",
+        "events",
+        "store",
+        "submission",
+        "tlscheck",
+        "webhooks",
+    },
+    "observability": {"__init__"},
+    "initdir": {"config", "net", "store"},
+    "outbound": {"config", "delivery", "dns", "policy", "store"},
+    "app": {
+        "model",
+        "api",
+        "config",
+        "delivery",
+        "dkim",
+        "domains",
+        "inbound",
+        "net",
+        "observability",
+        "outbound",
+        "smtp",
+        "store",
+        "submission",
+        "webhooks",
+    },
+    "runner": {"app", "config", "net"},
+    "cli": {
+        "model",
+        "api_keys",
+        "config",
+        "dkim",
+        "dns",
+        "events",
+        "initdir",
+        "observability",
+        "runner",
+        "smtp",
+        "store",
+        "tlscheck",
+    },
+}
+
+
+def _unit(path: Path) -> str:
+    parts = path.relative_to(SRC).parts
+    return parts[0] if len(parts) > 1 else parts[0].removesuffix(".py")
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(("sealpost", *(parts[:-1] if parts[-1] == "__init__" else parts)))
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Every sealpost module named by an import, the imported names included (a
+    ``from sealpost.x import y`` may import the module ``sealpost.x.y``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {n for n in found if n == "sealpost" or n.startswith("sealpost.")}
+
+
+FILES = sorted(SRC.rglob("*.py"))
+MODULES = {_module(p): p for p in FILES}
+UNITS = {_unit(p) for p in FILES}
+
+
+def _units(names: set[str]) -> set[str]:
+    """The packages or top-level modules ``names`` belong to (``sealpost.__version__``,
+    an attribute of the package itself, counts as ``__init__``)."""
+    return {
+        n.split(".")[1] if n.count(".") and n.split(".")[1] in UNITS else "__init__" for n in names
+    }
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as a path, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.relative_to(SRC).as_posix())
+def test_every_import_is_allowed_for_its_package(path: Path):
+    unit = _unit(path)
+    assert unit in ALLOWED, f"{unit} is new: add it to ALLOWED with what it may import"
+    used = _units(_all_imports(path))
+    assert used - {unit} <= ALLOWED[unit], used - {unit} - ALLOWED[unit]
+
+
+def test_no_package_import_cycle():
+    graph: dict[str, set[str]] = {}
+    for path in FILES:
+        unit = _unit(path)
+        used = _units(_all_imports(path))
+        graph.setdefault(unit, set()).update(used - {unit, "__init__"})
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+
+
+def test_no_module_import_cycle():
+    graph = {
+        name: {m for m in _all_imports(path) if m in MODULES and m != name}
+        for name, path in MODULES.items()
+    }
+    # A package's __init__ re-exporting its own modules is not a cycle worth a failure.
+    for name in graph:
+        graph[name] = {m for m in graph[name] if not name.startswith(m + ".")}
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None

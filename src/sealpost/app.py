@@ -73,8 +73,11 @@ class Sealpost:
             [(s.name, s.cert_file, s.key_file) for s in cfg.tls.sni],
         )
         srv = cfg.server
-        self.limiter = ConnectionLimiter(
-            srv.max_connections, srv.max_connections_per_ip, srv.connection_rate_per_ip
+        self.limiter = ConnectionLimiter.with_exempt(
+            srv.max_connections,
+            srv.max_connections_per_ip,
+            srv.connection_rate_per_ip,
+            srv.limit_exempt,
         )
         self.guard = AuthFailureGuard(srv.auth_failures_per_ip, srv.auth_failure_window)
         self.authenticator = Authenticator(self.store, self.guard, srv.auth_failure_delay)

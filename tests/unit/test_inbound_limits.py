@@ -47,3 +47,27 @@ def test_auth_failures_lock_out_then_expire():
     assert not guard.locked_out("a", 301.0)  # two of three failures left the window
     assert not guard.locked_out("a", 303.0)
     assert guard.failures == {}
+
+
+def test_exempt_networks_skip_the_per_ip_count_and_rate_but_not_the_total():
+    limiter = ConnectionLimiter.with_exempt(3, 1, 1, ["127.0.0.0/8", "::1/128"])
+    for ip in ("127.0.0.1", "::ffff:127.0.0.1", "::1"):  # one IP twice: no cap, no rate
+        assert limiter.acquire(ip, 0.0) is None
+    assert limiter.per_ip == {} and limiter.total == 3
+    assert limiter.acquire("127.0.0.1", 0.0).enhanced == "4.3.2"  # the total still holds
+    limiter.release("::1")
+    limiter.release("127.0.0.1")
+    assert limiter.acquire("192.0.2.1", 0.0) is None
+    assert limiter.acquire("192.0.2.1", 0.0).enhanced == "4.7.0"  # not exempt: capped
+
+
+def test_a_finished_session_frees_its_ip_slot_before_the_socket_is_gone():
+    limiter = ConnectionLimiter(max_total=10, max_per_ip=1)
+    assert limiter.acquire("a") is None
+    limiter.session_over("a")  # QUIT answered, close in progress
+    assert limiter.acquire("a") is None  # the client's next connection is admitted
+    assert limiter.total == 2
+    limiter.release("a", ip_slot=False)  # the first one is really gone
+    assert limiter.total == 1 and limiter.per_ip == {"a": 1}
+    limiter.release("a")
+    assert limiter.total == 0 and limiter.per_ip == {}

@@ -37,6 +37,7 @@ from sealpost.config.values import (
     Seconds,
     TlsMode,
     address_text,
+    cidr_text,
     issue,
     one_of,
     parse_address,
@@ -83,6 +84,14 @@ class ServerSection(Section):
         50,
         description="Open connections from one client IP (Postfix "
         "smtpd_client_connection_count_limit); beyond it new ones get 421 4.7.0.",
+    )
+    limit_exempt: list[Annotated[str, AfterValidator(cidr_text)]] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Client networks (CIDR) exempt from max_connections_per_ip and "
+        "connection_rate_per_ip, as Postfix exempts $mynetworks "
+        "(smtpd_client_event_limit_exceptions): by default this host itself, so local "
+        "injectors and load tests are never refused; they still count towards "
+        "max_connections. Set [] to limit every client.",
     )
     connection_rate_per_ip: Annotated[int, Field(ge=0)] = Field(
         0,

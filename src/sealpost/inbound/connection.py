@@ -55,6 +55,7 @@ class SmtpConnection(asyncio.Protocol):
         self._data_bytes = 0
         self._closed = False
         self._counted = False
+        self._ip_slot = False  # holds a per-IP slot until its SMTP session is over
 
     @property
     def tasks(self) -> set[asyncio.Task[None]]:
@@ -74,6 +75,7 @@ class SmtpConnection(asyncio.Protocol):
             self._closed = True
             return
         self._counted = True
+        self._ip_slot = True
         tls = None
         if self._ctx.implicit_tls:
             tls = self._ctx.tls_record(transport.get_extra_info("ssl_object"))
@@ -106,7 +108,8 @@ class SmtpConnection(asyncio.Protocol):
             self._timer.cancel()
         if self._counted:
             self._counted = False
-            self._ctx.limiter.release(self._ip)
+            self._ctx.limiter.release(self._ip, ip_slot=self._ip_slot)
+            self._ip_slot = False
         self._ctx.connections.discard(self)
 
     def pause_writing(self) -> None:
@@ -137,6 +140,7 @@ class SmtpConnection(asyncio.Protocol):
             elif isinstance(event, MessageReady):
                 self._spawn(self._store(event))
             elif isinstance(event, Close):
+                self._session_over()
                 self.close()
         if out and not self._closed:
             transport.write(b"".join(out))
@@ -248,6 +252,12 @@ class SmtpConnection(asyncio.Protocol):
             self._perform(session.timeout())
             return
         self._arm(min(deadline - now, 1.0) if self._data_started is not None else deadline - now)
+
+    def _session_over(self) -> None:
+        """QUIT answered (or a closing 421 sent): free the per-IP slot now, see limits.py."""
+        if self._ip_slot:
+            self._ip_slot = False
+            self._ctx.limiter.session_over(self._ip)
 
     def close(self) -> None:
         if self._transport is not None and not self._closed:

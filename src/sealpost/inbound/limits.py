@@ -4,11 +4,22 @@ Checklist G7 / H2: connections per client IP are capped (Postfix
 ``smtpd_client_connection_count_limit``, answered ``421 4.7.0``) as is the whole server's
 connection count, and repeated AUTH failures from one IP lock that IP out for a window
 (mox: 10 per window, 1 s delay per failure). Pure bookkeeping: the caller passes the clock.
+
+Two rules keep the per-IP limit from refusing well-behaved clients:
+- ``exempt`` networks (``[server] limit_exempt``) skip the per-IP count and rate, as
+  Postfix's ``smtpd_client_event_limit_exceptions`` exempts ``$mynetworks``; they still
+  count towards the server's total.
+- A connection holds its per-IP slot for its SMTP session only (``session_over``). Once it
+  has answered QUIT (or its closing 421) it does no more work, and a client that opens its
+  next connection at once must not find its old one still counted while the close is
+  processed; the connection still counts towards the total until it is really gone.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sealpost.model.reply import Reply
@@ -27,14 +38,37 @@ class ConnectionLimiter:
     max_total: int
     max_per_ip: int
     rate_per_ip: int = 0
+    exempt: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     total: int = 0
     per_ip: dict[str, int] = field(default_factory=dict)
     recent: dict[str, deque[float]] = field(default_factory=dict)
+
+    @classmethod
+    def with_exempt(
+        cls, max_total: int, max_per_ip: int, rate_per_ip: int, exempt: Iterable[str]
+    ) -> ConnectionLimiter:
+        networks = tuple(ipaddress.ip_network(n) for n in exempt)
+        return cls(max_total, max_per_ip, rate_per_ip, networks)
+
+    def is_exempt(self, ip: str) -> bool:
+        """Whether ``ip`` is in an exempt network (IPv4-mapped IPv6 counts as IPv4)."""
+        if not self.exempt:
+            return False
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.exempt)
 
     def acquire(self, ip: str, now: float = 0.0) -> Reply | None:
         """Reserve a slot for ``ip``; a reply to send before closing when refused."""
         if self.total >= self.max_total:
             return TOO_MANY_TOTAL
+        if self.is_exempt(ip):
+            self.total += 1
+            return None
         count = self.per_ip.get(ip, 0)
         if count >= self.max_per_ip:
             return TOO_MANY_FROM_IP
@@ -59,14 +93,25 @@ class ConnectionLimiter:
         for key in [k for k, t in self.recent.items() if not t or t[-1] <= now - RATE_WINDOW]:
             del self.recent[key]
 
-    def release(self, ip: str) -> None:
+    def session_over(self, ip: str) -> None:
+        """The SMTP session of one of ``ip``'s connections has ended: free its per-IP slot
+        (call once per connection, before ``release(ip, ip_slot=False)``)."""
+        if not self.is_exempt(ip):
+            self._drop_ip(ip)
+
+    def release(self, ip: str, ip_slot: bool = True) -> None:
+        """The connection is gone; ``ip_slot`` False when ``session_over`` freed that already."""
+        if self.total > 0:
+            self.total -= 1
+        if ip_slot and not self.is_exempt(ip):
+            self._drop_ip(ip)
+
+    def _drop_ip(self, ip: str) -> None:
         count = self.per_ip.get(ip, 0)
         if count <= 1:
             self.per_ip.pop(ip, None)
         else:
             self.per_ip[ip] = count - 1
-        if count:
-            self.total -= 1
 
 
 @dataclass(slots=True)

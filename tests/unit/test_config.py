@@ -238,6 +238,13 @@ def test_duplicate_toml_key_is_a_syntax_error(config_dir: Path) -> None:
         load_text(config_dir, BASE + 'hostname = "again.test"\n')
 
 
+@pytest.mark.parametrize("nested", ["[" * 500 + "]" * 500, "{b=" * 500 + "1" + "}" * 500])
+def test_deep_nesting_is_a_syntax_error_not_a_crash(config_dir: Path, nested: str) -> None:
+    # found by fuzz/config_loader.py: tomllib raised RecursionError through parse_config
+    with pytest.raises(TomlSyntaxError, match="nested too deeply"):
+        load_text(config_dir, BASE + f"a = {nested}\n")
+
+
 def test_missing_file_suggests_init(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="sealpost init"):
         load_config(tmp_path / "nope.toml")

@@ -275,3 +275,18 @@ def test_rfc822_normalisation_and_refusals():
     for text in bad:
         with pytest.raises(Refused):
             rfc822.normalise(text, hostname="h", now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("header", "sender"),
+    [
+        ("Jörg <jörg@bücher.test>", "jörg@bücher.test"),
+        ("jörg@x.test", "jörg@x.test"),
+        ("=?utf-8?q?J=C3=B6rg?= <j@x.test>", "j@x.test"),
+    ],
+)
+def test_rfc822_utf8_from_is_the_sender_unchanged(header: str, sender: str):
+    # found by fuzz/rfc822.py: compat32 turned each UTF-8 octet of the From header into
+    # U+FFFD, so the envelope sender of a UTF-8 address was a different, mangled address
+    out = rfc822.normalise(f"From: {header}\nSubject: ü\n\nbody\n", hostname="h", now=NOW)
+    assert out.sender == Mailbox(sender)

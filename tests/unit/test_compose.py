@@ -323,3 +323,18 @@ def test_a_lone_surrogate_in_a_display_name_is_refused_not_a_crash(where):
     to = inline.Addressee("ann@example.net", name if where == "recipient" else None)
     with pytest.raises(Refused, match="name"):
         build(make(sender=sender), to)
+
+
+@pytest.mark.parametrize(
+    ("header", "sender"),
+    [
+        ("Jörg <jörg@bücher.test>", "jörg@bücher.test"),
+        ("jörg@x.test", "jörg@x.test"),
+        ("=?utf-8?q?J=C3=B6rg?= <j@x.test>", "j@x.test"),
+    ],
+)
+def test_rfc822_utf8_from_is_the_sender_unchanged(header: str, sender: str):
+    # found by fuzz/rfc822.py: compat32 turned each UTF-8 octet of the From header into
+    # U+FFFD, so the envelope sender of a UTF-8 address was a different, mangled address
+    out = rfc822.normalise(f"From: {header}\nSubject: ü\n\nbody\n", hostname="h", now=NOW)
+    assert out.sender == Mailbox(sender)

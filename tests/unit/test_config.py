@@ -238,6 +238,29 @@ def test_duplicate_toml_key_is_a_syntax_error(config_dir: Path) -> None:
         load_text(config_dir, BASE + 'hostname = "again.test"\n')
 
 
+@pytest.mark.parametrize("nested", ["[" * 500 + "]" * 500, "{b=" * 500 + "1" + "}" * 500])
+def test_deep_nesting_is_a_syntax_error_not_a_crash(config_dir: Path, nested: str) -> None:
+    # found by fuzz/config_loader.py: tomllib raised RecursionError through parse_config
+    with pytest.raises(TomlSyntaxError, match="nested too deeply"):
+        load_text(config_dir, BASE + f"a = {nested}\n")
+
+
+def test_values_and_keys_from_the_file_cannot_split_or_colour_the_message(tmp_path: Path) -> None:
+    # found by fuzz/config_loader.py: a multi-line string was quoted verbatim, so one issue
+    # printed as several lines (and an ESC reached the operator's terminal)
+    text = (
+        BASE.replace('"mx.example.test"', '"mx\\u001b[31m.test"')
+        + '[log]\nlevel = """\ninfo\r\ndebug"""\n"a\\u2028b" = 1\n'
+    )
+    error = error_of(tmp_path, text)
+    assert sorted(str(issue) for issue in error.issues) == [
+        'log.a\\u2028b: unknown key',
+        'log.level: must be one of debug, info, warning, error (got "info\\ndebug")',
+        'server.hostname: must be a domain name (got "mx\\u001b[31m.test")',
+    ]
+    assert len(str(error).splitlines()) == 3
+
+
 def test_missing_file_suggests_init(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="sealpost init"):
         load_config(tmp_path / "nope.toml")

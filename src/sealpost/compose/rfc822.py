@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import errors as email_errors
+from email.header import Header, decode_header
 from email.parser import BytesParser
 from email.policy import compat32
 from email.utils import format_datetime, getaddresses
@@ -83,7 +84,7 @@ def normalise(text: str, *, hostname: str, now: float) -> Rfc822:
     for part in parsed.walk():
         if any(isinstance(d, _FATAL_DEFECTS) for d in part.defects):
             raise Refused(FIELD, "unparseable MIME structure (multipart boundary missing)")
-    senders = [a for _, a in getaddresses([str(v) for v in parsed.get_all("From") or []]) if a]
+    senders = [a for _, a in getaddresses([_text(v) for v in parsed.get_all("From") or []]) if a]
     if not senders or "@" not in senders[0]:
         raise Refused(FIELD, "the message needs a From header with an address")
     return Rfc822(data, Mailbox(check_address(f"{FIELD} (From header)", senders[0])))
@@ -108,6 +109,17 @@ def _field_names(head: list[str]) -> set[str]:
             )
         seen.add(name)
     return seen
+
+
+def _text(value: object) -> str:
+    """A header value as written: compat32 hands 8-bit (UTF-8) values over as a ``Header``
+    whose ``str()`` replaces every non-ASCII octet with U+FFFD."""
+    if isinstance(value, Header):
+        return "".join(
+            chunk.decode("utf-8") if isinstance(chunk, bytes) else chunk
+            for chunk, _ in decode_header(value)
+        )
+    return str(value)
 
 
 def _check_head(head: list[str]) -> None:

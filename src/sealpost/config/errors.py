@@ -8,6 +8,7 @@ bad key at once) and prints one ``path: reason`` line per issue. Array indexes c
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,11 @@ _TYPE_NAMES = {
     "dict_type": "a table",
     "path_type": "a path string",
 }
+
+# What would break the one-line-per-issue message: C0/C1 controls and the other characters
+# str.splitlines() breaks at (VT, FF, FS, GS, RS, NEL, LS, PS).
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 _BOUNDS = {
     "greater_than": ("gt", ">"),
@@ -71,14 +77,19 @@ def format_loc(loc: Sequence[int | str]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{_escape(part)}" if out else _escape(str(part))
     return out
+
+
+def _escape(text: str) -> str:
+    """``text`` on one printable line, with TOML's escapes for what would break it."""
+    return _UNPRINTABLE.sub(lambda m: _ESCAPES.get(m[0], f"\\u{ord(m[0]):04x}"), text)
 
 
 def show_value(value: Any) -> str:
     """A TOML-ish rendering of a bad value for messages."""
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + _escape(value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):

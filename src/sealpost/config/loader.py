@@ -70,6 +70,9 @@ def parse_config(raw: bytes | str, path: Path) -> Config:
                 match["msg"], int(match["line"]), int(match["col"]), path
             ) from None
         raise TomlSyntaxError(str(exc), None, None, path) from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        reason = "arrays or inline tables nested too deeply"
+        raise TomlSyntaxError(reason, None, None, path) from None
     return config_from_dict(data, path.resolve().parent, source=path)
 
 

@@ -34,9 +34,10 @@ from sealpost.delivery.route import normalize_domain, parse_relay
 from sealpost.dns.resolver import DnsError, DnsErrorKind, Resolver
 from sealpost.model.egress import TargetGuard
 from sealpost.net.client_tls import unverified, verifying
+from sealpost.policy.dane import name_matches
 from sealpost.policy.sts_fetch import StsFetcher
 from sealpost.tlscheck import domain_policy
-from sealpost.tlscheck.certificate import certificate_facts, name_matches
+from sealpost.tlscheck.certificate import certificate_facts
 from sealpost.tlscheck.exposure import clear_host, conceal
 from sealpost.tlscheck.report import CheckReport, Grade, HostReport, Verdict, Verification
 from sealpost.tlscheck.smtp_probe import VERSION_NAMES, VERSIONS, probe, probe_version

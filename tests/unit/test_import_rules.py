@@ -1,7 +1,8 @@
 """The layering rules of DESIGN.md section 2, checked on every module's imports:
 ``model`` imports nothing of ours; ``smtp`` imports only ``model`` and never asyncio, socket
 or ssl (sans-I/O); ``store`` imports only ``model``; ``api`` never imports ``smtp``, ``net``
-or ``delivery``; only ``app.py`` (and the runner and CLI that start it) import ``app``."""
+or ``delivery``; ``tlscheck`` never imports ``delivery`` (what both need lives in ``dns``,
+``policy`` or ``net``); only ``app.py`` (and the runner and CLI that start it) import ``app``."""
 
 from __future__ import annotations
 
@@ -51,6 +52,11 @@ def test_store_imports_only_model(path: Path):
 @pytest.mark.parametrize("path", modules("api"), ids=lambda p: p.name)
 def test_api_never_reaches_smtp_net_or_delivery(path: Path):
     assert not ours(imports_of(path)) & {"smtp", "net", "delivery"}
+
+
+@pytest.mark.parametrize("path", modules("tlscheck"), ids=lambda p: p.name)
+def test_tlscheck_never_reaches_delivery(path: Path):
+    assert "delivery" not in ours(imports_of(path))
 
 
 def test_only_the_entry_points_import_the_composition_root():

@@ -37,7 +37,7 @@ from sealpost.net.client_tls import (
 from sealpost.net.stream import TlsHandshakeError, TlsVerifyError
 from sealpost.policy.levels import Requirement, TlsLevel, Verdict
 from sealpost.policy.verdict import FAILURE_KEY, check
-from sealpost.smtp.client_events import AuthDone, Hello, StartTlsDone
+from sealpost.smtp.client_events import AuthDone
 
 log = logging.getLogger("sealpost.delivery")
 
@@ -126,16 +126,16 @@ class Negotiation:
 
     async def starttls(self, link: Link, *, verify: bool) -> StartTlsResult:
         """STARTTLS, the handshake and the second EHLO; else the refusal or the error."""
-        done = await link.run(link.client.starttls(), StartTlsDone)
+        done = await link.starttls()
         if done.reply.code != 220:
             return done.reply
         context = verifying(self.settings.ca_file) if verify else unverified()
         try:
-            await link.stream.start_tls(context, self.host, self.settings.tls_handshake_timeout)
+            await link.handshake(context, self.host, self.settings.tls_handshake_timeout)
         except TlsHandshakeError as exc:
             await link.stream.close()
             return exc
-        hello = await link.run(link.client.tls_established(verified=verify), Hello)
+        hello = await link.tls_established(verified=verify)
         record = client_tls_record(link.stream.ssl_object, self.host, verify, None)
         if hello.extensions is None:
             await link.close()

@@ -23,8 +23,8 @@ from sealpost.delivery.session import (
     OpenFailure,
     OutboundSession,
 )
-from sealpost.delivery.session_tls import FALLBACK_HANDSHAKE, FALLBACK_REMEMBERED
 from sealpost.delivery.types import OutboundMessage, Outcome, RecipientOutcome, Target
+from sealpost.model.tls_record import Fallback
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.net.client_tls import unverified, verifying
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
@@ -204,7 +204,9 @@ def test_refused_starttls_under_may_delivers_in_plaintext(sinks, certs, reply):
     session, outcomes = run(deliver(sink, certs))
     assert isinstance(session, OutboundSession) and delivered(outcomes)
     assert session.tls.offered is True and session.tls.version is None
-    assert session.tls.fallback is not None and reply[:3].decode() in session.tls.fallback
+    assert session.tls.fallback is Fallback.STARTTLS_REFUSED
+    assert session.tls.starttls_reply_code == int(reply[:3])
+    assert session.tls.fallback_text == f"plaintext: STARTTLS refused ({reply[:3].decode()})"
     assert not sink.messages[0].tls
 
 
@@ -250,7 +252,7 @@ def test_bad_certificate_is_used_but_never_reported_verified(sinks, certs, kind,
     assert isinstance(session, OutboundSession) and delivered(outcomes)
     tls = session.tls
     assert tls.version is not None and tls.verified is False and tls.verify_error
-    assert tls.extra["tls_failure"] == BAD_CERTS[kind].value
+    assert tls.failure is BAD_CERTS[kind]
     assert tls.peer_cert_sha256  # the certificate that was presented is recorded
     assert session.verdict.ok
     expected = BAD_CERTS[kind] if requirement.report_only else None
@@ -274,7 +276,7 @@ def test_without_the_test_ca_a_good_certificate_is_not_trusted(sinks, certs):
     session, outcomes = run(deliver(sink, certs, ca_file=None))
     assert isinstance(session, OutboundSession) and delivered(outcomes)
     assert session.tls.verified is False
-    assert session.tls.extra["tls_failure"] == "certificate-not-trusted"
+    assert session.tls.failure is TlsFailure.CERTIFICATE_NOT_TRUSTED
 
 
 # -- B4: failed or stalled handshakes ----------------------------------------------------------
@@ -295,14 +297,17 @@ def test_failed_handshake_under_may_falls_back_and_is_remembered(sinks, certs, f
         deliver(sink, certs, broken=broken, tls_handshake_timeout=timeout), loop
     )
     assert isinstance(session, OutboundSession) and delivered(outcomes)
-    assert session.tls.fallback == FALLBACK_HANDSHAKE and session.tls.version is None
+    assert session.tls.fallback is Fallback.HANDSHAKE_FAILED and session.tls.version is None
+    assert session.tls.fallback_text == "plaintext after TLS handshake failure"
     assert session.tls.offered is True and session.verdict.ok
     assert not sink.messages[0].tls
     assert broken.is_broken(HOST, sink.port)
     assert len(sink.sessions) == 2 and "STARTTLS" not in sink.sessions[1].commands
     # the next session to that host goes straight to plaintext
     again, outcomes = run(deliver(sink, certs, broken=broken), loop)
-    assert delivered(outcomes) and again.tls.fallback == FALLBACK_REMEMBERED  # type: ignore[union-attr]
+    assert delivered(outcomes)
+    assert again.tls.fallback is Fallback.HANDSHAKE_FAILED_RECENTLY  # type: ignore[union-attr]
+    assert again.tls.fallback_text == "plaintext: TLS handshake failed recently"  # type: ignore[union-attr]
     assert "STARTTLS" not in sink.sessions[2].commands
 
 

@@ -1,7 +1,8 @@
 """The layering rules of DESIGN.md section 2, checked on every module's imports:
 ``model`` imports nothing of ours; ``smtp`` imports only ``model`` and never asyncio, socket
 or ssl (sans-I/O); ``store`` imports only ``model``; ``api`` never imports ``smtp``, ``net``
-or ``delivery``; only ``app.py`` (and the runner and CLI that start it) import ``app``.
+or ``delivery``; ``tlscheck`` never imports ``delivery`` (what both need lives in ``dns``,
+``policy`` or ``net``); only ``app.py`` (and the runner and CLI that start it) import ``app``.
 
 Beyond those, every package and top-level module has the list of ours it may import
 (``ALLOWED``; a new one must be added there), and neither the packages nor the modules form
@@ -57,6 +58,11 @@ def test_api_never_reaches_smtp_net_or_delivery(path: Path):
     assert not ours(imports_of(path)) & {"smtp", "net", "delivery"}
 
 
+@pytest.mark.parametrize("path", modules("tlscheck"), ids=lambda p: p.name)
+def test_tlscheck_never_reaches_delivery(path: Path):
+    assert "delivery" not in ours(imports_of(path))
+
+
 def test_only_the_entry_points_import_the_composition_root():
     importers = {
         p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py") if "sealpost.app" in imports_of(p)
@@ -81,7 +87,7 @@ ALLOWED: dict[str, set[str]] = {
     "events": {"model", "store"},
     "policy": {"model", "dns", "net", "store"},
     "delivery": {"model", "dns", "net", "policy", "smtp", "store", "events"},
-    "tlscheck": {"model", "dns", "net", "policy", "smtp", "delivery"},
+    "tlscheck": {"model", "dns", "net", "policy", "smtp"},
     "domains": {"dkim", "dns", "store"},
     "submission": {"model", "dkim", "events", "store"},
     "inbound": {"model", "net", "smtp", "store", "submission", "api_keys"},

@@ -1,5 +1,5 @@
 """route(): a golden table over zone data served by the shared in-memory resolver (no
-sockets), the MX order and shuffle, bounds, relay syntax and settings validation."""
+sockets), the MX order and shuffle, bounds and settings validation."""
 
 from __future__ import annotations
 
@@ -11,12 +11,10 @@ import pytest
 
 from sealpost.delivery.route import (
     MX_LOOKUP_LIMIT,
-    Relay,
     Route,
     RouteFailure,
     RouteSettings,
     Via,
-    parse_relay,
     route,
 )
 from sealpost.delivery.types import Outcome, Target
@@ -371,51 +369,7 @@ def test_smarthost_that_fails_to_resolve_defers() -> None:
     assert (result.reply.code, result.reply.enhanced, result.outcome) == DNS_FAILED
 
 
-# -- relay syntax and settings ----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("spec", "relay"),
-    [
-        ("relay.test", Relay("relay.test", None, False)),
-        ("Relay.Test.:25", Relay("relay.test", 25, False)),
-        ("[Relay.Test]:2525", Relay("relay.test", 2525, False)),
-        ("192.0.2.1", Relay("192.0.2.1", None, True)),
-        ("192.0.2.1:2526", Relay("192.0.2.1", 2526, True)),
-        ("[192.0.2.1]:2526", Relay("192.0.2.1", 2526, True)),
-        ("[IPv6:2001:db8::1]:25", Relay("2001:db8::1", 25, True)),
-        ("2001:db8::1", Relay("2001:db8::1", None, True)),
-        ("[::1]", Relay("::1", None, True)),
-        ("smtp_relay.test", Relay("smtp_relay.test", None, False)),
-    ],
-)
-def test_relay_syntax(spec: str, relay: Relay) -> None:
-    assert parse_relay(spec) == relay
-
-
-@pytest.mark.parametrize(
-    "spec",
-    [
-        "",
-        ":25",
-        "relay.test:",
-        "relay.test:0",
-        "relay.test:65536",
-        "relay.test:x",
-        "[::1",
-        "[::1]25",
-        "[::1]:",
-        "a..test",
-        "bad host.test",
-        "a:b:c",
-        "relay.test:²",
-        "rélay.test",
-        "x" * 64 + ".test",
-    ],
-)
-def test_bad_relay_syntax(spec: str) -> None:
-    with pytest.raises(ValueError):
-        parse_relay(spec)
+# -- settings (the relay syntax itself: test_dns_names.py) ---------------------------------
 
 
 def test_settings_are_validated_and_normalized() -> None:

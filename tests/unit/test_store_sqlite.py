@@ -18,7 +18,8 @@ from sealpost.api_keys import create_key, generate_key, hash_key, verify_key
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.model.ids import new_message_id
-from sealpost.model.tls_record import TlsRecord
+from sealpost.model.tls_record import Fallback, TlsRecord
+from sealpost.model.tlsrpt import TlsFailure
 from sealpost.store import sqlite_codec as codec
 from sealpost.store import sqlite_schema
 from sealpost.store.base import ApiKeyRecord, DuplicateError, RecipientResult, StoreError
@@ -469,6 +470,9 @@ def test_tls_encoding_is_exactly_to_dict():
         peer_cert_not_after="2027-01-31T00:00:00Z",
         verified=True,
         verify_error=None,
+        fallback=Fallback.STARTTLS_REFUSED,
+        starttls_reply_code=454,
+        failure=TlsFailure.STARTTLS_NOT_SUPPORTED,
         extra={"dane": {"usage": 3}, "list": [1, 2]},
     )
     for record in (full, TlsRecord(), TlsRecord(version="TLSv1.3", verified=False)):

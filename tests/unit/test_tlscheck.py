@@ -1,5 +1,5 @@
-"""tls-check pure parts: targets, certificate facts, name and TLSA matching, policy
-records, verdicts and exit codes. No sockets."""
+"""tls-check pure parts: targets, certificate facts, policy records, verdicts and exit
+codes. No sockets. (Name and TLSA matching: ``test_dane.py``.)"""
 
 from __future__ import annotations
 
@@ -17,15 +17,10 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sealpost.dns.resolver import DnsErrorKind, TlsaRecord
+from sealpost.dns.resolver import DnsErrorKind
 from sealpost.policy.mta_sts import StsMode, StsPolicy, StsRecord
 from sealpost.tlscheck import CheckReport, Grade, HostReport, parse_target
-from sealpost.tlscheck.certificate import (
-    TlsaMatch,
-    certificate_facts,
-    name_matches,
-    tlsa_match,
-)
+from sealpost.tlscheck.certificate import certificate_facts
 from sealpost.tlscheck.domain_policy import StsFindings, tls_rpt
 from sealpost.tlscheck.report import DaneStatus, Verification
 from sealpost.tlscheck.smtp_probe import (
@@ -113,40 +108,6 @@ def test_certificate_facts_of_expired_rsa_self_signed():
     assert facts.key_type == "RSA" and facts.key_size == 2048
     assert facts.expired and facts.days_left in (-12, -13) and facts.self_issued
     assert facts.sans == ()
-
-
-@pytest.mark.parametrize(
-    ("pattern", "host", "ok"),
-    [
-        (MX, "MX.Example.Test.", True),
-        ("*.example.test", MX, True),
-        ("*.example.test", "a.b.example.test", False),
-        ("*.example.test", "example.test", False),
-        ("other.example.test", MX, False),
-    ],
-)
-def test_name_matches(pattern, host, ok):
-    assert name_matches((pattern,), host) is ok
-
-
-def test_tlsa_match_selectors_and_types(leaf_der):
-    cert = x509.load_der_x509_certificate(leaf_der)
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    cases = [
-        TlsaRecord(3, 0, 0, leaf_der),
-        TlsaRecord(3, 0, 1, hashlib.sha256(leaf_der).digest()),
-        TlsaRecord(3, 1, 1, hashlib.sha256(spki).digest()),
-        TlsaRecord(3, 1, 2, hashlib.sha512(spki).digest()),
-    ]
-    for record in cases:
-        assert tlsa_match(record, leaf_der) is TlsaMatch.MATCH
-    assert tlsa_match(TlsaRecord(3, 1, 1, b"\0" * 32), leaf_der) is TlsaMatch.NO_MATCH
-    assert tlsa_match(TlsaRecord(3, 1, 1, b"\0" * 32), None) is TlsaMatch.NO_MATCH
-    assert tlsa_match(TlsaRecord(2, 0, 1, b"\0" * 32), leaf_der) is TlsaMatch.UNCHECKED
-    assert tlsa_match(TlsaRecord(1, 0, 1, b"\0" * 32), leaf_der) is TlsaMatch.UNUSABLE
-    assert tlsa_match(TlsaRecord(3, 2, 1, b"\0" * 32), leaf_der) is TlsaMatch.UNUSABLE
 
 
 def test_key_exchange_names():

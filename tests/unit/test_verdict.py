@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from sealpost.model.tls_record import TlsRecord
+from sealpost.model.tls_record import Fallback, TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
-from sealpost.policy.verdict import FAILURE_KEY, check
+from sealpost.policy.verdict import check
 
 NOT_OFFERED = TlsRecord(offered=False)
-REFUSED = TlsRecord(offered=True, fallback="plaintext: STARTTLS refused (454)")
-HANDSHAKE_FAILED = TlsRecord(offered=True, fallback="plaintext after TLS handshake failure")
+REFUSED = TlsRecord(offered=True, fallback=Fallback.STARTTLS_REFUSED, starttls_reply_code=454)
+HANDSHAKE_FAILED = TlsRecord(offered=True, fallback=Fallback.HANDSHAKE_FAILED)
+REMEMBERED = TlsRecord(offered=True, fallback=Fallback.HANDSHAKE_FAILED_RECENTLY)
 VERIFIED = TlsRecord(version="TLSv1.3", offered=True, verified=True)
 UNVERIFIED = TlsRecord(version="TLSv1.3", offered=True, verified=False, verify_error="expired")
 EXPIRED = TlsRecord(
@@ -20,9 +21,9 @@ EXPIRED = TlsRecord(
     offered=True,
     verified=False,
     verify_error="certificate has expired",
-    extra={FAILURE_KEY: "certificate-expired"},
+    failure=TlsFailure.CERTIFICATE_EXPIRED,
 )
-STRIPPED = TlsRecord(offered=False, extra={FAILURE_KEY: "starttls-not-supported"})
+STRIPPED = TlsRecord(offered=False, failure=TlsFailure.STARTTLS_NOT_SUPPORTED)
 
 NONE = Requirement(TlsLevel.NONE, PolicySource.OPERATOR)
 MAY = Requirement()
@@ -50,6 +51,7 @@ TABLE = [
     (ENCRYPT, NOT_OFFERED, False, ST),
     (ENCRYPT, REFUSED, False, ST),
     (ENCRYPT, HANDSHAKE_FAILED, False, VF),
+    (ENCRYPT, REMEMBERED, False, VF),
     (ENCRYPT, STRIPPED, False, ST),
     (ENCRYPT, UNVERIFIED, True, None),
     (ENCRYPT, EXPIRED, True, None),
@@ -91,5 +93,14 @@ def test_unverified_is_never_described_as_verified():
 
 
 def test_unknown_recorded_failure_is_a_validation_failure():
-    record = TlsRecord(version="TLSv1.3", verified=False, extra={FAILURE_KEY: "bogus"})
+    # A failure name can only be unknown where it is still text: a record read back.
+    record = TlsRecord.from_dict({"version": "TLSv1.3", "verified": False, "failure": "bogus"})
     assert check(VERIFY, record).failure is VF
+
+
+def test_a_fallback_is_described_in_the_words_events_show():
+    assert check(ENCRYPT, REFUSED).detail == (
+        "encrypt required, plaintext: STARTTLS refused (454): starttls-not-supported"
+    )
+    assert check(MAY, HANDSHAKE_FAILED).detail == "plaintext after TLS handshake failure"
+    assert check(MAY, REMEMBERED).detail == "plaintext: TLS handshake failed recently"

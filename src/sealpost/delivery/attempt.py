@@ -1,9 +1,12 @@
 """One delivery attempt of one message to one destination domain.
 
 Routing (MX, implicit MX, static routes, smarthost), the TLS requirement from the policy
-engine (operator rules, MTA-STS, REQUIRETLS), MTA-STS ``enforce`` filtering of MX hosts,
-implicit MX included (RFC 8461 section 4.1: no MX matches -> defer), then each target in
-preference order until one accepts the session. Per-recipient outcomes come from that
+engine (operator rules, MTA-STS, REQUIRETLS), then each target in preference order until
+one accepts the session. Before a target is tried its requirement is refined for that host
+(``PolicyDecision.for_mx``, the per-MX step of ``policy.mx_policy``; hosts of static routes
+and the smarthost keep the domain's): MTA-STS ``enforce`` takes out MX hosts its policy does
+not list, implicit MX included (RFC 8461 section 4.1: no MX matches -> defer), and a
+``testing`` mismatch is reported with the delivery. Per-recipient outcomes come from that
 session; when no target can be reached every recipient gets the last failure. Every path
 returns the TLS record of what happened, for the events.
 """
@@ -15,13 +18,14 @@ from dataclasses import dataclass, replace
 from sealpost.delivery.pool import SessionPool
 from sealpost.delivery.route import Route, RouteFailure, RouteSettings, Via, route
 from sealpost.delivery.session import OpenFailure
-from sealpost.delivery.types import OutboundMessage, Outcome, RecipientOutcome
+from sealpost.delivery.types import OutboundMessage, Outcome, RecipientOutcome, Target
 from sealpost.dns.resolver import Resolver
 from sealpost.model.reply import Reply
 from sealpost.model.tls_record import TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.engine import PolicyDecision, PolicyEngine
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
+from sealpost.policy.mx_policy import MxRequirement
 
 NO_STS_MX = Reply.of(451, "4.7.5", "No MX host of the domain matches its MTA-STS policy")
 # Hosts that DNS named for the domain: MTA-STS `mx` patterns apply to them (RFC 8461 section
@@ -94,54 +98,47 @@ class DomainDelivery:
         if isinstance(found, RouteFailure):
             return DomainAttempt(_all(message, found.outcome, found.reply), local=found.local)
         decision = await self._decide(domain, message)
-        requirement = decision.requirement
-        targets = found.targets
-        if found.via in _FROM_DNS:
-            targets = tuple(t for t in targets if decision.mx_allowed(t.host))
-        if not targets:
-            record = _policy_record(requirement)
-            failures = (*decision.failures, TlsFailure.VALIDATION_FAILURE)
-            return DomainAttempt(
-                _all(message, Outcome.TRANSIENT, NO_STS_MX), record, tls_failures=failures
-            )
-        return await self._try_targets(found, targets, requirement, decision, message)
-
-    async def _try_targets(
-        self,
-        found: Route,
-        targets: tuple,
-        requirement: Requirement,
-        decision: PolicyDecision,
-        message: OutboundMessage,
-    ) -> DomainAttempt:
-        last: OpenFailure | None = None
-        for target in targets:
-            session = await self._pool.acquire(target, requirement)
+        last: tuple[Target, MxRequirement, OpenFailure] | None = None
+        for target in found.targets:
+            mx = await self._refine(decision, found, target)
+            if not mx.allowed:
+                continue
+            session = await self._pool.acquire(target, mx.requirement)
             if isinstance(session, OpenFailure):
-                last = session
+                last = (target, mx, session)
                 continue
             try:
                 outcomes = await session.send(message)
             except Exception:
                 self._pool.discard(session)
                 raise
-            self._pool.release(session, target, requirement)
+            self._pool.release(session, target, mx.requirement)
             failures = decision.failures
             if session.verdict.failure is not None:
                 failures = (*failures, session.verdict.failure)
-            if found.via in _FROM_DNS and not decision.mx_in_policy(target.host):
-                # MTA-STS testing: delivered to an MX outside the policy; report it.
-                failures = (*failures, TlsFailure.VALIDATION_FAILURE)
             return DomainAttempt(
                 tuple(outcomes),
                 session.tls,
                 target.host,
                 session.peer_ip,
-                tls_failures=failures,
+                tls_failures=(*failures, *mx.failures),
             )
-        assert last is not None
-        failures = decision.failures + ((last.failure,) if last.failure else ())
-        tls = last.tls or _policy_record(requirement)
+        if last is None:  # every host was taken out (MTA-STS enforce, RFC 8461 section 4.1)
+            record = _policy_record(decision.requirement)
+            failures = (*decision.failures, TlsFailure.VALIDATION_FAILURE)
+            return DomainAttempt(
+                _all(message, Outcome.TRANSIENT, NO_STS_MX), record, tls_failures=failures
+            )
+        target, mx, failed = last
+        failures = decision.failures + ((failed.failure,) if failed.failure else ())
+        tls = failed.tls or _policy_record(mx.requirement)
         return DomainAttempt(
-            _all(message, last.outcome, last.reply), tls, targets[-1].host, tls_failures=failures
+            _all(message, failed.outcome, failed.reply), tls, target.host, tls_failures=failures
         )
+
+    @staticmethod
+    async def _refine(decision: PolicyDecision, found: Route, target: Target) -> MxRequirement:
+        """The per-MX step: hosts DNS named go through the decision's MX sources."""
+        if found.via in _FROM_DNS:
+            return await decision.for_mx(target.host)
+        return decision.for_relay(target.host)

@@ -1,21 +1,19 @@
 """Where mail for one domain goes: a static route, the local queue, the smarthost, or MX.
 
 Order: a static route for the exact domain; else a local domain stays queued (never MX:
-that would loop to ourselves); else the smarthost; else MX. RFC 5321 section 5.1: MX hosts
-are tried lowest preference first, equal preferences in random order, and a domain without
-MX records (NODATA) is its own implicit MX at preference 0; MX host names are names, so an
-IP literal in an MX record is not used. RFC 7505 section 3: a single MX of "." (null MX)
-means the domain takes no mail: bounce at once with ``556 5.1.10``, no implicit MX.
+that would loop to ourselves); else the smarthost; else MX. What the MX answer means is
+``dns.mx``'s (RFC 5321 section 5.1: lowest preference first, equal preferences in random
+order, a domain without MX records is its own implicit MX at preference 0; RFC 7505 section
+3: a null MX). Here a null MX bounces at once with ``556 5.1.10``; MX host names are names,
+so an IP literal in an MX record is not used.
 
-Relay syntax (static routes and smarthost): ``host``, ``host:port``, ``1.2.3.4``,
-``1.2.3.4:port``, ``[1.2.3.4]:port``, ``[::1]:port`` or ``[host]:port``. Host names are
+Relay syntax (static routes and smarthost) is ``dns.names``' ``host[:port]``. Host names are
 resolved to addresses (A/AAAA, no MX lookup); IP addresses are used as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +21,8 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from sealpost.delivery.types import Outcome, Target
+from sealpost.dns.mx import by_preference, lookup_mx
+from sealpost.dns.names import HostSpec, address_literal, normalize_domain, parse_host_spec
 from sealpost.dns.resolver import DnsError, DnsErrorKind, MxRecord, Resolver
 from sealpost.model.reply import Reply
 
@@ -41,62 +41,6 @@ class Via(StrEnum):
     SMARTHOST = "smarthost"
 
 
-@dataclass(frozen=True, slots=True)
-class Relay:
-    """A parsed static route or smarthost."""
-
-    host: str  # lower-case name, or an IP address when ``literal``
-    port: int | None  # None: the configured smtp_port
-    literal: bool
-
-
-def parse_relay(spec: str) -> Relay:
-    """Parse the relay syntax in the module docstring; ValueError names what is wrong."""
-    text = spec.strip()
-    port_text = ""
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise ValueError(f"relay {spec!r}: expected [host] or [host]:port")
-        port_text = rest[1:] if rest else ""
-        if rest == ":":
-            raise ValueError(f"relay {spec!r}: empty port")
-        if host[:5].lower() == "ipv6:":
-            host = host[5:]
-    elif _ip(text) is not None:
-        host = text  # a bare IPv6 address has colons and no port
-    else:
-        host, colon, port_text = text.partition(":")
-        if colon and not port_text:
-            raise ValueError(f"relay {spec!r}: empty port")
-    port: int | None = None
-    if port_text:
-        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
-            raise ValueError(f"relay {spec!r}: port must be 1-65535")
-        port = int(port_text)
-    address = _ip(host)
-    if address is not None:
-        return Relay(address, port, literal=True)
-    name = normalize_domain(host)
-    labels = name.split(".")
-    if not name or any(not label or len(label) > 63 for label in labels) or len(name) > 253:
-        raise ValueError(f"relay {spec!r}: {host!r} is not a host name or IP address")
-    if not name.isascii() or any(not (c.isalnum() or c in "-_.") for c in name):
-        raise ValueError(f"relay {spec!r}: {host!r} is not a host name or IP address")
-    return Relay(name, port, literal=False)
-
-
-def normalize_domain(domain: str) -> str:
-    return domain.strip().lower().rstrip(".")
-
-
-def _ip(text: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(text.strip("[]")))
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True)
 class RouteSettings:
     smtp_port: int = 25
@@ -112,11 +56,11 @@ class RouteSettings:
             raise ValueError(f"max_mx_hosts {self.max_mx_hosts}: must be at least 1")
         for domain, spec in self.static_routes.items():
             try:
-                parse_relay(spec)
+                parse_host_spec(spec)
             except ValueError as exc:
                 raise ValueError(f"static route for {domain!r}: {exc}") from None
         if self.smarthost is not None:
-            parse_relay(self.smarthost)
+            parse_host_spec(self.smarthost)
         routes = {normalize_domain(d): s for d, s in self.static_routes.items()}
         object.__setattr__(self, "static_routes", MappingProxyType(routes))
         local = frozenset(normalize_domain(d) for d in self.local_domains)
@@ -147,18 +91,18 @@ async def route(
     name = normalize_domain(domain)
     static = settings.static_routes.get(name)
     if static is not None:
-        return await _relay_route(parse_relay(static), Via.STATIC, resolver, settings)
+        return await _relay_route(parse_host_spec(static), Via.STATIC, resolver, settings)
     if name in settings.local_domains:
         reply = Reply.of(451, "4.3.0", f"{name} is a local domain without a static route")
         return RouteFailure(Outcome.TRANSIENT, reply, local=True)
     if settings.smarthost is not None:
-        relay = parse_relay(settings.smarthost)
+        relay = parse_host_spec(settings.smarthost)
         return await _relay_route(relay, Via.SMARTHOST, resolver, settings)
     return await _mx_route(name, resolver, settings, rng or _SHUFFLE)
 
 
 async def _relay_route(
-    relay: Relay, via: Via, resolver: Resolver, settings: RouteSettings
+    relay: HostSpec, via: Via, resolver: Resolver, settings: RouteSettings
 ) -> Route | RouteFailure:
     port = relay.port or settings.smtp_port
     if relay.literal:
@@ -176,21 +120,19 @@ async def _mx_route(
     name: str, resolver: Resolver, settings: RouteSettings, rng: random.Random
 ) -> Route | RouteFailure:
     try:
-        answer = await resolver.mx(name)
+        found = await lookup_mx(name, resolver)
     except DnsError as exc:
-        if exc.kind is DnsErrorKind.NODATA:
-            return await _implicit_mx(name, resolver, settings)
         if exc.kind is DnsErrorKind.NXDOMAIN:
             return RouteFailure(Outcome.PERMANENT, DOMAIN_NOT_FOUND)
         return _dns_failed(f"MX {name}", exc.kind)
-    records = [MxRecord(r.preference, normalize_domain(r.host)) for r in answer.records]
-    if not records:
+    if found.implicit:
         return await _implicit_mx(name, resolver, settings)
-    if len(records) == 1 and records[0].host == "":
+    if found.null:
         return RouteFailure(Outcome.PERMANENT, NULL_MX)
-    targets, kinds = await _resolve_hosts(_ordered(records, rng), resolver, settings)
+    ordered = by_preference(found.records, rng)
+    targets, kinds = await _resolve_hosts(ordered, resolver, settings)
     if targets:
-        return Route(tuple(targets), Via.MX, answer.secure)
+        return Route(tuple(targets), Via.MX, found.secure)
     if kinds and all(kind is DnsErrorKind.NXDOMAIN for kind in kinds):
         return RouteFailure(Outcome.PERMANENT, Reply.of(550, "5.1.2", "MX hosts not found"))
     worst = next((k for k in kinds if k.transient), DnsErrorKind.NODATA)
@@ -210,20 +152,6 @@ async def _implicit_mx(
         return _dns_failed(f"implicit MX {name}", DnsErrorKind.NODATA)
     target = Target(name, answer.records, settings.smtp_port, preference=0)
     return Route((target,), Via.IMPLICIT_MX, answer.secure)
-
-
-def _ordered(records: list[MxRecord], rng: random.Random) -> list[MxRecord]:
-    """Lowest preference first, each host once, equal preferences shuffled (RFC 5321 5.1)."""
-    best: dict[str, int] = {}
-    for record in records:
-        if record.host not in best or record.preference < best[record.host]:
-            best[record.host] = record.preference
-    ordered: list[MxRecord] = []
-    for preference in sorted(set(best.values())):
-        group = sorted(host for host, pref in best.items() if pref == preference)
-        rng.shuffle(group)
-        ordered += [MxRecord(preference, host) for host in group]
-    return ordered
 
 
 async def _resolve_hosts(
@@ -248,7 +176,7 @@ async def _resolve_hosts(
 
 
 async def _lookup(host: str, resolver: Resolver) -> tuple[str, ...] | DnsErrorKind:
-    if not host or _ip(host) is not None:
+    if not host or address_literal(host) is not None:
         return DnsErrorKind.NXDOMAIN
     try:
         answer = await resolver.addresses(host)

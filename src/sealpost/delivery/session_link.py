@@ -1,13 +1,13 @@
 """One outbound connection: a Stream and the sans-I/O SmtpClient driven over it, bounded.
 
-``Link.run`` writes what the client asks and reads until the operation completes; every
-wait has a timeout (RFC 5321 section 4.5.3.2: ``command_timeout`` for replies, 5 minutes by
-default; ``data_timeout`` for the reply after the final dot, 10 minutes, because a timeout
-there "would typically result in delivery of multiple copies"). A timeout or a lost
-connection ends the operation with a synthesized 4.4.2 reply and the client is unusable.
-``open_link`` connects to the target's addresses in order (``connect_timeout`` each), reads
-the greeting and says EHLO. A 5xx greeting is TRANSIENT like Postfix's default
-``smtp_skip_5xx_greeting``; a 5xx to both EHLO and HELO is PERMANENT.
+``Link`` is the shared dialogue driver (``net.smtp_dialogue``) with delivery's settings:
+every wait has a timeout (RFC 5321 section 4.5.3.2: ``command_timeout`` for replies, 5
+minutes by default; ``data_timeout`` for the reply after the final dot, 10 minutes), and a
+timeout or a lost connection ends the operation with a synthesized 4.4.2 reply and the
+client is unusable (``OnFault.ABORT``). ``open_link`` connects to the target's addresses
+in order (``connect_timeout`` each), reads the greeting and says EHLO. A 5xx greeting is
+TRANSIENT like Postfix's default ``smtp_skip_5xx_greeting``; a 5xx to both EHLO and HELO
+is PERMANENT.
 """
 
 from __future__ import annotations
@@ -15,24 +15,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from sealpost.delivery.types import Outcome, Target
 from sealpost.model.reply import Reply
 from sealpost.model.tls_record import TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
-from sealpost.net.stream import Stream, StreamClosed
+from sealpost.net.smtp_dialogue import Dialogue, OnFault, Timeouts
+from sealpost.net.stream import Stream
 from sealpost.smtp.client import SmtpClient
-from sealpost.smtp.client_events import Completion, Event, Greeted, Hello, QuitDone, Send, Step
+from sealpost.smtp.client_events import QuitDone
 
 log = logging.getLogger("sealpost.delivery")
 
-TIMED_OUT = Reply.of(451, "4.4.2", "timeout waiting for the server")
-LOST = Reply.of(451, "4.4.2", "connection lost")
 UNUSABLE = Reply.of(451, "4.4.2", "session not usable")
 QUIT_TIMEOUT = 10.0
-
-C = TypeVar("C", bound=Completion)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,46 +53,13 @@ class OpenFailure:
     failure: TlsFailure | None
 
 
-class Link:
-    """A Stream and the SmtpClient that talks over it."""
+class Link(Dialogue):
+    """A Stream and the SmtpClient that talks over it, with delivery's timeouts."""
 
     def __init__(self, stream: Stream, settings: ClientSettings) -> None:
-        self.stream = stream
-        self.client = SmtpClient(settings.helo_name)
+        timeouts = Timeouts(settings.command_timeout, settings.data_timeout)
+        super().__init__(stream, SmtpClient(settings.helo_name), timeouts, on_fault=OnFault.ABORT)
         self._settings = settings
-
-    async def run(self, events: list[Event], kind: type[C], timeout: float | None = None) -> C:
-        """Write what the client asks, read until the operation's completion event."""
-        while True:
-            done = next((e for e in events if not isinstance(e, Send)), None)
-            sends = [e.data for e in events if isinstance(e, Send)]
-            out = sends[0] if len(sends) == 1 else b"".join(sends)  # no copy of a big DATA
-            events = []
-            if out:
-                try:
-                    await self.stream.write(out, timeout or self._timeout())
-                except TimeoutError:
-                    events = self.client.abort(TIMED_OUT)
-                except (OSError, StreamClosed):
-                    events = self.client.abort(LOST)
-            if done is not None:
-                assert isinstance(done, kind), done
-                return done
-            if events:
-                continue
-            try:
-                chunk = await self.stream.read(timeout or self._timeout())
-            except TimeoutError:
-                events = self.client.abort(TIMED_OUT)
-                continue
-            except (OSError, StreamClosed):
-                chunk = b""
-            events = self.client.feed(chunk) if chunk else self.client.abort(LOST)
-
-    def _timeout(self) -> float:
-        if self.client.waiting_for is Step.MESSAGE:
-            return self._settings.data_timeout
-        return self._settings.command_timeout
 
     @property
     def usable(self) -> bool:
@@ -123,11 +86,11 @@ async def open_link(target: Target, settings: ClientSettings) -> Link | OpenFail
             problems.append(f"{address}: {exc or 'connect timeout'}")
             continue
         link = Link(stream, settings)
-        greeted = await link.run([], Greeted)
+        greeted = await link.greeting()
         if greeted.reply.code != 220:
             await link.close()
             return OpenFailure(greeted.reply, Outcome.TRANSIENT, None, None)
-        hello = await link.run(link.client.ehlo(), Hello)
+        hello = await link.ehlo()
         if hello.extensions is None:
             await link.close()
             permanent = hello.reply.is_permanent

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sealpost.delivery.session_link import UNUSABLE, ClientSettings, Link, OpenFailure, open_link
 from sealpost.delivery.types import Outcome, Target
 from sealpost.model.reply import Reply
-from sealpost.model.tls_record import TlsRecord
+from sealpost.model.tls_record import Fallback, TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.net.client_tls import (
     classify_verify_error,
@@ -36,15 +36,10 @@ from sealpost.net.client_tls import (
 )
 from sealpost.net.stream import TlsHandshakeError, TlsVerifyError
 from sealpost.policy.levels import Requirement, TlsLevel, Verdict
-from sealpost.policy.verdict import FAILURE_KEY, check
-from sealpost.smtp.client_events import AuthDone, Hello, StartTlsDone
+from sealpost.policy.verdict import check
+from sealpost.smtp.client_events import AuthDone
 
 log = logging.getLogger("sealpost.delivery")
-
-FALLBACK_HANDSHAKE = "plaintext after TLS handshake failure"
-FALLBACK_REMEMBERED = "plaintext: TLS handshake failed recently"
-FALLBACK_REFUSED = "plaintext: STARTTLS refused"
-
 
 class BrokenTlsHosts:
     """Hosts (name and port) whose TLS handshake failed, each until its time runs out."""
@@ -111,7 +106,7 @@ class Negotiation:
         port = self.target.port
         if self.requirement.plaintext_allowed and self.broken.is_broken(self.host, port):
             failure = TlsFailure.VALIDATION_FAILURE
-            return await self.finish(link, None, FALLBACK_REMEMBERED, failure)
+            return await self.finish(link, None, Fallback.HANDSHAKE_FAILED_RECENTLY, failure)
         result = await self.starttls(link, verify=True)
         if isinstance(result, TlsVerifyError):
             return await self.unverified_retry(result)
@@ -126,16 +121,16 @@ class Negotiation:
 
     async def starttls(self, link: Link, *, verify: bool) -> StartTlsResult:
         """STARTTLS, the handshake and the second EHLO; else the refusal or the error."""
-        done = await link.run(link.client.starttls(), StartTlsDone)
+        done = await link.starttls()
         if done.reply.code != 220:
             return done.reply
         context = verifying(self.settings.ca_file) if verify else unverified()
         try:
-            await link.stream.start_tls(context, self.host, self.settings.tls_handshake_timeout)
+            await link.handshake(context, self.host, self.settings.tls_handshake_timeout)
         except TlsHandshakeError as exc:
             await link.stream.close()
             return exc
-        hello = await link.run(link.client.tls_established(verified=verify), Hello)
+        hello = await link.tls_established(verified=verify)
         record = client_tls_record(link.stream.ssl_object, self.host, verify, None)
         if hello.extensions is None:
             await link.close()
@@ -169,8 +164,9 @@ class Negotiation:
             await link.close()
             return OpenFailure(result, Outcome.TRANSIENT, self.record(TlsRecord()), None)
         if isinstance(result, Reply):
-            fallback = f"{FALLBACK_REFUSED} ({result.code})"
-            return await self.finish(link, None, fallback, TlsFailure.STARTTLS_NOT_SUPPORTED)
+            refused = TlsRecord(starttls_reply_code=result.code)
+            failure = TlsFailure.STARTTLS_NOT_SUPPORTED
+            return await self.finish(link, refused, Fallback.STARTTLS_REFUSED, failure)
         if isinstance(result, OpenFailure):
             return result
         failure = TlsFailure.VALIDATION_FAILURE
@@ -182,13 +178,13 @@ class Negotiation:
         link = await self.connect()
         if isinstance(link, OpenFailure):
             return link
-        return await self.finish(link, None, FALLBACK_HANDSHAKE, failure)
+        return await self.finish(link, None, Fallback.HANDSHAKE_FAILED, failure)
 
     async def finish(
         self,
         link: Link,
         tls: TlsRecord | None,
-        fallback: str | None = None,
+        fallback: Fallback | None = None,
         failure: TlsFailure | None = None,
     ) -> Secured | OpenFailure:
         """Judge the session against the requirement, AUTH if configured, hand it over."""
@@ -223,10 +219,9 @@ class Negotiation:
         return OpenFailure(done.reply, Outcome.TRANSIENT, record, None)
 
     def record(
-        self, base: TlsRecord, fallback: str | None = None, failure: TlsFailure | None = None
+        self, base: TlsRecord, fallback: Fallback | None = None, failure: TlsFailure | None = None
     ) -> TlsRecord:
         requirement = self.requirement
-        extra = {**base.extra, FAILURE_KEY: failure.value} if failure else base.extra
         return dataclasses.replace(
             base,
             peer_name=self.host,
@@ -235,7 +230,7 @@ class Negotiation:
             policy_mode=requirement.mode,
             offered=self.offered,
             fallback=fallback or base.fallback,
-            extra=extra,
+            failure=failure or base.failure,
         )
 
     def refusal(

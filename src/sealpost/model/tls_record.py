@@ -2,15 +2,51 @@
 
 The same record describes an inbound session (kept with every stored message and quoted in
 its ``Received:`` header) and an outbound delivery attempt, where it also carries the policy
-that applied (required level, its source and mode), whether STARTTLS was offered, and any
-fallback. RFC 7435 section 6: unauthenticated TLS is never presented as verified, so
-``verified`` is True only when the certificate chain and name were checked and passed.
+that applied (required level, its source and mode), whether STARTTLS was offered, why the
+session went on in plaintext (``fallback``, a ``Fallback``) and the RFC 8460 failure the
+session saw (``failure``), as typed values that ``policy.verdict`` reads. RFC 7435 section 6:
+unauthenticated TLS is never presented as verified, so ``verified`` is True only when the
+certificate chain and name were checked and passed.
+
+``event_view`` is the ``tls`` object of events (DESIGN.md section 5): ``fallback`` appears
+there as its text (``fallback_text``); ``failure`` is not part of it (events carry the
+failures in ``tlsrpt_failures``).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from sealpost.model.tlsrpt import TlsFailure
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class Fallback(StrEnum):
+    """Why an outbound session went on in plaintext although STARTTLS was offered."""
+
+    HANDSHAKE_FAILED = "handshake-failed"  # on a new connection after a failed handshake
+    HANDSHAKE_FAILED_RECENTLY = "handshake-failed-recently"  # the host is remembered broken
+    STARTTLS_REFUSED = "starttls-refused"  # STARTTLS got no 220; ``starttls_reply_code`` says
+
+    @property
+    def after_handshake(self) -> bool:
+        """A TLS handshake with the host failed (this time or recently)."""
+        return self is not Fallback.STARTTLS_REFUSED
+
+    @property
+    def text(self) -> str:
+        """The words of the event's ``fallback`` (the reply code follows a refusal)."""
+        return _FALLBACK_TEXT[self]
+
+
+_FALLBACK_TEXT = {
+    Fallback.HANDSHAKE_FAILED: "plaintext after TLS handshake failure",
+    Fallback.HANDSHAKE_FAILED_RECENTLY: "plaintext: TLS handshake failed recently",
+    Fallback.STARTTLS_REFUSED: "plaintext: STARTTLS refused",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +69,19 @@ class TlsRecord:
     policy_mode: str | None = None  # MTA-STS enforce | testing
     offered: bool | None = None  # did the peer advertise STARTTLS
     dane: dict[str, Any] | None = None
-    fallback: str | None = None  # e.g. "plaintext after handshake failure"
+    fallback: Fallback | None = None  # why plaintext, though STARTTLS was offered
+    starttls_reply_code: int | None = None  # Fallback.STARTTLS_REFUSED: the server's code
+    failure: TlsFailure | None = None  # the RFC 8460 failure this session saw, if known
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fallback_text(self) -> str | None:
+        """``fallback`` in words, as events show it: "plaintext: STARTTLS refused (454)"."""
+        if self.fallback is None:
+            return None
+        if self.starttls_reply_code is None:
+            return self.fallback.text
+        return f"{self.fallback.text} ({self.starttls_reply_code})"
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None and v != {}}
@@ -44,6 +91,10 @@ class TlsRecord:
         if not data:
             return None
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if known.get("fallback") is not None:
+            known["fallback"] = _typed(Fallback, known["fallback"], None)
+        if known.get("failure") is not None:
+            known["failure"] = _typed(TlsFailure, known["failure"], TlsFailure.VALIDATION_FAILURE)
         return cls(**known)
 
     def event_view(self) -> dict[str, Any]:
@@ -61,5 +112,13 @@ class TlsRecord:
             "cert_sha256": self.peer_cert_sha256,
             "cert_not_after": self.peer_cert_not_after,
             "dane": self.dane,
-            "fallback": self.fallback,
+            "fallback": self.fallback_text,
         }
+
+
+def _typed(kind: type[E], value: object, unknown: E | None) -> E | None:
+    """``value`` as a member of ``kind``; ``unknown`` for a name it does not have."""
+    try:
+        return kind(value)
+    except ValueError:
+        return unknown

@@ -28,6 +28,10 @@ It is marked ``report_only`` only when the level is ``may`` (nothing stronger ap
 ``Requirement.report_only`` permits plaintext; under a stronger rule the rule is enforced
 and ``mode="testing"`` still tells the attempt to record MTA-STS failures.
 
+The decision is refined per MX host (``for_mx``, ``policy.mx_policy``) by a chain of
+sources: the engine's own ``mx_sources`` first (where DANE's TLSA source will go: MTA-STS
+never overrides DANE, RFC 8461 section 2), then the MTA-STS ``mx`` patterns.
+
 Not here yet (DANE comes later): checklist C6, a domain with a failing DANE check and a
 valid MTA-STS policy must defer (RFC 8461 section 2: MTA-STS never overrides DANE). When DANE
 lands it must be a candidate above MTA-STS in ``_strongest`` and its failure must not be
@@ -46,7 +50,8 @@ from typing import Protocol
 from sealpost.dns.resolver import DnsError, Resolver
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
-from sealpost.policy.mta_sts import StsError, StsMode, StsPolicy, mx_matches, parse_txt
+from sealpost.policy.mta_sts import StsError, StsMode, StsPolicy, parse_txt
+from sealpost.policy.mx_policy import MxRequirement, MxSource, StsMxPatterns, refine
 from sealpost.policy.sts_cache import CachedPolicy, StsCache
 
 # After a failed fetch, the same (domain, id) is not fetched again for this long (RFC 8461
@@ -63,25 +68,23 @@ class PolicyFetcher(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PolicyDecision:
-    """The requirement for one domain and the discovery failures to report (TLS-RPT)."""
+    """The requirement for one domain, the discovery failures to report (TLS-RPT), and the
+    per-MX sources that refine it for each host (``policy.mx_policy``)."""
 
     requirement: Requirement
     failures: tuple[TlsFailure, ...] = ()
     sts_policy: StsPolicy | None = None  # the enforce/testing policy applied, if any
     sts_policy_id: str | None = None
     detail: str = ""  # why: fetch errors, cache use; for logs and events
+    mx_sources: tuple[MxSource, ...] = ()  # in order; DANE's goes first when it lands
 
-    def mx_allowed(self, host: str) -> bool:
-        """May mail go to MX ``host``? Only ``enforce`` filters (RFC 8461 section 4.1)."""
-        if self.requirement.mode != StsMode.ENFORCE.value:
-            return True
-        return any(mx_matches(p, host) for p in self.requirement.mx_patterns)
+    async def for_mx(self, host: str) -> MxRequirement:
+        """What mail to MX ``host`` (named by DNS, implicit MX included) needs."""
+        return await refine(host, self.requirement, self.mx_sources)
 
-    def mx_in_policy(self, host: str) -> bool:
-        """Does ``host`` match the MTA-STS ``mx`` patterns (True with no policy)? Under
-        ``testing`` a mismatch is delivered to and recorded as a failure."""
-        patterns = self.requirement.mx_patterns
-        return not patterns or any(mx_matches(p, host) for p in patterns)
+    def for_relay(self, host: str) -> MxRequirement:
+        """A static route or the smarthost: the domain's requirement, no MX sources."""
+        return MxRequirement(host, self.requirement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,7 @@ class PolicyEngine:
         mta_sts_enabled: bool = True,
         clock: Callable[[], float] = time.time,
         failure_holdoff: float = DEFAULT_FAILURE_HOLDOFF,
+        mx_sources: tuple[MxSource, ...] = (),
     ) -> None:
         self._resolver = resolver
         self._fetcher = fetcher
@@ -122,6 +126,7 @@ class PolicyEngine:
         self._holdoff_seconds = failure_holdoff
         self._holdoffs: dict[str, _Holdoff] = {}
         self._inflight: dict[str, asyncio.Future[_Sts]] = {}
+        self._mx_sources = mx_sources  # per-MX sources ahead of MTA-STS's (DANE's, later)
 
     async def requirement_for(self, domain: str, *, requiretls: bool = False) -> PolicyDecision:
         domain = _normalize(domain)
@@ -143,6 +148,9 @@ class PolicyEngine:
             if policy.mode is StsMode.TESTING and level is TlsLevel.MAY:
                 report_only, source = True, PolicySource.MTA_STS
         applied = policy if mode is not None else None
+        sources = self._mx_sources
+        if applied is not None:
+            sources = (*sources, StsMxPatterns(applied))
         return PolicyDecision(
             requirement=Requirement(
                 level=level,
@@ -155,6 +163,7 @@ class PolicyEngine:
             sts_policy=applied,
             sts_policy_id=sts.policy_id if applied is not None else None,
             detail=sts.detail,
+            mx_sources=sources,
         )
 
     def _base(self, domain: str) -> tuple[TlsLevel, PolicySource]:

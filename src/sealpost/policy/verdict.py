@@ -8,8 +8,10 @@ MTA-STS ``enforce``, RFC 8689 section 4.2.1 for REQUIRETLS). A report-only requi
 TLS-RPT (RFC 8460 section 4.3 result types). DANE levels are judged like ``verify`` until
 DANE is built (a later release); that is stricter, never weaker.
 
-A session that knows why it fell short stores the RFC 8460 name in
-``TlsRecord.extra[FAILURE_KEY]``; otherwise the failure is inferred from the record.
+A session that knows why it fell short records it in ``TlsRecord.failure`` (an RFC 8460
+``TlsFailure``); otherwise the failure is inferred from the record: no TLS after a failed
+handshake (``Fallback.after_handshake``) is a validation failure, any other plaintext is
+STARTTLS not supported.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from __future__ import annotations
 from sealpost.model.tls_record import TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.levels import Requirement, TlsLevel, Verdict
-
-FAILURE_KEY = "tls_failure"  # TlsRecord.extra key: the TlsFailure value the session saw
 
 
 def check(requirement: Requirement, tls: TlsRecord | None) -> Verdict:
@@ -33,9 +33,9 @@ def check(requirement: Requirement, tls: TlsRecord | None) -> Verdict:
     if level.rank <= TlsLevel.MAY.rank:
         failure = None
     elif not used:
-        failure = _recorded(tls) or _no_tls_failure(tls)
+        failure = (tls.failure if tls else None) or _no_tls_failure(tls)
     elif level.rank >= TlsLevel.VERIFY.rank and tls is not None and tls.verified is not True:
-        failure = _recorded(tls) or TlsFailure.VALIDATION_FAILURE
+        failure = tls.failure or TlsFailure.VALIDATION_FAILURE
     else:
         failure = None
     if failure is None:
@@ -46,28 +46,18 @@ def check(requirement: Requirement, tls: TlsRecord | None) -> Verdict:
     return Verdict(False, failure, detail)
 
 
-def _recorded(tls: TlsRecord | None) -> TlsFailure | None:
-    if tls is None:
-        return None
-    value = tls.extra.get(FAILURE_KEY)
-    try:
-        return TlsFailure(value) if value else None
-    except ValueError:
-        return TlsFailure.VALIDATION_FAILURE
-
-
 def _no_tls_failure(tls: TlsRecord | None) -> TlsFailure:
     """No TLS and no recorded reason: a fallback after a handshake names a handshake that
     did not complete; anything else is STARTTLS not offered or refused."""
-    if tls is not None and tls.offered and tls.fallback and "handshake" in tls.fallback:
+    if tls is not None and tls.offered and tls.fallback and tls.fallback.after_handshake:
         return TlsFailure.VALIDATION_FAILURE
     return TlsFailure.STARTTLS_NOT_SUPPORTED
 
 
 def _describe(tls: TlsRecord | None) -> str:
     if tls is None or tls.version is None:
-        if tls is not None and tls.fallback:
-            return tls.fallback
+        if tls is not None and tls.fallback_text:
+            return tls.fallback_text
         offered = tls is not None and tls.offered
         return "plaintext (STARTTLS offered)" if offered else "plaintext"
     state = "verified" if tls.verified else "unverified"

@@ -1,13 +1,8 @@
-"""The peer certificate as facts, and DANE TLSA matching against it.
+"""The peer certificate as facts for the tls-check report.
 
 Details come from the DER leaf the server presented (Python 3.11 exposes only the leaf, so
-``chain_available`` is always False and DANE-TA, usage 2, cannot be checked here).
-Name matching follows RFC 6125 section 6.4 as RFC 7672 section 3.2.3 and RFC 8461 section
-4.2 use it: DNS-ID SANs only, case-insensitive, a ``*`` wildcard standing for exactly one
-whole leftmost label. TLSA matching implements RFC 6698 section 2.1 for DANE-EE (usage 3,
-RFC 7672 section 3.1.1): selector 0 = the full certificate, 1 = SubjectPublicKeyInfo;
-matching type 0 = exact, 1 = SHA-256, 2 = SHA-512. Usages 0 and 1 (PKIX-TA/EE) are unusable
-for SMTP (RFC 7672 section 3.1.3).
+``chain_available`` is always False). Judging the certificate (RFC 6125 name matching,
+TLSA matching) is ``policy.dane``'s, shared with delivery.
 """
 
 from __future__ import annotations
@@ -15,14 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from sealpost.dns.resolver import TlsaRecord
+from sealpost.policy.dane import subject_public_key_info
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +73,6 @@ def _key(cert: x509.Certificate) -> tuple[str, int | None]:
     return "unknown", None
 
 
-def _spki(cert: x509.Certificate) -> bytes:
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 def certificate_facts(der: bytes, now: dt.datetime | None = None) -> CertificateFacts:
     """Facts of a DER certificate; ValueError when it cannot be parsed."""
     cert = x509.load_der_x509_certificate(der)
@@ -106,43 +93,6 @@ def certificate_facts(der: bytes, now: dt.datetime | None = None) -> Certificate
         key_type=key_type,
         key_size=key_size,
         sha256=hashlib.sha256(der).hexdigest(),
-        spki_sha256=hashlib.sha256(_spki(cert)).hexdigest(),
+        spki_sha256=hashlib.sha256(subject_public_key_info(cert)).hexdigest(),
         self_issued=cert.issuer == cert.subject,
     )
-
-
-def name_matches(sans: tuple[str, ...], host: str) -> bool:
-    """Whether a DNS-ID in ``sans`` matches ``host`` (see the module docstring)."""
-    wanted = host.lower().rstrip(".")
-    for pattern in sans:
-        name = pattern.lower().rstrip(".")
-        if name == wanted:
-            return True
-        if name.startswith("*.") and "." in wanted:
-            label, _, rest = wanted.partition(".")
-            if label and rest == name[2:]:
-                return True
-    return False
-
-
-class TlsaMatch(StrEnum):
-    MATCH = "match"
-    NO_MATCH = "no-match"
-    UNCHECKED = "unchecked"  # DANE-TA (usage 2): needs the chain, which is not available
-    UNUSABLE = "unusable"  # PKIX usages 0/1, or unknown selector / matching type
-
-
-def tlsa_match(record: TlsaRecord, der: bytes | None) -> TlsaMatch:
-    """Whether one TLSA record matches the leaf certificate ``der``."""
-    if record.usage == 2:
-        return TlsaMatch.UNCHECKED
-    if record.usage != 3 or record.selector not in (0, 1) or record.mtype not in (0, 1, 2):
-        return TlsaMatch.UNUSABLE
-    if der is None:
-        return TlsaMatch.NO_MATCH
-    content = der if record.selector == 0 else _spki(x509.load_der_x509_certificate(der))
-    if record.mtype == 1:
-        content = hashlib.sha256(content).digest()
-    elif record.mtype == 2:
-        content = hashlib.sha512(content).digest()
-    return TlsaMatch.MATCH if content == record.data else TlsaMatch.NO_MATCH

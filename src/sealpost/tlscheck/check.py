@@ -1,7 +1,8 @@
 """Running a tls-check: the target, the MX walk, concurrent bounded probes, then verdicts.
 
-TARGET is a domain (its MX hosts, lowest preference first; RFC 5321 section 5.1: no MX
-records means the domain is its own implicit MX; RFC 7505: a null MX takes no mail) or
+TARGET is a domain (its MX hosts as ``dns.mx`` reads the zone, lowest preference first;
+RFC 5321 section 5.1: no MX records means the domain is its own implicit MX; RFC 7505: a
+null MX takes no mail) or
 ``host:port`` / an IP address (that one host, no domain policy). For every host, at once:
 its addresses, its TLSA records, one session with an unverified context (what any sender
 gets: banner, EHLO, STARTTLS, version, cipher, certificate), one with a verifying context
@@ -30,13 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealpost.delivery.route import normalize_domain, parse_relay
-from sealpost.dns.resolver import DnsError, DnsErrorKind, Resolver
+from sealpost.dns.mx import lookup_mx
+from sealpost.dns.names import normalize_domain, parse_host_spec
+from sealpost.dns.resolver import DnsError, Resolver
 from sealpost.model.egress import TargetGuard
 from sealpost.net.client_tls import unverified, verifying
+from sealpost.policy.dane import name_matches
 from sealpost.policy.sts_fetch import StsFetcher
 from sealpost.tlscheck import domain_policy
-from sealpost.tlscheck.certificate import certificate_facts, name_matches
+from sealpost.tlscheck.certificate import certificate_facts
 from sealpost.tlscheck.exposure import clear_host, conceal
 from sealpost.tlscheck.report import CheckReport, Grade, HostReport, Verdict, Verification
 from sealpost.tlscheck.smtp_probe import VERSION_NAMES, VERSIONS, probe, probe_version
@@ -76,11 +79,11 @@ def parse_target(text: str) -> ParsedTarget:
     value = text.strip()
     if not value:
         raise ValueError("empty target")
-    relay = parse_relay(value)
-    if relay.literal:
-        return ParsedTarget(relay.host, "host", relay.port, True)
-    if relay.port is not None or value.startswith("["):
-        return ParsedTarget(relay.host, "host", relay.port, False)
+    spec = parse_host_spec(value)
+    if spec.literal:
+        return ParsedTarget(spec.host, "host", spec.port, True)
+    if spec.port is not None or value.startswith("["):
+        return ParsedTarget(spec.host, "host", spec.port, False)
     return ParsedTarget(normalize_domain(value), "domain", None, False)
 
 
@@ -160,24 +163,24 @@ async def _walk_mx(report: CheckReport, resolver: Resolver, options: CheckOption
     domain = report.target
     try:
         async with asyncio.timeout(options.timeout):
-            answer = await resolver.mx(domain)
+            found = await lookup_mx(domain, resolver)
     except TimeoutError:
         report.mx_error = f"MX lookup for {domain} timed out"
         return
     except DnsError as exc:
-        if exc.kind is not DnsErrorKind.NODATA:
-            report.mx_error = f"MX lookup for {domain}: {exc.kind.value}"
-            return
+        report.mx_error = f"MX lookup for {domain}: {exc.kind.value}"
+        return
+    if found.implicit:
         report.mx_implicit = True
         report.hosts = [HostReport(domain, report.port, preference=0)]
         return
-    records = sorted(answer.records, key=lambda r: (r.preference, r.host))
-    report.mx_records = tuple((r.preference, r.host) for r in records)
-    report.mx_secure = answer.secure
-    if len(records) == 1 and records[0].host == "":
+    report.mx_records = tuple((r.preference, r.host) for r in found.records)
+    report.mx_secure = found.secure
+    if found.null:
         report.mx_error = f"{domain} has a null MX (RFC 7505): it accepts no mail"
         return
-    hosts = list(dict.fromkeys((r.host, r.preference) for r in records if r.host))[:MAX_HOSTS]
+    listed = (r for r in found.records if r.host)  # every (host, preference) the zone lists
+    hosts = list(dict.fromkeys((r.host, r.preference) for r in listed))[:MAX_HOSTS]
     report.hosts = [HostReport(h, report.port, preference=p) for h, p in hosts]
 
 

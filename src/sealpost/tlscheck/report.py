@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sealpost.tlscheck.certificate import CertificateFacts, TlsaMatch
+from sealpost.policy.dane import TlsaMatch
+from sealpost.tlscheck.certificate import CertificateFacts
 from sealpost.tlscheck.domain_policy import StsFindings, TlsaFindings, TlsRptFindings
 from sealpost.tlscheck.smtp_probe import ProbeResult, VersionResult
 

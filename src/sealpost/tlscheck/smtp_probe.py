@@ -4,7 +4,9 @@ A probe connects, reads the greeting, says EHLO, and (when offered) sends STARTT
 the handshake with the context it was given; with ``implicit`` the handshake comes first
 (RFC 8314 section 3.3) and the greeting is read inside TLS. After ``220`` to STARTTLS the
 client discards everything received in the clear and says EHLO again (RFC 3207 section 4.2;
-the sans-I/O ``SmtpClient`` does both). Every step is bounded by ``timeout`` and timed.
+the sans-I/O ``SmtpClient`` does both). The dialogue is delivery's (``net.smtp_dialogue``),
+with faults raised (``OnFault.RAISE``) so that the report names the step that failed. Every
+step is bounded by ``timeout`` and timed.
 
 ``version_context`` pins one protocol version (min = max); TLS 1.0 and 1.1 need
 ``@SECLEVEL=0`` so that OpenSSL offers them at all (RFC 8996 deprecates them: a server
@@ -25,11 +27,10 @@ from typing import Any
 from sealpost.model.reply import Reply
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.net.client_tls import classify_verify_error
+from sealpost.net.smtp_dialogue import Dialogue, OnFault, Timeouts
 from sealpost.net.stream import Stream, StreamClosed, TlsHandshakeError, TlsVerifyError
 from sealpost.smtp.client import SmtpClient
-from sealpost.smtp.client_events import Completion, Event, Greeted, Hello, Send, StartTlsDone
 
-LOST = Reply.of(451, "4.4.2", "connection lost")
 VERSIONS = (
     ssl.TLSVersion.TLSv1,
     ssl.TLSVersion.TLSv1_1,
@@ -125,28 +126,6 @@ def key_exchange(version: str, cipher: str) -> str:
     return "RSA (no forward secrecy)"
 
 
-class _Dialog:
-    def __init__(self, stream: Stream, helo: str, timeout: float) -> None:
-        self.stream = stream
-        self.client = SmtpClient(helo)
-        self.timeout = timeout
-
-    async def complete(self, events: list[Event]) -> Completion:
-        while True:
-            for event in events:
-                if isinstance(event, Send):
-                    await self.stream.write(event.data, self.timeout)
-                else:
-                    return event
-            data = await self.stream.read(self.timeout)
-            if not data:
-                events = self.client.abort(LOST)
-                if not events:
-                    raise StreamClosed("connection closed")
-                continue
-            events = self.client.feed(data)
-
-
 def _ms(start: float) -> float:
     return round((time.monotonic() - start) * 1000, 1)
 
@@ -170,23 +149,25 @@ async def probe(
         started = time.monotonic()
         stream = await Stream.connect(address, port, timeout)
         result.timings_ms["connect"] = _ms(started)
-        dialog = _Dialog(stream, helo, timeout)
+        dialog = Dialogue(
+            stream, SmtpClient(helo), Timeouts(timeout, timeout), on_fault=OnFault.RAISE
+        )
         if implicit:
             step = ProbeStep.HANDSHAKE
-            await _handshake(stream, context, server_hostname, timeout, result)
+            await _handshake(dialog, context, server_hostname, timeout, result)
         step = ProbeStep.BANNER
         started = time.monotonic()
-        greeted = await dialog.complete([])
+        greeted = await dialog.greeting()
         result.timings_ms["banner"] = _ms(started)
-        if not isinstance(greeted, Greeted) or greeted.reply.code != 220:
-            return _fail(result, step, f"greeting: {_reply(greeted)}")
+        if greeted.reply.code != 220:
+            return _fail(result, step, f"greeting: {_reply(greeted.reply)}")
         result.banner = greeted.reply.text
         step = ProbeStep.EHLO
         started = time.monotonic()
-        hello = await dialog.complete(dialog.client.ehlo())
+        hello = await dialog.ehlo()
         result.timings_ms["ehlo"] = _ms(started)
-        if not isinstance(hello, Hello) or hello.extensions is None:
-            return _fail(result, step, f"EHLO: {_reply(hello)}")
+        if hello.extensions is None:
+            return _fail(result, step, f"EHLO: {_reply(hello.reply)}")
         result.ehlo = tuple(hello.reply.lines[1:])
         if implicit:
             return result
@@ -195,16 +176,16 @@ async def probe(
             return result
         step = ProbeStep.STARTTLS
         started = time.monotonic()
-        done = await dialog.complete(dialog.client.starttls())
+        done = await dialog.starttls()
         result.timings_ms["starttls"] = _ms(started)
-        if not isinstance(done, StartTlsDone) or done.reply.code != 220:
-            return _fail(result, step, f"STARTTLS: {_reply(done)}")
+        if done.reply.code != 220:
+            return _fail(result, step, f"STARTTLS: {_reply(done.reply)}")
         step = ProbeStep.HANDSHAKE
-        await _handshake(stream, context, server_hostname, timeout, result)
+        await _handshake(dialog, context, server_hostname, timeout, result)
         if ehlo_after_tls:
             step = ProbeStep.EHLO
-            hello = await dialog.complete(dialog.client.tls_established(verified=False))
-            if isinstance(hello, Hello) and hello.extensions is not None:
+            hello = await dialog.tls_established(verified=False)
+            if hello.extensions is not None:
                 result.ehlo = tuple(hello.reply.lines[1:])
         return result
     except TlsVerifyError as exc:
@@ -226,16 +207,16 @@ async def probe(
 
 
 async def _handshake(
-    stream: Stream,
+    dialog: Dialogue,
     context: ssl.SSLContext,
     server_hostname: str | None,
     timeout: float,
     result: ProbeResult,
 ) -> None:
     started = time.monotonic()
-    await stream.start_tls(context, server_hostname, timeout)
+    await dialog.handshake(context, server_hostname, timeout)
     result.timings_ms["handshake"] = _ms(started)
-    ssl_object = stream.ssl_object
+    ssl_object = dialog.stream.ssl_object
     if ssl_object is None:
         raise StreamClosed("no TLS session after the handshake")
     version = ssl_object.version() or ""
@@ -253,9 +234,8 @@ def _fail(result: ProbeResult, step: ProbeStep, error: str) -> ProbeResult:
     return result
 
 
-def _reply(event: Completion) -> str:
-    reply = getattr(event, "reply", None)
-    return f"{reply.code} {reply.text}" if reply is not None else repr(event)
+def _reply(reply: Reply) -> str:
+    return f"{reply.code} {reply.text}"
 
 
 async def probe_version(

@@ -13,7 +13,7 @@ host (``host[:port]`` target) has no domain policy: it is judged as if ``verify`
 
 from __future__ import annotations
 
-from sealpost.tlscheck.certificate import TlsaMatch, tlsa_match
+from sealpost.policy.dane import TlsaMatch, tlsa_match
 from sealpost.tlscheck.domain_policy import StsFindings
 from sealpost.tlscheck.report import CheckReport, DaneStatus, Grade, HostReport, Verdict
 from sealpost.tlscheck.smtp_probe import ProbeStep, VersionResult

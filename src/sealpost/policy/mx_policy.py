@@ -1,0 +1,75 @@
+"""The per-MX step of a policy decision: what one MX host must give, and whether to use it.
+
+DANE decides per MX host, MTA-STS per domain, so a domain's decision is refined for each
+host just before delivery tries it. The steps run in the order maddy gives its
+MX-authentication policies (per domain, per MX, per connection), each step one chain of
+sources:
+
+1. per domain, ``PolicyEngine.requirement_for``: REQUIRETLS, MTA-STS discovery, the
+   operator's rule, the default (and, in ``delivery.attempt``, the message's own minimum);
+2. per MX host, ``PolicyDecision.for_mx``: each ``MxSource`` in turn may raise the
+   requirement for that host, take the host out (``allowed=False``), or name a failure to
+   report when mail goes there. Today's only source is ``StsMxPatterns``, RFC 8461 section
+   4.1: under ``enforce`` an MX host matching none of the policy's ``mx`` patterns is not
+   used; under ``testing`` it is, and the mismatch is reported as ``validation-failure``
+   (RFC 8460 section 4.3). DANE plugs in here (RFC 7672 section 2.2: the TLSA records of
+   ``_25._tcp.<host>``, looked up only for the hosts tried) ahead of MTA-STS, which never
+   overrides it (RFC 8461 section 2);
+3. per connection, ``policy.verdict.check``: does the session meet the host's requirement.
+
+Hosts that DNS did not name (static routes, the smarthost) are the operator's choice:
+``PolicyDecision.for_relay`` gives them the domain's requirement, unrefined.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Protocol
+
+from sealpost.model.tlsrpt import TlsFailure
+from sealpost.policy.levels import Requirement
+from sealpost.policy.mta_sts import StsMode, StsPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class MxRequirement:
+    """What mail to one MX host needs, as the per-MX sources left it."""
+
+    host: str
+    requirement: Requirement
+    allowed: bool = True  # False: do not connect to this host at all
+    failures: tuple[TlsFailure, ...] = ()  # report these with a delivery to this host
+
+
+class MxSource(Protocol):
+    """One source of the per-MX step; it may look things up (DANE: TLSA records)."""
+
+    async def refine(self, mx: MxRequirement) -> MxRequirement: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StsMxPatterns:
+    """RFC 8461 section 4.1 for the MTA-STS policy applied (``enforce`` or ``testing``)."""
+
+    policy: StsPolicy
+
+    async def refine(self, mx: MxRequirement) -> MxRequirement:
+        if self.policy.mx_allowed(mx.host):  # it matches one of the ``mx`` patterns
+            return mx
+        if self.policy.mode is StsMode.ENFORCE:
+            return dataclasses.replace(mx, allowed=False)
+        if not self.policy.mx:  # a testing policy listing no MX host reports nothing
+            return mx
+        failures = (*mx.failures, TlsFailure.VALIDATION_FAILURE)
+        return dataclasses.replace(mx, failures=failures)
+
+
+async def refine(
+    host: str, requirement: Requirement, sources: tuple[MxSource, ...]
+) -> MxRequirement:
+    """Run ``host`` through ``sources`` in order, starting from the domain's requirement."""
+    mx = MxRequirement(host, requirement)
+    for source in sources:
+        mx = await source.refine(mx)
+    return mx

@@ -81,7 +81,7 @@ ALLOWED: dict[str, set[str]] = {
     "dns": set(),
     "dkim": set(),
     "compose": {"model"},
-    "net": {"model", "dns"},
+    "net": {"model", "dns", "smtp"},
     "config": {"net"},
     "api_keys": {"model", "store"},
     "events": {"model", "store"},

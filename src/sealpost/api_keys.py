@@ -24,8 +24,9 @@ import re
 import secrets
 from collections.abc import Iterable
 
+from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.grants import ALL_GRANTS, Grant
-from sealpost.store.base import ApiKeyRecord, DuplicateError, KeyStore
+from sealpost.store.base import DuplicateError, KeyStore
 
 KEY_HEX_CHARS = 40
 KEY_ID_CHARS = 8

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from sealpost.store.base import (
-    Document,
-    DuplicateError,
-    EventQuery,
-    EventRecord,
-    IdempotencyRecord,
-    Submitted,
-)
+from sealpost.model.document import Document
+from sealpost.model.events import EventQuery, EventRecord
+from sealpost.model.idempotency import IdempotencyRecord
+from sealpost.model.queue import Submitted
+from sealpost.store.base import DuplicateError
 from tests.conformance.test_queue_store import T0, message
 
 

@@ -113,7 +113,7 @@ def test_create_key_draws_again_on_an_id_collision(monkeypatch):
     async def scenario():
         store = MemoryStore()
         salt, digest = hash_key(taken)
-        from sealpost.store.base import ApiKeyRecord
+        from sealpost.model.api_key import ApiKeyRecord
 
         await store.add_key(ApiKeyRecord("0123abcd", "old", salt, digest, T0))
         monkeypatch.setattr(keys, "generate_key", lambda: next(drawn))

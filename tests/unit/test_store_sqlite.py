@@ -15,13 +15,15 @@ import textwrap
 import pytest
 
 from sealpost.api_keys import create_key, generate_key, hash_key, verify_key
+from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.model.ids import new_message_id
+from sealpost.model.queue import RecipientResult
 from sealpost.model.tls_record import TlsRecord
 from sealpost.store import sqlite_codec as codec
 from sealpost.store import sqlite_schema
-from sealpost.store.base import ApiKeyRecord, DuplicateError, RecipientResult, StoreError
+from sealpost.store.base import DuplicateError, StoreError
 from sealpost.store.file_modes import loose_modes, queue_files
 from sealpost.store.sqlite import SqliteQueueStore
 

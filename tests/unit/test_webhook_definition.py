@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sealpost.store.base import EventRecord
+from sealpost.model.events import EventRecord
 from sealpost.webhooks import payload
 from sealpost.webhooks.backoff import RetryPolicy
 from sealpost.webhooks.credentials import static_headers

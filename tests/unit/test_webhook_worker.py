@@ -15,7 +15,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from sealpost.store.base import Document, EventRecord
+from sealpost.model.document import Document
+from sealpost.model.events import EventRecord
 from sealpost.store.memory import MemoryStore
 from sealpost.webhooks.backoff import RetryPolicy
 from sealpost.webhooks.definition import AuthType, BasicCredentials, OAuthRequest, Webhook

@@ -31,8 +31,8 @@ from sealpost.api.auth import needs, require_key
 from sealpost.api.context import ApiContext
 from sealpost.api.errors import ApiError, invalid, not_found
 from sealpost.api.webhook_calls import clear, failure_text, ping, post
+from sealpost.model.document import Document
 from sealpost.model.grants import Grant
-from sealpost.store.base import Document
 from sealpost.webhooks import definition, payload
 from sealpost.webhooks.definition import (
     AuthType,

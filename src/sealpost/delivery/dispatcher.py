@@ -22,7 +22,9 @@ from sealpost.delivery.attempt import DomainAttempt, DomainDelivery
 from sealpost.delivery.outcomes import AttemptBook
 from sealpost.delivery.schedule import RetrySchedule
 from sealpost.delivery.types import OutboundMessage
-from sealpost.store.base import Claim, Document, QueueStore, StoredMessage
+from sealpost.model.document import Document
+from sealpost.model.queue import Claim, StoredMessage
+from sealpost.store.base import QueueStore
 
 log = logging.getLogger("sealpost.delivery")
 

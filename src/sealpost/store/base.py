@@ -8,15 +8,22 @@ conformance suite in ``tests/conformance``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
+from sealpost.model.api_key import ApiKeyRecord
+from sealpost.model.document import Document
 from sealpost.model.envelope import InboundMessage
-from sealpost.model.grants import Grant
-
-MessageState = Literal["queued", "done", "cancelled"]
-RecipientStatus = Literal["queued", "delivered", "bounced", "cancelled"]
+from sealpost.model.events import EventQuery, EventRecord
+from sealpost.model.idempotency import IdempotencyRecord
+from sealpost.model.queue import (
+    Claim,
+    MessageState,
+    MessageSummary,
+    RecipientResult,
+    StoredMessage,
+    Submitted,
+)
 
 
 class StoreError(Exception):
@@ -29,63 +36,6 @@ class DuplicateError(StoreError):
 
 class LeaseLostError(StoreError):
     """The claim's lease token no longer matches: another worker holds the message now."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRecipient:
-    address: str
-    status: RecipientStatus
-    attempts: int = 0
-    last_reply: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    id: str
-    message: InboundMessage
-    created_at: float
-    state: MessageState
-    next_attempt_at: float
-    attempts: int
-    recipients: tuple[StoredRecipient, ...]
-
-    @property
-    def size(self) -> int:
-        return len(self.message.data)
-
-
-@dataclass(frozen=True, slots=True)
-class MessageSummary:
-    """One row of ``sealpost queue list``: cheap to read, no message body."""
-
-    id: str
-    mail_from: str
-    recipient_count: int
-    size: int
-    created_at: float
-    state: MessageState
-    next_attempt_at: float
-    attempts: int
-    listener: str
-    tls_version: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A lease on a due message: nobody else claims it until ``lease_until``."""
-
-    message: StoredMessage
-    token: str
-    lease_until: float
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientResult:
-    """The outcome of one delivery attempt for one recipient."""
-
-    address: str
-    status: RecipientStatus  # "queued" means: deferred, try again
-    reply: str | None = None
 
 
 class QueueStore(Protocol):
@@ -143,28 +93,6 @@ class QueueStore(Protocol):
         """Make a queued message due at ``now``; False when there is no such queued message."""
 
 
-@dataclass(frozen=True, slots=True)
-class ApiKeyRecord:
-    """An API key as stored: never the key itself, only a salted hash of it."""
-
-    id: str  # the key's first 8 characters: shown in listings, used to find the record
-    label: str
-    salt: bytes
-    digest: bytes
-    created_at: float
-    revoked_at: float | None = None
-    sender_domains: tuple[str, ...] = ()  # envelope/From/Sender domains; () means any
-    grants: frozenset[Grant] = frozenset()  # what the key may do; none unless given
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
-
-    def allows(self, grant: Grant) -> bool:
-        """Whether the key holds ``grant``."""
-        return grant in self.grants
-
-
 class KeyStore(Protocol):
     async def add_key(self, record: ApiKeyRecord) -> None: ...
 
@@ -173,22 +101,6 @@ class KeyStore(Protocol):
     async def list_keys(self) -> list[ApiKeyRecord]: ...
 
     async def revoke_key(self, key_id: str, now: float) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    """One event (SparkPost's message events: injection, delivery, delay, bounce, ...).
-
-    ``fields`` holds the SparkPost field names and value types (strings where SparkPost
-    uses strings) plus Sealpost's ``tls`` object; ``event_id`` is assigned by the store and
-    increases with insertion order, so it doubles as a cursor."""
-
-    type: str
-    message_id: str
-    timestamp: float
-    fields: Mapping[str, Any] = field(default_factory=dict)
-    rcpt_to: str | None = None
-    event_id: int | None = None
 
 
 class EventStore(Protocol):
@@ -212,51 +124,6 @@ class PolicyStore(Protocol):
     async def get_policy(self, key: str) -> dict[str, Any] | None: ...
 
     async def put_policy(self, key: str, payload: dict[str, Any]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Submitted:
-    """One message of a batch handed to ``enqueue_batch``."""
-
-    message_id: str
-    message: InboundMessage
-    events: Sequence[EventRecord] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyRecord:
-    """What an ``Idempotency-Key`` request produced: a repeat returns ``response`` again."""
-
-    key: str
-    fingerprint: str  # hash of the request that used the key: same key, other body -> 422
-    response: Mapping[str, Any]
-    created_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    """A small JSON record of the API's own resources (templates, webhooks, sending
-    domains, transmissions), addressed by kind and id."""
-
-    kind: str
-    id: str
-    payload: Mapping[str, Any]
-    updated_at: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class EventQuery:
-    """Filters of the events search API; every given filter must match (lists: any of)."""
-
-    types: Sequence[str] = ()
-    message_ids: Sequence[str] = ()
-    recipients: Sequence[str] = ()
-    transmission_ids: Sequence[str] = ()
-    campaign_ids: Sequence[str] = ()
-    from_time: float | None = None
-    to_time: float | None = None
-    after: int | None = None  # event_id cursor
-    limit: int = 1000
 
 
 class BatchStore(Protocol):

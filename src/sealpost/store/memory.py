@@ -12,21 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.envelope import InboundMessage
-from sealpost.store.attempts import apply_results, cancelled, state_after
-from sealpost.store.base import (
-    ApiKeyRecord,
+from sealpost.model.events import EventRecord
+from sealpost.model.queue import (
     Claim,
-    DuplicateError,
-    EventRecord,
-    LeaseLostError,
     MessageState,
     MessageSummary,
     RecipientResult,
     StoredMessage,
     StoredRecipient,
-    StoreError,
 )
+from sealpost.store.attempts import apply_results, cancelled, state_after
+from sealpost.store.base import DuplicateError, LeaseLostError, StoreError
 from sealpost.store.memory_api import MemoryApiMixin
 
 

@@ -7,15 +7,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sealpost.store.base import (
-    Document,
-    DuplicateError,
-    EventQuery,
-    EventRecord,
-    IdempotencyRecord,
-    StoreError,
-    Submitted,
-)
+from sealpost.model.document import Document
+from sealpost.model.events import EventQuery, EventRecord
+from sealpost.model.idempotency import IdempotencyRecord
+from sealpost.model.queue import Submitted
+from sealpost.store.base import DuplicateError, StoreError
 
 
 def _matches(event: EventRecord, q: EventQuery) -> bool:

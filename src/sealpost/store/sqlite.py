@@ -22,20 +22,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.envelope import InboundMessage
+from sealpost.model.events import EventRecord
+from sealpost.model.queue import Claim, MessageState, MessageSummary, RecipientResult, StoredMessage
 from sealpost.store import sqlite_codec as codec
 from sealpost.store import sqlite_ops as ops
 from sealpost.store import sqlite_schema as sql
-from sealpost.store.base import (
-    ApiKeyRecord,
-    Claim,
-    EventRecord,
-    MessageState,
-    MessageSummary,
-    RecipientResult,
-    StoredMessage,
-    StoreError,
-)
+from sealpost.store.base import StoreError
 from sealpost.store.file_modes import create_private_file, make_private_dirs
 from sealpost.store.sqlite_api import SqliteApiMixin
 from sealpost.store.sqlite_writer import GroupCommitWriter

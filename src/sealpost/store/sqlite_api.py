@@ -13,16 +13,12 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from sealpost.model.document import Document
+from sealpost.model.events import EventQuery, EventRecord
+from sealpost.model.idempotency import IdempotencyRecord
+from sealpost.model.queue import Submitted
 from sealpost.store import sqlite_codec as codec
-from sealpost.store.base import (
-    Document,
-    DuplicateError,
-    EventQuery,
-    EventRecord,
-    IdempotencyRecord,
-    StoreError,
-    Submitted,
-)
+from sealpost.store.base import DuplicateError, StoreError
 from sealpost.store.sqlite_ops import insert_message
 
 T = TypeVar("T")

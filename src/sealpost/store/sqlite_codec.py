@@ -13,17 +13,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+from sealpost.model.events import EventRecord
 from sealpost.model.grants import in_order, parse_grant
+from sealpost.model.queue import MessageSummary, StoredMessage, StoredRecipient
 from sealpost.model.tls_record import TlsRecord
-from sealpost.store.base import (
-    ApiKeyRecord,
-    EventRecord,
-    MessageSummary,
-    StoredMessage,
-    StoredRecipient,
-    StoreError,
-)
+from sealpost.store.base import StoreError
 
 MessageRow = tuple[Any, ...]
 

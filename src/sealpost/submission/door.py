@@ -20,9 +20,12 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from sealpost.events.records import injection_events
+from sealpost.model.document import Document
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.ids import new_message_id
-from sealpost.store.base import Document, IdempotencyRecord, QueueStore, Submitted
+from sealpost.model.queue import Submitted
+from sealpost.store.base import QueueStore
 from sealpost.submission.received import received_header
 from sealpost.submission.sender_identity import ForeignSender, check_sender
 

@@ -16,7 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from sealpost.events.records import iso
-from sealpost.store.base import Document, DocumentStore
+from sealpost.model.document import Document
+from sealpost.store.base import DocumentStore
 
 KIND = "webhook_state"
 

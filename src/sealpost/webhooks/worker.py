@@ -29,7 +29,8 @@ import httpx
 
 from sealpost.config.model import Config
 from sealpost.model.egress import TargetGuard
-from sealpost.store.base import EventQuery, EventRecord, Store
+from sealpost.model.events import EventQuery, EventRecord
+from sealpost.store.base import Store
 from sealpost.webhooks import definition, payload
 from sealpost.webhooks.backoff import RetryPolicy
 from sealpost.webhooks.definition import Webhook

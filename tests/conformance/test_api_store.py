@@ -10,7 +10,7 @@ from sealpost.model.document import Document
 from sealpost.model.events import EventQuery, EventRecord
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.queue import Submitted
-from sealpost.store.base import DuplicateError
+from sealpost.store.errors import DuplicateError
 from tests.conformance.test_queue_store import T0, message
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from sealpost.model.events import EventRecord
 from sealpost.model.queue import RecipientResult
-from sealpost.store.base import LeaseLostError, StoreError
+from sealpost.store.errors import LeaseLostError, StoreError
 from tests.conformance.test_queue_store import message
 
 T0 = 1_700_000_000.0

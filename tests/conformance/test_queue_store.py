@@ -13,7 +13,7 @@ from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.model.ids import new_message_id
 from sealpost.model.queue import RecipientResult, StoredRecipient
 from sealpost.model.tls_record import TlsRecord
-from sealpost.store.base import DuplicateError, LeaseLostError, StoreError
+from sealpost.store.errors import DuplicateError, LeaseLostError, StoreError
 
 T0 = 1_700_000_000.0
 DATA = b"Subject: hi\r\n\r\n" + bytes(range(256)) + b"\r\n"

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from sealpost.store import open_store
-from sealpost.store.base import StoreError
+from sealpost.store.errors import StoreError
 from sealpost.store.memory import MemoryStore
 from sealpost.store.sqlite import SqliteQueueStore
 

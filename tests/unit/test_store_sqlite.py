@@ -23,7 +23,7 @@ from sealpost.model.queue import RecipientResult
 from sealpost.model.tls_record import TlsRecord
 from sealpost.store import sqlite_codec as codec
 from sealpost.store import sqlite_schema
-from sealpost.store.base import DuplicateError, StoreError
+from sealpost.store.errors import DuplicateError, StoreError
 from sealpost.store.file_modes import loose_modes, queue_files
 from sealpost.store.sqlite import SqliteQueueStore
 
@@ -291,7 +291,7 @@ DISK_FULL = textwrap.dedent(
     import asyncio, os, resource, sys
     from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
     from sealpost.model.ids import new_message_id
-    from sealpost.store.base import StoreError
+    from sealpost.store.errors import StoreError
     from sealpost.store.sqlite import SqliteQueueStore
 
     def msg(size):

@@ -24,7 +24,7 @@ from sealpost.compose import inline
 from sealpost.compose.refusal import Refused
 from sealpost.model.document import Document
 from sealpost.model.grants import Grant
-from sealpost.store.base import DocumentStore
+from sealpost.store.contracts.documents import DocumentStore
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["templates"])
 KIND = "template"

@@ -38,7 +38,7 @@ from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.document import Document
 from sealpost.model.grants import Grant
 from sealpost.model.idempotency import IdempotencyRecord
-from sealpost.store.base import DuplicateError
+from sealpost.store.errors import DuplicateError
 from sealpost.submission.sender_identity import ForeignSender
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["transmissions"])

@@ -19,7 +19,7 @@ from sealpost.cli.common import DEFAULT_CONFIG_PATH, ConfigOpt, JsonOpt, fail, l
 from sealpost.events.records import public_view
 from sealpost.model.events import EventRecord
 from sealpost.store import open_store
-from sealpost.store.base import StoreError
+from sealpost.store.errors import StoreError
 
 EVENT_TYPES = ("injection", "delivery", "delay", "bounce", "out_of_band", "policy_rejection")
 

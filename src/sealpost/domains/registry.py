@@ -34,7 +34,7 @@ from sealpost.domains.records import (
     normalize_domain,
 )
 from sealpost.model.document import Document
-from sealpost.store.base import DocumentStore
+from sealpost.store.contracts.documents import DocumentStore
 
 
 class Problem(StrEnum):

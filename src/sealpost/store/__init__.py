@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sealpost.store.base import Store, StoreError
+from sealpost.store.contracts import Store
+from sealpost.store.errors import StoreError
 
 __all__ = ["Store", "StoreError", "open_store"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sealpost.model.queue import MessageState, RecipientResult, StoredRecipient
-from sealpost.store.base import StoreError
+from sealpost.store.errors import StoreError
 
 
 def apply_results(

@@ -24,7 +24,7 @@ from sealpost.model.queue import (
     StoredRecipient,
 )
 from sealpost.store.attempts import apply_results, cancelled, state_after
-from sealpost.store.base import DuplicateError, LeaseLostError, StoreError
+from sealpost.store.errors import DuplicateError, LeaseLostError, StoreError
 from sealpost.store.memory_api import MemoryApiMixin
 
 

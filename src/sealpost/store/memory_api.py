@@ -11,7 +11,9 @@ from sealpost.model.document import Document
 from sealpost.model.events import EventQuery, EventRecord
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.queue import Submitted
-from sealpost.store.base import DuplicateError, StoreError
+from sealpost.store.errors import DuplicateError, StoreError
+
+DELAY_NOTICE = "delay_notice"  # the document kind behind DelayNotices
 
 
 def _matches(event: EventRecord, q: EventQuery) -> bool:
@@ -90,3 +92,9 @@ class MemoryApiMixin:
 
     async def delete_document(self, kind: str, doc_id: str) -> bool:
         return self._documents.pop((kind, doc_id), None) is not None
+
+    async def delay_notice_sent(self, message_id: str) -> bool:
+        return (DELAY_NOTICE, message_id) in self._documents
+
+    async def record_delay_notice(self, message_id: str, sent_at: float) -> None:
+        await self.put_document(Document(DELAY_NOTICE, message_id, {"sent_at": sent_at}, sent_at))

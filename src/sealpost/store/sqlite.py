@@ -29,7 +29,7 @@ from sealpost.model.queue import Claim, MessageState, MessageSummary, RecipientR
 from sealpost.store import sqlite_codec as codec
 from sealpost.store import sqlite_ops as ops
 from sealpost.store import sqlite_schema as sql
-from sealpost.store.base import StoreError
+from sealpost.store.errors import StoreError
 from sealpost.store.file_modes import create_private_file, make_private_dirs
 from sealpost.store.sqlite_api import SqliteApiMixin
 from sealpost.store.sqlite_writer import GroupCommitWriter

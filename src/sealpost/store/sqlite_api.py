@@ -18,7 +18,7 @@ from sealpost.model.events import EventQuery, EventRecord
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.queue import Submitted
 from sealpost.store import sqlite_codec as codec
-from sealpost.store.base import DuplicateError, StoreError
+from sealpost.store.errors import DuplicateError, StoreError
 from sealpost.store.sqlite_ops import insert_message
 
 T = TypeVar("T")
@@ -34,6 +34,8 @@ SELECT_DOCUMENT = "SELECT kind, id, payload, updated_at FROM documents WHERE kin
 SELECT_DOCUMENTS = "SELECT kind, id, payload, updated_at FROM documents WHERE kind = ? ORDER BY id"
 DELETE_DOCUMENT = "DELETE FROM documents WHERE kind = ? AND id = ?"
 EVENT_COLUMNS = "event_id, type, message_id, rcpt_to, timestamp, fields"
+
+DELAY_NOTICE = "delay_notice"  # the document kind behind DelayNotices
 
 
 def _json(value: Any) -> str:
@@ -159,3 +161,9 @@ class SqliteApiMixin:
             lambda c: c.execute(DELETE_DOCUMENT, (kind, doc_id)).rowcount > 0
         )
         return deleted
+
+    async def delay_notice_sent(self, message_id: str) -> bool:
+        return await self.get_document(DELAY_NOTICE, message_id) is not None
+
+    async def record_delay_notice(self, message_id: str, sent_at: float) -> None:
+        await self.put_document(Document(DELAY_NOTICE, message_id, {"sent_at": sent_at}, sent_at))

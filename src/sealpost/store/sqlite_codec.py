@@ -19,7 +19,7 @@ from sealpost.model.events import EventRecord
 from sealpost.model.grants import in_order, parse_grant
 from sealpost.model.queue import MessageSummary, StoredMessage, StoredRecipient
 from sealpost.model.tls_record import TlsRecord
-from sealpost.store.base import StoreError
+from sealpost.store.errors import StoreError
 
 MessageRow = tuple[Any, ...]
 

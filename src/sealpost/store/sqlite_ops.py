@@ -16,7 +16,7 @@ from sealpost.model.queue import MessageState, RecipientResult, StoredRecipient
 from sealpost.store import sqlite_codec as codec
 from sealpost.store import sqlite_schema as sql
 from sealpost.store.attempts import apply_results, state_after
-from sealpost.store.base import DuplicateError, LeaseLostError
+from sealpost.store.errors import DuplicateError, LeaseLostError
 
 
 def insert_message(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from sealpost.store.base import StoreError
+from sealpost.store.errors import StoreError
 
 WRITER_PRAGMAS = (
     "PRAGMA journal_mode=WAL",

@@ -17,7 +17,7 @@ from typing import Any
 
 from sealpost.events.records import iso
 from sealpost.model.document import Document
-from sealpost.store.base import DocumentStore
+from sealpost.store.contracts.documents import DocumentStore
 
 KIND = "webhook_state"
 

@@ -24,13 +24,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
 from sealpost.config.model import Config
 from sealpost.model.egress import TargetGuard
 from sealpost.model.events import EventQuery, EventRecord
-from sealpost.store.base import Store
+from sealpost.store.contracts.documents import DocumentStore
+from sealpost.store.contracts.events import EventStore
 from sealpost.webhooks import definition, payload
 from sealpost.webhooks.backoff import RetryPolicy
 from sealpost.webhooks.definition import Webhook
@@ -46,6 +48,11 @@ from sealpost.webhooks.state import (
 )
 
 log = logging.getLogger("sealpost.webhooks")
+
+
+class WorkerStore(DocumentStore, EventStore, Protocol):
+    """What the worker uses of the store: the webhook definitions and their delivery state,
+    and the event stream it follows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +73,7 @@ class WebhookWorker:
 
     def __init__(
         self,
-        store: Store,
+        store: WorkerStore,
         *,
         guard: TargetGuard | None = None,
         ca_file: Path | None = None,
@@ -288,7 +295,7 @@ class WebhookWorker:
 
 
 def from_config(
-    store: Store, config: Config, guard: TargetGuard, settings: WorkerSettings | None = None
+    store: WorkerStore, config: Config, guard: TargetGuard, settings: WorkerSettings | None = None
 ) -> WebhookWorker:
     """A worker trusting ``config.delivery.ca_file`` besides the system CAs, sending only
     where the egress ``guard`` allows."""

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from sealpost.model.api_key import ApiKeyRecord
+from sealpost.model.document import Document
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.events import EventRecord
 from sealpost.model.grants import in_order, parse_grant
+from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.queue import MessageSummary, StoredMessage, StoredRecipient
 from sealpost.model.tls_record import TlsRecord
 from sealpost.store.errors import StoreError
@@ -176,8 +178,7 @@ def key_row(record: ApiKeyRecord) -> MessageRow:
 
 def event_row(event: EventRecord) -> MessageRow:
     """Parameters for ``INSERT_EVENT``."""
-    fields = json.dumps(event.fields, separators=(",", ":"), ensure_ascii=False, default=str)
-    return (event.type, event.message_id, event.rcpt_to, event.timestamp, fields)
+    return (event.type, event.message_id, event.rcpt_to, event.timestamp, json_text(event.fields))
 
 
 def event_record(row: MessageRow) -> EventRecord:
@@ -188,3 +189,30 @@ def event_record(row: MessageRow) -> EventRecord:
     except ValueError as exc:
         raise StoreError(f"event {event_id} is corrupt: {exc}") from exc
     return EventRecord(kind, message_id, timestamp, decoded, rcpt_to, event_id)
+
+
+def json_text(value: Any) -> str:
+    """A payload, response or document as compact JSON (``str`` for what JSON lacks)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def document_row(document: Document, updated_at: float) -> MessageRow:
+    """Parameters for ``UPSERT_DOCUMENT``."""
+    return (document.kind, document.id, json_text(document.payload), updated_at)
+
+
+def document(row: MessageRow) -> Document:
+    """A ``SELECT_DOCUMENT`` row as a ``Document``."""
+    kind, doc_id, payload, updated_at = row
+    return Document(kind, doc_id, json.loads(payload), updated_at)
+
+
+def idempotency_row(record: IdempotencyRecord) -> MessageRow:
+    """Parameters for ``INSERT_IDEMPOTENCY``."""
+    return (record.key, record.fingerprint, json_text(record.response), record.created_at)
+
+
+def idempotency_record(row: MessageRow) -> IdempotencyRecord:
+    """A ``SELECT_IDEMPOTENCY`` row as an ``IdempotencyRecord``."""
+    key, fingerprint, response, created_at = row
+    return IdempotencyRecord(key, fingerprint, json.loads(response), created_at)

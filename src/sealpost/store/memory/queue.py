@@ -1,20 +1,22 @@
-"""In-memory QueueStore and KeyStore: for tests and ``url = "memory://"``.
+"""The queue in memory (``contracts.queue``): same semantics as ``store.sqlite.queue``.
 
-Same contract as the durable backends (the conformance suite runs against both), except that
-nothing survives the process: RFC 5321 section 6.1 durability is NOT provided, so this backend
-is for tests and throw-away development servers only.
+Every method completes without yielding, so calls never interleave: a batch is checked in
+full before anything is written, which makes it all or nothing as a transaction would. The
+queue writes the events and documents of its changes, so it sits on the event stream and
+the records.
 """
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
-from sealpost.model.api_key import ApiKeyRecord
+from sealpost.model.document import Document
 from sealpost.model.envelope import InboundMessage
 from sealpost.model.events import EventRecord
+from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.queue import (
     Claim,
     MessageState,
@@ -22,10 +24,12 @@ from sealpost.model.queue import (
     RecipientResult,
     StoredMessage,
     StoredRecipient,
+    Submitted,
 )
 from sealpost.store.attempts import apply_results, cancelled, state_after
 from sealpost.store.errors import DuplicateError, LeaseLostError, StoreError
-from sealpost.store.memory_api import MemoryApiMixin
+from sealpost.store.memory.events import MemoryEvents
+from sealpost.store.memory.records import MemoryRecords
 
 
 @dataclass(slots=True)
@@ -37,49 +41,16 @@ class _Entry:
     lease_until: float | None = None
 
 
-class MemoryQueueStore:
-    """The queue in a dict; every method completes without yielding, so calls never interleave."""
+class MemoryQueue(MemoryEvents, MemoryRecords):
+    """``Spool``, ``DeliveryQueue``, ``QueueControl`` and ``IdempotencyStore`` in dicts."""
 
     def __init__(self) -> None:
+        MemoryEvents.__init__(self)
+        MemoryRecords.__init__(self)
         self._messages: dict[str, _Entry] = {}
-        self._events: list[EventRecord] = []
+        self._idempotency: dict[str, IdempotencyRecord] = {}
 
-    def _append(self, events: Sequence[EventRecord]) -> None:
-        for event in events:
-            self._events.append(replace(event, event_id=len(self._events) + 1))
-
-    async def add_events(self, events: Sequence[EventRecord]) -> None:
-        self._append(events)
-
-    async def list_events(
-        self,
-        *,
-        after: int | None = None,
-        limit: int = 100,
-        types: Sequence[str] | None = None,
-        message_id: str | None = None,
-    ) -> list[EventRecord]:
-        start = after or 0  # event ids are 1-based list positions
-        found = [
-            e
-            for e in self._events[start:]
-            if (not types or e.type in types) and (message_id is None or e.message_id == message_id)
-        ]
-        return found[: max(limit, 0)]
-
-    async def open(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> MemoryQueueStore:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
+    # --- Spool ------------------------------------------------------------------------------
     async def enqueue(
         self,
         message_id: str,
@@ -91,44 +62,60 @@ class MemoryQueueStore:
             raise StoreError("a message needs at least one recipient")
         if message_id in self._messages:
             raise DuplicateError(f"message {message_id} already exists")
+        self._insert(message_id, message, now, now, events)
+
+    async def enqueue_batch(
+        self,
+        items: Sequence[Submitted],
+        now: float,
+        *,
+        not_before: float | None = None,
+        idempotency: IdempotencyRecord | None = None,
+        documents: Sequence[Document] = (),
+    ) -> None:
+        if idempotency is not None and idempotency.key in self._idempotency:
+            raise DuplicateError(f"idempotency key {idempotency.key!r} already used")
+        ids = [item.message_id for item in items]
+        if any(not item.message.envelope.recipients for item in items):
+            raise StoreError("a message needs at least one recipient")
+        if len(set(ids)) != len(ids) or any(i in self._messages for i in ids):
+            raise DuplicateError("a message id of the batch already exists")
+        due = now if not_before is None else not_before
+        for item in items:  # checks passed: nothing below can fail half way
+            self._insert(item.message_id, item.message, now, due, item.events)
+        if idempotency is not None:
+            self._idempotency[idempotency.key] = idempotency
+        for document in documents:
+            self._documents[(document.kind, document.id)] = replace(
+                document, updated_at=document.updated_at or now
+            )
+
+    def _insert(
+        self,
+        message_id: str,
+        message: InboundMessage,
+        now: float,
+        due: float,
+        events: Sequence[EventRecord],
+    ) -> None:
         recipients = tuple(StoredRecipient(a, "queued") for a in message.envelope.recipients)
         stored = StoredMessage(
             id=message_id,
             message=message,
             created_at=now,
             state="queued",
-            next_attempt_at=now,
+            next_attempt_at=due,
             attempts=0,
             recipients=recipients,
         )
         self._messages[message_id] = _Entry(stored)
         self._append(events)
 
-    async def get(self, message_id: str) -> StoredMessage | None:
-        entry = self._messages.get(message_id)
-        return None if entry is None else entry.stored
+    # --- IdempotencyStore -------------------------------------------------------------------
+    async def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        return self._idempotency.get(key)
 
-    async def list(
-        self, *, state: MessageState | None = None, limit: int = 100, after: str | None = None
-    ) -> list[MessageSummary]:
-        rows: list[MessageSummary] = []
-        for message_id in sorted(self._messages):
-            if len(rows) >= limit:
-                break
-            if after is not None and message_id <= after:
-                continue
-            stored = self._messages[message_id].stored
-            if state is not None and stored.state != state:
-                continue
-            rows.append(_summary(stored))
-        return rows
-
-    async def count(self) -> dict[str, int]:
-        counts = {"queued": 0, "done": 0, "cancelled": 0}
-        for entry in self._messages.values():
-            counts[entry.stored.state] += 1
-        return counts
-
+    # --- DeliveryQueue ----------------------------------------------------------------------
     async def claim_due(self, now: float, limit: int, lease: float) -> list[Claim]:
         due = [
             entry
@@ -177,6 +164,38 @@ class MemoryQueueStore:
             entry.lease_token = entry.lease_until = None
         return len(held)
 
+    def _leased(self, claim: Claim) -> _Entry:
+        entry = self._messages.get(claim.message.id)
+        if entry is None or entry.lease_token != claim.token:
+            raise LeaseLostError(f"lease on {claim.message.id} was lost")
+        return entry
+
+    # --- QueueControl -----------------------------------------------------------------------
+    async def get(self, message_id: str) -> StoredMessage | None:
+        entry = self._messages.get(message_id)
+        return None if entry is None else entry.stored
+
+    async def list(
+        self, *, state: MessageState | None = None, limit: int = 100, after: str | None = None
+    ) -> builtins.list[MessageSummary]:
+        rows: builtins.list[MessageSummary] = []
+        for message_id in sorted(self._messages):
+            if len(rows) >= limit:
+                break
+            if after is not None and message_id <= after:
+                continue
+            stored = self._messages[message_id].stored
+            if state is not None and stored.state != state:
+                continue
+            rows.append(_summary(stored))
+        return rows
+
+    async def count(self) -> dict[str, int]:
+        counts = {"queued": 0, "done": 0, "cancelled": 0}
+        for entry in self._messages.values():
+            counts[entry.stored.state] += 1
+        return counts
+
     async def retry_now(self, message_id: str, now: float) -> bool:
         entry = self._messages.get(message_id)
         if entry is None or entry.stored.state != "queued":
@@ -191,54 +210,6 @@ class MemoryQueueStore:
         stored = entry.stored
         entry.stored = replace(stored, state="cancelled", recipients=cancelled(stored.recipients))
         return True
-
-    def _leased(self, claim: Claim) -> _Entry:
-        entry = self._messages.get(claim.message.id)
-        if entry is None or entry.lease_token != claim.token:
-            raise LeaseLostError(f"lease on {claim.message.id} was lost")
-        return entry
-
-
-class MemoryKeyStore:
-    """API key records in a dict."""
-
-    def __init__(self) -> None:
-        self._keys: dict[str, ApiKeyRecord] = {}
-
-    async def add_key(self, record: ApiKeyRecord) -> None:
-        if record.id in self._keys:
-            raise DuplicateError(f"API key id {record.id} already exists")
-        self._keys[record.id] = record
-
-    async def find_key(self, key_id: str) -> ApiKeyRecord | None:
-        return self._keys.get(key_id)
-
-    async def list_keys(self) -> list[ApiKeyRecord]:
-        return sorted(self._keys.values(), key=lambda r: (r.created_at, r.id))
-
-    async def revoke_key(self, key_id: str, now: float) -> bool:
-        record = self._keys.get(key_id)
-        if record is None or not record.active:
-            return False
-        self._keys[key_id] = replace(record, revoked_at=now)
-        return True
-
-
-class MemoryStore(MemoryQueueStore, MemoryKeyStore, MemoryApiMixin):
-    """Queue, keys, events and policies: what ``open_store("memory://")`` returns."""
-
-    def __init__(self) -> None:
-        MemoryQueueStore.__init__(self)
-        MemoryKeyStore.__init__(self)
-        self._init_api()
-        self._policies: dict[str, dict[str, Any]] = {}
-
-    async def get_policy(self, key: str) -> dict[str, Any] | None:
-        payload = self._policies.get(key)
-        return None if payload is None else dict(payload)
-
-    async def put_policy(self, key: str, payload: dict[str, Any]) -> None:
-        self._policies[key] = dict(payload)
 
 
 def _summary(stored: StoredMessage) -> MessageSummary:

@@ -1,8 +1,8 @@
-"""The SQLite schema: numbered migrations applied on open, and every statement by name.
+"""The SQLite schema: numbered migrations, applied on open in one transaction.
 
-Pragmas (RFC 5321 section 6.1, "MUST NOT lose" an acknowledged message): WAL journal with
-``synchronous=FULL``, so each COMMIT fsyncs the WAL before it returns; SQLite also fsyncs the
-directory when it creates the WAL. Migrations only ever append: never edit a shipped one.
+Migrations only ever append: never edit a shipped one. A migration that gives a record a
+typed table of its own moves the rows it finds (a kind of document that becomes a table
+takes its documents along), so an upgraded database keeps everything it held.
 """
 
 from __future__ import annotations
@@ -10,17 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 from sealpost.store.errors import StoreError
-
-WRITER_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=FULL",
-    "PRAGMA busy_timeout=10000",
-    "PRAGMA foreign_keys=OFF",
-)
-READER_PRAGMAS = (
-    "PRAGMA busy_timeout=10000",
-    "PRAGMA query_only=ON",
-)
+from sealpost.store.sqlite import sql
 
 # Every grant as of schema version 5, which gives them all to the keys it finds. Frozen: a
 # grant added later needs its own migration to say whether old keys get it.
@@ -153,82 +143,6 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     ),
 )
 
-CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
-SELECT_VERSION = "SELECT max(version) FROM schema_version"
-INSERT_VERSION = "INSERT INTO schema_version (version) VALUES (?)"
-
-# --- messages -------------------------------------------------------------------------------
-INSERT_MESSAGE = """INSERT INTO messages (id, created_at, state, next_attempt_at, attempts,
-    mail_from, rcpt_count, listener, tls_version, size, envelope, session, data)
-    VALUES (?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)"""
-INSERT_RECIPIENT = """INSERT INTO recipients (message_id, idx, address, status)
-    VALUES (?, ?, ?, 'queued')"""
-MESSAGE_COLUMNS = (
-    "id, created_at, state, next_attempt_at, attempts, mail_from, envelope, session, data"
-)
-SELECT_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"
-SELECT_RECIPIENTS = """SELECT address, status, attempts, last_reply FROM recipients
-    WHERE message_id = ? ORDER BY idx"""
-SUMMARY_COLUMNS = """id, mail_from, rcpt_count, size, created_at, state, next_attempt_at,
-    attempts, listener, tls_version"""
-COUNT_BY_STATE = "SELECT state, count(*) FROM messages GROUP BY state"
-
-SELECT_DUE = """SELECT rowid FROM messages INDEXED BY messages_due
-    WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)
-    ORDER BY next_attempt_at LIMIT ?"""
-SET_LEASE = "UPDATE messages SET lease_token = ?, lease_until = ? WHERE rowid = ? RETURNING id"
-SELECT_LEASE = "SELECT state, lease_token FROM messages WHERE id = ?"
-UPDATE_RECIPIENT = """UPDATE recipients SET status = ?, attempts = ?, last_reply = ?
-    WHERE message_id = ? AND idx = ?"""
-FINISH_ATTEMPT = """UPDATE messages SET state = ?, attempts = attempts + 1, next_attempt_at = ?,
-    lease_token = NULL, lease_until = NULL WHERE id = ?"""
-RELEASE_LEASE = """UPDATE messages SET lease_token = NULL, lease_until = NULL
-    WHERE id = ? AND lease_token = ?"""
-RELEASE_ALL_LEASES = """UPDATE messages SET lease_token = NULL, lease_until = NULL
-    WHERE lease_token IS NOT NULL"""
-RETRY_NOW = "UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'queued'"
-CANCEL_MESSAGE = "UPDATE messages SET state = 'cancelled' WHERE id = ? AND state = 'queued'"
-CANCEL_RECIPIENTS = """UPDATE recipients SET status = 'cancelled'
-    WHERE message_id = ? AND status = 'queued'"""
-
-# --- api keys -------------------------------------------------------------------------------
-KEY_COLUMNS = "id, label, salt, digest, created_at, revoked_at, sender_domains, grants"
-INSERT_KEY = f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-SELECT_KEY = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?"
-SELECT_KEYS = f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
-REVOKE_KEY = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
-
-
-# --- events and policies --------------------------------------------------------------------
-INSERT_EVENT = """INSERT INTO events (type, message_id, rcpt_to, timestamp, fields)
-    VALUES (?, ?, ?, ?, ?)"""
-EVENT_COLUMNS = "event_id, type, message_id, rcpt_to, timestamp, fields"
-SELECT_POLICY = "SELECT payload FROM policies WHERE key = ?"
-UPSERT_POLICY = """INSERT INTO policies (key, payload) VALUES (?, ?)
-    ON CONFLICT (key) DO UPDATE SET payload = excluded.payload"""
-
-
-def events_query(*, after: bool, types: int, message: bool) -> str:
-    """The ``list_events`` statement with only the filters in use."""
-    where = ["event_id > ?"] if after else []
-    if types:
-        where.append(f"type IN ({', '.join('?' * types)})")
-    if message:
-        where.append("message_id = ?")
-    sql = f"SELECT {EVENT_COLUMNS} FROM events"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return sql + " ORDER BY event_id LIMIT ?"
-
-
-def list_query(*, state: bool, after: bool) -> str:
-    """The ``list`` statement with only the filters in use, so the id index stays usable."""
-    where = [clause for clause, used in (("state = ?", state), ("id > ?", after)) if used]
-    sql = f"SELECT {SUMMARY_COLUMNS} FROM messages"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return sql + " ORDER BY id LIMIT ?"
-
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema up to date in one IMMEDIATE transaction; returns the version reached.
@@ -238,8 +152,8 @@ def migrate(conn: sqlite3.Connection) -> int:
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(CREATE_VERSION_TABLE)
-        current = conn.execute(SELECT_VERSION).fetchone()[0] or 0
+        conn.execute(sql.CREATE_VERSION_TABLE)
+        current = conn.execute(sql.SELECT_VERSION).fetchone()[0] or 0
         newest = MIGRATIONS[-1][0]
         if current > newest:
             raise StoreError(
@@ -251,7 +165,7 @@ def migrate(conn: sqlite3.Connection) -> int:
                 continue
             for statement in statements:
                 conn.execute(statement)
-            conn.execute(INSERT_VERSION, (version,))
+            conn.execute(sql.INSERT_VERSION, (version,))
             current = version
         conn.execute("COMMIT")
     except BaseException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.model.ids import new_message_id
 from sealpost.model.queue import RecipientResult
 from sealpost.model.tls_record import TlsRecord
+from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode, PendingBatch
 from sealpost.store.errors import DuplicateError, StoreError
 from sealpost.store.file_modes import loose_modes, queue_files
 from sealpost.store.sqlite import SqliteStore, codec
@@ -152,18 +154,23 @@ def test_newer_schema_is_refused(tmp_path):
         run(SqliteStore(path).open())
 
 
+def _schema_at(conn: sqlite3.Connection, newest: int) -> None:
+    """The schema as the migrations up to ``newest`` leave it (an older Sealpost's)."""
+    conn.execute(sqlite_sql.CREATE_VERSION_TABLE)
+    for version, statements in sqlite_schema.MIGRATIONS:
+        if version > newest:
+            break
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute(sqlite_sql.INSERT_VERSION, (version,))
+
+
 def _database_before_grants(path, key: str) -> None:
     """A queue database as today's main leaves it: schema version 4, one key, no grants."""
     salt, digest = hash_key(key)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        conn.execute(sqlite_sql.CREATE_VERSION_TABLE)
-        for version, statements in sqlite_schema.MIGRATIONS:
-            if version > 4:
-                break
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute(sqlite_sql.INSERT_VERSION, (version,))
+        _schema_at(conn, 4)
         conn.execute(  # version 4's INSERT_KEY
             "INSERT INTO api_keys (id, label, salt, digest, created_at, revoked_at, "
             "sender_domains) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -189,10 +196,112 @@ def test_keys_made_before_grants_keep_working_with_every_grant(tmp_path):
 
     run(scenario())
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 5
+        newest = sqlite_schema.MIGRATIONS[-1][0]
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == newest
     # The migration's frozen list is every grant there is (a new grant needs a new migration
     # that decides whether old keys get it).
     assert set(sqlite_schema.GRANTS_AT_VERSION_5) == {g.value for g in Grant}
+
+
+# The 'webhook_state' documents exactly as schema version 5 stored them (the payload of
+# DeliveryState.to_payload, which this version no longer has).
+WEBHOOK_STATE_DOCUMENTS = {
+    "w1": {
+        "webhook_id": "w1",
+        "since": 1.0,
+        "cursor": 7,
+        "pending": {
+            "batch_id": "b3",
+            "last_event_id": 9,
+            "size": 2,
+            "attempts": 1,
+            "first_attempt_at": 30.0,
+            "next_attempt_at": 40.0,
+        },
+        "last_successful": 20.0,
+        "last_failure": 30.0,
+        "history": [
+            {
+                "batch_id": "b1",
+                "ts": 10.0,
+                "attempts": 3,
+                "response_code": None,
+                "failure_code": "dropped",
+                "latency_ms": 0,
+            },
+            {
+                "batch_id": "b2",
+                "ts": 20.0,
+                "attempts": 1,
+                "response_code": 200,
+                "failure_code": None,
+                "latency_ms": 15,
+            },
+            {
+                "batch_id": "b3",
+                "ts": 30.0,
+                "attempts": 1,
+                "response_code": 503,
+                "failure_code": "http_status",
+                "latency_ms": 12,
+            },
+        ],
+    },
+    "w2": {
+        "webhook_id": "w2",
+        "since": 2.0,
+        "cursor": None,
+        "pending": None,
+        "last_successful": None,
+        "last_failure": None,
+        "history": [],
+    },
+}
+
+
+def test_webhook_state_documents_move_to_their_typed_tables(tmp_path):
+    """Issue 11 item 3: a database at schema version 5 keeps every webhook's cursor,
+    pending batch and batch status when version 6 moves them out of the documents."""
+    path = tmp_path / "q.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        _schema_at(conn, 5)
+        for webhook_id, payload in WEBHOOK_STATE_DOCUMENTS.items():
+            conn.execute(  # version 5's UPSERT_DOCUMENT
+                "INSERT INTO documents (kind, id, payload, updated_at) VALUES (?, ?, ?, ?)",
+                ("webhook_state", webhook_id, json.dumps(payload), T0),
+            )
+        conn.execute(
+            "INSERT INTO documents (kind, id, payload, updated_at) VALUES (?, ?, ?, ?)",
+            ("webhook", "w1", json.dumps({"id": "w1", "name": "hook"}), T0),
+        )
+    finally:
+        conn.close()
+
+    async def scenario():
+        async with SqliteStore(path) as store:
+            assert await store.webhook_state_ids() == ["w1", "w2"]
+            assert await store.get_webhook_state("w1") == DeliveryState(
+                "w1",
+                since=1.0,
+                cursor=7,
+                pending=PendingBatch("b3", 9, 2, 1, 30.0, 40.0),
+                last_successful=20.0,
+                last_failure=30.0,
+                history=(
+                    BatchStatus("b1", 10.0, 3, None, FailureCode.DROPPED, 0),
+                    BatchStatus("b2", 20.0, 1, 200, None, 15),
+                    BatchStatus("b3", 30.0, 1, 503, FailureCode.HTTP_STATUS, 12),
+                ),
+            )
+            assert await store.get_webhook_state("w2") == DeliveryState("w2", since=2.0)
+            assert await store.list_documents("webhook_state") == []
+            [hook] = await store.list_documents("webhook")  # other documents stay
+            assert hook.payload == {"id": "w1", "name": "hook"}
+
+    run(scenario())
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 6
 
 
 def test_an_unknown_grant_name_in_the_database_grants_nothing(tmp_path):

@@ -21,13 +21,23 @@ from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.events import EventStore
 from sealpost.store.contracts.keys import KeyStore
 from sealpost.store.contracts.queue import IdempotencyStore, QueueControl
+from sealpost.store.contracts.webhook_state import WebhookStateStore
 from sealpost.submission.door import Submission
 
 
-class ApiStore(KeyStore, EventStore, DocumentStore, IdempotencyStore, QueueControl, Protocol):
-    """What the API uses of the store: keys (auth), events (search, webhooks), its own
-    resources as documents, Idempotency-Key records, and cancelling queued mail. New mail
-    goes through ``submission``, never straight into the store."""
+class ApiStore(
+    KeyStore,
+    EventStore,
+    DocumentStore,
+    IdempotencyStore,
+    QueueControl,
+    WebhookStateStore,
+    Protocol,
+):
+    """What the API uses of the store: keys (auth), events (search), its own resources as
+    documents, Idempotency-Key records, cancelling queued mail and the webhooks' delivery
+    state (batch status). New mail goes through ``submission``, never straight into the
+    store."""
 
 
 class SigningDomains(Protocol):

@@ -24,6 +24,7 @@ from sealpost.store.contracts.queue import (
     QueueStore,
     Spool,
 )
+from sealpost.store.contracts.webhook_state import WebhookStateStore
 
 __all__ = [
     "DelayNotices",
@@ -38,6 +39,7 @@ __all__ = [
     "QueueStore",
     "Spool",
     "Store",
+    "WebhookStateStore",
 ]
 
 
@@ -57,6 +59,7 @@ class Store(
     PolicyStore,
     DocumentStore,
     DelayNotices,
+    WebhookStateStore,
     Protocol,
 ):
     """What ``open_store`` returns: one backend serving every store contract."""

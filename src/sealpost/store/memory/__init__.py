@@ -1,5 +1,5 @@
-"""The memory backend: ``queue`` (on ``events`` and ``records``), joined by ``store.MemoryStore``.
-Nothing survives the process."""
+"""The memory backend: ``queue`` (on ``events`` and ``records``) and ``webhook_state``,
+joined by ``store.MemoryStore``. Nothing survives the process."""
 
 from __future__ import annotations
 

@@ -10,11 +10,17 @@ from __future__ import annotations
 from typing import Self
 
 from sealpost.store.memory.queue import MemoryQueue
+from sealpost.store.memory.webhook_state import MemoryWebhookState
 
 
-class MemoryStore(MemoryQueue):
+class MemoryStore(MemoryQueue, MemoryWebhookState):
     """What ``open_store("memory://")`` returns: the queue with its event stream and records
-    (``memory.queue``, ``memory.events``, ``memory.records``); open and close do nothing."""
+    (``memory.queue``, ``memory.events``, ``memory.records``) and the webhooks' delivery
+    state (``memory.webhook_state``); open and close do nothing."""
+
+    def __init__(self) -> None:
+        MemoryQueue.__init__(self)
+        MemoryWebhookState.__init__(self)
 
     async def open(self) -> None:
         return None

@@ -1,8 +1,8 @@
 """The SQLite backend, one module per part:
 
 - ``database``: the file, its connections, the group-commit ``writer`` and the read pool;
-- ``queue``, ``events``, ``records``: the contracts, each a class over ``Database``, joined
-  by ``store.SqliteStore``;
+- ``queue``, ``events``, ``records``, ``webhook_state``: the contracts, each a class over
+  ``Database``, joined by ``store.SqliteStore``;
 - ``sql``: every statement by name; ``schema``: the numbered migrations;
 - ``codec``: rows to values and back; ``ops``: multi-statement operations in a transaction.
 """

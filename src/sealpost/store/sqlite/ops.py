@@ -117,3 +117,27 @@ def insert_key(conn: sqlite3.Connection, *, row: codec.MessageRow) -> None:
         conn.execute(sql.INSERT_KEY, row)
     except sqlite3.IntegrityError as exc:
         raise DuplicateError(f"API key id {row[0]} already exists") from exc
+
+
+def put_webhook_state(
+    conn: sqlite3.Connection, *, state: codec.MessageRow, statuses: list[codec.MessageRow]
+) -> None:
+    """The webhook's row and its whole history, replaced in one transaction. The history is
+    short (``WorkerSettings.status_limit`` entries at most), so it is rewritten, not diffed."""
+    conn.execute(sql.UPSERT_WEBHOOK_STATE, state)
+    conn.execute(sql.DELETE_BATCH_STATUS, (state[0],))
+    conn.executemany(sql.INSERT_BATCH_STATUS, statuses)
+
+
+def select_webhook_state(
+    conn: sqlite3.Connection, *, webhook_id: str
+) -> tuple[codec.MessageRow, list[codec.MessageRow]] | None:
+    row = conn.execute(sql.SELECT_WEBHOOK_STATE, (webhook_id,)).fetchone()
+    if row is None:
+        return None
+    return row, conn.execute(sql.SELECT_BATCH_STATUS, (webhook_id,)).fetchall()
+
+
+def delete_webhook_state(conn: sqlite3.Connection, *, webhook_id: str) -> bool:
+    conn.execute(sql.DELETE_BATCH_STATUS, (webhook_id,))
+    return conn.execute(sql.DELETE_WEBHOOK_STATE, (webhook_id,)).rowcount > 0

@@ -1,8 +1,8 @@
 """The SQLite schema: numbered migrations, applied on open in one transaction.
 
 Migrations only ever append: never edit a shipped one. A migration that gives a record a
-typed table of its own moves the rows it finds (a kind of document that becomes a table
-takes its documents along), so an upgraded database keeps everything it held.
+typed table of its own moves the rows it finds (as version 6 does for the webhooks' delivery
+state, a document before), so an upgraded database keeps everything it held.
 """
 
 from __future__ import annotations
@@ -139,6 +139,65 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             # (written out here, so a later grant is never handed out by this migration).
             "ALTER TABLE api_keys ADD COLUMN grants TEXT NOT NULL DEFAULT ''",
             f"UPDATE api_keys SET grants = '{' '.join(GRANTS_AT_VERSION_5)}'",
+        ),
+    ),
+    (
+        6,
+        (
+            # The webhooks' delivery state (model/webhook_delivery.py) leaves the documents
+            # table for typed tables: one row per webhook (cursor, the pending batch written
+            # before it is posted, the last success and failure) ...
+            """CREATE TABLE webhook_state (
+                webhook_id TEXT PRIMARY KEY,
+                since REAL NOT NULL,
+                cursor INTEGER,
+                pending_batch_id TEXT,
+                pending_last_event_id INTEGER,
+                pending_size INTEGER,
+                pending_attempts INTEGER,
+                pending_first_attempt_at REAL,
+                pending_next_attempt_at REAL,
+                last_successful REAL,
+                last_failure REAL,
+                updated_at REAL NOT NULL
+            ) WITHOUT ROWID""",
+            # ... and one row per batch status entry, oldest first by seq.
+            """CREATE TABLE webhook_batch_status (
+                webhook_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                batch_id TEXT NOT NULL,
+                ts REAL NOT NULL,
+                attempts INTEGER NOT NULL,
+                response_code INTEGER,
+                failure_code TEXT,
+                latency_ms INTEGER NOT NULL,
+                PRIMARY KEY (webhook_id, seq)
+            ) WITHOUT ROWID""",
+            # Move the 'webhook_state' documents (JSON as Sealpost wrote them up to schema
+            # version 5: the DeliveryState fields, pending and history entries as objects)
+            # into them, then drop the documents.
+            """INSERT INTO webhook_state (webhook_id, since, cursor, pending_batch_id,
+                pending_last_event_id, pending_size, pending_attempts, pending_first_attempt_at,
+                pending_next_attempt_at, last_successful, last_failure, updated_at)
+            SELECT id, json_extract(payload, '$.since'), json_extract(payload, '$.cursor'),
+                json_extract(payload, '$.pending.batch_id'),
+                json_extract(payload, '$.pending.last_event_id'),
+                json_extract(payload, '$.pending.size'),
+                json_extract(payload, '$.pending.attempts'),
+                json_extract(payload, '$.pending.first_attempt_at'),
+                json_extract(payload, '$.pending.next_attempt_at'),
+                json_extract(payload, '$.last_successful'),
+                json_extract(payload, '$.last_failure'), updated_at
+            FROM documents WHERE kind = 'webhook_state'""",
+            """INSERT INTO webhook_batch_status (webhook_id, seq, batch_id, ts, attempts,
+                response_code, failure_code, latency_ms)
+            SELECT d.id, h.key, json_extract(h.value, '$.batch_id'),
+                json_extract(h.value, '$.ts'), json_extract(h.value, '$.attempts'),
+                json_extract(h.value, '$.response_code'),
+                json_extract(h.value, '$.failure_code'), json_extract(h.value, '$.latency_ms')
+            FROM documents AS d, json_each(d.payload, '$.history') AS h
+            WHERE d.kind = 'webhook_state' AND json_type(d.payload, '$.history') = 'array'""",
+            "DELETE FROM documents WHERE kind = 'webhook_state'",
         ),
     ),
 )

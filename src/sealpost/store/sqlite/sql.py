@@ -156,3 +156,28 @@ SELECT_DOCUMENT = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = ? AND 
 SELECT_DOCUMENTS = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = ? ORDER BY id"
 DOCUMENT_EXISTS = "SELECT 1 FROM documents WHERE kind = ? AND id = ?"
 DELETE_DOCUMENT = "DELETE FROM documents WHERE kind = ? AND id = ?"
+
+# --- webhook delivery state -----------------------------------------------------------------
+WEBHOOK_STATE_COLUMNS = """webhook_id, since, cursor, pending_batch_id, pending_last_event_id,
+    pending_size, pending_attempts, pending_first_attempt_at, pending_next_attempt_at,
+    last_successful, last_failure"""
+UPSERT_WEBHOOK_STATE = f"""INSERT INTO webhook_state ({WEBHOOK_STATE_COLUMNS}, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (webhook_id) DO UPDATE SET since = excluded.since, cursor = excluded.cursor,
+    pending_batch_id = excluded.pending_batch_id,
+    pending_last_event_id = excluded.pending_last_event_id,
+    pending_size = excluded.pending_size, pending_attempts = excluded.pending_attempts,
+    pending_first_attempt_at = excluded.pending_first_attempt_at,
+    pending_next_attempt_at = excluded.pending_next_attempt_at,
+    last_successful = excluded.last_successful, last_failure = excluded.last_failure,
+    updated_at = excluded.updated_at"""
+SELECT_WEBHOOK_STATE = f"SELECT {WEBHOOK_STATE_COLUMNS} FROM webhook_state WHERE webhook_id = ?"
+SELECT_WEBHOOK_STATE_IDS = "SELECT webhook_id FROM webhook_state ORDER BY webhook_id"
+DELETE_WEBHOOK_STATE = "DELETE FROM webhook_state WHERE webhook_id = ?"
+
+BATCH_STATUS_COLUMNS = "batch_id, ts, attempts, response_code, failure_code, latency_ms"
+INSERT_BATCH_STATUS = f"""INSERT INTO webhook_batch_status (webhook_id, seq, {BATCH_STATUS_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+SELECT_BATCH_STATUS = f"""SELECT {BATCH_STATUS_COLUMNS} FROM webhook_batch_status
+    WHERE webhook_id = ? ORDER BY seq"""
+DELETE_BATCH_STATUS = "DELETE FROM webhook_batch_status WHERE webhook_id = ?"

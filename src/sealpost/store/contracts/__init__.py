@@ -3,7 +3,7 @@
 A consumer types its store against the contract of the one concern it uses (``KeyStore``,
 ``PolicyStore``, ``DeliveryQueue``, ...). A consumer that uses several declares, next to its
 own code, one protocol joining them (``delivery.dispatcher.DispatchStore``), so what it
-calls is what it declares and no call needs a ``type: ignore``. ``Store`` joins every
+calls is what it declares and no call needs a type-checker suppression. ``Store`` joins every
 contract: only the composition root (``app.py``, ``outbound.py``), the CLI's store access and
 the conformance suite, which holds every backend to every contract, name it.
 """

@@ -29,9 +29,10 @@ import psutil
 from bench.smtp_session import build_message
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.ids import new_message_id
+from sealpost.model.queue import Submitted
 from sealpost.model.tls_record import TlsRecord
 from sealpost.store import open_store
-from sealpost.store.base import Store, Submitted
+from sealpost.store.contracts import Store
 
 FULL_SIZES = (10_000, 1_000_000)
 QUICK_SIZES = (2_000, 20_000)

@@ -24,8 +24,10 @@ import re
 import secrets
 from collections.abc import Iterable
 
+from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.grants import ALL_GRANTS, Grant
-from sealpost.store.base import ApiKeyRecord, DuplicateError, KeyStore
+from sealpost.store.contracts.keys import KeyStore
+from sealpost.store.errors import DuplicateError
 
 KEY_HEX_CHARS = 40
 KEY_ID_CHARS = 8

@@ -28,7 +28,7 @@ from sealpost.policy.engine import PolicyEngine
 from sealpost.policy.levels import Requirement, TlsLevel
 from sealpost.policy.store_cache import StoreStsCache
 from sealpost.policy.sts_fetch import StsFetcher
-from sealpost.store.base import Store
+from sealpost.store.contracts import Store
 
 
 def build_resolver(config: Config) -> DnspythonResolver:

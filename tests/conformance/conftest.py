@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sealpost.store import open_store
-from sealpost.store.base import Store
+from sealpost.store.contracts import Store
 
 Scenario = Callable[[Store], Awaitable[Any]]
 

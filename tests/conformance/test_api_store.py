@@ -1,19 +1,16 @@
 """Conformance of the API half of every backend: batch enqueue (all or nothing, with its
 Idempotency-Key in the same transaction: checklist K10), scheduling, documents and event
-search."""
+search, delay notices."""
 
 from __future__ import annotations
 
 import pytest
 
-from sealpost.store.base import (
-    Document,
-    DuplicateError,
-    EventQuery,
-    EventRecord,
-    IdempotencyRecord,
-    Submitted,
-)
+from sealpost.model.document import Document
+from sealpost.model.events import EventQuery, EventRecord
+from sealpost.model.idempotency import IdempotencyRecord
+from sealpost.model.queue import Submitted
+from sealpost.store.errors import DuplicateError
 from tests.conformance.test_queue_store import T0, message
 
 
@@ -74,6 +71,18 @@ def test_documents_crud(run):
         assert not await store.delete_document("webhook", "a")
         assert await store.get_document("webhook", "a") is None
         assert [d.id for d in await store.list_documents("template")] == ["a"]
+
+    run(scenario)
+
+
+def test_delay_notices_are_remembered_per_message(run):
+    async def scenario(store):
+        assert not await store.delay_notice_sent("m1")
+        await store.record_delay_notice("m1", T0)
+        assert await store.delay_notice_sent("m1")
+        assert not await store.delay_notice_sent("m2")
+        await store.record_delay_notice("m1", T0 + 60)  # again: still one notice, no error
+        assert await store.delay_notice_sent("m1")
 
     run(scenario)
 

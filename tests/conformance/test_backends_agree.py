@@ -11,8 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+from sealpost.model.queue import Claim, RecipientResult
 from sealpost.store import open_store
-from sealpost.store.base import Claim, RecipientResult, Store, StoreError
+from sealpost.store.contracts import Store
+from sealpost.store.errors import StoreError
 
 T0 = 1_700_000_000.0
 STATUSES = ("queued", "delivered", "bounced")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from sealpost.store.base import EventRecord, LeaseLostError, RecipientResult, StoreError
+from sealpost.model.events import EventRecord
+from sealpost.model.queue import RecipientResult
+from sealpost.store.errors import LeaseLostError, StoreError
 from tests.conformance.test_queue_store import message
 
 T0 = 1_700_000_000.0

@@ -7,18 +7,13 @@ from dataclasses import replace
 
 import pytest
 
+from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.model.ids import new_message_id
+from sealpost.model.queue import RecipientResult, StoredRecipient
 from sealpost.model.tls_record import TlsRecord
-from sealpost.store.base import (
-    ApiKeyRecord,
-    DuplicateError,
-    LeaseLostError,
-    RecipientResult,
-    StoredRecipient,
-    StoreError,
-)
+from sealpost.store.errors import DuplicateError, LeaseLostError, StoreError
 
 T0 = 1_700_000_000.0
 DATA = b"Subject: hi\r\n\r\n" + bytes(range(256)) + b"\r\n"

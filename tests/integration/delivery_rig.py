@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
-from sealpost.store.base import EventRecord, StoredMessage
+from sealpost.model.events import EventRecord
+from sealpost.model.queue import StoredMessage
 from tests.support import ServerThread
 
 MX = "mx.example.test"

@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from sealpost.store.base import Document, StoredMessage
+from sealpost.model.document import Document
+from sealpost.model.queue import StoredMessage
 from tests.support import Pki, ServerThread
 
 PATH = "/api/v1/transmissions"

@@ -14,7 +14,7 @@ import pytest
 
 from sealpost.api_keys import create_key
 from sealpost.dkim.keys import generate_key
-from sealpost.store.base import StoredMessage
+from sealpost.model.queue import StoredMessage
 from tests.support import Pki, ServerThread
 
 TXT: dict[str, str] = {}

@@ -88,7 +88,7 @@ ALLOWED: dict[str, set[str]] = {
     "policy": {"model", "dns", "net", "store"},
     "delivery": {"model", "dns", "net", "policy", "smtp", "store", "events"},
     "tlscheck": {"model", "dns", "net", "policy", "smtp"},
-    "domains": {"dkim", "dns", "store"},
+    "domains": {"model", "dkim", "dns", "store"},
     "submission": {"model", "dkim", "events", "store"},
     "inbound": {"model", "net", "smtp", "store", "submission", "api_keys"},
     "webhooks": {"model", "config", "events", "net", "store"},

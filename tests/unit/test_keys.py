@@ -11,7 +11,7 @@ from sealpost import api_keys as keys
 from sealpost.api_keys import create_key, digest_key, generate_key, hash_key, revoke_key, verify_key
 from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.store.memory import MemoryStore
-from sealpost.store.sqlite import SqliteQueueStore
+from sealpost.store.sqlite import SqliteStore
 
 T0 = 1_700_000_000.0
 
@@ -42,7 +42,7 @@ def test_hash_is_salted_hmac_sha256():
 @pytest.mark.parametrize("backend", ["memory", "sqlite"])
 def test_create_verify_revoke(backend, tmp_path):
     async def scenario():
-        store = MemoryStore() if backend == "memory" else SqliteQueueStore(tmp_path / "q.db")
+        store = MemoryStore() if backend == "memory" else SqliteStore(tmp_path / "q.db")
         await store.open()
         try:
             key, record = await create_key(store, "ci", T0)
@@ -90,7 +90,7 @@ def test_the_key_itself_is_never_in_the_database_file(tmp_path):
         return b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("q.db"))
 
     async def scenario() -> list[str]:
-        async with SqliteQueueStore(path) as store:
+        async with SqliteStore(path) as store:
             created = [await create_key(store, f"k{i}", T0) for i in range(5)]
             found = raw_bytes()  # WAL still holds the pages here
             for key, record in created:
@@ -113,7 +113,7 @@ def test_create_key_draws_again_on_an_id_collision(monkeypatch):
     async def scenario():
         store = MemoryStore()
         salt, digest = hash_key(taken)
-        from sealpost.store.base import ApiKeyRecord
+        from sealpost.model.api_key import ApiKeyRecord
 
         await store.add_key(ApiKeyRecord("0123abcd", "old", salt, digest, T0))
         monkeypatch.setattr(keys, "generate_key", lambda: next(drawn))

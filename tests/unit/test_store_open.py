@@ -7,20 +7,20 @@ import asyncio
 import pytest
 
 from sealpost.store import open_store
-from sealpost.store.base import StoreError
+from sealpost.store.errors import StoreError
 from sealpost.store.memory import MemoryStore
-from sealpost.store.sqlite import SqliteQueueStore
+from sealpost.store.sqlite import SqliteStore
 
 
 def test_three_slashes_is_relative_to_base_dir(tmp_path):
     store = open_store("sqlite:///var/queue.db", base_dir=tmp_path)
-    assert isinstance(store, SqliteQueueStore)
+    assert isinstance(store, SqliteStore)
     assert store.path == tmp_path / "var" / "queue.db"
 
 
 def test_four_slashes_is_absolute(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/queue.db", base_dir=tmp_path / "elsewhere")
-    assert isinstance(store, SqliteQueueStore)
+    assert isinstance(store, SqliteStore)
     assert store.path == tmp_path / "queue.db"
 
 

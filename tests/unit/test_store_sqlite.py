@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -15,16 +16,19 @@ import textwrap
 import pytest
 
 from sealpost.api_keys import create_key, generate_key, hash_key, verify_key
+from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.model.ids import new_message_id
+from sealpost.model.queue import RecipientResult
 from sealpost.model.tls_record import Fallback, TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
-from sealpost.store import sqlite_codec as codec
-from sealpost.store import sqlite_schema
-from sealpost.store.base import ApiKeyRecord, DuplicateError, RecipientResult, StoreError
+from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode, PendingBatch
+from sealpost.store.errors import DuplicateError, StoreError
 from sealpost.store.file_modes import loose_modes, queue_files
-from sealpost.store.sqlite import SqliteQueueStore
+from sealpost.store.sqlite import SqliteStore, codec
+from sealpost.store.sqlite import schema as sqlite_schema
+from sealpost.store.sqlite import sql as sqlite_sql
 
 T0 = 1_700_000_000.0
 
@@ -48,7 +52,7 @@ def test_creates_directories_and_survives_close_and_reopen(tmp_path):
     key = ApiKeyRecord("0123abcd", "ci", b"s" * 16, b"d" * 32, T0)
 
     async def first():
-        store = SqliteQueueStore(str(path))
+        store = SqliteStore(str(path))
         await store.open()
         await store.open()  # idempotent
         await store.enqueue(mid, message(), T0)
@@ -59,7 +63,7 @@ def test_creates_directories_and_survives_close_and_reopen(tmp_path):
         await store.close()  # idempotent
 
     async def second():
-        async with SqliteQueueStore(path) as store:
+        async with SqliteStore(path) as store:
             stored = await store.get(mid)
             assert stored.message == message()
             assert [r.status for r in stored.recipients] == ["delivered", "queued"]
@@ -85,7 +89,7 @@ def test_queue_files_are_private_whatever_the_umask(tmp_path):
     try:
 
         async def fill():
-            async with SqliteQueueStore(path) as store:
+            async with SqliteStore(path) as store:
                 await store.enqueue(new_message_id(T0), message(), T0)
                 modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in queue_files(path)}
                 assert modes == {
@@ -115,7 +119,7 @@ def test_loose_modes_are_found_with_advice(tmp_path):
 
 def test_writer_connection_is_wal_with_full_sync(tmp_path):
     async def scenario():
-        async with SqliteQueueStore(tmp_path / "q.db") as store:
+        async with SqliteStore(tmp_path / "q.db") as store:
             conn = store._conn
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
@@ -125,9 +129,9 @@ def test_writer_connection_is_wal_with_full_sync(tmp_path):
 
 def test_claim_due_uses_the_due_index(tmp_path):
     async def scenario():
-        async with SqliteQueueStore(tmp_path / "q.db") as store:
+        async with SqliteStore(tmp_path / "q.db") as store:
             plan = store._conn.execute(
-                "EXPLAIN QUERY PLAN " + sqlite_schema.SELECT_DUE, (T0, T0, 10)
+                "EXPLAIN QUERY PLAN " + sqlite_sql.SELECT_DUE, (T0, T0, 10)
             ).fetchall()
             details = " ".join(row[-1] for row in plan)
             assert "USING COVERING INDEX messages_due" in details, details
@@ -140,7 +144,7 @@ def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "q.db"
 
     async def create():
-        async with SqliteQueueStore(path):
+        async with SqliteStore(path):
             pass
 
     run(create())
@@ -148,7 +152,18 @@ def test_newer_schema_is_refused(tmp_path):
         conn.execute("INSERT INTO schema_version (version) VALUES (99)")
 
     with pytest.raises(StoreError, match="newer"):
-        run(SqliteQueueStore(path).open())
+        run(SqliteStore(path).open())
+
+
+def _schema_at(conn: sqlite3.Connection, newest: int) -> None:
+    """The schema as the migrations up to ``newest`` leave it (an older Sealpost's)."""
+    conn.execute(sqlite_sql.CREATE_VERSION_TABLE)
+    for version, statements in sqlite_schema.MIGRATIONS:
+        if version > newest:
+            break
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute(sqlite_sql.INSERT_VERSION, (version,))
 
 
 def _database_before_grants(path, key: str) -> None:
@@ -156,13 +171,7 @@ def _database_before_grants(path, key: str) -> None:
     salt, digest = hash_key(key)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        conn.execute(sqlite_schema.CREATE_VERSION_TABLE)
-        for version, statements in sqlite_schema.MIGRATIONS:
-            if version > 4:
-                break
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute(sqlite_schema.INSERT_VERSION, (version,))
+        _schema_at(conn, 4)
         conn.execute(  # version 4's INSERT_KEY
             "INSERT INTO api_keys (id, label, salt, digest, created_at, revoked_at, "
             "sender_domains) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -179,7 +188,7 @@ def test_keys_made_before_grants_keep_working_with_every_grant(tmp_path):
     _database_before_grants(path, old)
 
     async def scenario():
-        async with SqliteQueueStore(path) as store:
+        async with SqliteStore(path) as store:
             record = await verify_key(store, old)
             assert record is not None and record.label == "old"
             assert record.grants == ALL_GRANTS and record.sender_domains == ("shop.test",)
@@ -188,21 +197,123 @@ def test_keys_made_before_grants_keep_working_with_every_grant(tmp_path):
 
     run(scenario())
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 5
+        newest = sqlite_schema.MIGRATIONS[-1][0]
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == newest
     # The migration's frozen list is every grant there is (a new grant needs a new migration
     # that decides whether old keys get it).
     assert set(sqlite_schema.GRANTS_AT_VERSION_5) == {g.value for g in Grant}
+
+
+# The 'webhook_state' documents exactly as schema version 5 stored them (the payload of
+# DeliveryState.to_payload, which this version no longer has).
+WEBHOOK_STATE_DOCUMENTS = {
+    "w1": {
+        "webhook_id": "w1",
+        "since": 1.0,
+        "cursor": 7,
+        "pending": {
+            "batch_id": "b3",
+            "last_event_id": 9,
+            "size": 2,
+            "attempts": 1,
+            "first_attempt_at": 30.0,
+            "next_attempt_at": 40.0,
+        },
+        "last_successful": 20.0,
+        "last_failure": 30.0,
+        "history": [
+            {
+                "batch_id": "b1",
+                "ts": 10.0,
+                "attempts": 3,
+                "response_code": None,
+                "failure_code": "dropped",
+                "latency_ms": 0,
+            },
+            {
+                "batch_id": "b2",
+                "ts": 20.0,
+                "attempts": 1,
+                "response_code": 200,
+                "failure_code": None,
+                "latency_ms": 15,
+            },
+            {
+                "batch_id": "b3",
+                "ts": 30.0,
+                "attempts": 1,
+                "response_code": 503,
+                "failure_code": "http_status",
+                "latency_ms": 12,
+            },
+        ],
+    },
+    "w2": {
+        "webhook_id": "w2",
+        "since": 2.0,
+        "cursor": None,
+        "pending": None,
+        "last_successful": None,
+        "last_failure": None,
+        "history": [],
+    },
+}
+
+
+def test_webhook_state_documents_move_to_their_typed_tables(tmp_path):
+    """Issue 11 item 3: a database at schema version 5 keeps every webhook's cursor,
+    pending batch and batch status when version 6 moves them out of the documents."""
+    path = tmp_path / "q.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        _schema_at(conn, 5)
+        for webhook_id, payload in WEBHOOK_STATE_DOCUMENTS.items():
+            conn.execute(  # version 5's UPSERT_DOCUMENT
+                "INSERT INTO documents (kind, id, payload, updated_at) VALUES (?, ?, ?, ?)",
+                ("webhook_state", webhook_id, json.dumps(payload), T0),
+            )
+        conn.execute(
+            "INSERT INTO documents (kind, id, payload, updated_at) VALUES (?, ?, ?, ?)",
+            ("webhook", "w1", json.dumps({"id": "w1", "name": "hook"}), T0),
+        )
+    finally:
+        conn.close()
+
+    async def scenario():
+        async with SqliteStore(path) as store:
+            assert await store.webhook_state_ids() == ["w1", "w2"]
+            assert await store.get_webhook_state("w1") == DeliveryState(
+                "w1",
+                since=1.0,
+                cursor=7,
+                pending=PendingBatch("b3", 9, 2, 1, 30.0, 40.0),
+                last_successful=20.0,
+                last_failure=30.0,
+                history=(
+                    BatchStatus("b1", 10.0, 3, None, FailureCode.DROPPED, 0),
+                    BatchStatus("b2", 20.0, 1, 200, None, 15),
+                    BatchStatus("b3", 30.0, 1, 503, FailureCode.HTTP_STATUS, 12),
+                ),
+            )
+            assert await store.get_webhook_state("w2") == DeliveryState("w2", since=2.0)
+            assert await store.list_documents("webhook_state") == []
+            [hook] = await store.list_documents("webhook")  # other documents stay
+            assert hook.payload == {"id": "w1", "name": "hook"}
+
+    run(scenario())
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 6
 
 
 def test_an_unknown_grant_name_in_the_database_grants_nothing(tmp_path):
     path = tmp_path / "q.db"
 
     async def scenario():
-        async with SqliteQueueStore(path) as store:
+        async with SqliteStore(path) as store:
             key, _ = await create_key(store, "k", T0, grants={Grant.WEBHOOKS_VIEW})
         with sqlite3.connect(path) as conn:
             conn.execute("UPDATE api_keys SET grants = 'webhooks/view root/everything'")
-        async with SqliteQueueStore(path) as store:
+        async with SqliteStore(path) as store:
             assert (await verify_key(store, key)).grants == {Grant.WEBHOOKS_VIEW}
 
     run(scenario())
@@ -210,7 +321,7 @@ def test_an_unknown_grant_name_in_the_database_grants_nothing(tmp_path):
 
 def test_operations_on_a_closed_store_raise_store_error(tmp_path):
     async def scenario():
-        store = SqliteQueueStore(tmp_path / "q.db")
+        store = SqliteStore(tmp_path / "q.db")
         with pytest.raises(StoreError):
             await store.enqueue(new_message_id(T0), message(), T0)
         with pytest.raises(StoreError):
@@ -223,17 +334,17 @@ def test_unopenable_path_raises_store_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     with pytest.raises(StoreError):
-        run(SqliteQueueStore(blocker / "q.db").open())
+        run(SqliteStore(blocker / "q.db").open())
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError):
-        run(SqliteQueueStore(garbage).open())
+        run(SqliteStore(garbage).open())
 
 
 # --- group commit ---------------------------------------------------------------------------
 def test_group_commit_shares_commits_between_concurrent_enqueues(tmp_path):
     async def scenario():
-        async with SqliteQueueStore(tmp_path / "q.db") as store:
+        async with SqliteStore(tmp_path / "q.db") as store:
             commits, writes = store.commits, store.writes
             ids = [new_message_id(T0) for _ in range(100)]
             await asyncio.gather(*(store.enqueue(i, message(b"x" * 5000), T0) for i in ids))
@@ -246,7 +357,7 @@ def test_group_commit_shares_commits_between_concurrent_enqueues(tmp_path):
 
 def test_one_callers_error_does_not_fail_its_batch(tmp_path):
     async def scenario():
-        async with SqliteQueueStore(tmp_path / "q.db") as store:
+        async with SqliteStore(tmp_path / "q.db") as store:
             dup = new_message_id(T0)
             await store.enqueue(dup, message(), T0)
             ids = [new_message_id(T0) for _ in range(20)]
@@ -265,7 +376,7 @@ def test_one_callers_error_does_not_fail_its_batch(tmp_path):
 # --- write errors ---------------------------------------------------------------------------
 def test_broken_connection_fails_every_caller_of_the_batch(tmp_path):
     async def scenario():
-        store = SqliteQueueStore(tmp_path / "q.db")
+        store = SqliteStore(tmp_path / "q.db")
         await store.open()
         try:
             store._conn.close()  # the write connection dies underneath the writer
@@ -279,7 +390,7 @@ def test_broken_connection_fails_every_caller_of_the_batch(tmp_path):
             assert store.commits == 0
         finally:
             await store.close()
-        async with SqliteQueueStore(tmp_path / "q.db") as reopened:
+        async with SqliteStore(tmp_path / "q.db") as reopened:
             assert (await reopened.count())["queued"] == 0
 
     run(scenario())
@@ -290,15 +401,15 @@ DISK_FULL = textwrap.dedent(
     import asyncio, os, resource, sys
     from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
     from sealpost.model.ids import new_message_id
-    from sealpost.store.base import StoreError
-    from sealpost.store.sqlite import SqliteQueueStore
+    from sealpost.store.errors import StoreError
+    from sealpost.store.sqlite import SqliteStore
 
     def msg(size):
         env = Envelope("s@example.test", ("a@example.test",))
         return InboundMessage(env, SessionInfo("smtp", "127.0.0.1", 1), os.urandom(size))
 
     async def main(path):
-        store = SqliteQueueStore(path)
+        store = SqliteStore(path)
         await store.open()
         await store.enqueue(new_message_id(), msg(100), 0.0)
         wal = os.path.getsize(path + "-wal")
@@ -340,7 +451,7 @@ def test_disk_full_raises_store_error_and_the_store_recovers(tmp_path):
     acked = lines["ACKED"].split()
 
     async def check():
-        async with SqliteQueueStore(path) as store:
+        async with SqliteStore(path) as store:
             stored = await asyncio.gather(*(store.get(mid) for mid in acked))
             assert all(s is not None and len(s.message.data) in (100, 40_000) for s in stored)
 
@@ -353,7 +464,7 @@ ENQUEUE_FOREVER = textwrap.dedent(
     import asyncio, hashlib, sys
     from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
     from sealpost.model.ids import new_message_id
-    from sealpost.store.sqlite import SqliteQueueStore
+    from sealpost.store.sqlite import SqliteStore
 
     async def worker(store):
         while True:
@@ -366,7 +477,7 @@ ENQUEUE_FOREVER = textwrap.dedent(
             sys.stdout.flush()
 
     async def main(path):
-        store = SqliteQueueStore(path)
+        store = SqliteStore(path)
         await store.open()
         await asyncio.gather(*(worker(store) for _ in range(16)))
 
@@ -402,7 +513,7 @@ def test_kill_9_loses_no_acknowledged_message(tmp_path):
     async def check():
         import hashlib
 
-        async with SqliteQueueStore(path) as store:
+        async with SqliteStore(path) as store:
             for mid in acked:
                 stored = await store.get(mid)
                 assert stored is not None, f"acknowledged message {mid} was lost"
@@ -421,10 +532,10 @@ ENQUEUE_ONE = textwrap.dedent(
     """
     import asyncio, os, sys
     from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
-    from sealpost.store.sqlite import SqliteQueueStore
+    from sealpost.store.sqlite import SqliteStore
 
     async def main(path):
-        store = SqliteQueueStore(path)
+        store = SqliteStore(path)
         await store.open()
         os.write(1, b"OPENED\\n")
         env = Envelope("s@example.test", ("a@example.test",))
@@ -485,7 +596,7 @@ def test_corrupt_row_is_reported_and_does_not_block_the_queue(tmp_path):
     bad, good = new_message_id(T0), new_message_id(T0 + 1)
 
     async def fill():
-        async with SqliteQueueStore(path) as store:
+        async with SqliteStore(path) as store:
             await store.enqueue(bad, message(), T0)
             await store.enqueue(good, message(), T0 + 1)
 
@@ -494,7 +605,7 @@ def test_corrupt_row_is_reported_and_does_not_block_the_queue(tmp_path):
         conn.execute("UPDATE messages SET session = '{not json' WHERE id = ?", (bad,))
 
     async def check():
-        async with SqliteQueueStore(path) as store:
+        async with SqliteStore(path) as store:
             with pytest.raises(StoreError, match="corrupt"):
                 await store.get(bad)
             claims = await store.claim_due(T0 + 10, 10, 60)

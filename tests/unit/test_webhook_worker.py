@@ -15,11 +15,13 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from sealpost.store.base import Document, EventRecord
+from sealpost.model.document import Document
+from sealpost.model.events import EventRecord
+from sealpost.model.webhook_delivery import DeliveryState, FailureCode
 from sealpost.store.memory import MemoryStore
 from sealpost.webhooks.backoff import RetryPolicy
 from sealpost.webhooks.definition import AuthType, BasicCredentials, OAuthRequest, Webhook
-from sealpost.webhooks.state import FailureCode, load_state, retry_now
+from sealpost.webhooks.state import load_state, retry_now
 from sealpost.webhooks.worker import WebhookWorker, WorkerSettings
 
 T0 = 1_767_225_600.0
@@ -308,10 +310,10 @@ class CrashAfterPost(MemoryStore):
 
     armed = False
 
-    async def put_document(self, document: Document) -> None:
-        if self.armed and document.kind == "webhook_state" and document.payload["history"]:
+    async def put_webhook_state(self, state: DeliveryState, now: float) -> None:
+        if self.armed and state.history:
             raise RuntimeError("power cut")
-        await super().put_document(document)
+        await super().put_webhook_state(state, now)
 
 
 @synchronous

@@ -22,8 +22,8 @@ from fastapi import Depends, Request
 
 from sealpost.api.errors import UNAUTHORIZED, ApiError
 from sealpost.api_keys import verify_key
+from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.grants import Grant
-from sealpost.store.base import ApiKeyRecord
 
 
 def presented_key(header: str | None) -> str | None:

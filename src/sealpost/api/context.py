@@ -17,8 +17,27 @@ from sealpost.config.model import Config
 from sealpost.dns.resolver import Resolver
 from sealpost.domains.registry import SendingDomains
 from sealpost.model.egress import TargetGuard
-from sealpost.store.base import Store
+from sealpost.store.contracts.documents import DocumentStore
+from sealpost.store.contracts.events import EventStore
+from sealpost.store.contracts.keys import KeyStore
+from sealpost.store.contracts.queue import IdempotencyStore, QueueControl
+from sealpost.store.contracts.webhook_state import WebhookStateStore
 from sealpost.submission.door import Submission
+
+
+class ApiStore(
+    KeyStore,
+    EventStore,
+    DocumentStore,
+    IdempotencyStore,
+    QueueControl,
+    WebhookStateStore,
+    Protocol,
+):
+    """What the API uses of the store: keys (auth), events (search), its own resources as
+    documents, Idempotency-Key records, cancelling queued mail and the webhooks' delivery
+    state (batch status). New mail goes through ``submission``, never straight into the
+    store."""
 
 
 class SigningDomains(Protocol):
@@ -40,7 +59,7 @@ class WebhookWaker(Protocol):
 @dataclass
 class ApiContext:
     config: Config
-    store: Store
+    store: ApiStore
     submission: Submission
     sending_domains: SendingDomains
     resolver: Resolver | None = None

@@ -17,8 +17,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from sealpost.api.auth import needs, require_key
 from sealpost.api.errors import ApiError, invalid
 from sealpost.events.records import public_view
+from sealpost.model.events import EventQuery
 from sealpost.model.grants import Grant
-from sealpost.store.base import EventQuery
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["events"])
 DAY = 86400.0

@@ -22,8 +22,9 @@ from sealpost.api.errors import ApiError, not_found
 from sealpost.api.transmission_models import Model, Sender, inline_of, refusal
 from sealpost.compose import inline
 from sealpost.compose.refusal import Refused
+from sealpost.model.document import Document
 from sealpost.model.grants import Grant
-from sealpost.store.base import Document, DocumentStore
+from sealpost.store.contracts.documents import DocumentStore
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["templates"])
 KIND = "template"

@@ -29,9 +29,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from sealpost.api.auth import needs, require_key
 from sealpost.api.context import ApiContext
 from sealpost.api.errors import ApiError, invalid
+from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.egress import SMTP_PORTS
 from sealpost.model.grants import Grant
-from sealpost.store.base import ApiKeyRecord
 from sealpost.tlscheck import CheckOptions, parse_target, run_check
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["tls-check"])

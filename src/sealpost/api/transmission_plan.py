@@ -42,9 +42,9 @@ from sealpost.compose.addresses import BadAddress, Mailbox, check_address
 from sealpost.compose.refusal import Refused
 from sealpost.compose.substitution import merged
 from sealpost.domains.records import DomainNameError, normalize_domain
+from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.tls_record import TlsRecord
-from sealpost.store.base import ApiKeyRecord
 from sealpost.submission.sender_identity import ForeignSender, Party, address_refusal, check_sender
 
 MAX_AHEAD = 3 * 86400.0

@@ -34,8 +34,11 @@ from sealpost.api.transmission_models import (
 )
 from sealpost.api.transmission_plan import Plan, foreign_sender, plan_transmission
 from sealpost.compose.refusal import Refused
+from sealpost.model.api_key import ApiKeyRecord
+from sealpost.model.document import Document
 from sealpost.model.grants import Grant
-from sealpost.store.base import ApiKeyRecord, Document, DuplicateError, IdempotencyRecord
+from sealpost.model.idempotency import IdempotencyRecord
+from sealpost.store.errors import DuplicateError
 from sealpost.submission.sender_identity import ForeignSender
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["transmissions"])

@@ -17,10 +17,10 @@ from typing import Any
 
 from sealpost.api.context import ApiContext
 from sealpost.api.errors import ApiError, invalid
+from sealpost.model.webhook_delivery import FailureCode
 from sealpost.webhooks import payload
 from sealpost.webhooks.definition import Webhook, redact_target
 from sealpost.webhooks.sender import PostResult, Sender
-from sealpost.webhooks.state import FailureCode
 from sealpost.webhooks.targets import Route, TargetRefusal
 
 log = logging.getLogger("sealpost.api")

@@ -31,8 +31,8 @@ from sealpost.api.auth import needs, require_key
 from sealpost.api.context import ApiContext
 from sealpost.api.errors import ApiError, invalid, not_found
 from sealpost.api.webhook_calls import clear, failure_text, ping, post
+from sealpost.model.document import Document
 from sealpost.model.grants import Grant
-from sealpost.store.base import Document
 from sealpost.webhooks import definition, payload
 from sealpost.webhooks.definition import (
     AuthType,
@@ -41,7 +41,13 @@ from sealpost.webhooks.definition import (
     OAuthRequest,
     Webhook,
 )
-from sealpost.webhooks.state import delete_state, load_state, retry_now
+from sealpost.webhooks.state import (
+    delete_state,
+    load_state,
+    retry_now,
+    status_view,
+    times_view,
+)
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["webhooks"])
 Text = Annotated[str, Field(max_length=1024)]
@@ -229,7 +235,7 @@ async def _save(ctx: ApiContext, hook: Webhook) -> None:
 
 async def _view(ctx: ApiContext, hook: Webhook) -> WebhookOut:
     state = await load_state(ctx.store, hook.id)
-    times = state.times_view() if state is not None else {}
+    times = times_view(state) if state is not None else {}
     return WebhookOut(**hook.public_view(), **times, links=_links(hook.id))
 
 
@@ -356,4 +362,4 @@ async def batch_status(
     history = list(reversed(state.history)) if state is not None else []
     now = ctx.clock()
     recent = [s for s in history if now - s.ts < 86400.0][:limit]
-    return BatchStatusEnvelope(results=[BatchStatusOut(**s.public_view()) for s in recent])
+    return BatchStatusEnvelope(results=[BatchStatusOut(**status_view(s)) for s in recent])

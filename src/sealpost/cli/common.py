@@ -22,7 +22,7 @@ from sealpost.config.loader import ConfigError, load_config
 from sealpost.config.model import Config
 from sealpost.initdir import DEFAULT_CONFIG
 from sealpost.store import open_store
-from sealpost.store.base import StoreError
+from sealpost.store.errors import StoreError
 
 out = Console()
 err = Console(stderr=True)

@@ -17,8 +17,9 @@ from rich.table import Table
 
 from sealpost.cli.common import DEFAULT_CONFIG_PATH, ConfigOpt, JsonOpt, fail, literal, load, out
 from sealpost.events.records import public_view
+from sealpost.model.events import EventRecord
 from sealpost.store import open_store
-from sealpost.store.base import EventRecord, StoreError
+from sealpost.store.errors import StoreError
 
 EVENT_TYPES = ("injection", "delivery", "delay", "bounce", "out_of_band", "policy_rejection")
 

@@ -22,7 +22,7 @@ from sealpost.cli.common import (
     when,
     with_store,
 )
-from sealpost.store.base import StoredMessage
+from sealpost.model.queue import StoredMessage
 
 queue_app = typer.Typer(help="Inspect the queue.", no_args_is_help=True)
 

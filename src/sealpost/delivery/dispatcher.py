@@ -17,16 +17,24 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sealpost.delivery.attempt import DomainAttempt, DomainDelivery
 from sealpost.delivery.outcomes import AttemptBook
 from sealpost.delivery.schedule import RetrySchedule
 from sealpost.delivery.types import OutboundMessage
-from sealpost.store.base import Claim, Document, QueueStore, StoredMessage
+from sealpost.model.queue import Claim, StoredMessage
+from sealpost.store.contracts.delay_notices import DelayNotices
+from sealpost.store.contracts.queue import DeliveryQueue
 
 log = logging.getLogger("sealpost.delivery")
 
 DsnSender = Callable[[str, bytes], Awaitable[None]]  # (recipient, message bytes)
+
+
+class DispatchStore(DeliveryQueue, DelayNotices, Protocol):
+    """What the dispatcher uses of the store: leases and attempts, and the delay notices
+    already sent (one per message)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +50,7 @@ class DispatcherSettings:
 class Dispatcher:
     def __init__(
         self,
-        store: QueueStore,
+        store: DispatchStore,
         delivery: DomainDelivery,
         schedule: RetrySchedule,
         settings: DispatcherSettings,
@@ -135,7 +143,7 @@ class Dispatcher:
             *(self._domain(stored, domain, rcpts) for domain, rcpts in by_domain.items())
         )
         now = self._clock()
-        warned = await self._store.get_document("delay_notice", stored.id) is not None  # type: ignore[attr-defined]
+        warned = await self._store.delay_notice_sent(stored.id)
         book = AttemptBook(
             stored, self._schedule, now, self._settings.reporting_mta, delay_warned=warned
         )
@@ -144,9 +152,7 @@ class Dispatcher:
         for recipient, dsn in book.dsns():
             await self._send_dsn(recipient, dsn)
         if book.delay_notice_due:  # remembered, so the sender is told once per message
-            await self._store.put_document(  # type: ignore[attr-defined]
-                Document("delay_notice", stored.id, {"sent_at": now}, now)
-            )
+            await self._store.record_delay_notice(stored.id, now)
         await self._store.record_attempt(
             claim, book.results(), book.next_attempt_at(), book.events()
         )

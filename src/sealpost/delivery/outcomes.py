@@ -20,8 +20,9 @@ from sealpost.delivery.dsn_parse import parse_dsn
 from sealpost.delivery.schedule import RetrySchedule
 from sealpost.delivery.types import Outcome, RecipientOutcome
 from sealpost.events.records import attempt_event
+from sealpost.model.events import EventRecord
+from sealpost.model.queue import RecipientResult, StoredMessage
 from sealpost.model.reply import Reply
-from sealpost.store.base import EventRecord, RecipientResult, StoredMessage
 
 LOCAL_RECHECK = 86400.0  # local mail without a route is looked at again daily
 _OUR_TRACE = re.compile(rb"\(Sealpost\) with [A-Z0-9]+ id ([0-9a-z]{20})")

@@ -33,7 +33,8 @@ from sealpost.domains.records import (
     SendingDomain,
     normalize_domain,
 )
-from sealpost.store.base import Document, DocumentStore
+from sealpost.model.document import Document
+from sealpost.store.contracts.documents import DocumentStore
 
 
 class Problem(StrEnum):

@@ -23,7 +23,7 @@ from pathlib import Path
 from sealpost.dkim.keys import DkimAlgorithm, DkimKey, DkimKeyError, load_key
 from sealpost.dkim.signer import DkimSigner
 from sealpost.domains.records import KIND, SendingDomain
-from sealpost.store.base import DocumentStore
+from sealpost.store.contracts.documents import DocumentStore
 
 log = logging.getLogger("sealpost.domains")
 

@@ -15,9 +15,9 @@ from email.header import decode_header, make_header
 from typing import Any
 
 from sealpost.model.envelope import InboundMessage
+from sealpost.model.events import EventRecord
 from sealpost.model.reply import Reply
 from sealpost.model.tls_record import TlsRecord
-from sealpost.store.base import EventRecord
 
 _ADDRESS = re.compile(r"[^\s<>@]+@[^\s<>@]+")
 _IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")

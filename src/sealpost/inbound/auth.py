@@ -19,7 +19,7 @@ from sealpost.api_keys import verify_key
 from sealpost.inbound.limits import AuthFailureGuard
 from sealpost.model.grants import Grant
 from sealpost.smtp.server import AuthOutcome
-from sealpost.store.base import KeyStore
+from sealpost.store.contracts.keys import KeyStore
 
 INJECTION_USER = "SMTP_Injection"
 

@@ -32,7 +32,7 @@ from sealpost.smtp.server import (
     ServerSession,
     StartTls,
 )
-from sealpost.store.base import StoreError
+from sealpost.store.errors import StoreError
 from sealpost.submission.sender_identity import ForeignSender
 
 log = logging.getLogger("sealpost.smtp")

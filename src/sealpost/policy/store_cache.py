@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from sealpost.policy.sts_cache import CachedPolicy
-from sealpost.store.base import PolicyStore
+from sealpost.store.contracts.policies import PolicyStore
 
 log = logging.getLogger("sealpost.policy")
 PREFIX = "mta-sts:"

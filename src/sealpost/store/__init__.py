@@ -1,4 +1,9 @@
-"""Durable storage: the queue (QueueStore) and API keys (KeyStore). Imports only `model`.
+"""Durable storage. Imports only `model`.
+
+``contracts/`` holds what every backend honours, one module per concern (the queue, keys,
+events, policies, documents, delay notices, ...), ``errors`` what they raise; each backend
+lives in its own package (``sqlite/``, ``memory/``; ``postgres/`` later) and passes the one
+conformance suite in ``tests/conformance``.
 
 ``open_store(url, base_dir)`` picks the backend from the configured URL:
 
@@ -14,7 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sealpost.store.base import Store, StoreError
+from sealpost.store.contracts import Store
+from sealpost.store.errors import StoreError
 
 __all__ = ["Store", "StoreError", "open_store"]
 
@@ -27,7 +33,7 @@ def open_store(url: str, base_dir: Path | None = None) -> Store:
     if url.lower().startswith(_SQLITE):
         return _sqlite_store(url[len(_SQLITE) :], url, base_dir)
     if url.lower() in ("memory://", "memory:"):
-        from sealpost.store.memory import MemoryStore
+        from sealpost.store.memory.store import MemoryStore
 
         return MemoryStore()
     if scheme in ("postgresql", "postgres"):
@@ -42,7 +48,7 @@ def open_store(url: str, base_dir: Path | None = None) -> Store:
 
 
 def _sqlite_store(rest: str, url: str, base_dir: Path | None) -> Store:
-    from sealpost.store.sqlite import SqliteQueueStore
+    from sealpost.store.sqlite.store import SqliteStore
 
     if not rest.startswith("/") or rest.strip("/") == "":
         raise StoreError(
@@ -51,7 +57,7 @@ def _sqlite_store(rest: str, url: str, base_dir: Path | None) -> Store:
     path = Path(rest[1:])  # "//abs/path" -> "/abs/path"; "/rel/path" -> "rel/path"
     if not path.is_absolute():
         path = (base_dir if base_dir is not None else Path.cwd()) / path
-    store: Store = SqliteQueueStore(path)
+    store: Store = SqliteStore(path)
     return store
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sealpost.store.base import MessageState, RecipientResult, StoredRecipient, StoreError
+from sealpost.model.queue import MessageState, RecipientResult, StoredRecipient
+from sealpost.store.errors import StoreError
 
 
 def apply_results(

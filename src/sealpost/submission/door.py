@@ -7,7 +7,7 @@ nothing is queued (DESIGN section 9, RFC 6409 section 6.1). It DKIM-signs mail w
 (authenticated submissions and our own bounces; never mail relayed to us from outside), for
 a restricted key only with a key of one of its domains. It stamps the ``Received:`` trace
 header (RFC 5321 section 4.4), gives the message its id, stores it durably with its
-injection events (``QueueStore.enqueue`` returns only after fsync, RFC 5321 section 6.1)
+injection events (``Spool.enqueue`` returns only after fsync, RFC 5321 section 6.1)
 and then wakes the dispatcher. Nothing may acknowledge a message before ``submit`` has
 returned.
 """
@@ -20,9 +20,12 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from sealpost.events.records import injection_events
+from sealpost.model.document import Document
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.ids import new_message_id
-from sealpost.store.base import Document, IdempotencyRecord, QueueStore, Submitted
+from sealpost.model.queue import Submitted
+from sealpost.store.contracts.queue import Spool
 from sealpost.submission.received import received_header
 from sealpost.submission.sender_identity import ForeignSender, check_sender
 
@@ -53,7 +56,7 @@ class Submission:
 
     def __init__(
         self,
-        store: QueueStore,
+        store: Spool,
         clock: Callable[[], float] = time.time,
         signer: Signer | None = None,
         hostname: str = "localhost",
@@ -114,7 +117,7 @@ class Submission:
             stamped = self._stamp(message_id, message)
             items.append(Submitted(message_id, stamped, injection_events(message_id, stamped, now)))
         ids = [item.message_id for item in items]
-        await self._store.enqueue_batch(  # type: ignore[attr-defined]
+        await self._store.enqueue_batch(
             items,
             now,
             not_before=not_before,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sealpost.events.records import public_view
-from sealpost.store.base import EventRecord
+from sealpost.model.events import EventRecord
 
 EVENT_CLASSES: dict[str, tuple[str, ...]] = {
     "message_event": (

@@ -27,11 +27,11 @@ from pathlib import Path
 import httpx
 
 from sealpost.model.egress import TargetGuard
+from sealpost.model.webhook_delivery import FailureCode
 from sealpost.net.client_tls import verifying
 from sealpost.net.pinned_http import PinnedTransport, pinned
 from sealpost.webhooks.credentials import TokenCache, TokenError, fetch_token, static_headers
 from sealpost.webhooks.definition import AuthType, Webhook, redact_target
-from sealpost.webhooks.state import FailureCode
 from sealpost.webhooks.targets import Route, TargetRefusal, clear_hook
 
 USER_AGENT = "Sealpost-Webhooks/1"

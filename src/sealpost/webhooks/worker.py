@@ -24,27 +24,29 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
 from sealpost.config.model import Config
 from sealpost.model.egress import TargetGuard
-from sealpost.store.base import EventQuery, EventRecord, Store
+from sealpost.model.events import EventQuery, EventRecord
+from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode, PendingBatch
+from sealpost.store.contracts.documents import DocumentStore
+from sealpost.store.contracts.events import EventStore
+from sealpost.store.contracts.webhook_state import WebhookStateStore
 from sealpost.webhooks import definition, payload
 from sealpost.webhooks.backoff import RetryPolicy
 from sealpost.webhooks.definition import Webhook
 from sealpost.webhooks.sender import PostResult, Sender
-from sealpost.webhooks.state import (
-    BatchStatus,
-    DeliveryState,
-    FailureCode,
-    PendingBatch,
-    delete_state,
-    load_state,
-    save_state,
-)
+from sealpost.webhooks.state import delete_state, load_state, save_state
 
 log = logging.getLogger("sealpost.webhooks")
+
+
+class WorkerStore(DocumentStore, EventStore, WebhookStateStore, Protocol):
+    """What the worker uses of the store: the webhook definitions and their delivery state,
+    and the event stream it follows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +67,7 @@ class WebhookWorker:
 
     def __init__(
         self,
-        store: Store,
+        store: WorkerStore,
         *,
         guard: TargetGuard | None = None,
         ca_file: Path | None = None,
@@ -148,10 +150,10 @@ class WebhookWorker:
                 )
         known = frozenset(d.id for d in docs)
         if known != self._known:  # a webhook went away (or first look): drop orphan state
-            for state_doc in await self.store.list_documents("webhook_state"):
-                if state_doc.id not in known:
-                    await delete_state(self.store, state_doc.id)
-                    self.sender.tokens.forget_webhook(state_doc.id)
+            for webhook_id in await self.store.webhook_state_ids():
+                if webhook_id not in known:
+                    await delete_state(self.store, webhook_id)
+                    self.sender.tokens.forget_webhook(webhook_id)
             self._known = known
 
     async def _follow(self, webhook_id: str) -> None:
@@ -287,7 +289,7 @@ class WebhookWorker:
 
 
 def from_config(
-    store: Store, config: Config, guard: TargetGuard, settings: WorkerSettings | None = None
+    store: WorkerStore, config: Config, guard: TargetGuard, settings: WorkerSettings | None = None
 ) -> WebhookWorker:
     """A worker trusting ``config.delivery.ca_file`` besides the system CAs, sending only
     where the egress ``guard`` allows."""

@@ -1,6 +1,6 @@
 """The SQLite store's write and read operations, each run on a connection inside a transaction.
 
-Every function here is handed a connection by ``sqlite_writer`` (writes, inside the batch
+Every function here is handed a connection by ``writer`` (writes, inside the batch
 transaction and the operation's SAVEPOINT) or by the read pool (reads, inside one snapshot).
 Per-recipient outcomes are written in place in the same transaction as the message's attempt
 count and lease release (security checklist K6).
@@ -12,16 +12,10 @@ import secrets
 import sqlite3
 from typing import Any
 
-from sealpost.store import sqlite_codec as codec
-from sealpost.store import sqlite_schema as sql
+from sealpost.model.queue import MessageState, RecipientResult, StoredRecipient
 from sealpost.store.attempts import apply_results, state_after
-from sealpost.store.base import (
-    DuplicateError,
-    LeaseLostError,
-    MessageState,
-    RecipientResult,
-    StoredRecipient,
-)
+from sealpost.store.errors import DuplicateError, LeaseLostError
+from sealpost.store.sqlite import codec, sql
 
 
 def insert_message(
@@ -37,6 +31,26 @@ def insert_message(
         raise DuplicateError(f"message {row[0]} already exists") from exc
     conn.executemany(sql.INSERT_RECIPIENT, recipients)
     insert_events(conn, rows=events)
+
+
+def insert_batch(
+    conn: sqlite3.Connection,
+    *,
+    messages: tuple[tuple[codec.MessageRow, list[Any], tuple[codec.MessageRow, ...]], ...],
+    idempotency: codec.MessageRow | None,
+    documents: tuple[codec.MessageRow, ...],
+) -> None:
+    """A transmission: every message, its idempotency record and its documents, all or
+    nothing (checklist K10). ``DuplicateError`` when the idempotency key is taken."""
+    if idempotency is not None:
+        try:
+            conn.execute(sql.INSERT_IDEMPOTENCY, idempotency)
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError(f"idempotency key {idempotency[0]!r} already used") from exc
+    for row, recipients, events in messages:
+        insert_message(conn, row=row, recipients=recipients, events=events)
+    if documents:
+        conn.executemany(sql.UPSERT_DOCUMENT, documents)
 
 
 def insert_events(conn: sqlite3.Connection, *, rows: tuple[codec.MessageRow, ...]) -> None:
@@ -103,3 +117,27 @@ def insert_key(conn: sqlite3.Connection, *, row: codec.MessageRow) -> None:
         conn.execute(sql.INSERT_KEY, row)
     except sqlite3.IntegrityError as exc:
         raise DuplicateError(f"API key id {row[0]} already exists") from exc
+
+
+def put_webhook_state(
+    conn: sqlite3.Connection, *, state: codec.MessageRow, statuses: list[codec.MessageRow]
+) -> None:
+    """The webhook's row and its whole history, replaced in one transaction. The history is
+    short (``WorkerSettings.status_limit`` entries at most), so it is rewritten, not diffed."""
+    conn.execute(sql.UPSERT_WEBHOOK_STATE, state)
+    conn.execute(sql.DELETE_BATCH_STATUS, (state[0],))
+    conn.executemany(sql.INSERT_BATCH_STATUS, statuses)
+
+
+def select_webhook_state(
+    conn: sqlite3.Connection, *, webhook_id: str
+) -> tuple[codec.MessageRow, list[codec.MessageRow]] | None:
+    row = conn.execute(sql.SELECT_WEBHOOK_STATE, (webhook_id,)).fetchone()
+    if row is None:
+        return None
+    return row, conn.execute(sql.SELECT_BATCH_STATUS, (webhook_id,)).fetchall()
+
+
+def delete_webhook_state(conn: sqlite3.Connection, *, webhook_id: str) -> bool:
+    conn.execute(sql.DELETE_BATCH_STATUS, (webhook_id,))
+    return conn.execute(sql.DELETE_WEBHOOK_STATE, (webhook_id,)).rowcount > 0

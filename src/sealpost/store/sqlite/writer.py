@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sealpost.store.base import StoreError
+from sealpost.store.errors import StoreError
 
 WriteOp = Callable[[sqlite3.Connection], Any]
 

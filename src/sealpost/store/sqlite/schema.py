@@ -1,26 +1,16 @@
-"""The SQLite schema: numbered migrations applied on open, and every statement by name.
+"""The SQLite schema: numbered migrations, applied on open in one transaction.
 
-Pragmas (RFC 5321 section 6.1, "MUST NOT lose" an acknowledged message): WAL journal with
-``synchronous=FULL``, so each COMMIT fsyncs the WAL before it returns; SQLite also fsyncs the
-directory when it creates the WAL. Migrations only ever append: never edit a shipped one.
+Migrations only ever append: never edit a shipped one. A migration that gives a record a
+typed table of its own moves the rows it finds (as version 6 does for the webhooks' delivery
+state, a document before), so an upgraded database keeps everything it held.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-from sealpost.store.base import StoreError
-
-WRITER_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=FULL",
-    "PRAGMA busy_timeout=10000",
-    "PRAGMA foreign_keys=OFF",
-)
-READER_PRAGMAS = (
-    "PRAGMA busy_timeout=10000",
-    "PRAGMA query_only=ON",
-)
+from sealpost.store.errors import StoreError
+from sealpost.store.sqlite import sql
 
 # Every grant as of schema version 5, which gives them all to the keys it finds. Frozen: a
 # grant added later needs its own migration to say whether old keys get it.
@@ -151,83 +141,66 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             f"UPDATE api_keys SET grants = '{' '.join(GRANTS_AT_VERSION_5)}'",
         ),
     ),
+    (
+        6,
+        (
+            # The webhooks' delivery state (model/webhook_delivery.py) leaves the documents
+            # table for typed tables: one row per webhook (cursor, the pending batch written
+            # before it is posted, the last success and failure) ...
+            """CREATE TABLE webhook_state (
+                webhook_id TEXT PRIMARY KEY,
+                since REAL NOT NULL,
+                cursor INTEGER,
+                pending_batch_id TEXT,
+                pending_last_event_id INTEGER,
+                pending_size INTEGER,
+                pending_attempts INTEGER,
+                pending_first_attempt_at REAL,
+                pending_next_attempt_at REAL,
+                last_successful REAL,
+                last_failure REAL,
+                updated_at REAL NOT NULL
+            ) WITHOUT ROWID""",
+            # ... and one row per batch status entry, oldest first by seq.
+            """CREATE TABLE webhook_batch_status (
+                webhook_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                batch_id TEXT NOT NULL,
+                ts REAL NOT NULL,
+                attempts INTEGER NOT NULL,
+                response_code INTEGER,
+                failure_code TEXT,
+                latency_ms INTEGER NOT NULL,
+                PRIMARY KEY (webhook_id, seq)
+            ) WITHOUT ROWID""",
+            # Move the 'webhook_state' documents (JSON as Sealpost wrote them up to schema
+            # version 5: the DeliveryState fields, pending and history entries as objects)
+            # into them, then drop the documents.
+            """INSERT INTO webhook_state (webhook_id, since, cursor, pending_batch_id,
+                pending_last_event_id, pending_size, pending_attempts, pending_first_attempt_at,
+                pending_next_attempt_at, last_successful, last_failure, updated_at)
+            SELECT id, json_extract(payload, '$.since'), json_extract(payload, '$.cursor'),
+                json_extract(payload, '$.pending.batch_id'),
+                json_extract(payload, '$.pending.last_event_id'),
+                json_extract(payload, '$.pending.size'),
+                json_extract(payload, '$.pending.attempts'),
+                json_extract(payload, '$.pending.first_attempt_at'),
+                json_extract(payload, '$.pending.next_attempt_at'),
+                json_extract(payload, '$.last_successful'),
+                json_extract(payload, '$.last_failure'), updated_at
+            FROM documents WHERE kind = 'webhook_state'""",
+            """INSERT INTO webhook_batch_status (webhook_id, seq, batch_id, ts, attempts,
+                response_code, failure_code, latency_ms)
+            SELECT d.id, h.key, json_extract(h.value, '$.batch_id'),
+                json_extract(h.value, '$.ts'), json_extract(h.value, '$.attempts'),
+                json_extract(h.value, '$.response_code'),
+                json_extract(h.value, '$.failure_code'), json_extract(h.value, '$.latency_ms')
+            FROM documents AS d, json_each(d.payload, '$.history') AS h
+            WHERE d.kind = 'webhook_state' AND json_type(d.payload, '$.history') = 'array'""",
+            "DELETE FROM documents WHERE kind = 'webhook_state'",
+        ),
+    ),
 )
-
-CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
-SELECT_VERSION = "SELECT max(version) FROM schema_version"
-INSERT_VERSION = "INSERT INTO schema_version (version) VALUES (?)"
-
-# --- messages -------------------------------------------------------------------------------
-INSERT_MESSAGE = """INSERT INTO messages (id, created_at, state, next_attempt_at, attempts,
-    mail_from, rcpt_count, listener, tls_version, size, envelope, session, data)
-    VALUES (?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)"""
-INSERT_RECIPIENT = """INSERT INTO recipients (message_id, idx, address, status)
-    VALUES (?, ?, ?, 'queued')"""
-MESSAGE_COLUMNS = (
-    "id, created_at, state, next_attempt_at, attempts, mail_from, envelope, session, data"
-)
-SELECT_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"
-SELECT_RECIPIENTS = """SELECT address, status, attempts, last_reply FROM recipients
-    WHERE message_id = ? ORDER BY idx"""
-SUMMARY_COLUMNS = """id, mail_from, rcpt_count, size, created_at, state, next_attempt_at,
-    attempts, listener, tls_version"""
-COUNT_BY_STATE = "SELECT state, count(*) FROM messages GROUP BY state"
-
-SELECT_DUE = """SELECT rowid FROM messages INDEXED BY messages_due
-    WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)
-    ORDER BY next_attempt_at LIMIT ?"""
-SET_LEASE = "UPDATE messages SET lease_token = ?, lease_until = ? WHERE rowid = ? RETURNING id"
-SELECT_LEASE = "SELECT state, lease_token FROM messages WHERE id = ?"
-UPDATE_RECIPIENT = """UPDATE recipients SET status = ?, attempts = ?, last_reply = ?
-    WHERE message_id = ? AND idx = ?"""
-FINISH_ATTEMPT = """UPDATE messages SET state = ?, attempts = attempts + 1, next_attempt_at = ?,
-    lease_token = NULL, lease_until = NULL WHERE id = ?"""
-RELEASE_LEASE = """UPDATE messages SET lease_token = NULL, lease_until = NULL
-    WHERE id = ? AND lease_token = ?"""
-RELEASE_ALL_LEASES = """UPDATE messages SET lease_token = NULL, lease_until = NULL
-    WHERE lease_token IS NOT NULL"""
-RETRY_NOW = "UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'queued'"
-CANCEL_MESSAGE = "UPDATE messages SET state = 'cancelled' WHERE id = ? AND state = 'queued'"
-CANCEL_RECIPIENTS = """UPDATE recipients SET status = 'cancelled'
-    WHERE message_id = ? AND status = 'queued'"""
-
-# --- api keys -------------------------------------------------------------------------------
-KEY_COLUMNS = "id, label, salt, digest, created_at, revoked_at, sender_domains, grants"
-INSERT_KEY = f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-SELECT_KEY = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?"
-SELECT_KEYS = f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
-REVOKE_KEY = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
-
-
-# --- events and policies --------------------------------------------------------------------
-INSERT_EVENT = """INSERT INTO events (type, message_id, rcpt_to, timestamp, fields)
-    VALUES (?, ?, ?, ?, ?)"""
-EVENT_COLUMNS = "event_id, type, message_id, rcpt_to, timestamp, fields"
-SELECT_POLICY = "SELECT payload FROM policies WHERE key = ?"
-UPSERT_POLICY = """INSERT INTO policies (key, payload) VALUES (?, ?)
-    ON CONFLICT (key) DO UPDATE SET payload = excluded.payload"""
-
-
-def events_query(*, after: bool, types: int, message: bool) -> str:
-    """The ``list_events`` statement with only the filters in use."""
-    where = ["event_id > ?"] if after else []
-    if types:
-        where.append(f"type IN ({', '.join('?' * types)})")
-    if message:
-        where.append("message_id = ?")
-    sql = f"SELECT {EVENT_COLUMNS} FROM events"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return sql + " ORDER BY event_id LIMIT ?"
-
-
-def list_query(*, state: bool, after: bool) -> str:
-    """The ``list`` statement with only the filters in use, so the id index stays usable."""
-    where = [clause for clause, used in (("state = ?", state), ("id > ?", after)) if used]
-    sql = f"SELECT {SUMMARY_COLUMNS} FROM messages"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return sql + " ORDER BY id LIMIT ?"
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -238,8 +211,8 @@ def migrate(conn: sqlite3.Connection) -> int:
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(CREATE_VERSION_TABLE)
-        current = conn.execute(SELECT_VERSION).fetchone()[0] or 0
+        conn.execute(sql.CREATE_VERSION_TABLE)
+        current = conn.execute(sql.SELECT_VERSION).fetchone()[0] or 0
         newest = MIGRATIONS[-1][0]
         if current > newest:
             raise StoreError(
@@ -251,7 +224,7 @@ def migrate(conn: sqlite3.Connection) -> int:
                 continue
             for statement in statements:
                 conn.execute(statement)
-            conn.execute(INSERT_VERSION, (version,))
+            conn.execute(sql.INSERT_VERSION, (version,))
             current = version
         conn.execute("COMMIT")
     except BaseException:

@@ -13,17 +13,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from sealpost.model.api_key import ApiKeyRecord
+from sealpost.model.document import Document
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+from sealpost.model.events import EventRecord
 from sealpost.model.grants import in_order, parse_grant
+from sealpost.model.idempotency import IdempotencyRecord
+from sealpost.model.queue import MessageSummary, StoredMessage, StoredRecipient
 from sealpost.model.tls_record import TlsRecord
-from sealpost.store.base import (
-    ApiKeyRecord,
-    EventRecord,
-    MessageSummary,
-    StoredMessage,
-    StoredRecipient,
-    StoreError,
-)
+from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode, PendingBatch
+from sealpost.store.errors import StoreError
 
 MessageRow = tuple[Any, ...]
 
@@ -180,8 +179,7 @@ def key_row(record: ApiKeyRecord) -> MessageRow:
 
 def event_row(event: EventRecord) -> MessageRow:
     """Parameters for ``INSERT_EVENT``."""
-    fields = json.dumps(event.fields, separators=(",", ":"), ensure_ascii=False, default=str)
-    return (event.type, event.message_id, event.rcpt_to, event.timestamp, fields)
+    return (event.type, event.message_id, event.rcpt_to, event.timestamp, json_text(event.fields))
 
 
 def event_record(row: MessageRow) -> EventRecord:
@@ -192,3 +190,87 @@ def event_record(row: MessageRow) -> EventRecord:
     except ValueError as exc:
         raise StoreError(f"event {event_id} is corrupt: {exc}") from exc
     return EventRecord(kind, message_id, timestamp, decoded, rcpt_to, event_id)
+
+
+def json_text(value: Any) -> str:
+    """A payload, response or document as compact JSON (``str`` for what JSON lacks)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def document_row(document: Document, updated_at: float) -> MessageRow:
+    """Parameters for ``UPSERT_DOCUMENT``."""
+    return (document.kind, document.id, json_text(document.payload), updated_at)
+
+
+def document(row: MessageRow) -> Document:
+    """A ``SELECT_DOCUMENT`` row as a ``Document``."""
+    kind, doc_id, payload, updated_at = row
+    return Document(kind, doc_id, json.loads(payload), updated_at)
+
+
+def idempotency_row(record: IdempotencyRecord) -> MessageRow:
+    """Parameters for ``INSERT_IDEMPOTENCY``."""
+    return (record.key, record.fingerprint, json_text(record.response), record.created_at)
+
+
+def idempotency_record(row: MessageRow) -> IdempotencyRecord:
+    """A ``SELECT_IDEMPOTENCY`` row as an ``IdempotencyRecord``."""
+    key, fingerprint, response, created_at = row
+    return IdempotencyRecord(key, fingerprint, json.loads(response), created_at)
+
+
+def webhook_state_row(state: DeliveryState, now: float) -> MessageRow:
+    """Parameters for ``UPSERT_WEBHOOK_STATE``."""
+    p = state.pending
+    pending = (
+        (p.batch_id, p.last_event_id, p.size, p.attempts, p.first_attempt_at, p.next_attempt_at)
+        if p is not None
+        else (None,) * 6
+    )
+    return (
+        state.webhook_id,
+        state.since,
+        state.cursor,
+        *pending,
+        state.last_successful,
+        state.last_failure,
+        now,
+    )
+
+
+def batch_status_rows(state: DeliveryState) -> list[MessageRow]:
+    """Parameters for ``INSERT_BATCH_STATUS``, one per history entry, oldest first."""
+    return [
+        (
+            state.webhook_id,
+            seq,
+            s.batch_id,
+            s.ts,
+            s.attempts,
+            s.response_code,
+            s.failure_code.value if s.failure_code is not None else None,
+            s.latency_ms,
+        )
+        for seq, s in enumerate(state.history)
+    ]
+
+
+def delivery_state(row: MessageRow, statuses: Sequence[MessageRow]) -> DeliveryState:
+    """A ``SELECT_WEBHOOK_STATE`` row and its ``SELECT_BATCH_STATUS`` rows."""
+    webhook_id, since, cursor, batch_id, *pending, last_successful, last_failure = row
+    try:
+        history = tuple(
+            BatchStatus(batch, ts, attempts, code, FailureCode(failure) if failure else None, ms)
+            for batch, ts, attempts, code, failure, ms in statuses
+        )
+    except ValueError as exc:
+        raise StoreError(f"webhook {webhook_id}: batch status is corrupt: {exc}") from exc
+    return DeliveryState(
+        webhook_id=webhook_id,
+        since=since,
+        cursor=cursor,
+        pending=PendingBatch(batch_id, *pending) if batch_id is not None else None,
+        last_successful=last_successful,
+        last_failure=last_failure,
+        history=history,
+    )

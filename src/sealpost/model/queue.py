@@ -1,0 +1,84 @@
+"""A queued message as the queue holds it: its recipients' delivery status, a lease on it,
+the outcome of one attempt, and the row ``sealpost queue list`` shows.
+
+RFC 5321 section 6.1: once Sealpost answers ``250`` it owns the message; these values are what
+the queue keeps of it until every recipient is final (delivered, bounced or cancelled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sealpost.model.envelope import InboundMessage
+from sealpost.model.events import EventRecord
+
+MessageState = Literal["queued", "done", "cancelled"]
+RecipientStatus = Literal["queued", "delivered", "bounced", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecipient:
+    address: str
+    status: RecipientStatus
+    attempts: int = 0
+    last_reply: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: str
+    message: InboundMessage
+    created_at: float
+    state: MessageState
+    next_attempt_at: float
+    attempts: int
+    recipients: tuple[StoredRecipient, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.message.data)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSummary:
+    """One row of ``sealpost queue list``: cheap to read, no message body."""
+
+    id: str
+    mail_from: str
+    recipient_count: int
+    size: int
+    created_at: float
+    state: MessageState
+    next_attempt_at: float
+    attempts: int
+    listener: str
+    tls_version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A lease on a due message: nobody else claims it until ``lease_until``."""
+
+    message: StoredMessage
+    token: str
+    lease_until: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientResult:
+    """The outcome of one delivery attempt for one recipient."""
+
+    address: str
+    status: RecipientStatus  # "queued" means: deferred, try again
+    reply: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """One message of a batch handed to ``enqueue_batch``, with its injection events."""
+
+    message_id: str
+    message: InboundMessage
+    events: Sequence[EventRecord] = ()

@@ -1,0 +1,65 @@
+"""The storage contracts, one module per concern; every backend honours all of them.
+
+A consumer types its store against the contract of the one concern it uses (``KeyStore``,
+``PolicyStore``, ``DeliveryQueue``, ...). A consumer that uses several declares, next to its
+own code, one protocol joining them (``delivery.dispatcher.DispatchStore``), so what it
+calls is what it declares and no call needs a type-checker suppression. ``Store`` joins every
+contract: only the composition root (``app.py``, ``outbound.py``), the CLI's store access and
+the conformance suite, which holds every backend to every contract, name it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sealpost.store.contracts.delay_notices import DelayNotices
+from sealpost.store.contracts.documents import DocumentStore
+from sealpost.store.contracts.events import EventStore
+from sealpost.store.contracts.keys import KeyStore
+from sealpost.store.contracts.policies import PolicyStore
+from sealpost.store.contracts.queue import (
+    DeliveryQueue,
+    IdempotencyStore,
+    QueueControl,
+    QueueStore,
+    Spool,
+)
+from sealpost.store.contracts.webhook_state import WebhookStateStore
+
+__all__ = [
+    "DelayNotices",
+    "DeliveryQueue",
+    "DocumentStore",
+    "EventStore",
+    "IdempotencyStore",
+    "KeyStore",
+    "Lifecycle",
+    "PolicyStore",
+    "QueueControl",
+    "QueueStore",
+    "Spool",
+    "Store",
+    "WebhookStateStore",
+]
+
+
+class Lifecycle(Protocol):
+    async def open(self) -> None:
+        """Create or migrate what the backend needs; idempotent."""
+
+    async def close(self) -> None:
+        """Finish pending writes and let go of every resource; idempotent."""
+
+
+class Store(
+    Lifecycle,
+    QueueStore,
+    KeyStore,
+    EventStore,
+    PolicyStore,
+    DocumentStore,
+    DelayNotices,
+    WebhookStateStore,
+    Protocol,
+):
+    """What ``open_store`` returns: one backend serving every store contract."""

@@ -1,0 +1,22 @@
+"""The contract for the API's own small resources, kept as JSON documents by kind and id
+(templates, webhook definitions, sending domains, transmissions). A record that must be
+queried at scale gets its own typed contract and table instead (see ``webhook_delivery``)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sealpost.model.document import Document
+
+
+class DocumentStore(Protocol):
+    async def put_document(self, document: Document) -> None:
+        """Create or replace the document of this kind and id."""
+
+    async def get_document(self, kind: str, doc_id: str) -> Document | None: ...
+
+    async def list_documents(self, kind: str) -> list[Document]:
+        """Every document of ``kind``, ordered by id."""
+
+    async def delete_document(self, kind: str, doc_id: str) -> bool:
+        """False when there was no such document."""

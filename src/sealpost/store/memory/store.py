@@ -1,0 +1,36 @@
+"""The memory backend: every store contract in dicts, for tests and ``url = "memory://"``.
+
+Same contract as the durable backends (the conformance suite runs against both), except that
+nothing survives the process: RFC 5321 section 6.1 durability is NOT provided, so this backend
+is for tests and throw-away development servers only.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from sealpost.store.memory.queue import MemoryQueue
+from sealpost.store.memory.webhook_state import MemoryWebhookState
+
+
+class MemoryStore(MemoryQueue, MemoryWebhookState):
+    """What ``open_store("memory://")`` returns: the queue with its event stream and records
+    (``memory.queue``, ``memory.events``, ``memory.records``) and the webhooks' delivery
+    state (``memory.webhook_state``); open and close do nothing."""
+
+    def __init__(self) -> None:
+        MemoryQueue.__init__(self)
+        MemoryWebhookState.__init__(self)
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

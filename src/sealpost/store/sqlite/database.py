@@ -1,0 +1,171 @@
+"""One SQLite database file: its connections, the writer thread and the read pool.
+
+RFC 5321 section 6.1: a write returns only after it is committed and fsynced (WAL +
+``synchronous=FULL``), so after our ``250`` the message survives a crash, ``kill -9`` or
+power loss. All writes go through one writer thread that commits many callers' writes with
+one fsync (``writer``); reads use a small pool of read connections in worker threads, so the
+event loop never waits on disk. The store's concerns (``queue``, ``events``, ``records``,
+...) are classes over this one, each running its operations through ``_write`` and ``_read``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Self, TypeVar
+
+from sealpost.store.errors import StoreError
+from sealpost.store.file_modes import create_private_file, make_private_dirs
+from sealpost.store.sqlite import schema, sql
+from sealpost.store.sqlite.writer import GroupCommitWriter
+
+T = TypeVar("T")
+
+
+class Database:
+    """The database file at ``path``: ``open`` creates and migrates it, ``close`` lets go."""
+
+    def __init__(self, path: str | os.PathLike[str], *, readers: int = 2) -> None:
+        self.path = Path(path)
+        self._reader_count = max(1, readers)
+        self._conn: sqlite3.Connection | None = None
+        self._writer: GroupCommitWriter | None = None
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._executor: ThreadPoolExecutor | None = None
+        self._open_lock = asyncio.Lock()
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed (each one fsync); far fewer than writes under load."""
+        return self._writer.commits if self._writer else 0
+
+    @property
+    def writes(self) -> int:
+        """Write operations committed (enqueues, attempts, leases, keys)."""
+        return self._writer.writes if self._writer else 0
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create the directory and file if missing, migrate the schema; idempotent."""
+        async with self._open_lock:
+            if self._writer is not None:
+                return
+            try:
+                conn = await asyncio.to_thread(self._open_sync)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open queue database {self.path}: {exc}") from exc
+            except OSError as exc:
+                raise StoreError(f"cannot create queue database {self.path}: {exc}") from exc
+            self._conn = conn
+            self._executor = ThreadPoolExecutor(self._reader_count, "sealpost-store-read")
+            self._writer = GroupCommitWriter(conn)
+            self._writer.start()
+
+    async def close(self) -> None:
+        """Finish pending writes, then close every connection; idempotent."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        await asyncio.to_thread(self._close_sync, writer)
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _open_sync(self) -> sqlite3.Connection:
+        created = make_private_dirs(self.path.parent)
+        is_new = not self.path.exists()
+        if is_new:
+            create_private_file(self.path)  # SQLite gives -wal and -shm the same mode
+        conn = _connect(self.path, sql.WRITER_PRAGMAS)
+        try:
+            mode = conn.execute(sql.JOURNAL_MODE).fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self.path}: the file system refused WAL mode ({mode})")
+            schema.migrate(conn)
+            if is_new:
+                _fsync_dir(self.path.parent)
+            for directory in created:
+                _fsync_dir(directory.parent)
+            for _ in range(self._reader_count):
+                self._readers.put(_connect(self.path, sql.READER_PRAGMAS))
+        except BaseException:
+            conn.close()
+            self._close_readers()
+            raise
+        return conn
+
+    def _close_sync(self, writer: GroupCommitWriter) -> None:
+        writer.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self._close_readers()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _close_readers(self) -> None:
+        while True:
+            try:
+                self._readers.get_nowait().close()
+            except queue.Empty:
+                return
+
+    # --- plumbing ---------------------------------------------------------------------------
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` in the writer's next batch; its result once that batch is committed."""
+        if self._writer is None:
+            raise StoreError("the queue store is not open")
+        result: T = await self._writer.submit(op)
+        return result
+
+    async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` on a read connection, inside one snapshot."""
+        if self._executor is None:
+            raise StoreError("the queue store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._read_sync, op)
+
+    def _read_sync(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._readers.get()
+        try:
+            conn.execute("BEGIN")  # one snapshot for every SELECT of this read
+            try:
+                return op(conn)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise StoreError(f"queue read failed: {exc}") from exc
+        finally:
+            self._readers.put(conn)
+
+
+# --- files ------------------------------------------------------------------------------------
+def _connect(path: Path, pragmas: Sequence[str]) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    try:
+        for pragma in pragmas:
+            conn.execute(pragma)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a new directory entry durable (a file's own fsync does not cover its name)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

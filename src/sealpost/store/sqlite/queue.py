@@ -1,0 +1,168 @@
+"""The queue on SQLite: spool (single and batch enqueue with its idempotency record),
+leases and attempts, and the operator's view (``contracts.queue``).
+
+``enqueue_batch`` writes every message of a transmission, its idempotency record and its
+documents in ONE transaction, so a crash between the spool write and the HTTP response can
+never leave a key without its messages or messages without their key (checklist K10).
+Leases make claims safe: a crashed worker's messages are claimable again once their lease
+expires (security checklist K11).
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import sqlite3
+from collections.abc import Sequence
+from functools import partial
+
+from sealpost.model.document import Document
+from sealpost.model.envelope import InboundMessage
+from sealpost.model.events import EventRecord
+from sealpost.model.idempotency import IdempotencyRecord
+from sealpost.model.queue import (
+    Claim,
+    MessageState,
+    MessageSummary,
+    RecipientResult,
+    StoredMessage,
+    Submitted,
+)
+from sealpost.store.errors import StoreError
+from sealpost.store.sqlite import codec, ops, sql
+from sealpost.store.sqlite.database import Database
+
+log = logging.getLogger("sealpost.store.sqlite")
+
+
+class SqliteQueue(Database):
+    """``Spool``, ``DeliveryQueue``, ``QueueControl`` and ``IdempotencyStore``."""
+
+    # --- Spool ------------------------------------------------------------------------------
+    async def enqueue(
+        self,
+        message_id: str,
+        message: InboundMessage,
+        now: float,
+        events: Sequence[EventRecord] = (),
+    ) -> None:
+        if not message.envelope.recipients:
+            raise StoreError("a message needs at least one recipient")
+        row = codec.message_row(message_id, message, now)
+        recipients = codec.recipient_rows(message_id, message)
+        event_rows = tuple(codec.event_row(e) for e in events)
+        await self._write(
+            partial(ops.insert_message, row=row, recipients=recipients, events=event_rows)
+        )
+
+    async def enqueue_batch(
+        self,
+        items: Sequence[Submitted],
+        now: float,
+        *,
+        not_before: float | None = None,
+        idempotency: IdempotencyRecord | None = None,
+        documents: Sequence[Document] = (),
+    ) -> None:
+        due = now if not_before is None else not_before
+        messages = []
+        for item in items:
+            if not item.message.envelope.recipients:
+                raise StoreError("a message needs at least one recipient")
+            row = list(codec.message_row(item.message_id, item.message, now))
+            row[2] = due  # next_attempt_at
+            messages.append(
+                (
+                    tuple(row),
+                    codec.recipient_rows(item.message_id, item.message),
+                    tuple(codec.event_row(e) for e in item.events),
+                )
+            )
+        op = partial(
+            ops.insert_batch,
+            messages=tuple(messages),
+            idempotency=None if idempotency is None else codec.idempotency_row(idempotency),
+            documents=tuple(codec.document_row(d, d.updated_at or now) for d in documents),
+        )
+        await self._write(op)
+
+    # --- IdempotencyStore -------------------------------------------------------------------
+    async def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        row = await self._read(lambda c: c.execute(sql.SELECT_IDEMPOTENCY, (key,)).fetchone())
+        return None if row is None else codec.idempotency_record(row)
+
+    # --- DeliveryQueue ----------------------------------------------------------------------
+    async def claim_due(self, now: float, limit: int, lease: float) -> list[Claim]:
+        if limit <= 0:
+            return []
+        leased = await self._write(partial(ops.claim, now=now, limit=limit, until=now + lease))
+        claims: list[Claim] = []
+        for token, until, row, recipients in leased:
+            try:
+                claims.append(Claim(codec.stored_message(row, recipients), token, until))
+            except StoreError as exc:  # stays leased, so it cannot block the queue head
+                log.error("skipping unreadable queued message: %s", exc)
+        return claims
+
+    async def record_attempt(
+        self,
+        claim: Claim,
+        results: Sequence[RecipientResult],
+        next_attempt_at: float,
+        events: Sequence[EventRecord] = (),
+    ) -> None:
+        op = partial(
+            ops.record_attempt,
+            message_id=claim.message.id,
+            token=claim.token,
+            results=tuple(results),
+            next_attempt_at=next_attempt_at,
+            events=tuple(codec.event_row(e) for e in events),
+        )
+        await self._write(op)
+
+    async def release(self, claim: Claim) -> None:
+        """Drop the lease if it is still ours; a lease already taken over is left alone."""
+        params = (claim.message.id, claim.token)
+
+        def release(conn: sqlite3.Connection) -> None:
+            conn.execute(sql.RELEASE_LEASE, params)
+
+        await self._write(release)
+
+    async def release_all_leases(self) -> int:
+        def release_all(conn: sqlite3.Connection) -> int:
+            return conn.execute(sql.RELEASE_ALL_LEASES).rowcount
+
+        released: int = await self._write(release_all)
+        return released
+
+    # --- QueueControl -----------------------------------------------------------------------
+    async def get(self, message_id: str) -> StoredMessage | None:
+        rows = await self._read(partial(ops.select_message, message_id=message_id))
+        return None if rows is None else codec.stored_message(*rows)
+
+    async def list(
+        self, *, state: MessageState | None = None, limit: int = 100, after: str | None = None
+    ) -> builtins.list[MessageSummary]:
+        query = sql.list_query(state=state is not None, after=after is not None)
+        params = [p for p in (state, after) if p is not None] + [max(limit, 0)]
+        rows = await self._read(lambda conn: conn.execute(query, params).fetchall())
+        return [codec.summary(row) for row in rows]
+
+    async def count(self) -> dict[str, int]:
+        rows = await self._read(lambda conn: conn.execute(sql.COUNT_BY_STATE).fetchall())
+        counts = {"queued": 0, "done": 0, "cancelled": 0}
+        counts.update({state: n for state, n in rows})
+        return counts
+
+    async def retry_now(self, message_id: str, now: float) -> bool:
+        def retry(conn: sqlite3.Connection) -> bool:
+            return conn.execute(sql.RETRY_NOW, (now, message_id)).rowcount > 0
+
+        changed: bool = await self._write(retry)
+        return changed
+
+    async def cancel(self, message_id: str) -> bool:
+        cancelled: bool = await self._write(partial(ops.cancel, message_id=message_id))
+        return cancelled

@@ -1,0 +1,183 @@
+"""Every SQL statement of the SQLite backend, by name (the schema's own DDL lives in the
+numbered migrations of ``schema``).
+
+A statement with optional filters is built here too (``list_query``, ``events_query``,
+``event_search``), from fixed fragments and ``?`` placeholders only: no value is ever
+formatted into SQL. Transaction control (``BEGIN``, ``SAVEPOINT``) stays with the code that
+owns the transaction (``writer``, ``database``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sealpost.model.events import EventQuery
+
+# --- connections ----------------------------------------------------------------------------
+# RFC 5321 section 6.1 ("MUST NOT lose" an acknowledged message): WAL journal with
+# synchronous=FULL, so each COMMIT fsyncs the WAL before it returns.
+WRITER_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=OFF",
+)
+READER_PRAGMAS = (
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA query_only=ON",
+)
+JOURNAL_MODE = "PRAGMA journal_mode"
+
+# --- schema version -------------------------------------------------------------------------
+CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+SELECT_VERSION = "SELECT max(version) FROM schema_version"
+INSERT_VERSION = "INSERT INTO schema_version (version) VALUES (?)"
+
+# --- messages -------------------------------------------------------------------------------
+INSERT_MESSAGE = """INSERT INTO messages (id, created_at, state, next_attempt_at, attempts,
+    mail_from, rcpt_count, listener, tls_version, size, envelope, session, data)
+    VALUES (?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)"""
+INSERT_RECIPIENT = """INSERT INTO recipients (message_id, idx, address, status)
+    VALUES (?, ?, ?, 'queued')"""
+MESSAGE_COLUMNS = (
+    "id, created_at, state, next_attempt_at, attempts, mail_from, envelope, session, data"
+)
+SELECT_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"
+SELECT_RECIPIENTS = """SELECT address, status, attempts, last_reply FROM recipients
+    WHERE message_id = ? ORDER BY idx"""
+SUMMARY_COLUMNS = """id, mail_from, rcpt_count, size, created_at, state, next_attempt_at,
+    attempts, listener, tls_version"""
+COUNT_BY_STATE = "SELECT state, count(*) FROM messages GROUP BY state"
+
+SELECT_DUE = """SELECT rowid FROM messages INDEXED BY messages_due
+    WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)
+    ORDER BY next_attempt_at LIMIT ?"""
+SET_LEASE = "UPDATE messages SET lease_token = ?, lease_until = ? WHERE rowid = ? RETURNING id"
+SELECT_LEASE = "SELECT state, lease_token FROM messages WHERE id = ?"
+UPDATE_RECIPIENT = """UPDATE recipients SET status = ?, attempts = ?, last_reply = ?
+    WHERE message_id = ? AND idx = ?"""
+FINISH_ATTEMPT = """UPDATE messages SET state = ?, attempts = attempts + 1, next_attempt_at = ?,
+    lease_token = NULL, lease_until = NULL WHERE id = ?"""
+RELEASE_LEASE = """UPDATE messages SET lease_token = NULL, lease_until = NULL
+    WHERE id = ? AND lease_token = ?"""
+RELEASE_ALL_LEASES = """UPDATE messages SET lease_token = NULL, lease_until = NULL
+    WHERE lease_token IS NOT NULL"""
+RETRY_NOW = "UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'queued'"
+CANCEL_MESSAGE = "UPDATE messages SET state = 'cancelled' WHERE id = ? AND state = 'queued'"
+CANCEL_RECIPIENTS = """UPDATE recipients SET status = 'cancelled'
+    WHERE message_id = ? AND status = 'queued'"""
+
+
+def list_query(*, state: bool, after: bool) -> str:
+    """The ``list`` statement with only the filters in use, so the id index stays usable."""
+    where = [clause for clause, used in (("state = ?", state), ("id > ?", after)) if used]
+    sql = f"SELECT {SUMMARY_COLUMNS} FROM messages"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY id LIMIT ?"
+
+
+# --- idempotency ----------------------------------------------------------------------------
+INSERT_IDEMPOTENCY = (
+    "INSERT INTO idempotency (key, fingerprint, response, created_at) VALUES (?, ?, ?, ?)"
+)
+SELECT_IDEMPOTENCY = "SELECT key, fingerprint, response, created_at FROM idempotency WHERE key = ?"
+
+# --- api keys -------------------------------------------------------------------------------
+KEY_COLUMNS = "id, label, salt, digest, created_at, revoked_at, sender_domains, grants"
+INSERT_KEY = f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+SELECT_KEY = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?"
+SELECT_KEYS = f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+REVOKE_KEY = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
+
+# --- events ---------------------------------------------------------------------------------
+INSERT_EVENT = """INSERT INTO events (type, message_id, rcpt_to, timestamp, fields)
+    VALUES (?, ?, ?, ?, ?)"""
+EVENT_COLUMNS = "event_id, type, message_id, rcpt_to, timestamp, fields"
+
+
+def events_query(*, after: bool, types: int, message: bool) -> str:
+    """The ``list_events`` statement with only the filters in use."""
+    where = ["event_id > ?"] if after else []
+    if types:
+        where.append(f"type IN ({', '.join('?' * types)})")
+    if message:
+        where.append("message_id = ?")
+    sql = f"SELECT {EVENT_COLUMNS} FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY event_id LIMIT ?"
+
+
+def event_search(query: EventQuery, *, count: bool) -> tuple[str, list[Any]]:
+    """The ``search_events`` statement (``count``: the ``count_events`` one, which ignores
+    the cursor and the limit) and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+
+    def any_of(column: str, values: Sequence[str]) -> None:
+        if values:
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+
+    any_of("type", query.types)
+    any_of("message_id", query.message_ids)
+    any_of("rcpt_to", [r.lower() for r in query.recipients])
+    any_of("json_extract(fields, '$.transmission_id')", query.transmission_ids)
+    any_of("json_extract(fields, '$.campaign_id')", query.campaign_ids)
+    if query.from_time is not None:
+        clauses.append("timestamp >= ?")
+        params.append(query.from_time)
+    if query.to_time is not None:
+        clauses.append("timestamp <= ?")
+        params.append(query.to_time)
+    if not count and query.after is not None:
+        clauses.append("event_id > ?")
+        params.append(query.after)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    if count:
+        return f"SELECT count(*) FROM events{where}", params
+    sql = f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY event_id LIMIT ?"
+    return sql, [*params, max(query.limit, 0)]
+
+
+# --- policies -------------------------------------------------------------------------------
+SELECT_POLICY = "SELECT payload FROM policies WHERE key = ?"
+UPSERT_POLICY = """INSERT INTO policies (key, payload) VALUES (?, ?)
+    ON CONFLICT (key) DO UPDATE SET payload = excluded.payload"""
+
+# --- documents ------------------------------------------------------------------------------
+DOCUMENT_COLUMNS = "kind, id, payload, updated_at"
+UPSERT_DOCUMENT = f"""INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES (?, ?, ?, ?)
+    ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload,
+    updated_at = excluded.updated_at"""
+SELECT_DOCUMENT = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = ? AND id = ?"
+SELECT_DOCUMENTS = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = ? ORDER BY id"
+DOCUMENT_EXISTS = "SELECT 1 FROM documents WHERE kind = ? AND id = ?"
+DELETE_DOCUMENT = "DELETE FROM documents WHERE kind = ? AND id = ?"
+
+# --- webhook delivery state -----------------------------------------------------------------
+WEBHOOK_STATE_COLUMNS = """webhook_id, since, cursor, pending_batch_id, pending_last_event_id,
+    pending_size, pending_attempts, pending_first_attempt_at, pending_next_attempt_at,
+    last_successful, last_failure"""
+UPSERT_WEBHOOK_STATE = f"""INSERT INTO webhook_state ({WEBHOOK_STATE_COLUMNS}, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (webhook_id) DO UPDATE SET since = excluded.since, cursor = excluded.cursor,
+    pending_batch_id = excluded.pending_batch_id,
+    pending_last_event_id = excluded.pending_last_event_id,
+    pending_size = excluded.pending_size, pending_attempts = excluded.pending_attempts,
+    pending_first_attempt_at = excluded.pending_first_attempt_at,
+    pending_next_attempt_at = excluded.pending_next_attempt_at,
+    last_successful = excluded.last_successful, last_failure = excluded.last_failure,
+    updated_at = excluded.updated_at"""
+SELECT_WEBHOOK_STATE = f"SELECT {WEBHOOK_STATE_COLUMNS} FROM webhook_state WHERE webhook_id = ?"
+SELECT_WEBHOOK_STATE_IDS = "SELECT webhook_id FROM webhook_state ORDER BY webhook_id"
+DELETE_WEBHOOK_STATE = "DELETE FROM webhook_state WHERE webhook_id = ?"
+
+BATCH_STATUS_COLUMNS = "batch_id, ts, attempts, response_code, failure_code, latency_ms"
+INSERT_BATCH_STATUS = f"""INSERT INTO webhook_batch_status (webhook_id, seq, {BATCH_STATUS_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+SELECT_BATCH_STATUS = f"""SELECT {BATCH_STATUS_COLUMNS} FROM webhook_batch_status
+    WHERE webhook_id = ? ORDER BY seq"""
+DELETE_BATCH_STATUS = "DELETE FROM webhook_batch_status WHERE webhook_id = ?"

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from email import errors as email_errors
 from email import policy
+from email.headerregistry import AddressHeader
 from email.utils import getaddresses
 from enum import StrEnum
 
@@ -105,9 +106,9 @@ def _addresses(party: Party, value: str) -> list[str] | ForeignSender:
     agree and find no defect beyond obsolete syntax."""
     header = policy.default.header_factory(party.value, value)
     defects = [d for d in header.defects if not isinstance(d, email_errors.ObsoleteHeaderDefect)]
-    if defects:
+    if defects or not isinstance(header, AddressHeader):
         return ForeignSender(party, "the address does not parse cleanly")
-    modern = sorted(a.addr_spec.lower() for a in header.addresses)  # type: ignore[attr-defined]
+    modern = sorted(a.addr_spec.lower() for a in header.addresses)
     classic = sorted(a.lower() for _, a in getaddresses([value]) if a)
     if not modern and not classic:
         return ForeignSender(party, f"the {party.value} header names no address")

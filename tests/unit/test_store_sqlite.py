@@ -24,9 +24,10 @@ from sealpost.model.queue import RecipientResult
 from sealpost.model.tls_record import Fallback, TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode, PendingBatch
+from sealpost.store import codec
 from sealpost.store.errors import DuplicateError, StoreError
 from sealpost.store.file_modes import loose_modes, queue_files
-from sealpost.store.sqlite import SqliteStore, codec
+from sealpost.store.sqlite import SqliteStore
 from sealpost.store.sqlite import schema as sqlite_schema
 from sealpost.store.sqlite import sql as sqlite_sql
 

@@ -4,7 +4,8 @@
 - ``queue``, ``events``, ``records``, ``webhook_state``: the contracts, each a class over
   ``Database``, joined by ``store.SqliteStore``;
 - ``sql``: every statement by name; ``schema``: the numbered migrations;
-- ``codec``: rows to values and back; ``ops``: multi-statement operations in a transaction.
+- ``ops``: multi-statement operations in a transaction (rows to values and back: ``store.codec``,
+  shared with the PostgreSQL backend).
 """
 
 from __future__ import annotations

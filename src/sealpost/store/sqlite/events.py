@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from functools import partial
 
 from sealpost.model.events import EventQuery, EventRecord
-from sealpost.store.sqlite import codec, ops, sql
+from sealpost.store import codec
+from sealpost.store.sqlite import ops, sql
 from sealpost.store.sqlite.database import Database
 
 

@@ -13,9 +13,10 @@ import sqlite3
 from typing import Any
 
 from sealpost.model.queue import MessageState, RecipientResult, StoredRecipient
+from sealpost.store import codec
 from sealpost.store.attempts import apply_results, state_after
 from sealpost.store.errors import DuplicateError, LeaseLostError
-from sealpost.store.sqlite import codec, sql
+from sealpost.store.sqlite import sql
 
 
 def insert_message(

@@ -28,8 +28,9 @@ from sealpost.model.queue import (
     StoredMessage,
     Submitted,
 )
+from sealpost.store import codec
 from sealpost.store.errors import StoreError
-from sealpost.store.sqlite import codec, ops, sql
+from sealpost.store.sqlite import ops, sql
 from sealpost.store.sqlite.database import Database
 
 log = logging.getLogger("sealpost.store.sqlite")

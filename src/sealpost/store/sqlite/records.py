@@ -11,7 +11,8 @@ from typing import Any
 
 from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.document import Document
-from sealpost.store.sqlite import codec, ops, sql
+from sealpost.store import codec
+from sealpost.store.sqlite import ops, sql
 from sealpost.store.sqlite.database import Database
 
 DELAY_NOTICE = "delay_notice"  # the document kind behind DelayNotices

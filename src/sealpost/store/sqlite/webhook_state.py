@@ -13,7 +13,8 @@ import sqlite3
 from functools import partial
 
 from sealpost.model.webhook_delivery import DeliveryState
-from sealpost.store.sqlite import codec, ops, sql
+from sealpost.store import codec
+from sealpost.store.sqlite import ops, sql
 from sealpost.store.sqlite.database import Database
 
 

@@ -1,4 +1,5 @@
-"""Rows to values and back for the SQLite store: the JSON shapes of envelope and session.
+"""Rows to values and back for the SQL backends (SQLite and PostgreSQL keep the same columns):
+the JSON shapes of envelope and session.
 
 ``envelope`` holds the transaction parameters (RFC 6152 BODY, RFC 6531 SMTPUTF8, RFC 8689
 REQUIRETLS, RFC 1870 SIZE) and extra headers; the recipients live in their own table so each

@@ -11,6 +11,7 @@ from tests.support import Pki, ServerThread, make_pki, write_config
 pytest_plugins = [
     "tests.fixtures.dns_server",
     "tests.fixtures.https_server",
+    "tests.fixtures.postgres",
     "tests.fixtures.smtp_sink",
 ]
 

@@ -1,4 +1,5 @@
-"""Model-based check: random operation sequences give the same results on every backend."""
+"""Model-based check: random operation sequences give the same results on every backend
+(PostgreSQL on the test run's own database, emptied before each example)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sealpost.model.queue import Claim, RecipientResult
 from sealpost.store import open_store
 from sealpost.store.contracts import Store
 from sealpost.store.errors import StoreError
+from tests.fixtures.postgres import empty
 
 T0 = 1_700_000_000.0
 STATUSES = ("queued", "delivered", "bounced")
@@ -89,10 +91,17 @@ async def run_on(url: str, base: Path, program: list[tuple[Any, ...]]) -> list[A
         await store.close()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(program=ops)
-def test_memory_and_sqlite_agree(program):
+def test_memory_sqlite_and_postgres_agree(program, pg_database):
     with tempfile.TemporaryDirectory() as tmp:
         memory = asyncio.run(run_on("memory://", Path(tmp), program))
         sqlite = asyncio.run(run_on("sqlite:///q.db", Path(tmp), program))
+    empty(pg_database)
+    postgres = asyncio.run(run_on(pg_database, Path(tmp), program))
     assert memory == sqlite
+    assert memory == postgres

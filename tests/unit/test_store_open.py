@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
@@ -43,12 +44,14 @@ def test_memory():
     assert isinstance(open_store("memory://"), MemoryStore)
 
 
-def test_postgresql_is_a_later_release_and_hides_the_password():
-    with pytest.raises(StoreError, match="later release") as info:
-        open_store("postgresql://sealpost:s3cret@db.example.test/sealpost")
-    assert "s3cret" not in str(info.value)
-    with pytest.raises(StoreError, match="later release"):
-        open_store("postgres://db.example.test/sealpost")
+def test_postgresql_urls_pick_the_postgres_store_with_its_node_id():
+    from sealpost.store.postgres import PostgresStore
+
+    store = open_store("postgresql://sealpost:s3cret@db.example.test/sealpost", node_id="n1")
+    assert isinstance(store, PostgresStore) and store.node_id == "n1"
+    assert "s3cret" not in store._where
+    other = open_store("postgres://db.example.test/sealpost")
+    assert isinstance(other, PostgresStore) and other.node_id.endswith(f":{os.getpid()}")
 
 
 @pytest.mark.parametrize(

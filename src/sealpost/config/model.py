@@ -257,7 +257,8 @@ class StoreSection(Section):
         "sqlite:///var/queue.db",
         validate_default=True,
         description="sqlite:///relative/path (to the config file) or sqlite:////absolute/path; "
-        "memory:// keeps the queue in memory (tests only); postgresql:// is planned.",
+        "memory:// keeps the queue in memory (tests only); postgresql://user@host:5432/db "
+        "puts it in a PostgreSQL database that several nodes can share (cluster mode).",
     )
 
     @property

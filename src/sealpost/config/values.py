@@ -111,9 +111,10 @@ def address_text(value: str) -> str:
 
 def store_url(value: str, info: ValidationInfo) -> str:
     scheme, sep, rest = value.partition("://")
-    if not sep or scheme not in ("sqlite", "memory", "postgresql"):
+    if not sep or scheme not in ("sqlite", "memory", "postgresql", "postgres"):
         raise issue(
-            f"must start with sqlite://, memory:// or postgresql:// (got {show_value(value)})"
+            "must start with sqlite://, memory://, postgresql:// or postgres:// "
+            f"(got {show_value(value)})"
         )
     if scheme == "sqlite":
         if not rest.startswith("/") or rest == "/":

@@ -2,7 +2,7 @@
 
 ``contracts/`` holds what every backend honours, one module per concern (the queue, keys,
 events, policies, documents, delay notices, ...), ``errors`` what they raise; each backend
-lives in its own package (``sqlite/``, ``memory/``; ``postgres/`` later) and passes the one
+lives in its own package (``sqlite/``, ``memory/``, ``postgres/``) and passes the one
 conformance suite in ``tests/conformance``.
 
 ``open_store(url, base_dir)`` picks the backend from the configured URL:
@@ -10,7 +10,8 @@ conformance suite in ``tests/conformance``.
 - ``sqlite:///relative/path.db``: three slashes, then a path relative to ``base_dir``;
 - ``sqlite:////abs/path.db``: four slashes, an absolute path (the default backend);
 - ``memory://``: nothing survives the process (tests, throw-away servers);
-- ``postgresql://...``: not available yet; a clear ``StoreError`` says so.
+- ``postgresql://user@host:5432/db`` (or ``postgres://``): a database several nodes share
+  (cluster mode); ``node_id`` names this node on its leases (default ``hostname:pid``).
 
 The returned store is not open yet: ``await store.open()`` (or ``async with store``).
 """
@@ -27,7 +28,7 @@ __all__ = ["Store", "StoreError", "open_store"]
 _SQLITE = "sqlite://"
 
 
-def open_store(url: str, base_dir: Path | None = None) -> Store:
+def open_store(url: str, base_dir: Path | None = None, *, node_id: str | None = None) -> Store:
     """The store for ``url``; relative SQLite paths resolve against ``base_dir`` (else cwd)."""
     scheme = url.split(":", 1)[0].lower()
     if url.lower().startswith(_SQLITE):
@@ -37,13 +38,13 @@ def open_store(url: str, base_dir: Path | None = None) -> Store:
 
         return MemoryStore()
     if scheme in ("postgresql", "postgres"):
-        raise StoreError(
-            f"store url {_redacted(url)!r}: PostgreSQL comes in a later release of Sealpost; "
-            'use "sqlite:///sealpost.db" for now'
-        )
+        from sealpost.store.postgres.store import PostgresStore
+
+        postgres: Store = PostgresStore(url, node_id=node_id)
+        return postgres
     raise StoreError(
         f"store url {_redacted(url)!r}: unsupported; use sqlite:///relative/path.db, "
-        "sqlite:////absolute/path.db or memory://"
+        "sqlite:////absolute/path.db, postgresql://user@host:5432/db or memory://"
     )
 
 

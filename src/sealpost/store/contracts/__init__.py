@@ -24,6 +24,7 @@ from sealpost.store.contracts.queue import (
     QueueStore,
     Spool,
 )
+from sealpost.store.contracts.wakeups import QueueWakeups
 from sealpost.store.contracts.webhook_state import WebhookStateStore
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "PolicyStore",
     "QueueControl",
     "QueueStore",
+    "QueueWakeups",
     "Spool",
     "Store",
     "WebhookStateStore",
@@ -50,10 +52,16 @@ class Lifecycle(Protocol):
     async def close(self) -> None:
         """Finish pending writes and let go of every resource; idempotent."""
 
+    async def migrate(self) -> tuple[int, int]:
+        """Bring the schema up to date (``sealpost store migrate``) on an open store; the
+        schema versions before and after. Safe while other nodes start or run. ``open``
+        migrates too where that is safe, so after it the two are often equal."""
+
 
 class Store(
     Lifecycle,
     QueueStore,
+    QueueWakeups,
     KeyStore,
     EventStore,
     PolicyStore,

@@ -62,7 +62,8 @@ class DeliveryQueue(Protocol):
     """Leases on due mail and the record of each delivery attempt."""
 
     async def claim_due(self, now: float, limit: int, lease: float) -> list[Claim]:
-        """Lease up to ``limit`` queued messages whose next attempt is due."""
+        """Lease up to ``limit`` queued messages whose next attempt is due, oldest due
+        first; a message whose lease expired (its holder crashed) counts as not leased."""
 
     async def record_attempt(
         self,
@@ -79,9 +80,11 @@ class DeliveryQueue(Protocol):
         """Give a lease back unchanged (shutdown)."""
 
     async def release_all_leases(self) -> int:
-        """Drop every lease (a single node starting up: whatever it held before a crash is
-        due again at once, as Postfix moves ``active`` back to ``incoming``); returns how
-        many. Not for a store shared by several live nodes."""
+        """Drop every lease THIS node holds (a node starting up: whatever it held before a
+        crash is due again at once, as Postfix moves ``active`` back to ``incoming``);
+        returns how many. On a single-node backend every lease is this node's; on
+        PostgreSQL only those carrying this node's id: another node's leases stay until they
+        expire, and ``claim_due`` then takes them over."""
 
 
 class QueueControl(Protocol):

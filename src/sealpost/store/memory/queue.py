@@ -8,6 +8,7 @@ the records.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import secrets
 from collections.abc import Sequence
@@ -42,13 +43,15 @@ class _Entry:
 
 
 class MemoryQueue(MemoryEvents, MemoryRecords):
-    """``Spool``, ``DeliveryQueue``, ``QueueControl`` and ``IdempotencyStore`` in dicts."""
+    """``Spool``, ``DeliveryQueue``, ``QueueControl``, ``IdempotencyStore`` in dicts, and
+    ``QueueWakeups`` on an ``asyncio.Event``."""
 
     def __init__(self) -> None:
         MemoryEvents.__init__(self)
         MemoryRecords.__init__(self)
         self._messages: dict[str, _Entry] = {}
         self._idempotency: dict[str, IdempotencyRecord] = {}
+        self._mail_queued = asyncio.Event()
 
     # --- Spool ------------------------------------------------------------------------------
     async def enqueue(
@@ -110,6 +113,16 @@ class MemoryQueue(MemoryEvents, MemoryRecords):
         )
         self._messages[message_id] = _Entry(stored)
         self._append(events)
+        self._mail_queued.set()
+
+    # --- QueueWakeups -----------------------------------------------------------------------
+    async def wait_for_mail(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._mail_queued.wait(), max(timeout, 0))
+        except TimeoutError:
+            return False
+        self._mail_queued.clear()
+        return True
 
     # --- IdempotencyStore -------------------------------------------------------------------
     async def get_idempotency(self, key: str) -> IdempotencyRecord | None:
@@ -201,6 +214,7 @@ class MemoryQueue(MemoryEvents, MemoryRecords):
         if entry is None or entry.stored.state != "queued":
             return False
         entry.stored = replace(entry.stored, next_attempt_at=now)
+        self._mail_queued.set()
         return True
 
     async def cancel(self, message_id: str) -> bool:

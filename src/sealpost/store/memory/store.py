@@ -28,6 +28,9 @@ class MemoryStore(MemoryQueue, MemoryWebhookState):
     async def close(self) -> None:
         return None
 
+    async def migrate(self) -> tuple[int, int]:
+        return (0, 0)  # nothing is kept, so there is no schema to bring up to date
+
     async def __aenter__(self) -> Self:
         await self.open()
         return self

@@ -38,6 +38,8 @@ class Database:
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._executor: ThreadPoolExecutor | None = None
         self._open_lock = asyncio.Lock()
+        self._mail_queued = asyncio.Event()  # QueueWakeups: set by enqueue and retry_now
+        self.migrated: tuple[int, int] = (0, 0)
 
     @property
     def commits(self) -> int:
@@ -66,6 +68,13 @@ class Database:
             self._writer = GroupCommitWriter(conn)
             self._writer.start()
 
+    async def migrate(self) -> tuple[int, int]:
+        """The schema versions found and reached by ``open``, which always migrates: only one
+        process writes a SQLite file, and its migration holds the write lock."""
+        if self._writer is None:
+            raise StoreError("the queue store is not open")
+        return self.migrated
+
     async def close(self) -> None:
         """Finish pending writes, then close every connection; idempotent."""
         writer, self._writer = self._writer, None
@@ -90,7 +99,7 @@ class Database:
             mode = conn.execute(sql.JOURNAL_MODE).fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: the file system refused WAL mode ({mode})")
-            schema.migrate(conn)
+            self.migrated = schema.migrate(conn)
             if is_new:
                 _fsync_dir(self.path.parent)
             for directory in created:

@@ -10,6 +10,7 @@ expires (security checklist K11).
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import logging
 import sqlite3
@@ -37,7 +38,8 @@ log = logging.getLogger("sealpost.store.sqlite")
 
 
 class SqliteQueue(Database):
-    """``Spool``, ``DeliveryQueue``, ``QueueControl`` and ``IdempotencyStore``."""
+    """``Spool``, ``DeliveryQueue``, ``QueueControl``, ``IdempotencyStore`` and
+    ``QueueWakeups`` (in this process: one node per SQLite file)."""
 
     # --- Spool ------------------------------------------------------------------------------
     async def enqueue(
@@ -55,6 +57,7 @@ class SqliteQueue(Database):
         await self._write(
             partial(ops.insert_message, row=row, recipients=recipients, events=event_rows)
         )
+        self._mail_queued.set()
 
     async def enqueue_batch(
         self,
@@ -86,6 +89,17 @@ class SqliteQueue(Database):
             documents=tuple(codec.document_row(d, d.updated_at or now) for d in documents),
         )
         await self._write(op)
+        if items:
+            self._mail_queued.set()
+
+    # --- QueueWakeups -----------------------------------------------------------------------
+    async def wait_for_mail(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._mail_queued.wait(), max(timeout, 0))
+        except TimeoutError:
+            return False
+        self._mail_queued.clear()
+        return True
 
     # --- IdempotencyStore -------------------------------------------------------------------
     async def get_idempotency(self, key: str) -> IdempotencyRecord | None:
@@ -162,6 +176,8 @@ class SqliteQueue(Database):
             return conn.execute(sql.RETRY_NOW, (now, message_id)).rowcount > 0
 
         changed: bool = await self._write(retry)
+        if changed:
+            self._mail_queued.set()
         return changed
 
     async def cancel(self, message_id: str) -> bool:

@@ -203,8 +203,9 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
 )
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to date in one IMMEDIATE transaction; returns the version reached.
+def migrate(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Bring the schema up to date in one IMMEDIATE transaction; returns the versions before
+    and after.
 
     Safe when two processes open the same new file at once: the second waits for the first's
     write lock, then re-reads the version inside its own transaction.
@@ -212,7 +213,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(sql.CREATE_VERSION_TABLE)
-        current = conn.execute(sql.SELECT_VERSION).fetchone()[0] or 0
+        current = before = conn.execute(sql.SELECT_VERSION).fetchone()[0] or 0
         newest = MIGRATIONS[-1][0]
         if current > newest:
             raise StoreError(
@@ -231,4 +232,4 @@ def migrate(conn: sqlite3.Connection) -> int:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return current
+    return before, current

@@ -1,0 +1,154 @@
+"""The PostgreSQL store's multi-statement operations, each run on a connection in a transaction.
+
+Every function here is handed a connection by ``writer`` (writes, inside the batch
+transaction and the operation's SAVEPOINT) or by ``Database._read`` (reads, inside one
+snapshot). Per-recipient outcomes are written in place in the same transaction as the
+message's attempt count and lease release (security checklist K6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from sealpost.model.queue import MessageState, RecipientResult, StoredRecipient
+from sealpost.store import codec
+from sealpost.store.attempts import apply_results, state_after
+from sealpost.store.errors import DuplicateError, LeaseLostError
+from sealpost.store.postgres import sql
+
+MessageRows = tuple[codec.MessageRow, list[Any], tuple[codec.MessageRow, ...]]
+
+
+async def insert_message(
+    conn: asyncpg.Connection,
+    *,
+    row: codec.MessageRow,
+    recipients: Sequence[Any],
+    events: Sequence[codec.MessageRow] = (),
+) -> None:
+    try:
+        await conn.execute(sql.INSERT_MESSAGE, *row)
+    except asyncpg.UniqueViolationError as exc:
+        raise DuplicateError(f"message {row[0]} already exists") from exc
+    await conn.executemany(sql.INSERT_RECIPIENT, recipients)
+    await insert_events(conn, rows=events)
+
+
+async def insert_batch(
+    conn: asyncpg.Connection,
+    *,
+    messages: Sequence[MessageRows],
+    idempotency: codec.MessageRow | None,
+    documents: Sequence[codec.MessageRow],
+) -> None:
+    """A transmission: every message, its idempotency record and its documents, all or
+    nothing (checklist K10). ``DuplicateError`` when the idempotency key is taken."""
+    if idempotency is not None:
+        try:
+            await conn.execute(sql.INSERT_IDEMPOTENCY, *idempotency)
+        except asyncpg.UniqueViolationError as exc:
+            raise DuplicateError(f"idempotency key {idempotency[0]!r} already used") from exc
+    try:
+        await conn.executemany(sql.INSERT_MESSAGE, [row for row, _, _ in messages])
+    except asyncpg.UniqueViolationError as exc:
+        raise DuplicateError("a message id of the batch already exists") from exc
+    await conn.executemany(sql.INSERT_RECIPIENT, [r for _, rcpts, _ in messages for r in rcpts])
+    await insert_events(conn, rows=[e for _, _, events in messages for e in events])
+    if documents:
+        await conn.executemany(sql.UPSERT_DOCUMENT, documents)
+
+
+async def insert_events(conn: asyncpg.Connection, *, rows: Sequence[codec.MessageRow]) -> None:
+    if rows:
+        await conn.executemany(sql.INSERT_EVENT, rows)
+
+
+async def select_message(
+    conn: asyncpg.Connection, *, message_id: str
+) -> tuple[codec.MessageRow, list[codec.MessageRow]] | None:
+    row = await conn.fetchrow(sql.SELECT_MESSAGE, message_id)
+    if row is None:
+        return None
+    return tuple(row), [tuple(r) for r in await conn.fetch(sql.SELECT_RECIPIENTS, message_id)]
+
+
+async def claim(
+    conn: asyncpg.Connection, *, now: float, limit: int, until: float, node_id: str
+) -> list[tuple[str, codec.MessageRow, list[codec.MessageRow]]]:
+    """Lease up to ``limit`` due messages for ``node_id``: (token, message row, recipient
+    rows) in due order."""
+    leased = await conn.fetch(sql.CLAIM_DUE, now, limit, until, node_id)
+    if not leased:
+        return []
+    ids = [row["id"] for row in leased]
+    recipients: dict[str, list[codec.MessageRow]] = {mid: [] for mid in ids}
+    for r in await conn.fetch(sql.SELECT_RECIPIENTS_OF, ids):
+        recipients[r[0]].append(tuple(r)[1:])
+    ordered = sorted(leased, key=lambda row: (row["next_attempt_at"], row["id"]))
+    return [(row[0], tuple(row)[1:], recipients[row["id"]]) for row in ordered]
+
+
+async def record_attempt(
+    conn: asyncpg.Connection,
+    *,
+    message_id: str,
+    token: str,
+    results: Sequence[RecipientResult],
+    next_attempt_at: float,
+    events: Sequence[codec.MessageRow] = (),
+) -> None:
+    row = await conn.fetchrow(sql.SELECT_LEASE, message_id)
+    if row is None or row[1] != token:
+        raise LeaseLostError(f"lease on {message_id} was lost")
+    state: MessageState = row[0]
+    before = [StoredRecipient(*r) for r in await conn.fetch(sql.SELECT_RECIPIENTS, message_id)]
+    after = apply_results(before, results)
+    changed = [
+        (new.status, new.attempts, new.last_reply, message_id, idx)
+        for idx, (old, new) in enumerate(zip(before, after, strict=True))
+        if old != new
+    ]
+    if changed:
+        await conn.executemany(sql.UPDATE_RECIPIENT, changed)
+    await conn.execute(sql.FINISH_ATTEMPT, state_after(state, after), next_attempt_at, message_id)
+    await insert_events(conn, rows=events)
+
+
+async def cancel(conn: asyncpg.Connection, *, message_id: str) -> bool:
+    if not changed(await conn.execute(sql.CANCEL_MESSAGE, message_id)):
+        return False
+    await conn.execute(sql.CANCEL_RECIPIENTS, message_id)
+    return True
+
+
+async def put_webhook_state(
+    conn: asyncpg.Connection, *, state: codec.MessageRow, statuses: list[codec.MessageRow]
+) -> None:
+    """The webhook's row and its whole history, replaced in one transaction."""
+    await conn.execute(sql.UPSERT_WEBHOOK_STATE, *state)
+    await conn.execute(sql.DELETE_BATCH_STATUS, state[0])
+    if statuses:
+        await conn.executemany(sql.INSERT_BATCH_STATUS, statuses)
+
+
+async def select_webhook_state(
+    conn: asyncpg.Connection, *, webhook_id: str
+) -> tuple[codec.MessageRow, list[codec.MessageRow]] | None:
+    row = await conn.fetchrow(sql.SELECT_WEBHOOK_STATE, webhook_id)
+    if row is None:
+        return None
+    statuses = await conn.fetch(sql.SELECT_BATCH_STATUS, webhook_id)
+    return tuple(row), [tuple(s) for s in statuses]
+
+
+async def delete_webhook_state(conn: asyncpg.Connection, *, webhook_id: str) -> bool:
+    await conn.execute(sql.DELETE_BATCH_STATUS, webhook_id)
+    return changed(await conn.execute(sql.DELETE_WEBHOOK_STATE, webhook_id)) > 0
+
+
+def changed(status: str) -> int:
+    """Rows touched, from a command tag such as ``UPDATE 3`` or ``DELETE 0``."""
+    return int(status.rsplit(" ", 1)[-1])

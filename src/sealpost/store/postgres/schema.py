@@ -1,0 +1,163 @@
+"""The PostgreSQL schema: numbered migrations, applied under an advisory lock.
+
+Several nodes may start at once against one database. ``migrate`` takes a transaction-level
+advisory lock (``pg_advisory_xact_lock``) before it reads the version, and DDL is
+transactional in PostgreSQL, so the first node applies every missing migration and commits;
+the others wait on the lock, then find the schema current and apply nothing. A half-applied
+migration is impossible: it commits whole or not at all.
+
+Migrations only ever append: never edit a shipped one. The columns mirror the SQLite schema
+(``store.codec`` reads both); keys that are ordered (message ids, document ids) use the
+``"C"`` collation, so ``ORDER BY id`` is byte order whatever the database's locale, as in
+SQLite and the memory backend.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from sealpost.store.errors import StoreError
+from sealpost.store.postgres import sql
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        1,
+        (
+            """CREATE TABLE messages (
+                id text COLLATE "C" PRIMARY KEY,
+                created_at float8 NOT NULL,
+                state text NOT NULL CHECK (state IN ('queued', 'done', 'cancelled')),
+                next_attempt_at float8 NOT NULL,
+                attempts integer NOT NULL DEFAULT 0,
+                lease_token text,
+                lease_until float8,
+                lease_node text,
+                mail_from text NOT NULL,
+                rcpt_count integer NOT NULL,
+                listener text NOT NULL,
+                tls_version text,
+                size integer NOT NULL,
+                envelope text NOT NULL,
+                session text NOT NULL,
+                data bytea NOT NULL
+            )""",
+            # claim_due walks this partial index from the oldest due entry and stops after
+            # `limit` rows it could lock: done and cancelled messages are not in it at all, so
+            # the walk costs the same with 10k or 1M messages behind the queue head.
+            """CREATE INDEX messages_due ON messages (next_attempt_at, id)
+                WHERE state = 'queued'""",
+            # `queue list --state queued` pages by id without sorting the table.
+            "CREATE INDEX messages_state ON messages (state, id)",
+            # release_all_leases finds one node's leases without a scan.
+            """CREATE INDEX messages_lease_node ON messages (lease_node)
+                WHERE lease_node IS NOT NULL""",
+            """CREATE TABLE recipients (
+                message_id text COLLATE "C" NOT NULL,
+                idx integer NOT NULL,
+                address text NOT NULL,
+                status text NOT NULL
+                    CHECK (status IN ('queued', 'delivered', 'bounced', 'cancelled')),
+                attempts integer NOT NULL DEFAULT 0,
+                last_reply text,
+                PRIMARY KEY (message_id, idx)
+            )""",
+            """CREATE TABLE api_keys (
+                id text COLLATE "C" PRIMARY KEY,
+                label text NOT NULL,
+                salt bytea NOT NULL,
+                digest bytea NOT NULL,
+                created_at float8 NOT NULL,
+                revoked_at float8,
+                sender_domains text NOT NULL DEFAULT '',
+                grants text NOT NULL DEFAULT ''
+            )""",
+            # The event stream. event_id is taken from the sequence only while the writer
+            # holds the events lock (see writer), so ids commit in increasing order across
+            # nodes and a reader's cursor never passes an event that commits later.
+            """CREATE TABLE events (
+                event_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                type text NOT NULL,
+                message_id text NOT NULL,
+                rcpt_to text,
+                timestamp float8 NOT NULL,
+                fields json NOT NULL
+            )""",
+            "CREATE INDEX events_message ON events (message_id, event_id)",
+            "CREATE INDEX events_type ON events (type, event_id)",
+            "CREATE INDEX events_time ON events (timestamp)",
+            "CREATE INDEX events_rcpt ON events (rcpt_to, event_id)",
+            'CREATE TABLE policies (key text COLLATE "C" PRIMARY KEY, payload text NOT NULL)',
+            """CREATE TABLE documents (
+                kind text NOT NULL,
+                id text COLLATE "C" NOT NULL,
+                payload text NOT NULL,
+                updated_at float8 NOT NULL,
+                PRIMARY KEY (kind, id)
+            )""",
+            """CREATE TABLE idempotency (
+                key text PRIMARY KEY,
+                fingerprint text NOT NULL,
+                response text NOT NULL,
+                created_at float8 NOT NULL
+            )""",
+            """CREATE TABLE webhook_state (
+                webhook_id text COLLATE "C" PRIMARY KEY,
+                since float8 NOT NULL,
+                cursor bigint,
+                pending_batch_id text,
+                pending_last_event_id bigint,
+                pending_size integer,
+                pending_attempts integer,
+                pending_first_attempt_at float8,
+                pending_next_attempt_at float8,
+                last_successful float8,
+                last_failure float8,
+                updated_at float8 NOT NULL
+            )""",
+            """CREATE TABLE webhook_batch_status (
+                webhook_id text NOT NULL,
+                seq integer NOT NULL,
+                batch_id text NOT NULL,
+                ts float8 NOT NULL,
+                attempts integer NOT NULL,
+                response_code integer,
+                failure_code text,
+                latency_ms integer NOT NULL,
+                PRIMARY KEY (webhook_id, seq)
+            )""",
+        ),
+    ),
+)
+
+NEWEST = MIGRATIONS[-1][0]
+
+
+async def current_version(conn: asyncpg.Connection) -> int:
+    """The version the database is at; 0 for an empty database."""
+    if not await conn.fetchval(sql.VERSION_TABLE_EXISTS):
+        return 0
+    return int(await conn.fetchval(sql.SELECT_VERSION) or 0)
+
+
+async def migrate(conn: asyncpg.Connection) -> tuple[int, int]:
+    """Bring the schema up to date; returns the versions before and after.
+
+    Safe when several nodes (or ``sealpost store migrate``) run it at once: they queue on the
+    advisory lock, and each reads the version only once it holds it.
+    """
+    async with conn.transaction():
+        await conn.execute(sql.LOCK_MIGRATIONS)
+        await conn.execute(sql.CREATE_VERSION_TABLE)
+        before = int(await conn.fetchval(sql.SELECT_VERSION) or 0)
+        if before > NEWEST:
+            raise StoreError(
+                f"queue database schema version {before} is newer than this Sealpost "
+                f"understands ({NEWEST}); upgrade Sealpost"
+            )
+        for version, statements in MIGRATIONS:
+            if version <= before:
+                continue
+            for statement in statements:
+                await conn.execute(statement)
+            await conn.execute(sql.INSERT_VERSION, version)
+    return before, max(before, NEWEST)

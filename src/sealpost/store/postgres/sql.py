@@ -1,0 +1,209 @@
+"""Every SQL statement of the PostgreSQL backend, by name (the DDL lives in ``schema``).
+
+Statements with optional filters are built here from fixed fragments and numbered ``$n``
+placeholders (``Params``): no value is ever formatted into SQL. Transaction control
+(``BEGIN``, ``SAVEPOINT``, ``COMMIT``) stays with the code that owns the transaction
+(``writer``, ``database``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sealpost.model.events import EventQuery
+
+# --- locks and notifications ----------------------------------------------------------------
+# Advisory lock keys (one 64-bit key space per database): "sealpost" in ASCII, then a kind.
+MIGRATIONS_LOCK = 0x7365616C706F7301
+EVENTS_LOCK = 0x7365616C706F7302
+LOCK_MIGRATIONS = f"SELECT pg_advisory_xact_lock({MIGRATIONS_LOCK})"
+LOCK_EVENTS = f"SELECT pg_advisory_xact_lock({EVENTS_LOCK})"
+QUEUE_CHANNEL = "sealpost_queue"  # LISTEN/NOTIFY: new mail was committed
+NOTIFY_QUEUE = f"NOTIFY {QUEUE_CHANNEL}"
+# RFC 5321 section 6.1: COMMIT returns only once the WAL is flushed to disk. The server's
+# default is on; the writer sets it on its own session so a role or database default of
+# "off" (or "local" with a standby) cannot weaken an acknowledged write.
+DURABLE_SESSION = "SET synchronous_commit = on"
+
+# --- schema version -------------------------------------------------------------------------
+VERSION_TABLE_EXISTS = "SELECT to_regclass('schema_version') IS NOT NULL"
+CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"
+SELECT_VERSION = "SELECT max(version) FROM schema_version"
+INSERT_VERSION = "INSERT INTO schema_version (version) VALUES ($1)"
+
+# --- messages -------------------------------------------------------------------------------
+INSERT_MESSAGE = """INSERT INTO messages (id, created_at, state, next_attempt_at, attempts,
+    mail_from, rcpt_count, listener, tls_version, size, envelope, session, data)
+    VALUES ($1, $2, 'queued', $3, 0, $4, $5, $6, $7, $8, $9, $10, $11)"""
+INSERT_RECIPIENT = """INSERT INTO recipients (message_id, idx, address, status)
+    VALUES ($1, $2, $3, 'queued')"""
+MESSAGE_COLUMNS = (
+    "id, created_at, state, next_attempt_at, attempts, mail_from, envelope, session, data"
+)
+SELECT_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+SELECT_RECIPIENTS = """SELECT address, status, attempts, last_reply FROM recipients
+    WHERE message_id = $1 ORDER BY idx"""
+SELECT_RECIPIENTS_OF = """SELECT message_id, address, status, attempts, last_reply
+    FROM recipients WHERE message_id = ANY($1::text[]) ORDER BY message_id, idx"""
+SUMMARY_COLUMNS = """id, mail_from, rcpt_count, size, created_at, state, next_attempt_at,
+    attempts, listener, tls_version"""
+COUNT_BY_STATE = "SELECT state, count(*) FROM messages GROUP BY state"
+
+# Due order from the partial index messages_due; rows another node (or this one) has locked
+# are skipped, not waited for, and an expired lease counts as no lease: its holder crashed
+# or lost the database, and the message is taken over (security checklist K11). The new
+# lease carries this node's id. RETURNING order is unspecified: the caller sorts.
+CLAIM_DUE = f"""UPDATE messages AS m
+    SET lease_token = replace(gen_random_uuid()::text, '-', ''), lease_until = $3,
+        lease_node = $4
+    FROM (SELECT id FROM messages
+          WHERE state = 'queued' AND next_attempt_at <= $1
+            AND (lease_until IS NULL OR lease_until < $1)
+          ORDER BY next_attempt_at, id LIMIT $2
+          FOR UPDATE SKIP LOCKED) AS due
+    WHERE m.id = due.id
+    RETURNING m.lease_token, {", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))}"""
+SELECT_LEASE = "SELECT state, lease_token FROM messages WHERE id = $1 FOR UPDATE"
+UPDATE_RECIPIENT = """UPDATE recipients SET status = $1, attempts = $2, last_reply = $3
+    WHERE message_id = $4 AND idx = $5"""
+FINISH_ATTEMPT = """UPDATE messages SET state = $1, attempts = attempts + 1,
+    next_attempt_at = $2, lease_token = NULL, lease_until = NULL, lease_node = NULL
+    WHERE id = $3"""
+RELEASE_LEASE = """UPDATE messages SET lease_token = NULL, lease_until = NULL, lease_node = NULL
+    WHERE id = $1 AND lease_token = $2"""
+RELEASE_NODE_LEASES = """UPDATE messages SET lease_token = NULL, lease_until = NULL,
+    lease_node = NULL WHERE lease_node = $1"""
+RETRY_NOW = "UPDATE messages SET next_attempt_at = $1 WHERE id = $2 AND state = 'queued'"
+CANCEL_MESSAGE = "UPDATE messages SET state = 'cancelled' WHERE id = $1 AND state = 'queued'"
+CANCEL_RECIPIENTS = """UPDATE recipients SET status = 'cancelled'
+    WHERE message_id = $1 AND status = 'queued'"""
+
+# --- idempotency ----------------------------------------------------------------------------
+INSERT_IDEMPOTENCY = """INSERT INTO idempotency (key, fingerprint, response, created_at)
+    VALUES ($1, $2, $3, $4)"""
+SELECT_IDEMPOTENCY = "SELECT key, fingerprint, response, created_at FROM idempotency WHERE key = $1"
+
+# --- api keys -------------------------------------------------------------------------------
+KEY_COLUMNS = "id, label, salt, digest, created_at, revoked_at, sender_domains, grants"
+INSERT_KEY = f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+SELECT_KEY = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"
+SELECT_KEYS = f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+REVOKE_KEY = "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
+
+# --- events ---------------------------------------------------------------------------------
+INSERT_EVENT = """INSERT INTO events (type, message_id, rcpt_to, timestamp, fields)
+    VALUES ($1, $2, $3, $4, $5::json)"""
+EVENT_COLUMNS = "event_id, type, message_id, rcpt_to, timestamp, fields::text"
+
+
+class Params:
+    """Values of a statement under construction; ``add`` returns the placeholder."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def list_query(*, state: str | None, after: str | None, limit: int) -> tuple[str, list[Any]]:
+    """The ``list`` statement with only the filters in use, so the id index stays usable."""
+    p = Params()
+    where = []
+    if state is not None:
+        where.append(f"state = {p.add(state)}")
+    if after is not None:
+        where.append(f"id > {p.add(after)}")
+    statement = f"SELECT {SUMMARY_COLUMNS} FROM messages"
+    if where:
+        statement += " WHERE " + " AND ".join(where)
+    return f"{statement} ORDER BY id LIMIT {p.add(limit)}", p.values
+
+
+def events_query(
+    *, after: int | None, types: Sequence[str], message_id: str | None, limit: int
+) -> tuple[str, list[Any]]:
+    """The ``list_events`` statement with only the filters in use."""
+    p = Params()
+    where = []
+    if after is not None:
+        where.append(f"event_id > {p.add(after)}")
+    if types:
+        where.append(f"type = ANY({p.add(list(types))}::text[])")
+    if message_id is not None:
+        where.append(f"message_id = {p.add(message_id)}")
+    statement = f"SELECT {EVENT_COLUMNS} FROM events"
+    if where:
+        statement += " WHERE " + " AND ".join(where)
+    return f"{statement} ORDER BY event_id LIMIT {p.add(limit)}", p.values
+
+
+def event_search(query: EventQuery, *, count: bool) -> tuple[str, list[Any]]:
+    """The ``search_events`` statement (``count``: the ``count_events`` one, which ignores
+    the cursor and the limit) and its parameters."""
+    p = Params()
+    clauses: list[str] = []
+
+    def any_of(column: str, values: Sequence[str]) -> None:
+        if values:
+            clauses.append(f"{column} = ANY({p.add(list(values))}::text[])")
+
+    any_of("type", query.types)
+    any_of("message_id", query.message_ids)
+    any_of("rcpt_to", [r.lower() for r in query.recipients])
+    any_of("fields->>'transmission_id'", query.transmission_ids)
+    any_of("fields->>'campaign_id'", query.campaign_ids)
+    if query.from_time is not None:
+        clauses.append(f"timestamp >= {p.add(query.from_time)}")
+    if query.to_time is not None:
+        clauses.append(f"timestamp <= {p.add(query.to_time)}")
+    if not count and query.after is not None:
+        clauses.append(f"event_id > {p.add(query.after)}")
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    if count:
+        return f"SELECT count(*) FROM events{where}", p.values
+    limit = p.add(max(query.limit, 0))
+    return f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY event_id LIMIT {limit}", p.values
+
+
+# --- policies -------------------------------------------------------------------------------
+SELECT_POLICY = "SELECT payload FROM policies WHERE key = $1"
+UPSERT_POLICY = """INSERT INTO policies (key, payload) VALUES ($1, $2)
+    ON CONFLICT (key) DO UPDATE SET payload = excluded.payload"""
+
+# --- documents ------------------------------------------------------------------------------
+DOCUMENT_COLUMNS = "kind, id, payload, updated_at"
+UPSERT_DOCUMENT = f"""INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload,
+    updated_at = excluded.updated_at"""
+SELECT_DOCUMENT = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND id = $2"
+SELECT_DOCUMENTS = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 ORDER BY id"
+DOCUMENT_EXISTS = "SELECT 1 FROM documents WHERE kind = $1 AND id = $2"
+DELETE_DOCUMENT = "DELETE FROM documents WHERE kind = $1 AND id = $2"
+
+# --- webhook delivery state -----------------------------------------------------------------
+WEBHOOK_STATE_COLUMNS = """webhook_id, since, cursor, pending_batch_id, pending_last_event_id,
+    pending_size, pending_attempts, pending_first_attempt_at, pending_next_attempt_at,
+    last_successful, last_failure"""
+UPSERT_WEBHOOK_STATE = f"""INSERT INTO webhook_state ({WEBHOOK_STATE_COLUMNS}, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    ON CONFLICT (webhook_id) DO UPDATE SET since = excluded.since, cursor = excluded.cursor,
+    pending_batch_id = excluded.pending_batch_id,
+    pending_last_event_id = excluded.pending_last_event_id,
+    pending_size = excluded.pending_size, pending_attempts = excluded.pending_attempts,
+    pending_first_attempt_at = excluded.pending_first_attempt_at,
+    pending_next_attempt_at = excluded.pending_next_attempt_at,
+    last_successful = excluded.last_successful, last_failure = excluded.last_failure,
+    updated_at = excluded.updated_at"""
+SELECT_WEBHOOK_STATE = f"SELECT {WEBHOOK_STATE_COLUMNS} FROM webhook_state WHERE webhook_id = $1"
+SELECT_WEBHOOK_STATE_IDS = "SELECT webhook_id FROM webhook_state ORDER BY webhook_id"
+DELETE_WEBHOOK_STATE = "DELETE FROM webhook_state WHERE webhook_id = $1"
+
+BATCH_STATUS_COLUMNS = "batch_id, ts, attempts, response_code, failure_code, latency_ms"
+INSERT_BATCH_STATUS = f"""INSERT INTO webhook_batch_status (webhook_id, seq, {BATCH_STATUS_COLUMNS})
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"""
+SELECT_BATCH_STATUS = f"""SELECT {BATCH_STATUS_COLUMNS} FROM webhook_batch_status
+    WHERE webhook_id = $1 ORDER BY seq"""
+DELETE_BATCH_STATUS = "DELETE FROM webhook_batch_status WHERE webhook_id = $1"

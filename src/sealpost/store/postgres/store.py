@@ -1,0 +1,13 @@
+"""The PostgreSQL backend: every store contract on one database that several nodes share."""
+
+from __future__ import annotations
+
+from sealpost.store.postgres.events import PostgresEvents
+from sealpost.store.postgres.queue import PostgresQueue
+from sealpost.store.postgres.records import PostgresRecords
+from sealpost.store.postgres.webhook_state import PostgresWebhookState
+
+
+class PostgresStore(PostgresQueue, PostgresEvents, PostgresRecords, PostgresWebhookState):
+    """What ``open_store("postgresql://...")`` returns: one ``Database`` (per node) serving
+    every contract of ``store.contracts``."""

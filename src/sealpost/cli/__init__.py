@@ -1,4 +1,4 @@
-"""The ``sealpost`` command line: init, serve, queue, keys.
+"""The ``sealpost`` command line: init, serve, queue, keys, store.
 
 Reading commands take ``--json`` for programs; tables are for people. Every error says what
 to do next and exits non-zero. Each command group lives in its own module.
@@ -20,6 +20,7 @@ from sealpost.cli.events import events
 from sealpost.cli.help_style import tidy_help
 from sealpost.cli.keys import keys_app
 from sealpost.cli.queue import queue_app
+from sealpost.cli.store import store_app
 from sealpost.cli.tlscheck import TlsCheckCommand, tls_check
 from sealpost.initdir import DEFAULT_CONFIG, init_directory
 
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.add_typer(queue_app, name="queue")
 app.add_typer(keys_app, name="keys")
 app.add_typer(dkim_app, name="dkim")
+app.add_typer(store_app, name="store")
 app.command("events")(events)
 app.command("tls-check", cls=TlsCheckCommand)(tls_check)
 

@@ -53,9 +53,10 @@ class Lifecycle(Protocol):
         """Finish pending writes and let go of every resource; idempotent."""
 
     async def migrate(self) -> tuple[int, int]:
-        """Bring the schema up to date (``sealpost store migrate``) on an open store; the
-        schema versions before and after. Safe while other nodes start or run. ``open``
-        migrates too where that is safe, so after it the two are often equal."""
+        """Bring the schema up to date (``sealpost store migrate``) on an open store; returns
+        the schema version found when the store was opened and the one it is at now (``open``
+        migrates too where that is safe, so the work may be done already). Idempotent, and
+        safe while other nodes start or run."""
 
 
 class Store(

@@ -109,12 +109,13 @@ class Database:
         self._listener = QueueListener(self._connect)
 
     async def migrate(self) -> tuple[int, int]:
-        """``SchemaMigrations``: bring the schema up to date now; (before, after)."""
+        """``Lifecycle.migrate``: bring the schema up to date now; (found at open, now)."""
         conn = await self._connect()
         try:
-            self.migrated = await schema.migrate(conn)
+            _, now = await schema.migrate(conn)
         finally:
             await conn.close()
+        self.migrated = (self.migrated[0], now)
         return self.migrated
 
     async def close(self) -> None:

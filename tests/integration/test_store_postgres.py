@@ -1,0 +1,337 @@
+"""PostgreSQL store specifics, on a real server (issue 13 items 1, 2 and 5): two store
+instances on one database are two nodes; their leases, wake-ups, migrations, durability
+setting, group commit and event order.
+
+The contracts every backend shares are in ``tests/conformance`` (run there on PostgreSQL
+too); this file holds what only a database shared by several nodes has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from sealpost.model.events import EventRecord
+from sealpost.model.queue import RecipientResult, Submitted
+from sealpost.store import open_store
+from sealpost.store.errors import LeaseLostError, StoreError
+from sealpost.store.postgres import PostgresStore
+from sealpost.store.postgres import schema as pg_schema
+from tests.conformance.test_queue_store import T0, ids, message
+from tests.support import make_pki, write_config
+
+
+@asynccontextmanager
+async def nodes(url: str, *names: str, **options: Any) -> AsyncIterator[list[PostgresStore]]:
+    """One open store per name: nodes of one cluster sharing the database at ``url``."""
+    stores = [PostgresStore(url, node_id=name, **options) for name in names]
+    for store in stores:
+        await store.open()
+    try:
+        yield stores
+    finally:
+        for store in stores:
+            await store.close()
+
+
+def run(main: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(main())
+
+
+async def fetch(url: str, statement: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return list(await conn.fetch(statement, *args))
+    finally:
+        await conn.close()
+
+
+# --- leases across nodes --------------------------------------------------------------------
+def test_leases_carry_the_node_id_and_a_node_releases_only_its_own(pg_url):
+    async def main() -> None:
+        async with nodes(pg_url, "node-a", "node-b") as (a, b):
+            first, second, third = ids(3)
+            for mid in (first, second, third):
+                await a.enqueue(mid, message(), T0)
+            [claim_a] = await a.claim_due(T0, 1, 600)
+            [claim_b] = await b.claim_due(T0, 1, 600)
+            rows = await fetch(pg_url, "SELECT id, lease_node FROM messages ORDER BY id")
+            assert [tuple(r) for r in rows] == [
+                (first, "node-a"),
+                (second, "node-b"),
+                (third, None),
+            ]
+            # node-b restarts: it gives back its own lease only; node-a's stays live.
+            assert await b.release_all_leases() == 1
+            again = await b.claim_due(T0 + 1, 10, 600)
+            assert sorted(c.message.id for c in again) == [second, third]
+            assert claim_a.message.id == first and claim_b.message.id == second
+            await a.record_attempt(claim_a, [RecipientResult("a@example.test", "delivered")], T0)
+
+    run(main)
+
+
+def test_an_expired_lease_of_another_node_is_taken_over(pg_url):
+    async def main() -> None:
+        async with nodes(pg_url, "node-a", "node-b") as (a, b):
+            [mid] = ids(1)
+            await a.enqueue(mid, message(), T0)
+            [held] = await a.claim_due(T0, 10, 60)  # node-a dies holding it
+            assert await b.release_all_leases() == 0
+            assert await b.claim_due(T0 + 60, 10, 60) == []  # still live
+            [taken] = await b.claim_due(T0 + 61, 10, 60)
+            assert taken.message.id == mid and taken.token != held.token
+            [row] = await fetch(pg_url, "SELECT lease_node FROM messages")
+            assert row[0] == "node-b"
+            done = [RecipientResult("a@example.test", "delivered")]
+            with pytest.raises(LeaseLostError):  # node-a comes back too late
+                await a.record_attempt(held, done, T0 + 70)
+            await b.record_attempt(taken, done, T0 + 70)
+            assert (await a.get(mid)).recipients[0].status == "delivered"
+
+    run(main)
+
+
+def test_two_nodes_claiming_at_once_never_share_a_message(pg_url):
+    """SKIP LOCKED: concurrent claims from two nodes split the queue, none waits or doubles."""
+
+    async def main() -> None:
+        async with nodes(pg_url, "node-a", "node-b") as (a, b):
+            all_ids = ids(300)
+            for start in range(0, 300, 100):
+                batch = [Submitted(mid, message()) for mid in all_ids[start : start + 100]]
+                await a.enqueue_batch(batch, T0)
+            claims = await asyncio.gather(
+                *(node.claim_due(T0, 7, 600) for _ in range(25) for node in (a, b))
+            )
+            claimed = [c.message.id for batch in claims for c in batch]
+            assert len(claimed) == len(set(claimed)) == 300
+            assert {c.message.id for c in claims[0]} <= set(all_ids)
+
+    run(main)
+
+
+# --- LISTEN/NOTIFY --------------------------------------------------------------------------
+def test_an_enqueue_on_one_node_wakes_the_other(pg_url):
+    async def main() -> None:
+        async with nodes(pg_url, "node-a", "node-b") as (a, b):
+            assert await a.wait_for_mail(0.05) is False  # a listens from now on
+            waiter = asyncio.create_task(a.wait_for_mail(10))
+            await asyncio.sleep(0.1)
+            assert not waiter.done()
+            started = time.monotonic()
+            await b.enqueue("m1", message(), T0)
+            assert await asyncio.wait_for(waiter, 5) is True
+            assert time.monotonic() - started < 2  # woken, not timed out
+            assert await a.wait_for_mail(0.05) is False
+
+    run(main)
+
+
+def test_a_failed_enqueue_wakes_nobody(pg_url):
+    async def main() -> None:
+        async with nodes(pg_url, "node-a", "node-b") as (a, b):
+            await b.enqueue("m1", message(), T0)
+            await a.wait_for_mail(0.05)  # listening; drain anything so far
+            with pytest.raises(StoreError):
+                await b.enqueue("m1", message(), T0)  # duplicate: nothing committed
+            assert await a.wait_for_mail(0.3) is False
+
+    run(main)
+
+
+# --- migrations -----------------------------------------------------------------------------
+def test_two_nodes_starting_together_migrate_once(pg_fresh_database):
+    """Concurrent migrators queue on the advisory lock: one applies, the others find it done."""
+
+    async def main() -> None:
+        stores = [PostgresStore(pg_fresh_database, node_id=f"n{i}") for i in range(4)]
+        await asyncio.gather(*(s.open() for s in stores))
+        try:
+            found = sorted(s.migrated for s in stores)
+            newest = pg_schema.NEWEST
+            assert found == [(0, newest)] + [(newest, newest)] * 3
+            rows = await fetch(pg_fresh_database, "SELECT version FROM schema_version")
+            assert sorted(r[0] for r in rows) == [v for v, _ in pg_schema.MIGRATIONS]
+            await stores[0].enqueue("m1", message(), T0)
+            assert (await stores[3].get("m1")) is not None
+        finally:
+            await asyncio.gather(*(s.close() for s in stores))
+
+    run(main)
+
+
+def test_a_node_that_may_not_migrate_refuses_an_old_schema(pg_fresh_database):
+    async def main() -> None:
+        store = PostgresStore(pg_fresh_database, migrate=False)
+        with pytest.raises(StoreError, match="store migrate"):
+            await store.open()
+
+    run(main)
+
+
+def test_a_schema_newer_than_the_code_is_refused(pg_fresh_database):
+    async def main() -> None:
+        async with nodes(pg_fresh_database, "n1"):
+            pass
+        conn = await asyncpg.connect(pg_fresh_database)
+        await conn.execute("INSERT INTO schema_version VALUES ($1)", pg_schema.NEWEST + 1)
+        await conn.close()
+        with pytest.raises(StoreError, match="newer than this Sealpost"):
+            await PostgresStore(pg_fresh_database).open()
+
+    run(main)
+
+
+def test_store_migrate_command_on_postgres_and_sqlite(pg_fresh_database, tmp_path: Path):
+    pki = make_pki(tmp_path / "pki")
+
+    def migrate(store_url: str, directory: Path) -> dict[str, int]:
+        directory.mkdir()
+        config = write_config(directory, pki, store_url=store_url)
+        done = subprocess.run(
+            [sys.executable, "-m", "sealpost", "store", "migrate", "-c", str(config), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        result: dict[str, int] = json.loads(done.stdout)
+        return result
+
+    assert migrate(pg_fresh_database, tmp_path / "pg") == {"found": 0, "now": pg_schema.NEWEST}
+    again = migrate(pg_fresh_database, tmp_path / "pg2")
+    assert again == {"found": pg_schema.NEWEST, "now": pg_schema.NEWEST}
+    sqlite = migrate("sqlite:///var/queue.db", tmp_path / "lite")
+    assert sqlite["found"] == 0 and sqlite["now"] >= 6
+
+
+# --- durability and group commit ------------------------------------------------------------
+def test_the_writer_commits_synchronously_even_when_the_database_says_otherwise(pg_url):
+    async def main() -> None:
+        name = pg_url.rsplit("/", 1)[1]
+        conn = await asyncpg.connect(pg_url)
+        await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        await conn.close()
+        try:
+            async with nodes(pg_url, "n1") as (store,):
+                writer_conn = store._writer._conn
+                assert await writer_conn.fetchval("SHOW synchronous_commit") == "on"
+        finally:
+            conn = await asyncpg.connect(pg_url)
+            await conn.execute(f'ALTER DATABASE "{name}" RESET synchronous_commit')
+            await conn.close()
+
+    run(main)
+
+
+def test_concurrent_enqueues_share_commits(pg_url):
+    async def main() -> None:
+        async with nodes(pg_url, "n1") as (store,):
+            all_ids = ids(200)
+            await asyncio.gather(*(store.enqueue(mid, message(), T0) for mid in all_ids))
+            assert store.writes == 200
+            assert store.commits <= 50, store.commits  # one flush for many callers
+            assert (await store.count())["queued"] == 200
+
+    run(main)
+
+
+def test_one_callers_error_does_not_spoil_its_batch(pg_url):
+    async def main() -> None:
+        async with nodes(pg_url, "n1") as (store,):
+            await store.enqueue("dup", message(), T0)
+            results = await asyncio.gather(
+                *(store.enqueue(mid, message(), T0) for mid in ["x1", "dup", "x2", "dup"]),
+                return_exceptions=True,
+            )
+            assert [type(r).__name__ for r in results] == [
+                "NoneType",
+                "DuplicateError",
+                "NoneType",
+                "DuplicateError",
+            ]
+            assert (await store.count())["queued"] == 3
+
+    run(main)
+
+
+def test_a_lost_writer_connection_fails_its_callers_then_reconnects(pg_url):
+    async def main() -> None:
+        async with nodes(pg_url, "n1") as (store,):
+            pid = await store._writer._conn.fetchval("SELECT pg_backend_pid()")
+            conn = await asyncpg.connect(pg_url)
+            await conn.execute("SELECT pg_terminate_backend($1)", pid)
+            await conn.close()
+            with pytest.raises(StoreError):
+                await store.enqueue("m1", message(), T0)
+            await store.enqueue("m2", message(), T0)  # the next batch reconnects
+            assert await store.get("m1") is None and await store.get("m2") is not None
+
+    run(main)
+
+
+# --- event order across nodes ---------------------------------------------------------------
+def test_event_ids_commit_in_order_across_nodes(pg_url):
+    """A transaction holding the events lock (another node's writer mid-batch) makes this
+    node's event append wait, so no event with a higher id commits before a lower one."""
+
+    async def main() -> None:
+        async with nodes(pg_url, "n1") as (store,):
+            other = await asyncpg.connect(pg_url)
+            tx = other.transaction()
+            await tx.start()
+            await other.execute("SELECT pg_advisory_xact_lock($1)", pg_schema.sql.EVENTS_LOCK)
+            await other.execute(
+                "INSERT INTO events (type, message_id, timestamp, fields) "
+                "VALUES ('delivery', 'other', 0, '{}')"
+            )
+            appending = asyncio.create_task(store.add_events([EventRecord("delivery", "mine", T0)]))
+            await asyncio.sleep(0.3)
+            assert not appending.done()  # waits for the other node's commit
+            await tx.commit()
+            await asyncio.wait_for(appending, 5)
+            await other.close()
+            events = await store.list_events()
+            assert [e.message_id for e in events] == ["other", "mine"]
+
+    run(main)
+
+
+# --- claim_due stays on its index -----------------------------------------------------------
+def test_claim_due_walks_the_due_index(pg_url):
+    async def main() -> None:
+        conn = await asyncpg.connect(pg_url)
+        await conn.execute(
+            "INSERT INTO messages (id, created_at, state, next_attempt_at, mail_from, rcpt_count,"
+            " listener, size, envelope, session, data) SELECT 'd' || g, 0, 'done', g, '', 1, "
+            "'smtp', 0, '{}', '{}', '' FROM generate_series(1, 20000) g"
+        )
+        await conn.execute("ANALYZE messages")
+        plan = await conn.fetchval(
+            "EXPLAIN (FORMAT JSON) " + pg_schema.sql.CLAIM_DUE, T0, 100, T0 + 60, "n1"
+        )
+        await conn.close()
+        assert "messages_due" in json.dumps(json.loads(plan))
+
+    run(main)
+
+
+def test_open_on_a_closed_port_is_a_store_error_without_the_password():
+    async def main() -> None:
+        store = open_store("postgresql://sealpost:s3cret@127.0.0.1:9/sealpost")
+        with pytest.raises(StoreError) as info:
+            await store.open()
+        assert "s3cret" not in str(info.value) and "127.0.0.1:9" in str(info.value)
+
+    run(main)

@@ -266,16 +266,27 @@ def test_one_callers_error_does_not_spoil_its_batch(pg_url):
     run(main)
 
 
-def test_a_lost_writer_connection_fails_its_callers_then_reconnects(pg_url):
+def test_a_lost_writer_connection_fails_its_whole_batch_then_reconnects(pg_url):
+    """The connection dies mid-batch: every caller of that batch gets a StoreError (never a
+    silent success) and nothing of it is stored; the next batch works on a new connection."""
+
     async def main() -> None:
         async with nodes(pg_url, "n1") as (store,):
-            pid = await store._writer._conn.fetchval("SELECT pg_backend_pid()")
-            conn = await asyncpg.connect(pg_url)
-            await conn.execute("SELECT pg_terminate_backend($1)", pid)
-            await conn.close()
-            with pytest.raises(StoreError):
-                await store.enqueue("m1", message(), T0)
-            await store.enqueue("m2", message(), T0)  # the next batch reconnects
+            killer = await asyncpg.connect(pg_url)
+
+            async def lose_the_connection(conn: asyncpg.Connection) -> None:
+                pid = await conn.fetchval("SELECT pg_backend_pid()")
+                await killer.execute("SELECT pg_terminate_backend($1)", pid)
+                await conn.execute("SELECT 1")
+
+            results = await asyncio.gather(
+                store.enqueue("m1", message(), T0),
+                store._write(lose_the_connection),
+                return_exceptions=True,
+            )
+            await killer.close()
+            assert [type(r) for r in results] == [StoreError, StoreError]
+            await store.enqueue("m2", message(), T0)
             assert await store.get("m1") is None and await store.get("m2") is not None
 
     run(main)

@@ -127,31 +127,34 @@ class GroupCommitWriter:
 
     async def _run_batch(self, batch: list[_Request]) -> None:
         outcomes: list[tuple[_Request, Any, BaseException | None]] = []
+        # Transaction control is sent together with the next statement due anyway (one
+        # simple-protocol round trip, not one per BEGIN, SAVEPOINT and RELEASE).
+        control = ["BEGIN"]
         try:
             conn = await self._connection()
-            await conn.execute("BEGIN")
             events_locked = notify = False
             for request in batch:
                 if request.events and not events_locked:
-                    await conn.execute(sql.LOCK_EVENTS)
+                    control.append(sql.LOCK_EVENTS)
                     events_locked = True
-                await conn.execute("SAVEPOINT op")
+                control.append("SAVEPOINT op")
+                await conn.execute("; ".join(control))
                 try:
                     result = await request.op(conn)
                 except _CONNECTION_LOST:
                     raise  # the connection is gone: the whole batch
                 except Exception as exc:  # this caller's own: a constraint, a stale lease
-                    await conn.execute("ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op")
+                    control = ["ROLLBACK TO SAVEPOINT op", "RELEASE SAVEPOINT op"]
                     outcomes.append((request, None, _as_store_error(exc)))
                     continue
-                await conn.execute("RELEASE SAVEPOINT op")
+                control = ["RELEASE SAVEPOINT op"]
                 outcomes.append((request, result, None))
                 notify = notify or request.notify
             if any(error is None for _, _, error in outcomes):
-                await conn.execute(f"{sql.NOTIFY_QUEUE}; COMMIT" if notify else "COMMIT")
+                await conn.execute("; ".join([*control, *([sql.NOTIFY_QUEUE] * notify), "COMMIT"]))
                 self.commits += 1
             else:
-                await conn.execute("ROLLBACK")
+                await conn.execute("; ".join([*control, "ROLLBACK"]))
         except Exception as exc:  # connection lost, server shutting down: the whole batch
             await self._abandon()
             self.failed_batches += 1

@@ -36,7 +36,9 @@ from sealpost.outbound import build_dispatcher, build_resolver
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
 from sealpost.store.file_modes import loose_modes, queue_files
+from sealpost.submission.activity import log_summaries
 from sealpost.submission.door import Submission
+from sealpost.submission.local_hold import LocalHold
 from sealpost.webhooks.worker import WebhookWorker
 from sealpost.webhooks.worker import from_config as webhook_worker
 
@@ -84,8 +86,10 @@ class Sealpost:
         # DKIM keys: the config's [[dkim.keys]] plus those of verified sending domains.
         static_keys = [load_key(k.domain, k.selector, k.key_file) for k in cfg.dkim.keys]
         self.signing_keys = SigningKeys(self.store, static_keys)
+        # Mail for local domains without a static route stays here: stored held at once.
+        hold = LocalHold.of(srv.local_domains, cfg.delivery.routes)
         self.submission = Submission(
-            self.store, time.time, self.signing_keys, hostname=cfg.server.hostname
+            self.store, time.time, self.signing_keys, hostname=cfg.server.hostname, local_hold=hold
         )
         self.resolver = build_resolver(cfg)
         # DESIGN.md section 9: every connection an API caller can aim goes through this.
@@ -208,11 +212,13 @@ class Sealpost:
         """Serve (watching certificate files) until ``request_stop``."""
         loop = asyncio.get_running_loop()
         watcher = loop.create_task(self.certs.watch(self.config.tls.reload_interval, self._stop))
+        summaries = loop.create_task(log_summaries(lambda: self.submission.counts, self._stop))
         if self.dispatcher is not None:
             self._dispatching = loop.create_task(self.dispatcher.run(self._stop))
         await self._stop.wait()
         log.info("stopping")
         watcher.cancel()
+        await summaries
         await self.stop()
 
     def request_stop(self) -> None:

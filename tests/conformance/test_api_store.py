@@ -50,6 +50,23 @@ def test_batch_with_idempotency_is_all_or_nothing(run):
     run(scenario)
 
 
+def test_batch_stores_each_message_in_its_state(run):
+    async def scenario(store):
+        items = [
+            Submitted("m1", message("a@x.test"), [event("injection", "m1", "a@x.test")], "held"),
+            Submitted("m2", message("b@x.test")),
+        ]
+        await store.enqueue_batch(items, T0, not_before=T0 + 60)
+        assert [(await store.get(m)).state for m in ("m1", "m2")] == ["held", "queued"]
+        assert [(await store.get(m)).next_attempt_at for m in ("m1", "m2")] == [T0 + 60] * 2
+        [claim] = await store.claim_due(T0 + 10_000, 10, 60)
+        assert claim.message.id == "m2"
+        [injection] = await store.list_events(limit=10)
+        assert (injection.type, injection.message_id) == ("injection", "m1")
+
+    run(scenario)
+
+
 def test_batch_can_be_scheduled(run):
     async def scenario(store):
         await store.enqueue_batch([Submitted("m1", message())], T0, not_before=T0 + 3600)

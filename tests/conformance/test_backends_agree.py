@@ -23,7 +23,7 @@ STATUSES = ("queued", "delivered", "bounced")
 
 ops = st.lists(
     st.one_of(
-        st.tuples(st.just("enqueue"), st.integers(1, 3)),
+        st.tuples(st.just("enqueue"), st.integers(1, 3), st.sampled_from(["queued", "held"])),
         st.tuples(st.just("claim"), st.integers(0, 4), st.sampled_from([5.0, 50.0])),
         st.tuples(
             st.just("record"),
@@ -33,6 +33,7 @@ ops = st.lists(
         ),
         st.tuples(st.just("release"), st.integers(0, 20)),
         st.tuples(st.just("cancel"), st.integers(0, 20)),
+        st.tuples(st.just("retry"), st.integers(0, 20)),
         st.tuples(st.just("advance"), st.sampled_from([1.0, 10.0, 100.0])),
     ),
     max_size=40,
@@ -54,7 +55,7 @@ async def replay(store: Store, program: list[tuple[Any, ...]]) -> list[Any]:
                 mid = f"m{len(ids):04d}"
                 env = Envelope("s@example.test", recipients(op[1]))
                 msg = InboundMessage(env, SessionInfo("smtp", "127.0.0.1", 1), mid.encode())
-                await store.enqueue(mid, msg, stamp)
+                await store.enqueue(mid, msg, stamp, state=op[2])
                 ids.append(mid)
                 seen.append(None)
             elif kind == "claim":
@@ -72,6 +73,8 @@ async def replay(store: Store, program: list[tuple[Any, ...]]) -> list[Any]:
                 seen.append("released")
             elif kind == "cancel" and ids:
                 seen.append(await store.cancel(ids[op[1] % len(ids)]))
+            elif kind == "retry" and ids:
+                seen.append(await store.retry_now(ids[op[1] % len(ids)], stamp))
             elif kind == "advance":
                 now += op[1]
         except StoreError as exc:

@@ -157,14 +157,15 @@ def test_list_pages_by_id_and_filters_by_state(run):
 
 def test_count_per_state(run):
     async def scenario(store):
-        assert await store.count() == {"queued": 0, "done": 0, "cancelled": 0}
-        a, b, c = ids(3)
+        assert await store.count() == {"queued": 0, "held": 0, "done": 0, "cancelled": 0}
+        a, b, c, d = ids(4)
         for mid in (a, b, c):
             await store.enqueue(mid, message("x@example.test"), T0)
+        await store.enqueue(d, message("x@example.test"), T0, state="held")
         await store.cancel(b)
         [claim] = await store.claim_due(T0, 1, 60)
         await store.record_attempt(claim, [RecipientResult("x@example.test", "delivered")], T0)
-        assert await store.count() == {"queued": 1, "done": 1, "cancelled": 1}
+        assert await store.count() == {"queued": 1, "held": 1, "done": 1, "cancelled": 1}
 
     run(scenario)
 
@@ -382,6 +383,71 @@ def test_release_gives_lease_back_unchanged(run):
         await store.release(claim)  # stale: must not free the new holder's lease
         assert await store.claim_due(T0 + 1, 10, 60) == []
         await store.record_attempt(again, [RecipientResult("a@example.test", "delivered")], T0)
+
+    run(scenario)
+
+
+# --- held (mail that stays here) ------------------------------------------------------------
+def test_held_is_stored_held_and_never_claimed(run):
+    async def scenario(store):
+        held, queued = ids(2)
+        await store.enqueue(held, message(), T0, state="held")
+        await store.enqueue(queued, message(), T0)
+        stored = await store.get(held)
+        assert (stored.state, stored.attempts, stored.next_attempt_at) == ("held", 0, T0)
+        assert [r.status for r in stored.recipients] == ["queued", "queued"]
+        for later in (T0, T0 + 86_400, T0 + 10**9):
+            claims = await store.claim_due(later, 100, 10**10)  # the queued one stays leased
+            assert [c.message.id for c in claims] == ([queued] if later == T0 else [])
+        assert (await store.get(held)).attempts == 0
+        assert await store.release_all_leases() == 1  # the queued one's lease only
+        assert (await store.get(held)).state == "held"
+
+    run(scenario)
+
+
+def test_held_is_counted_and_listed(run):
+    async def scenario(store):
+        a, b, c = ids(3)
+        await store.enqueue(a, message(), T0, state="held")
+        await store.enqueue(b, message(), T0)
+        await store.enqueue(c, message(), T0, state="held")
+        assert await store.count() == {"queued": 1, "held": 2, "done": 0, "cancelled": 0}
+        rows = await store.list(state="held")
+        assert [(r.id, r.state, r.attempts) for r in rows] == [(a, "held", 0), (c, "held", 0)]
+        assert [r.state for r in await store.list()] == ["held", "queued", "held"]
+        assert [r.id for r in await store.list(state="held", after=a)] == [c]
+        assert [r.id for r in await store.list(state="queued")] == [b]
+
+    run(scenario)
+
+
+def test_retry_now_releases_a_held_message(run):
+    async def scenario(store):
+        [mid] = ids(1)
+        await store.enqueue(mid, message(), T0, state="held")
+        assert await store.retry_now(mid, T0 + 500) is True
+        stored = await store.get(mid)
+        assert (stored.state, stored.next_attempt_at, stored.attempts) == ("queued", T0 + 500, 0)
+        assert await store.claim_due(T0 + 499, 10, 60) == []
+        [claim] = await store.claim_due(T0 + 500, 10, 60)
+        assert claim.message.id == mid and claim.message.state == "queued"
+        assert await store.retry_now("no-such-message", T0) is False
+
+    run(scenario)
+
+
+def test_cancel_works_on_a_held_message(run):
+    async def scenario(store):
+        [mid] = ids(1)
+        await store.enqueue(mid, message(), T0, state="held")
+        assert await store.cancel(mid) is True
+        stored = await store.get(mid)
+        assert stored.state == "cancelled"
+        assert [r.status for r in stored.recipients] == ["cancelled", "cancelled"]
+        assert await store.retry_now(mid, T0) is False  # cancelled is final
+        assert await store.cancel(mid) is False
+        assert await store.count() == {"queued": 0, "held": 0, "done": 0, "cancelled": 1}
 
     run(scenario)
 

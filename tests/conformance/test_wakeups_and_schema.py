@@ -34,6 +34,18 @@ def test_mail_queued_while_nobody_waits_is_not_missed(run):
     run(scenario)
 
 
+def test_held_mail_wakes_nobody_until_it_is_released(run):
+    async def scenario(store):
+        await store.wait_for_mail(0)
+        await store.enqueue("m1", message(), T0, state="held")
+        await store.enqueue_batch([Submitted("m2", message(), state="held")], T0)
+        assert await store.wait_for_mail(0.2) is False
+        assert await store.retry_now("m1", T0)
+        assert await store.wait_for_mail(5) is True
+
+    run(scenario)
+
+
 def test_migrate_on_an_open_store_is_current_and_idempotent(run):
     async def scenario(store):
         found, now = await store.migrate()

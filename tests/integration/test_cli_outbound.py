@@ -83,9 +83,15 @@ def test_events_follow_prints_new_events(running):
 
 def test_queue_retry_and_cancel(running):
     config, server = running
-    mid = send(server.ports["mx"])
-    retried = cli("queue", "retry", mid, "-c", str(config))
+    mid = send(server.ports["mx"])  # a local domain without a route: held
+    held = json.loads(cli("queue", "list", "--state", "held", "--json", "-c", str(config)).stdout)
+    assert [(r["id"], r["state"]) for r in held] == [(mid, "held")]
+    assert "held" in cli("queue", "list", "-c", str(config)).stdout
+    retried = cli("queue", "retry", mid, "-c", str(config))  # releases it (postsuper -H)
     assert retried.returncode == 0, retried.stderr
+    shown = json.loads(cli("queue", "show", mid, "--json", "-c", str(config)).stdout)
+    assert shown["state"] == "queued"
+    assert cli("queue", "list", "--state", "held", "--json", "-c", str(config)).stdout == "[]\n"
     cancelled = cli("queue", "cancel", mid, "-c", str(config))
     assert cancelled.returncode == 0, cancelled.stderr
     shown = json.loads(cli("queue", "show", mid, "--json", "-c", str(config)).stdout)

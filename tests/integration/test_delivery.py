@@ -158,7 +158,7 @@ async def _run_once(rig) -> None:
     await pool.close_all()
 
 
-def test_local_domain_mail_stays_queued_and_a_returned_dsn_becomes_out_of_band(
+def test_local_domain_mail_is_held_and_a_returned_dsn_becomes_out_of_band(
     start_server, dns_server, smtp_sink, sink_certs
 ):
     sink = smtp_sink(cert=sink_certs.good, replies={"RCPT gone@example.net": b"550 5.1.1 gone\r\n"})
@@ -171,7 +171,7 @@ def test_local_domain_mail_stays_queued_and_a_returned_dsn_becomes_out_of_band(
     [oob] = rig.wait_events("out_of_band")
     assert oob.message_id == original and oob.rcpt_to == "gone@example.net"
     assert oob.fields["bounce_class"] == "10"
-    assert rig.stored(kept).state == "queued"
+    assert rig.stored(kept).state == "held"  # stored held at once: never claimed
     assert rig.events("delivery", "bounce", "delay", message_id=kept) == []
 
 

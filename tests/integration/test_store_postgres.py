@@ -171,6 +171,26 @@ def test_two_nodes_starting_together_migrate_once(pg_fresh_database):
     run(main)
 
 
+def test_a_version_1_database_is_migrated_to_hold_mail(pg_fresh_database):
+    """Version 2 widens the state CHECK in place for 'held'; a node at start applies it."""
+
+    async def main() -> None:
+        conn = await asyncpg.connect(pg_fresh_database)
+        async with conn.transaction():
+            await conn.execute(pg_schema.sql.CREATE_VERSION_TABLE)
+            for statement in pg_schema.MIGRATIONS[0][1]:
+                await conn.execute(statement)
+            await conn.execute(pg_schema.sql.INSERT_VERSION, 1)
+        await conn.close()
+        async with nodes(pg_fresh_database, "n1") as (store,):
+            assert store.migrated == (1, pg_schema.NEWEST)
+            await store.enqueue("m1", message(), T0, state="held")
+            assert (await store.get("m1")).state == "held"
+            assert await store.claim_due(T0 + 1, 10, 60) == []
+
+    run(main)
+
+
 def test_a_node_that_may_not_migrate_refuses_an_old_schema(pg_fresh_database):
     async def main() -> None:
         store = PostgresStore(pg_fresh_database, migrate=False)

@@ -1,4 +1,6 @@
-"""``sealpost queue list|show``: what is in the queue, for people and (``--json``) programs."""
+"""``sealpost queue list|show|retry|cancel``: what is in the queue, for people and (``--json``)
+programs. ``held`` mail (for a local domain without a route: it stays here) is listed with
+``--state held``; ``retry`` releases it to the queue, as Postfix's ``postsuper -H`` does."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ queue_app = typer.Typer(help="Inspect the queue.", no_args_is_help=True)
 
 class State(StrEnum):
     queued = "queued"
+    held = "held"
     done = "done"
     cancelled = "cancelled"
 
@@ -116,21 +119,23 @@ def queue_show(
 
 @queue_app.command("retry")
 def queue_retry(message_id: str, config: ConfigOpt = DEFAULT_CONFIG_PATH) -> None:
-    """Try a deferred message again now instead of at its next scheduled attempt."""
+    """Try a deferred message again now, or release a held one to the queue."""
     cfg = load(config)
     if not with_store(cfg, lambda s: s.retry_now(message_id, time.time())):
         raise fail(
-            f"no queued message {message_id}; `sealpost queue list --state queued` shows them."
+            f"no queued or held message {message_id}; "
+            "`sealpost queue list --state queued` (or `--state held`) shows them."
         )
     out.print(f"{message_id} is due now; a running server picks it up within a second.")
 
 
 @queue_app.command("cancel")
 def queue_cancel(message_id: str, config: ConfigOpt = DEFAULT_CONFIG_PATH) -> None:
-    """Cancel a queued message: its remaining recipients are never tried again."""
+    """Cancel a queued or held message: its remaining recipients are never tried again."""
     cfg = load(config)
     if not with_store(cfg, lambda s: s.cancel(message_id)):
         raise fail(
-            f"no queued message {message_id}; `sealpost queue list --state queued` shows them."
+            f"no queued or held message {message_id}; "
+            "`sealpost queue list --state queued` (or `--state held`) shows them."
         )
     out.print(f"cancelled {message_id}")

@@ -52,7 +52,8 @@ class DeliverySection(Section):
     routes: dict[Domain, Annotated[str, AfterValidator(route_text)]] = Field(
         default_factory=dict,
         description='Static routes: domain = "host:port". Mail for local_domains is only '
-        "delivered when it has a route here; otherwise it stays queued as inbound mail.",
+        "delivered when it has a route here; otherwise it stays here as inbound mail, stored "
+        "held (sealpost queue list --state held).",
     )
     tls_policy: dict[str, TlsLevelName] = Field(
         default_factory=dict,

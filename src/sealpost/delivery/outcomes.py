@@ -4,9 +4,10 @@ For each recipient: ``delivered`` / ``bounced`` / still ``queued`` with its repl
 event (``delivery``, ``bounce`` or ``delay``) carrying the TLS record of the session. A
 transient failure past the queue lifetime becomes a bounce (RFC 5321 section 4.5.4.1).
 Bounced recipients of a message with a non-null sender get one RFC 3464 DSN; a null sender
-never gets one. Local domains without a route keep their mail queued as inbound mail; when
-that mail is itself a DSN answering one of our messages, it becomes an ``out_of_band``
-event on the message it answers.
+never gets one. Local domains without a route keep their mail queued as inbound mail (the
+door stores most such mail ``held``, so it never gets here: what does is null-sender mail
+and local recipients of messages with other recipients); when that mail is itself a DSN
+answering one of our messages, it becomes an ``out_of_band`` event on the message it answers.
 """
 
 from __future__ import annotations

@@ -212,9 +212,11 @@ class SmtpConnection(asyncio.Protocol):
                 reply = replies.sender_not_owned(str(outcome))
             else:
                 reply = Reply.of(250, "2.0.0", f"Ok: queued as {outcome.message_id}")
-                log.info(
-                    "queued %s from=<%s> nrcpt=%d size=%d listener=%s tls=%s",
+                # One line per message is DEBUG; INFO has the door's summary per interval.
+                log.debug(
+                    "queued %s state=%s from=<%s> nrcpt=%d size=%d listener=%s tls=%s",
                     outcome.message_id,
+                    "held" if outcome.held else "queued",
                     event.envelope.mail_from,
                     len(event.envelope.recipients),
                     len(event.data),

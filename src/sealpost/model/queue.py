@@ -3,6 +3,10 @@ the outcome of one attempt, and the row ``sealpost queue list`` shows.
 
 RFC 5321 section 6.1: once Sealpost answers ``250`` it owns the message; these values are what
 the queue keeps of it until every recipient is final (delivered, bounced or cancelled).
+
+States: ``queued`` (the dispatcher claims it when due), ``held`` (mail that stays here, for a
+local domain without a route: never claimed, like Postfix's hold queue; ``retry_now`` releases
+it to ``queued``, as ``postsuper -H`` does), ``done`` and ``cancelled``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import Literal
 from sealpost.model.envelope import InboundMessage
 from sealpost.model.events import EventRecord
 
-MessageState = Literal["queued", "done", "cancelled"]
+MessageState = Literal["queued", "held", "done", "cancelled"]
+InitialState = Literal["queued", "held"]  # what a message may be stored as
+MESSAGE_STATES: tuple[MessageState, ...] = ("queued", "held", "done", "cancelled")
 RecipientStatus = Literal["queued", "delivered", "bounced", "cancelled"]
 
 
@@ -77,8 +83,10 @@ class RecipientResult:
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
-    """One message of a batch handed to ``enqueue_batch``, with its injection events."""
+    """One message of a batch handed to ``enqueue_batch``, with its injection events and the
+    state it is stored in."""
 
     message_id: str
     message: InboundMessage
     events: Sequence[EventRecord] = ()
+    state: InitialState = "queued"

@@ -20,7 +20,7 @@ from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.events import EventRecord
 from sealpost.model.grants import in_order, parse_grant
 from sealpost.model.idempotency import IdempotencyRecord
-from sealpost.model.queue import MessageSummary, StoredMessage, StoredRecipient
+from sealpost.model.queue import InitialState, MessageSummary, StoredMessage, StoredRecipient
 from sealpost.model.tls_record import TlsRecord
 from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode, PendingBatch
 from sealpost.store.errors import StoreError
@@ -28,8 +28,16 @@ from sealpost.store.errors import StoreError
 MessageRow = tuple[Any, ...]
 
 
-def message_row(message_id: str, message: InboundMessage, now: float) -> MessageRow:
-    """Parameters for ``INSERT_MESSAGE``."""
+def message_row(
+    message_id: str,
+    message: InboundMessage,
+    now: float,
+    *,
+    due: float | None = None,
+    state: InitialState = "queued",
+) -> MessageRow:
+    """Parameters for ``INSERT_MESSAGE``: created ``now``, in ``state``, due at ``due``
+    (default ``now``)."""
     envelope = message.envelope
     session = message.session
     envelope_json = {
@@ -56,7 +64,8 @@ def message_row(message_id: str, message: InboundMessage, now: float) -> Message
     return (
         message_id,
         now,
-        now,
+        state,
+        now if due is None else due,
         envelope.mail_from,
         len(envelope.recipients),
         session.listener,

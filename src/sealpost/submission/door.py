@@ -10,6 +10,12 @@ header (RFC 5321 section 4.4), gives the message its id, stores it durably with 
 injection events (``Spool.enqueue`` returns only after fsync, RFC 5321 section 6.1)
 and then wakes the dispatcher. Nothing may acknowledge a message before ``submit`` has
 returned.
+
+Mail that stays here (``local_hold``: every recipient in a local domain without a route, a
+non-null sender) is stored ``held`` in that same transaction, and the dispatcher is not
+woken for it: it never claims held mail. The injection event is the same either way (the
+dispatcher's path never added one for such mail either). ``counts`` tells the periodic
+summary (``activity``) what the door took in.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from sealpost.model.document import Document
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.ids import new_message_id
-from sealpost.model.queue import Submitted
+from sealpost.model.queue import InitialState, Submitted
 from sealpost.store.contracts.queue import Spool
+from sealpost.submission.activity import DoorCounts
+from sealpost.submission.local_hold import LocalHold
 from sealpost.submission.received import received_header
 from sealpost.submission.sender_identity import ForeignSender, check_sender
 
@@ -40,6 +48,7 @@ class Signer(Protocol):
 @dataclass(frozen=True, slots=True)
 class Accepted:
     message_id: str
+    held: bool = False  # stored held: it stays here (local_hold)
 
 
 def _originated_here(session: SessionInfo) -> bool:
@@ -60,13 +69,22 @@ class Submission:
         clock: Callable[[], float] = time.time,
         signer: Signer | None = None,
         hostname: str = "localhost",
+        local_hold: LocalHold | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._signer = signer
         self._hostname = hostname
+        self._hold = local_hold or LocalHold()
         self._wake: Callable[[], None] = lambda: None
         self.accepted = 0
+        self.held = 0  # of those accepted, stored held
+        self.refused = 0  # refused as a value (a sender the key may not use)
+
+    @property
+    def counts(self) -> DoorCounts:
+        """What the door took in since it was made (for the periodic summary)."""
+        return DoorCounts(self.accepted, self.held, self.refused)
 
     def on_queued(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` after each message is stored (the dispatcher's wake-up)."""
@@ -77,6 +95,7 @@ class Submission:
         A restricted key's message naming a sender it may not use is returned refused."""
         refused = _refusal(message)
         if refused is not None:
+            self.refused += 1
             return refused
         return await self._enqueue(message)
 
@@ -84,12 +103,20 @@ class Submission:
         now = self._clock()
         message_id = new_message_id(now)
         stamped = self._stamp(message_id, message)
+        held = self._hold.holds(stamped)
         await self._store.enqueue(
-            message_id, stamped, now, injection_events(message_id, stamped, now)
+            message_id,
+            stamped,
+            now,
+            injection_events(message_id, stamped, now),
+            state="held" if held else "queued",
         )
         self.accepted += 1
-        self._wake()
-        return Accepted(message_id)
+        if held:
+            self.held += 1
+        else:
+            self._wake()
+        return Accepted(message_id, held)
 
     async def submit_batch(
         self,
@@ -109,13 +136,16 @@ class Submission:
         for message in messages:
             refused = _refusal(message)
             if refused is not None:
+                self.refused += 1
                 return refused
         now = self._clock()
         items: list[Submitted] = []
         for message in messages:
             message_id = new_message_id(now)
             stamped = self._stamp(message_id, message)
-            items.append(Submitted(message_id, stamped, injection_events(message_id, stamped, now)))
+            events = injection_events(message_id, stamped, now)
+            state: InitialState = "held" if self._hold.holds(stamped) else "queued"
+            items.append(Submitted(message_id, stamped, events, state))
         ids = [item.message_id for item in items]
         await self._store.enqueue_batch(
             items,
@@ -125,7 +155,10 @@ class Submission:
             documents=documents(ids) if documents else (),
         )
         self.accepted += len(items)
-        self._wake()
+        held = sum(1 for item in items if item.state == "held")
+        self.held += held
+        if held < len(items):
+            self._wake()
         return ids
 
     def _stamp(self, message_id: str, message: InboundMessage) -> InboundMessage:

@@ -7,7 +7,10 @@ messages and all of their recipients are committed and on stable storage (fsync)
 - ``Spool``: the submission door puts mail in (with the ``Idempotency-Key`` record of an API
   transmission in the same transaction: checklist K10).
 - ``DeliveryQueue``: the dispatcher leases due mail and records each attempt (K6, K11).
-- ``QueueControl``: the operator (CLI, API) looks at, cancels and retries mail.
+- ``QueueControl``: the operator (CLI, API) looks at, cancels, retries and releases mail.
+
+A message is stored ``queued`` (the dispatcher's) or ``held`` (mail that stays here: never
+claimed until ``retry_now`` releases it); see ``model.queue``.
 - ``IdempotencyStore``: the API finds what a repeated ``Idempotency-Key`` produced.
 """
 
@@ -23,6 +26,7 @@ from sealpost.model.events import EventRecord
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.queue import (
     Claim,
+    InitialState,
     MessageState,
     MessageSummary,
     RecipientResult,
@@ -40,9 +44,11 @@ class Spool(Protocol):
         message: InboundMessage,
         now: float,
         events: Sequence[EventRecord] = (),
+        *,
+        state: InitialState = "queued",
     ) -> None:
-        """Store the message, its recipients and ``events`` in one transaction, fsynced,
-        before returning."""
+        """Store the message (in ``state``), its recipients and ``events`` in one
+        transaction, fsynced, before returning."""
 
     async def enqueue_batch(
         self,
@@ -53,17 +59,19 @@ class Spool(Protocol):
         idempotency: IdempotencyRecord | None = None,
         documents: Sequence[Document] = (),
     ) -> None:
-        """Store every message (due at ``not_before`` or now), the idempotency record and
-        the documents in ONE transaction, fsynced; all or nothing. ``DuplicateError`` when
-        the idempotency key is already recorded (nothing is written then)."""
+        """Store every message (each in its ``Submitted.state``, due at ``not_before`` or
+        now), the idempotency record and the documents in ONE transaction, fsynced; all or
+        nothing. ``DuplicateError`` when the idempotency key is already recorded (nothing is
+        written then)."""
 
 
 class DeliveryQueue(Protocol):
     """Leases on due mail and the record of each delivery attempt."""
 
     async def claim_due(self, now: float, limit: int, lease: float) -> list[Claim]:
-        """Lease up to ``limit`` queued messages whose next attempt is due, oldest due
-        first; a message whose lease expired (its holder crashed) counts as not leased."""
+        """Lease up to ``limit`` queued messages whose next attempt is due (never a held
+        one), oldest due first; a message whose lease expired (its holder crashed) counts
+        as not leased."""
 
     async def record_attempt(
         self,
@@ -98,13 +106,14 @@ class QueueControl(Protocol):
         """Messages ordered by id (arrival); ``after`` pages past an id."""
 
     async def count(self) -> dict[str, int]:
-        """Number of messages per state."""
+        """Number of messages per state, every state named (0 when none)."""
 
     async def cancel(self, message_id: str) -> bool:
-        """Cancel a queued message; False when there is no such queued message."""
+        """Cancel a queued or held message; False when there is no such message."""
 
     async def retry_now(self, message_id: str, now: float) -> bool:
-        """Make a queued message due at ``now``; False when there is no such queued message."""
+        """Make a queued message due at ``now``, or release a held one (``queued``, due at
+        ``now``); False when there is no such queued or held message."""
 
 
 class IdempotencyStore(Protocol):

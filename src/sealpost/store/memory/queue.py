@@ -19,7 +19,9 @@ from sealpost.model.envelope import InboundMessage
 from sealpost.model.events import EventRecord
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.queue import (
+    MESSAGE_STATES,
     Claim,
+    InitialState,
     MessageState,
     MessageSummary,
     RecipientResult,
@@ -60,12 +62,14 @@ class MemoryQueue(MemoryEvents, MemoryRecords):
         message: InboundMessage,
         now: float,
         events: Sequence[EventRecord] = (),
+        *,
+        state: InitialState = "queued",
     ) -> None:
         if not message.envelope.recipients:
             raise StoreError("a message needs at least one recipient")
         if message_id in self._messages:
             raise DuplicateError(f"message {message_id} already exists")
-        self._insert(message_id, message, now, now, events)
+        self._insert(message_id, message, now, now, events, state)
 
     async def enqueue_batch(
         self,
@@ -85,7 +89,7 @@ class MemoryQueue(MemoryEvents, MemoryRecords):
             raise DuplicateError("a message id of the batch already exists")
         due = now if not_before is None else not_before
         for item in items:  # checks passed: nothing below can fail half way
-            self._insert(item.message_id, item.message, now, due, item.events)
+            self._insert(item.message_id, item.message, now, due, item.events, item.state)
         if idempotency is not None:
             self._idempotency[idempotency.key] = idempotency
         for document in documents:
@@ -100,20 +104,22 @@ class MemoryQueue(MemoryEvents, MemoryRecords):
         now: float,
         due: float,
         events: Sequence[EventRecord],
+        state: InitialState,
     ) -> None:
         recipients = tuple(StoredRecipient(a, "queued") for a in message.envelope.recipients)
         stored = StoredMessage(
             id=message_id,
             message=message,
             created_at=now,
-            state="queued",
+            state=state,
             next_attempt_at=due,
             attempts=0,
             recipients=recipients,
         )
         self._messages[message_id] = _Entry(stored)
         self._append(events)
-        self._mail_queued.set()
+        if state == "queued":
+            self._mail_queued.set()
 
     # --- QueueWakeups -----------------------------------------------------------------------
     async def wait_for_mail(self, timeout: float) -> bool:
@@ -204,22 +210,22 @@ class MemoryQueue(MemoryEvents, MemoryRecords):
         return rows
 
     async def count(self) -> dict[str, int]:
-        counts = {"queued": 0, "done": 0, "cancelled": 0}
+        counts = dict.fromkeys(MESSAGE_STATES, 0)
         for entry in self._messages.values():
             counts[entry.stored.state] += 1
         return counts
 
     async def retry_now(self, message_id: str, now: float) -> bool:
         entry = self._messages.get(message_id)
-        if entry is None or entry.stored.state != "queued":
+        if entry is None or entry.stored.state not in ("queued", "held"):
             return False
-        entry.stored = replace(entry.stored, next_attempt_at=now)
+        entry.stored = replace(entry.stored, state="queued", next_attempt_at=now)
         self._mail_queued.set()
         return True
 
     async def cancel(self, message_id: str) -> bool:
         entry = self._messages.get(message_id)
-        if entry is None or entry.stored.state != "queued":
+        if entry is None or entry.stored.state not in ("queued", "held"):
             return False
         stored = entry.stored
         entry.stored = replace(stored, state="cancelled", recipients=cancelled(stored.recipients))

@@ -22,7 +22,9 @@ from sealpost.model.envelope import InboundMessage
 from sealpost.model.events import EventRecord
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.queue import (
+    MESSAGE_STATES,
     Claim,
+    InitialState,
     MessageState,
     MessageSummary,
     RecipientResult,
@@ -47,16 +49,18 @@ class PostgresQueue(Database):
         message: InboundMessage,
         now: float,
         events: Sequence[EventRecord] = (),
+        *,
+        state: InitialState = "queued",
     ) -> None:
         if not message.envelope.recipients:
             raise StoreError("a message needs at least one recipient")
         op = partial(
             ops.insert_message,
-            row=codec.message_row(message_id, message, now),
+            row=codec.message_row(message_id, message, now, state=state),
             recipients=codec.recipient_rows(message_id, message),
             events=tuple(codec.event_row(e) for e in events),
         )
-        await self._write(op, events=bool(events), notify=True)
+        await self._write(op, events=bool(events), notify=state == "queued")
 
     async def enqueue_batch(
         self,
@@ -72,11 +76,10 @@ class PostgresQueue(Database):
         for item in items:
             if not item.message.envelope.recipients:
                 raise StoreError("a message needs at least one recipient")
-            row = list(codec.message_row(item.message_id, item.message, now))
-            row[2] = due  # next_attempt_at
+            row = codec.message_row(item.message_id, item.message, now, due=due, state=item.state)
             messages.append(
                 (
-                    tuple(row),
+                    row,
                     codec.recipient_rows(item.message_id, item.message),
                     tuple(codec.event_row(e) for e in item.events),
                 )
@@ -88,7 +91,8 @@ class PostgresQueue(Database):
             documents=[codec.document_row(d, d.updated_at or now) for d in documents],
         )
         has_events = any(item.events for item in items)
-        await self._write(op, events=has_events, notify=bool(items))
+        queued = any(item.state == "queued" for item in items)
+        await self._write(op, events=has_events, notify=queued)
 
     # --- IdempotencyStore -------------------------------------------------------------------
     async def get_idempotency(self, key: str) -> IdempotencyRecord | None:
@@ -158,7 +162,7 @@ class PostgresQueue(Database):
 
     async def count(self) -> dict[str, int]:
         rows = await self._read(lambda conn: conn.fetch(sql.COUNT_BY_STATE))
-        counts = {"queued": 0, "done": 0, "cancelled": 0}
+        counts = dict.fromkeys(MESSAGE_STATES, 0)
         counts.update({state: n for state, n in rows})
         return counts
 

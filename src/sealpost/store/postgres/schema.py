@@ -127,6 +127,17 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        2,
+        (
+            # The 'held' state (model/queue.py: mail that stays here, never claimed until
+            # retry_now releases it). PostgreSQL changes the CHECK in place; messages_due
+            # keeps only 'queued' rows, so claim_due never reads a held one.
+            """ALTER TABLE messages DROP CONSTRAINT messages_state_check,
+                ADD CONSTRAINT messages_state_check
+                CHECK (state IN ('queued', 'held', 'done', 'cancelled'))""",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

@@ -35,7 +35,7 @@ INSERT_VERSION = "INSERT INTO schema_version (version) VALUES ($1)"
 # --- messages -------------------------------------------------------------------------------
 INSERT_MESSAGE = """INSERT INTO messages (id, created_at, state, next_attempt_at, attempts,
     mail_from, rcpt_count, listener, tls_version, size, envelope, session, data)
-    VALUES ($1, $2, 'queued', $3, 0, $4, $5, $6, $7, $8, $9, $10, $11)"""
+    VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9, $10, $11, $12)"""
 INSERT_RECIPIENT = """INSERT INTO recipients (message_id, idx, address, status)
     VALUES ($1, $2, $3, 'queued')"""
 MESSAGE_COLUMNS = (
@@ -50,10 +50,11 @@ SUMMARY_COLUMNS = """id, mail_from, rcpt_count, size, created_at, state, next_at
     attempts, listener, tls_version"""
 COUNT_BY_STATE = "SELECT state, count(*) FROM messages GROUP BY state"
 
-# Due order from the partial index messages_due; rows another node (or this one) has locked
-# are skipped, not waited for, and an expired lease counts as no lease: its holder crashed
-# or lost the database, and the message is taken over (security checklist K11). The new
-# lease carries this node's id. RETURNING order is unspecified: the caller sorts.
+# Due order from the partial index messages_due (held mail is not in it); rows another node
+# (or this one) has locked are skipped, not waited for, and an expired lease counts as no
+# lease: its holder crashed or lost the database, and the message is taken over (security
+# checklist K11). The new lease carries this node's id. RETURNING order is unspecified: the
+# caller sorts.
 CLAIM_DUE = f"""UPDATE messages AS m
     SET lease_token = replace(gen_random_uuid()::text, '-', ''), lease_until = $3,
         lease_node = $4
@@ -74,8 +75,11 @@ RELEASE_LEASE = """UPDATE messages SET lease_token = NULL, lease_until = NULL, l
     WHERE id = $1 AND lease_token = $2"""
 RELEASE_NODE_LEASES = """UPDATE messages SET lease_token = NULL, lease_until = NULL,
     lease_node = NULL WHERE lease_node = $1"""
-RETRY_NOW = "UPDATE messages SET next_attempt_at = $1 WHERE id = $2 AND state = 'queued'"
-CANCEL_MESSAGE = "UPDATE messages SET state = 'cancelled' WHERE id = $1 AND state = 'queued'"
+# Due now; a held message is released to the queue (Postfix `postsuper -H`).
+RETRY_NOW = """UPDATE messages SET state = 'queued', next_attempt_at = $1
+    WHERE id = $2 AND state IN ('queued', 'held')"""
+CANCEL_MESSAGE = """UPDATE messages SET state = 'cancelled'
+    WHERE id = $1 AND state IN ('queued', 'held')"""
 CANCEL_RECIPIENTS = """UPDATE recipients SET status = 'cancelled'
     WHERE message_id = $1 AND status = 'queued'"""
 

@@ -22,7 +22,9 @@ from sealpost.model.envelope import InboundMessage
 from sealpost.model.events import EventRecord
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.queue import (
+    MESSAGE_STATES,
     Claim,
+    InitialState,
     MessageState,
     MessageSummary,
     RecipientResult,
@@ -48,16 +50,19 @@ class SqliteQueue(Database):
         message: InboundMessage,
         now: float,
         events: Sequence[EventRecord] = (),
+        *,
+        state: InitialState = "queued",
     ) -> None:
         if not message.envelope.recipients:
             raise StoreError("a message needs at least one recipient")
-        row = codec.message_row(message_id, message, now)
+        row = codec.message_row(message_id, message, now, state=state)
         recipients = codec.recipient_rows(message_id, message)
         event_rows = tuple(codec.event_row(e) for e in events)
         await self._write(
             partial(ops.insert_message, row=row, recipients=recipients, events=event_rows)
         )
-        self._mail_queued.set()
+        if state == "queued":
+            self._mail_queued.set()
 
     async def enqueue_batch(
         self,
@@ -73,11 +78,10 @@ class SqliteQueue(Database):
         for item in items:
             if not item.message.envelope.recipients:
                 raise StoreError("a message needs at least one recipient")
-            row = list(codec.message_row(item.message_id, item.message, now))
-            row[2] = due  # next_attempt_at
+            row = codec.message_row(item.message_id, item.message, now, due=due, state=item.state)
             messages.append(
                 (
-                    tuple(row),
+                    row,
                     codec.recipient_rows(item.message_id, item.message),
                     tuple(codec.event_row(e) for e in item.events),
                 )
@@ -89,7 +93,7 @@ class SqliteQueue(Database):
             documents=tuple(codec.document_row(d, d.updated_at or now) for d in documents),
         )
         await self._write(op)
-        if items:
+        if any(item.state == "queued" for item in items):
             self._mail_queued.set()
 
     # --- QueueWakeups -----------------------------------------------------------------------
@@ -167,7 +171,7 @@ class SqliteQueue(Database):
 
     async def count(self) -> dict[str, int]:
         rows = await self._read(lambda conn: conn.execute(sql.COUNT_BY_STATE).fetchall())
-        counts = {"queued": 0, "done": 0, "cancelled": 0}
+        counts = dict.fromkeys(MESSAGE_STATES, 0)
         counts.update({state: n for state, n in rows})
         return counts
 

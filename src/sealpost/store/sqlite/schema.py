@@ -31,6 +31,10 @@ GRANTS_AT_VERSION_5 = (
     "queue/manage",
 )
 
+# The columns of the messages table as version 1 made them (version 7 copies them).
+_MESSAGE_COLUMNS_V1 = """id, created_at, state, next_attempt_at, attempts, lease_token,
+    lease_until, mail_from, rcpt_count, listener, tls_version, size, envelope, session, data"""
+
 # Each migration is (version, statements); statement lists avoid executescript(), which would
 # commit the surrounding transaction.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
@@ -198,6 +202,43 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             FROM documents AS d, json_each(d.payload, '$.history') AS h
             WHERE d.kind = 'webhook_state' AND json_type(d.payload, '$.history') = 'array'""",
             "DELETE FROM documents WHERE kind = 'webhook_state'",
+        ),
+    ),
+    (
+        7,
+        (
+            # The 'held' state (model/queue.py: mail that stays here, never claimed). SQLite
+            # cannot change a CHECK in place, so the table is rebuilt as its documentation
+            # says (ALTER TABLE, "making other kinds of table schema changes"): a new table
+            # with the wider CHECK, every row copied with its rowid, the old one dropped (with
+            # its indexes), the new one renamed, the indexes made again. One transaction, like
+            # every migration; it reads and writes each message once.
+            """CREATE TABLE messages_v7 (
+                id TEXT PRIMARY KEY,
+                created_at REAL NOT NULL,
+                state TEXT NOT NULL
+                    CHECK (state IN ('queued', 'held', 'done', 'cancelled')),
+                next_attempt_at REAL NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                lease_token TEXT,
+                lease_until REAL,
+                mail_from TEXT NOT NULL,
+                rcpt_count INTEGER NOT NULL,
+                listener TEXT NOT NULL,
+                tls_version TEXT,
+                size INTEGER NOT NULL,
+                envelope TEXT NOT NULL,
+                session TEXT NOT NULL,
+                data BLOB NOT NULL
+            )""",
+            f"""INSERT INTO messages_v7 (rowid, {_MESSAGE_COLUMNS_V1})
+                SELECT rowid, {_MESSAGE_COLUMNS_V1} FROM messages""",
+            "DROP TABLE messages",
+            "ALTER TABLE messages_v7 RENAME TO messages",
+            # As in version 1. Held rows have their own ('held', ...) range in messages_due,
+            # so claim_due's walk over ('queued', due ...) never reads one.
+            "CREATE INDEX messages_due ON messages (state, next_attempt_at, lease_until)",
+            "CREATE INDEX messages_state ON messages (state, id)",
         ),
     ),
 )

@@ -37,7 +37,7 @@ INSERT_VERSION = "INSERT INTO schema_version (version) VALUES (?)"
 # --- messages -------------------------------------------------------------------------------
 INSERT_MESSAGE = """INSERT INTO messages (id, created_at, state, next_attempt_at, attempts,
     mail_from, rcpt_count, listener, tls_version, size, envelope, session, data)
-    VALUES (?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)"""
 INSERT_RECIPIENT = """INSERT INTO recipients (message_id, idx, address, status)
     VALUES (?, ?, ?, 'queued')"""
 MESSAGE_COLUMNS = (
@@ -50,6 +50,7 @@ SUMMARY_COLUMNS = """id, mail_from, rcpt_count, size, created_at, state, next_at
     attempts, listener, tls_version"""
 COUNT_BY_STATE = "SELECT state, count(*) FROM messages GROUP BY state"
 
+# Held messages sit in their own ('held', ...) range of messages_due: the walk never sees them.
 SELECT_DUE = """SELECT rowid FROM messages INDEXED BY messages_due
     WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)
     ORDER BY next_attempt_at LIMIT ?"""
@@ -63,8 +64,11 @@ RELEASE_LEASE = """UPDATE messages SET lease_token = NULL, lease_until = NULL
     WHERE id = ? AND lease_token = ?"""
 RELEASE_ALL_LEASES = """UPDATE messages SET lease_token = NULL, lease_until = NULL
     WHERE lease_token IS NOT NULL"""
-RETRY_NOW = "UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'queued'"
-CANCEL_MESSAGE = "UPDATE messages SET state = 'cancelled' WHERE id = ? AND state = 'queued'"
+# Due now; a held message is released to the queue (Postfix `postsuper -H`).
+RETRY_NOW = """UPDATE messages SET state = 'queued', next_attempt_at = ?
+    WHERE id = ? AND state IN ('queued', 'held')"""
+CANCEL_MESSAGE = """UPDATE messages SET state = 'cancelled'
+    WHERE id = ? AND state IN ('queued', 'held')"""
 CANCEL_RECIPIENTS = """UPDATE recipients SET status = 'cancelled'
     WHERE message_id = ? AND status = 'queued'"""
 

@@ -18,30 +18,25 @@ from sealpost.store.contracts import Store
 Scenario = Callable[[Store], Awaitable[Any]]
 
 
-def _memory(_tmp: Path) -> Store:
-    return open_store("memory://")
-
-
-def _sqlite(tmp: Path) -> Store:
-    return open_store("sqlite:///spool/queue.db", base_dir=tmp)
-
-
-def _postgres(url: str) -> Store:
-    return open_store(url, node_id="conformance")
+def _open(backend: str, tmp: Path, pg_url: str | None) -> Store:
+    if backend == "memory":
+        return open_store("memory://")
+    if backend == "sqlite":
+        return open_store("sqlite:///spool/queue.db", base_dir=tmp)
+    assert pg_url is not None
+    return open_store(pg_url, node_id="conformance")
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Scenario], Any]:
     """``run(scenario)``: open a fresh store, await ``scenario(store)``, close the store."""
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("pg_url")
-        factory: Callable[[Path], Store] = lambda _tmp: _postgres(url)  # noqa: E731
-    else:
-        factory = _memory if request.param == "memory" else _sqlite
+    backend = request.param
+    # PostgreSQL: the run's database, emptied for this test (before any event loop runs)
+    pg_url = request.getfixturevalue("pg_url") if backend == "postgres" else None
 
     def runner(scenario: Scenario) -> Any:
         async def main() -> Any:
-            store = factory(tmp_path)
+            store = _open(backend, tmp_path, pg_url)
             await store.open()
             try:
                 return await scenario(store)

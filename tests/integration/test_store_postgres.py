@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import smtplib
 import subprocess
 import sys
 import time
@@ -366,3 +367,16 @@ def test_open_on_a_closed_port_is_a_store_error_without_the_password():
         assert "s3cret" not in str(info.value) and "127.0.0.1:9" in str(info.value)
 
     run(main)
+
+
+# --- the server on PostgreSQL ---------------------------------------------------------------
+def test_the_server_queues_smtp_mail_in_postgres(start_server, pg_url):
+    """``store.url = "postgresql://..."`` end to end: a ``250`` over SMTP means a row."""
+    server = start_server(store_url=pg_url)
+    with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=20) as client:
+        client.ehlo("client.test")
+        client.sendmail("a@sender.test", ["you@example.test"], b"Subject: pg\r\n\r\nhello\r\n")
+    rows = run(lambda: fetch(pg_url, "SELECT state, mail_from FROM messages"))
+    assert [tuple(r) for r in rows] == [("held", "a@sender.test")]  # a local domain: stays
+    events = run(lambda: fetch(pg_url, "SELECT type FROM events"))
+    assert [r[0] for r in events] == ["injection"]

@@ -7,7 +7,8 @@ recipients (1 or 100, spread over 200 domains) and a ~5 KB text body; it counts 
 the answer is ``200`` with every recipient accepted, i.e. queued durably (the API answers
 ``200`` only after the commit, like SMTP's ``250``). The run stops at a message cap or a
 time limit, whichever comes first. Figures: messages (recipients) per second, and
-p50/p99 of the whole call. Delivery is disabled: messages stay queued. Postfix has no API.
+p50/p99 of the whole call. Sealpost runs init's config (API on) with delivery disabled, the
+one listed change beyond the inbound ones: messages stay queued. Postfix has no API.
 """
 
 from __future__ import annotations

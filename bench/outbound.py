@@ -5,15 +5,21 @@ N messages (~5 KB, one recipient each, recipients spread round-robin over 200 do
 through its own SMTP inbound path at full speed *untimed*, with outbound delivery held;
 then delivery is released and the clock runs until the sink has counted all N.
 
-* Sealpost: injected over STARTTLS with SMTP AUTH (``SMTP_Injection`` + an API key, the only
-  way it relays, RFC 5321 section 7.1) while ``[delivery] enabled = false``; stopped,
-  restarted with delivery on, ``smarthost`` = the sink. The clock starts before the restart,
+* Sealpost (init's config plus the inbound changes, ``bench.sealpost_config``): injected on
+  init's ``submission`` listener over STARTTLS with SMTP AUTH (``SMTP_Injection`` + an API
+  key, the only way it relays, RFC 5321 section 7.1) while ``[delivery] enabled = false``;
+  stopped, restarted with delivery on, ``smarthost`` = the sink (each change listed with its
+  reason in the report). The clock starts before the restart,
   so Sealpost's start-up (interpreter, imports, store open) is inside its window, and the
   CPU of the restarted process is counted from its birth.
 * Postfix (the interop suite's ``SenderRole``: ``relayhost = [127.0.0.1]:SINK``): injected in
   plaintext from ``mynetworks`` with ``defer_transports = smtp``, so qmgr parks every message
   in the deferred queue; then ``postconf -e defer_transports=``, ``postfix reload``,
-  ``postqueue -f``. The clock starts before ``postconf``.
+  ``postqueue -f``. The clock starts before ``postconf``. Twice: as configured by default
+  (one sink session per message: its connection cache never holds a TLS connection), and
+  with the cache engaged (``smtp_connection_cache_destinations`` = the relay host,
+  ``smtp_tls_connection_reuse = yes`` through tlsproxy(8)); the sink's session count shows
+  whether it engaged.
 
 Both relay every domain to the same static next hop (no DNS for either), at TLS level
 ``may`` with STARTTLS offered by the sink and its CA trusted, with the same session limits:
@@ -196,7 +202,9 @@ def run_sealpost(
     base: Path, pki: Pki, sink: SinkProcess, settings: OutboundSettings
 ) -> tuple[OutboundMeasurement, list[BenchConfig]]:
     """Load through init's ``submission`` listener (STARTTLS + AUTH), then drain."""
-    server = SealpostServer(base, pki, name="sealpost-out", extra=sealpost_held())
+    server = SealpostServer(
+        base, pki, name="sealpost-out", label="Sealpost (outbound: loading)", extra=sealpost_held()
+    )
     configs = [server.config]
     key = json.loads(server.run("keys", "create", "--label", "bench", "--json"))["key"]
     try:
@@ -205,7 +213,8 @@ def run_sealpost(
         target = Target(server.host, port, True, MAIL_FROM, recipient(0, 1), auth_key=key)
         inject_seconds = inject(target, settings)
         server.stop()
-        configs.append(server.reconfigure(sealpost_drain(pki, sink.port, settings)))
+        drain_config = sealpost_drain(pki, sink.port, settings)
+        configs.append(server.reconfigure(drain_config, "Sealpost (outbound: drain)"))
         sink.reset()
         t0 = time.monotonic()
         server.start()

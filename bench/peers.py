@@ -118,11 +118,13 @@ class SealpostServer:
         self.processes = 0  # processes in its tree once ready (workers, if any)
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def reconfigure(self, extra: Sequence[tuple[str, object, str]] = ()) -> BenchConfig:
-        """Init's config with the inbound changes plus ``extra``; takes effect at the next
-        ``start()``."""
+    def reconfigure(
+        self, extra: Sequence[tuple[str, object, str]] = (), label: str | None = None
+    ) -> BenchConfig:
+        """Init's config with the inbound changes plus ``extra`` (labelled ``label`` in the
+        report); takes effect at the next ``start()``."""
         settings = inbound_settings(self.pki.cert_file, self.pki.key_file) + list(extra)
-        self.config = build(self.label, self.init_text, settings)
+        self.config = build(label or self.label, self.init_text, settings)
         self.config_path.write_text(self.config.text)
         return self.config
 

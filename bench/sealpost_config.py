@@ -118,7 +118,7 @@ def edit(init_text: str, changes: Sequence[Change]) -> str:
     if wanted:
         raise ConfigEditError(f"no table in init's config for {', '.join(wanted)}")
     text = "\n".join(out) + "\n"
-    _check(init_text, text, changes)
+    verify(init_text, text, changes)
     return text
 
 
@@ -196,7 +196,9 @@ def _edit_block(block: list[str], wanted: dict[str, Change]) -> list[str]:
     return block
 
 
-def _check(init_text: str, text: str, changes: Sequence[Change]) -> None:
+def verify(init_text: str, text: str, changes: Sequence[Change]) -> None:
+    """Raise ConfigEditError unless ``text`` differs from ``init_text`` in exactly the keys
+    of ``changes``, each set to its bench value."""
     before, after = flatten(tomllib.loads(init_text)), flatten(tomllib.loads(text))
     differing = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     expected = {c.key for c in changes if c.bench != c.init}

@@ -171,13 +171,19 @@ class SealpostServer:
             if ":" in address:
                 self.ports[name] = int(address.split("/")[0].rsplit(":", 1)[1])
         self.port = self.ports[LOAD_LISTENER]
-        self.processes = 1 + len(psutil.Process(self._proc.pid).children(recursive=True))
+        self.processes = self._count_processes()
         return self
+
+    def _count_processes(self) -> int:
+        if self._proc is None or self._proc.poll() is not None:
+            return self.processes
+        return 1 + len(psutil.Process(self._proc.pid).children(recursive=True))
 
     def settings(self) -> dict[str, str]:
         """What this server really runs with: the effective config, as ``serve`` loads it."""
         config = load_config(self.config_path)
-        workers = getattr(config.server, "workers", None)
+        workers = getattr(config.server, "workers", None)  # tolerated: a newer option
+        self.processes = self._count_processes()  # after the warm-up: workers are up
         return {
             "config": f"`sealpost init` + {len(self.config.changes)} changes (see the table)",
             "store": f"{config.store.url} (WAL, synchronous=FULL, group commit)",

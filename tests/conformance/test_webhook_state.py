@@ -37,9 +37,7 @@ def test_put_replaces_the_state_and_its_history(run):
         await store.put_webhook_state(STATE, T0)
         ok = BatchStatus("b1", 20.0, 2, 200, None, 5)
         dropped = BatchStatus("b2", 30.0, 9, None, FailureCode.DROPPED, 0)
-        later = replace(
-            STATE, cursor=9, pending=None, last_successful=20.0, history=(ok, dropped)
-        )
+        later = replace(STATE, cursor=9, pending=None, last_successful=20.0, history=(ok, dropped))
         await store.put_webhook_state(later, T0 + 1)
         assert await store.get_webhook_state("w1") == later
         shorter = replace(later, history=(dropped,))

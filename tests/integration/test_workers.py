@@ -250,3 +250,23 @@ def test_mail_queued_by_any_worker_is_delivered_at_once(
             break
     assert len(served) == 2, "every message was served by the same worker"
     stop(server)
+
+
+def test_workers_that_keep_dying_stop_the_server_with_an_error(tmp_path: Path, pki: Pki, spawn):
+    server = spawn(write_config(tmp_path, pki, listeners=[PLAIN], server=TWO))
+    for _ in range(6):  # the sixth restart within a minute is one too many
+        if server.proc.poll() is not None:
+            break
+        pids = server.worker_pids()
+        assert pids, "no worker to kill"
+        psutil.Process(pids[-1]).send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + WAIT
+        while pids[-1] in server.worker_pids() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        while len(server.worker_pids()) < 2 and server.proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("the worker was not replaced")
+            time.sleep(0.02)
+    _, stderr = server.proc.communicate(timeout=WAIT + 45)
+    assert server.proc.returncode == 1, stderr
+    assert "keep dying" in stderr

@@ -32,7 +32,7 @@ from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
 from sealpost.dkim.keys import load_key
 from sealpost.domains.registry import SendingDomains
-from sealpost.domains.signers import SigningKeys
+from sealpost.domains.signers import AnnouncedKeys, SigningKeys
 from sealpost.inbound.auth import Authenticator
 from sealpost.inbound.context import ListenerContext, Timeouts
 from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
@@ -215,7 +215,9 @@ class Sealpost:
             SendingDomains(self.store, self.config.server.data_dir, self.resolver),
             resolver=self.resolver,
             egress=self.egress,
-            signing_keys=AnnouncedKeys(self.signing_keys, self.seat),
+            signing_keys=AnnouncedKeys(
+                self.signing_keys, self.seat.keys_changed.bump if self.seat else None
+            ),
             webhooks=self.webhooks,
         )
         sock = self._socket("api", self.config.api.address)
@@ -301,22 +303,6 @@ class Sealpost:
                     with contextlib.suppress(ValueError, OSError):
                         asyncio.get_running_loop().remove_reader(fd)
         await self.store.close()
-
-
-@dataclass(slots=True)
-class AnnouncedKeys:
-    """The signing keys as the API uses them: a refresh is announced to the other workers."""
-
-    keys: SigningKeys
-    seat: WorkerSeat | None
-
-    def is_verified(self, domain: str) -> bool:
-        return self.keys.is_verified(domain)
-
-    async def refresh(self) -> None:
-        await self.keys.refresh()
-        if self.seat is not None:
-            self.seat.keys_changed.bump()
 
 
 async def prepare(config: Config) -> None:

@@ -22,7 +22,6 @@ from bench.loadgen import LoadSpec, run_load
 from bench.machine import Machine, describe_machine
 from bench.outbound import OutboundMeasurement, OutboundSettings, run_outbound
 from bench.peers import (
-    BENCH_DOMAIN,
     Pki,
     PostfixServer,
     SealpostServer,
@@ -32,10 +31,12 @@ from bench.peers import (
 from bench.queue_scale import QueuePoint, run_queue_scale
 from bench.resources import ResourceUsage, TreeMonitor
 from bench.results import LoadResult
+from bench.sealpost_config import BENCH_DOMAIN, DELIVERY_DISABLED, BenchConfig
 from bench.smtp_session import Target, build_message
 
 MAIL_FROM = "loadgen@client.bench.test"
 RCPT_TO = f"sink@{BENCH_DOMAIN}"
+DELIVERY_DISABLED_LABEL = "Sealpost (delivery disabled)"
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class BenchOptions:
     outbound_messages: int = 0  # 0: no outbound case
     api: bool = False
     queue_sizes: tuple[int, ...] = ()  # (): no queue-scale case
+    delivery_disabled_line: bool = False  # also measure the "delivery disabled" variant
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class BenchReport:
     outbound: list[OutboundMeasurement] = field(default_factory=list)
     api: list[ApiMeasurement] = field(default_factory=list)
     queue: list[QueuePoint] = field(default_factory=list)
+    configs: list[BenchConfig] = field(default_factory=list)  # every Sealpost config used
 
     def find(self, case: str, concurrency: int, server: str) -> Measurement | None:
         for m in self.measurements:
@@ -110,10 +113,10 @@ def run_benchmark(options: BenchOptions, workdir: Path | None = None) -> BenchRe
             run_inbound(base, pki, options, report)
         if options.outbound_messages:
             report.outbound = run_outbound(
-                base, pki, OutboundSettings(messages=options.outbound_messages)
+                base, pki, OutboundSettings(messages=options.outbound_messages), report.configs
             )
         if options.api:
-            report.api = run_api(base, pki, ApiSettings.from_bounds(options))
+            report.api = run_api(base, pki, ApiSettings.from_bounds(options), report.configs)
     finally:
         if not options.keep_workdir and workdir is None:
             shutil.rmtree(base, ignore_errors=True)
@@ -121,16 +124,29 @@ def run_benchmark(options: BenchOptions, workdir: Path | None = None) -> BenchRe
 
 
 def run_inbound(base: Path, pki: Pki, options: BenchOptions, report: BenchReport) -> None:
-    """Cases a-c: both servers up for the whole inbound part, stopped before the rest."""
+    """Cases a-c: the servers up for the whole inbound part, stopped before the rest. Each
+    (case, concurrency) measures Sealpost, [Sealpost with delivery disabled,] then Postfix."""
     top = max(options.concurrencies)
     with ExitStack() as stack:
-        sealpost = SealpostServer(base, pki, top)
-        stack.callback(sealpost.stop)
-        sealpost.start()
+        sealposts = [SealpostServer(base, pki)]
+        if options.delivery_disabled_line:
+            sealposts.append(
+                SealpostServer(
+                    base,
+                    pki,
+                    name="sealpost-nodelivery",
+                    label=DELIVERY_DISABLED_LABEL,
+                    extra=[DELIVERY_DISABLED],
+                )
+            )
+        for sealpost in sealposts:
+            stack.callback(sealpost.stop)
+            sealpost.start()
+            report.configs.append(sealpost.config)
         postfix = PostfixServer(base, pki, top)
         stack.callback(postfix.stop)
         postfix.start()
-        servers: tuple[Server, ...] = (sealpost, postfix)
+        servers: tuple[Server, ...] = (*sealposts, postfix)
         for server in servers:
             warm_up(server)
             report.settings[server.label] = server.settings()

@@ -5,15 +5,21 @@ N messages (~5 KB, one recipient each, recipients spread round-robin over 200 do
 through its own SMTP inbound path at full speed *untimed*, with outbound delivery held;
 then delivery is released and the clock runs until the sink has counted all N.
 
-* Sealpost: injected over STARTTLS with SMTP AUTH (``SMTP_Injection`` + an API key, the only
-  way it relays, RFC 5321 section 7.1) while ``[delivery] enabled = false``; stopped,
-  restarted with delivery on, ``smarthost`` = the sink. The clock starts before the restart,
+* Sealpost (init's config plus the inbound changes, ``bench.sealpost_config``): injected on
+  init's ``submission`` listener over STARTTLS with SMTP AUTH (``SMTP_Injection`` + an API
+  key, the only way it relays, RFC 5321 section 7.1) while ``[delivery] enabled = false``;
+  stopped, restarted with delivery on, ``smarthost`` = the sink (each change listed with its
+  reason in the report). The clock starts before the restart,
   so Sealpost's start-up (interpreter, imports, store open) is inside its window, and the
   CPU of the restarted process is counted from its birth.
 * Postfix (the interop suite's ``SenderRole``: ``relayhost = [127.0.0.1]:SINK``): injected in
   plaintext from ``mynetworks`` with ``defer_transports = smtp``, so qmgr parks every message
   in the deferred queue; then ``postconf -e defer_transports=``, ``postfix reload``,
-  ``postqueue -f``. The clock starts before ``postconf``.
+  ``postqueue -f``. The clock starts before ``postconf``. Twice: as configured by default
+  (one sink session per message: its connection cache never holds a TLS connection), and
+  with the cache engaged (``smtp_connection_cache_destinations`` = the relay host,
+  ``smtp_tls_connection_reuse = yes`` through tlsproxy(8)); the sink's session count shows
+  whether it engaged.
 
 Both relay every domain to the same static next hop (no DNS for either), at TLS level
 ``may`` with STARTTLS offered by the sink and its CA trusted, with the same session limits:
@@ -33,8 +39,9 @@ from pathlib import Path
 
 from tests.interop.postfix_peer import PostfixPeer, SenderRole, TlsLevel, free_loopback_port
 
-from bench.peers import PeerError, Pki, SealpostServer, sealpost_config
+from bench.peers import PeerError, Pki, SealpostServer
 from bench.resources import ResourceUsage, TreeMonitor
+from bench.sealpost_config import SUBMISSION_LISTENER, BenchConfig
 from bench.sink import SinkProcess, SinkProgress
 from bench.smtp_session import SessionError, SmtpSession, Target, build_message, client_tls_context
 
@@ -152,36 +159,62 @@ def drain(
     return progress, end - t0
 
 
+def sealpost_held() -> list[tuple[str, object, str]]:
+    """Changes (beyond the inbound ones) while the queue is loaded."""
+    return [
+        ("delivery.enabled", False, "held while the queue is loaded (untimed); on for the drain"),
+        _NO_MTA_STS,
+    ]
+
+
+def sealpost_drain(
+    pki: Pki, sink_port: int, settings: OutboundSettings
+) -> list[tuple[str, object, str]]:
+    """Changes (beyond the inbound ones) for the timed drain into the sink."""
+    return [
+        (
+            "delivery.smarthost",
+            f"127.0.0.1:{sink_port}",
+            "every domain relayed to the one sink, like Postfix's relayhost (no DNS)",
+        ),
+        (
+            "delivery.ca_file",
+            str(pki.ca_file),
+            "trust the sink's certificate, as Postfix does (level may does not require it)",
+        ),
+        (
+            "delivery.concurrency",
+            settings.concurrency,
+            "equal to per_domain_concurrency and to Postfix's limits: one relay host",
+        ),
+        _NO_MTA_STS,
+    ]
+
+
+_NO_MTA_STS = (
+    "mta_sts.enabled",
+    False,
+    "no policy fetches for the 200 test domains: loopback traffic only, like Postfix",
+)
+
+
 def run_sealpost(
     base: Path, pki: Pki, sink: SinkProcess, settings: OutboundSettings
-) -> OutboundMeasurement:
-    held = sealpost_config(pki, settings.inject_connections, listener_auth=True, mta_sts=False)
+) -> tuple[OutboundMeasurement, list[BenchConfig]]:
+    """Load through init's ``submission`` listener (STARTTLS + AUTH), then drain."""
     server = SealpostServer(
-        base, pki, settings.inject_connections, name="sealpost-out", config=held
+        base, pki, name="sealpost-out", label="Sealpost (outbound: loading)", extra=sealpost_held()
     )
+    configs = [server.config]
     key = json.loads(server.run("keys", "create", "--label", "bench", "--json"))["key"]
     try:
         server.start()
-        target = Target(server.host, server.port, True, MAIL_FROM, recipient(0, 1), auth_key=key)
+        port = server.ports[SUBMISSION_LISTENER]
+        target = Target(server.host, port, True, MAIL_FROM, recipient(0, 1), auth_key=key)
         inject_seconds = inject(target, settings)
         server.stop()
-        delivery: dict[str, object] = {
-            "enabled": True,
-            "smarthost": f"127.0.0.1:{sink.port}",
-            "default_tls": "may",
-            "ca_file": str(pki.ca_file),
-            "concurrency": settings.concurrency,
-            "per_domain_concurrency": settings.concurrency,
-        }
-        server.reconfigure(
-            sealpost_config(
-                pki,
-                settings.inject_connections,
-                delivery=delivery,
-                listener_auth=True,
-                mta_sts=False,
-            )
-        )
+        drain_config = sealpost_drain(pki, sink.port, settings)
+        configs.append(server.reconfigure(drain_config, "Sealpost (outbound: drain)"))
         sink.reset()
         t0 = time.monotonic()
         server.start()
@@ -189,7 +222,8 @@ def run_sealpost(
         progress, elapsed = drain(sink, monitor, t0, settings)
     finally:
         server.stop()
-    return _measurement("Sealpost", settings, progress, elapsed, t0, inject_seconds, monitor)
+    found = _measurement("Sealpost", settings, progress, elapsed, t0, inject_seconds, monitor)
+    return found, configs
 
 
 def _measurement(
@@ -216,27 +250,45 @@ def _measurement(
     )
 
 
-def postfix_sender(base: Path, pki: Pki, sink_port: int, settings: OutboundSettings) -> PostfixPeer:
+# Postfix's connection cache for the one relay host: the destination is named as in
+# postconf(5), "a relay host name (without the [] or non-default TCP port)"; TLS connections
+# are cached only through tlsproxy(8) with smtp_tls_connection_reuse (Postfix >= 3.4).
+CACHED_POSTFIX = "Postfix (connection cache)"
+
+
+def postfix_cache_settings(relay_host: str = "127.0.0.1") -> dict[str, str]:
+    return {
+        "smtp_connection_cache_destinations": relay_host,
+        "smtp_tls_connection_reuse": "yes",
+    }
+
+
+def postfix_sender(
+    base: Path, pki: Pki, sink_port: int, settings: OutboundSettings, *, cached: bool = False
+) -> PostfixPeer:
     """A Postfix relaying everything to the sink, with smtp delivery deferred."""
+    extra = {
+        "defer_transports": "smtp",
+        "default_process_limit": str(max(settings.concurrency, settings.inject_connections)),
+        "default_destination_concurrency_limit": str(settings.concurrency),
+        "smtp_tls_loglevel": "0",
+    }
+    if cached:
+        extra |= postfix_cache_settings()
     return PostfixPeer(
         base,
-        name="bench-postfix-out",
+        name="bench-postfix-out-cache" if cached else "bench-postfix-out",
         smtpd_port=free_loopback_port(),
         myhostname="out.bench.test",
         role=SenderRole(relay_port=sink_port, tls_level=TlsLevel.MAY, ca_file=pki.ca_file),
-        extra_main_cf={
-            "defer_transports": "smtp",
-            "default_process_limit": str(max(settings.concurrency, settings.inject_connections)),
-            "default_destination_concurrency_limit": str(settings.concurrency),
-            "smtp_tls_loglevel": "0",
-        },
+        extra_main_cf=extra,
     )
 
 
 def run_postfix(
-    base: Path, pki: Pki, sink: SinkProcess, settings: OutboundSettings
+    base: Path, pki: Pki, sink: SinkProcess, settings: OutboundSettings, *, cached: bool = False
 ) -> OutboundMeasurement:
-    peer = postfix_sender(base, pki, sink.port, settings)
+    peer = postfix_sender(base, pki, sink.port, settings, cached=cached)
     try:
         peer.start()
         target = Target("127.0.0.1", peer.smtpd_port, False, MAIL_FROM, recipient(0, 1))
@@ -254,7 +306,8 @@ def run_postfix(
         elapsed = (progress.last_at if done else time.monotonic()) - t0
     finally:
         peer.stop()
-    return _measurement("Postfix", settings, progress, elapsed, t0, inject_seconds, monitor)
+    label = CACHED_POSTFIX if cached else "Postfix"
+    return _measurement(label, settings, progress, elapsed, t0, inject_seconds, monitor)
 
 
 def _wait_deferred(peer: PostfixPeer, count: int, timeout: float) -> None:
@@ -283,10 +336,16 @@ def _release(peer: PostfixPeer) -> None:
     peer.flush(timeout=30)
 
 
-def run_outbound(base: Path, pki: Pki, settings: OutboundSettings) -> list[OutboundMeasurement]:
-    """Sealpost then Postfix, into one sink started once."""
+def run_outbound(
+    base: Path, pki: Pki, settings: OutboundSettings, configs: list[BenchConfig]
+) -> list[OutboundMeasurement]:
+    """Sealpost, Postfix as configured by default, Postfix with its connection cache on: into
+    one sink started once. Sealpost's configs are appended to ``configs``."""
     with SinkProcess(pki.cert_file, pki.key_file) as sink:
+        sealpost, used = run_sealpost(base, pki, sink, settings)
+        configs += used
         return [
-            run_sealpost(base, pki, sink, settings),
+            sealpost,
             run_postfix(base, pki, sink, settings),
+            run_postfix(base, pki, sink, settings, cached=True),
         ]

@@ -5,9 +5,10 @@ CA) offered over STARTTLS on one listener, mail for one local domain accepted an
 durable before ``250`` (RFC 5321 section 6.1: a receiver MUST NOT lose mail it accepted),
 nothing relayed, no throttling of a single loopback client.
 
-* ``SealpostServer``: ``sealpost serve`` as a subprocess with a generated config: SQLite store
-  (WAL, ``synchronous=FULL``: the commit fsyncs before ``250``), delivery disabled so messages
-  stay queued, API off, ``max_connections_per_ip`` raised above the benchmark's concurrency.
+* ``SealpostServer``: ``sealpost serve`` as a subprocess on what ``sealpost init`` writes,
+  changed only where ``bench.sealpost_config`` lists it (addresses, certificate, hostname and
+  local domain): SQLite store (WAL, ``synchronous=FULL``: the commit fsyncs before ``250``),
+  delivery on, API on, init's log level and per-IP limits (loopback is exempt by default).
 * ``PostfixServer``: the interop suite's ``PostfixPeer`` as a receiver that discards what it
   accepts (smtpd fsyncs the queue file before ``250``, then qmgr hands it to ``discard``).
 """
@@ -20,10 +21,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import psutil
 import trustme
 from tests.interop.postfix_peer import (
     Delivery,
@@ -32,8 +35,18 @@ from tests.interop.postfix_peer import (
     free_loopback_port,
 )
 
-BENCH_DOMAIN = "bench.test"
-SERVER_NAME = "mx.bench.test"
+from bench.sealpost_config import (
+    BENCH_DOMAIN,
+    INIT_FILE,
+    LOAD_LISTENER,
+    SERVER_NAME,
+    BenchConfig,
+    build,
+    inbound_settings,
+    run_init,
+)
+from sealpost.config.loader import load_config
+
 _READY = re.compile(r"sealpost ready: (.*)")
 _POLL = 0.05
 
@@ -77,82 +90,43 @@ class Server(Protocol):
     def stop(self) -> None: ...
 
 
-def _toml(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def sealpost_config(
-    pki: Pki,
-    max_connections: int,
-    *,
-    delivery: dict[str, object] | None = None,
-    api: dict[str, object] | None = None,
-    listener_auth: bool = False,
-    mta_sts: bool = True,
-) -> str:
-    """The sealpost.toml of the benchmark (paths relative to the file). By default: delivery
-    disabled, API off; ``delivery``/``api`` replace those tables (outbound and API cases)."""
-    listener: dict[str, object] = {"name": "mx", "address": "127.0.0.1:0", "tls": "starttls"}
-    if listener_auth:
-        listener["auth"] = True
-    tables: list[tuple[str, dict[str, object]]] = [
-        (
-            "[server]",
-            {
-                "hostname": SERVER_NAME,
-                "data_dir": "var",
-                "local_domains": [BENCH_DOMAIN],
-                "max_connections": max(1000, 2 * max_connections),
-                "max_connections_per_ip": max(1000, 2 * max_connections),
-            },
-        ),
-        ("[tls]", {"cert_file": str(pki.cert_file), "key_file": str(pki.key_file)}),
-        ("[[smtp.listeners]]", listener),
-        ("[store]", {"url": "sqlite:///var/queue.db"}),
-        ("[log]", {"level": "warning"}),
-        ("[delivery]", delivery if delivery is not None else {"enabled": False}),
-        ("[api]", api if api is not None else {"enabled": False, "address": "127.0.0.1:0"}),
-    ]
-    if not mta_sts:
-        tables.append(("[mta_sts]", {"enabled": False}))
-    lines = ["# Written by the benchmark harness (bench/peers.py)."]
-    for header, values in tables:
-        lines += ["", header] + [f"{key} = {_toml(value)}" for key, value in values.items()]
-    return "\n".join(lines) + "\n"
-
-
 class SealpostServer:
-    """``sealpost serve`` in its own process; ``start()`` returns once it is listening."""
+    """``sealpost serve`` in its own process, on the config ``sealpost init`` wrote into its
+    work directory plus the documented changes (``bench.sealpost_config``); ``start()``
+    returns once it is listening."""
 
-    label = "Sealpost"
     host = "127.0.0.1"
 
     def __init__(
         self,
         workdir: Path,
         pki: Pki,
-        max_connections: int,
         *,
         name: str = "sealpost",
-        config: str | None = None,
+        label: str = "Sealpost",
+        extra: Sequence[tuple[str, object, str]] = (),
     ) -> None:
+        self.label = label
+        self.pki = pki
         self.workdir = workdir / name
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path = self.workdir / "sealpost.toml"
-        self.config_path.write_text(config or sealpost_config(pki, max_connections))
+        self.init_text = run_init(self.workdir)
+        (self.workdir / "sealpost.init.toml").write_text(self.init_text)
+        self.config_path = self.workdir / INIT_FILE
+        self.config = self.reconfigure(extra)
         self.port = 0
         self.ports: dict[str, int] = {}  # listener name (and "api") -> bound port
+        self.processes = 0  # processes in its tree once ready (workers, if any)
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def reconfigure(self, config: str) -> None:
-        """Replace the config file; takes effect at the next ``start()``."""
-        self.config_path.write_text(config)
+    def reconfigure(
+        self, extra: Sequence[tuple[str, object, str]] = (), label: str | None = None
+    ) -> BenchConfig:
+        """Init's config with the inbound changes plus ``extra`` (labelled ``label`` in the
+        report); takes effect at the next ``start()``."""
+        settings = inbound_settings(self.pki.cert_file, self.pki.key_file) + list(extra)
+        self.config = build(label or self.label, self.init_text, settings)
+        self.config_path.write_text(self.config.text)
+        return self.config
 
     def run(self, *args: str, timeout: float = 60) -> str:
         """``sealpost ARGS -c CONFIG`` (e.g. ``keys create --json``); returns stdout."""
@@ -194,15 +168,33 @@ class SealpostServer:
             time.sleep(_POLL)
         for part in match.group(1).split(", "):
             name, _, address = part.partition("=")
-            self.ports[name] = int(address.split("/")[0].rsplit(":", 1)[1])
-        self.port = self.ports["mx"]
+            if ":" in address:
+                self.ports[name] = int(address.split("/")[0].rsplit(":", 1)[1])
+        self.port = self.ports[LOAD_LISTENER]
+        self.processes = self._count_processes()
         return self
 
+    def _count_processes(self) -> int:
+        if self._proc is None or self._proc.poll() is not None:
+            return self.processes
+        return 1 + len(psutil.Process(self._proc.pid).children(recursive=True))
+
     def settings(self) -> dict[str, str]:
+        """What this server really runs with: the effective config, as ``serve`` loads it."""
+        config = load_config(self.config_path)
+        workers = getattr(config.server, "workers", None)  # tolerated: a newer option
+        self.processes = self._count_processes()  # after the warm-up: workers are up
         return {
-            "store": "sqlite (WAL, synchronous=FULL, group commit)",
-            "delivery": "disabled (messages stay queued)",
-            "config": self.config_path.read_text().replace("\n", "; "),
+            "config": f"`sealpost init` + {len(self.config.changes)} changes (see the table)",
+            "store": f"{config.store.url} (WAL, synchronous=FULL, group commit)",
+            "delivery": "enabled" if config.delivery.enabled else "disabled",
+            "log": f"{config.log.level} ({config.log.format})",
+            "api": f"on ({config.api.address})" if config.api.enabled else "off",
+            "listeners": ", ".join(f"{lst.name} ({lst.tls})" for lst in config.smtp.listeners),
+            "workers": "n/a (no [server] workers option)" if workers is None else str(workers),
+            "processes": str(self.processes),
+            "limit_exempt": ", ".join(config.server.limit_exempt),
+            "max_connections_per_ip": str(config.server.max_connections_per_ip),
         }
 
     def stop(self, timeout: float = 20) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from bench.config_report import changes_markdown
 from bench.harness import BenchReport, Measurement
+from bench.outbound import CACHED_POSTFIX
 
 SUBJECT, BASELINE = "Sealpost", "Postfix"
 
@@ -20,6 +22,7 @@ class Ratio:
 
     case: str
     concurrency: int
+    subject: str  # which Sealpost line: "Sealpost" or a labelled variant
     msgs_per_s: float | None
     p50: float | None
     p99: float | None
@@ -31,6 +34,7 @@ class Ratio:
         return {
             "case": self.case,
             "concurrency": self.concurrency,
+            "subject": self.subject,
             "msgs_per_s": _r(self.msgs_per_s),
             "p50_ms": _r(self.p50),
             "p99_ms": _r(self.p99),
@@ -44,26 +48,34 @@ def cpu_per_thousand(m: Measurement) -> float | None:
     return m.usage.cpu_seconds * 1000 / m.load.ok if m.load.ok else None
 
 
+def subjects(report: BenchReport) -> list[str]:
+    """The Sealpost lines measured, the init-config one first."""
+    found = {m.server for m in report.measurements if m.server.startswith(SUBJECT)}
+    return sorted(found, key=lambda label: (label != SUBJECT, label))
+
+
 def ratios(report: BenchReport) -> list[Ratio]:
     found = []
-    for case in report.options.cases:
-        for concurrency in report.options.concurrencies:
-            ours = report.find(case.key, concurrency, SUBJECT)
-            theirs = report.find(case.key, concurrency, BASELINE)
-            if ours is None or theirs is None:
-                continue
-            found.append(
-                Ratio(
-                    case.key,
-                    concurrency,
-                    _div(ours.load.msgs_per_s, theirs.load.msgs_per_s),
-                    _div(ours.load.p50_ms, theirs.load.p50_ms),
-                    _div(ours.load.p99_ms, theirs.load.p99_ms),
-                    _div(ours.usage.peak_rss_bytes, theirs.usage.peak_rss_bytes),
-                    _div(ours.usage.peak_pss_bytes, theirs.usage.peak_pss_bytes),
-                    _div(cpu_per_thousand(ours), cpu_per_thousand(theirs)),
+    for subject in subjects(report):
+        for case in report.options.cases:
+            for concurrency in report.options.concurrencies:
+                ours = report.find(case.key, concurrency, subject)
+                theirs = report.find(case.key, concurrency, BASELINE)
+                if ours is None or theirs is None:
+                    continue
+                found.append(
+                    Ratio(
+                        case.key,
+                        concurrency,
+                        subject,
+                        _div(ours.load.msgs_per_s, theirs.load.msgs_per_s),
+                        _div(ours.load.p50_ms, theirs.load.p50_ms),
+                        _div(ours.load.p99_ms, theirs.load.p99_ms),
+                        _div(ours.usage.peak_rss_bytes, theirs.usage.peak_rss_bytes),
+                        _div(ours.usage.peak_pss_bytes, theirs.usage.peak_pss_bytes),
+                        _div(cpu_per_thousand(ours), cpu_per_thousand(theirs)),
+                    )
                 )
-            )
     return found
 
 
@@ -81,12 +93,18 @@ def to_json(report: BenchReport) -> str:
             "outbound_messages": options.outbound_messages,
             "api": options.api,
             "queue_sizes": list(options.queue_sizes),
+            "delivery_disabled_line": options.delivery_disabled_line,
         },
         "settings": report.settings,
+        "sealpost_configs": [
+            {"label": c.label, "changes": [ch.to_dict() for ch in c.changes]}
+            for c in report.configs
+        ],
         "measurements": [m.to_dict() for m in report.measurements],
         "ratios": [r.to_dict() for r in ratios(report)],
         "outbound": [m.to_dict() for m in report.outbound],
         "outbound_ratio": outbound_ratio(report),
+        "outbound_ratio_cached": outbound_ratio(report, CACHED_POSTFIX),
         "api": [m.to_dict() for m in report.api],
         "queue": [p.to_dict() for p in report.queue],
     }
@@ -95,6 +113,8 @@ def to_json(report: BenchReport) -> str:
 
 def to_markdown(report: BenchReport) -> str:
     parts = [f"Machine: {report.machine.summary()}.\n"]
+    if report.configs:
+        parts.append(changes_markdown(report))
     if report.measurements:
         parts.append(inbound_markdown(report))
     if report.outbound:
@@ -106,10 +126,10 @@ def to_markdown(report: BenchReport) -> str:
     return "\n".join(parts)
 
 
-def outbound_ratio(report: BenchReport) -> dict[str, float | None] | None:
-    """Sealpost / Postfix of the outbound figures, when both ran."""
+def outbound_ratio(report: BenchReport, baseline: str = BASELINE) -> dict[str, float | None] | None:
+    """Sealpost / ``baseline`` (a Postfix line) of the outbound figures, when both ran."""
     found = {m.server: m for m in report.outbound}
-    ours, theirs = found.get(SUBJECT), found.get(BASELINE)
+    ours, theirs = found.get(SUBJECT), found.get(baseline)
     if ours is None or theirs is None:
         return None
     return {
@@ -140,13 +160,25 @@ def outbound_markdown(report: BenchReport) -> str:
             f"| {m.usage.peak_rss_bytes / 2**20:.1f} | {m.usage.peak_pss_bytes / 2**20:.1f} "
             f"| {m.usage.cpu_seconds:.2f} | {_f(m.cpu_per_thousand)} |"
         )
-    ratio = outbound_ratio(report)
-    if ratio is not None:
+    for baseline in (BASELINE, CACHED_POSTFIX):
+        ratio = outbound_ratio(report, baseline)
+        if ratio is None:
+            continue
         lines += [
             "",
-            f"Ratio Sealpost / Postfix, same run: msgs/s {_x(ratio['msgs_per_s'])}, steady "
+            f"Ratio Sealpost / {baseline}, same run: msgs/s {_x(ratio['msgs_per_s'])}, steady "
             f"msgs/s {_x(ratio['steady_msgs_per_s'])}, CPU per message "
             f"{_x(ratio['cpu_per_message'])}.",
+        ]
+    cached = next((m for m in report.outbound if m.server == CACHED_POSTFIX), None)
+    if cached is not None:
+        engaged = cached.sink_sessions * 2 <= cached.messages
+        lines += [
+            "",
+            f"{CACHED_POSTFIX}: `smtp_connection_cache_destinations = 127.0.0.1`, "
+            "`smtp_tls_connection_reuse = yes` (TLS connections are cached through tlsproxy). "
+            f"The sink saw {cached.sink_sessions} sessions for {cached.messages} messages: "
+            + ("the cache engaged." if engaged else "**the cache did NOT engage.**"),
         ]
     return "\n".join(lines) + "\n"
 
@@ -207,6 +239,7 @@ def inbound_markdown(report: BenchReport) -> str:
         f"{options.bounds.time_limit:g} s, whichever comes first; load generator in "
         f"{options.processes} process(es). Latency: end of DATA to `250`.",
         "",
+        *_sealpost_lines(report),
         "| Case | Conc. | Server | Msgs | Errors | msgs/s | p50 ms | p99 ms "
         "| Peak RSS MB | Peak PSS MB | CPU s | CPU s/1k msgs |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -230,11 +263,25 @@ def inbound_markdown(report: BenchReport) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in ratios(report):
+        case = r.case if r.subject == SUBJECT else f"{r.case}, {r.subject}"
         lines.append(
-            f"| {r.case} | {r.concurrency} | {_x(r.msgs_per_s)} | {_x(r.p50)} | {_x(r.p99)} "
+            f"| {case} | {r.concurrency} | {_x(r.msgs_per_s)} | {_x(r.p50)} | {_x(r.p99)} "
             f"| {_x(r.peak_rss)} | {_x(r.peak_pss)} | {_x(r.cpu_per_message)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _sealpost_lines(report: BenchReport) -> list[str]:
+    """One line per Sealpost: what it ran with (delivery, log level, API, workers)."""
+    lines = []
+    for label, settings in report.settings.items():
+        if label.startswith(SUBJECT):
+            lines.append(
+                f"{label}: delivery {settings['delivery']}, log {settings['log']}, API "
+                f"{settings['api']}, workers {settings['workers']}, "
+                f"{settings['processes']} process(es) after start."
+            )
+    return [*lines, ""] if lines else []
 
 
 def _errors(m: Measurement) -> str:

@@ -51,6 +51,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON instead of Markdown")
     p.add_argument("--output", type=Path, help="also write the report to this file")
     p.add_argument("--keep", action="store_true", help="keep the work directory in /tmp")
+    p.add_argument(
+        "--also-delivery-disabled",
+        action="store_true",
+        help="inbound: also measure a Sealpost with [delivery] enabled = false, a labelled "
+        "extra line (not a shipped configuration)",
+    )
     return p
 
 
@@ -87,6 +93,7 @@ def options_from(argv: Sequence[str] | None = None) -> tuple[BenchOptions, argpa
         outbound_messages=out_messages if outbound else 0,
         api=api,
         queue_sizes=sizes if queue else (),
+        delivery_disabled_line=args.also_delivery_disabled,
     )
     return options, args
 

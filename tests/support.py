@@ -8,8 +8,10 @@ tests talk to it over real loopback sockets with blocking clients (smtplib, ssl 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import trustme
 import uvloop
 
@@ -212,14 +215,43 @@ class ServerProcess:
             "server process did not start: " + (self.proc.stderr.read() if self.proc.stderr else "")
         )
 
+    def pids(self) -> list[int]:
+        """The server's processes: ``sealpost serve`` and its workers (``[server] workers``)."""
+        return [self.proc.pid, *self.worker_pids()]
+
+    def worker_pids(self) -> list[int]:
+        try:
+            return [c.pid for c in psutil.Process(self.proc.pid).children()]
+        except psutil.NoSuchProcess:
+            return []
+
     def kill(self) -> None:
+        """``kill -9`` of ``sealpost serve`` alone (its workers notice and drain)."""
         self.proc.kill()
         self.proc.wait(10)
+
+    def kill_all(self) -> None:
+        """``kill -9`` of every process of the server at once: a crash of the whole server."""
+        workers = self.worker_pids()
+        self.proc.kill()
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait(10)
+        psutil.wait_procs(_processes(workers), timeout=10)
 
     def terminate(self) -> str:
         self.proc.terminate()
         _, stderr = self.proc.communicate(timeout=20)
         return stderr
+
+
+def _processes(pids: list[int]) -> list[psutil.Process]:
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            found.append(psutil.Process(pid))
+    return found
 
 
 class Conversation:

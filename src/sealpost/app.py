@@ -4,13 +4,23 @@
 listeners, ``run()`` serves until SIGTERM/SIGINT, reloading certificates on SIGHUP and when
 their files change; ``stop()`` closes listeners, lets in-flight sessions finish their current
 store write, and closes the store.
+
+``Sealpost(config, seat)`` is one worker process of several (``[server] workers``): it serves
+on the sockets the supervisor bound, counts connections in the shared limit table, and opens
+its own store connections. Only the primary worker runs the dispatcher, the webhook worker
+and the API; the others tell it about queued mail through the wake pipe, and follow its
+changes to the DKIM signing keys. Every worker watches its certificate files.
+``prepare(config)`` is what the supervisor runs once before it forks: migrations, and the
+config's DKIM keys checked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 
@@ -22,7 +32,7 @@ from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
 from sealpost.dkim.keys import load_key
 from sealpost.domains.registry import SendingDomains
-from sealpost.domains.signers import SigningKeys
+from sealpost.domains.signers import AnnouncedKeys, SigningKeys
 from sealpost.inbound.auth import Authenticator
 from sealpost.inbound.context import ListenerContext, Timeouts
 from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
@@ -41,6 +51,8 @@ from sealpost.submission.door import Submission
 from sealpost.submission.local_hold import LocalHold
 from sealpost.webhooks.worker import WebhookWorker
 from sealpost.webhooks.worker import from_config as webhook_worker
+from sealpost.workers.seat import WorkerSeat
+from sealpost.workers.wake import WakeSender, watch_lifeline, watch_wakes
 
 log = logging.getLogger("sealpost")
 
@@ -65,9 +77,13 @@ class Sealpost:
     servers: list[asyncio.Server] = field(default_factory=list)
     bound: list[Bound] = field(default_factory=list)
     metrics: Metrics = field(default_factory=Metrics)  # one registry per server
+    seat: WorkerSeat | None = None  # one worker of several; None: the whole server
 
     def __post_init__(self) -> None:
         cfg = self.config
+        seat = self.seat
+        # The primary (or the only process) runs delivery, webhooks and the API.
+        self.primary = seat is None or seat.primary
         self.store = open_store(cfg.store.url, base_dir=cfg.base_dir)
         self.certs = CertificateSet(
             cfg.tls.cert_file,
@@ -80,8 +96,14 @@ class Sealpost:
             srv.max_connections_per_ip,
             srv.connection_rate_per_ip,
             srv.limit_exempt,
+            board=seat.board if seat else None,
+            worker=seat.index if seat else 0,
         )
-        self.guard = AuthFailureGuard(srv.auth_failures_per_ip, srv.auth_failure_window)
+        self.guard = AuthFailureGuard(
+            srv.auth_failures_per_ip,
+            srv.auth_failure_window,
+            board=seat.board if seat else None,
+        )
         self.authenticator = Authenticator(self.store, self.guard, srv.auth_failure_delay)
         # DKIM keys: the config's [[dkim.keys]] plus those of verified sending domains.
         static_keys = [load_key(k.domain, k.selector, k.key_file) for k in cfg.dkim.keys]
@@ -125,24 +147,17 @@ class Sealpost:
 
     async def start(self) -> None:
         await self.store.open()
-        self._warn_loose_modes()
         await self.signing_keys.refresh()
-        self.webhooks = webhook_worker(self.store, self.config, self.egress)
-        self.webhooks.start()
+        if self.primary:
+            self._warn_loose_modes()
+            self.webhooks = webhook_worker(self.store, self.config, self.egress)
+            self.webhooks.start()
         if self.config.delivery.enabled:
-
-            async def send_dsn(recipient: str, data: bytes) -> None:
-                await self.submission.submit_dsn(recipient, data)
-
-            self.dispatcher, self.pool = build_dispatcher(
-                self.config, self.store, send_dsn, self.resolver
-            )
-            recovered = await self.store.release_all_leases()
-            if recovered:
-                log.info(
-                    "%d message(s) were in delivery when the server stopped; due again", recovered
-                )
-            self.submission.on_queued(self.dispatcher.wake)
+            if self.primary:
+                await self._start_dispatcher()
+            else:  # the primary dispatches: tell it, through the wake pipe
+                assert self.seat is not None
+                self.submission.on_queued(WakeSender(self.seat.wake_write))
         for listener in self.config.smtp.listeners:
             ctx = ListenerContext(
                 name=listener.name,
@@ -154,8 +169,7 @@ class Sealpost:
                 ssl_context=lambda: self.certs.context,
                 tls_record=self._tls_record,
             )
-            host, port = split_address(listener.address)
-            server = await start_listener(ctx, host, port)
+            server = await start_listener(ctx, self._socket(listener.name, listener.address))
             self.contexts.append(ctx)
             self.servers.append(server)
             bhost, bport = bound_address(server)
@@ -169,8 +183,27 @@ class Sealpost:
                 listener.require_tls,
                 listener.auth,
             )
-        if self.config.api.enabled:
+        if self.config.api.enabled and self.primary:
             await self._start_api()
+
+    def _socket(self, name: str, address: str) -> socket.socket:
+        """The listening socket for ``name``: the supervisor's, or a new one."""
+        if self.seat is not None:
+            return self.seat.sockets[name]
+        return listening_socket(*split_address(address))
+
+    async def _start_dispatcher(self) -> None:
+        async def send_dsn(recipient: str, data: bytes) -> None:
+            await self.submission.submit_dsn(recipient, data)
+
+        self.dispatcher, self.pool = build_dispatcher(
+            self.config, self.store, send_dsn, self.resolver
+        )
+        # The only dispatcher: nothing else holds a lease (a restarted primary's included).
+        recovered = await self.store.release_all_leases()
+        if recovered:
+            log.info("%d message(s) were in delivery when the server stopped; due again", recovered)
+        self.submission.on_queued(self.dispatcher.wake)
 
     def _warn_loose_modes(self) -> None:
         database = self.config.store.sqlite_path
@@ -186,11 +219,13 @@ class Sealpost:
             SendingDomains(self.store, self.config.server.data_dir, self.resolver),
             resolver=self.resolver,
             egress=self.egress,
-            signing_keys=self.signing_keys,
+            signing_keys=AnnouncedKeys(
+                self.signing_keys, self.seat.keys_changed.bump if self.seat else None
+            ),
             webhooks=self.webhooks,
         )
-        host, port = split_address(self.config.api.address)
-        self.api = ApiServer(asgi(ctx), listening_socket(host, port), lambda: self.certs.context)
+        sock = self._socket("api", self.config.api.address)
+        self.api = ApiServer(asgi(ctx), sock, lambda: self.certs.context)
         await self.api.start()
         bhost, bport = self.api.address
         self.bound.append(Bound("api", bhost, bport, "https"))
@@ -213,16 +248,37 @@ class Sealpost:
         loop = asyncio.get_running_loop()
         watcher = loop.create_task(self.certs.watch(self.config.tls.reload_interval, self._stop))
         summaries = loop.create_task(log_summaries(lambda: self.submission.counts, self._stop))
+        tasks = [watcher]
         if self.dispatcher is not None:
             self._dispatching = loop.create_task(self.dispatcher.run(self._stop))
+        if self.seat is not None:
+            watch_lifeline(loop, self.seat.lifeline, self._supervisor_gone)
+            if self.dispatcher is not None:
+                watch_wakes(loop, self.seat.wake_read, self.dispatcher.wake)
+            if not self.primary:
+                tasks.append(loop.create_task(self._follow_keys(self.seat)))
         await self._stop.wait()
         log.info("stopping")
-        watcher.cancel()
+        for task in tasks:
+            task.cancel()
         await summaries
         await self.stop()
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def _supervisor_gone(self) -> None:
+        log.error("the supervisor process is gone; this worker drains and exits")
+        self._stop.set()
+
+    async def _follow_keys(self, seat: WorkerSeat, interval: float = 0.5) -> None:
+        """Rebuild the DKIM signer when the primary announces a sending-domain change."""
+        seen = seat.keys_changed.value
+        while True:
+            await asyncio.sleep(interval)
+            if seat.keys_changed.value != seen:
+                seen = seat.keys_changed.value
+                await self.signing_keys.refresh()
 
     async def stop(self) -> None:
         if self.api is not None:
@@ -247,4 +303,19 @@ class Sealpost:
             await self.pool.close_all()
         if self.webhooks is not None:
             await self.webhooks.stop()
+        if self.seat is not None:
+            for fd in (self.seat.lifeline, self.seat.wake_read):
+                if fd >= 0:
+                    with contextlib.suppress(ValueError, OSError):
+                        asyncio.get_running_loop().remove_reader(fd)
         await self.store.close()
+
+
+async def prepare(config: Config) -> None:
+    """Before the workers fork: migrate the store (so they never race to) and load the
+    config's DKIM keys (a bad key file is reported once, before anything starts)."""
+    for key in config.dkim.keys:
+        load_key(key.domain, key.selector, key.key_file)
+    store = open_store(config.store.url, base_dir=config.base_dir)
+    await store.open()
+    await store.close()

@@ -1,37 +1,145 @@
-"""Runs the composition root on the fastest event loop available (uvloop when installed)."""
+"""Runs the composition root on the fastest event loop available (uvloop when installed).
+
+``[server] workers`` 1 (or a ``memory://`` store, which lives in one process): the server
+runs here, in this process, as it always has. More: this process becomes the supervisor
+(``workers.supervisor``). Before it forks, with no event loop, thread or database connection
+left open, it migrates the store and checks the DKIM keys (``app.prepare``), binds every
+listening socket and makes the shared limit table; each worker then runs ``Sealpost`` on its
+seat, and the ``sealpost ready: ...`` line is printed once every worker is serving.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import sys
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any
 
-from sealpost.app import Sealpost
+from sealpost.app import Sealpost, prepare, split_address
 from sealpost.config.model import Config
+from sealpost.inbound.limits import RATE_WINDOW
+from sealpost.inbound.shared_limits import LimitBoard
 from sealpost.net.devcert import is_self_signed
+from sealpost.net.sockets import listening_socket
+from sealpost.workers.seat import WorkerSeat
+from sealpost.workers.supervisor import Supervisor
 
 log = logging.getLogger("sealpost")
 
 
-async def serve(config: Config) -> None:
-    server = Sealpost(config)
-    await server.start()
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    name: str
+    host: str
+    port: int
+    tls: str
+
+
+def ready_line(endpoints: Iterable[Endpoint]) -> str:
+    """The line tests, the benchmark and operators wait for."""
+    return "sealpost ready: " + ", ".join(f"{e.name}={e.host}:{e.port}/{e.tls}" for e in endpoints)
+
+
+def _warn_self_signed(config: Config) -> None:
     if is_self_signed(config.tls.cert_file):
         log.warning(
             "TLS certificate %s is self-signed: fine for development, not for "
             "production (clients cannot verify it)",
             config.tls.cert_file,
         )
-    print(
-        "sealpost ready: " + ", ".join(f"{b.name}={b.host}:{b.port}/{b.tls}" for b in server.bound),
-        flush=True,
-    )
+
+
+async def serve(config: Config) -> None:
+    server = Sealpost(config)
+    await server.start()
+    _warn_self_signed(config)
+    endpoints = [Endpoint(b.name, b.host, b.port, b.tls) for b in server.bound]
+    print(ready_line(endpoints), flush=True)
     await server.run()
 
 
-def run_server(config: Config) -> None:
+def _run(main: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        asyncio.run(serve(config))
+        asyncio.run(main)
         return
-    uvloop.run(serve(config))
+    uvloop.run(main)
+
+
+def worker_count(config: Config) -> int:
+    if config.store.sqlite_path is None:
+        return 1  # memory:// is one process's memory
+    return config.server.worker_count
+
+
+def run_server(config: Config) -> None:
+    count = worker_count(config)
+    if count == 1:
+        _run(serve(config))
+        return
+    sys.exit(supervise(config, count))
+
+
+def supervise(config: Config, count: int) -> int:
+    """Bind, fork ``count`` workers and supervise them; the exit status."""
+    asyncio.run(prepare(config))
+    sockets = {}
+    endpoints = []
+    try:
+        for listener in config.smtp.listeners:
+            sockets[listener.name] = listening_socket(*split_address(listener.address))
+            endpoints.append(_endpoint(listener.name, sockets[listener.name], listener.tls))
+        if config.api.enabled:
+            sockets["api"] = listening_socket(*split_address(config.api.address))
+            endpoints.append(_endpoint("api", sockets["api"], "https"))
+    except BaseException:
+        for sock in sockets.values():
+            sock.close()
+        raise
+    srv = config.server
+    board = LimitBoard(count, srv.max_connections, srv.auth_failure_window, RATE_WINDOW)
+    _warn_self_signed(config)
+    log.info("starting %d worker processes", count)
+
+    def ready() -> None:
+        print(ready_line(endpoints), flush=True)
+
+    supervisor = Supervisor(count, sockets, board, lambda seat: _worker(config, seat), ready)
+    return supervisor.run()
+
+
+def _endpoint(name: str, sock: Any, tls: str) -> Endpoint:
+    host, port = sock.getsockname()[:2]
+    return Endpoint(name, str(host), int(port), tls)
+
+
+def _worker(config: Config, seat: WorkerSeat) -> int:
+    """One worker process (after the fork): serve on the seat until told to stop."""
+
+    async def main() -> None:
+        server = Sealpost(config, seat=seat)
+        try:
+            await server.start()
+        except BaseException as exc:
+            seat.report_error(f"{type(exc).__name__}: {exc}")
+            raise
+        seat.report_ready()
+        await server.run()
+
+    try:
+        _run(main())
+    except KeyboardInterrupt:
+        pass
+    except Exception:
+        log.exception("worker %d failed", seat.index)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stdout.flush()
+    return 0

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 from bench.cases import CASES, Bounds, parse_cases, parse_concurrencies
-from bench.harness import BenchOptions, BenchReport, run_benchmark
+from bench.harness import DELIVERY_DISABLED_LABEL, BenchOptions, BenchReport, run_benchmark
 from bench.loadgen import LoadSpec, split
+from bench.outbound import CACHED_POSTFIX
 from bench.report import ratios, to_json, to_markdown
 from bench.results import ErrorKind, WorkerSample, merge, percentile
 from bench.run import options_from, split_cases
@@ -46,13 +47,18 @@ def report() -> BenchReport:
         concurrencies=(2,),
         bounds=Bounds(time_limit=10.0, max_messages=MESSAGES),
         processes=2,
+        delivery_disabled_line=True,
     )
     return run_benchmark(options)
 
 
 @pytest.mark.interop
 def test_smoke_run_has_numbers_for_both_servers(report: BenchReport):
-    assert [m.server for m in report.measurements] == ["Sealpost", "Postfix"]
+    assert [m.server for m in report.measurements] == [
+        "Sealpost",
+        DELIVERY_DISABLED_LABEL,
+        "Postfix",
+    ]
     for m in report.measurements:
         assert m.load.error_count == 0, (m.server, m.load.errors)
         assert 0 < m.load.ok <= MESSAGES
@@ -63,8 +69,28 @@ def test_smoke_run_has_numbers_for_both_servers(report: BenchReport):
         assert m.usage.cpu_seconds >= 0
         assert m.load.processes == 2
     assert report.machine.cores >= 1 and report.machine.cpu_model
-    assert set(report.settings) == {"Sealpost", "Postfix"}
+    assert set(report.settings) == {"Sealpost", DELIVERY_DISABLED_LABEL, "Postfix"}
     assert int(report.settings["Postfix"]["default_process_limit"]) >= 2
+
+
+@pytest.mark.interop
+def test_smoke_sealpost_runs_init_config_and_says_so(report: BenchReport):
+    """Issue 12 item 1: the measured Sealpost is init's config (delivery on, API on, init's
+    log level); only the variant behind the flag has delivery off, and it is labelled."""
+    ours = report.settings["Sealpost"]
+    assert ours["delivery"] == "enabled" and ours["api"].startswith("on")
+    assert ours["log"].startswith("info") and int(ours["processes"]) >= 1
+    assert report.settings[DELIVERY_DISABLED_LABEL]["delivery"] == "disabled"
+    assert [c.label for c in report.configs] == ["Sealpost", DELIVERY_DISABLED_LABEL]
+    main, variant = report.configs
+    assert variant.changes[: len(main.changes)] == main.changes
+    assert [c.key for c in variant.changes[len(main.changes) :]] == ["delivery.enabled"]
+    markdown = to_markdown(report)
+    assert "## Changes from `sealpost init`" in markdown
+    assert "| `server.hostname` | `mx.example.test` | `mx.bench.test` |" in markdown
+    assert f"**{DELIVERY_DISABLED_LABEL}**: the 8 changes above, plus" in markdown
+    assert "Sealpost: delivery enabled, log info" in markdown
+    assert f"| b, {DELIVERY_DISABLED_LABEL} | 2 |" in markdown
 
 
 @pytest.mark.interop
@@ -72,14 +98,16 @@ def test_smoke_markdown_and_json_reports(report: BenchReport):
     markdown = to_markdown(report)
     assert "| b: STARTTLS, 1 msg/connection | 2 | Sealpost |" in markdown
     assert "| b: STARTTLS, 1 msg/connection | 2 | Postfix |" in markdown
-    (row,) = ratios(report)
+    row, variant = ratios(report)
+    assert (row.subject, variant.subject) == ("Sealpost", DELIVERY_DISABLED_LABEL)
     assert row.msgs_per_s is not None and row.msgs_per_s > 0
     assert f"| b | 2 | {row.msgs_per_s:.2f}x |" in markdown
     assert report.machine.cpu_model in markdown
 
     document = json.loads(to_json(report))
     servers = {m["server"]: m for m in document["measurements"]}
-    assert set(servers) == {"Sealpost", "Postfix"}
+    assert set(servers) == {"Sealpost", DELIVERY_DISABLED_LABEL, "Postfix"}
+    assert [c["label"] for c in document["sealpost_configs"]] == list(servers)[:2]
     for m in servers.values():
         assert m["ok"] > 0 and m["msgs_per_s"] > 0 and m["p99_ms"] is not None
         assert m["peak_rss_mb"] > 0 and m["peak_pss_mb"] > 0
@@ -105,19 +133,31 @@ def extra_report() -> BenchReport:
 @pytest.mark.interop
 def test_smoke_outbound_both_servers_drain_everything_over_starttls(extra_report: BenchReport):
     assert extra_report.measurements == []
-    assert [m.server for m in extra_report.outbound] == ["Sealpost", "Postfix"]
+    assert [m.server for m in extra_report.outbound] == ["Sealpost", "Postfix", CACHED_POSTFIX]
     for m in extra_report.outbound:
         assert (m.messages, m.delivered) == (OUT_MESSAGES, OUT_MESSAGES), m.server
         assert m.elapsed > 0 and m.msgs_per_s > 0 and 0 <= m.to_first <= m.elapsed
         assert m.sink_sessions >= 1 and m.sink_tls_sessions == m.sink_sessions, m.server
         assert m.usage.cpu_seconds > 0 and m.usage.peak_rss_bytes > 0
         assert m.cpu_per_thousand is not None
+    default, cached = extra_report.outbound[1:]
+    assert default.sink_sessions == OUT_MESSAGES  # Postfix as shipped: a session per message
+    assert cached.sink_sessions * 2 <= OUT_MESSAGES, "Postfix's connection cache did not engage"
     markdown = to_markdown(extra_report)
     assert "## Outbound" in markdown and "| Sealpost | 30 | 0 |" in markdown
-    assert "| Postfix | 30 | 0 |" in markdown and "Ratio Sealpost / Postfix" in markdown
+    assert "| Postfix | 30 | 0 |" in markdown and "Ratio Sealpost / Postfix, same" in markdown
+    assert f"Ratio Sealpost / {CACHED_POSTFIX}, same run" in markdown
+    assert "the cache engaged." in markdown
     document = json.loads(to_json(extra_report))
-    assert [m["delivered"] for m in document["outbound"]] == [OUT_MESSAGES, OUT_MESSAGES]
+    assert [m["delivered"] for m in document["outbound"]] == [OUT_MESSAGES] * 3
     assert document["outbound_ratio"]["msgs_per_s"] > 0
+    assert document["outbound_ratio_cached"]["msgs_per_s"] > 0
+    labels = [c["label"] for c in document["sealpost_configs"]]
+    assert labels == [
+        "Sealpost (outbound: loading)",
+        "Sealpost (outbound: drain)",
+        "Sealpost (API)",
+    ]
 
 
 @pytest.mark.interop
@@ -229,6 +269,9 @@ def test_cli_outbound_and_api_cases():
     assert options.cases == () and options.outbound_messages == 500 and options.api
     options, _ = options_from(["--cases", "a"])
     assert options.outbound_messages == 0 and not options.api
+    assert not options.delivery_disabled_line
+    options, _ = options_from(["--cases", "a", "--also-delivery-disabled"])
+    assert options.delivery_disabled_line
     options, _ = options_from(["--cases", "outbound", "--outbound-messages", "42"])
     assert options.outbound_messages == 42
     with pytest.raises(SystemExit):

@@ -1,9 +1,10 @@
 """Checklist K2: SIGKILL the server under load; every message acknowledged with 250 survives.
 
-The server runs as a real subprocess (``sealpost serve``) on the real SQLite queue. Client
-threads send messages as fast as they can and remember each id the server acknowledged;
-the test kills the server mid-load, restarts it on the same data directory, and checks that
-every acknowledged id is in the queue with its exact body. Bounded: a few rounds of ~1 s.
+The server runs as a real subprocess (``sealpost serve``, two worker processes) on the real
+SQLite queue. Client threads send messages as fast as they can and remember each id the
+server acknowledged; the test kills one worker mid-load, then the whole server, restarts it
+on the same data directory, and checks that every acknowledged id is in the queue with its
+exact body. Bounded: a few rounds of ~2 s.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import smtplib
 import stat
 import subprocess
@@ -32,6 +34,7 @@ LISTENERS = [{"name": "mx", "tls": "none"}]
 
 
 def _client(port: int, stop: threading.Event, acked: dict[str, bytes], tag: str) -> None:
+    """Send until ``stop``; a connection the server drops (a worker killed) is opened again."""
     n = 0
     while not stop.is_set():
         try:
@@ -46,7 +49,7 @@ def _client(port: int, stop: threading.Event, acked: dict[str, bytes], tag: str)
                     if code == 250:
                         acked[text.decode().rsplit(" ", 1)[-1]] = body
         except (OSError, smtplib.SMTPException):
-            return  # the server died under us: expected
+            time.sleep(0.05)  # the process serving us died: expected; try the others
 
 
 def _stored(config_dir: Path) -> dict[str, bytes]:
@@ -70,9 +73,23 @@ def _stored(config_dir: Path) -> dict[str, bytes]:
     return asyncio.run(read())
 
 
+def _wait_for_respawn(server: ServerProcess, gone: int, count: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        pids = server.worker_pids()
+        if gone not in pids and len(pids) == count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"worker {gone} was not replaced: {server.worker_pids()}")
+
+
 def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path: Path):
+    """Each round kills one worker (the primary first: workers are forked in order, and the
+    first has the lowest pid; then the other) mid-load, lets its replacement serve, and then
+    crashes the whole server with kill -9 of every process; the last round kills only
+    ``sealpost serve``, whose workers must notice and exit."""
     pki: Pki = make_pki(tmp_path / "pki")
-    config = write_config(tmp_path, pki, listeners=LISTENERS)
+    config = write_config(tmp_path, pki, listeners=LISTENERS, server={"workers": 2})
     acked: dict[str, bytes] = {}
     for round_no in range(3):
         server = ServerProcess(config).start()
@@ -85,8 +102,20 @@ def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path: Path):
         ]
         for t in threads:
             t.start()
-        time.sleep(0.7 + 0.3 * round_no)  # let load build up, then kill at an arbitrary point
-        server.kill()
+        time.sleep(0.5 + 0.2 * round_no)  # let load build up, then kill at an arbitrary point
+        if round_no < 2:
+            victim = sorted(server.worker_pids())[round_no]
+            os.kill(victim, signal.SIGKILL)
+            _wait_for_respawn(server, victim, 2)
+            before = len(acked)
+            time.sleep(0.5)
+            assert len(acked) > before, "no message acknowledged after a worker was replaced"
+            server.kill_all()
+        else:
+            workers = server.worker_pids()
+            server.kill()
+            _, alive = psutil.wait_procs([psutil.Process(p) for p in workers], timeout=20)
+            assert not alive, "workers outlived their supervisor"
         stop.set()
         for t in threads:
             t.join(10)
@@ -187,11 +216,10 @@ def test_disk_full_answers_451_never_250_and_recovers(tmp_path: Path):
                     assert code == 451 and text.startswith(b"4.3.0"), (code, text)
                     break
             assert codes[-1] == 451, "the file-size limit was never hit"
-            resource.prlimit(
-                server.proc.pid,
-                resource.RLIMIT_FSIZE,
-                (resource.RLIM_INFINITY, resource.RLIM_INFINITY),
-            )
+            for pid in server.pids():  # the workers write the queue: lift it for each
+                resource.prlimit(
+                    pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+                )
             client.mail("a@sender.test")
             client.rcpt("u@example.test")
             code, text = client.data(b"Subject: after\r\n\r\nspace is back\r\n")

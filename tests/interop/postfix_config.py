@@ -119,6 +119,8 @@ _COMMON_SERVICES = (
 _SENDER_SERVICES = (
     "smtp      unix  - - n -     - smtp",
     "relay     unix  - - n -     - smtp",
+    # TLS connection reuse (smtp_tls_connection_reuse = yes) goes through tlsproxy(8).
+    "tlsproxy  unix  - - n -     0 tlsproxy",
 )
 _RECEIVER_SERVICES = ("virtual   unix  - n n -     - virtual",)
 

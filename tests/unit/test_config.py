@@ -254,7 +254,7 @@ def test_values_and_keys_from_the_file_cannot_split_or_colour_the_message(tmp_pa
     )
     error = error_of(tmp_path, text)
     assert sorted(str(issue) for issue in error.issues) == [
-        'log.a\\u2028b: unknown key',
+        "log.a\\u2028b: unknown key",
         'log.level: must be one of debug, info, warning, error (got "info\\ndebug")',
         'server.hostname: must be a domain name (got "mx\\u001b[31m.test")',
     ]

@@ -123,8 +123,10 @@ ALLOWED: dict[str, set[str]] = {
         "store",
         "submission",
         "webhooks",
+        "workers",
     },
-    "runner": {"app", "config", "net"},
+    "runner": {"app", "config", "inbound", "net", "workers"},
+    "workers": {"inbound"},
     "cli": {
         "model",
         "api_keys",

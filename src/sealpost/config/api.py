@@ -17,7 +17,7 @@ class ApiSection(Section):
     address: Annotated[str, AfterValidator(address_text)] = Field(
         "127.0.0.1:8443",
         description="host:port the API listens on (always HTTPS). Loopback unless you say "
-        "otherwise: to serve other machines, set a public address such as \"0.0.0.0:8443\" "
+        'otherwise: to serve other machines, set a public address such as "0.0.0.0:8443" '
         "and give each caller a key with only the grants it needs.",
     )
     allow_unverified_domains: bool = Field(

@@ -14,8 +14,9 @@ needs TLS to require (RFC 3207 section 4: 530 until STARTTLS).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -122,6 +123,22 @@ class ServerSection(Section):
     auth_failure_delay: Annotated[float, Field(ge=0)] = Field(
         1.0, description="Seconds to wait before answering a failed AUTH."
     )
+    workers: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
+        "auto",
+        description="Worker processes that serve SMTP on the same listening sockets (1 to "
+        '64); "auto" is one per CPU core. 1 runs everything in one process. With more, the '
+        "first worker also runs delivery, webhooks and the API, a supervisor process "
+        "restarts a worker that dies, and the connection and AUTH limits above hold for the "
+        "whole server. A memory:// store is one process's memory, so it always runs 1.",
+    )
+
+    @property
+    def worker_count(self) -> int:
+        """``workers`` as a number ("auto": the CPU cores this process may use)."""
+        if self.workers == "auto":
+            cores = os.process_cpu_count() if hasattr(os, "process_cpu_count") else None
+            return max(1, min(64, cores or len(os.sched_getaffinity(0)) or 1))
+        return self.workers
 
 
 class SniCertificate(Section):

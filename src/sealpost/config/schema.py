@@ -13,7 +13,7 @@ import types
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel
@@ -107,9 +107,12 @@ def type_label(annotation: Any) -> str:
     if get_origin(annotation) is dict:
         key, value = get_args(annotation)
         return f"table of {type_label(key)} to {type_label(value)}"
+    if get_origin(annotation) is Literal:
+        return " or ".join(f'"{a}"' for a in get_args(annotation))
     if get_origin(annotation) in (types.UnionType, Union):
         present = [a for a in get_args(annotation) if a is not type(None)]
-        return " or ".join(type_label(a) for a in present) + " (optional)"
+        optional = len(present) < len(get_args(annotation))
+        return " or ".join(type_label(a) for a in present) + (" (optional)" if optional else "")
     if isinstance(annotation, type):
         if issubclass(annotation, Enum):
             return "one of " + ", ".join(str(m.value) for m in annotation)

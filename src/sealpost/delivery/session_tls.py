@@ -41,6 +41,7 @@ from sealpost.smtp.client_events import AuthDone
 
 log = logging.getLogger("sealpost.delivery")
 
+
 class BrokenTlsHosts:
     """Hosts (name and port) whose TLS handshake failed, each until its time runs out."""
 

@@ -11,13 +11,17 @@ file is the stronger statement; ``DkimSigner`` takes one key per domain and algo
 domain whose key file cannot be read is left out (logged, without key material) and the other
 domains are still signed for. RFC 6376 section 5.4: the From field is always signed
 (``DkimSigner``).
+
+``AnnouncedKeys`` is what the API refreshes: with several worker processes the refresh is
+announced (a shared counter the other workers watch), so each rebuilds its own signer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from sealpost.dkim.keys import DkimAlgorithm, DkimKey, DkimKeyError, load_key
@@ -106,3 +110,19 @@ class SigningKeys:
             taken.add((key.domain, key.algorithm))
             keys.append(key)
         return keys
+
+
+@dataclass(slots=True)
+class AnnouncedKeys:
+    """``SigningKeys`` as the API sees them: each refresh is then ``announce``d."""
+
+    keys: SigningKeys
+    announce: Callable[[], None] | None = None
+
+    def is_verified(self, domain: str) -> bool:
+        return self.keys.is_verified(domain)
+
+    async def refresh(self) -> None:
+        await self.keys.refresh()
+        if self.announce is not None:
+            self.announce()

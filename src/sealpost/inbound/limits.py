@@ -13,21 +13,34 @@ Two rules keep the per-IP limit from refusing well-behaved clients:
   has answered QUIT (or its closing 421) it does no more work, and a client that opens its
   next connection at once must not find its old one still counted while the close is
   processed; the connection still counts towards the total until it is really gone.
+
+Both guards count in this process by default. With several worker processes
+(``[server] workers``) they are given the ``LimitBoard`` the supervisor shared between them
+(``shared_limits``), so the limits hold for the whole server, not per worker.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sealpost.inbound.shared_limits import LimitBoard, Refusal
 from sealpost.model.reply import Reply
 
 TOO_MANY_FROM_IP = Reply.of(421, "4.7.0", "Error: too many connections from your address")
 TOO_MANY_TOTAL = Reply.of(421, "4.3.2", "Error: too many connections, try again later")
 TOO_FAST_FROM_IP = Reply.of(421, "4.7.0", "Error: too many connections per minute from you")
 RATE_WINDOW = 60.0
+log = logging.getLogger("sealpost.inbound")
+_REPLIES = {
+    Refusal.TOTAL: TOO_MANY_TOTAL,
+    Refusal.FULL: TOO_MANY_TOTAL,  # the shared table cannot count this IP: try later
+    Refusal.PER_IP: TOO_MANY_FROM_IP,
+    Refusal.RATE: TOO_FAST_FROM_IP,
+}
 
 
 @dataclass(slots=True)
@@ -42,13 +55,21 @@ class ConnectionLimiter:
     total: int = 0
     per_ip: dict[str, int] = field(default_factory=dict)
     recent: dict[str, deque[float]] = field(default_factory=dict)
+    board: LimitBoard | None = None  # shared by the worker processes; None: this process
+    worker: int = 0  # this process's column of ``board``
 
     @classmethod
     def with_exempt(
-        cls, max_total: int, max_per_ip: int, rate_per_ip: int, exempt: Iterable[str]
+        cls,
+        max_total: int,
+        max_per_ip: int,
+        rate_per_ip: int,
+        exempt: Iterable[str],
+        board: LimitBoard | None = None,
+        worker: int = 0,
     ) -> ConnectionLimiter:
         networks = tuple(ipaddress.ip_network(n) for n in exempt)
-        return cls(max_total, max_per_ip, rate_per_ip, networks)
+        return cls(max_total, max_per_ip, rate_per_ip, networks, board=board, worker=worker)
 
     def is_exempt(self, ip: str) -> bool:
         """Whether ``ip`` is in an exempt network (IPv4-mapped IPv6 counts as IPv4)."""
@@ -64,6 +85,17 @@ class ConnectionLimiter:
 
     def acquire(self, ip: str, now: float = 0.0) -> Reply | None:
         """Reserve a slot for ``ip``; a reply to send before closing when refused."""
+        if self.board is not None:
+            refusal = self.board.acquire(
+                ip,
+                worker=self.worker,
+                exempt=self.is_exempt(ip),
+                now=now,
+                max_total=self.max_total,
+                max_per_ip=self.max_per_ip,
+                rate_per_ip=self.rate_per_ip,
+            )
+            return None if refusal is None else _REPLIES[refusal]
         if self.total >= self.max_total:
             return TOO_MANY_TOTAL
         if self.is_exempt(ip):
@@ -101,12 +133,20 @@ class ConnectionLimiter:
 
     def release(self, ip: str, ip_slot: bool = True) -> None:
         """The connection is gone; ``ip_slot`` False when ``session_over`` freed that already."""
+        if self.board is not None:
+            self.board.drop_total(worker=self.worker)
+            if ip_slot and not self.is_exempt(ip):
+                self.board.drop_ip(ip, worker=self.worker)
+            return
         if self.total > 0:
             self.total -= 1
         if ip_slot and not self.is_exempt(ip):
             self._drop_ip(ip)
 
     def _drop_ip(self, ip: str) -> None:
+        if self.board is not None:
+            self.board.drop_ip(ip, worker=self.worker)
+            return
         count = self.per_ip.get(ip, 0)
         if count <= 1:
             self.per_ip.pop(ip, None)
@@ -121,6 +161,7 @@ class AuthFailureGuard:
     max_failures: int
     window: float
     failures: dict[str, deque[float]] = field(default_factory=dict)
+    board: LimitBoard | None = None  # shared by the worker processes; None: this process
 
     def _recent(self, ip: str, now: float) -> deque[float]:
         times = self.failures.get(ip)
@@ -133,9 +174,15 @@ class AuthFailureGuard:
         return times
 
     def locked_out(self, ip: str, now: float) -> bool:
+        if self.board is not None:
+            return self.board.locked_out(ip, now, self.max_failures)
         return len(self._recent(ip, now)) >= self.max_failures
 
     def record_failure(self, ip: str, now: float) -> None:
+        if self.board is not None:
+            if not self.board.record_failure(ip, now):  # no slot to count it: fail safe
+                log.warning("AUTH failure from %s not counted: the limit table is full", ip)
+            return
         times = self.failures.setdefault(ip, deque())
         times.append(now)
         # Bound memory per IP: only the last max_failures timestamps matter.

@@ -1,6 +1,7 @@
 """Inbound listeners: one asyncio server per ``[[smtp.listeners]]`` entry.
 
-The socket comes from ``net.sockets`` (TCP_NODELAY on the listener itself). Implicit-TLS
+The socket comes from ``net.sockets`` (TCP_NODELAY on the listener itself), made by the
+composition root or, with several worker processes, inherited from their supervisor. Implicit-TLS
 listeners (RFC 8314, port 465) hand the socket to asyncio with the server context, so no byte
 of SMTP is ever sent or read before the handshake (checklist A7).
 """
@@ -8,15 +9,15 @@ of SMTP is ever sent or read before the handshake (checklist A7).
 from __future__ import annotations
 
 import asyncio
+import socket
 
 from sealpost.inbound.connection import SmtpConnection
 from sealpost.inbound.context import ListenerContext
-from sealpost.net.sockets import listening_socket
 
 
-async def start_listener(ctx: ListenerContext, host: str, port: int) -> asyncio.Server:
+async def start_listener(ctx: ListenerContext, sock: socket.socket) -> asyncio.Server:
+    """Serve SMTP on the bound, listening ``sock``."""
     loop = asyncio.get_running_loop()
-    sock = listening_socket(host, port)
     return await loop.create_server(
         lambda: SmtpConnection(ctx),
         sock=sock,

@@ -2,6 +2,8 @@
 
 Secrets never reach a log line: AUTH exchanges and API keys are not logged by the code, and
 this formatter also masks anything shaped like a 40-hex-character API key as a safety net.
+Each line names the process that wrote it (``[server] workers``: several processes share
+the log), as syslog does.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class _JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "msg": redact(record.getMessage()),
         }
         if record.exc_info:
@@ -43,7 +46,9 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(
+            _TextFormatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

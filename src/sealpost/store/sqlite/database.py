@@ -4,7 +4,9 @@ RFC 5321 section 6.1: a write returns only after it is committed and fsynced (WA
 ``synchronous=FULL``), so after our ``250`` the message survives a crash, ``kill -9`` or
 power loss. All writes go through one writer thread that commits many callers' writes with
 one fsync (``writer``); reads use a small pool of read connections in worker threads, so the
-event loop never waits on disk. The store's concerns (``queue``, ``events``, ``records``,
+event loop never waits on disk. Several server processes may open the same file (``[server]
+workers``): WAL lets their readers run beside one writer, and each process's writer takes
+SQLite's write lock in turn (``writer``). The store's concerns (``queue``, ``events``, ``records``,
 ...) are classes over this one, each running its operations through ``_write`` and ``_read``.
 """
 

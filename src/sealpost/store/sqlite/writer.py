@@ -8,6 +8,12 @@ caller's error does not spoil the others), commits with one fsync, and only then
 caller's future with ``loop.call_soon_threadsafe``. There is no timer: under light load a batch
 is one write; under heavy load it is everything that arrived during the last fsync.
 
+Several worker processes (``[server] workers``) each have a writer on the same WAL file;
+SQLite lets one of them write at a time. ``BEGIN IMMEDIATE`` takes the write lock before any
+operation runs, waiting for another process's commit through the connection's busy timeout
+(10 s), and is tried ``BEGIN_ATTEMPTS`` times before the batch fails: nothing of the batch
+has run yet, so trying again is safe, and a 250 still waits for this process's own COMMIT.
+
 An error that endangers the transaction itself (disk full, I/O error, lost connection) rolls
 the whole batch back and raises ``StoreError`` in every caller of that batch: never a silent
 success (security checklist K4).
@@ -31,6 +37,7 @@ WriteOp = Callable[[sqlite3.Connection], Any]
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000  # bounds one transaction's size and the latency of its first caller
+BEGIN_ATTEMPTS = 3  # each waits up to the busy timeout for another process's write lock
 _STOP = object()
 
 
@@ -113,7 +120,7 @@ class GroupCommitWriter:
         conn = self._conn
         outcomes: list[Outcome] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            _begin(conn)
             for request in batch:
                 conn.execute("SAVEPOINT op")
                 try:
@@ -152,6 +159,19 @@ class GroupCommitWriter:
         with contextlib.suppress(Exception):  # a broken connection; every caller is told so
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting again while another process holds the write lock."""
+    for attempt in range(1, BEGIN_ATTEMPTS + 1):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code != sqlite3.SQLITE_BUSY or attempt == BEGIN_ATTEMPTS:
+                raise
+            log.warning("queue database busy (another process is writing); waiting again")
 
 
 def _as_store_error(exc: BaseException) -> StoreError:

@@ -1,0 +1,76 @@
+"""What one worker process inherits from the supervisor, and its side of their pipes.
+
+The supervisor creates all of it before the first fork: the listening sockets (one per
+``[[smtp.listeners]]`` entry, and ``"api"``), the shared limit table, and these pipes:
+
+- the lifeline: the supervisor holds the only write end and never writes; each worker reads.
+  When the supervisor dies (even by ``kill -9``) the read end sees EOF and the worker drains
+  and exits, so no orphan keeps serving (no ``prctl``, no ctypes needed).
+- the wake pipe: workers that are not the primary write a byte after they queue mail; the
+  primary, which runs the dispatcher, reads it (``wake``). The supervisor keeps both ends, so
+  a byte written while the primary is being restarted waits for its successor.
+- the ready pipe, one per worker: ``ready`` once its listeners are serving, or ``error ...``
+  when it could not start.
+
+Worker 0 is the primary. A ``SharedCounter`` (anonymous shared memory, 8 bytes) tells the
+workers that the primary changed the DKIM signing keys (the sending-domains API runs there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+
+from sealpost.inbound.shared_limits import LimitBoard
+
+PRIMARY = 0
+_U64 = struct.Struct("=Q")
+
+
+class SharedCounter:
+    """A counter in anonymous shared memory made before the fork; one writer, many readers."""
+
+    def __init__(self) -> None:
+        self._map = mmap.mmap(-1, _U64.size)  # MAP_SHARED | MAP_ANONYMOUS
+
+    @property
+    def value(self) -> int:
+        return int(_U64.unpack_from(self._map, 0)[0])
+
+    def bump(self) -> None:
+        _U64.pack_into(self._map, 0, self.value + 1)
+
+
+@dataclass
+class WorkerSeat:
+    """One worker's inheritance; ``index`` 0 is the primary (delivery, webhooks, API)."""
+
+    index: int
+    sockets: dict[str, socket.socket]
+    board: LimitBoard
+    lifeline: int  # read end; EOF when the supervisor is gone
+    wake_read: int  # the primary's end of the wake pipe
+    wake_write: int  # everyone else's end (non-blocking)
+    keys_changed: SharedCounter
+    ready: int = -1  # write end of this worker's ready pipe
+    pid: int = field(default_factory=os.getpid)
+
+    @property
+    def primary(self) -> bool:
+        return self.index == PRIMARY
+
+    def report_ready(self) -> None:
+        self._report(b"ready\n")
+
+    def report_error(self, message: str) -> None:
+        self._report(b"error " + " ".join(message.split()).encode("utf-8", "replace") + b"\n")
+
+    def _report(self, line: bytes) -> None:
+        if self.ready < 0:
+            return
+        with contextlib.suppress(OSError):  # the supervisor is gone: nobody to tell
+            os.write(self.ready, line)

@@ -1,0 +1,307 @@
+"""The supervisor: the parent process when ``[server] workers`` is above 1.
+
+Pre-fork, like nginx or gunicorn. It is handed the listening sockets (bound by the caller
+before any event loop, thread or database connection exists in this process), makes the
+pipes and the shared limit table (``seat``), and forks the workers. All of them accept on
+the same inherited sockets: the kernel hands each new connection to one worker that waits in
+``accept``, and a connection waiting in the backlog of a worker that dies is still there for
+the others (``SO_REUSEPORT`` would give each worker its own backlog and lose those).
+
+Then it only supervises, in a plain ``selectors`` loop with no threads:
+
+- ready: once every worker has reported ready on its pipe, ``on_ready`` runs (the caller
+  prints the ``sealpost ready: ...`` line). A worker that fails before that stops everything.
+- a worker that dies later (``kill -9``, a crash) has its connections forgotten in the
+  limit table and is forked again on the same seat; the primary's successor releases the
+  delivery leases before it dispatches, being the only dispatcher. More than
+  ``max_restarts`` restarts within ``restart_window`` seconds stop the server: error line,
+  exit status 1.
+- SIGHUP is forwarded to every worker (each reloads its certificates). SIGTERM and SIGINT
+  close this process's copies of the listening sockets and are forwarded; each worker drains
+  as a single-process server does; after ``stop_timeout`` seconds the rest are killed.
+  The exit status is then 0.
+- if the supervisor itself is killed, the lifeline pipe tells every worker (``seat``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sealpost.inbound.shared_limits import LimitBoard
+from sealpost.workers.seat import SharedCounter, WorkerSeat
+
+log = logging.getLogger("sealpost.workers")
+
+WorkerMain = Callable[[WorkerSeat], int]  # runs in the child; its exit status
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_HANDLED = (*_STOP_SIGNALS, signal.SIGHUP, signal.SIGCHLD)
+
+
+class WorkerStartError(RuntimeError):
+    """A worker could not start; the server was stopped."""
+
+
+@dataclass(slots=True)
+class _Child:
+    index: int
+    pid: int
+    ready_fd: int
+    ready: bool = False
+    error: str = ""
+    buffer: bytes = b""
+
+
+class Supervisor:
+    """Forks ``count`` workers running ``main`` and keeps them running; see the module doc."""
+
+    def __init__(
+        self,
+        count: int,
+        sockets: dict[str, socket.socket],
+        board: LimitBoard,
+        main: WorkerMain,
+        on_ready: Callable[[], None],
+        *,
+        stop_timeout: float = 60.0,
+        max_restarts: int = 5,
+        restart_window: float = 60.0,
+    ) -> None:
+        self.count = count
+        self._sockets = sockets
+        self._main = main
+        self._on_ready = on_ready
+        self._stop_timeout = stop_timeout
+        self._max_restarts = max_restarts
+        self._restart_window = restart_window
+        self._lifeline_read, self._lifeline_write = os.pipe()
+        self._wake_read, self._wake_write = os.pipe()
+        for fd in (self._lifeline_read, self._wake_read, self._wake_write):
+            os.set_blocking(fd, False)
+        self._board = board
+        self._keys_changed = SharedCounter()
+        self._children: dict[int, _Child] = {}  # by pid
+        self._restarts: deque[float] = deque()
+        self._selector = selectors.DefaultSelector()
+        self._signals_read, self._signals_write = socket.socketpair()
+        self._all_ready = False
+        self._stopping_since: float | None = None
+        self._status = 0
+
+    # --- the loop ---------------------------------------------------------------------------
+    def run(self) -> int:
+        """Serve until stopped; the exit status (0 after SIGTERM/SIGINT)."""
+        self._install_signals()
+        try:
+            for index in range(self.count):
+                self._spawn(index)
+            while self._children or self._stopping_since is None:
+                self._step()
+        finally:
+            self._restore_signals()
+        return self._status
+
+    def _step(self) -> None:
+        for key, _ in self._selector.select(0.5):
+            if key.fileobj is self._signals_read:
+                self._on_signals()
+            else:
+                self._on_report(key.data)
+        self._reap()
+        since = self._stopping_since
+        if since is not None and time.monotonic() > since + self._stop_timeout:
+            for child in self._children.values():
+                log.warning(
+                    "worker %d (pid %d) did not stop in time; killed", child.index, child.pid
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGKILL)
+            self._stopping_since = time.monotonic()  # reap them, then leave
+
+    # --- workers ----------------------------------------------------------------------------
+    def _spawn(self, index: int) -> None:
+        if threading.active_count() != 1:  # fork copies only the calling thread
+            names = ", ".join(t.name for t in threading.enumerate())
+            raise RuntimeError(f"the supervisor must not run threads before forking: {names}")
+        ready_read, ready_write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the supervisor's code
+            status = 1
+            try:
+                os.close(ready_read)
+                status = self._main(self._enter_child(index, ready_write))
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(status)
+        os.close(ready_write)
+        child = _Child(index, pid, ready_read)
+        self._children[pid] = child
+        self._selector.register(ready_read, selectors.EVENT_READ, child)
+        log.info("worker %d started (pid %d)", index, pid)
+
+    def _enter_child(self, index: int, ready_write: int) -> WorkerSeat:
+        """In the new worker: drop what only the supervisor holds, give back the signals."""
+        signal.set_wakeup_fd(-1)
+        for sig in _HANDLED:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until its loop handles it
+        self._selector.close()
+        self._signals_read.close()
+        self._signals_write.close()
+        for child in self._children.values():
+            os.close(child.ready_fd)
+        os.close(self._lifeline_write)
+        primary = index == 0
+        os.close(self._wake_write if primary else self._wake_read)
+        return WorkerSeat(
+            index=index,
+            sockets=self._sockets,
+            board=self._board,
+            lifeline=self._lifeline_read,
+            wake_read=self._wake_read if primary else -1,
+            wake_write=-1 if primary else self._wake_write,
+            keys_changed=self._keys_changed,
+            ready=ready_write,
+        )
+
+    def _on_report(self, child: _Child) -> None:
+        try:
+            data = os.read(child.ready_fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            self._selector.unregister(child.ready_fd)
+            return
+        child.buffer += data
+        while b"\n" in child.buffer:
+            line, child.buffer = child.buffer.split(b"\n", 1)
+            text = line.decode("utf-8", "replace")
+            if text == "ready":
+                child.ready = True
+                log.info("worker %d ready (pid %d)", child.index, child.pid)
+            elif text.startswith("error "):
+                child.error = text[len("error ") :]
+        children = self._children.values()
+        if not self._all_ready and len(children) == self.count and all(c.ready for c in children):
+            self._all_ready = True
+            self._on_ready()
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self._children.pop(pid, None)
+            if child is None:
+                continue
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(child.ready_fd)
+            self._on_report_leftover(child)
+            os.close(child.ready_fd)
+            self._board.forget_worker(child.index)
+            self._exited(child, _describe(status))
+
+    def _on_report_leftover(self, child: _Child) -> None:
+        """Read what the worker wrote just before it died (its error line)."""
+        with contextlib.suppress(OSError):
+            child.buffer += os.read(child.ready_fd, 4096)
+        for line in child.buffer.split(b"\n"):
+            if line.startswith(b"error "):
+                child.error = line[len(b"error ") :].decode("utf-8", "replace")
+
+    def _exited(self, child: _Child, how: str) -> None:
+        if self._stopping_since is not None:
+            log.info("worker %d (pid %d) %s", child.index, child.pid, how)
+            return
+        if not self._all_ready:
+            reason = child.error or how
+            log.error("worker %d could not start: %s; stopping", child.index, reason)
+            self._begin_stop(status=1)
+            return
+        now = time.monotonic()
+        self._restarts.append(now)
+        while self._restarts and self._restarts[0] < now - self._restart_window:
+            self._restarts.popleft()
+        if len(self._restarts) > self._max_restarts:
+            log.error(
+                "worker %d (pid %d) %s: %d restarts within %.0f s, the workers keep dying; "
+                "stopping the server",
+                child.index,
+                child.pid,
+                how,
+                len(self._restarts),
+                self._restart_window,
+            )
+            self._begin_stop(status=1)
+            return
+        log.error("worker %d (pid %d) %s; starting it again", child.index, child.pid, how)
+        self._spawn(child.index)
+
+    # --- signals ----------------------------------------------------------------------------
+    def _install_signals(self) -> None:
+        self._signals_read.setblocking(False)
+        self._signals_write.setblocking(False)
+        self._selector.register(self._signals_read, selectors.EVENT_READ)
+        for sig in _HANDLED:
+            signal.signal(sig, _noted)
+        signal.set_wakeup_fd(self._signals_write.fileno(), warn_on_full_buffer=False)
+
+    def _restore_signals(self) -> None:
+        signal.set_wakeup_fd(-1)
+        for sig in _HANDLED:
+            signal.signal(sig, signal.SIG_DFL)
+
+    def _on_signals(self) -> None:
+        try:
+            numbers = self._signals_read.recv(512)
+        except BlockingIOError:
+            return
+        for number in numbers:
+            if number in _STOP_SIGNALS:
+                log.info("stopping: %s", signal.Signals(number).name)
+                self._begin_stop(status=self._status)
+            elif number == signal.SIGHUP:
+                self._forward(signal.SIGHUP)
+
+    def _begin_stop(self, status: int) -> None:
+        self._status = max(self._status, status)
+        if self._stopping_since is not None:
+            return
+        self._stopping_since = time.monotonic()
+        for sock in self._sockets.values():  # no backlog must wait for a worker that drains
+            sock.close()
+        self._forward(signal.SIGTERM)
+
+    def _forward(self, sig: signal.Signals) -> None:
+        for child in self._children.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, sig)
+
+
+def _noted(signum: int, frame: object) -> None:
+    """The C handler already wrote ``signum`` to the wake-up fd; the loop acts on it."""
+
+
+def _describe(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with status {code}"

@@ -1,0 +1,272 @@
+"""``[server] workers = 2``: several processes serve one server (issue 12 item 4).
+
+Every test runs ``sealpost serve`` as a real process with two workers and real loopback
+clients. Which process serves a connection is read from the kernel (psutil: the worker that
+holds the accepted socket), so nothing in the server has to reveal it. Proved here: both
+workers accept; SIGHUP reaches each of them; a worker killed with ``kill -9`` is replaced and
+serves again; killing the supervisor makes the workers drain and exit and frees the port;
+SIGTERM drains and exits 0; the per-IP limit holds for the whole server; and mail queued by
+a worker that does not deliver reaches the sink at once (the wake pipe), not at the next poll.
+Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import signal
+import smtplib
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.integration.test_process import (
+    IMPLICIT,
+    edit_config,
+    peer_serial,
+    renew_certificate,
+    tls_conversation,
+)
+from tests.interop.daemon_process import free_loopback_port
+from tests.support import Conversation, Pki, ServerProcess, make_pki, write_config
+
+WAIT = 15.0
+PLAIN = {"name": "mx", "tls": "none"}
+TWO = {"workers": 2}
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return make_pki(tmp_path / "pki")
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[[Path], ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(config: Path) -> ServerProcess:
+        server = ServerProcess(config).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.kill_all()
+
+
+def serving_pid(server: ServerProcess, client: socket.socket) -> int:
+    """The worker holding the server side of ``client``'s connection."""
+    port = client.getsockname()[1]
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        for pid in server.worker_pids():
+            try:
+                connections = psutil.Process(pid).net_connections(kind="tcp")
+            except psutil.NoSuchProcess:
+                continue
+            if any(c.raddr and c.raddr.port == port for c in connections):
+                return pid
+        time.sleep(0.02)
+    raise AssertionError(f"no worker holds the connection from port {port}")
+
+
+def hold_until_both(
+    server: ServerProcess, connect: Callable[[], Conversation], limit: int = 40
+) -> tuple[list[Conversation], dict[int, int]]:
+    """Open connections (kept open) until two distinct workers serve them."""
+    held: list[Conversation] = []
+    by_pid: dict[int, int] = {}
+    while len(by_pid) < 2 and len(held) < limit:
+        conv = connect()
+        held.append(conv)
+        pid = serving_pid(server, conv.sock)
+        by_pid[pid] = by_pid.get(pid, 0) + 1
+    return held, by_pid
+
+
+def banner(port: int) -> Conversation:
+    conv = Conversation(port)
+    code, text = conv.reply()
+    assert code == 220, text
+    return conv
+
+
+def stop(server: ServerProcess) -> str:
+    server.proc.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = server.proc.communicate(timeout=WAIT + 45)
+    except subprocess.TimeoutExpired:
+        server.kill_all()
+        raise AssertionError("no exit after SIGTERM") from None
+    assert server.proc.returncode == 0, stderr
+    return stderr
+
+
+def test_two_workers_accept_on_the_same_sockets(tmp_path: Path, pki: Pki, spawn):
+    server = spawn(write_config(tmp_path, pki, listeners=[PLAIN], server=TWO))
+    assert len(server.worker_pids()) == 2
+    held, by_pid = hold_until_both(server, lambda: banner(server.ports["mx"]))
+    assert set(by_pid) == set(server.worker_pids()), by_pid
+    for conv in held:
+        assert conv.cmd("QUIT")[0] == 221
+        conv.close()
+    stop(server)
+
+
+def test_sighup_reloads_the_certificate_in_every_worker(tmp_path: Path, pki: Pki, spawn):
+    config = write_config(tmp_path, pki, listeners=[IMPLICIT], server=TWO)
+    edit_config(config, "reload_interval = 1", "reload_interval = 3600")  # only SIGHUP reloads
+    server = spawn(config)
+    port = server.ports["submissions"]
+    old_serial = peer_serial(port, pki)
+    new_serial = renew_certificate(pki)
+    server.proc.send_signal(signal.SIGHUP)
+    time.sleep(1.0)  # the signal is forwarded, then each worker reloads
+    held, by_pid = hold_until_both(server, lambda: tls_conversation(port, pki))
+    assert len(by_pid) == 2, "the connections did not reach both workers"
+    serials = {
+        conv.sock.getpeercert(binary_form=True) and _serial(conv.sock.getpeercert(True))
+        for conv in held
+    }
+    assert serials == {new_serial}, f"old serial {old_serial} still served: {serials}"
+    for conv in held:
+        conv.close()
+    stop(server)
+
+
+def _serial(der: bytes | None) -> int:
+    from cryptography import x509
+
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def test_a_killed_worker_is_replaced_and_serves(tmp_path: Path, pki: Pki, spawn):
+    server = spawn(write_config(tmp_path, pki, listeners=[PLAIN], server=TWO))
+    first = sorted(server.worker_pids())
+    victim = first[1]
+    psutil.Process(victim).send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        now = server.worker_pids()
+        if victim not in now and len(now) == 2:
+            break
+        time.sleep(0.05)
+    replacement = set(server.worker_pids()) - set(first)
+    assert len(replacement) == 1, server.worker_pids()
+    held, by_pid = hold_until_both(server, lambda: banner(server.ports["mx"]))
+    assert replacement <= set(by_pid), f"the new worker serves nothing: {by_pid}"
+    for conv in held:
+        conv.close()
+    stop(server)
+
+
+def test_killing_the_supervisor_stops_the_workers_and_frees_the_port(
+    tmp_path: Path, pki: Pki, spawn
+):
+    port = free_loopback_port()
+    listener = {**PLAIN, "address": f"127.0.0.1:{port}"}
+    config = write_config(tmp_path, pki, listeners=[listener], server=TWO)
+    server = spawn(config)
+    held = banner(port)  # a client mid-session does not keep the workers alive
+    workers = [psutil.Process(pid) for pid in server.worker_pids()]
+    server.kill()
+    _, alive = psutil.wait_procs(workers, timeout=WAIT)
+    assert not alive, "workers outlived their supervisor"
+    held.close()
+    again = spawn(config)
+    assert again.ports["mx"] == port
+    conv = banner(port)
+    assert conv.cmd("QUIT")[0] == 221
+    conv.close()
+    stop(again)
+
+
+def test_sigterm_drains_every_worker_and_exits_0(tmp_path: Path, pki: Pki, spawn):
+    server = spawn(write_config(tmp_path, pki, listeners=[PLAIN], server=TWO))
+    held, by_pid = hold_until_both(server, lambda: banner(server.ports["mx"]))
+    for conv in held:
+        assert conv.cmd("EHLO drain.test")[0] == 250
+    workers = [psutil.Process(pid) for pid in by_pid]
+    stop(server)
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    for conv in held:
+        assert conv.closed()
+        conv.close()
+
+
+def test_the_per_ip_limit_holds_for_the_whole_server(tmp_path: Path, pki: Pki, spawn):
+    limits = {**TWO, "max_connections_per_ip": 3, "limit_exempt": []}
+    server = spawn(write_config(tmp_path, pki, listeners=[PLAIN], server=limits))
+    port = server.ports["mx"]
+    for _ in range(20):  # until the three admitted ones are spread over both workers
+        held = [banner(port) for _ in range(3)]
+        pids = {serving_pid(server, conv.sock) for conv in held}
+        if len(pids) == 2:
+            break
+        for conv in held:
+            assert conv.cmd("QUIT")[0] == 221
+            conv.close()
+        time.sleep(0.1)
+    assert len(pids) == 2, "three connections never spread over both workers"
+    fourth = Conversation(port)
+    code, text = fourth.reply()
+    assert (code, text[:9]) == (421, "421 4.7.0"), text
+    fourth.close()
+    for conv in held:
+        conv.close()
+    stop(server)
+
+
+def test_mail_queued_by_any_worker_is_delivered_at_once(
+    tmp_path: Path, pki: Pki, spawn, dns_server, smtp_sink
+):
+    sink = smtp_sink()
+    tables = {
+        "dns": {"nameservers": [dns_server.nameserver], "timeout": 2},
+        "delivery": {"enabled": True, "poll_interval": 120, "default_tls": "may"},
+        "delivery.routes": {"example.test": f"127.0.0.1:{sink.port}"},
+    }
+    config = write_config(tmp_path, pki, listeners=[PLAIN], server=TWO, tables=tables)
+    server = spawn(config)
+    port = server.ports["mx"]
+    time.sleep(0.5)  # past the dispatcher's first scan: from now on only a wake-up is prompt
+    served: set[int] = set()
+    for n in range(12):
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.ehlo("wake.test")
+            assert client.sock is not None
+            served.add(serving_pid(server, client.sock))
+            client.sendmail("a@sender.test", ["u@example.test"], f"Subject: w{n}\r\n\r\nx\r\n")
+        deadline = time.monotonic() + 5  # far below the 120 s poll
+        while len(sink.messages) <= n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(sink.messages) == n + 1, f"message {n} not delivered within 5 s"
+        if len(served) == 2 and n >= 1:
+            break
+    assert len(served) == 2, "every message was served by the same worker"
+    stop(server)
+
+
+def test_workers_that_keep_dying_stop_the_server_with_an_error(tmp_path: Path, pki: Pki, spawn):
+    server = spawn(write_config(tmp_path, pki, listeners=[PLAIN], server=TWO))
+    for _ in range(6):  # the sixth restart within a minute is one too many
+        if server.proc.poll() is not None:
+            break
+        pids = server.worker_pids()
+        assert pids, "no worker to kill"
+        psutil.Process(pids[-1]).send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + WAIT
+        while pids[-1] in server.worker_pids() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        while len(server.worker_pids()) < 2 and server.proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("the worker was not replaced")
+            time.sleep(0.02)
+    _, stderr = server.proc.communicate(timeout=WAIT + 45)
+    assert server.proc.returncode == 1, stderr
+    assert "keep dying" in stderr

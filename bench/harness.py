@@ -31,7 +31,7 @@ from bench.peers import (
 from bench.queue_scale import QueuePoint, run_queue_scale
 from bench.resources import ResourceUsage, TreeMonitor
 from bench.results import LoadResult
-from bench.sealpost_config import BENCH_DOMAIN, DELIVERY_DISABLED, BenchConfig
+from bench.sealpost_config import BENCH_DOMAIN, DELIVERY_DISABLED, BenchConfig, workers_change
 from bench.smtp_session import Target, build_message
 
 MAIL_FROM = "loadgen@client.bench.test"
@@ -52,6 +52,7 @@ class BenchOptions:
     api: bool = False
     queue_sizes: tuple[int, ...] = ()  # (): no queue-scale case
     delivery_disabled_line: bool = False  # also measure the "delivery disabled" variant
+    also_workers: tuple[int, ...] = ()  # also measure Sealpost with [server] workers = each
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,16 @@ def run_inbound(base: Path, pki: Pki, options: BenchOptions, report: BenchReport
                     name="sealpost-nodelivery",
                     label=DELIVERY_DISABLED_LABEL,
                     extra=[DELIVERY_DISABLED],
+                )
+            )
+        for count in options.also_workers:
+            sealposts.append(
+                SealpostServer(
+                    base,
+                    pki,
+                    name=f"sealpost-workers-{count}",
+                    label=f"Sealpost (workers = {count})",
+                    extra=[workers_change(count)],
                 )
             )
         for sealpost in sealposts:

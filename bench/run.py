@@ -57,6 +57,12 @@ def parser() -> argparse.ArgumentParser:
         help="inbound: also measure a Sealpost with [delivery] enabled = false, a labelled "
         "extra line (not a shipped configuration)",
     )
+    p.add_argument(
+        "--also-workers",
+        default="",
+        help="inbound: comma list of [server] workers values to measure as labelled extra "
+        "Sealpost lines (e.g. 1); the main line keeps init's default (auto: one per core)",
+    )
     return p
 
 
@@ -84,6 +90,10 @@ def options_from(argv: Sequence[str] | None = None) -> tuple[BenchOptions, argpa
         out_messages = QUICK_OUTBOUND if args.quick else FULL_OUTBOUND
     if out_messages < 1:
         p.error("--outbound-messages must be positive")
+    try:
+        also_workers = parse_concurrencies(args.also_workers) if args.also_workers else ()
+    except ValueError as exc:
+        p.error(f"--also-workers: {exc}")
     options = BenchOptions(
         cases,
         concurrencies,
@@ -94,6 +104,7 @@ def options_from(argv: Sequence[str] | None = None) -> tuple[BenchOptions, argpa
         api=api,
         queue_sizes=sizes if queue else (),
         delivery_disabled_line=args.also_delivery_disabled,
+        also_workers=also_workers,
     )
     return options, args
 

@@ -101,6 +101,16 @@ DELIVERY_DISABLED = (
 )
 
 
+def workers_change(count: int) -> tuple[str, object, str]:
+    """The one change of an ``--also-workers`` line: ``[server] workers`` pinned to ``count``
+    (init leaves it at "auto": one worker process per core)."""
+    return (
+        "server.workers",
+        count,
+        f"a labelled comparison line: {count} worker process(es) instead of one per core",
+    )
+
+
 def build(label: str, init_text: str, settings: Sequence[tuple[str, Any, str]]) -> BenchConfig:
     """Init's text with ``settings`` applied; ``init`` of each change read from init's file."""
     init = tomllib.loads(init_text)

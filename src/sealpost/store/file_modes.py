@@ -72,5 +72,6 @@ def loose_modes(paths: Iterable[Path]) -> list[LooseMode]:
 
 
 def queue_files(database: Path) -> list[Path]:
-    """The database's directory and every file SQLite keeps for it."""
-    return [database.parent, database, *(Path(f"{database}{s}") for s in ("-wal", "-shm"))]
+    """The database's directory, every file SQLite keeps for it, and the writers' lock."""
+    suffixes = ("-wal", "-shm", "-writer.lock")
+    return [database.parent, database, *(Path(f"{database}{s}") for s in suffixes)]

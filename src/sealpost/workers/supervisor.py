@@ -26,6 +26,7 @@ Then it only supervises, in a plain ``selectors`` loop with no threads:
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import selectors
@@ -137,6 +138,10 @@ class Supervisor:
         ready_read, ready_write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        # Move every object the supervisor made (modules, config) out of the collector's
+        # reach: a collection in a worker would otherwise write to their headers and copy
+        # the shared pages into each worker (the gc.freeze advice for pre-fork servers).
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the supervisor's code
             status = 1

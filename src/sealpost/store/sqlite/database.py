@@ -67,7 +67,7 @@ class Database:
                 raise StoreError(f"cannot create queue database {self.path}: {exc}") from exc
             self._conn = conn
             self._executor = ThreadPoolExecutor(self._reader_count, "sealpost-store-read")
-            self._writer = GroupCommitWriter(conn)
+            self._writer = GroupCommitWriter(conn, lock_path=writer_lock_path(self.path))
             self._writer.start()
 
     async def migrate(self) -> tuple[int, int]:
@@ -162,6 +162,11 @@ class Database:
 
 
 # --- files ------------------------------------------------------------------------------------
+def writer_lock_path(database: Path) -> Path:
+    """The lock file the writers of several processes take turns on (``writer``)."""
+    return Path(f"{database}-writer.lock")
+
+
 def _connect(path: Path, pragmas: Sequence[str]) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     try:

@@ -9,10 +9,14 @@ caller's future with ``loop.call_soon_threadsafe``. There is no timer: under lig
 is one write; under heavy load it is everything that arrived during the last fsync.
 
 Several worker processes (``[server] workers``) each have a writer on the same WAL file;
-SQLite lets one of them write at a time. ``BEGIN IMMEDIATE`` takes the write lock before any
-operation runs, waiting for another process's commit through the connection's busy timeout
-(10 s), and is tried ``BEGIN_ATTEMPTS`` times before the batch fails: nothing of the batch
-has run yet, so trying again is safe, and a 250 still waits for this process's own COMMIT.
+SQLite lets one of them write at a time. The writers take turns through an exclusive
+``flock`` on a lock file beside the database (``<db>-writer.lock``), held from ``BEGIN`` to
+``COMMIT``: the kernel wakes the next writer the moment the lock is released. (Left to
+SQLite alone, a writer that finds the database locked sleeps in its busy handler for up to
+100 ms at a time, which showed as a p99 of 140-190 ms with two workers.) ``BEGIN IMMEDIATE``
+still waits through the connection's busy timeout (10 s) for any other process (the CLI), and
+is tried ``BEGIN_ATTEMPTS`` times before the batch fails: nothing of the batch has run yet,
+so trying again is safe, and a 250 still waits for this process's own COMMIT.
 
 An error that endangers the transaction itself (disk full, I/O error, lost connection) rolls
 the whole batch back and raises ``StoreError`` in every caller of that batch: never a silent
@@ -23,12 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sealpost.store.errors import StoreError
@@ -54,8 +61,15 @@ Outcome = tuple[_Request, Any, BaseException | None]  # (request, result, error)
 class GroupCommitWriter:
     """The writer thread. ``commits`` counts successful COMMITs, ``writes`` committed ops."""
 
-    def __init__(self, conn: sqlite3.Connection, name: str = "sealpost-store-writer") -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        name: str = "sealpost-store-writer",
+        lock_path: Path | None = None,
+    ) -> None:
         self._conn = conn
+        self._lock_path = lock_path
+        self._lock_fd: int | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -64,6 +78,9 @@ class GroupCommitWriter:
         self.failed_batches = 0
 
     def start(self) -> None:
+        if self._lock_path is not None:
+            flags = os.O_CREAT | os.O_RDWR | os.O_CLOEXEC
+            self._lock_fd = os.open(self._lock_path, flags, 0o600)
         self._thread.start()
 
     async def submit(self, op: WriteOp) -> Any:
@@ -82,6 +99,9 @@ class GroupCommitWriter:
             self._queue.put(_STOP)
         if self._thread.is_alive():
             self._thread.join()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # --- writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
@@ -117,6 +137,16 @@ class GroupCommitWriter:
         _resolve(late)
 
     def _run_batch(self, batch: list[_Request]) -> None:
+        if self._lock_fd is None:
+            self._run_locked(batch)
+            return
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # this thread waits; the GIL is released
+        try:
+            self._run_locked(batch)
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _run_locked(self, batch: list[_Request]) -> None:
         conn = self._conn
         outcomes: list[Outcome] = []
         try:

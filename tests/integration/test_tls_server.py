@@ -305,13 +305,15 @@ def test_context_options(pair) -> None:
     assert ctx.options & ssl.OP_SINGLE_ECDH_USE == ssl.OP_SINGLE_ECDH_USE  # 0: always on in 3.x
     assert not ctx.options & ssl.OP_CIPHER_SERVER_PREFERENCE
     assert not ctx.options & ssl.OP_NO_TICKET
+    assert ctx.num_tickets == 1  # TLS 1.3: one ticket per handshake, not OpenSSL's two
     assert ctx.verify_mode is ssl.CERT_NONE
 
 
-def test_session_resumption_works(ca, pair, serve) -> None:
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_session_resumption_works(ca, pair, serve, version) -> None:
     certs = CertificateSet(*pair)
     server = serve(certs.context)
-    client = client_context(ca, maximum=ssl.TLSVersion.TLSv1_2)
+    client = client_context(ca, maximum=version)
     with connect(server.port, client) as first:
         echo(first)
         session = first.session

@@ -68,6 +68,9 @@ def server_context(cert_file: Path | str, key_file: Path | str) -> ssl.SSLContex
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_SINGLE_ECDH_USE
     ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.options &= ~ssl.OP_NO_TICKET
+    # TLS 1.3 (RFC 8446 section 4.6.1): one session ticket, not OpenSSL's two. An SMTP client
+    # holds one session to us at a time, and each ticket costs the handshake ~12% more CPU.
+    ctx.num_tickets = 1
     ctx.verify_mode = ssl.CERT_NONE
     restrict_groups(ctx)
     try:

@@ -84,7 +84,7 @@ class Sealpost:
         seat = self.seat
         # The primary (or the only process) runs delivery, webhooks and the API.
         self.primary = seat is None or seat.primary
-        self.store = open_store(cfg.store.url, base_dir=cfg.base_dir)
+        self.store = open_store(cfg.store.url, base_dir=cfg.base_dir, node_id=cfg.cluster.node)
         self.certs = CertificateSet(
             cfg.tls.cert_file,
             cfg.tls.key_file,
@@ -199,7 +199,8 @@ class Sealpost:
         self.dispatcher, self.pool = build_dispatcher(
             self.config, self.store, send_dsn, self.resolver
         )
-        # The only dispatcher: nothing else holds a lease (a restarted primary's included).
+        # This node's only dispatcher: no other process holds a lease under its node id
+        # (``[cluster] node_id``), so the leases it holds are its previous run's, if any.
         recovered = await self.store.release_all_leases()
         if recovered:
             log.info("%d message(s) were in delivery when the server stopped; due again", recovered)
@@ -316,6 +317,6 @@ async def prepare(config: Config) -> None:
     config's DKIM keys (a bad key file is reported once, before anything starts)."""
     for key in config.dkim.keys:
         load_key(key.domain, key.selector, key.key_file)
-    store = open_store(config.store.url, base_dir=config.base_dir)
+    store = open_store(config.store.url, base_dir=config.base_dir, node_id=config.cluster.node)
     await store.open()
     await store.close()

@@ -101,5 +101,6 @@ def build_dispatcher(
         send_dsn,
         time.time,
         housekeeping=pool.expire,
+        wakeups=store,
     )
     return dispatcher, pool

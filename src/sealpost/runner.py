@@ -71,7 +71,7 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 
 def worker_count(config: Config) -> int:
-    if config.store.sqlite_path is None:
+    if config.store.url.lower().startswith("memory:"):
         return 1  # memory:// is one process's memory
     return config.server.worker_count
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import tomllib
 from pathlib import Path
 
@@ -193,6 +194,9 @@ ERRORS = [
         'duplicate SNI name "a.test"',
     ),
     ("bad listener name", BASE + plain(name="m x"), "smtp.listeners[0].name", "may only contain"),
+    ("bad node id", BASE + '[cluster]\nnode_id = "node 1"\n', "cluster.node_id", "must be 1 to"),
+    ("empty node id", BASE + '[cluster]\nnode_id = ""\n', "cluster.node_id", "must be 1 to"),
+    ("long node id", BASE + f'[cluster]\nnode_id = "{"n" * 64}"\n', "cluster.node_id", "63"),
 ]
 
 
@@ -319,6 +323,14 @@ def test_defaults_resolve_against_config_dir(tmp_path: Path) -> None:
     assert config.store.sqlite_path == tmp_path / "var" / "queue.db"
     assert config.server.max_connections_per_ip == 50
     assert config.server.auth_failure_delay == 1.0
+
+
+def test_node_id_is_the_host_name_unless_set(tmp_path: Path) -> None:
+    """Issue 13: a node's leases carry its node id; unset, the host name (stable across
+    restarts, so a restarted node gives back its own old leases)."""
+    assert load_text(tmp_path, BASE).cluster.node == socket.gethostname()
+    named = load_text(tmp_path, BASE + '[cluster]\nnode_id = "mx-2.eu:a_b"\n')
+    assert named.cluster.node == "mx-2.eu:a_b"
 
 
 def test_api_listens_on_loopback_unless_told_otherwise(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ def test_reference_lists_the_expected_tables() -> None:
         "[[tls.sni]]",
         "[[smtp.listeners]]",
         "[store]",
+        "[cluster]",
         "[log]",
         "[dns]",
         "[delivery]",

@@ -15,6 +15,7 @@ needs TLS to require (RFC 3207 section 4: 530 until STARTTLS).
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -40,6 +41,7 @@ from sealpost.config.values import (
     address_text,
     cidr_text,
     issue,
+    node_id_text,
     one_of,
     parse_address,
     redact_url,
@@ -129,7 +131,8 @@ class ServerSection(Section):
         '64); "auto" is one per CPU core. 1 runs everything in one process. With more, the '
         "first worker also runs delivery, webhooks and the API, a supervisor process "
         "restarts a worker that dies, and the connection and AUTH limits above hold for the "
-        "whole server. A memory:// store is one process's memory, so it always runs 1.",
+        "whole server (on a PostgreSQL store, for this node: the first worker is this node's "
+        "dispatcher). A memory:// store is one process's memory, so it always runs 1.",
     )
 
     @property
@@ -286,6 +289,28 @@ class StoreSection(Section):
         return None
 
 
+class ClusterSection(Section):
+    """This node among several sharing one PostgreSQL store (docs/cluster.md)."""
+
+    node_id: Annotated[str, AfterValidator(node_id_text)] | None = Field(
+        None,
+        description="This node's name on the queue leases it takes; defaults to the host name. "
+        "Every node on one database needs its own: at start a node gives back the leases its "
+        "name holds (those of its previous run), so two nodes sharing a name would take each "
+        "other's messages back. 1 to 63 letters, digits, '.', '_', ':' or '-'.",
+    )
+
+    @property
+    def node(self) -> str:
+        """``node_id``, or the host name when it is not set."""
+        return self.node_id or _host_node_id()
+
+
+def _host_node_id() -> str:
+    """The host name, as a node id (its first 63 characters)."""
+    return socket.gethostname()[:63] or "localhost"
+
+
 class LogSection(Section):
     """Logging."""
 
@@ -304,6 +329,7 @@ class Config(Section):
     tls: TlsSection = Field(default_factory=dict, validate_default=True)
     smtp: SmtpSection = Field(default_factory=dict, validate_default=True)
     store: StoreSection = Field(default_factory=dict, validate_default=True)
+    cluster: ClusterSection = Field(default_factory=dict, validate_default=True)
     log: LogSection = Field(default_factory=dict, validate_default=True)
     dns: DnsSection = Field(default_factory=dict, validate_default=True)
     delivery: DeliverySection = Field(default_factory=dict, validate_default=True)

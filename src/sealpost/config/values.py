@@ -71,6 +71,19 @@ def sni_name(value: str) -> str:
     return value.rstrip(".").lower()
 
 
+_NODE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$")
+
+
+def node_id_text(value: str) -> str:
+    """A node's name on its queue leases: 1-63 letters, digits, ``.``, ``_``, ``:``, ``-``."""
+    if not _NODE_ID_RE.match(value):
+        raise issue(
+            "must be 1 to 63 letters, digits, '.', '_', ':' or '-', starting with a letter "
+            f"or digit (got {show_value(value)})"
+        )
+    return value
+
+
 def _resolve(path: Path, info: ValidationInfo) -> Path:
     base = (info.context or {}).get("base_dir")
     path = path.expanduser()

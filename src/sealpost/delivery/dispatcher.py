@@ -7,11 +7,17 @@ results, the next attempt time and every event are committed in ONE store transa
 K6) and no event is lost or invented. Bounces (RFC 3464 DSNs) are queued before the attempt
 is recorded: a crash in between may send a duplicate bounce, never lose one. Claims are
 leases; a worker that dies leaves its messages to be claimed again (K11).
+
+The dispatcher looks at the queue when this process queues mail (``wake``), when the store
+says some node did (``QueueWakeups``: LISTEN/NOTIFY on PostgreSQL, so a node delivers mail
+another node accepted at once), and every ``poll_interval`` in any case (retries come due,
+and a notification is a hint that can be missed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -26,6 +32,7 @@ from sealpost.delivery.types import OutboundMessage
 from sealpost.model.queue import Claim, StoredMessage
 from sealpost.store.contracts.delay_notices import DelayNotices
 from sealpost.store.contracts.queue import DeliveryQueue
+from sealpost.store.contracts.wakeups import QueueWakeups
 
 log = logging.getLogger("sealpost.delivery")
 
@@ -57,6 +64,7 @@ class Dispatcher:
         send_dsn: DsnSender,
         clock: Callable[[], float] = time.time,
         housekeeping: Callable[[], None] = lambda: None,
+        wakeups: QueueWakeups | None = None,
     ) -> None:
         self._store = store
         self._delivery = delivery
@@ -65,6 +73,7 @@ class Dispatcher:
         self._send_dsn = send_dsn
         self._clock = clock
         self._housekeeping = housekeeping
+        self._wakeups = wakeups
         self._wake = asyncio.Event()
         self._sessions = asyncio.Semaphore(settings.concurrency)
         self._per_domain: dict[str, asyncio.Semaphore] = defaultdict(
@@ -80,7 +89,26 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; in-flight deliveries finish their attempt."""
         limit = self._settings.concurrency * 2
+        listening = (
+            asyncio.get_running_loop().create_task(self._listen(self._wakeups))
+            if self._wakeups is not None
+            else None
+        )
+        try:
+            await self._deliver_until(stop, limit)
+        finally:
+            if listening is not None:
+                listening.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listening
+        if self._inflight:
+            await asyncio.wait(list(self._inflight))
+
+    async def _deliver_until(self, stop: asyncio.Event, limit: int) -> None:
         while not stop.is_set():
+            # Cleared before the claim, not after: mail queued while claiming wakes the next
+            # pass instead of waiting for the poll.
+            self._wake.clear()
             self._housekeeping()  # e.g. close idle cached connections
             room = limit - len(self._inflight)
             claimed = await self._claim(min(room, self._settings.batch)) if room > 0 else []
@@ -92,8 +120,16 @@ class Dispatcher:
                 await asyncio.sleep(0)
                 continue
             await self._idle(stop)
-        if self._inflight:
-            await asyncio.wait(list(self._inflight))
+
+    async def _listen(self, wakeups: QueueWakeups) -> None:
+        """Wake the run loop whenever the store says mail was queued, by any node."""
+        while True:
+            try:
+                if await wakeups.wait_for_mail(self._settings.poll_interval):
+                    self._wake.set()
+            except Exception:  # the poll still runs; try listening again after one
+                log.warning("cannot listen for new mail; polling", exc_info=True)
+                await asyncio.sleep(self._settings.poll_interval)
 
     async def run_once(self) -> int:
         """Claim what is due now and deliver it all (tests and one-shot runs)."""
@@ -109,7 +145,6 @@ class Dispatcher:
             return []
 
     async def _idle(self, stop: asyncio.Event) -> None:
-        self._wake.clear()
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
         if self._inflight:
             waiters.append(

@@ -50,6 +50,7 @@ class QueueListener:
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
+            conn.remove_termination_listener(self._terminated)  # closing is not losing it
             with contextlib.suppress(Exception):
                 await conn.close(timeout=5)
 

@@ -24,6 +24,7 @@ from sealpost.delivery.session import (
 from sealpost.delivery.types import Target
 from sealpost.dns.dnspython_resolver import DnspythonResolver
 from sealpost.dns.resolver import Resolver
+from sealpost.policy.dane_mx import TlsaLookup
 from sealpost.policy.engine import PolicyEngine
 from sealpost.policy.levels import Requirement, TlsLevel
 from sealpost.policy.store_cache import StoreStsCache
@@ -35,6 +36,13 @@ def build_resolver(config: Config) -> DnspythonResolver:
     return DnspythonResolver(
         config.dns.nameservers, timeout=config.dns.timeout, lifetime=config.dns.timeout * 2
     )
+
+
+def default_level(config: Config) -> TlsLevel:
+    """``[delivery] default_tls``, else ``dane`` with trusted DNSSEC, else ``may``."""
+    if config.delivery.default_tls is not None:
+        return TlsLevel(config.delivery.default_tls)
+    return TlsLevel.DANE if config.dns.dnssec else TlsLevel.MAY
 
 
 def build_dispatcher(
@@ -56,8 +64,9 @@ def build_dispatcher(
         fetcher,
         StoreStsCache(store),
         operator_rules={k: TlsLevel(v) for k, v in d.tls_policy.items()},
-        default_level=TlsLevel(d.default_tls),
+        default_level=default_level(config),
         mta_sts_enabled=config.mta_sts.enabled,
+        tlsa=TlsaLookup(resolver, trusted=config.dns.dnssec),
     )
     client = ClientSettings(
         helo_name=d.helo_name or config.server.hostname,

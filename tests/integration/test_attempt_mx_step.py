@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import asyncio
 
-from sealpost.delivery.attempt import NO_STS_MX, DomainAttempt, DomainDelivery
+from sealpost.delivery.attempt import DomainAttempt, DomainDelivery
 from sealpost.delivery.pool import SessionPool
 from sealpost.delivery.route import RouteSettings
 from sealpost.delivery.session import BrokenTlsHosts, ClientSettings, OpenFailure, OutboundSession
 from sealpost.delivery.types import OutboundMessage, Outcome, Target
+from sealpost.model.reply import Reply
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.engine import PolicyEngine
 from sealpost.policy.levels import Requirement, TlsLevel
 from sealpost.policy.mta_sts import StsMode, StsPolicy
+from sealpost.policy.mx_policy import NO_STS_MX
 from sealpost.policy.sts_cache import MemoryStsCache
 from tests.fakes.resolver import ZoneResolver
 from tests.fixtures.smtp_sink import SmtpSink
@@ -97,6 +99,7 @@ def test_hosts_taken_out_by_the_step_are_never_contacted(smtp_sink) -> None:
     raising = RaiseFor(frozenset())
     result = attempt(sink, raising, zone, elsewhere)
     [outcome] = result.outcomes
-    assert outcome.outcome is Outcome.TRANSIENT and outcome.reply == NO_STS_MX
+    assert outcome.outcome is Outcome.TRANSIENT
+    assert outcome.reply == Reply.of(451, "4.7.5", NO_STS_MX)
     assert raising.asked == [MX1, MX2] and sink.sessions == []
     assert result.tls_failures == (TlsFailure.VALIDATION_FAILURE,)

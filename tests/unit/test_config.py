@@ -489,6 +489,8 @@ def test_outbound_errors_name_the_key_path(table, path, reason, tmp_path):
 
 def test_outbound_defaults_and_values(tmp_path):
     from sealpost.config.loader import config_from_dict
+    from sealpost.outbound import default_level
+    from sealpost.policy.levels import TlsLevel
 
     cfg = config_from_dict(
         {
@@ -508,7 +510,8 @@ def test_outbound_defaults_and_values(tmp_path):
         },
         tmp_path,
     )
-    assert cfg.delivery.default_tls == "may" and cfg.mta_sts.enabled
+    assert cfg.delivery.default_tls is None and cfg.mta_sts.enabled
+    assert default_level(cfg) is TlsLevel.MAY and not cfg.dns.dnssec
     assert cfg.delivery.ca_file == tmp_path / "ca.pem"
     assert cfg.dkim.keys[0].key_file == tmp_path / "var/dkim/s1.key"
     assert cfg.delivery.max_lifetime == 5 * 86400

@@ -11,7 +11,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from sealpost.dns.resolver import TlsaRecord
-from sealpost.policy.dane import TlsaMatch, name_matches, subject_public_key_info, tlsa_match
+from sealpost.policy.dane import (
+    TlsaMatch,
+    dane_view,
+    matching_record,
+    name_matches,
+    subject_public_key_info,
+    tlsa_match,
+    usable_in_delivery,
+)
 
 MX = "mx.example.test"
 
@@ -63,3 +71,34 @@ def test_selector_one_is_the_subject_public_key_info(leaf_der):
     )
     assert subject_public_key_info(cert) == spki
     assert tlsa_match(TlsaRecord(3, 1, 0, spki), leaf_der) is TlsaMatch.MATCH
+
+
+@pytest.mark.parametrize(
+    ("record", "usable"),
+    [
+        (TlsaRecord(3, 1, 1, b"\0" * 32), True),
+        (TlsaRecord(3, 0, 0, b"\0"), True),
+        (TlsaRecord(2, 1, 1, b"\0" * 32), False),  # DANE-TA: needs the chain, not built yet
+        (TlsaRecord(1, 1, 1, b"\0" * 32), False),  # PKIX-EE: unusable for SMTP
+        (TlsaRecord(0, 1, 1, b"\0" * 32), False),  # PKIX-TA: unusable for SMTP
+        (TlsaRecord(3, 2, 1, b"\0" * 32), False),  # unknown selector
+        (TlsaRecord(3, 1, 3, b"\0" * 32), False),  # unknown matching type
+    ],
+)
+def test_usable_in_delivery(record, usable):
+    assert usable_in_delivery(record) is usable
+
+
+def test_matching_record_skips_unusable_records_and_views_the_match(leaf_der):
+    digest = hashlib.sha256(leaf_der).digest()
+    pkix = TlsaRecord(1, 0, 1, digest)  # would match, but usage 1 is unusable
+    ee = TlsaRecord(3, 0, 1, digest)
+    assert matching_record((pkix,), leaf_der) is None
+    assert matching_record((pkix, ee), leaf_der) is ee
+    view = dane_view((pkix, ee), ee)
+    assert view == {
+        "tlsa": [f"1 0 1 {digest.hex()}", f"3 0 1 {digest.hex()}"],
+        "matched": "3 0 1",
+        "secure": True,
+    }
+    assert dane_view((), None) is None

@@ -439,3 +439,30 @@ def test_testing_allows_every_mx_and_tells_which_fail() -> None:
 def test_no_policy_allows_every_mx() -> None:
     decision = make_rig().decide()
     assert all(allowed(decision, h) and not reported(decision, h) for h in MX_HOSTS)
+
+
+# -- DANE levels ---------------------------------------------------------------------------
+
+
+def test_dane_ranks_with_may_so_mta_sts_enforce_still_raises_the_domain() -> None:
+    rig = make_rig(default=TlsLevel.DANE)
+    rig.publish("1")
+    decision = rig.decide()
+    assert decision.requirement.level is V and decision.requirement.source is STS
+    assert type(decision.mx_sources[0]).__name__ == "DaneMx"  # DANE's step goes first
+
+
+def test_relays_get_no_dane_yet() -> None:
+    """Static routes and the smarthost: ``dane`` is ``may``; ``dane-only`` is not sent."""
+    rig = make_rig(policy=StsError(TlsFailure.STS_POLICY_INVALID, "none", absent=True))
+    rig.engine = PolicyEngine(
+        rig.resolver,
+        rig.fetcher,
+        rig.cache,
+        operator_rules={"only.test": DO},
+        default_level=TlsLevel.DANE,
+    )
+    dane = run(rig.engine.requirement_for("example.test")).for_relay("relay.test")
+    assert dane.allowed and dane.requirement.level is M
+    only = run(rig.engine.requirement_for("only.test")).for_relay("relay.test")
+    assert not only.allowed and only.failures == (TlsFailure.DANE_REQUIRED,)

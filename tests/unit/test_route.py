@@ -356,7 +356,8 @@ def test_smarthost_takes_all_mail_without_a_static_route() -> None:
         smarthost="smart.test:587", static_routes={"other.test": "relay.test:2526"}
     )
     result = run_route("example.test", resolver, settings)
-    assert result == Route((Target("smart.test", ("192.0.2.60",), 587),), Via.SMARTHOST, True)
+    target = Target("smart.test", ("192.0.2.60",), 587, secure=True)
+    assert result == Route((target,), Via.SMARTHOST, True)
     assert Asked("mx", "example.test") not in resolver.asked
     other = run_route("other.test", resolver, settings)
     assert isinstance(other, Route) and other.via is Via.STATIC

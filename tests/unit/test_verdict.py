@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from sealpost.dns.resolver import TlsaRecord
 from sealpost.model.tls_record import Fallback, TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
@@ -32,7 +33,8 @@ VERIFY = Requirement(TlsLevel.VERIFY, PolicySource.OPERATOR)
 STS_ENFORCE = Requirement(TlsLevel.VERIFY, PolicySource.MTA_STS, "enforce")
 STS_TESTING = Requirement(TlsLevel.VERIFY, PolicySource.MTA_STS, "testing", report_only=True)
 REQUIRETLS = Requirement(TlsLevel.VERIFY, PolicySource.REQUIRETLS)
-DANE_ONLY = Requirement(TlsLevel.DANE_ONLY, PolicySource.OPERATOR)
+DANE_ONLY = Requirement(TlsLevel.DANE_ONLY, PolicySource.OPERATOR)  # no DANE step ran
+DANE_EE = Requirement(TlsLevel.DANE, PolicySource.DANE, tlsa=(TlsaRecord(3, 1, 1, b"k" * 32),))
 
 ST = TlsFailure.STARTTLS_NOT_SUPPORTED
 VF = TlsFailure.VALIDATION_FAILURE
@@ -69,8 +71,13 @@ TABLE = [
     (STS_TESTING, VERIFIED, True, None),
     (REQUIRETLS, UNVERIFIED, False, VF),
     (REQUIRETLS, VERIFIED, True, None),
-    (DANE_ONLY, UNVERIFIED, False, VF),
-    (DANE_ONLY, None, False, ST),
+    (DANE_ONLY, VERIFIED, False, TlsFailure.DANE_REQUIRED),  # WebPKI never stands in
+    (DANE_EE, UNVERIFIED, False, TlsFailure.TLSA_INVALID),
+    (DANE_EE, EXPIRED, False, TlsFailure.CERTIFICATE_EXPIRED),
+    (DANE_EE, None, False, ST),
+    (DANE_EE, REFUSED, False, ST),
+    (DANE_EE, HANDSHAKE_FAILED, False, VF),
+    (DANE_EE, VERIFIED, True, None),
 ]
 
 

@@ -32,6 +32,12 @@ class DnsSection(Section):
         "system resolver. Only a validating resolver you trust makes answers DNSSEC-secure.",
     )
     timeout: Seconds = Field(5.0, description="Seconds to wait for one DNS answer.")
+    dnssec: bool = Field(
+        False,
+        description="The nameservers are validating resolvers you trust (loopback or a "
+        "trusted link): their AD bit makes an answer DNSSEC-secure, which DANE needs. Also "
+        'makes "dane" the default TLS level.',
+    )
 
 
 class DeliverySection(Section):
@@ -58,10 +64,13 @@ class DeliverySection(Section):
     tls_policy: dict[str, TlsLevelName] = Field(
         default_factory=dict,
         description='Per-domain minimum TLS level: "example.com" = "verify" (also '
-        '".example.com" for its subdomains). Levels: none, may, encrypt, verify.',
+        '".example.com" for its subdomains). Levels: none, may, encrypt, verify, dane '
+        "(DANE where the MX host has secure TLSA records, else may), dane-only.",
     )
-    default_tls: TlsLevelName = Field(
-        "may", description="TLS level for domains without a rule: may (Postfix's default)."
+    default_tls: TlsLevelName | None = Field(
+        None,
+        description="TLS level for domains without a rule; unset: dane when [dns] dnssec "
+        "is true, else may (Postfix's defaults).",
     )
     ca_file: ResolvedPath | None = Field(
         None,

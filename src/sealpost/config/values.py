@@ -156,7 +156,7 @@ def redact_url(url: str) -> str:
     return url
 
 
-TLS_LEVELS = ("none", "may", "encrypt", "verify")
+TLS_LEVELS = ("none", "may", "encrypt", "verify", "dane", "dane-only")
 
 
 def _tls_level(value: str) -> str:

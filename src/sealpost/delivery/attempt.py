@@ -4,11 +4,13 @@ Routing (MX, implicit MX, static routes, smarthost), the TLS requirement from th
 engine (operator rules, MTA-STS, REQUIRETLS), then each target in preference order until
 one accepts the session. Before a target is tried its requirement is refined for that host
 (``PolicyDecision.for_mx``, the per-MX step of ``policy.mx_policy``; hosts of static routes
-and the smarthost keep the domain's): MTA-STS ``enforce`` takes out MX hosts its policy does
-not list, implicit MX included (RFC 8461 section 4.1: no MX matches -> defer), and a
-``testing`` mismatch is reported with the delivery. Per-recipient outcomes come from that
-session; when no target can be reached every recipient gets the last failure. Every path
-returns the TLS record of what happened, for the events.
+and the smarthost keep the domain's): DANE (RFC 7672 section 2.2) authenticates a host by
+its secure TLSA records or takes it out when their lookup fails; MTA-STS ``enforce`` takes
+out MX hosts its policy does not list, implicit MX included (RFC 8461 section 4.1: no MX
+matches -> defer), and a ``testing`` mismatch is reported with the delivery. When every
+host was taken out, the attempt defers with the last one's reason. Per-recipient outcomes
+come from that session; when no target can be reached every recipient gets the last
+failure. Every path returns the TLS record of what happened, for the events.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from sealpost.dns.resolver import Resolver
 from sealpost.model.reply import Reply
 from sealpost.model.tls_record import TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
+from sealpost.policy.dane import dane_view
 from sealpost.policy.engine import PolicyDecision, PolicyEngine
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
 from sealpost.policy.mx_policy import MxRequirement
 
-NO_STS_MX = Reply.of(451, "4.7.5", "No MX host of the domain matches its MTA-STS policy")
 # Hosts that DNS named for the domain: MTA-STS `mx` patterns apply to them (RFC 8461 section
 # 4.1), to an implicit MX (the domain's own address records, RFC 5321 section 5.1) as well.
 # Static routes and smarthosts are the operator's choice and are not filtered.
@@ -68,6 +70,7 @@ def _policy_record(requirement: Requirement) -> TlsRecord:
         level_required=requirement.level.value,
         policy_source=requirement.source.value,
         policy_mode=requirement.mode,
+        dane=dane_view(requirement.tlsa, None),
     )
 
 
@@ -99,9 +102,12 @@ class DomainDelivery:
             return DomainAttempt(_all(message, found.outcome, found.reply), local=found.local)
         decision = await self._decide(domain, message)
         last: tuple[Target, MxRequirement, OpenFailure] | None = None
+        out: MxRequirement | None = None  # the last host a policy took out
+        skipped: tuple[TlsFailure, ...] = ()  # what taking hosts out reported
         for target in found.targets:
             mx = await self._refine(decision, found, target)
             if not mx.allowed:
+                out, skipped = mx, (*skipped, *mx.failures)
                 continue
             session = await self._pool.acquire(target, mx.requirement)
             if isinstance(session, OpenFailure):
@@ -121,16 +127,19 @@ class DomainDelivery:
                 session.tls,
                 target.host,
                 session.peer_ip,
-                tls_failures=(*failures, *mx.failures),
+                tls_failures=(*failures, *skipped, *mx.failures),
             )
-        if last is None:  # every host was taken out (MTA-STS enforce, RFC 8461 section 4.1)
-            record = _policy_record(decision.requirement)
-            failures = (*decision.failures, TlsFailure.VALIDATION_FAILURE)
+        if last is None:  # every host was taken out (MTA-STS enforce, RFC 8461 section 4.1;
+            # DANE, RFC 7672 section 2.2)
+            assert out is not None  # a route has at least one target
+            record = _policy_record(out.requirement)
+            failures = (*decision.failures, *(skipped or (TlsFailure.VALIDATION_FAILURE,)))
+            reply = Reply.of(451, "4.7.5", out.reason)
             return DomainAttempt(
-                _all(message, Outcome.TRANSIENT, NO_STS_MX), record, tls_failures=failures
+                _all(message, Outcome.TRANSIENT, reply), record, tls_failures=failures
             )
         target, mx, failed = last
-        failures = decision.failures + ((failed.failure,) if failed.failure else ())
+        failures = (*decision.failures, *skipped, *((failed.failure,) if failed.failure else ()))
         tls = failed.tls or _policy_record(mx.requirement)
         return DomainAttempt(
             _all(message, failed.outcome, failed.reply), tls, target.host, tls_failures=failures
@@ -139,6 +148,6 @@ class DomainDelivery:
     @staticmethod
     async def _refine(decision: PolicyDecision, found: Route, target: Target) -> MxRequirement:
         """The per-MX step: hosts DNS named go through the decision's MX sources."""
-        if found.via in _FROM_DNS:
-            return await decision.for_mx(target.host)
+        if found.via in _FROM_DNS:  # RFC 7672 section 2.2.1: secure MX RRset and addresses
+            return await decision.for_mx(target.host, secure=found.secure and target.secure)
         return decision.for_relay(target.host)

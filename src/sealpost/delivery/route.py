@@ -23,7 +23,7 @@ from types import MappingProxyType
 from sealpost.delivery.types import Outcome, Target
 from sealpost.dns.mx import by_preference, lookup_mx
 from sealpost.dns.names import HostSpec, address_literal, normalize_domain, parse_host_spec
-from sealpost.dns.resolver import DnsError, DnsErrorKind, MxRecord, Resolver
+from sealpost.dns.resolver import Answer, DnsError, DnsErrorKind, MxRecord, Resolver
 from sealpost.model.reply import Reply
 
 MX_LOOKUP_LIMIT = 20  # MX host names looked up per domain at most, however many the zone lists
@@ -71,7 +71,7 @@ class RouteSettings:
 class Route:
     targets: tuple[Target, ...]  # in the order to try them
     via: Via
-    secure: bool = False  # the DNS answer naming the targets was DNSSEC-validated (AD bit)
+    secure: bool = False  # the answer naming the targets (MX RRset) was DNSSEC-validated
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +113,8 @@ async def _relay_route(
         return _dns_failed(f"{via.value} host {relay.host}", exc.kind)
     if not answer.records:
         return _dns_failed(f"{via.value} host {relay.host}", DnsErrorKind.NODATA)
-    return Route((Target(relay.host, answer.records, port),), via, answer.secure)
+    target = Target(relay.host, answer.records, port, secure=answer.secure)
+    return Route((target,), via, answer.secure)
 
 
 async def _mx_route(
@@ -150,7 +151,7 @@ async def _implicit_mx(
         return _dns_failed(f"implicit MX {name}", exc.kind)
     if not answer.records:
         return _dns_failed(f"implicit MX {name}", DnsErrorKind.NODATA)
-    target = Target(name, answer.records, settings.smtp_port, preference=0)
+    target = Target(name, answer.records, settings.smtp_port, 0, answer.secure)
     return Route((target,), Via.IMPLICIT_MX, answer.secure)
 
 
@@ -171,18 +172,19 @@ async def _resolve_hosts(
             if isinstance(result, DnsErrorKind):
                 kinds.append(result)
             else:
-                targets.append(Target(record.host, result, settings.smtp_port, record.preference))
+                port, preference = settings.smtp_port, record.preference
+                targets.append(Target(record.host, result.records, port, preference, result.secure))
     return targets, kinds
 
 
-async def _lookup(host: str, resolver: Resolver) -> tuple[str, ...] | DnsErrorKind:
+async def _lookup(host: str, resolver: Resolver) -> Answer[str] | DnsErrorKind:
     if not host or address_literal(host) is not None:
         return DnsErrorKind.NXDOMAIN
     try:
         answer = await resolver.addresses(host)
     except DnsError as exc:
         return exc.kind
-    return answer.records or DnsErrorKind.NODATA
+    return answer if answer.records else DnsErrorKind.NODATA
 
 
 def _dns_failed(what: str, kind: DnsErrorKind) -> RouteFailure:

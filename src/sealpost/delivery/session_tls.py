@@ -9,7 +9,11 @@ session in plaintext; a handshake that fails or stalls falls back to plaintext o
 connection, and the host is remembered in ``BrokenTlsHosts`` for a while (Postfix "may";
 checklist B4), but only where plaintext is allowed: otherwise, and whenever the verdict
 (``policy.verdict.check``) says the requirement is not met, the session is refused with a
-4.7.x TRANSIENT ``OpenFailure`` naming the RFC 8460 failure (checklist B2, B3). SMTP AUTH
+4.7.x TRANSIENT ``OpenFailure`` naming the RFC 8460 failure (checklist B2, B3). A
+DANE-authenticated requirement (RFC 7672) handshakes once, without WebPKI checks, sending
+the TLSA base name (the MX host) as SNI (section 8.1), and the leaf must match a TLSA record:
+no STARTTLS, a failed handshake or a mismatch defers, with no plaintext and no other
+verification mode to fall back on. SMTP AUTH
 credentials are sent only inside verified TLS (checklist B5); a refused AUTH is TRANSIENT
 (Postfix ``smtp_sasl_auth_soft_bounce``). ``offered`` is recorded in every case.
 """
@@ -35,6 +39,7 @@ from sealpost.net.client_tls import (
     verifying,
 )
 from sealpost.net.stream import TlsHandshakeError, TlsVerifyError
+from sealpost.policy.dane import dane_view, matching_record
 from sealpost.policy.levels import Requirement, TlsLevel, Verdict
 from sealpost.policy.verdict import check
 from sealpost.smtp.client_events import AuthDone
@@ -108,6 +113,8 @@ class Negotiation:
         if self.requirement.plaintext_allowed and self.broken.is_broken(self.host, port):
             failure = TlsFailure.VALIDATION_FAILURE
             return await self.finish(link, None, Fallback.HANDSHAKE_FAILED_RECENTLY, failure)
+        if self.requirement.dane_authenticated:  # RFC 7672: the TLSA records, nothing else
+            return await self.settle(link, await self.starttls(link, verify=False, dane=True))
         result = await self.starttls(link, verify=True)
         if isinstance(result, TlsVerifyError):
             return await self.unverified_retry(result)
@@ -120,8 +127,9 @@ class Negotiation:
             self.offered = extensions is not None and extensions.starttls
         return link
 
-    async def starttls(self, link: Link, *, verify: bool) -> StartTlsResult:
-        """STARTTLS, the handshake and the second EHLO; else the refusal or the error."""
+    async def starttls(self, link: Link, *, verify: bool, dane: bool = False) -> StartTlsResult:
+        """STARTTLS, the handshake and the second EHLO; else the refusal or the error.
+        ``dane``: the certificate is judged by the TLSA records alone (``dane_match``)."""
         done = await link.starttls()
         if done.reply.code != 220:
             return done.reply
@@ -131,12 +139,28 @@ class Negotiation:
         except TlsHandshakeError as exc:
             await link.stream.close()
             return exc
-        hello = await link.tls_established(verified=verify)
-        record = client_tls_record(link.stream.ssl_object, self.host, verify, None)
+        record = (
+            self.dane_match(link)
+            if dane
+            else client_tls_record(link.stream.ssl_object, self.host, verify, None)
+        )
+        hello = await link.tls_established(verified=record.verified is True)
         if hello.extensions is None:
             await link.close()
             return OpenFailure(hello.reply, Outcome.TRANSIENT, self.record(record), None)
         return record
+
+    def dane_match(self, link: Link) -> TlsRecord:
+        """DANE-EE (RFC 7672 section 3.1.1): the leaf must match a usable TLSA record; its
+        names and dates are not checked. No match is ``tlsa-invalid``."""
+        ssl_object = link.stream.ssl_object
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        tlsa = self.requirement.tlsa
+        matched = matching_record(tlsa, der)
+        error = None if matched else "no TLSA record matches the certificate"
+        record = client_tls_record(ssl_object, self.host, matched is not None, error)
+        failure = None if matched else TlsFailure.TLSA_INVALID
+        return dataclasses.replace(record, dane=dane_view(tlsa, matched), failure=failure)
 
     async def unverified_retry(self, error: TlsVerifyError) -> Secured | OpenFailure:
         failure = classify_verify_error(error.error)
@@ -232,6 +256,7 @@ class Negotiation:
             offered=self.offered,
             fallback=fallback or base.fallback,
             failure=failure or base.failure,
+            dane=base.dane or dane_view(requirement.tlsa, None),
         )
 
     def refusal(

@@ -16,6 +16,7 @@ class Target:
     addresses: tuple[str, ...]
     port: int = 25
     preference: int = 0
+    secure: bool = False  # the address records were DNSSEC-secure (AD bit), for DANE
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """DANE for SMTP: does a certificate match a TLSA record, and does it name the host.
 
 The authentication half of DANE, kept apart from any I/O so that ``tlscheck`` (which reports
-it) and ``delivery`` (which will enforce it) judge a certificate the same way.
+it) and ``delivery`` (which enforces it, ``policy.dane_mx`` and ``delivery.session_tls``)
+judge a certificate the same way.
 
 TLSA matching, RFC 6698 section 2.1 (the RDATA fields) as RFC 7671 and RFC 7672 restrict it
 for SMTP:
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -64,6 +66,39 @@ def tlsa_match(record: TlsaRecord, der: bytes | None) -> TlsaMatch:
     elif record.mtype == 2:
         content = hashlib.sha512(content).digest()
     return TlsaMatch.MATCH if content == record.data else TlsaMatch.NO_MATCH
+
+
+def usable_in_delivery(record: TlsaRecord) -> bool:
+    """Whether delivery can authenticate a peer with ``record``: DANE-EE (3 x x) with a known
+    selector and matching type. DANE-TA (2 x x) needs the peer's chain, which Python 3.11's
+    ``ssl`` gives only through a private method; delivery treats it as unusable for now
+    (RFC 7672 section 2.2: only unusable records -> mandatory unauthenticated TLS)."""
+    return tlsa_match(record, None) is TlsaMatch.NO_MATCH
+
+
+def matching_record(records: tuple[TlsaRecord, ...], der: bytes | None) -> TlsaRecord | None:
+    """The first usable record of ``records`` that the leaf ``der`` matches, if any."""
+    for record in records:
+        if usable_in_delivery(record) and tlsa_match(record, der) is TlsaMatch.MATCH:
+            return record
+    return None
+
+
+def presentation(record: TlsaRecord) -> str:
+    """``"3 1 1 <hex>"``, the record as a zone file writes it (RFC 6698 section 2.2)."""
+    return f"{record.usage} {record.selector} {record.mtype} {record.data.hex()}"
+
+
+def dane_view(records: tuple[TlsaRecord, ...], matched: TlsaRecord | None) -> dict[str, Any] | None:
+    """The event's ``tls.dane`` object for a host with the secure TLSA RRset ``records``
+    (None when DANE did not apply): every record, the one that matched ("3 1 1"), secure."""
+    if not records:
+        return None
+    return {
+        "tlsa": [presentation(r) for r in records],
+        "matched": f"{matched.usage} {matched.selector} {matched.mtype}" if matched else None,
+        "secure": True,
+    }
 
 
 def name_matches(sans: tuple[str, ...], host: str) -> bool:

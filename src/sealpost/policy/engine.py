@@ -29,14 +29,14 @@ It is marked ``report_only`` only when the level is ``may`` (nothing stronger ap
 and ``mode="testing"`` still tells the attempt to record MTA-STS failures.
 
 The decision is refined per MX host (``for_mx``, ``policy.mx_policy``) by a chain of
-sources: the engine's own ``mx_sources`` first (where DANE's TLSA source will go: MTA-STS
-never overrides DANE, RFC 8461 section 2), then the MTA-STS ``mx`` patterns.
+sources: DANE's first when the domain's own level (operator rule or default) is ``dane`` or
+``dane-only`` (``policy.dane_mx``: MTA-STS never overrides DANE, RFC 8461 section 2, checklist
+C6), then the engine's own ``mx_sources``, then the MTA-STS ``mx`` patterns. ``dane`` ranks
+with ``may`` here, so an MTA-STS ``enforce`` policy still raises the domain to ``verify``;
+the DANE step then replaces that for a host with usable secure TLSA records.
 
-Not here yet (DANE comes later): checklist C6, a domain with a failing DANE check and a
-valid MTA-STS policy must defer (RFC 8461 section 2: MTA-STS never overrides DANE). When DANE
-lands it must be a candidate above MTA-STS in ``_strongest`` and its failure must not be
-masked by an STS policy. Proactive refresh of cached policies (section 3.3 SHOULD, about
-daily) is also left to a later release.
+Proactive refresh of cached policies (section 3.3 SHOULD, about daily) is left to a later
+release.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from typing import Protocol
 
 from sealpost.dns.resolver import DnsError, Resolver
 from sealpost.model.tlsrpt import TlsFailure
+from sealpost.policy.dane_mx import DANE_LEVELS, DaneMx, TlsaLookup, unrefined
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
 from sealpost.policy.mta_sts import StsError, StsMode, StsPolicy, parse_txt
 from sealpost.policy.mx_policy import MxRequirement, MxSource, StsMxPatterns, refine
@@ -76,15 +77,22 @@ class PolicyDecision:
     sts_policy: StsPolicy | None = None  # the enforce/testing policy applied, if any
     sts_policy_id: str | None = None
     detail: str = ""  # why: fetch errors, cache use; for logs and events
-    mx_sources: tuple[MxSource, ...] = ()  # in order; DANE's goes first when it lands
+    mx_sources: tuple[MxSource, ...] = ()  # in order; DANE's first
 
-    async def for_mx(self, host: str) -> MxRequirement:
-        """What mail to MX ``host`` (named by DNS, implicit MX included) needs."""
-        return await refine(host, self.requirement, self.mx_sources)
+    async def for_mx(self, host: str, *, secure: bool = False) -> MxRequirement:
+        """What mail to MX ``host`` (named by DNS, implicit MX included) needs; ``secure``:
+        the MX RRset and the host's addresses were DNSSEC-secure."""
+        return await refine(host, self.requirement, self.mx_sources, secure=secure)
 
     def for_relay(self, host: str) -> MxRequirement:
-        """A static route or the smarthost: the domain's requirement, no MX sources."""
-        return MxRequirement(host, self.requirement)
+        """A static route or the smarthost: the domain's requirement, no MX sources (no
+        DANE for relays yet: ``dane`` is ``may``, ``dane-only`` is not delivered)."""
+        requirement = unrefined(self.requirement)
+        if requirement.level is TlsLevel.DANE_ONLY:
+            reason = f"dane-only: DANE for the relay {host} is not supported"
+            failures = (TlsFailure.DANE_REQUIRED,)
+            return MxRequirement(host, requirement, False, failures, reason=reason)
+        return MxRequirement(host, requirement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +123,7 @@ class PolicyEngine:
         clock: Callable[[], float] = time.time,
         failure_holdoff: float = DEFAULT_FAILURE_HOLDOFF,
         mx_sources: tuple[MxSource, ...] = (),
+        tlsa: TlsaLookup | None = None,
     ) -> None:
         self._resolver = resolver
         self._fetcher = fetcher
@@ -126,7 +135,9 @@ class PolicyEngine:
         self._holdoff_seconds = failure_holdoff
         self._holdoffs: dict[str, _Holdoff] = {}
         self._inflight: dict[str, asyncio.Future[_Sts]] = {}
-        self._mx_sources = mx_sources  # per-MX sources ahead of MTA-STS's (DANE's, later)
+        self._mx_sources = mx_sources  # per-MX sources between DANE's and MTA-STS's
+        # TLSA records are secure only when the resolver is trusted to validate ([dns] dnssec)
+        self._tlsa = tlsa or TlsaLookup(resolver, trusted=False)
 
     async def requirement_for(self, domain: str, *, requiretls: bool = False) -> PolicyDecision:
         domain = _normalize(domain)
@@ -145,10 +156,12 @@ class PolicyEngine:
         patterns: tuple[str, ...] = ()
         if policy is not None and policy.mode is not StsMode.NONE:
             mode, patterns = policy.mode.value, policy.mx
-            if policy.mode is StsMode.TESTING and level is TlsLevel.MAY:
+            if policy.mode is StsMode.TESTING and level in (TlsLevel.MAY, TlsLevel.DANE):
                 report_only, source = True, PolicySource.MTA_STS
         applied = policy if mode is not None else None
         sources = self._mx_sources
+        if base_level in DANE_LEVELS:
+            sources = (DaneMx(self._tlsa, base_level), *sources)
         if applied is not None:
             sources = (*sources, StsMxPatterns(applied))
         return PolicyDecision(

@@ -4,6 +4,12 @@ Levels follow Postfix's names (DESIGN.md section 4). RFC 7435: ``may`` encrypts 
 authenticating and never claims more; RFC 8461 section 5: an MTA-STS ``enforce`` policy
 raises the domain to ``verify`` and restricts the MX hosts; RFC 8689: REQUIRETLS on a
 message demands verified TLS on every hop. Failure names are RFC 8460 (TLS-RPT) result types.
+
+DANE (RFC 7672): ``dane`` guarantees no more than ``may`` (a host without secure TLSA records
+is delivered to as ``may``), so it ranks with ``may`` when levels are compared; ``dane-only``
+guarantees DANE authentication or a deferral, so it ranks above ``verify``. The per-MX step
+(``policy.dane_mx``) turns either into a concrete requirement for each host: DANE
+authentication against ``Requirement.tlsa``, ``encrypt``, ``may``, or no delivery to it.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sealpost.dns.resolver import TlsaRecord
 from sealpost.model.tlsrpt import TlsFailure
 
 
@@ -19,8 +26,8 @@ class TlsLevel(StrEnum):
     MAY = "may"  # STARTTLS when offered; certificate recorded, not enforced
     ENCRYPT = "encrypt"  # TLS mandatory, certificate not enforced
     VERIFY = "verify"  # TLS + WebPKI chain + MX host name
-    DANE = "dane"  # later release
-    DANE_ONLY = "dane-only"  # later release
+    DANE = "dane"  # DANE when the MX host has secure TLSA records, else may (RFC 7672)
+    DANE_ONLY = "dane-only"  # DANE or no delivery
 
     @property
     def rank(self) -> int:
@@ -32,7 +39,7 @@ _RANK = {
     TlsLevel.MAY: 1,
     TlsLevel.ENCRYPT: 2,
     TlsLevel.VERIFY: 3,
-    TlsLevel.DANE: 3,
+    TlsLevel.DANE: 1,
     TlsLevel.DANE_ONLY: 4,
 }
 
@@ -42,7 +49,8 @@ class PolicySource(StrEnum):
     OPERATOR = "operator"  # [delivery.tls_policy] in the config
     MTA_STS = "mta-sts"
     REQUIRETLS = "requiretls"  # RFC 8689, from the message
-    MESSAGE = "message"  # per-message minimum (API options.tls, later release)
+    MESSAGE = "message"  # per-message minimum (API options.tls)
+    DANE = "dane"  # the MX host's secure TLSA records (RFC 7672)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,12 @@ class Requirement:
     mode: str | None = None  # MTA-STS "enforce" | "testing"
     mx_patterns: tuple[str, ...] = ()  # MTA-STS "mx:" patterns; () = any MX
     report_only: bool = False  # MTA-STS testing: deliver anyway, record the failure
+    tlsa: tuple[TlsaRecord, ...] = ()  # the host's secure TLSA RRset (source DANE)
+
+    @property
+    def dane_authenticated(self) -> bool:
+        """The peer must match one of ``tlsa`` (RFC 7672 section 2.2; nothing else counts)."""
+        return self.level in (TlsLevel.DANE, TlsLevel.DANE_ONLY) and bool(self.tlsa)
 
     @property
     def plaintext_allowed(self) -> bool:
@@ -62,6 +76,8 @@ class Requirement:
 
     @property
     def verification_enforced(self) -> bool:
+        if self.dane_authenticated:
+            return True
         return not self.report_only and self.level.rank >= TlsLevel.VERIFY.rank
 
 

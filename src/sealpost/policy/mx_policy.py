@@ -12,9 +12,10 @@ sources:
    report when mail goes there. Today's only source is ``StsMxPatterns``, RFC 8461 section
    4.1: under ``enforce`` an MX host matching none of the policy's ``mx`` patterns is not
    used; under ``testing`` it is, and the mismatch is reported as ``validation-failure``
-   (RFC 8460 section 4.3). DANE plugs in here (RFC 7672 section 2.2: the TLSA records of
-   ``_25._tcp.<host>``, looked up only for the hosts tried) ahead of MTA-STS, which never
-   overrides it (RFC 8461 section 2);
+   (RFC 8460 section 4.3). DANE's source (``policy.dane_mx``, RFC 7672 section 2.2: the TLSA
+   records of ``_25._tcp.<host>``, looked up only for the hosts tried) runs ahead of
+   MTA-STS, which never overrides it (RFC 8461 section 2): a host that DANE authenticates
+   is not filtered by the ``mx`` patterns;
 3. per connection, ``policy.verdict.check``: does the session meet the host's requirement.
 
 Hosts that DNS did not name (static routes, the smarthost) are the operator's choice:
@@ -31,6 +32,8 @@ from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.levels import Requirement
 from sealpost.policy.mta_sts import StsMode, StsPolicy
 
+NO_STS_MX = "No MX host of the domain matches its MTA-STS policy"
+
 
 @dataclass(frozen=True, slots=True)
 class MxRequirement:
@@ -40,6 +43,8 @@ class MxRequirement:
     requirement: Requirement
     allowed: bool = True  # False: do not connect to this host at all
     failures: tuple[TlsFailure, ...] = ()  # report these with a delivery to this host
+    secure: bool = False  # the MX RRset and this host's addresses were DNSSEC-secure
+    reason: str = ""  # why the host is not allowed, for the deferral's text
 
 
 class MxSource(Protocol):
@@ -55,10 +60,12 @@ class StsMxPatterns:
     policy: StsPolicy
 
     async def refine(self, mx: MxRequirement) -> MxRequirement:
+        if mx.requirement.dane_authenticated:  # RFC 8461 section 2: DANE wins
+            return mx
         if self.policy.mx_allowed(mx.host):  # it matches one of the ``mx`` patterns
             return mx
         if self.policy.mode is StsMode.ENFORCE:
-            return dataclasses.replace(mx, allowed=False)
+            return dataclasses.replace(mx, allowed=False, reason=NO_STS_MX)
         if not self.policy.mx:  # a testing policy listing no MX host reports nothing
             return mx
         failures = (*mx.failures, TlsFailure.VALIDATION_FAILURE)
@@ -66,10 +73,11 @@ class StsMxPatterns:
 
 
 async def refine(
-    host: str, requirement: Requirement, sources: tuple[MxSource, ...]
+    host: str, requirement: Requirement, sources: tuple[MxSource, ...], *, secure: bool = False
 ) -> MxRequirement:
-    """Run ``host`` through ``sources`` in order, starting from the domain's requirement."""
-    mx = MxRequirement(host, requirement)
+    """Run ``host`` through ``sources`` in order, starting from the domain's requirement;
+    ``secure``: DNSSEC validated the MX RRset and the host's address records."""
+    mx = MxRequirement(host, requirement, secure=secure)
     for source in sources:
         mx = await source.refine(mx)
     return mx

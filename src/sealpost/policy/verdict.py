@@ -5,8 +5,11 @@ fails a delivery, and never claims more than it got); ``encrypt`` needs TLS; ``v
 needs TLS whose certificate chain and MX host name were verified (RFC 8461 section 4.2 for
 MTA-STS ``enforce``, RFC 8689 section 4.2.1 for REQUIRETLS). A report-only requirement
 (MTA-STS ``testing``, RFC 8461 section 5) is always ok but names the failure it saw, for
-TLS-RPT (RFC 8460 section 4.3 result types). DANE levels are judged like ``verify`` until
-DANE is built (a later release); that is stricter, never weaker.
+TLS-RPT (RFC 8460 section 4.3 result types). A DANE-authenticated requirement (RFC 7672
+section 2.2) needs TLS whose certificate matched one of the host's TLSA records (the session
+sets ``verified`` only then); a mismatch is ``tlsa-invalid``, and nothing else (no WebPKI
+check, no plaintext) stands in for it. A DANE level that no DANE step refined is
+``dane-required``.
 
 A session that knows why it fell short records it in ``TlsRecord.failure`` (an RFC 8460
 ``TlsFailure``); otherwise the failure is inferred from the record: no TLS after a failed
@@ -24,6 +27,8 @@ from sealpost.policy.levels import Requirement, TlsLevel, Verdict
 def check(requirement: Requirement, tls: TlsRecord | None) -> Verdict:
     """The verdict on ``tls`` (None or a record without ``version``: no TLS was used)."""
     level = requirement.level
+    if level in (TlsLevel.DANE, TlsLevel.DANE_ONLY):
+        return _dane(requirement, tls)
     if requirement.report_only and level.rank < TlsLevel.VERIFY.rank:
         # MTA-STS testing (RFC 8461 section 5): judge as enforce would, but only report.
         level = TlsLevel.VERIFY
@@ -43,6 +48,19 @@ def check(requirement: Requirement, tls: TlsRecord | None) -> Verdict:
     detail = f"{level.value} required, {_describe(tls)}: {failure.value}"
     if requirement.report_only:
         return Verdict(True, failure, f"report only: {detail}")
+    return Verdict(False, failure, detail)
+
+
+def _dane(requirement: Requirement, tls: TlsRecord | None) -> Verdict:
+    if not requirement.dane_authenticated:
+        failure = TlsFailure.DANE_REQUIRED
+    elif tls is None or tls.version is None:
+        failure = (tls.failure if tls else None) or _no_tls_failure(tls)
+    elif tls.verified is not True:
+        failure = tls.failure or TlsFailure.TLSA_INVALID
+    else:
+        return Verdict(True, None, _describe(tls))
+    detail = f"{requirement.level.value} required, {_describe(tls)}: {failure.value}"
     return Verdict(False, failure, detail)
 
 

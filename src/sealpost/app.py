@@ -42,7 +42,7 @@ from sealpost.net.egress import EgressGuard
 from sealpost.net.sockets import listening_socket
 from sealpost.net.tls import CertificateSet, tls_record_from_ssl
 from sealpost.observability.metrics import Metrics
-from sealpost.outbound import build_dispatcher, build_resolver
+from sealpost.outbound import build_dispatcher, build_resolver, check_dnssec
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
 from sealpost.store.file_modes import loose_modes, queue_files
@@ -146,6 +146,8 @@ class Sealpost:
         return tls_record_from_ssl(ssl_object, self.certs.sni_of(ssl_object))
 
     async def start(self) -> None:
+        if self.primary:  # before anything opens: a refusal leaves nothing to close
+            await check_dnssec(self.config, self.resolver)
         await self.store.open()
         await self.signing_keys.refresh()
         if self.primary:

@@ -73,7 +73,19 @@ def dane_rig(start_server, dns_server, sink, *, secure=("example.net", MX, TLSA_
     """A rig with trusted DNSSEC (``dnssec = true``) and AD on the ``secure`` names."""
     dns_server.authenticated_data.update(secure)
     dns = {"nameservers": [dns_server.nameserver], "timeout": 2, "dnssec": kw.pop("dnssec", True)}
+    dns.update(probes(dns_server))
     return start_rig(start_server, dns_server, sink, ca_file=kw.pop("ca_file", None), dns=dns, **kw)
+
+
+def probes(dns_server) -> dict[str, str]:
+    """Start-up check probes the dnslib server passes: AD on one name, SERVFAIL on another."""
+    dns_server.add("signed.probe.test", "A", "127.0.0.1")
+    dns_server.authenticated_data.add("signed.probe.test")
+    dns_server.servfail.add("bogus.probe.test")
+    return {
+        "dnssec_probe_secure": "signed.probe.test A",
+        "dnssec_probe_bogus": "bogus.probe.test A",
+    }
 
 
 def tlsa_queries(dns_server) -> list:

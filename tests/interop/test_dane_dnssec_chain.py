@@ -14,6 +14,8 @@ for another name can only pass through its ``3 1 1`` record:
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,6 +31,8 @@ from tests.interop.conftest import require_binary
 pytestmark = pytest.mark.interop
 
 ZEROS = "00" * 32
+# The start-up check's probes in the test zones: signed, and tampered after signing.
+PROBES = {"dnssec_probe_secure": "dane.example SOA", "dnssec_probe_bogus": "broken.dane.example A"}
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +97,7 @@ def chain_rig(start_server: Callable, chain: DnssecChain, sink_port: int, **dns:
         "tls_handshake_timeout": 5,
     }
     tables = {
-        "dns": {"nameservers": [chain.resolver], "timeout": 3, "dnssec": True, **dns},
+        "dns": {"nameservers": [chain.resolver], "timeout": 3, "dnssec": True, **PROBES, **dns},
         "delivery": delivery,
         "mta_sts": {"https_port": 9},
     }
@@ -160,3 +164,30 @@ def test_insecure_zone_behaves_as_may(start_server, smtp_sink, dnssec_chain, sin
     assert tls["verified"] is False
     [message] = sink.messages
     assert message.tls
+
+
+def test_startup_check_passes_with_the_validating_resolver(start_server, dnssec_chain, caplog):
+    """Issue 14 start-up check: unbound answers the signed probe with AD and the tampered
+    one with SERVFAIL, so the server starts and says so."""
+    with caplog.at_level(logging.INFO, logger="sealpost"):
+        rig = chain_rig(start_server, dnssec_chain, 9)
+    assert rig.server.app is not None
+    assert any(
+        "DNSSEC: " + dnssec_chain.resolver + " validates" in r.getMessage() for r in caplog.records
+    )
+
+
+@pytest.mark.parametrize(
+    "probe, expected",
+    [
+        ({"dnssec_probe_secure": "plain.example SOA"}, "plain.example SOA without the AD bit"),
+        ({"dnssec_probe_bogus": "mx.good.dane.example A"}, "bogus name mx.good.dane.example A"),
+    ],
+)
+def test_startup_check_refuses_insecure_or_valid_probes(
+    start_server, dnssec_chain, probe, expected
+):
+    """The same real resolver fails the check when the signed probe is in an unsigned zone
+    (no AD) or the "bogus" probe validates: refused, naming the probe."""
+    with pytest.raises(RuntimeError, match=re.escape(expected)):
+        chain_rig(start_server, dnssec_chain, 9, **probe)

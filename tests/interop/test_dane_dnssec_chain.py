@@ -6,6 +6,8 @@ is ``dane``. Each case delivers to a real SMTP sink whose self-signed, expired c
 for another name can only pass through its ``3 1 1`` record:
 
 - ``good.dane.example``: signed MX, A and matching TLSA -> delivered, DANE-verified;
+- ``ta.dane.example``: a ``2 0 1`` record for the root of the trustme chain the sink sends
+  -> delivered through DANE-TA;
 - ``bad.dane.example``: signed, TLSA does not match -> deferred ``tlsa-invalid``;
 - ``bogus.dane.example``: the TLSA RRset was changed after signing (to the *matching*
   digest), unbound answers SERVFAIL -> deferred, never delivered, never downgraded;
@@ -14,6 +16,7 @@ for another name can only pass through its ``3 1 1`` record:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -25,7 +28,7 @@ import pytest
 
 from tests.fixtures.dnssec_chain import DnssecChain, ZoneSpec
 from tests.integration.delivery_rig import Rig
-from tests.integration.test_delivery_dane import odd_certificate, tlsa_data
+from tests.integration.test_delivery_dane import odd_certificate, ta_chain, tlsa_data
 from tests.interop.conftest import require_binary
 
 pytestmark = pytest.mark.interop
@@ -40,14 +43,26 @@ def sink_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return odd_certificate(tmp_path_factory.mktemp("sink"))
 
 
-def dane_zones(sink_cert: tuple[Path, Path]) -> list[ZoneSpec]:
+@pytest.fixture(scope="module")
+def ta_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[Path, Path], bytes]:
+    """A trustme chain (leaf, intermediate, root) for mx.ta.dane.example, and the root."""
+    return ta_chain(tmp_path_factory.mktemp("ta"), "mx.ta.dane.example")
+
+
+def dane_zones(sink_cert: tuple[Path, Path], ta_root: bytes) -> list[ZoneSpec]:
     digest = tlsa_data(sink_cert[0], 1, 1).hex()
+    root_digest = hashlib.sha256(ta_root).hexdigest()
     signed: list[str] = []
-    for label, tlsa in (("good", digest), ("bad", ZEROS), ("bogus", ZEROS)):
+    for label, tlsa in (
+        ("good", f"3 1 1 {digest}"),
+        ("bad", f"3 1 1 {ZEROS}"),
+        ("bogus", f"3 1 1 {ZEROS}"),
+        ("ta", f"2 0 1 {root_digest}"),
+    ):
         signed += [
             f"{label} 300 IN MX 10 mx.{label}.dane.example.",
             f"mx.{label} 300 IN A 127.0.0.1",
-            f"_25._tcp.mx.{label} 300 IN TLSA 3 1 1 {tlsa}",
+            f"_25._tcp.mx.{label} 300 IN TLSA {tlsa}",
         ]
     signed.append("broken 300 IN A 127.0.0.1")  # bogus after tampering: the start-up probe
     return [
@@ -73,13 +88,12 @@ def dane_zones(sink_cert: tuple[Path, Path]) -> list[ZoneSpec]:
 
 @pytest.fixture(scope="module")
 def dnssec_chain(
-    tmp_path_factory: pytest.TempPathFactory, sink_cert: tuple[Path, Path]
+    tmp_path_factory: pytest.TempPathFactory, sink_cert: tuple[Path, Path], ta_cert
 ) -> Iterator[DnssecChain]:
     nsd = require_binary("nsd")
     unbound = require_binary("unbound")
-    chain = DnssecChain.start(
-        tmp_path_factory.mktemp("dnssec"), dane_zones(sink_cert), nsd, unbound
-    )
+    zones = dane_zones(sink_cert, ta_cert[1])
+    chain = DnssecChain.start(tmp_path_factory.mktemp("dnssec"), zones, nsd, unbound)
     yield chain
     chain.stop()
 
@@ -126,6 +140,19 @@ def test_secure_tlsa_match_delivers_dane_verified(start_server, smtp_sink, dnsse
     assert tls["dane"]["matched"] == "3 1 1" and tls["dane"]["secure"] is True
     [message] = sink.messages
     assert message.tls and message.sni == "mx.good.dane.example"
+
+
+def test_secure_dane_ta_delivers_through_the_chain(start_server, smtp_sink, dnssec_chain, ta_cert):
+    """D2 through unbound: a secure 2 0 1 record for the root the server sends; the chain
+    leads to it and the leaf names the MX host -> delivered, DANE-verified."""
+    sink = smtp_sink(cert=ta_cert[0])
+    rig = chain_rig(start_server, dnssec_chain, sink.port)
+    rig.submit(["bob@ta.dane.example"])
+    [event] = rig.wait_events("delivery")
+    tls = event.fields["tls"]
+    assert tls["policy_source"] == "dane" and tls["verified"] is True
+    assert tls["dane"]["matched"] == "2 0 1" and tls["dane"]["secure"] is True
+    assert sink.messages[0].sni == "mx.ta.dane.example"
 
 
 def test_secure_tlsa_mismatch_defers_tlsa_invalid(start_server, smtp_sink, dnssec_chain, sink_cert):

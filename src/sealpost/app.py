@@ -146,7 +146,7 @@ class Sealpost:
         return tls_record_from_ssl(ssl_object, self.certs.sni_of(ssl_object))
 
     async def start(self) -> None:
-        if self.primary:  # before anything opens: a refusal leaves nothing to close
+        if self.seat is None:  # one process; with workers, prepare() checked before the fork
             await check_dnssec(self.config, self.resolver)
         await self.store.open()
         await self.signing_keys.refresh()
@@ -315,10 +315,12 @@ class Sealpost:
 
 
 async def prepare(config: Config) -> None:
-    """Before the workers fork: migrate the store (so they never race to) and load the
-    config's DKIM keys (a bad key file is reported once, before anything starts)."""
+    """Before the workers fork: migrate the store (so they never race to), load the
+    config's DKIM keys (a bad key file is reported once, before anything starts) and check
+    that a ``dnssec = true`` resolver validates (``outbound.check_dnssec``)."""
     for key in config.dkim.keys:
         load_key(key.domain, key.selector, key.key_file)
+    await check_dnssec(config, build_resolver(config))
     store = open_store(config.store.url, base_dir=config.base_dir, node_id=config.cluster.node)
     await store.open()
     await store.close()

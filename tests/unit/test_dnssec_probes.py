@@ -57,6 +57,7 @@ SECURE, BOGUS = Probe("signed", "SOA"), Probe("bogus", "A")
         ({"signed": DnsErrorKind.TIMEOUT, "bogus": DnsErrorKind.SERVFAIL}, ["did not answer"]),
         ({"signed": True, "bogus": True}, ["(AD=set) instead of failing"]),
         ({"signed": True, "bogus": DnsErrorKind.NXDOMAIN}, ["with nxdomain, not SERVFAIL"]),
+        ({"signed": True, "bogus": DnsErrorKind.TIMEOUT}, ["bogus name bogus A in time"]),
         ({"signed": False, "bogus": False}, ["without the AD bit", "(AD=not set)"]),
     ],
 )

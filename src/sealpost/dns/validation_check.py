@@ -80,7 +80,12 @@ async def check_validation(
             "instead of failing with SERVFAIL: it does not reject forged DNSSEC data"
         )
     except DnsError as exc:
-        if exc.kind is not DnsErrorKind.SERVFAIL:
+        if exc.kind is DnsErrorKind.TIMEOUT:
+            problems.append(
+                f"{servers} did not answer the bogus name {bogus} in time, so it is unknown "
+                "whether it rejects forged DNSSEC data"
+            )
+        elif exc.kind is not DnsErrorKind.SERVFAIL:
             problems.append(
                 f"{servers} answered the bogus name {bogus} with {exc.kind.value}, not "
                 "SERVFAIL: it does not reject forged DNSSEC data (or the probe name is wrong)"

@@ -42,7 +42,7 @@ from sealpost.net.egress import EgressGuard
 from sealpost.net.sockets import listening_socket
 from sealpost.net.tls import CertificateSet, tls_record_from_ssl
 from sealpost.observability.metrics import Metrics
-from sealpost.outbound import build_dispatcher, build_resolver
+from sealpost.outbound import build_dispatcher, build_resolver, check_dnssec
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
 from sealpost.store.file_modes import loose_modes, queue_files
@@ -146,6 +146,8 @@ class Sealpost:
         return tls_record_from_ssl(ssl_object, self.certs.sni_of(ssl_object))
 
     async def start(self) -> None:
+        if self.seat is None:  # one process; with workers, prepare() checked before the fork
+            await check_dnssec(self.config, self.resolver)
         await self.store.open()
         await self.signing_keys.refresh()
         if self.primary:
@@ -313,10 +315,12 @@ class Sealpost:
 
 
 async def prepare(config: Config) -> None:
-    """Before the workers fork: migrate the store (so they never race to) and load the
-    config's DKIM keys (a bad key file is reported once, before anything starts)."""
+    """Before the workers fork: migrate the store (so they never race to), load the
+    config's DKIM keys (a bad key file is reported once, before anything starts) and check
+    that a ``dnssec = true`` resolver validates (``outbound.check_dnssec``)."""
     for key in config.dkim.keys:
         load_key(key.domain, key.selector, key.key_file)
+    await check_dnssec(config, build_resolver(config))
     store = open_store(config.store.url, base_dir=config.base_dir, node_id=config.cluster.node)
     await store.open()
     await store.close()

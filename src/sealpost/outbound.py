@@ -6,6 +6,7 @@ stays small; nothing else constructs these parts.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -24,6 +25,14 @@ from sealpost.delivery.session import (
 from sealpost.delivery.types import Target
 from sealpost.dns.dnspython_resolver import DnspythonResolver
 from sealpost.dns.resolver import Resolver
+from sealpost.dns.validation_check import (
+    DnssecNotValidating,
+    Probe,
+    ProbingResolver,
+    check_validation,
+    refusal,
+    warning,
+)
 from sealpost.policy.dane_mx import TlsaLookup
 from sealpost.policy.engine import PolicyEngine
 from sealpost.policy.levels import Requirement, TlsLevel
@@ -31,11 +40,31 @@ from sealpost.policy.store_cache import StoreStsCache
 from sealpost.policy.sts_fetch import StsFetcher
 from sealpost.store.contracts import Store
 
+log = logging.getLogger("sealpost")
+
 
 def build_resolver(config: Config) -> DnspythonResolver:
     return DnspythonResolver(
         config.dns.nameservers, timeout=config.dns.timeout, lifetime=config.dns.timeout * 2
     )
+
+
+async def check_dnssec(config: Config, resolver: ProbingResolver) -> None:
+    """With ``[dns] dnssec = true``: probe the resolver (``dns/validation_check.py``) and
+    raise DnssecNotValidating, or log a warning with ``dnssec_check = "warn"``."""
+    dns = config.dns
+    if not dns.dnssec:
+        return
+    secure = Probe.parse(dns.dnssec_probe_secure, "SOA")
+    bogus = Probe.parse(dns.dnssec_probe_bogus, "A")
+    servers = ", ".join(dns.nameservers) or "the system resolver"
+    problems = await check_validation(resolver, secure, bogus, servers)
+    if not problems:
+        log.info("DNSSEC: %s validates (%s is AD, %s is SERVFAIL)", servers, secure, bogus)
+        return
+    if dns.dnssec_check == "refuse":
+        raise DnssecNotValidating(refusal(problems))
+    log.warning("%s", warning(problems))
 
 
 def default_level(config: Config) -> TlsLevel:

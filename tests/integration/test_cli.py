@@ -254,6 +254,33 @@ def test_serve_with_an_unreadable_dkim_key_says_which_entry_in_one_line(tmp_path
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_with_a_non_validating_dnssec_resolver_refuses_in_one_message(
+    tmp_path: Path, pki: Pki, dns_server, workers: int
+):
+    """Issue 14: ``[dns] dnssec = true`` with a resolver that sets no AD bit (the dnslib
+    server) refuses to start with one error naming the probe and what to do, before any
+    worker starts (``app.prepare``) or in the only process."""
+    dns_server.add("signed.probe.test", "A", "127.0.0.1")
+    dns_server.servfail.add("bogus.probe.test")
+    dns = {
+        "nameservers": [dns_server.nameserver],
+        "timeout": 1,
+        "dnssec": True,
+        "dnssec_probe_secure": "signed.probe.test A",
+        "dnssec_probe_bogus": "bogus.probe.test A",
+    }
+    config = write_config(
+        tmp_path, pki, server={"workers": workers}, tables={"dns": dns, "delivery": {}}
+    )
+    result = run_cli("serve", "-c", str(config))
+    assert result.returncode == 1
+    message = flat(result.stderr)
+    assert "error: [dns] dnssec = true, but" in message
+    assert "signed.probe.test A without the AD bit" in message and "unbound" in message
+    assert "Traceback" not in result.stderr
+
+
 def test_a_toml_syntax_error_names_the_file_once(tmp_path: Path):
     config = tmp_path / "sealpost.toml"
     config.write_text("[server\n")

@@ -12,6 +12,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -73,7 +74,19 @@ def dane_rig(start_server, dns_server, sink, *, secure=("example.net", MX, TLSA_
     """A rig with trusted DNSSEC (``dnssec = true``) and AD on the ``secure`` names."""
     dns_server.authenticated_data.update(secure)
     dns = {"nameservers": [dns_server.nameserver], "timeout": 2, "dnssec": kw.pop("dnssec", True)}
+    dns.update(probes(dns_server))
     return start_rig(start_server, dns_server, sink, ca_file=kw.pop("ca_file", None), dns=dns, **kw)
+
+
+def probes(dns_server) -> dict[str, str]:
+    """Start-up check probes the dnslib server passes: AD on one name, SERVFAIL on another."""
+    dns_server.add("signed.probe.test", "A", "127.0.0.1")
+    dns_server.authenticated_data.add("signed.probe.test")
+    dns_server.servfail.add("bogus.probe.test")
+    return {
+        "dnssec_probe_secure": "signed.probe.test A",
+        "dnssec_probe_bogus": "bogus.probe.test A",
+    }
 
 
 def tlsa_queries(dns_server) -> list:
@@ -181,11 +194,12 @@ def test_ad_bit_is_not_trusted_without_dnssec(start_server, dns_server, smtp_sin
 def test_only_unusable_tlsa_records_make_tls_mandatory_unauthenticated(
     start_server, dns_server, smtp_sink, sink_certs
 ):
-    """D: usages 0 and 1 (and, for now, DANE-TA) are unusable; only those -> ``encrypt``."""
+    """D: usages 0 and 1 (and DANE-TA with an unknown matching type) are unusable; only
+    those -> ``encrypt``."""
     cert = sink_certs.untrusted
     sink = smtp_sink(cert=cert)
-    for usage in (0, 1, 2):
-        dns_server.add(TLSA_NAME, "TLSA", (usage, 1, 1, tlsa_data(cert[0], 1, 1)))
+    for usage, mtype in ((0, 1), (1, 1), (2, 3)):
+        dns_server.add(TLSA_NAME, "TLSA", (usage, 1, mtype, tlsa_data(cert[0], 1, 1)))
     rig = dane_rig(start_server, dns_server, sink)
     rig.submit(["bob@example.net"])
     [event] = rig.wait_events("delivery")
@@ -246,4 +260,50 @@ def test_dane_failure_is_not_masked_by_mta_sts(
     rig.submit(["bob@example.net"])
     [event] = rig.wait_events("delay")
     assert event.fields["tlsrpt_failures"] == ["tlsa-invalid"]
+    assert sink.messages == []
+
+
+def ta_chain(directory: Path, *names: str) -> tuple[tuple[Path, Path], bytes]:
+    """A sink certificate for ``names`` from a trustme intermediate, the chain file holding
+    leaf, intermediate and root (the server includes its TA, RFC 7672 section 3.1.2), and
+    the root's DER."""
+    root = trustme.CA()
+    leaf = root.create_child_ca().issue_cert(*names)
+    chain, key = directory / "ta-chain.pem", directory / "ta-leaf.key"
+    chain.write_bytes(b"".join(p.bytes() for p in leaf.cert_chain_pems) + root.cert_pem.bytes())
+    leaf.private_key_pem.write_to_path(str(key))
+    root_der = x509.load_pem_x509_certificate(root.cert_pem.bytes()).public_bytes(
+        serialization.Encoding.DER
+    )
+    return (chain, key), root_der
+
+
+def test_dane_ta_chain_to_the_ta_naming_the_mx_delivers(
+    start_server, dns_server, smtp_sink, tmp_path
+):
+    """D2: DANE-TA (2 0 1 for the root the server sends): the chain leads to the TA and the
+    leaf names the MX host; no WebPKI trust in that CA is needed."""
+    cert, root_der = ta_chain(tmp_path, MX)
+    sink = smtp_sink(cert=cert)
+    dns_server.add(TLSA_NAME, "TLSA", (2, 0, 1, hashlib.sha256(root_der).digest()))
+    rig = dane_rig(start_server, dns_server, sink)
+    rig.submit(["bob@example.net"])
+    [event] = rig.wait_events("delivery")
+    tls = event.fields["tls"]
+    assert tls["policy_source"] == "dane" and tls["verified"] is True
+    assert tls["dane"]["matched"] == "2 0 1"
+    assert sink.messages[0].sni == MX
+
+
+def test_dane_ta_with_a_leaf_for_another_name_defers(start_server, dns_server, smtp_sink, tmp_path):
+    """D2: DANE-TA checks the name: a chain to the TA whose leaf names another host defers
+    with tlsa-invalid."""
+    cert, root_der = ta_chain(tmp_path, "other.example.test")
+    sink = smtp_sink(cert=cert)
+    dns_server.add(TLSA_NAME, "TLSA", (2, 0, 1, hashlib.sha256(root_der).digest()))
+    rig = dane_rig(start_server, dns_server, sink)
+    rig.submit(["bob@example.net"])
+    [event] = rig.wait_events("delay")
+    assert event.fields["tlsrpt_failures"] == ["tlsa-invalid"]
+    assert event.fields["tls"]["dane"]["matched"] is None
     assert sink.messages == []

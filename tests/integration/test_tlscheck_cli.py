@@ -17,6 +17,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from tests.integration.test_delivery_dane import ta_chain
+
 DOMAIN = "example.test"
 MX = "mx.example.test"
 
@@ -71,7 +73,7 @@ def test_good_certificate_without_policy_is_downgradeable(rig, smtp_sink):
     assert host["versions"]["TLSv1.3"] == "accepted" and host["versions"]["TLSv1.2"] == "accepted"
     assert host["versions"]["TLSv1"] != "accepted"
     cert = host["certificate"]
-    assert MX in cert["sans"] and cert["days_left"] > 0 and cert["chain_available"] is False
+    assert MX in cert["sans"] and cert["days_left"] > 0 and cert["chain_available"] is True
     assert len(cert["sha256"]) == 64 and len(cert["spki_sha256"]) == 64
     assert host["verification"] == {
         "verified": True, "error": None, "failure": None, "name_match": True,
@@ -217,6 +219,22 @@ def test_dane_secure_tlsa_not_matching_fails(rig, smtp_sink):
     rig.dns.authenticated_data.add(name)
     code, report = rig.run(sink.port)
     assert code == 2 and _host(report)["dane"]["status"] == "no-match"
+
+
+def test_dane_ta_chain_to_the_ta_is_a_match(rig, smtp_sink, tmp_path):
+    """DANE-TA (2 0 1): tls-check reads the chain the server sent, as delivery does."""
+    cert, root_der = ta_chain(tmp_path, MX)
+    sink = smtp_sink(cert=cert)
+    name = f"_25._tcp.{MX}"
+    rig.dns.add(name, "TLSA", (2, 0, 1, hashlib.sha256(root_der).digest()))
+    rig.dns.add(name, "TLSA", (2, 0, 1, b"\x00" * 32))
+    rig.dns.authenticated_data.add(name)
+    code, report = rig.run(sink.port)
+    dane = _host(report)["dane"]
+    assert code == 0, report["verdict"]
+    assert dane["status"] == "match"
+    assert [r["match"] for r in dane["records"]] == ["match", "no-match"]
+    assert _host(report)["certificate"]["chain_length"] == 3
 
 
 def test_dane_insecure_tlsa_is_ignored(rig, smtp_sink):

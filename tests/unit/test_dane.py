@@ -78,7 +78,8 @@ def test_selector_one_is_the_subject_public_key_info(leaf_der):
     [
         (TlsaRecord(3, 1, 1, b"\0" * 32), True),
         (TlsaRecord(3, 0, 0, b"\0"), True),
-        (TlsaRecord(2, 1, 1, b"\0" * 32), False),  # DANE-TA: needs the chain, not built yet
+        (TlsaRecord(2, 1, 1, b"\0" * 32), True),  # DANE-TA: the chain is read (net.peer_chain)
+        (TlsaRecord(2, 1, 3, b"\0" * 32), False),  # DANE-TA, unknown matching type
         (TlsaRecord(1, 1, 1, b"\0" * 32), False),  # PKIX-EE: unusable for SMTP
         (TlsaRecord(0, 1, 1, b"\0" * 32), False),  # PKIX-TA: unusable for SMTP
         (TlsaRecord(3, 2, 1, b"\0" * 32), False),  # unknown selector
@@ -93,8 +94,8 @@ def test_matching_record_skips_unusable_records_and_views_the_match(leaf_der):
     digest = hashlib.sha256(leaf_der).digest()
     pkix = TlsaRecord(1, 0, 1, digest)  # would match, but usage 1 is unusable
     ee = TlsaRecord(3, 0, 1, digest)
-    assert matching_record((pkix,), leaf_der) is None
-    assert matching_record((pkix, ee), leaf_der) is ee
+    assert matching_record((pkix,), (leaf_der,), "mx.example.test") is None
+    assert matching_record((pkix, ee), (leaf_der,), "mx.example.test") is ee
     view = dane_view((pkix, ee), ee)
     assert view == {
         "tlsa": [f"1 0 1 {digest.hex()}", f"3 0 1 {digest.hex()}"],

@@ -100,7 +100,8 @@ def test_certificate_facts_of_ec_leaf(leaf_der):
     assert facts.sans == (MX,) and facts.key_type == "EC" and facts.key_size == 256
     assert facts.sha256 == hashlib.sha256(leaf_der).hexdigest()
     assert not facts.expired and not facts.self_issued
-    assert facts.to_dict()["chain_available"] is False
+    assert facts.to_dict()["chain_available"] is False  # no chain given: not read
+    assert certificate_facts(leaf_der, chain_length=2).to_dict()["chain_length"] == 2
 
 
 def test_certificate_facts_of_expired_rsa_self_signed():

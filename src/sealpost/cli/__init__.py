@@ -70,6 +70,7 @@ def serve(
 ) -> None:
     """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads certificates)."""
     from sealpost.dkim.keys import DkimKeyError
+    from sealpost.dns.validation_check import DnssecNotValidating
     from sealpost.observability.logs import configure_logging
     from sealpost.runner import run_server
 
@@ -85,6 +86,8 @@ def serve(
         run_server(cfg)
     except DkimKeyError as exc:
         raise fail(f"{exc}. Fix or remove that [[dkim.keys]] entry in {config}.") from None
+    except DnssecNotValidating as exc:
+        raise fail(f"{exc} (in {config})") from None
     except OSError as exc:
         raise fail(
             f"cannot listen: {exc}. Is another server on that port? Change the "

@@ -7,7 +7,7 @@ section 4.5.4.1 asks for at least 4-5 days before giving up).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -21,6 +21,13 @@ from sealpost.config.values import (
     issue,
     route_text,
 )
+
+
+def _probe(value: str) -> str:
+    parts = value.split()
+    if not 1 <= len(parts) <= 2 or (len(parts) == 2 and not parts[1].isalnum()):
+        raise ValueError('expected "<name> [TYPE]", e.g. ". SOA"')
+    return value
 
 
 class DnsSection(Section):
@@ -37,6 +44,23 @@ class DnsSection(Section):
         description="The nameservers are validating resolvers you trust (loopback or a "
         "trusted link): their AD bit makes an answer DNSSEC-secure, which DANE needs. Also "
         'makes "dane" the default TLS level.',
+    )
+    dnssec_check: Literal["refuse", "warn"] = Field(
+        "refuse",
+        description="With dnssec = true, ask at start whether the nameservers really "
+        "validate (the signed probe must come back AD, the bogus one SERVFAIL); refuse to "
+        "start when they do not, or only warn.",
+    )
+    dnssec_probe_secure: Annotated[str, AfterValidator(_probe)] = Field(
+        ". SOA",
+        description='The start-up check\'s signed name, "<name> [TYPE]" (default type SOA): '
+        "must come back with the AD bit.",
+    )
+    dnssec_probe_bogus: Annotated[str, AfterValidator(_probe)] = Field(
+        "dnssec-failed.org. A",
+        description='The start-up check\'s deliberately mis-signed name, "<name> [TYPE]" '
+        "(default type A): must fail with SERVFAIL. dnssec-failed.org is kept bogus for "
+        "this purpose.",
     )
 
 

@@ -38,6 +38,7 @@ from sealpost.net.client_tls import (
     verify_message,
     verifying,
 )
+from sealpost.net.peer_chain import peer_chain
 from sealpost.net.stream import TlsHandshakeError, TlsVerifyError
 from sealpost.policy.dane import dane_view, matching_record
 from sealpost.policy.levels import Requirement, TlsLevel, Verdict
@@ -151,12 +152,12 @@ class Negotiation:
         return record
 
     def dane_match(self, link: Link) -> TlsRecord:
-        """DANE-EE (RFC 7672 section 3.1.1): the leaf must match a usable TLSA record; its
-        names and dates are not checked. No match is ``tlsa-invalid``."""
+        """RFC 7672 section 3.1: the peer must satisfy a usable TLSA record, DANE-EE (the leaf
+        matches; its names and dates are not checked) or DANE-TA (the chain leads to the
+        TA and the leaf names the host). No match is ``tlsa-invalid``."""
         ssl_object = link.stream.ssl_object
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         tlsa = self.requirement.tlsa
-        matched = matching_record(tlsa, der)
+        matched = matching_record(tlsa, peer_chain(ssl_object), self.host)
         error = None if matched else "no TLSA record matches the certificate"
         record = client_tls_record(ssl_object, self.host, matched is not None, error)
         failure = None if matched else TlsFailure.TLSA_INVALID

@@ -138,6 +138,17 @@ class DnspythonResolver:
         )
         return Answer(records, _secure(answer))
 
+    async def validated(self, name: str, rdtype: str) -> bool:
+        """Whether ``name``/``rdtype`` came back with AD, records or NODATA alike (the
+        start-up DNSSEC check, ``dns/validation_check.py``); DnsError when it failed."""
+        try:
+            answer = await self._query(name, dns.rdatatype.from_text(rdtype))
+        except DnsError as exc:
+            if exc.kind is not DnsErrorKind.NODATA or exc.response is None:
+                raise
+            return bool(exc.response.flags & dns.flags.AD)
+        return _secure(answer)
+
     async def _query(self, name: str, rdtype: dns.rdatatype.RdataType) -> dns.resolver.Answer:
         label = name.rstrip(".") or "."
         try:
@@ -149,8 +160,10 @@ class DnspythonResolver:
             answer = await self._resolver.resolve(qname, rdtype, search=False)
         except dns.resolver.NXDOMAIN:
             raise DnsError(DnsErrorKind.NXDOMAIN, name, kind) from None
-        except dns.resolver.NoAnswer:
-            raise DnsError(DnsErrorKind.NODATA, name, kind) from None
+        except dns.resolver.NoAnswer as exc:
+            error = DnsError(DnsErrorKind.NODATA, name, kind)
+            error.response = exc.response()
+            raise error from None
         except dns.exception.Timeout:  # LifetimeTimeout is a Timeout
             raise DnsError(DnsErrorKind.TIMEOUT, name, kind) from None
         except dns.resolver.NoNameservers as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -32,6 +32,7 @@ class DnsError(Exception):
         super().__init__(f"{name}: {kind.value}{' (' + detail + ')' if detail else ''}")
         self.kind = kind
         self.name = name
+        self.response: Any = None  # the resolver's raw NODATA response, when it has one
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,10 @@ for SMTP:
 
 - usage 3, DANE-EE (RFC 7672 section 3.1.1, RFC 7671 section 5.1): the leaf itself must
   match; its names and validity dates are not checked;
-- usage 2, DANE-TA (RFC 7672 section 3.1.2): needs the chain the server sent, which
-  Python's ``ssl`` does not expose (only the leaf), so it is ``UNCHECKED`` here;
+- usage 2, DANE-TA (RFC 7672 section 3.1.2): a certificate the server sent after the leaf
+  must match, the leaf must validate up to it and name the host (``policy.dane_ta``); it
+  needs the whole chain (``net.peer_chain``), so ``tlsa_match``, which sees only a leaf,
+  says ``UNCHECKED``;
 - usages 0 and 1, PKIX-TA / PKIX-EE: unusable for SMTP (RFC 7672 section 3.1.3);
 - selector 0 = the whole certificate, 1 = its SubjectPublicKeyInfo (RFC 6698 section
   2.1.2); matching type 0 = exact, 1 = SHA-256, 2 = SHA-512 (section 2.1.3). Anything else
@@ -33,12 +35,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from sealpost.dns.resolver import TlsaRecord
+from sealpost.net.peer_chain import CHAIN_AVAILABLE
+from sealpost.policy.dane_ta import chain_leads_to_ta
 
 
 class TlsaMatch(StrEnum):
     MATCH = "match"
     NO_MATCH = "no-match"
-    UNCHECKED = "unchecked"  # DANE-TA (usage 2): needs the chain, which is not available
+    UNCHECKED = "unchecked"  # DANE-TA (usage 2) without the chain (tlsa_match sees a leaf)
     UNUSABLE = "unusable"  # PKIX usages 0/1, or unknown selector / matching type
 
 
@@ -53,10 +57,37 @@ def tlsa_match(record: TlsaRecord, der: bytes | None) -> TlsaMatch:
     """Whether one TLSA record matches the DER leaf certificate ``der`` (None: none seen)."""
     if record.usage == 2:
         return TlsaMatch.UNCHECKED
-    if record.usage != 3 or record.selector not in (0, 1) or record.mtype not in (0, 1, 2):
+    if record.usage != 3 or not _known_parameters(record):
         return TlsaMatch.UNUSABLE
     if der is None:
         return TlsaMatch.NO_MATCH
+    return TlsaMatch.MATCH if content_matches(record, der) else TlsaMatch.NO_MATCH
+
+
+def chain_match(record: TlsaRecord, chain: tuple[bytes, ...], host: str) -> TlsaMatch:
+    """Like ``tlsa_match``, with the peer's whole ``chain`` (DER, leaf first): DANE-TA is
+    judged too (``policy.dane_ta``); ``UNCHECKED`` only where this Python cannot read the
+    chain. A server that sent only its leaf cannot match: it must include the TA."""
+    if record.usage != 2:
+        return tlsa_match(record, chain[0] if chain else None)
+    if not _known_parameters(record):
+        return TlsaMatch.UNUSABLE
+    if not CHAIN_AVAILABLE:
+        return TlsaMatch.UNCHECKED
+    if chain_leads_to_ta(record, chain, host, content_matches):
+        return TlsaMatch.MATCH
+    return TlsaMatch.NO_MATCH
+
+
+def _known_parameters(record: TlsaRecord) -> bool:
+    return record.selector in (0, 1) and record.mtype in (0, 1, 2)
+
+
+def content_matches(record: TlsaRecord, der: bytes) -> bool:
+    """Whether the certificate ``der`` matches the record's selector, matching type and
+    data (RFC 6698 sections 2.1.2-2.1.4), whatever its usage."""
+    if not _known_parameters(record):
+        return False
     if record.selector == 0:
         content = der
     else:
@@ -65,21 +96,26 @@ def tlsa_match(record: TlsaRecord, der: bytes | None) -> TlsaMatch:
         content = hashlib.sha256(content).digest()
     elif record.mtype == 2:
         content = hashlib.sha512(content).digest()
-    return TlsaMatch.MATCH if content == record.data else TlsaMatch.NO_MATCH
+    return content == record.data
 
 
 def usable_in_delivery(record: TlsaRecord) -> bool:
-    """Whether delivery can authenticate a peer with ``record``: DANE-EE (3 x x) with a known
-    selector and matching type. DANE-TA (2 x x) needs the peer's chain, which Python 3.11's
-    ``ssl`` gives only through a private method; delivery treats it as unusable for now
-    (RFC 7672 section 2.2: only unusable records -> mandatory unauthenticated TLS)."""
+    """Whether delivery can authenticate a peer with ``record``: DANE-EE (3 x x) or DANE-TA
+    (2 x x) with a known selector and matching type. DANE-TA needs the peer's chain; where
+    this Python cannot read it (``net.peer_chain``) it is unusable (RFC 7672 section 2.2:
+    only unusable records -> mandatory unauthenticated TLS)."""
+    if record.usage == 2:
+        return CHAIN_AVAILABLE and _known_parameters(record)
     return tlsa_match(record, None) is TlsaMatch.NO_MATCH
 
 
-def matching_record(records: tuple[TlsaRecord, ...], der: bytes | None) -> TlsaRecord | None:
-    """The first usable record of ``records`` that the leaf ``der`` matches, if any."""
+def matching_record(
+    records: tuple[TlsaRecord, ...], chain: tuple[bytes, ...], host: str
+) -> TlsaRecord | None:
+    """The first usable record of ``records`` that the peer's ``chain`` (DER, leaf first)
+    satisfies, if any: DANE-EE against the leaf, DANE-TA through the chain to ``host``."""
     for record in records:
-        if usable_in_delivery(record) and tlsa_match(record, der) is TlsaMatch.MATCH:
+        if usable_in_delivery(record) and chain_match(record, chain, host) is TlsaMatch.MATCH:
             return record
     return None
 

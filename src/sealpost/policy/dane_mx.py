@@ -10,11 +10,12 @@ An ``MxSource`` (``policy.mx_policy``) for domains whose level is ``dane`` or ``
 - a TLSA lookup that fails (SERVFAIL, timeout: bogus answers come back as SERVFAIL from a
   validating resolver) means the host MUST NOT be used: it is taken out (``dnssec-invalid``),
   never delivered to in plaintext (section 2.2);
-- a secure RRset with a usable record (``policy.dane.usable_in_delivery``: DANE-EE) makes
+- a secure RRset with a usable record (``policy.dane.usable_in_delivery``: DANE-EE, DANE-TA) makes
   the host DANE-authenticated: ``Requirement(level, source=dane, tlsa=...)``. That replaces
   whatever MTA-STS or the default asked (RFC 8461 section 2: MTA-STS never overrides DANE);
-- a secure RRset of only unusable records (PKIX usages 0 and 1, unknown parameters, and for
-  now DANE-TA) makes TLS mandatory but unauthenticated (section 2.2: ``encrypt``).
+- a secure RRset of only unusable records (PKIX usages 0 and 1, unknown parameters;
+  DANE-TA where the chain cannot be read) makes TLS mandatory but unauthenticated
+  (section 2.2: ``encrypt``).
 
 Without DANE for a host, ``dane`` is ``may`` (a stronger requirement from MTA-STS, REQUIRETLS
 or the message is kept), and ``dane-only`` takes the host out: ``dane-required`` when it has

@@ -1,7 +1,8 @@
 """The peer certificate as facts for the tls-check report.
 
-Details come from the DER leaf the server presented (Python 3.11 exposes only the leaf, so
-``chain_available`` is always False). Judging the certificate (RFC 6125 name matching,
+Details come from the DER leaf the server presented; ``chain_length`` counts every
+certificate it sent (read through ``net.peer_chain``), and ``chain_available`` says whether
+that chain could be read at all (DANE-TA needs it). Judging the certificate (RFC 6125 name matching,
 TLSA matching) is ``policy.dane``'s, shared with delivery.
 """
 
@@ -31,6 +32,7 @@ class CertificateFacts:
     sha256: str  # hex, of the DER certificate
     spki_sha256: str  # hex, of the DER SubjectPublicKeyInfo
     self_issued: bool
+    chain_length: int = 0  # certificates the server sent, leaf included; 0: unknown
 
     @property
     def expired(self) -> bool:
@@ -50,7 +52,8 @@ class CertificateFacts:
             "sha256": self.sha256,
             "spki_sha256": self.spki_sha256,
             "self_issued": self.self_issued,
-            "chain_available": False,
+            "chain_available": self.chain_length > 0,
+            "chain_length": self.chain_length,
         }
 
 
@@ -73,8 +76,11 @@ def _key(cert: x509.Certificate) -> tuple[str, int | None]:
     return "unknown", None
 
 
-def certificate_facts(der: bytes, now: dt.datetime | None = None) -> CertificateFacts:
-    """Facts of a DER certificate; ValueError when it cannot be parsed."""
+def certificate_facts(
+    der: bytes, now: dt.datetime | None = None, chain_length: int = 0
+) -> CertificateFacts:
+    """Facts of a DER certificate (``chain_length``: how many the server sent, 0 when the
+    chain could not be read); ValueError when it cannot be parsed."""
     cert = x509.load_der_x509_certificate(der)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -95,4 +101,5 @@ def certificate_facts(der: bytes, now: dt.datetime | None = None) -> Certificate
         sha256=hashlib.sha256(der).hexdigest(),
         spki_sha256=hashlib.sha256(subject_public_key_info(cert)).hexdigest(),
         self_issued=cert.issuer == cert.subject,
+        chain_length=chain_length,
     )

@@ -254,7 +254,7 @@ async def _probe_all(host: HostReport, options: CheckOptions, literal: bool) -> 
         )
         host.timings_ms.update(host.probe.timings_ms)
         if host.probe.der:
-            host.certificate = certificate_facts(host.probe.der)
+            host.certificate = certificate_facts(host.probe.der, chain_length=len(host.probe.chain))
             host.name_match = name_matches(host.certificate.sans, sni)
 
     async def verify() -> None:

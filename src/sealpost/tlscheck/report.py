@@ -45,7 +45,7 @@ class DaneStatus(StrEnum):
     INSECURE = "insecure"  # TLSA records without DNSSEC: ignored (RFC 7672 section 2.2)
     MATCH = "match"
     NO_MATCH = "no-match"
-    UNCHECKED = "unchecked"  # only DANE-TA records, which need the chain
+    UNCHECKED = "unchecked"  # only DANE-TA records, and the chain could not be read
     UNUSABLE = "unusable"  # only records unusable for SMTP
     ERROR = "error"  # the lookup failed
 

@@ -27,6 +27,7 @@ from typing import Any
 from sealpost.model.reply import Reply
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.net.client_tls import classify_verify_error
+from sealpost.net.peer_chain import peer_chain
 from sealpost.net.smtp_dialogue import Dialogue, OnFault, Timeouts
 from sealpost.net.stream import Stream, StreamClosed, TlsHandshakeError, TlsVerifyError
 from sealpost.smtp.client import SmtpClient
@@ -88,6 +89,7 @@ class ProbeResult:
     starttls_offered: bool | None = None
     negotiated: Negotiated | None = None
     der: bytes | None = None
+    chain: tuple[bytes, ...] = ()  # every certificate the server sent, leaf first (DANE-TA)
     failed_at: ProbeStep | None = None
     error: str | None = None
     timed_out: bool = False
@@ -226,6 +228,7 @@ async def _handshake(
         version, name, cipher[2] if cipher else None, key_exchange(version, name)
     )
     result.der = ssl_object.getpeercert(binary_form=True)
+    result.chain = peer_chain(ssl_object)
 
 
 def _fail(result: ProbeResult, step: ProbeStep, error: str) -> ProbeResult:

@@ -13,7 +13,7 @@ host (``host[:port]`` target) has no domain policy: it is judged as if ``verify`
 
 from __future__ import annotations
 
-from sealpost.policy.dane import TlsaMatch, tlsa_match
+from sealpost.policy.dane import TlsaMatch, chain_match
 from sealpost.tlscheck.domain_policy import StsFindings
 from sealpost.tlscheck.report import CheckReport, DaneStatus, Grade, HostReport, Verdict
 from sealpost.tlscheck.smtp_probe import ProbeStep, VersionResult
@@ -110,7 +110,7 @@ def host_verdict(host: HostReport, sts: StsFindings | None, *, domain: bool) -> 
         summary = f"{head}, but no DNSSEC-signed TLSA record matches: DANE senders defer mail"
         return Verdict(Grade.FAILS, summary, tuple(reasons), tuple(fixes))
     if host.dane is DaneStatus.UNCHECKED:
-        reasons.append("DANE-TA (usage 2) records need the chain, which was not checked")
+        reasons.append("DANE-TA (usage 2) records need the chain, which could not be read")
     if not domain:
         if verified:
             return Verdict(Grade.SECURE, head, tuple(reasons), tuple(fixes))
@@ -200,8 +200,10 @@ def judge_dane(host: HostReport) -> None:
     tlsa = host.tlsa
     if tlsa is None:
         return
-    der = host.probe.der if host.probe else None
-    host.tlsa_matches = tuple(tlsa_match(r, der) for r in tlsa.records)
+    chain = host.probe.chain if host.probe else ()
+    if not chain and host.probe and host.probe.der:
+        chain = (host.probe.der,)
+    host.tlsa_matches = tuple(chain_match(r, chain, host.host) for r in tlsa.records)
     if tlsa.error:
         host.dane = DaneStatus.ERROR
     elif not tlsa.records:

@@ -1,0 +1,220 @@
+"""DANE (RFC 7672) through a real DNSSEC chain: dnspython-signed zones, NSD, unbound.
+
+The server's only resolver is Debian's unbound, validating with the test zone's trust
+anchor (``tests/fixtures/dnssec_chain.py``); ``[dns] dnssec = true``, so the default level
+is ``dane``. Each case delivers to a real SMTP sink whose self-signed, expired certificate
+for another name can only pass through its ``3 1 1`` record:
+
+- ``good.dane.example``: signed MX, A and matching TLSA -> delivered, DANE-verified;
+- ``ta.dane.example``: a ``2 0 1`` record for the root of the trustme chain the sink sends
+  -> delivered through DANE-TA;
+- ``bad.dane.example``: signed, TLSA does not match -> deferred ``tlsa-invalid``;
+- ``bogus.dane.example``: the TLSA RRset was changed after signing (to the *matching*
+  digest), unbound answers SERVFAIL -> deferred, never delivered, never downgraded;
+- ``plain.example``: an unsigned zone (insecure) -> ``may``; its mismatching TLSA is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dns.flags
+import dns.rcode
+import pytest
+
+from tests.fixtures.dnssec_chain import DnssecChain, ZoneSpec
+from tests.integration.delivery_rig import Rig
+from tests.integration.test_delivery_dane import odd_certificate, ta_chain, tlsa_data
+from tests.interop.conftest import require_binary
+
+pytestmark = pytest.mark.interop
+
+ZEROS = "00" * 32
+# The start-up check's probes in the test zones: signed, and tampered after signing.
+PROBES = {"dnssec_probe_secure": "dane.example SOA", "dnssec_probe_bogus": "broken.dane.example A"}
+
+
+@pytest.fixture(scope="module")
+def sink_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return odd_certificate(tmp_path_factory.mktemp("sink"))
+
+
+@pytest.fixture(scope="module")
+def ta_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[Path, Path], bytes]:
+    """A trustme chain (leaf, intermediate, root) for mx.ta.dane.example, and the root."""
+    return ta_chain(tmp_path_factory.mktemp("ta"), "mx.ta.dane.example")
+
+
+def dane_zones(sink_cert: tuple[Path, Path], ta_root: bytes) -> list[ZoneSpec]:
+    digest = tlsa_data(sink_cert[0], 1, 1).hex()
+    root_digest = hashlib.sha256(ta_root).hexdigest()
+    signed: list[str] = []
+    for label, tlsa in (
+        ("good", f"3 1 1 {digest}"),
+        ("bad", f"3 1 1 {ZEROS}"),
+        ("bogus", f"3 1 1 {ZEROS}"),
+        ("ta", f"2 0 1 {root_digest}"),
+    ):
+        signed += [
+            f"{label} 300 IN MX 10 mx.{label}.dane.example.",
+            f"mx.{label} 300 IN A 127.0.0.1",
+            f"_25._tcp.mx.{label} 300 IN TLSA {tlsa}",
+        ]
+    signed.append("broken 300 IN A 127.0.0.1")  # bogus after tampering: the start-up probe
+    return [
+        ZoneSpec(
+            "dane.example",
+            tuple(signed),
+            tampered={
+                ("_25._tcp.mx.bogus", "TLSA"): f"3 1 1 {digest}",
+                ("broken", "A"): "127.0.0.2",
+            },
+        ),
+        ZoneSpec(
+            "plain.example",
+            (
+                "@ 300 IN MX 10 mx.plain.example.",
+                "mx 300 IN A 127.0.0.1",
+                f"_25._tcp.mx 300 IN TLSA 3 1 1 {ZEROS}",
+            ),
+            signed=False,
+        ),
+    ]
+
+
+@pytest.fixture(scope="module")
+def dnssec_chain(
+    tmp_path_factory: pytest.TempPathFactory, sink_cert: tuple[Path, Path], ta_cert
+) -> Iterator[DnssecChain]:
+    nsd = require_binary("nsd")
+    unbound = require_binary("unbound")
+    zones = dane_zones(sink_cert, ta_cert[1])
+    chain = DnssecChain.start(tmp_path_factory.mktemp("dnssec"), zones, nsd, unbound)
+    yield chain
+    chain.stop()
+
+
+def chain_rig(start_server: Callable, chain: DnssecChain, sink_port: int, **dns: object) -> Rig:
+    delivery = {
+        "enabled": True,
+        "smtp_port": sink_port,
+        "poll_interval": 0.1,
+        "minimal_backoff": 0.3,
+        "maximal_backoff": 0.3,
+        "connect_timeout": 5,
+        "command_timeout": 5,
+        "data_timeout": 5,
+        "tls_handshake_timeout": 5,
+    }
+    tables = {
+        "dns": {"nameservers": [chain.resolver], "timeout": 3, "dnssec": True, **PROBES, **dns},
+        "delivery": delivery,
+        "mta_sts": {"https_port": 9},
+    }
+    return Rig(start_server(server={"local_domains": ["sealpost.test"]}, tables=tables))
+
+
+def test_the_chain_validates_signed_rejects_bogus_and_leaves_unsigned_insecure(dnssec_chain):
+    """The fixture itself: AD for signed data, SERVFAIL for tampered, no AD for unsigned."""
+    good = dnssec_chain.query("_25._tcp.mx.good.dane.example", "TLSA")
+    assert good.rcode() == dns.rcode.NOERROR and good.flags & dns.flags.AD
+    bogus = dnssec_chain.query("_25._tcp.mx.bogus.dane.example", "TLSA")
+    assert bogus.rcode() == dns.rcode.SERVFAIL
+    plain = dnssec_chain.query("mx.plain.example", "A")
+    assert plain.rcode() == dns.rcode.NOERROR and not plain.flags & dns.flags.AD
+
+
+def test_secure_tlsa_match_delivers_dane_verified(start_server, smtp_sink, dnssec_chain, sink_cert):
+    """D through unbound: secure MX, A and TLSA; the 3 1 1 record matches -> delivered."""
+    sink = smtp_sink(cert=sink_cert)
+    rig = chain_rig(start_server, dnssec_chain, sink.port)
+    rig.submit(["bob@good.dane.example"])
+    [event] = rig.wait_events("delivery")
+    tls = event.fields["tls"]
+    assert tls["level_required"] == "dane" and tls["policy_source"] == "dane"
+    assert tls["verified"] is True
+    assert tls["dane"]["matched"] == "3 1 1" and tls["dane"]["secure"] is True
+    [message] = sink.messages
+    assert message.tls and message.sni == "mx.good.dane.example"
+
+
+def test_secure_dane_ta_delivers_through_the_chain(start_server, smtp_sink, dnssec_chain, ta_cert):
+    """D2 through unbound: a secure 2 0 1 record for the root the server sends; the chain
+    leads to it and the leaf names the MX host -> delivered, DANE-verified."""
+    sink = smtp_sink(cert=ta_cert[0])
+    rig = chain_rig(start_server, dnssec_chain, sink.port)
+    rig.submit(["bob@ta.dane.example"])
+    [event] = rig.wait_events("delivery")
+    tls = event.fields["tls"]
+    assert tls["policy_source"] == "dane" and tls["verified"] is True
+    assert tls["dane"]["matched"] == "2 0 1" and tls["dane"]["secure"] is True
+    assert sink.messages[0].sni == "mx.ta.dane.example"
+
+
+def test_secure_tlsa_mismatch_defers_tlsa_invalid(start_server, smtp_sink, dnssec_chain, sink_cert):
+    """D through unbound: a secure TLSA RRset that does not match defers, tlsa-invalid."""
+    sink = smtp_sink(cert=sink_cert)
+    rig = chain_rig(start_server, dnssec_chain, sink.port)
+    rig.submit(["bob@bad.dane.example"])
+    [event] = rig.wait_events("delay")
+    assert event.fields["tlsrpt_failures"] == ["tlsa-invalid"]
+    assert "4.7.5" in event.fields["raw_reason"]
+    assert event.fields["tls"]["dane"]["secure"] is True
+    assert sink.messages == []
+
+
+def test_bogus_tlsa_defers_and_never_downgrades(start_server, smtp_sink, dnssec_chain, sink_cert):
+    """D through unbound: the TLSA RRset fails validation (its data even matches the
+    certificate): SERVFAIL, the host is not used, nothing is delivered, not even over TLS."""
+    sink = smtp_sink(cert=sink_cert)
+    rig = chain_rig(start_server, dnssec_chain, sink.port)
+    rig.submit(["bob@bogus.dane.example"])
+    [event] = rig.wait_events("delay")
+    assert "TLSA lookup for mx.bogus.dane.example failed" in event.fields["raw_reason"]
+    assert event.fields["tlsrpt_failures"] == ["dnssec-invalid"]
+    assert sink.messages == [] and sink.sessions == []
+
+
+def test_insecure_zone_behaves_as_may(start_server, smtp_sink, dnssec_chain, sink_cert):
+    """D through unbound: an unsigned zone is insecure: no DANE (its mismatching TLSA is
+    ignored), the default ``dane`` acts as ``may``: delivered over unverified TLS."""
+    sink = smtp_sink(cert=sink_cert)
+    rig = chain_rig(start_server, dnssec_chain, sink.port)
+    rig.submit(["bob@plain.example"])
+    [event] = rig.wait_events("delivery")
+    tls = event.fields["tls"]
+    assert tls["level_required"] == "may" and tls["dane"] is None
+    assert tls["verified"] is False
+    [message] = sink.messages
+    assert message.tls
+
+
+def test_startup_check_passes_with_the_validating_resolver(start_server, dnssec_chain, caplog):
+    """Issue 14 start-up check: unbound answers the signed probe with AD and the tampered
+    one with SERVFAIL, so the server starts and says so."""
+    with caplog.at_level(logging.INFO, logger="sealpost"):
+        rig = chain_rig(start_server, dnssec_chain, 9)
+    assert rig.server.app is not None
+    assert any(
+        "DNSSEC: " + dnssec_chain.resolver + " validates" in r.getMessage() for r in caplog.records
+    )
+
+
+@pytest.mark.parametrize(
+    "probe, expected",
+    [
+        ({"dnssec_probe_secure": "plain.example SOA"}, "plain.example SOA without the AD bit"),
+        ({"dnssec_probe_bogus": "mx.good.dane.example A"}, "bogus name mx.good.dane.example A"),
+    ],
+)
+def test_startup_check_refuses_insecure_or_valid_probes(
+    start_server, dnssec_chain, probe, expected
+):
+    """The same real resolver fails the check when the signed probe is in an unsigned zone
+    (no AD) or the "bogus" probe validates: refused, naming the probe."""
+    with pytest.raises(RuntimeError, match=re.escape(expected)):
+        chain_rig(start_server, dnssec_chain, 9, **probe)

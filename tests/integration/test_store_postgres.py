@@ -58,6 +58,34 @@ async def fetch(url: str, statement: str, *args: Any) -> list[asyncpg.Record]:
 
 
 # --- leases across nodes --------------------------------------------------------------------
+def test_one_node_at_a_time_holds_a_webhook_lease_and_takes_it_over_after_expiry(pg_url):
+    """Issue 13: a webhook's cursor is leased to one node; the other gets it only once the
+    lease expired or was given back, and two nodes asking at once never both get it."""
+
+    async def main() -> None:
+        async with nodes(pg_url, "node-a", "node-b") as (a, b):
+            assert await a.lease_webhook("w1", T0, 60) is True
+            assert await b.lease_webhook("w1", T0 + 1, 60) is False, "a's lease is live"
+            assert await a.lease_webhook("w1", T0 + 50, 60) is True, "a renews: until T0+110"
+            assert await b.lease_webhook("w1", T0 + 100, 60) is False
+            assert await b.lease_webhook("w1", T0 + 110, 60) is True, "taken over at expiry"
+            assert await a.lease_webhook("w1", T0 + 111, 60) is False, "now b's"
+            await a.release_webhook("w1")  # not a's: nothing happens
+            assert await a.lease_webhook("w1", T0 + 112, 60) is False
+            await b.release_webhook("w1")
+            assert await a.lease_webhook("w1", T0 + 113, 60) is True, "given back: a at once"
+            rows = await fetch(pg_url, "SELECT node FROM webhook_leases WHERE webhook_id = 'w1'")
+            assert [r[0] for r in rows] == ["node-a"]
+            # Both ask for a free lease at the same moment, 20 times: exactly one wins each.
+            for n in range(20):
+                got = await asyncio.gather(
+                    a.lease_webhook(f"race-{n}", T0, 60), b.lease_webhook(f"race-{n}", T0, 60)
+                )
+                assert sorted(got) == [False, True]
+
+    run(main)
+
+
 def test_leases_carry_the_node_id_and_a_node_releases_only_its_own(pg_url):
     async def main() -> None:
         async with nodes(pg_url, "node-a", "node-b") as (a, b):

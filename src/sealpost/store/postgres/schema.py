@@ -138,6 +138,17 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 CHECK (state IN ('queued', 'held', 'done', 'cancelled'))""",
         ),
     ),
+    (
+        3,
+        (
+            # Which node sends a webhook's batches, until when (store/postgres/webhook_state).
+            """CREATE TABLE webhook_leases (
+                webhook_id text COLLATE "C" PRIMARY KEY,
+                node text NOT NULL,
+                lease_until float8 NOT NULL
+            )""",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

@@ -204,6 +204,14 @@ UPSERT_WEBHOOK_STATE = f"""INSERT INTO webhook_state ({WEBHOOK_STATE_COLUMNS}, u
 SELECT_WEBHOOK_STATE = f"SELECT {WEBHOOK_STATE_COLUMNS} FROM webhook_state WHERE webhook_id = $1"
 SELECT_WEBHOOK_STATE_IDS = "SELECT webhook_id FROM webhook_state ORDER BY webhook_id"
 DELETE_WEBHOOK_STATE = "DELETE FROM webhook_state WHERE webhook_id = $1"
+# The row comes back only when the insert or the update happened: the lease was free, is this
+# node's ($2) already, or had expired ($4 = now). Otherwise another node holds it: no row.
+LEASE_WEBHOOK = """INSERT INTO webhook_leases (webhook_id, node, lease_until) VALUES ($1, $2, $3)
+    ON CONFLICT (webhook_id) DO UPDATE SET node = EXCLUDED.node, lease_until = EXCLUDED.lease_until
+    WHERE webhook_leases.node = EXCLUDED.node OR webhook_leases.lease_until <= $4
+    RETURNING node"""
+RELEASE_WEBHOOK_LEASE = "DELETE FROM webhook_leases WHERE webhook_id = $1 AND node = $2"
+DELETE_WEBHOOK_LEASE = "DELETE FROM webhook_leases WHERE webhook_id = $1"
 
 BATCH_STATUS_COLUMNS = "batch_id, ts, attempts, response_code, failure_code, latency_ms"
 INSERT_BATCH_STATUS = f"""INSERT INTO webhook_batch_status (webhook_id, seq, {BATCH_STATUS_COLUMNS})

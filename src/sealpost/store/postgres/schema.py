@@ -149,6 +149,21 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        4,
+        (
+            # Per-domain session slots held cluster-wide (store/postgres/domain_slots).
+            """CREATE TABLE domain_slots (
+                domain text NOT NULL,
+                slot integer NOT NULL,
+                node text NOT NULL,
+                token text NOT NULL,
+                lease_until float8 NOT NULL,
+                PRIMARY KEY (domain, slot)
+            )""",
+            "CREATE INDEX domain_slots_node ON domain_slots (node)",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

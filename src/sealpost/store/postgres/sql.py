@@ -219,3 +219,18 @@ INSERT_BATCH_STATUS = f"""INSERT INTO webhook_batch_status (webhook_id, seq, {BA
 SELECT_BATCH_STATUS = f"""SELECT {BATCH_STATUS_COLUMNS} FROM webhook_batch_status
     WHERE webhook_id = $1 ORDER BY seq"""
 DELETE_BATCH_STATUS = "DELETE FROM webhook_batch_status WHERE webhook_id = $1"
+
+# The lowest slot of the domain that is free or whose lease expired ($6 = now), below the
+# limit ($5). Two nodes racing for the same slot: the second's insert waits for the first's
+# commit, then its ON CONFLICT update finds a live lease and returns no row (it asks again).
+TAKE_DOMAIN_SLOT = """INSERT INTO domain_slots (domain, slot, node, token, lease_until)
+    SELECT $1, s, $2, $3, $4 FROM generate_series(0, $5 - 1) AS s
+    WHERE NOT EXISTS (SELECT 1 FROM domain_slots d
+        WHERE d.domain = $1 AND d.slot = s AND d.lease_until > $6)
+    ORDER BY s LIMIT 1
+    ON CONFLICT (domain, slot) DO UPDATE SET node = EXCLUDED.node, token = EXCLUDED.token,
+        lease_until = EXCLUDED.lease_until
+    WHERE domain_slots.lease_until <= $6
+    RETURNING slot"""
+FREE_DOMAIN_SLOT = "DELETE FROM domain_slots WHERE domain = $1 AND slot = $2 AND token = $3"
+RELEASE_NODE_DOMAIN_SLOTS = "DELETE FROM domain_slots WHERE node = $1"

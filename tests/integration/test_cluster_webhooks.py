@@ -5,7 +5,9 @@ both run a webhook worker and follow one webhook, whose target is the real HTTPS
 ``tests/fixtures/webhook_receiver.py``. Mail flows in through both nodes and out to the SMTP
 sink; every injection and delivery event must reach the receiver exactly once, because only
 the node holding the webhook's lease (``webhook_leases``) sends its batches. Without the lease
-both nodes read the same cursor and POST the same events. Every wait is bounded.
+both nodes read the same cursor and POST the same events. A lease left by a dead node stops
+every other worker until it expires, then one takes over, and a worker that stops gives its
+lease back. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -17,16 +19,22 @@ from pathlib import Path
 
 import asyncpg
 
+from sealpost.dns.dnspython_resolver import DnspythonResolver
 from sealpost.model.document import Document
+from sealpost.model.events import EventRecord
+from sealpost.model.ids import new_message_id
+from sealpost.net.egress import EgressGuard
 from sealpost.store.postgres import PostgresStore
 from sealpost.webhooks import definition
 from sealpost.webhooks.definition import Webhook
+from sealpost.webhooks.worker import WebhookWorker, WorkerSettings
 from tests.fixtures.webhook_receiver import (  # noqa: F401 (fixture)
     WebhookReceiver,
     webhook_receiver_fixture,
 )
 from tests.integration.test_cluster import (  # noqa: F401 (fixture)
     PROMPT,
+    inbound,
     node_config,
     send,
     spawn_fixture,
@@ -110,3 +118,52 @@ def test_each_event_reaches_the_webhook_once_across_two_nodes(
     for server in nodes.values():
         assert server.terminate() == ""
     assert lease_holders(pg_url) == [], "a node that stops gives its lease back"
+
+
+def test_a_dead_holders_lease_is_taken_over_once_it_expires(
+    pg_url: str, webhook_receiver: WebhookReceiver, dns_server
+) -> None:
+    """A node died holding the webhook's lease (for ``DEAD_FOR`` more seconds). Node b's
+    worker sends nothing until that lease expired, then takes over and delivers the events;
+    when it stops it gives the lease back."""
+    dead_for = 2.0
+    create_webhook(pg_url, webhook_receiver.url())
+    settings = WorkerSettings(poll_interval=0.1, lease_recheck=0.2)
+
+    async def main() -> tuple[float, float]:
+        dead, b = PostgresStore(pg_url, node_id="dead"), PostgresStore(pg_url, node_id="b")
+        await dead.open()
+        await b.open()
+        try:
+            now = time.time()
+            assert await dead.lease_webhook("hook-1", now, dead_for)
+            expires = time.monotonic() + dead_for
+            for n in range(3):
+                mid = new_message_id(now + n)
+                injected = EventRecord("injection", mid, now, {"rcpt_to": "u@example.test"})
+                await b.enqueue(mid, inbound("u@example.test"), now, [injected])
+            resolver = DnspythonResolver([dns_server.nameserver], timeout=2, lifetime=4)
+            guard = EgressGuard(resolver, API_LOOPBACK_TARGETS["allowed_private_targets"])
+            worker = WebhookWorker(
+                b, guard=guard, ca_file=webhook_receiver.ca_file, settings=settings
+            )
+            worker.start()
+            try:
+                deadline = time.monotonic() + dead_for + 10
+                while len(webhook_receiver.events(accepted=True)) < 3:
+                    assert time.monotonic() < deadline, "never taken over"
+                    await asyncio.sleep(0.02)
+                early = expires - time.monotonic()  # > 0: sent while the dead lease stood
+                late = -early
+            finally:
+                await worker.stop()
+            return early, late
+        finally:
+            await dead.close()
+            await b.close()
+
+    early, late = asyncio.run(main())
+    assert early <= 0, f"sent {early:.2f} s before the dead node's lease expired"
+    assert late < 2.0, f"taken over {late:.2f} s after expiry"
+    assert len(webhook_receiver.events()) == 3
+    assert lease_holders(pg_url) == [], "the worker gave its lease back when it stopped"

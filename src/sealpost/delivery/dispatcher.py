@@ -46,6 +46,7 @@ log = logging.getLogger("sealpost.delivery")
 DsnSender = Callable[[str, bytes], Awaitable[None]]  # (recipient, message bytes)
 SLOT_WAIT_MIN = 0.05  # seconds before asking again for a domain slot other nodes hold
 SLOT_WAIT_MAX = 1.0
+SLOT_ERRORS = 3  # store failures in a row before an attempt goes on without a slot
 
 
 class DispatchStore(DeliveryQueue, DelayNotices, DomainSlots, Protocol):
@@ -225,15 +226,20 @@ class Dispatcher:
 
     async def _domain_slot(self, domain: str) -> DomainSlot | None:
         """One of the domain's store-wide slots, waiting while other nodes hold them all.
-        None when the store cannot be asked: the process's own limit still holds."""
-        wait = SLOT_WAIT_MIN
+        None when the store fails ``SLOT_ERRORS`` times in a row (it is unreachable: the
+        attempt goes on under the process's own limit, and its outcome cannot be recorded
+        either until the store is back)."""
+        wait, errors = SLOT_WAIT_MIN, 0
         limit, ttl = self._settings.per_domain_concurrency, self._settings.lease
         while True:
             try:
                 slot = await self._store.take_domain_slot(domain, limit, self._clock(), ttl)
-            except Exception:
-                log.warning("cannot take a session slot for %s; going on", domain, exc_info=True)
-                return None
+            except Exception:  # e.g. a PostgreSQL deadlock between two nodes' batches
+                errors += 1
+                if errors >= SLOT_ERRORS:
+                    log.warning("cannot take a session slot for %s; going on", domain)
+                    return None
+                slot = None
             if slot is not None:
                 return slot
             await asyncio.sleep(wait)

@@ -36,3 +36,5 @@ class LocalDomainSlots:
         current = held.get(slot.index)
         if current is not None and current[0] == slot.token:
             del held[slot.index]
+            if not held:  # no entry kept for every domain ever tried
+                del self._held[slot.domain]

@@ -61,3 +61,21 @@ def test_states_are_listed_and_forgotten_one_webhook_at_a_time(run):
         assert await store.list_documents("webhook_state") == []
 
     run(scenario)
+
+
+def test_this_node_takes_renews_and_releases_a_webhook_lease(run):
+    """On every backend the only node asking gets the lease, keeps it by renewing it, and
+    gets it again after giving it back; forgetting a webhook's state drops its lease."""
+
+    async def scenario(store):
+        assert await store.lease_webhook("w1", T0, 60) is True
+        assert await store.lease_webhook("w1", T0 + 30, 60) is True, "renewed by its holder"
+        assert await store.lease_webhook("w2", T0, 60) is True, "one lease per webhook"
+        await store.release_webhook("w1")
+        await store.release_webhook("w1")  # giving back a lease not held is harmless
+        assert await store.lease_webhook("w1", T0 + 31, 60) is True
+        await store.put_webhook_state(STATE, T0)
+        assert await store.delete_webhook_state("w1") is True
+        assert await store.lease_webhook("w1", T0 + 32, 60) is True
+
+    run(scenario)

@@ -47,8 +47,9 @@ def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
 
 
-@pytest.fixture
-def spawn() -> Iterator[Callable[[Path], ServerProcess]]:
+@pytest.fixture(name="spawn")
+def spawn_fixture() -> Iterator[Callable[[Path], ServerProcess]]:
+    """``spawn(config)``: a started ``sealpost serve``, killed at the end if still running."""
     started: list[ServerProcess] = []
 
     def start(config: Path) -> ServerProcess:
@@ -71,6 +72,8 @@ def node_config(
     *,
     deliver: bool = True,
     workers: int = 1,
+    delivery: dict[str, object] | None = None,
+    extra: dict[str, dict[str, object]] | None = None,
 ) -> Path:
     """A node's sealpost.toml: its own directory and id, the shared database, mail for
     example.test routed to the sink; its EHLO name is its id, so the sink tells who sent."""
@@ -82,8 +85,10 @@ def node_config(
             "poll_interval": POLL,
             "default_tls": "may",
             "helo_name": f"{node_id}.cluster.test",
+            **(delivery or {}),
         },
         "delivery.routes": {"example.test": f"127.0.0.1:{sink.port}"},
+        **(extra or {}),
     }
     return write_config(
         directory,

@@ -58,6 +58,59 @@ async def fetch(url: str, statement: str, *args: Any) -> list[asyncpg.Record]:
 
 
 # --- leases across nodes --------------------------------------------------------------------
+def test_domain_slots_are_counted_across_nodes_and_a_restart_frees_only_its_own(pg_url):
+    """Issue 13: per_domain_concurrency holds cluster-wide: two nodes together hold at most
+    ``limit`` slots of a domain, even asking at once; a node that starts again gives back
+    the slots its previous run held, not the other node's."""
+
+    async def main() -> None:
+        async with nodes(pg_url, "node-a", "node-b") as (a, b):
+            for n in range(10):  # both ask for 3 slots each, at once, of a 4-slot domain
+                domain = f"race-{n}.test"
+                got = await asyncio.gather(
+                    *(node.take_domain_slot(domain, 4, T0, 60) for node in (a, b, a, b, a, b))
+                )
+                held = [slot for slot in got if slot is not None]
+                assert 1 <= len(held) <= 4
+                assert len({slot.index for slot in held}) == len(held), "never one slot twice"
+            assert await a.take_domain_slot("x.test", 2, T0, 60) is not None
+            assert await b.take_domain_slot("x.test", 2, T0, 60) is not None
+            assert await a.take_domain_slot("x.test", 2, T0, 60) is None, "full across nodes"
+            await b.release_all_leases()  # node-b restarts: its slot of x.test is free
+            assert await a.take_domain_slot("x.test", 2, T0, 60) is not None
+            assert await b.take_domain_slot("x.test", 2, T0, 60) is None, "a's slots stay"
+
+    run(main)
+
+
+def test_one_node_at_a_time_holds_a_webhook_lease_and_takes_it_over_after_expiry(pg_url):
+    """Issue 13: a webhook's cursor is leased to one node; the other gets it only once the
+    lease expired or was given back, and two nodes asking at once never both get it."""
+
+    async def main() -> None:
+        async with nodes(pg_url, "node-a", "node-b") as (a, b):
+            assert await a.lease_webhook("w1", T0, 60) is True
+            assert await b.lease_webhook("w1", T0 + 1, 60) is False, "a's lease is live"
+            assert await a.lease_webhook("w1", T0 + 50, 60) is True, "a renews: until T0+110"
+            assert await b.lease_webhook("w1", T0 + 100, 60) is False
+            assert await b.lease_webhook("w1", T0 + 110, 60) is True, "taken over at expiry"
+            assert await a.lease_webhook("w1", T0 + 111, 60) is False, "now b's"
+            await a.release_webhook("w1")  # not a's: nothing happens
+            assert await a.lease_webhook("w1", T0 + 112, 60) is False
+            await b.release_webhook("w1")
+            assert await a.lease_webhook("w1", T0 + 113, 60) is True, "given back: a at once"
+            rows = await fetch(pg_url, "SELECT node FROM webhook_leases WHERE webhook_id = 'w1'")
+            assert [r[0] for r in rows] == ["node-a"]
+            # Both ask for a free lease at the same moment, 20 times: exactly one wins each.
+            for n in range(20):
+                got = await asyncio.gather(
+                    a.lease_webhook(f"race-{n}", T0, 60), b.lease_webhook(f"race-{n}", T0, 60)
+                )
+                assert sorted(got) == [False, True]
+
+    run(main)
+
+
 def test_leases_carry_the_node_id_and_a_node_releases_only_its_own(pg_url):
     async def main() -> None:
         async with nodes(pg_url, "node-a", "node-b") as (a, b):

@@ -103,7 +103,9 @@ class DeliverySection(Section):
     )
     concurrency: Positive = Field(100, description="Simultaneous outbound sessions in all.")
     per_domain_concurrency: Positive = Field(
-        20, description="Simultaneous sessions to one destination domain (Postfix: 20)."
+        20,
+        description="Simultaneous sessions to one destination domain (Postfix: 20); on a "
+        "PostgreSQL store, for all nodes of the cluster together.",
     )
     messages_per_connection: Positive = Field(
         100, description="Messages sent over one SMTP connection before it is closed."

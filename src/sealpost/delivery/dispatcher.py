@@ -12,6 +12,12 @@ The dispatcher looks at the queue when this process queues mail (``wake``), when
 says some node did (``QueueWakeups``: LISTEN/NOTIFY on PostgreSQL, so a node delivers mail
 another node accepted at once), and every ``poll_interval`` in any case (retries come due,
 and a notification is a hint that can be missed).
+
+``per_domain_concurrency`` is enforced twice: by a semaphore in the process (no more than
+that many of this node's attempts to a domain at once) and by the store's slots
+(``DomainSlots``), which count the attempts of every node on the store, so on PostgreSQL the
+limit holds for the cluster together. An attempt that finds every slot of its domain held
+by other nodes waits (backing off up to ``SLOT_WAIT_MAX``) until one is freed or expires.
 """
 
 from __future__ import annotations
@@ -29,19 +35,23 @@ from sealpost.delivery.attempt import DomainAttempt, DomainDelivery
 from sealpost.delivery.outcomes import AttemptBook
 from sealpost.delivery.schedule import RetrySchedule
 from sealpost.delivery.types import OutboundMessage
-from sealpost.model.queue import Claim, StoredMessage
+from sealpost.model.queue import Claim, DomainSlot, StoredMessage
 from sealpost.store.contracts.delay_notices import DelayNotices
+from sealpost.store.contracts.domain_slots import DomainSlots
 from sealpost.store.contracts.queue import DeliveryQueue
 from sealpost.store.contracts.wakeups import QueueWakeups
 
 log = logging.getLogger("sealpost.delivery")
 
 DsnSender = Callable[[str, bytes], Awaitable[None]]  # (recipient, message bytes)
+SLOT_WAIT_MIN = 0.05  # seconds before asking again for a domain slot other nodes hold
+SLOT_WAIT_MAX = 1.0
+SLOT_ERRORS = 3  # store failures in a row before an attempt goes on without a slot
 
 
-class DispatchStore(DeliveryQueue, DelayNotices, Protocol):
-    """What the dispatcher uses of the store: leases and attempts, and the delay notices
-    already sent (one per message)."""
+class DispatchStore(DeliveryQueue, DelayNotices, DomainSlots, Protocol):
+    """What the dispatcher uses of the store: leases and attempts, the delay notices
+    already sent (one per message), and the per-domain session slots."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,4 +217,36 @@ class Dispatcher:
             tls_minimum=envelope.tls_minimum,
         )
         async with self._sessions, self._per_domain[domain]:
-            return await self._delivery.deliver(domain, message)
+            slot = await self._domain_slot(domain)
+            try:
+                return await self._delivery.deliver(domain, message)
+            finally:
+                if slot is not None:
+                    await self._free_slot(slot)
+
+    async def _domain_slot(self, domain: str) -> DomainSlot | None:
+        """One of the domain's store-wide slots, waiting while other nodes hold them all.
+        None when the store fails ``SLOT_ERRORS`` times in a row (it is unreachable: the
+        attempt goes on under the process's own limit, and its outcome cannot be recorded
+        either until the store is back)."""
+        wait, errors = SLOT_WAIT_MIN, 0
+        limit, ttl = self._settings.per_domain_concurrency, self._settings.lease
+        while True:
+            try:
+                slot = await self._store.take_domain_slot(domain, limit, self._clock(), ttl)
+            except Exception:  # e.g. a PostgreSQL deadlock between two nodes' batches
+                errors += 1
+                if errors >= SLOT_ERRORS:
+                    log.warning("cannot take a session slot for %s; going on", domain)
+                    return None
+                slot = None
+            if slot is not None:
+                return slot
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, SLOT_WAIT_MAX)
+
+    async def _free_slot(self, slot: DomainSlot) -> None:
+        try:
+            await self._store.free_domain_slot(slot)
+        except Exception:  # it expires with its lease
+            log.warning("cannot free the session slot of %s", slot.domain, exc_info=True)

@@ -73,6 +73,16 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
+class DomainSlot:
+    """One of a destination domain's ``per_domain_concurrency`` session slots, held by a
+    dispatcher for one delivery attempt to that domain (``store.contracts.domain_slots``)."""
+
+    domain: str
+    index: int
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecipientResult:
     """The outcome of one delivery attempt for one recipient."""
 

@@ -12,6 +12,16 @@ same ``X-MessageSystems-Batch-ID``. Every POST clears the webhook's hosts throug
 rule again (``Sender``): a stored target whose name later resolves to a refused address is
 not contacted, and the attempt is recorded as the failure ``target_refused``.
 
+Across a cluster (several nodes on one PostgreSQL store) every node runs this worker, but a
+webhook's batches are sent by one node at a time: ``step`` takes the store's lease on the
+webhook's cursor (``WebhookStateStore.lease_webhook``) before it reads the state, and renews
+it once half of it has run out, so a batch goes out once per event across the cluster. A node
+that finds another node's live lease looks again every ``lease_recheck`` seconds and takes
+over once that lease expired (its holder died) or was given back (its holder stopped:
+``stop`` releases what this node held). The lease (``lease``, 60 s) must stay well above a
+POST's ``timeout``, so that a lease never runs out between the check and the cursor write.
+On SQLite and memory the lease is always this process's.
+
 The clock and the sleep are injected so tests drive ``step`` without waiting.
 """
 
@@ -59,6 +69,8 @@ class WorkerSettings:
     status_retention: float = 86400.0  # batch status kept this long (SparkPost: 24 h)
     status_limit: int = 200  # and at most this many entries per webhook
     stop_timeout: float = 15.0
+    lease: float = 60.0  # seconds a node holds a webhook's cursor (cluster mode)
+    lease_recheck: float = 5.0  # seconds between looks at a cursor another node holds
 
 
 class WebhookWorker:
@@ -93,6 +105,8 @@ class WebhookWorker:
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
+        self._leased_until: dict[str, float] = {}  # webhooks whose cursor this node holds
+        self._others_until: dict[str, float] = {}  # held by another node: look again then
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -115,6 +129,12 @@ class WebhookWorker:
             if pending:
                 await asyncio.wait(pending, timeout=5)
         self._tasks.clear()
+        for webhook_id in list(self._leased_until):  # another node takes over at once
+            try:
+                await self.store.release_webhook(webhook_id)
+            except Exception:
+                log.warning("webhook %s: could not give back its lease", webhook_id)
+        self._leased_until.clear()
         await self.sender.close()
 
     async def _wait(self, seconds: float) -> None:
@@ -169,6 +189,23 @@ class WebhookWorker:
 
     # -- one step -------------------------------------------------------------------------
 
+    async def _hold_lease(self, webhook_id: str, now: float) -> float | None:
+        """None when this node holds the webhook's cursor (taken or renewed now, or held for
+        more than half the lease still); else seconds until it is worth asking again."""
+        ttl = self.settings.lease
+        if self._leased_until.get(webhook_id, 0.0) - now > ttl / 2:
+            return None
+        recheck = self._others_until.get(webhook_id, 0.0)
+        if recheck > now:
+            return recheck - now
+        if await self.store.lease_webhook(webhook_id, now, ttl):
+            self._leased_until[webhook_id] = now + ttl
+            self._others_until.pop(webhook_id, None)
+            return None
+        self._leased_until.pop(webhook_id, None)
+        self._others_until[webhook_id] = now + self.settings.lease_recheck
+        return self.settings.lease_recheck
+
     async def _events(self, hook: Webhook, state: DeliveryState, limit: int) -> list[EventRecord]:
         query = EventQuery(
             types=list(hook.events),
@@ -184,11 +221,15 @@ class WebhookWorker:
         doc = await self.store.get_document(definition.KIND, webhook_id)
         if doc is None:
             await delete_state(self.store, webhook_id)
+            self._leased_until.pop(webhook_id, None)
             return None
         hook = Webhook.from_payload(doc.payload)
         if not hook.active:
             return None
         now = self.clock()
+        wait = await self._hold_lease(webhook_id, now)
+        if wait is not None:  # another node sends this webhook's batches
+            return wait
         state = await load_state(self.store, webhook_id)
         if state is None:
             state = DeliveryState(webhook_id, since=hook.created_at or now)

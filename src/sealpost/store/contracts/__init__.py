@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sealpost.store.contracts.delay_notices import DelayNotices
 from sealpost.store.contracts.documents import DocumentStore
+from sealpost.store.contracts.domain_slots import DomainSlots
 from sealpost.store.contracts.events import EventStore
 from sealpost.store.contracts.keys import KeyStore
 from sealpost.store.contracts.policies import PolicyStore
@@ -31,6 +32,7 @@ __all__ = [
     "DelayNotices",
     "DeliveryQueue",
     "DocumentStore",
+    "DomainSlots",
     "EventStore",
     "IdempotencyStore",
     "KeyStore",
@@ -63,6 +65,7 @@ class Store(
     Lifecycle,
     QueueStore,
     QueueWakeups,
+    DomainSlots,
     KeyStore,
     EventStore,
     PolicyStore,

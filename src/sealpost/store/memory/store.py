@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from typing import Self
 
+from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.memory.queue import MemoryQueue
 from sealpost.store.memory.webhook_state import MemoryWebhookState
 
 
-class MemoryStore(MemoryQueue, MemoryWebhookState):
+class MemoryStore(MemoryQueue, MemoryWebhookState, LocalDomainSlots):
     """What ``open_store("memory://")`` returns: the queue with its event stream and records
     (``memory.queue``, ``memory.events``, ``memory.records``) and the webhooks' delivery
-    state (``memory.webhook_state``); open and close do nothing."""
+    state (``memory.webhook_state``), the per-domain slots (``local_slots``); open and close
+    do nothing."""
 
     def __init__(self) -> None:
         MemoryQueue.__init__(self)

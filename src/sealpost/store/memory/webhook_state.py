@@ -1,5 +1,6 @@
 """The webhooks' delivery state in memory (``contracts.webhook_state``): a dict of the
-immutable ``DeliveryState`` values."""
+immutable ``DeliveryState`` values. One process is the only sender, so it always holds
+every webhook's lease."""
 
 from __future__ import annotations
 
@@ -23,3 +24,9 @@ class MemoryWebhookState:
 
     async def delete_webhook_state(self, webhook_id: str) -> bool:
         return self._webhook_states.pop(webhook_id, None) is not None
+
+    async def lease_webhook(self, webhook_id: str, now: float, ttl: float) -> bool:
+        return True  # one process, one webhook worker: nobody else can hold it
+
+    async def release_webhook(self, webhook_id: str) -> None:
+        return None

@@ -146,7 +146,16 @@ async def select_webhook_state(
 
 async def delete_webhook_state(conn: asyncpg.Connection, *, webhook_id: str) -> bool:
     await conn.execute(sql.DELETE_BATCH_STATUS, webhook_id)
+    await conn.execute(sql.DELETE_WEBHOOK_LEASE, webhook_id)
     return changed(await conn.execute(sql.DELETE_WEBHOOK_STATE, webhook_id)) > 0
+
+
+async def lease_webhook(
+    conn: asyncpg.Connection, *, webhook_id: str, node: str, now: float, until: float
+) -> bool:
+    """Take, renew or take over the lease; True when ``node`` holds it after this."""
+    holder = await conn.fetchval(sql.LEASE_WEBHOOK, webhook_id, node, until, now)
+    return holder is not None
 
 
 def changed(status: str) -> int:

@@ -139,10 +139,11 @@ class PostgresQueue(Database):
         await self._write(release)
 
     async def release_all_leases(self) -> int:
-        """Drop the leases THIS node holds (its ``node_id``); other nodes' stay, and are taken
-        over by ``claim_due`` once they expire."""
+        """Drop the leases THIS node holds (its ``node_id``), its per-domain slots too; other
+        nodes' stay, and are taken over by ``claim_due`` once they expire."""
 
         async def release_mine(conn: asyncpg.Connection) -> int:
+            await conn.execute(sql.RELEASE_NODE_DOMAIN_SLOTS, self.node_id)
             return ops.changed(await conn.execute(sql.RELEASE_NODE_LEASES, self.node_id))
 
         released: int = await self._write(release_mine)

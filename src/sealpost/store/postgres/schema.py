@@ -138,6 +138,32 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 CHECK (state IN ('queued', 'held', 'done', 'cancelled'))""",
         ),
     ),
+    (
+        3,
+        (
+            # Which node sends a webhook's batches, until when (store/postgres/webhook_state).
+            """CREATE TABLE webhook_leases (
+                webhook_id text COLLATE "C" PRIMARY KEY,
+                node text NOT NULL,
+                lease_until float8 NOT NULL
+            )""",
+        ),
+    ),
+    (
+        4,
+        (
+            # Per-domain session slots held cluster-wide (store/postgres/domain_slots).
+            """CREATE TABLE domain_slots (
+                domain text NOT NULL,
+                slot integer NOT NULL,
+                node text NOT NULL,
+                token text NOT NULL,
+                lease_until float8 NOT NULL,
+                PRIMARY KEY (domain, slot)
+            )""",
+            "CREATE INDEX domain_slots_node ON domain_slots (node)",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

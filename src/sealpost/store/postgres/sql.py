@@ -204,6 +204,14 @@ UPSERT_WEBHOOK_STATE = f"""INSERT INTO webhook_state ({WEBHOOK_STATE_COLUMNS}, u
 SELECT_WEBHOOK_STATE = f"SELECT {WEBHOOK_STATE_COLUMNS} FROM webhook_state WHERE webhook_id = $1"
 SELECT_WEBHOOK_STATE_IDS = "SELECT webhook_id FROM webhook_state ORDER BY webhook_id"
 DELETE_WEBHOOK_STATE = "DELETE FROM webhook_state WHERE webhook_id = $1"
+# The row comes back only when the insert or the update happened: the lease was free, is this
+# node's ($2) already, or had expired ($4 = now). Otherwise another node holds it: no row.
+LEASE_WEBHOOK = """INSERT INTO webhook_leases (webhook_id, node, lease_until) VALUES ($1, $2, $3)
+    ON CONFLICT (webhook_id) DO UPDATE SET node = EXCLUDED.node, lease_until = EXCLUDED.lease_until
+    WHERE webhook_leases.node = EXCLUDED.node OR webhook_leases.lease_until <= $4
+    RETURNING node"""
+RELEASE_WEBHOOK_LEASE = "DELETE FROM webhook_leases WHERE webhook_id = $1 AND node = $2"
+DELETE_WEBHOOK_LEASE = "DELETE FROM webhook_leases WHERE webhook_id = $1"
 
 BATCH_STATUS_COLUMNS = "batch_id, ts, attempts, response_code, failure_code, latency_ms"
 INSERT_BATCH_STATUS = f"""INSERT INTO webhook_batch_status (webhook_id, seq, {BATCH_STATUS_COLUMNS})
@@ -211,3 +219,18 @@ INSERT_BATCH_STATUS = f"""INSERT INTO webhook_batch_status (webhook_id, seq, {BA
 SELECT_BATCH_STATUS = f"""SELECT {BATCH_STATUS_COLUMNS} FROM webhook_batch_status
     WHERE webhook_id = $1 ORDER BY seq"""
 DELETE_BATCH_STATUS = "DELETE FROM webhook_batch_status WHERE webhook_id = $1"
+
+# The lowest slot of the domain that is free or whose lease expired ($6 = now), below the
+# limit ($5). Two nodes racing for the same slot: the second's insert waits for the first's
+# commit, then its ON CONFLICT update finds a live lease and returns no row (it asks again).
+TAKE_DOMAIN_SLOT = """INSERT INTO domain_slots (domain, slot, node, token, lease_until)
+    SELECT $1, s, $2, $3, $4 FROM generate_series(0, $5 - 1) AS s
+    WHERE NOT EXISTS (SELECT 1 FROM domain_slots d
+        WHERE d.domain = $1 AND d.slot = s AND d.lease_until > $6)
+    ORDER BY s LIMIT 1
+    ON CONFLICT (domain, slot) DO UPDATE SET node = EXCLUDED.node, token = EXCLUDED.token,
+        lease_until = EXCLUDED.lease_until
+    WHERE domain_slots.lease_until <= $6
+    RETURNING slot"""
+FREE_DOMAIN_SLOT = "DELETE FROM domain_slots WHERE domain = $1 AND slot = $2 AND token = $3"
+RELEASE_NODE_DOMAIN_SLOTS = "DELETE FROM domain_slots WHERE node = $1"

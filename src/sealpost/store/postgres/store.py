@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from sealpost.store.postgres.domain_slots import PostgresDomainSlots
 from sealpost.store.postgres.events import PostgresEvents
 from sealpost.store.postgres.queue import PostgresQueue
 from sealpost.store.postgres.records import PostgresRecords
 from sealpost.store.postgres.webhook_state import PostgresWebhookState
 
 
-class PostgresStore(PostgresQueue, PostgresEvents, PostgresRecords, PostgresWebhookState):
+class PostgresStore(
+    PostgresQueue, PostgresEvents, PostgresRecords, PostgresWebhookState, PostgresDomainSlots
+):
     """What ``open_store("postgresql://...")`` returns: one ``Database`` (per node) serving
     every contract of ``store.contracts``."""

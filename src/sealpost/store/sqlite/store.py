@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.sqlite.events import SqliteEvents
 from sealpost.store.sqlite.queue import SqliteQueue
 from sealpost.store.sqlite.records import SqliteRecords
 from sealpost.store.sqlite.webhook_state import SqliteWebhookState
 
 
-class SqliteStore(SqliteQueue, SqliteEvents, SqliteRecords, SqliteWebhookState):
+class SqliteStore(SqliteQueue, SqliteEvents, SqliteRecords, SqliteWebhookState, LocalDomainSlots):
     """What ``open_store("sqlite:///...")`` returns: one ``Database`` serving every
-    contract of ``store.contracts``."""
+    contract of ``store.contracts``; the per-domain slots live in the process, the only
+    dispatcher on the file (``local_slots``)."""

@@ -5,6 +5,9 @@ The pattern for every record that gets a table of its own: a value in ``model/``
 in ``store/contracts/``, a migration in ``schema`` (moving old rows), statements in ``sql``,
 row conversions in ``codec``, multi-statement writes in ``ops``, and a class here joined
 into ``SqliteStore``; the memory backend gets the same, and ``tests/conformance`` one file.
+
+The lease on a webhook's cursor is trivially this process's: one node owns the SQLite file,
+and only its first worker runs the webhook worker.
 """
 
 from __future__ import annotations
@@ -43,3 +46,9 @@ class SqliteWebhookState(Database):
     async def delete_webhook_state(self, webhook_id: str) -> bool:
         deleted: bool = await self._write(partial(ops.delete_webhook_state, webhook_id=webhook_id))
         return deleted
+
+    async def lease_webhook(self, webhook_id: str, now: float, ttl: float) -> bool:
+        return True  # one node owns the file: nobody else can hold it
+
+    async def release_webhook(self, webhook_id: str) -> None:
+        return None

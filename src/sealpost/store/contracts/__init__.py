@@ -25,6 +25,7 @@ from sealpost.store.contracts.queue import (
     QueueStore,
     Spool,
 )
+from sealpost.store.contracts.tls_memory import TlsMemory
 from sealpost.store.contracts.wakeups import QueueWakeups
 from sealpost.store.contracts.webhook_state import WebhookStateStore
 
@@ -43,6 +44,7 @@ __all__ = [
     "QueueWakeups",
     "Spool",
     "Store",
+    "TlsMemory",
     "WebhookStateStore",
 ]
 
@@ -69,6 +71,7 @@ class Store(
     KeyStore,
     EventStore,
     PolicyStore,
+    TlsMemory,
     DocumentStore,
     DelayNotices,
     WebhookStateStore,

@@ -234,3 +234,17 @@ TAKE_DOMAIN_SLOT = """INSERT INTO domain_slots (domain, slot, node, token, lease
     RETURNING slot"""
 FREE_DOMAIN_SLOT = "DELETE FROM domain_slots WHERE domain = $1 AND slot = $2 AND token = $3"
 RELEASE_NODE_DOMAIN_SLOTS = "DELETE FROM domain_slots WHERE node = $1"
+
+# --- TLS memory (schema version 5), shared by every node ------------------------------------
+UPSERT_BROKEN_TLS = """INSERT INTO broken_tls (host, port, until) VALUES ($1, $2, $3)
+    ON CONFLICT (host, port) DO UPDATE SET until = EXCLUDED.until"""
+SELECT_BROKEN_TLS = "SELECT until FROM broken_tls WHERE host = $1 AND port = $2 AND until > $3"
+PRUNE_BROKEN_TLS = "DELETE FROM broken_tls WHERE until <= $1"
+UPSERT_STS_HOLDOFF = """INSERT INTO sts_fetch_holdoffs (domain, policy_id, until, failure, detail)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (domain) DO UPDATE SET policy_id = EXCLUDED.policy_id, until = EXCLUDED.until,
+    failure = EXCLUDED.failure, detail = EXCLUDED.detail"""
+SELECT_STS_HOLDOFF = """SELECT policy_id, until, failure, detail FROM sts_fetch_holdoffs
+    WHERE domain = $1 AND until > $2"""
+PRUNE_STS_HOLDOFFS = "DELETE FROM sts_fetch_holdoffs WHERE until <= $1"
+DELETE_STS_HOLDOFF = "DELETE FROM sts_fetch_holdoffs WHERE domain = $1"

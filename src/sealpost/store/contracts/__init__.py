@@ -17,6 +17,7 @@ from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.domain_slots import DomainSlots
 from sealpost.store.contracts.events import EventStore
 from sealpost.store.contracts.keys import KeyStore
+from sealpost.store.contracts.nodes import NodeRegistry
 from sealpost.store.contracts.policies import PolicyStore
 from sealpost.store.contracts.queue import (
     DeliveryQueue,
@@ -38,6 +39,7 @@ __all__ = [
     "IdempotencyStore",
     "KeyStore",
     "Lifecycle",
+    "NodeRegistry",
     "PolicyStore",
     "QueueControl",
     "QueueStore",
@@ -68,6 +70,7 @@ class Store(
     QueueStore,
     QueueWakeups,
     DomainSlots,
+    NodeRegistry,
     KeyStore,
     EventStore,
     PolicyStore,

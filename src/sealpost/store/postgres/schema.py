@@ -187,6 +187,21 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX sts_fetch_holdoffs_until ON sts_fetch_holdoffs (until)",
         ),
     ),
+    (
+        6,
+        (
+            # The running nodes, one row per node id (store/postgres/nodes): a second live
+            # node under an id in use refuses to start.
+            """CREATE TABLE nodes (
+                node_id text PRIMARY KEY,
+                instance text NOT NULL,
+                host text NOT NULL,
+                pid integer NOT NULL,
+                started_at float8 NOT NULL,
+                heartbeat_at float8 NOT NULL
+            )""",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

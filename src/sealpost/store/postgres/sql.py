@@ -248,3 +248,18 @@ SELECT_STS_HOLDOFF = """SELECT policy_id, until, failure, detail FROM sts_fetch_
     WHERE domain = $1 AND until > $2"""
 PRUNE_STS_HOLDOFFS = "DELETE FROM sts_fetch_holdoffs WHERE until <= $1"
 DELETE_STS_HOLDOFF = "DELETE FROM sts_fetch_holdoffs WHERE domain = $1"
+
+# --- running nodes (schema version 6) -------------------------------------------------------
+NODE_COLUMNS = "node_id, instance, host, pid, started_at, heartbeat_at"
+# The row comes back only when the id was free, is this instance's already, its holder's
+# heartbeat is older than $7 (= heartbeat_at - stale_after), or its holder is $8 (known dead).
+REGISTER_NODE = f"""INSERT INTO nodes ({NODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (node_id) DO UPDATE SET instance = EXCLUDED.instance, host = EXCLUDED.host,
+        pid = EXCLUDED.pid, started_at = EXCLUDED.started_at,
+        heartbeat_at = EXCLUDED.heartbeat_at
+    WHERE nodes.instance = EXCLUDED.instance OR nodes.heartbeat_at <= $7
+        OR nodes.instance = $8
+    RETURNING instance"""
+SELECT_NODE = f"SELECT {NODE_COLUMNS} FROM nodes WHERE node_id = $1"
+NODE_HEARTBEAT = "UPDATE nodes SET heartbeat_at = $3 WHERE node_id = $1 AND instance = $2"
+UNREGISTER_NODE = "DELETE FROM nodes WHERE node_id = $1 AND instance = $2"

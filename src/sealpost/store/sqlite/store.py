@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.sqlite.events import SqliteEvents
 from sealpost.store.sqlite.queue import SqliteQueue
@@ -17,7 +18,9 @@ class SqliteStore(
     SqliteWebhookState,
     SqliteTlsMemory,
     LocalDomainSlots,
+    LocalNodes,
 ):
     """What ``open_store("sqlite:///...")`` returns: one ``Database`` serving every
     contract of ``store.contracts``; the per-domain slots live in the process, the only
-    dispatcher on the file (``local_slots``)."""
+    dispatcher on the file (``local_slots``), and so does the registry of running nodes
+    (``local_nodes``)."""

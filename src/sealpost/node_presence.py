@@ -15,6 +15,7 @@ after ``kill -9`` does not wait. While it runs the node renews its heartbeat eve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import secrets
@@ -77,7 +78,8 @@ class NodePresence:
 
     async def claim(self) -> None:
         """Register this node, or raise ``NodeIdInUse`` naming the live holder of the id."""
-        me = self.me
+        now = self._clock()
+        self.me = me = dataclasses.replace(self.me, started_at=now, heartbeat_at=now)
         held = await self._registry.register_node(me, self._stale_after)
         if held is None:
             return
@@ -86,7 +88,7 @@ class NodePresence:
             held = await self._registry.register_node(me, self._stale_after, held.instance)
             if held is None:
                 return
-        age = max(0.0, self._clock() - held.heartbeat_at)
+        age = max(0.0, now - held.heartbeat_at)
         raise NodeIdInUse(
             f"[cluster] node_id {me.node_id!r} is in use by a running node (host {held.host}, "
             f"pid {held.pid}, last heartbeat {age:.0f} s ago): give each node its own node_id "

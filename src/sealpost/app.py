@@ -41,6 +41,7 @@ from sealpost.model.tls_record import TlsRecord
 from sealpost.net.egress import EgressGuard
 from sealpost.net.sockets import listening_socket
 from sealpost.net.tls import CertificateSet, tls_record_from_ssl
+from sealpost.node_presence import NodeIdInUse, NodePresence
 from sealpost.observability.metrics import Metrics
 from sealpost.outbound import build_dispatcher, build_resolver, check_dnssec
 from sealpost.smtp.server import ServerPolicy
@@ -121,6 +122,7 @@ class Sealpost:
         self.dispatcher: Dispatcher | None = None
         self.pool: SessionPool | None = None
         self._dispatching: asyncio.Task[None] | None = None
+        self.presence: NodePresence | None = None
         self.timeouts = Timeouts(
             idle=srv.idle_timeout,
             data=srv.data_timeout,
@@ -150,7 +152,14 @@ class Sealpost:
             await check_dnssec(self.config, self.resolver)
         await self.store.open()
         await self.signing_keys.refresh()
-        if self.primary:
+        if self.primary:  # the node's one registration: a node id in use refuses the start
+            presence = NodePresence(self.store, self.config.cluster.node)
+            try:
+                await presence.claim()
+            except NodeIdInUse:
+                await self.store.close()
+                raise
+            self.presence = presence
             self._warn_loose_modes()
             self.webhooks = webhook_worker(self.store, self.config, self.egress)
             self.webhooks.start()
@@ -252,6 +261,8 @@ class Sealpost:
         watcher = loop.create_task(self.certs.watch(self.config.tls.reload_interval, self._stop))
         summaries = loop.create_task(log_summaries(lambda: self.submission.counts, self._stop))
         tasks = [watcher]
+        if self.presence is not None:
+            tasks.append(loop.create_task(self.presence.run(self._stop)))
         if self.dispatcher is not None:
             self._dispatching = loop.create_task(self.dispatcher.run(self._stop))
         if self.seat is not None:
@@ -306,6 +317,8 @@ class Sealpost:
             await self.pool.close_all()
         if self.webhooks is not None:
             await self.webhooks.stop()
+        if self.presence is not None:
+            await self.presence.release()
         if self.seat is not None:
             for fd in (self.seat.lifeline, self.seat.wake_read):
                 if fd >= 0:
@@ -316,11 +329,17 @@ class Sealpost:
 
 async def prepare(config: Config) -> None:
     """Before the workers fork: migrate the store (so they never race to), load the
-    config's DKIM keys (a bad key file is reported once, before anything starts) and check
-    that a ``dnssec = true`` resolver validates (``outbound.check_dnssec``)."""
+    config's DKIM keys (a bad key file is reported once, before anything starts), check
+    that a ``dnssec = true`` resolver validates (``outbound.check_dnssec``) and that no
+    running node holds this node's id (``node_presence``)."""
     for key in config.dkim.keys:
         load_key(key.domain, key.selector, key.key_file)
     await check_dnssec(config, build_resolver(config))
     store = open_store(config.store.url, base_dir=config.base_dir, node_id=config.cluster.node)
     await store.open()
-    await store.close()
+    try:  # a node id in use: one clean error before the fork (the primary claims it for good)
+        presence = NodePresence(store, config.cluster.node)
+        await presence.claim()
+        await presence.release()
+    finally:
+        await store.close()

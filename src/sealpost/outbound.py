@@ -35,6 +35,7 @@ from sealpost.dns.validation_check import (
 )
 from sealpost.policy.dane_mx import TlsaLookup
 from sealpost.policy.engine import PolicyEngine
+from sealpost.policy.fetch_holdoffs import FetchHoldoffs
 from sealpost.policy.levels import Requirement, TlsLevel
 from sealpost.policy.store_cache import StoreStsCache
 from sealpost.policy.sts_fetch import StsFetcher
@@ -96,6 +97,7 @@ def build_dispatcher(
         default_level=default_level(config),
         mta_sts_enabled=config.mta_sts.enabled,
         tlsa=TlsaLookup(resolver, trusted=config.dns.dnssec),
+        holdoffs=FetchHoldoffs(store),
     )
     client = ClientSettings(
         helo_name=d.helo_name or config.server.hostname,
@@ -106,7 +108,7 @@ def build_dispatcher(
         tls_handshake_timeout=d.tls_handshake_timeout,
         broken_tls_memory=d.broken_tls_memory,
     )
-    broken = BrokenTlsHosts()
+    broken = BrokenTlsHosts(store)  # in the store: every node applies what one learned
 
     async def opener(target: Target, requirement: Requirement) -> OutboundSession | OpenFailure:
         return await OutboundSession.open(target, requirement, client, broken)

@@ -28,6 +28,7 @@ from sealpost.model.tls_record import Fallback
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.net.client_tls import unverified, verifying
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
+from sealpost.store.memory.store import MemoryStore
 from tests.fixtures.smtp_sink import (
     SinkCertificates,
     SmtpSink,
@@ -301,7 +302,7 @@ def test_failed_handshake_under_may_falls_back_and_is_remembered(sinks, certs, f
     assert session.tls.fallback_text == "plaintext after TLS handshake failure"
     assert session.tls.offered is True and session.verdict.ok
     assert not sink.messages[0].tls
-    assert broken.is_broken(HOST, sink.port)
+    assert run(broken.is_broken(HOST, sink.port))
     assert len(sink.sessions) == 2 and "STARTTLS" not in sink.sessions[1].commands
     # the next session to that host goes straight to plaintext
     again, outcomes = run(deliver(sink, certs, broken=broken), loop)
@@ -316,7 +317,7 @@ def test_failed_handshake_under_may_falls_back_and_is_remembered(sinks, certs, f
 def test_failed_handshake_under_a_policy_never_goes_plaintext(sinks, certs, fault, requirement):
     sink = sinks(cert=certs.good, **HANDSHAKES[fault])
     broken = BrokenTlsHosts()
-    broken.remember(HOST, sink.port, 3600)  # a remembered failure does not matter here either
+    run(broken.remember(HOST, sink.port, 3600))  # a remembered failure does not matter here either
     result, _ = run(deliver(sink, certs, requirement, broken=broken, tls_handshake_timeout=0.5))
     refused(result, TlsFailure.VALIDATION_FAILURE)
     assert sink.messages == [] and len(sink.sessions) == 1
@@ -325,17 +326,33 @@ def test_failed_handshake_under_a_policy_never_goes_plaintext(sinks, certs, faul
 
 def test_broken_hosts_forget_after_their_time():
     now = [1000.0]
-    broken = BrokenTlsHosts(clock=lambda: now[0], limit=3)
-    broken.remember("MX.example.test.", 25, 60)
-    assert broken.is_broken("mx.example.test", 25) and not broken.is_broken("mx.example.test", 26)
-    now[0] += 59
-    assert broken.is_broken("mx.example.test", 25)
-    now[0] += 1
-    assert not broken.is_broken("mx.example.test", 25)
-    for n in range(5):
-        broken.remember(f"h{n}", 25, 60)
-    assert sum(broken.is_broken(f"h{n}", 25) for n in range(5)) == 3  # bounded
-    assert broken.is_broken("h4", 25)
+    broken = BrokenTlsHosts(clock=lambda: now[0])
+
+    async def check() -> None:
+        await broken.remember("MX.example.test.", 25, 60)
+        assert await broken.is_broken("mx.example.test", 25)
+        assert not await broken.is_broken("mx.example.test", 26)
+        now[0] += 59
+        assert await broken.is_broken("mx.example.test", 25)
+        now[0] += 1
+        assert not await broken.is_broken("mx.example.test", 25)
+
+    run(check())
+
+
+def test_a_host_one_node_found_broken_goes_plaintext_on_another(sinks, certs):
+    """The memory is in the store: node b, which never met the failure, skips STARTTLS."""
+    sink = sinks(cert=certs.good, handshake="fail")
+    store = MemoryStore()
+    node_a, node_b = BrokenTlsHosts(store), BrokenTlsHosts(store)
+    session, outcomes = run(deliver(sink, certs, broken=node_a))
+    assert delivered(outcomes)
+    assert session.tls.fallback is Fallback.HANDSHAKE_FAILED  # type: ignore[union-attr]
+    again, outcomes = run(deliver(sink, certs, broken=node_b))
+    assert delivered(outcomes)
+    assert again.tls.fallback is Fallback.HANDSHAKE_FAILED_RECENTLY  # type: ignore[union-attr]
+    assert "STARTTLS" not in sink.sessions[2].commands
+    assert not run(BrokenTlsHosts(MemoryStore()).is_broken(HOST, sink.port)), "no store, no memory"
 
 
 # -- B5: smarthost credentials -------------------------------------------------------------------

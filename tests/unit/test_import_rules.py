@@ -108,6 +108,7 @@ ALLOWED: dict[str, set[str]] = {
     "observability": {"__init__"},
     "initdir": {"config", "net", "store"},
     "outbound": {"config", "delivery", "dns", "policy", "store"},
+    "node_presence": {"model", "store"},
     "app": {
         "model",
         "api",
@@ -117,6 +118,7 @@ ALLOWED: dict[str, set[str]] = {
         "domains",
         "inbound",
         "net",
+        "node_presence",
         "observability",
         "outbound",
         "smtp",
@@ -135,6 +137,7 @@ ALLOWED: dict[str, set[str]] = {
         "dns",
         "events",
         "initdir",
+        "node_presence",
         "observability",
         "runner",
         "smtp",

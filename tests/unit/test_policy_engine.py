@@ -14,9 +14,11 @@ import pytest
 from sealpost.dns.resolver import DnsErrorKind
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.engine import PolicyDecision, PolicyEngine
+from sealpost.policy.fetch_holdoffs import FetchHoldoffs
 from sealpost.policy.levels import PolicySource, TlsLevel
 from sealpost.policy.mta_sts import StsError, StsMode, StsPolicy
 from sealpost.policy.sts_cache import CachedPolicy, MemoryStsCache
+from sealpost.store.memory.store import MemoryStore
 from tests.fakes.resolver import Asked, ZoneResolver
 
 DOMAIN = "example.test"
@@ -78,6 +80,7 @@ def make_rig(
     default: TlsLevel = TlsLevel.MAY,
     enabled: bool = True,
     holdoff: float = 300.0,
+    holdoffs: FetchHoldoffs | None = None,
 ) -> Rig:
     resolver, fetcher, cache, clock = (
         ZoneResolver(),
@@ -94,6 +97,7 @@ def make_rig(
         mta_sts_enabled=enabled,
         clock=clock,
         failure_holdoff=holdoff,
+        holdoffs=holdoffs,
     )
     return Rig(resolver, fetcher, cache, clock, engine)
 
@@ -332,6 +336,24 @@ def test_failed_fetches_are_held_off_per_id() -> None:
     rig.fetcher.result = ENFORCE
     assert rig.decide().requirement.level is TlsLevel.VERIFY
     assert len(rig.fetcher.calls) == 3
+
+
+def test_a_fetch_one_node_held_off_holds_off_the_others_sharing_the_store() -> None:
+    store = MemoryStore()
+    node_a = make_rig(policy=WEBPKI_ERROR, holdoff=60, holdoffs=FetchHoldoffs(store))
+    node_b = make_rig(policy=WEBPKI_ERROR, holdoff=60, holdoffs=FetchHoldoffs(store))
+    for rig in (node_a, node_b):
+        rig.publish("1")
+    node_a.decide()
+    node_b.clock.now = node_a.clock.now + 59
+    decision = node_b.decide()
+    assert node_b.fetcher.calls == [], "node b did not fetch: node a's failure holds it off"
+    assert decision.failures == (TlsFailure.STS_WEBPKI_INVALID,)
+    assert decision.detail == WEBPKI_ERROR.detail
+    node_b.publish("2")  # a new id is fetched at once, and its success clears the hold-off
+    node_b.fetcher.result = ENFORCE
+    assert node_b.decide().requirement.level is TlsLevel.VERIFY
+    assert run(store.sts_fetch_holdoff(DOMAIN, node_b.clock.now)) is None
 
 
 def test_mode_none_replaces_a_cached_enforce_policy() -> None:

@@ -71,6 +71,7 @@ def serve(
     """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads certificates)."""
     from sealpost.dkim.keys import DkimKeyError
     from sealpost.dns.validation_check import DnssecNotValidating
+    from sealpost.node_presence import NodeIdInUse
     from sealpost.observability.logs import configure_logging
     from sealpost.runner import run_server
 
@@ -87,6 +88,8 @@ def serve(
     except DkimKeyError as exc:
         raise fail(f"{exc}. Fix or remove that [[dkim.keys]] entry in {config}.") from None
     except DnssecNotValidating as exc:
+        raise fail(f"{exc} (in {config})") from None
+    except NodeIdInUse as exc:
         raise fail(f"{exc} (in {config})") from None
     except OSError as exc:
         raise fail(

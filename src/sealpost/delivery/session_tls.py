@@ -7,7 +7,8 @@ verification and recorded ``verified=False`` with its error (RFC 7435 section 6:
 presented as verified), unless verification is enforced. A refused STARTTLS leaves the
 session in plaintext; a handshake that fails or stalls falls back to plaintext on a new
 connection, and the host is remembered in ``BrokenTlsHosts`` for a while (Postfix "may";
-checklist B4), but only where plaintext is allowed: otherwise, and whenever the verdict
+checklist B4; ``delivery.broken_tls``, kept in the store, so shared by every node), but only
+where plaintext is allowed: otherwise, and whenever the verdict
 (``policy.verdict.check``) says the requirement is not met, the session is refused with a
 4.7.x TRANSIENT ``OpenFailure`` naming the RFC 8460 failure (checklist B2, B3). A
 DANE-authenticated requirement (RFC 7672) handshakes once, without WebPKI checks, sending
@@ -22,10 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from sealpost.delivery.broken_tls import BrokenTlsHosts
 from sealpost.delivery.session_link import UNUSABLE, ClientSettings, Link, OpenFailure, open_link
 from sealpost.delivery.types import Outcome, Target
 from sealpost.model.reply import Reply
@@ -46,31 +46,6 @@ from sealpost.policy.verdict import check
 from sealpost.smtp.client_events import AuthDone
 
 log = logging.getLogger("sealpost.delivery")
-
-
-class BrokenTlsHosts:
-    """Hosts (name and port) whose TLS handshake failed, each until its time runs out."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic, limit: int = 10_000) -> None:
-        self._clock = clock
-        self._limit = limit
-        self._until: dict[tuple[str, int], float] = {}
-
-    def remember(self, host: str, port: int, duration: float) -> None:
-        now = self._clock()
-        if len(self._until) >= self._limit:
-            self._until = {key: t for key, t in self._until.items() if t > now}
-            while len(self._until) >= self._limit:
-                self._until.pop(next(iter(self._until)))
-        self._until[(host.rstrip(".").lower(), port)] = now + duration
-
-    def is_broken(self, host: str, port: int) -> bool:
-        key = (host.rstrip(".").lower(), port)
-        until = self._until.get(key)
-        if until is not None and until <= self._clock():
-            del self._until[key]
-            return False
-        return until is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +86,7 @@ class Negotiation:
         if not self.offered:
             return await self.finish(link, None, failure=TlsFailure.STARTTLS_NOT_SUPPORTED)
         port = self.target.port
-        if self.requirement.plaintext_allowed and self.broken.is_broken(self.host, port):
+        if self.requirement.plaintext_allowed and await self.broken.is_broken(self.host, port):
             failure = TlsFailure.VALIDATION_FAILURE
             return await self.finish(link, None, Fallback.HANDSHAKE_FAILED_RECENTLY, failure)
         if self.requirement.dane_authenticated:  # RFC 7672: the TLSA records, nothing else
@@ -200,7 +175,7 @@ class Negotiation:
             return self.refusal(self.record(TlsRecord(verify_error=str(result)), None, failure))
         kind = "stalled" if result.stalled else "failed"
         log.warning("TLS handshake with %s %s (%s): plaintext", self.host, kind, result)
-        self.broken.remember(self.host, self.target.port, self.settings.broken_tls_memory)
+        await self.broken.remember(self.host, self.target.port, self.settings.broken_tls_memory)
         link = await self.connect()
         if isinstance(link, OpenFailure):
             return link

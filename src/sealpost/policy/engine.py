@@ -21,7 +21,8 @@ MTA-STS discovery follows RFC 8461 sections 3.1, 3.3 and 5:
   (section 3.3 MUST), reporting the failure (RFC 8460 result type) in ``failures``;
 - a failed fetch is not retried for the same id for ``failure_holdoff`` seconds (section
   3.3 allows limiting attempts to one per five minutes per id); the failure is still
-  reported on every decision.
+  reported on every decision. The hold-offs (``policy.fetch_holdoffs``) are kept in the
+  store when given one, so every node of a cluster honours one node's.
 
 A ``testing`` policy never raises the level: the attempt delivers and records what failed.
 It is marked ``report_only`` only when the level is ``may`` (nothing stronger applies), as
@@ -50,6 +51,7 @@ from typing import Protocol
 from sealpost.dns.resolver import DnsError, Resolver
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy.dane_mx import DANE_LEVELS, DaneMx, TlsaLookup, unrefined
+from sealpost.policy.fetch_holdoffs import FetchHoldoffs
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
 from sealpost.policy.mta_sts import StsError, StsMode, StsPolicy, parse_txt
 from sealpost.policy.mx_policy import MxRequirement, MxSource, StsMxPatterns, refine
@@ -58,7 +60,6 @@ from sealpost.policy.sts_cache import CachedPolicy, StsCache
 # After a failed fetch, the same (domain, id) is not fetched again for this long (RFC 8461
 # section 3.3: five minutes or longer per version id); the failure is reported each time.
 DEFAULT_FAILURE_HOLDOFF = 300.0
-_MAX_HOLDOFFS = 10_000  # past this, expired hold-offs are dropped
 
 
 class PolicyFetcher(Protocol):
@@ -103,13 +104,6 @@ class _Sts:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class _Holdoff:
-    policy_id: str
-    until: float
-    error: StsError
-
-
 class PolicyEngine:
     def __init__(
         self,
@@ -124,6 +118,7 @@ class PolicyEngine:
         failure_holdoff: float = DEFAULT_FAILURE_HOLDOFF,
         mx_sources: tuple[MxSource, ...] = (),
         tlsa: TlsaLookup | None = None,
+        holdoffs: FetchHoldoffs | None = None,
     ) -> None:
         self._resolver = resolver
         self._fetcher = fetcher
@@ -133,7 +128,7 @@ class PolicyEngine:
         self._sts_enabled = mta_sts_enabled
         self._clock = clock
         self._holdoff_seconds = failure_holdoff
-        self._holdoffs: dict[str, _Holdoff] = {}
+        self._holdoffs = holdoffs or FetchHoldoffs()  # in the store: shared by every node
         self._inflight: dict[str, asyncio.Future[_Sts]] = {}
         self._mx_sources = mx_sources  # per-MX sources between DANE's and MTA-STS's
         # TLSA records are secure only when the resolver is trusted to validate ([dns] dnssec)
@@ -236,16 +231,14 @@ class PolicyEngine:
         return _Sts(policy=fetched, policy_id=record.id)
 
     async def _fetch(self, domain: str, policy_id: str, now: float) -> StsPolicy | StsError:
-        held = self._holdoffs.get(domain)
-        if held is not None and held.policy_id == policy_id and now < held.until:
-            return held.error
+        held = await self._holdoffs.held(domain, policy_id, now)
+        if held is not None:
+            return held
         fetched = await self._fetcher.fetch(domain)
         if isinstance(fetched, StsError):
-            if len(self._holdoffs) >= _MAX_HOLDOFFS:
-                self._holdoffs = {d: h for d, h in self._holdoffs.items() if now < h.until}
-            self._holdoffs[domain] = _Holdoff(policy_id, now + self._holdoff_seconds, fetched)
+            await self._holdoffs.hold(domain, policy_id, fetched, now, self._holdoff_seconds)
         else:
-            self._holdoffs.pop(domain, None)
+            await self._holdoffs.clear(domain)
         return fetched
 
 

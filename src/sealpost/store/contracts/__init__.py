@@ -17,6 +17,7 @@ from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.domain_slots import DomainSlots
 from sealpost.store.contracts.events import EventStore
 from sealpost.store.contracts.keys import KeyStore
+from sealpost.store.contracts.nodes import NodeRegistry
 from sealpost.store.contracts.policies import PolicyStore
 from sealpost.store.contracts.queue import (
     DeliveryQueue,
@@ -25,6 +26,7 @@ from sealpost.store.contracts.queue import (
     QueueStore,
     Spool,
 )
+from sealpost.store.contracts.tls_memory import TlsMemory
 from sealpost.store.contracts.wakeups import QueueWakeups
 from sealpost.store.contracts.webhook_state import WebhookStateStore
 
@@ -37,12 +39,14 @@ __all__ = [
     "IdempotencyStore",
     "KeyStore",
     "Lifecycle",
+    "NodeRegistry",
     "PolicyStore",
     "QueueControl",
     "QueueStore",
     "QueueWakeups",
     "Spool",
     "Store",
+    "TlsMemory",
     "WebhookStateStore",
 ]
 
@@ -66,9 +70,11 @@ class Store(
     QueueStore,
     QueueWakeups,
     DomainSlots,
+    NodeRegistry,
     KeyStore,
     EventStore,
     PolicyStore,
+    TlsMemory,
     DocumentStore,
     DelayNotices,
     WebhookStateStore,

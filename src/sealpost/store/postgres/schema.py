@@ -164,6 +164,44 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX domain_slots_node ON domain_slots (node)",
         ),
     ),
+    (
+        5,
+        (
+            # The TLS memory shared by every node (store/postgres/tls_memory): hosts whose
+            # TLS handshake failed and MTA-STS fetches held off after a failure. Each write
+            # prunes expired rows by `until`.
+            """CREATE TABLE broken_tls (
+                host text NOT NULL,
+                port integer NOT NULL,
+                until float8 NOT NULL,
+                PRIMARY KEY (host, port)
+            )""",
+            "CREATE INDEX broken_tls_until ON broken_tls (until)",
+            """CREATE TABLE sts_fetch_holdoffs (
+                domain text PRIMARY KEY,
+                policy_id text NOT NULL,
+                until float8 NOT NULL,
+                failure text NOT NULL,
+                detail text NOT NULL
+            )""",
+            "CREATE INDEX sts_fetch_holdoffs_until ON sts_fetch_holdoffs (until)",
+        ),
+    ),
+    (
+        6,
+        (
+            # The running nodes, one row per node id (store/postgres/nodes): a second live
+            # node under an id in use refuses to start.
+            """CREATE TABLE nodes (
+                node_id text PRIMARY KEY,
+                instance text NOT NULL,
+                host text NOT NULL,
+                pid integer NOT NULL,
+                started_at float8 NOT NULL,
+                heartbeat_at float8 NOT NULL
+            )""",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

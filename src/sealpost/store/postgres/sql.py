@@ -234,3 +234,32 @@ TAKE_DOMAIN_SLOT = """INSERT INTO domain_slots (domain, slot, node, token, lease
     RETURNING slot"""
 FREE_DOMAIN_SLOT = "DELETE FROM domain_slots WHERE domain = $1 AND slot = $2 AND token = $3"
 RELEASE_NODE_DOMAIN_SLOTS = "DELETE FROM domain_slots WHERE node = $1"
+
+# --- TLS memory (schema version 5), shared by every node ------------------------------------
+UPSERT_BROKEN_TLS = """INSERT INTO broken_tls (host, port, until) VALUES ($1, $2, $3)
+    ON CONFLICT (host, port) DO UPDATE SET until = EXCLUDED.until"""
+SELECT_BROKEN_TLS = "SELECT until FROM broken_tls WHERE host = $1 AND port = $2 AND until > $3"
+PRUNE_BROKEN_TLS = "DELETE FROM broken_tls WHERE until <= $1"
+UPSERT_STS_HOLDOFF = """INSERT INTO sts_fetch_holdoffs (domain, policy_id, until, failure, detail)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (domain) DO UPDATE SET policy_id = EXCLUDED.policy_id, until = EXCLUDED.until,
+    failure = EXCLUDED.failure, detail = EXCLUDED.detail"""
+SELECT_STS_HOLDOFF = """SELECT policy_id, until, failure, detail FROM sts_fetch_holdoffs
+    WHERE domain = $1 AND until > $2"""
+PRUNE_STS_HOLDOFFS = "DELETE FROM sts_fetch_holdoffs WHERE until <= $1"
+DELETE_STS_HOLDOFF = "DELETE FROM sts_fetch_holdoffs WHERE domain = $1"
+
+# --- running nodes (schema version 6) -------------------------------------------------------
+NODE_COLUMNS = "node_id, instance, host, pid, started_at, heartbeat_at"
+# The row comes back only when the id was free, is this instance's already, its holder's
+# heartbeat is older than $7 (= heartbeat_at - stale_after), or its holder is $8 (known dead).
+REGISTER_NODE = f"""INSERT INTO nodes ({NODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (node_id) DO UPDATE SET instance = EXCLUDED.instance, host = EXCLUDED.host,
+        pid = EXCLUDED.pid, started_at = EXCLUDED.started_at,
+        heartbeat_at = EXCLUDED.heartbeat_at
+    WHERE nodes.instance = EXCLUDED.instance OR nodes.heartbeat_at <= $7
+        OR nodes.instance = $8
+    RETURNING instance"""
+SELECT_NODE = f"SELECT {NODE_COLUMNS} FROM nodes WHERE node_id = $1"
+NODE_HEARTBEAT = "UPDATE nodes SET heartbeat_at = $3 WHERE node_id = $1 AND instance = $2"
+UNREGISTER_NODE = "DELETE FROM nodes WHERE node_id = $1 AND instance = $2"

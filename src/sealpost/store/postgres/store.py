@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from sealpost.store.postgres.domain_slots import PostgresDomainSlots
 from sealpost.store.postgres.events import PostgresEvents
+from sealpost.store.postgres.nodes import PostgresNodes
 from sealpost.store.postgres.queue import PostgresQueue
 from sealpost.store.postgres.records import PostgresRecords
+from sealpost.store.postgres.tls_memory import PostgresTlsMemory
 from sealpost.store.postgres.webhook_state import PostgresWebhookState
 
 
 class PostgresStore(
-    PostgresQueue, PostgresEvents, PostgresRecords, PostgresWebhookState, PostgresDomainSlots
+    PostgresQueue,
+    PostgresEvents,
+    PostgresRecords,
+    PostgresWebhookState,
+    PostgresTlsMemory,
+    PostgresDomainSlots,
+    PostgresNodes,
 ):
     """What ``open_store("postgresql://...")`` returns: one ``Database`` (per node) serving
     every contract of ``store.contracts``."""

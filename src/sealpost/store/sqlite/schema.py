@@ -241,6 +241,29 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX messages_state ON messages (state, id)",
         ),
     ),
+    (
+        8,
+        (
+            # The TLS memory (store/sqlite/tls_memory): hosts whose TLS handshake failed and
+            # MTA-STS fetches held off after a failure, kept across restarts and shared by
+            # the worker processes. Each write prunes expired rows by `until`.
+            """CREATE TABLE broken_tls (
+                host TEXT NOT NULL,
+                port INTEGER NOT NULL,
+                until REAL NOT NULL,
+                PRIMARY KEY (host, port)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX broken_tls_until ON broken_tls (until)",
+            """CREATE TABLE sts_fetch_holdoffs (
+                domain TEXT PRIMARY KEY,
+                policy_id TEXT NOT NULL,
+                until REAL NOT NULL,
+                failure TEXT NOT NULL,
+                detail TEXT NOT NULL
+            ) WITHOUT ROWID""",
+            "CREATE INDEX sts_fetch_holdoffs_until ON sts_fetch_holdoffs (until)",
+        ),
+    ),
 )
 
 

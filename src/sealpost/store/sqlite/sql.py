@@ -185,3 +185,17 @@ INSERT_BATCH_STATUS = f"""INSERT INTO webhook_batch_status (webhook_id, seq, {BA
 SELECT_BATCH_STATUS = f"""SELECT {BATCH_STATUS_COLUMNS} FROM webhook_batch_status
     WHERE webhook_id = ? ORDER BY seq"""
 DELETE_BATCH_STATUS = "DELETE FROM webhook_batch_status WHERE webhook_id = ?"
+
+# --- TLS memory (schema version 8) ----------------------------------------------------------
+UPSERT_BROKEN_TLS = """INSERT INTO broken_tls (host, port, until) VALUES (?, ?, ?)
+    ON CONFLICT (host, port) DO UPDATE SET until = excluded.until"""
+SELECT_BROKEN_TLS = "SELECT until FROM broken_tls WHERE host = ? AND port = ? AND until > ?"
+PRUNE_BROKEN_TLS = "DELETE FROM broken_tls WHERE until <= ?"
+UPSERT_STS_HOLDOFF = """INSERT INTO sts_fetch_holdoffs (domain, policy_id, until, failure, detail)
+    VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (domain) DO UPDATE SET policy_id = excluded.policy_id, until = excluded.until,
+    failure = excluded.failure, detail = excluded.detail"""
+SELECT_STS_HOLDOFF = """SELECT policy_id, until, failure, detail FROM sts_fetch_holdoffs
+    WHERE domain = ? AND until > ?"""
+PRUNE_STS_HOLDOFFS = "DELETE FROM sts_fetch_holdoffs WHERE until <= ?"
+DELETE_STS_HOLDOFF = "DELETE FROM sts_fetch_holdoffs WHERE domain = ?"

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.sqlite.events import SqliteEvents
 from sealpost.store.sqlite.queue import SqliteQueue
 from sealpost.store.sqlite.records import SqliteRecords
+from sealpost.store.sqlite.tls_memory import SqliteTlsMemory
 from sealpost.store.sqlite.webhook_state import SqliteWebhookState
 
 
-class SqliteStore(SqliteQueue, SqliteEvents, SqliteRecords, SqliteWebhookState, LocalDomainSlots):
+class SqliteStore(
+    SqliteQueue,
+    SqliteEvents,
+    SqliteRecords,
+    SqliteWebhookState,
+    SqliteTlsMemory,
+    LocalDomainSlots,
+    LocalNodes,
+):
     """What ``open_store("sqlite:///...")`` returns: one ``Database`` serving every
     contract of ``store.contracts``; the per-domain slots live in the process, the only
-    dispatcher on the file (``local_slots``)."""
+    dispatcher on the file (``local_slots``), and so does the registry of running nodes
+    (``local_nodes``)."""

@@ -34,12 +34,15 @@ class QueueListener:
         self._connect = connect
         self._conn: asyncpg.Connection | None = None
         self._flag = asyncio.Event()
+        self._closed = False  # after close(): a connection still being opened is dropped
         self.notifications = 0
 
     async def wait(self, timeout: float) -> bool:
         """True once mail was queued (by any node) since the previous call, else False after
         ``timeout`` seconds. May return True spuriously (e.g. after a reconnect)."""
-        await self._listening()
+        if self._closed or not await self._listening():
+            await asyncio.sleep(max(timeout, 0))  # closed: nothing will wake us; no spinning
+            return False
         try:
             await asyncio.wait_for(self._flag.wait(), max(timeout, 0))
         except TimeoutError:
@@ -48,27 +51,36 @@ class QueueListener:
         return True
 
     async def close(self) -> None:
+        self._closed = True
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             conn.remove_termination_listener(self._terminated)  # closing is not losing it
             with contextlib.suppress(Exception):
                 await conn.close(timeout=5)
 
-    async def _listening(self) -> None:
+    async def _listening(self) -> bool:
+        """Make sure a LISTEN connection is open; False when closed meanwhile."""
         if self._conn is not None and not self._conn.is_closed():
-            return
+            return True
         reconnect = self._conn is not None
         conn = await self._connect()
+        if self._closed:  # closed while connecting (a quick stop): not a lost connection
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=5)
+            return False
         conn.add_termination_listener(self._terminated)
         await conn.add_listener(sql.QUEUE_CHANNEL, self._notified)
         self._conn = conn
         if reconnect:  # whatever was sent while we were away is unknown: look once
             self._flag.set()
+        return True
 
     def _notified(self, _conn: object, _pid: int, _channel: str, _payload: object) -> None:
         self.notifications += 1
         self._flag.set()
 
     def _terminated(self, _conn: object) -> None:
+        if self._closed:
+            return
         log.warning("the queue's LISTEN connection was lost; reconnecting on the next wait")
         self._flag.set()  # wake the waiter so it reconnects and looks at the queue

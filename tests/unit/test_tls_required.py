@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sealpost.policy.tls_required import HEADER, relaxes, says_no
+from sealpost.model.tls_required import HEADER, relaxes, says_no
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ out MX hosts its policy does not list, implicit MX included (RFC 8461 section 4.
 matches -> defer), and a ``testing`` mismatch is reported with the delivery. When every
 host was taken out, the attempt defers with the last one's reason, or bounces with 5.7.30
 when REQUIRETLS took it out for good (RFC 8689 section 4.2.1, ``policy.requiretls_mx``). A
-message with ``TLS-Required: No`` (RFC 8689 section 5, ``policy.tls_required``; ignored on a
+message with ``TLS-Required: No`` (RFC 8689 section 5, ``model.tls_required``; ignored on a
 REQUIRETLS message) is delivered without DANE and MTA-STS, and its TLS record says
 ``tls_required: false``. Per-recipient outcomes
 come from that session; when no target can be reached every recipient gets the last
@@ -26,10 +26,11 @@ from sealpost.delivery.route import Route, RouteFailure, RouteSettings, Via, rou
 from sealpost.delivery.session import OpenFailure
 from sealpost.delivery.types import OutboundMessage, Outcome, RecipientOutcome, Target
 from sealpost.dns.resolver import Resolver
+from sealpost.model import tls_required
 from sealpost.model.reply import Reply
 from sealpost.model.tls_record import TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
-from sealpost.policy import requiretls_mx, tls_required
+from sealpost.policy import requiretls_mx
 from sealpost.policy.dane import dane_view
 from sealpost.policy.engine import PolicyDecision, PolicyEngine
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel

@@ -151,7 +151,7 @@ class PolicyEngine:
     async def requirement_for(
         self, domain: str, *, requiretls: bool = False, relaxed: bool = False
     ) -> PolicyDecision:
-        """``relaxed``: the message says ``TLS-Required: No`` (``policy.tls_required``; the
+        """``relaxed``: the message says ``TLS-Required: No`` (``model.tls_required``; the
         caller never sets it with ``requiretls``)."""
         domain = _normalize(domain)
         sts = await self._discover(domain) if self._sts_enabled else _Sts()

@@ -459,7 +459,7 @@ def test_tls_required_false_gives_the_messages_tls_required_no(
     server: ServerThread, pki: Pki, api_key: str
 ):
     """E3 through the API: ``options.tls.tls_required: false`` puts ``TLS-Required: No`` on
-    every message (RFC 8689 section 5), once even when the rfc822 content has it; the level
+    every message (RFC 8689 section 3), once even when the rfc822 content has it; the level
     in the same object still applies; with ``requiretls`` it is refused (the two exclude
     each other)."""
     relaxed = {"tls": {"level": "encrypt", "tls_required": False}}

@@ -1,6 +1,7 @@
 """REQUIRETLS (RFC 8689) through the whole server: which next hops a REQUIRETLS message may
 use (section 4.2.1), its 5.7.30 bounce checked end to end (the DSN queued to the sender), and
-``TLS-Required: No`` (section 5) relaxing MTA-STS and DANE for one message (security E2, E3).
+``TLS-Required: No`` (sections 3 and 4.2.2) relaxing MTA-STS and DANE for one message
+(security E2, E3).
 
 Real DNS (dnslib, with AD on chosen names and ``[dns] dnssec = true`` for DANE), a real
 HTTPS server for MTA-STS policies, real SMTP sinks with trustme certificates.
@@ -183,7 +184,7 @@ def test_tls_required_no_ignores_a_tlsa_mismatch(start_server, dns_server, smtp_
 def test_tls_required_no_is_ignored_on_a_requiretls_message(
     start_server, dns_server, smtp_sink, sink_certs
 ):
-    """RFC 8689 section 5: with the REQUIRETLS parameter the header MUST be ignored: the
+    """RFC 8689 section 3: with the REQUIRETLS parameter the header MUST be ignored: the
     WebPKI-only host still bounces the message with 5.7.30."""
     sink = smtp_sink(cert=sink_certs.good, extensions=REQUIRETLS)
     rig = start_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)

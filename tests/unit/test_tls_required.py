@@ -1,4 +1,4 @@
-"""``TLS-Required: No`` (RFC 8689 section 5): read from the header block only, any case,
+"""``TLS-Required: No`` (RFC 8689 section 3): read from the header block only, any case,
 folded or not; ignored on a REQUIRETLS message."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sealpost.model.tls_required import HEADER, relaxes, says_no
 def test_the_header_says_no(data: bytes) -> None:
     assert says_no(data)
     assert relaxes(data, requiretls=False)
-    assert not relaxes(data, requiretls=True)  # section 5: MUST be ignored with REQUIRETLS
+    assert not relaxes(data, requiretls=True)  # section 3: MUST be ignored with REQUIRETLS
 
 
 @pytest.mark.parametrize(

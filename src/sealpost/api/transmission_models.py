@@ -74,7 +74,7 @@ class ContentIn(Model):
 
 class TlsOptionsIn(Model):
     """``options.tls`` as an object: ``level`` is what the string form says, and
-    ``tls_required: false`` gives the messages ``TLS-Required: No`` (RFC 8689 section 5:
+    ``tls_required: false`` gives the messages ``TLS-Required: No`` (RFC 8689 section 3:
     the recipient domain's DANE and MTA-STS failures are ignored for them)."""
 
     level: TlsLevel | None = None
@@ -96,7 +96,7 @@ class OptionsIn(Model):
     tls: TlsLevel | TlsOptionsIn | None = Field(
         None,
         description="Sealpost extension: minimum outbound TLS level for these messages, or "
-        '{"level": ..., "tls_required": false} (TLS-Required: No, RFC 8689 section 5).',
+        '{"level": ..., "tls_required": false} (TLS-Required: No, RFC 8689 section 3).',
     )
 
     @property

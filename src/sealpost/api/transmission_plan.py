@@ -3,7 +3,7 @@
 Reference section 2.1: options (``start_time`` at most 3 days ahead, ``sandbox`` refused,
 tracking accepted and ignored with a warning, the ``tls`` extension: a level, or an object
 whose ``tls_required: false`` puts ``TLS-Required: No`` at the top of every message, RFC
-8689 section 5; no grant of its own, as any key may send that header in ``email_rfc822``),
+8689 section 3; no grant of its own, as any key may send that header in ``email_rfc822``),
 content (inline, a stored template, or ``email_rfc822``; ``template_id`` with inline
 subject/text/html is 1301), the sending-domain check (7001) and one message per recipient,
 built by ``compose`` with ``substitution_data`` (recipient over transmission). Malformed
@@ -166,7 +166,7 @@ async def plan_transmission(
             "1300",
         )
     if opts.tls_not_required and opts.tls_level == "requiretls":
-        raise ApiError(  # RFC 8689 section 5: the header is ignored with REQUIRETLS
+        raise ApiError(  # RFC 8689 section 3: the header is ignored with REQUIRETLS
             422,
             "invalid combination of fields",
             "options.tls: tls_required false cannot be combined with the level requiretls",
@@ -258,7 +258,7 @@ async def plan_transmission(
             if domains is not None:  # a (substituted) content.headers.Sender, for one
                 check(check_sender(raw, mail_from, domains))
         if opts.tls_not_required and not tls_required.says_no(raw):
-            raw = tls_required.HEADER + raw  # RFC 8689 section 5
+            raw = tls_required.HEADER + raw  # RFC 8689 section 3
         left -= len(raw)
         plan.messages.append(
             InboundMessage(

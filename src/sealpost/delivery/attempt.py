@@ -10,7 +10,7 @@ out MX hosts its policy does not list, implicit MX included (RFC 8461 section 4.
 matches -> defer), and a ``testing`` mismatch is reported with the delivery. When every
 host was taken out, the attempt defers with the last one's reason, or bounces with 5.7.30
 when REQUIRETLS took it out for good (RFC 8689 section 4.2.1, ``policy.requiretls_mx``). A
-message with ``TLS-Required: No`` (RFC 8689 section 5, ``model.tls_required``; ignored on a
+message with ``TLS-Required: No`` (RFC 8689 section 3, ``model.tls_required``; ignored on a
 REQUIRETLS message) is delivered without DANE and MTA-STS, and its TLS record says
 ``tls_required: false``. Per-recipient outcomes
 come from that session; when no target can be reached every recipient gets the last
@@ -111,7 +111,7 @@ class DomainDelivery:
             return DomainAttempt(_all(message, found.outcome, found.reply), local=found.local)
         decision = await self._decide(domain, message)
         attempt = await self._deliver(found, decision, message)
-        if decision.relaxed and attempt.tls is not None:  # RFC 8689 section 5, in the events
+        if decision.relaxed and attempt.tls is not None:  # RFC 8689 section 3, in the events
             return replace(attempt, tls=replace(attempt.tls, tls_required=False))
         return attempt
 

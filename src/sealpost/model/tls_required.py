@@ -1,8 +1,8 @@
-"""The ``TLS-Required`` header field of a message (RFC 8689 section 5).
+"""The ``TLS-Required`` header field of a message (RFC 8689 section 3).
 
 ``TLS-Required: No`` asks that the one message be delivered even where the recipient
 domain's TLS policy (DANE, MTA-STS) would refuse it: the client still tries STARTTLS but
-ignores those policies' failures (section 4.2.2). RFC 8689 section 5: the field MUST be
+ignores those policies' failures (section 4.2.2). RFC 8689 section 3: the field MUST be
 ignored on a message sent with the REQUIRETLS MAIL FROM parameter, so ``relaxes`` says no
 for those. The value is case-insensitive; only ``No`` is defined, anything else is ignored.
 """

@@ -39,7 +39,7 @@ REQUIRETLS (RFC 8689 section 4.2.1) adds two per-MX steps: DANE's even when the 
 level is not a DANE level (step 5: a host with TLSA records is checked by DANE), and last
 ``RequireTlsMx`` (``policy.requiretls_mx``): a host validated by neither DANE, a secure MX
 lookup nor MTA-STS is taken out for good (5.7.30). ``TLS-Required: No`` on a message
-(``relaxed``, sections 4.2.2 and 5) drops MTA-STS and DANE for it: the operator's rule or
+(``relaxed``, sections 3 and 4.2.2) drops MTA-STS and DANE for it: the operator's rule or
 the default level applies, a DANE level as ``may``.
 
 Proactive refresh of cached policies (section 3.3 SHOULD, about daily) is left to a later
@@ -86,7 +86,7 @@ class PolicyDecision:
     sts_policy_id: str | None = None
     detail: str = ""  # why: fetch errors, cache use; for logs and events
     mx_sources: tuple[MxSource, ...] = ()  # in order; DANE's first
-    relaxed: bool = False  # TLS-Required: No (RFC 8689 section 5) ignored DANE and MTA-STS
+    relaxed: bool = False  # TLS-Required: No (RFC 8689 section 3) ignored DANE and MTA-STS
 
     async def for_mx(self, host: str, *, secure: bool = False) -> MxRequirement:
         """What mail to MX ``host`` (named by DNS, implicit MX included) needs; ``secure``:
@@ -269,7 +269,7 @@ class PolicyEngine:
 
 
 def _relaxed(sts: _Sts, level: TlsLevel, source: PolicySource) -> PolicyDecision:
-    """RFC 8689 sections 4.2.2 and 5, ``TLS-Required: No``: the recipient domain's policies
+    """RFC 8689 sections 3 and 4.2.2, ``TLS-Required: No``: the recipient domain's policies
     (MTA-STS, DANE) are ignored; STARTTLS is still tried (``may``). The operator's own rule
     for the domain still applies, a DANE level as ``may``. Discovery failures are still
     reported (TLS-RPT), and ``detail`` says what was ignored."""

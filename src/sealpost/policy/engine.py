@@ -157,7 +157,7 @@ class PolicyEngine:
         sts = await self._discover(domain) if self._sts_enabled else _Sts()
         base_level, base_source = self._base(domain)
         if relaxed and not requiretls:
-            return _relaxed(sts, base_level, base_source)
+            return _relaxed(sts, base_level, base_source, self._mx_sources)
         candidates: list[tuple[TlsLevel, PolicySource]] = []
         if requiretls:
             candidates.append((TlsLevel.VERIFY, PolicySource.REQUIRETLS))
@@ -268,7 +268,9 @@ class PolicyEngine:
         return fetched
 
 
-def _relaxed(sts: _Sts, level: TlsLevel, source: PolicySource) -> PolicyDecision:
+def _relaxed(
+    sts: _Sts, level: TlsLevel, source: PolicySource, sources: tuple[MxSource, ...]
+) -> PolicyDecision:
     """RFC 8689 sections 3 and 4.2.2, ``TLS-Required: No``: the recipient domain's policies
     (MTA-STS, DANE) are ignored; STARTTLS is still tried (``may``). The operator's own rule
     for the domain still applies, a DANE level as ``may``. Discovery failures are still
@@ -282,6 +284,7 @@ def _relaxed(sts: _Sts, level: TlsLevel, source: PolicySource) -> PolicyDecision
         requirement=Requirement(level=level, source=source),
         failures=sts.failures,
         detail=f"{detail}; {sts.detail}" if sts.detail else detail,
+        mx_sources=sources,  # the engine's own; DANE's and MTA-STS's are set aside
         relaxed=True,
     )
 

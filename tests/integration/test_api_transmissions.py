@@ -453,3 +453,33 @@ def test_recipient_limit_and_hostile_json(start_server, pki: Pki):
         r = c.post(PATH, json=[1, 2, 3])
         assert r.status_code == 422 and "errors" in r.json()
     assert len(messages(server)) == 1
+
+
+def test_tls_required_false_gives_the_messages_tls_required_no(
+    server: ServerThread, pki: Pki, api_key: str
+):
+    """E3 through the API: ``options.tls.tls_required: false`` puts ``TLS-Required: No`` on
+    every message (RFC 8689 section 3), once even when the rfc822 content has it; the level
+    in the same object still applies; with ``requiretls`` it is refused (the two exclude
+    each other)."""
+    relaxed = {"tls": {"level": "encrypt", "tls_required": False}}
+    raw = f"From: {FROM}\r\nTo: ann@example.net\r\nTLS-Required: No\r\nSubject: r\r\n\r\nhi\r\n"
+    with client(server, pki, api_key) as c:
+        r = c.post(PATH, json=body(options=relaxed))
+        own = c.post(PATH, json=body(options=relaxed, content={"email_rfc822": raw}))
+        plain = c.post(PATH, json=body(options={"tls": {"level": "verify"}}))
+        both = c.post(
+            PATH, json=body(options={"tls": {"level": "requiretls", "tls_required": False}})
+        )
+    assert r.status_code == 200, r.text
+    assert r.json()["results"]["tls"] == "encrypt"
+    [m] = sent(server, r.json()["results"]["id"])
+    assert parsed(m)["TLS-Required"] == "No" and m.message.envelope.tls_minimum == "encrypt"
+    assert (
+        transmission(server, r.json()["results"]["id"]).payload["options"]["tls_required"] is False
+    )
+    [m] = sent(server, own.json()["results"]["id"])
+    assert m.message.data.count(b"TLS-Required") == 1
+    [m] = sent(server, plain.json()["results"]["id"])
+    assert "TLS-Required" not in parsed(m) and m.message.envelope.tls_minimum == "verify"
+    assert both.status_code == 422 and both.json()["errors"][0]["code"] == "1301"

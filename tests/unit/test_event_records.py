@@ -37,6 +37,7 @@ TLS_KEYS = [
     "cert_not_after",
     "dane",
     "fallback",
+    "tls_required",
 ]
 
 
@@ -75,7 +76,7 @@ def test_the_typed_failure_never_reaches_the_event_json() -> None:
         '{"level_required":"encrypt","policy_source":"operator","policy_mode":null,'
         '"offered":true,"version":null,"cipher":null,"verified":null,"verify_error":null,'
         '"peer_name":"mx.example.test","cert_sha256":null,"cert_not_after":null,"dane":null,'
-        '"fallback":"plaintext: STARTTLS refused (502)"}'
+        '"fallback":"plaintext: STARTTLS refused (502)","tls_required":null}'
     )
 
 

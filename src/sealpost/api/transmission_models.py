@@ -72,6 +72,15 @@ class ContentIn(Model):
     email_rfc822: str | None = None
 
 
+class TlsOptionsIn(Model):
+    """``options.tls`` as an object: ``level`` is what the string form says, and
+    ``tls_required: false`` gives the messages ``TLS-Required: No`` (RFC 8689 section 3:
+    the recipient domain's DANE and MTA-STS failures are ignored for them)."""
+
+    level: TlsLevel | None = None
+    tls_required: bool | None = None
+
+
 class OptionsIn(Model):
     start_time: str | None = None
     open_tracking: bool | None = None
@@ -84,9 +93,20 @@ class OptionsIn(Model):
     perform_substitutions: bool | None = None
     ip_pool: str | None = None
     dkim_key: str | None = None
-    tls: TlsLevel | None = Field(
-        None, description="Sealpost extension: minimum outbound TLS level for these messages."
+    tls: TlsLevel | TlsOptionsIn | None = Field(
+        None,
+        description="Sealpost extension: minimum outbound TLS level for these messages, or "
+        '{"level": ..., "tls_required": false} (TLS-Required: No, RFC 8689 section 3).',
     )
+
+    @property
+    def tls_level(self) -> TlsLevel | None:
+        return self.tls.level if isinstance(self.tls, TlsOptionsIn) else self.tls
+
+    @property
+    def tls_not_required(self) -> bool:
+        """``options.tls.tls_required`` is ``false``."""
+        return isinstance(self.tls, TlsOptionsIn) and self.tls.tls_required is False
 
 
 class TransmissionIn(Model):

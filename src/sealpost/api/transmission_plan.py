@@ -1,17 +1,19 @@
 """Turning one ``POST /transmissions`` request into the messages to queue.
 
 Reference section 2.1: options (``start_time`` at most 3 days ahead, ``sandbox`` refused,
-tracking accepted and ignored with a warning, the ``tls`` extension), content (inline, a
-stored template, or ``email_rfc822``; ``template_id`` with inline subject/text/html is 1301),
-the sending-domain check (7001) and one message per recipient, built by ``compose`` with
-``substitution_data`` (recipient over transmission). Malformed recipients are SparkPost's
-partial errors; anything that could inject a header or an envelope parameter (checklist
-I1-I3) refuses the whole request. Each message is capped at ``[server] max_message_size``
-and all of them together at ``[api] max_transmission_bytes`` while they are built
-(``compose.budget``: 422 / 1300, the field and the recipient named). A key limited to
-sender domains (``keys create --domain``) gets 422 / 7001 naming the field when the
-envelope sender (``return_path``) or any From or Sender address of a built message is
-outside them (``sender_identity``, DESIGN section 9); the session carries the domains so
+tracking accepted and ignored with a warning, the ``tls`` extension: a level, or an object
+whose ``tls_required: false`` puts ``TLS-Required: No`` at the top of every message, RFC
+8689 section 3; no grant of its own, as any key may send that header in ``email_rfc822``),
+content (inline, a stored template, or ``email_rfc822``; ``template_id`` with inline
+subject/text/html is 1301), the sending-domain check (7001) and one message per recipient,
+built by ``compose`` with ``substitution_data`` (recipient over transmission). Malformed
+recipients are SparkPost's partial errors; anything that could inject a header or an
+envelope parameter (checklist I1-I3) refuses the whole request. Each message is capped at
+``[server] max_message_size`` and all of them together at ``[api] max_transmission_bytes``
+while they are built (``compose.budget``: 422 / 1300, the field and the recipient named). A
+key limited to sender domains (``keys create --domain``) gets 422 / 7001 naming the field
+when the envelope sender (``return_path``) or any From or Sender address of a built message
+is outside them (``sender_identity``, DESIGN section 9); the session carries the domains so
 that submission checks again and signs only for them.
 """
 
@@ -42,6 +44,7 @@ from sealpost.compose.addresses import BadAddress, Mailbox, check_address
 from sealpost.compose.refusal import Refused
 from sealpost.compose.substitution import merged
 from sealpost.domains.records import DomainNameError, normalize_domain
+from sealpost.model import tls_required
 from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.tls_record import TlsRecord
@@ -162,6 +165,13 @@ async def plan_transmission(
             "options.sandbox: use a real domain",
             "1300",
         )
+    if opts.tls_not_required and opts.tls_level == "requiretls":
+        raise ApiError(  # RFC 8689 section 3: the header is ignored with REQUIRETLS
+            422,
+            "invalid combination of fields",
+            "options.tls: tls_required false cannot be combined with the level requiretls",
+            "1301",
+        )
     if isinstance(body.recipients, StoredList):
         raise ApiError(
             422,
@@ -247,6 +257,8 @@ async def plan_transmission(
             ).data
             if domains is not None:  # a (substituted) content.headers.Sender, for one
                 check(check_sender(raw, mail_from, domains))
+        if opts.tls_not_required and not tls_required.says_no(raw):
+            raw = tls_required.HEADER + raw  # RFC 8689 section 3
         left -= len(raw)
         plan.messages.append(
             InboundMessage(
@@ -273,6 +285,6 @@ def _envelope(mail_from: str, rcpt: str, raw: bytes, opts: OptionsIn) -> Envelop
         recipients=(rcpt,),
         body="7BIT" if raw.isascii() else "8BITMIME",
         smtputf8=not (mail_from.isascii() and rcpt.isascii() and head.isascii()),
-        requiretls=opts.tls == "requiretls",
-        tls_minimum=opts.tls if opts.tls in ("encrypt", "verify") else None,
+        requiretls=opts.tls_level == "requiretls",
+        tls_minimum=opts.tls_level if opts.tls_level in ("encrypt", "verify") else None,
     )

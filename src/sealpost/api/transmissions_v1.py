@@ -223,7 +223,7 @@ def _response(tid: str, plan: Plan, opts: OptionsIn, num_rcpt_errors: str | None
         "total_rejected_recipients": len(plan.rcpt_errors),
         "total_accepted_recipients": len(plan.messages),
         "id": tid,
-        "tls": opts.tls or "may",
+        "tls": opts.tls_level or "may",
     }
     if plan.warnings:
         results["warnings"] = plan.warnings
@@ -241,7 +241,9 @@ def _document(
     tid: str, body: TransmissionIn, plan: Plan, opts: OptionsIn, now: float
 ) -> dict[str, Any]:
     options = opts.model_dump(exclude_none=True)
-    options["tls"] = opts.tls or "may"
+    options["tls"] = opts.tls_level or "may"
+    if opts.tls_not_required:
+        options["tls_required"] = False
     content = body.content or ContentIn()
     return {
         "id": tid,

@@ -8,7 +8,11 @@ and the smarthost keep the domain's): DANE (RFC 7672 section 2.2) authenticates 
 its secure TLSA records or takes it out when their lookup fails; MTA-STS ``enforce`` takes
 out MX hosts its policy does not list, implicit MX included (RFC 8461 section 4.1: no MX
 matches -> defer), and a ``testing`` mismatch is reported with the delivery. When every
-host was taken out, the attempt defers with the last one's reason. Per-recipient outcomes
+host was taken out, the attempt defers with the last one's reason, or bounces with 5.7.30
+when REQUIRETLS took it out for good (RFC 8689 section 4.2.1, ``policy.requiretls_mx``). A
+message with ``TLS-Required: No`` (RFC 8689 section 3, ``model.tls_required``; ignored on a
+REQUIRETLS message) is delivered without DANE and MTA-STS, and its TLS record says
+``tls_required: false``. Per-recipient outcomes
 come from that session; when no target can be reached every recipient gets the last
 failure. Every path returns the TLS record of what happened, for the events.
 """
@@ -22,9 +26,11 @@ from sealpost.delivery.route import Route, RouteFailure, RouteSettings, Via, rou
 from sealpost.delivery.session import OpenFailure
 from sealpost.delivery.types import OutboundMessage, Outcome, RecipientOutcome, Target
 from sealpost.dns.resolver import Resolver
+from sealpost.model import tls_required
 from sealpost.model.reply import Reply
 from sealpost.model.tls_record import TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
+from sealpost.policy import requiretls_mx
 from sealpost.policy.dane import dane_view
 from sealpost.policy.engine import PolicyDecision, PolicyEngine
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
@@ -88,12 +94,15 @@ class DomainDelivery:
         self._pool = pool
 
     async def _decide(self, domain: str, message: OutboundMessage) -> PolicyDecision:
+        relaxed = tls_required.relaxes(message.data, requiretls=message.requiretls)
         if self._policy is not None:
-            decision = await self._policy.requirement_for(domain, requiretls=message.requiretls)
+            decision = await self._policy.requirement_for(
+                domain, requiretls=message.requiretls, relaxed=relaxed
+            )
         elif message.requiretls:
             decision = PolicyDecision(Requirement(TlsLevel.VERIFY, PolicySource.REQUIRETLS))
         else:
-            decision = PolicyDecision(Requirement())
+            decision = PolicyDecision(Requirement(), relaxed=relaxed)
         return _with_message_minimum(decision, message.tls_minimum)
 
     async def deliver(self, domain: str, message: OutboundMessage) -> DomainAttempt:
@@ -101,6 +110,14 @@ class DomainDelivery:
         if isinstance(found, RouteFailure):
             return DomainAttempt(_all(message, found.outcome, found.reply), local=found.local)
         decision = await self._decide(domain, message)
+        attempt = await self._deliver(found, decision, message)
+        if decision.relaxed and attempt.tls is not None:  # RFC 8689 section 3, in the events
+            return replace(attempt, tls=replace(attempt.tls, tls_required=False))
+        return attempt
+
+    async def _deliver(
+        self, found: Route, decision: PolicyDecision, message: OutboundMessage
+    ) -> DomainAttempt:
         last: tuple[Target, MxRequirement, OpenFailure] | None = None
         out: MxRequirement | None = None  # the last host a policy took out
         skipped: tuple[TlsFailure, ...] = ()  # what taking hosts out reported
@@ -133,6 +150,12 @@ class DomainDelivery:
             # DANE, RFC 7672 section 2.2)
             assert out is not None  # a route has at least one target
             record = _policy_record(out.requirement)
+            if out.permanent:  # REQUIRETLS, RFC 8689 section 4.2.1: bounce, 5.7.30
+                reply = Reply.of(550, requiretls_mx.STATUS, out.reason)
+                failures = (*decision.failures, *skipped)
+                return DomainAttempt(
+                    _all(message, Outcome.PERMANENT, reply), record, tls_failures=failures
+                )
             failures = (*decision.failures, *(skipped or (TlsFailure.VALIDATION_FAILURE,)))
             reply = Reply.of(451, "4.7.5", out.reason)
             return DomainAttempt(

@@ -72,6 +72,7 @@ class TlsRecord:
     fallback: Fallback | None = None  # why plaintext, though STARTTLS was offered
     starttls_reply_code: int | None = None  # Fallback.STARTTLS_REFUSED: the server's code
     failure: TlsFailure | None = None  # the RFC 8460 failure this session saw, if known
+    tls_required: bool | None = None  # False: the message's TLS-Required: No relaxed policy
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -113,6 +114,7 @@ class TlsRecord:
             "cert_not_after": self.peer_cert_not_after,
             "dane": self.dane,
             "fallback": self.fallback_text,
+            "tls_required": self.tls_required,
         }
 
 

@@ -36,6 +36,13 @@ C6), then the engine's own ``mx_sources``, then the MTA-STS ``mx`` patterns. ``d
 with ``may`` here, so an MTA-STS ``enforce`` policy still raises the domain to ``verify``;
 the DANE step then replaces that for a host with usable secure TLSA records.
 
+REQUIRETLS (RFC 8689 section 4.2.1) adds two per-MX steps: DANE's even when the domain's
+level is not a DANE level (step 5: a host with TLSA records is checked by DANE), and last
+``RequireTlsMx`` (``policy.requiretls_mx``): a host validated by neither DANE, a secure MX
+lookup nor MTA-STS is taken out for good (5.7.30). ``TLS-Required: No`` on a message
+(``relaxed``, sections 3 and 4.2.2) drops MTA-STS and DANE for it: the operator's rule or
+the default level applies, a DANE level as ``may``.
+
 Proactive refresh of cached policies (section 3.3 SHOULD, about daily) is left to a later
 release.
 """
@@ -55,6 +62,7 @@ from sealpost.policy.fetch_holdoffs import FetchHoldoffs
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
 from sealpost.policy.mta_sts import StsError, StsMode, StsPolicy, parse_txt
 from sealpost.policy.mx_policy import MxRequirement, MxSource, StsMxPatterns, refine
+from sealpost.policy.requiretls_mx import RequireTlsMx
 from sealpost.policy.sts_cache import CachedPolicy, StsCache
 
 # After a failed fetch, the same (domain, id) is not fetched again for this long (RFC 8461
@@ -79,6 +87,7 @@ class PolicyDecision:
     sts_policy_id: str | None = None
     detail: str = ""  # why: fetch errors, cache use; for logs and events
     mx_sources: tuple[MxSource, ...] = ()  # in order; DANE's first
+    relaxed: bool = False  # TLS-Required: No (RFC 8689 section 3) ignored DANE and MTA-STS
 
     async def for_mx(self, host: str, *, secure: bool = False) -> MxRequirement:
         """What mail to MX ``host`` (named by DNS, implicit MX included) needs; ``secure``:
@@ -134,10 +143,16 @@ class PolicyEngine:
         # TLSA records are secure only when the resolver is trusted to validate ([dns] dnssec)
         self._tlsa = tlsa or TlsaLookup(resolver, trusted=False)
 
-    async def requirement_for(self, domain: str, *, requiretls: bool = False) -> PolicyDecision:
+    async def requirement_for(
+        self, domain: str, *, requiretls: bool = False, relaxed: bool = False
+    ) -> PolicyDecision:
+        """``relaxed``: the message says ``TLS-Required: No`` (``model.tls_required``; the
+        caller never sets it with ``requiretls``)."""
         domain = _normalize(domain)
         sts = await self._discover(domain) if self._sts_enabled else _Sts()
         base_level, base_source = self._base(domain)
+        if relaxed and not requiretls:
+            return _relaxed(sts, base_level, base_source, self._mx_sources)
         candidates: list[tuple[TlsLevel, PolicySource]] = []
         if requiretls:
             candidates.append((TlsLevel.VERIFY, PolicySource.REQUIRETLS))
@@ -157,8 +172,12 @@ class PolicyEngine:
         sources = self._mx_sources
         if base_level in DANE_LEVELS:
             sources = (DaneMx(self._tlsa, base_level), *sources)
+        elif requiretls:  # RFC 8689 section 4.2.1 step 5: DANE when the host has TLSA
+            sources = (DaneMx(self._tlsa, TlsLevel.DANE), *sources)
         if applied is not None:
             sources = (*sources, StsMxPatterns(applied))
+        if requiretls:  # section 4.2.1 step 2: DNSSEC or MTA-STS validates the MX host
+            sources = (*sources, RequireTlsMx(applied, self._tlsa.trusted))
         return PolicyDecision(
             requirement=Requirement(
                 level=level,
@@ -240,6 +259,27 @@ class PolicyEngine:
         else:
             await self._holdoffs.clear(domain)
         return fetched
+
+
+def _relaxed(
+    sts: _Sts, level: TlsLevel, source: PolicySource, sources: tuple[MxSource, ...]
+) -> PolicyDecision:
+    """RFC 8689 sections 3 and 4.2.2, ``TLS-Required: No``: the recipient domain's policies
+    (MTA-STS, DANE) are ignored; STARTTLS is still tried (``may``). The operator's own rule
+    for the domain still applies, a DANE level as ``may``. Discovery failures are still
+    reported (TLS-RPT), and ``detail`` says what was ignored."""
+    if level in DANE_LEVELS:
+        level = TlsLevel.MAY
+    ignored = [f"MTA-STS {sts.policy.mode.value}"] if sts.policy is not None else []
+    ignored += ["DANE"]
+    detail = "TLS-Required: No: ignoring " + ", ".join(ignored)
+    return PolicyDecision(
+        requirement=Requirement(level=level, source=source),
+        failures=sts.failures,
+        detail=f"{detail}; {sts.detail}" if sts.detail else detail,
+        mx_sources=sources,  # the engine's own; DANE's and MTA-STS's are set aside
+        relaxed=True,
+    )
 
 
 def _from_cache(cached: CachedPolicy, failures: tuple[TlsFailure, ...], detail: str) -> _Sts:

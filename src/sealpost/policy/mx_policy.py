@@ -45,6 +45,7 @@ class MxRequirement:
     failures: tuple[TlsFailure, ...] = ()  # report these with a delivery to this host
     secure: bool = False  # the MX RRset and this host's addresses were DNSSEC-secure
     reason: str = ""  # why the host is not allowed, for the deferral's text
+    permanent: bool = False  # not allowed for good (REQUIRETLS, RFC 8689): bounce, 5.7.30
 
 
 class MxSource(Protocol):

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +21,15 @@ from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.events import EventRecord
 from sealpost.model.grants import ALL_GRANTS
 from sealpost.model.ids import new_message_id
-from sealpost.model.queue import RecipientResult
+from sealpost.model.node import NodeRecord
+from sealpost.model.queue import RecipientResult, Submitted
 from sealpost.model.tls_memory import FetchHoldoff
 from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode, PendingBatch
 from sealpost.store import open_store
 from sealpost.store.contracts import Store
 from sealpost.store.copy import CopyRefused, copy_store
+from sealpost.store.copy_ends import BATCH
+from sealpost.store.errors import StoreError
 
 T0 = 1_700_000_000.0
 DATA = b"Subject: hi\r\n\r\n" + bytes(range(256)) + b"\r\n"
@@ -206,3 +211,61 @@ def test_cli_copies_with_json_and_exits_1_when_refused(tmp_path: Path, pg_url: s
     table = cli("--from", f"sqlite:///{source}", "--to", f"sqlite:///{tmp_path / 'copy.db'}")
     assert table.returncode == 0, table.stderr
     assert "counts match" in table.stdout and "messages" in table.stdout
+
+
+def test_more_messages_than_one_batch_all_arrive(tmp_path: Path, pg_url: str):
+    source = tmp_path / "queue.db"
+    many = BATCH * 2 + 7  # three read batches, the last one short
+
+    async def main() -> None:
+        async with open_store(f"sqlite:///{source}") as store:
+            items = [
+                Submitted(new_message_id(T0 + i), message("a@example.test")) for i in range(many)
+            ]
+            await store.enqueue_batch(items, T0)
+            first, last = (
+                await store.get(items[0].message_id),
+                await store.get(items[-1].message_id),
+            )
+        seen: list[int] = []
+        report = await copy_store(
+            f"sqlite:///{source}",
+            pg_url,
+            progress=lambda t, done, total: seen.append(done) if t.name == "messages" else None,
+        )
+        assert report.ok and seen == [0, BATCH, 2 * BATCH, many]
+        async with open_store(pg_url, node_id="copy-test") as target:
+            assert (await target.count())["queued"] == many
+            assert await target.get(items[0].message_id) == first
+            assert await target.get(items[-1].message_id) == last
+
+    asyncio.run(main())
+
+
+def test_a_row_the_target_refuses_leaves_the_target_empty(tmp_path: Path, pg_url: str):
+    source = tmp_path / "queue.db"
+    asyncio.run(filled_sqlite(source))
+    raw = sqlite3.connect(source)  # SQLite keeps any text; PostgreSQL's json does not
+    with raw:
+        raw.execute("UPDATE events SET fields = 'not json' WHERE event_id = 3")
+    raw.close()
+    with pytest.raises(StoreError, match="copying events failed"):
+        asyncio.run(copy_store(f"sqlite:///{source}", pg_url))
+
+    async def target_count() -> dict[str, int]:
+        async with open_store(pg_url, node_id="copy-test") as target:
+            return await target.count()
+
+    assert asyncio.run(target_count()) == {"queued": 0, "held": 0, "done": 0, "cancelled": 0}
+
+
+def test_a_postgresql_store_with_a_live_node_is_refused(tmp_path: Path, pg_url: str):
+    async def main() -> None:
+        async with open_store(pg_url, node_id="mx-a") as store:
+            await store.enqueue(new_message_id(T0), message("a@example.test"), T0)
+            now = time.time()
+            await store.register_node(NodeRecord("mx-a", "run-1", "host", 1, now, now), 30.0)
+        with pytest.raises(CopyRefused, match="stop every server first"):
+            await copy_store(pg_url, f"sqlite:///{tmp_path / 'copy.db'}")
+
+    asyncio.run(main())

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sealpost.store import open_store, sqlite_path
-from sealpost.store.copy_ends import CopyEnd, PostgresEnd, SqliteEnd
+from sealpost.store.copy_ends import END_ERRORS, CopyEnd, PostgresEnd, SqliteEnd
 from sealpost.store.copy_tables import TABLES, Table
 from sealpost.store.errors import StoreError
 
@@ -122,13 +122,27 @@ async def _refuse_live_or_full(source: CopyEnd, target: CopyEnd) -> None:
 async def _copy(source: CopyEnd, target: CopyEnd, progress: Progress | None) -> None:
     await target.begin()
     for table in TABLES:
-        total = await source.count(table)
-        done = 0
+        try:
+            await _copy_table(source, target, table, progress)
+        except END_ERRORS as exc:
+            raise StoreError(
+                f"copying {table.kind} failed, the target was left empty: {exc}"
+            ) from exc
+    try:
+        await target.commit()
+    except END_ERRORS as exc:
+        raise StoreError(f"committing the copy failed, the target was left empty: {exc}") from exc
+
+
+async def _copy_table(
+    source: CopyEnd, target: CopyEnd, table: Table, progress: Progress | None
+) -> None:
+    total = await source.count(table)
+    done = 0
+    if progress:
+        progress(table, done, total)
+    async for rows in source.batches(table):
+        await target.write(table, rows)
+        done += len(rows)
         if progress:
             progress(table, done, total)
-        async for rows in source.batches(table):
-            await target.write(table, rows)
-            done += len(rows)
-            if progress:
-                progress(table, done, total)
-    await target.commit()

@@ -22,6 +22,9 @@ from sealpost.store.copy_tables import Table
 
 Row = tuple[Any, ...]
 BATCH = 1000
+# What a database may raise while a copy reads or writes it (a row the target refuses, a
+# dropped connection, a locked file).
+END_ERRORS = (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 _NODE_STALE_AFTER = 30.0  # as node_presence.STALE_AFTER: a fresher heartbeat is a live node
 
 

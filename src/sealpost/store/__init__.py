@@ -23,7 +23,7 @@ from pathlib import Path
 from sealpost.store.contracts import Store
 from sealpost.store.errors import StoreError
 
-__all__ = ["Store", "StoreError", "open_store"]
+__all__ = ["Store", "StoreError", "open_store", "sqlite_path"]
 
 _SQLITE = "sqlite://"
 
@@ -51,15 +51,21 @@ def open_store(url: str, base_dir: Path | None = None, *, node_id: str | None = 
 def _sqlite_store(rest: str, url: str, base_dir: Path | None) -> Store:
     from sealpost.store.sqlite.store import SqliteStore
 
-    if not rest.startswith("/") or rest.strip("/") == "":
+    store: Store = SqliteStore(sqlite_path(url, base_dir))
+    return store
+
+
+def sqlite_path(url: str, base_dir: Path | None = None) -> Path:
+    """The file a ``sqlite://`` url names; relative paths resolve against ``base_dir``."""
+    rest = url[len(_SQLITE) :]
+    if not url.lower().startswith(_SQLITE) or not rest.startswith("/") or rest.strip("/") == "":
         raise StoreError(
             f"store url {url!r}: expected sqlite:///relative/path.db or sqlite:////abs/path.db"
         )
     path = Path(rest[1:])  # "//abs/path" -> "/abs/path"; "/rel/path" -> "rel/path"
     if not path.is_absolute():
         path = (base_dir if base_dir is not None else Path.cwd()) / path
-    store: Store = SqliteStore(path)
-    return store
+    return path
 
 
 def _redacted(url: str) -> str:

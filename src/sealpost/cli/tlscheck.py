@@ -13,7 +13,7 @@ import json
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, cast
 
 import typer
 from rich.panel import Panel
@@ -35,6 +35,12 @@ _GRADE_STYLE = {
 }
 
 
+class _ExitCoded(Protocol):
+    """What click's UsageError carries: the status the command exits with."""
+
+    exit_code: int
+
+
 # typer raises its own (vendored) click's UsageError: find it from a public subclass.
 _USAGE_ERROR: type[Exception] = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
@@ -54,7 +60,7 @@ class TlsCheckCommand(TyperCommand):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except _USAGE_ERROR as exc:
-            exc.exit_code = USAGE_EXIT  # type: ignore[attr-defined]
+            cast(_ExitCoded, exc).exit_code = USAGE_EXIT
             raise
 
 

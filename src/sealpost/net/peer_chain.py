@@ -15,8 +15,18 @@ from __future__ import annotations
 
 import _ssl
 import ssl
+from typing import Protocol
 
 from sealpost.net.tls import SslEndpoint
+
+_ENCODING_DER: int = getattr(_ssl, "ENCODING_DER", 2)  # not in every stub of ``_ssl``
+
+
+class _ChainCertificate(Protocol):
+    """One certificate of ``get_unverified_chain()`` (``_ssl.Certificate``)."""
+
+    def public_bytes(self, format: int = ..., /) -> bytes | str: ...
+
 
 CHAIN_AVAILABLE = hasattr(ssl.SSLObject, "get_unverified_chain") or hasattr(
     _ssl._SSLSocket, "get_unverified_chain"
@@ -38,7 +48,8 @@ def peer_chain(ssl_object: SslEndpoint | None) -> tuple[bytes, ...]:
     return (leaf,) if leaf else ()
 
 
-def _der(cert: object) -> bytes:
+def _der(cert: bytes | _ChainCertificate) -> bytes:
     if isinstance(cert, bytes):
         return cert
-    return bytes(cert.public_bytes(_ssl.ENCODING_DER))  # type: ignore[attr-defined]
+    der = cert.public_bytes(_ENCODING_DER)
+    return der if isinstance(der, bytes) else der.encode("ascii")

@@ -8,7 +8,6 @@ the records.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import secrets
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ from sealpost.model.queue import (
 )
 from sealpost.store.attempts import apply_results, cancelled, state_after
 from sealpost.store.errors import DuplicateError, LeaseLostError, StoreError
+from sealpost.store.local_wakeups import LocalWakeups
 from sealpost.store.memory.events import MemoryEvents
 from sealpost.store.memory.records import MemoryRecords
 
@@ -53,7 +53,7 @@ class MemoryQueue(MemoryEvents, MemoryRecords):
         MemoryRecords.__init__(self)
         self._messages: dict[str, _Entry] = {}
         self._idempotency: dict[str, IdempotencyRecord] = {}
-        self._mail_queued = asyncio.Event()
+        self._mail_queued = LocalWakeups()  # QueueWakeups: enqueue and retry_now notify
 
     # --- Spool ------------------------------------------------------------------------------
     async def enqueue(
@@ -119,16 +119,11 @@ class MemoryQueue(MemoryEvents, MemoryRecords):
         self._messages[message_id] = _Entry(stored)
         self._append(events)
         if state == "queued":
-            self._mail_queued.set()
+            self._mail_queued.notify()
 
     # --- QueueWakeups -----------------------------------------------------------------------
     async def wait_for_mail(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._mail_queued.wait(), max(timeout, 0))
-        except TimeoutError:
-            return False
-        self._mail_queued.clear()
-        return True
+        return await self._mail_queued.wait(timeout)
 
     # --- IdempotencyStore -------------------------------------------------------------------
     async def get_idempotency(self, key: str) -> IdempotencyRecord | None:
@@ -220,7 +215,7 @@ class MemoryQueue(MemoryEvents, MemoryRecords):
         if entry is None or entry.stored.state not in ("queued", "held"):
             return False
         entry.stored = replace(entry.stored, state="queued", next_attempt_at=now)
-        self._mail_queued.set()
+        self._mail_queued.notify()
         return True
 
     async def cancel(self, message_id: str) -> bool:

@@ -23,6 +23,7 @@ from typing import Self, TypeVar
 
 from sealpost.store.errors import StoreError
 from sealpost.store.file_modes import create_private_file, make_private_dirs
+from sealpost.store.local_wakeups import LocalWakeups
 from sealpost.store.sqlite import schema, sql
 from sealpost.store.sqlite.writer import GroupCommitWriter
 
@@ -40,7 +41,7 @@ class Database:
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._executor: ThreadPoolExecutor | None = None
         self._open_lock = asyncio.Lock()
-        self._mail_queued = asyncio.Event()  # QueueWakeups: set by enqueue and retry_now
+        self._mail_queued = LocalWakeups()  # QueueWakeups: enqueue and retry_now notify
         self.migrated: tuple[int, int] = (0, 0)
 
     @property

@@ -10,7 +10,6 @@ expires (security checklist K11).
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import logging
 import sqlite3
@@ -62,7 +61,7 @@ class SqliteQueue(Database):
             partial(ops.insert_message, row=row, recipients=recipients, events=event_rows)
         )
         if state == "queued":
-            self._mail_queued.set()
+            self._mail_queued.notify()
 
     async def enqueue_batch(
         self,
@@ -94,16 +93,11 @@ class SqliteQueue(Database):
         )
         await self._write(op)
         if any(item.state == "queued" for item in items):
-            self._mail_queued.set()
+            self._mail_queued.notify()
 
     # --- QueueWakeups -----------------------------------------------------------------------
     async def wait_for_mail(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._mail_queued.wait(), max(timeout, 0))
-        except TimeoutError:
-            return False
-        self._mail_queued.clear()
-        return True
+        return await self._mail_queued.wait(timeout)
 
     # --- IdempotencyStore -------------------------------------------------------------------
     async def get_idempotency(self, key: str) -> IdempotencyRecord | None:
@@ -181,7 +175,7 @@ class SqliteQueue(Database):
 
         changed: bool = await self._write(retry)
         if changed:
-            self._mail_queued.set()
+            self._mail_queued.notify()
         return changed
 
     async def cancel(self, message_id: str) -> bool:

@@ -71,3 +71,16 @@ def test_a_finished_session_frees_its_ip_slot_before_the_socket_is_gone():
     assert limiter.total == 1 and limiter.per_ip == {"a": 1}
     limiter.release("a")
     assert limiter.total == 0 and limiter.per_ip == {}
+
+
+def test_exemption_answers_are_remembered_boundedly_and_stay_right():
+    limiter = ConnectionLimiter.with_exempt(10, 1, 0, ["10.0.0.0/8", "::ffff:0:0/96"])
+    for _ in range(3):  # the second and third rounds answer from memory
+        assert limiter.is_exempt("10.1.2.3")
+        assert limiter.is_exempt("::ffff:10.9.9.9")  # IPv4-mapped counts as IPv4
+        assert not limiter.is_exempt("192.0.2.1")
+        assert not limiter.is_exempt("not an address")
+    for i in range(10_000):  # many clients: the memory starts over instead of growing
+        limiter.is_exempt(f"192.0.{i // 256 % 256}.{i % 256}")
+    assert len(limiter._exempt_seen) <= 4096
+    assert limiter.is_exempt("10.1.2.3") and not limiter.is_exempt("192.0.2.1")

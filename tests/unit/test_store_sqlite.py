@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+from dataclasses import asdict
 
 import pytest
 
@@ -666,7 +667,7 @@ def test_wal_is_fsynced_before_enqueue_returns(tmp_path):
     assert syncs, "\n".join(lines[opened : acked + 1])
 
 
-def test_tls_encoding_is_exactly_to_dict():
+def test_tls_record_to_dict_is_asdict_without_the_empty_fields():
     full = TlsRecord(
         version="TLSv1.2",
         cipher="ECDHE-RSA-AES128-GCM-SHA256",
@@ -684,8 +685,12 @@ def test_tls_encoding_is_exactly_to_dict():
         extra={"dane": {"usage": 3}, "list": [1, 2]},
     )
     for record in (full, TlsRecord(), TlsRecord(version="TLSv1.3", verified=False)):
-        assert codec.tls_dict(record) == record.to_dict()
-        assert TlsRecord.from_dict(codec.tls_dict(record)) == (record if record.to_dict() else None)
+        reference = {k: v for k, v in asdict(record).items() if v is not None and v != {}}
+        assert record.to_dict() == reference
+        assert TlsRecord.from_dict(record.to_dict()) == (record if reference else None)
+    copied = full.to_dict()
+    copied["extra"]["dane"]["usage"] = 2  # a copy: the frozen record is not changed through it
+    assert full.extra == {"dane": {"usage": 3}, "list": [1, 2]}
 
 
 def test_corrupt_row_is_reported_and_does_not_block_the_queue(tmp_path):

@@ -43,6 +43,20 @@ _REPLIES = {
 }
 
 
+_EXEMPT_MEMORY = 4096  # addresses whose exemption is remembered before starting over
+
+
+def _in_any(ip: str, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    """Whether ``ip`` is in one of ``networks`` (IPv4-mapped IPv6 counts as IPv4)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
 @dataclass(slots=True)
 class ConnectionLimiter:
     """Counts open connections per IP and in total, and new connections per IP per minute;
@@ -56,6 +70,7 @@ class ConnectionLimiter:
     per_ip: dict[str, int] = field(default_factory=dict)
     recent: dict[str, deque[float]] = field(default_factory=dict)
     board: LimitBoard | None = None  # shared by the worker processes; None: this process
+    _exempt_seen: dict[str, bool] = field(default_factory=dict)  # is_exempt's answers
     worker: int = 0  # this process's column of ``board``
 
     @classmethod
@@ -75,13 +90,12 @@ class ConnectionLimiter:
         """Whether ``ip`` is in an exempt network (IPv4-mapped IPv6 counts as IPv4)."""
         if not self.exempt:
             return False
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        return any(address in network for network in self.exempt)
+        known = self._exempt_seen.get(ip)
+        if known is None:  # parsed once per address: twice per connection otherwise
+            if len(self._exempt_seen) >= _EXEMPT_MEMORY:
+                self._exempt_seen.clear()
+            known = self._exempt_seen[ip] = _in_any(ip, self.exempt)
+        return known
 
     def acquire(self, ip: str, now: float = 0.0) -> Reply | None:
         """Reserve a slot for ``ip``; a reply to send before closing when refused."""

@@ -56,7 +56,7 @@ def message_row(
         "helo": session.helo,
         "esmtp": session.esmtp,
         "auth_user": session.auth_user,
-        "tls": tls_dict(session.tls) if session.tls else None,
+        "tls": session.tls.to_dict() if session.tls else None,
         "local_hostname": session.local_hostname,
     }
     if session.sender_domains is not None:
@@ -75,22 +75,6 @@ def message_row(
         json.dumps(session_json, separators=(",", ":")),
         message.data,
     )
-
-
-def tls_dict(record: TlsRecord) -> dict[str, Any]:
-    """Exactly ``record.to_dict()`` without its deep copy (ten times faster; on the hot path).
-
-    ``test_store_sqlite`` checks the two agree; ``TlsRecord.from_dict`` reads it back.
-    """
-    out: dict[str, Any] = {}
-    for name in _TLS_FIELDS:
-        value = getattr(record, name)
-        if value is not None and value != {}:
-            out[name] = value
-    return out
-
-
-_TLS_FIELDS = tuple(TlsRecord.__dataclass_fields__)
 
 
 def _domains(value: Any) -> frozenset[str] | None:

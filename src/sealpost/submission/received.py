@@ -7,6 +7,7 @@ ESMTPSA, UTF8SMTP...), and we add what the TLS session proved, as Postfix does.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -24,9 +25,12 @@ def protocol_name(session: SessionInfo, envelope: Envelope) -> str:
     return base + suffix
 
 
+_UNSAFE = re.compile(r"[^\x21-\x7e]|[()\\]")
+
+
 def _clean(text: str) -> str:
     """Keep trace fields to printable ASCII without parentheses or line breaks."""
-    return "".join(c if 32 < ord(c) < 127 and c not in "()\\" else "_" for c in text)
+    return _UNSAFE.sub("_", text)
 
 
 def received_header(

@@ -34,6 +34,7 @@ from sealpost.smtp.server import (
 )
 from sealpost.store.errors import StoreError
 from sealpost.submission.sender_identity import ForeignSender
+from sealpost.submission.smtp_api_header import BadSmtpApi
 
 log = logging.getLogger("sealpost.smtp")
 
@@ -210,6 +211,9 @@ class SmtpConnection(asyncio.Protocol):
             if isinstance(outcome, ForeignSender):
                 log.info("refused from %s, key %s: %s", self._ip, session.auth_user, outcome)
                 reply = replies.sender_not_owned(str(outcome))
+            elif isinstance(outcome, BadSmtpApi):
+                log.info("refused from %s, key %s: %s", self._ip, session.auth_user, outcome)
+                reply = replies.bad_smtp_api_header(str(outcome))
             else:
                 reply = Reply.of(250, "2.0.0", f"Ok: queued as {outcome.message_id}")
                 # One line per message is DEBUG; INFO has the door's summary per interval.

@@ -56,6 +56,12 @@ def sender_not_owned(reason: str) -> Reply:
     return Reply.of(550, "5.7.1", f"Message rejected: {reason}")
 
 
+def bad_smtp_api_header(reason: str) -> Reply:
+    """After the final dot: the authenticated injection's ``X-MSYS-API`` header cannot be
+    used (SparkPost's SMTP API); nothing is queued."""
+    return Reply.of(554, "5.6.0", f"Message rejected: {reason}")
+
+
 def unsupported_param(keyword: str) -> Reply:
     return Reply.of(555, "5.5.4", f"Unsupported option: {keyword}")
 

@@ -36,6 +36,7 @@ from sealpost.submission.activity import DoorCounts
 from sealpost.submission.local_hold import LocalHold
 from sealpost.submission.received import received_header
 from sealpost.submission.sender_identity import ForeignSender, check_sender
+from sealpost.submission.smtp_api_header import BadSmtpApi, apply_smtp_api
 
 
 class Signer(Protocol):
@@ -90,9 +91,17 @@ class Submission:
         """Call ``wake`` after each message is stored (the dispatcher's wake-up)."""
         self._wake = wake
 
-    async def submit(self, message: InboundMessage) -> Accepted | ForeignSender:
+    async def submit(self, message: InboundMessage) -> Accepted | ForeignSender | BadSmtpApi:
         """Durably queue ``message``; raises ``StoreError`` when it could not be stored.
-        A restricted key's message naming a sender it may not use is returned refused."""
+        A restricted key's message naming a sender it may not use is returned refused, as is
+        an authenticated injection whose ``X-MSYS-API`` header cannot be used; a usable one
+        is applied and removed (``smtp_api_header``) before anything else looks at it."""
+        if message.session.auth_user is not None and message.session.listener != "api":
+            read = apply_smtp_api(message)
+            if isinstance(read, BadSmtpApi):
+                self.refused += 1
+                return read
+            message = read
         refused = _refusal(message)
         if refused is not None:
             self.refused += 1

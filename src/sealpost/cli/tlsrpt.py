@@ -31,8 +31,8 @@ from sealpost.cli.common import (
     with_store,
 )
 from sealpost.config.model import Config
-from sealpost.model.tlsrpt_report import SentReport
 from sealpost.dns.dnspython_resolver import DnspythonResolver
+from sealpost.model.tlsrpt_report import SentReport
 from sealpost.tlsrpt import wiring
 from sealpost.tlsrpt.send import DomainOutcome
 

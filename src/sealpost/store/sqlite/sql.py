@@ -217,8 +217,8 @@ INSERT_TLS_REPORT = """INSERT INTO tlsrpt_reports
 INSERT_TLS_TARGET = """INSERT INTO tlsrpt_report_targets
     (report_id, uri, state, detail, updated_at)
     VALUES (?, ?, ?, ?, ?)"""
-UPDATE_TLS_TARGET = """UPDATE tlsrpt_report_targets SET state = ?, detail = ?, updated_at = ?
-    WHERE report_id = ? AND uri = ?"""
+UPDATE_TLS_TARGET = """UPDATE tlsrpt_report_targets SET state = ?3, detail = ?4, updated_at = ?5
+    WHERE report_id = ?1 AND uri = ?2"""
 _REPORT_COLUMNS = "report_id, day, policy_domain, created_at, report"
 SELECT_TLS_REPORTS = f"""SELECT {_REPORT_COLUMNS} FROM tlsrpt_reports
     ORDER BY day DESC, policy_domain LIMIT ?"""

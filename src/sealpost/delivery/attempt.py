@@ -180,6 +180,7 @@ class DomainDelivery:
             _all(message, failed.outcome, failed.reply),
             tls,
             target.host,
+            failed.peer_ip,
             tls_failures=failures,
             reported=self._reported(decision, found, mx),
         )

@@ -200,7 +200,8 @@ class ListenerConfig(Section):
     """One SMTP listening socket."""
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")] = Field(
-        description="Unique name, used in log lines and stored with each message it accepts."
+        description="Unique name, used in log lines and stored with each message it accepts; "
+        '"api", "dsn" and "tlsrpt" are reserved (Sealpost\'s own mail).'
     )
     address: Annotated[str, AfterValidator(address_text)] = Field(
         description="host:port or [ipv6]:port to listen on; port 0 lets the system pick a "

@@ -8,12 +8,21 @@ for them, and carry counts and their own MX names and addresses, nothing of any 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
 from sealpost.config.section import Section
-from sealpost.config.values import Positive, Seconds, cidr_text
+from sealpost.config.values import Positive, Seconds, cidr_text, issue
+
+_ADDRESS = re.compile(r"[^@\s<>\"]{1,64}@[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
+def _address_or_empty(value: str) -> str:
+    if value and not _ADDRESS.fullmatch(value):
+        raise issue(f"must be an address such as tlsrpt@example.com, or empty (got {value!r})")
+    return value
 
 
 class TlsRptSection(Section):
@@ -38,13 +47,12 @@ class TlsRptSection(Section):
         description="contact-info of the reports (an address or URL for questions about "
         "them); empty: the sender address.",
     )
-    sender: str = Field(
+    sender: Annotated[str, AfterValidator(_address_or_empty)] = Field(
         "",
-        max_length=254,
-        pattern=r"^$|^[^@\s]+@[^@\s]+$",
         description="From: and envelope sender of mailed reports; empty: "
-        "tlsrpt-noreply@<[server] hostname>. Mail from this domain is DKIM-signed when we "
-        "hold a key for it (RFC 8460 section 5.3 asks for a signature).",
+        "tlsrpt-noreply@<[server] hostname>. Reports are DKIM-signed with the key of this "
+        "domain (or a parent) when there is one; RFC 8460 section 3: receivers ignore "
+        "unsigned reports, so give it a key ([[dkim.keys]] or a verified sending domain).",
     )
     send_delay_max: Seconds = Field(
         900.0,

@@ -227,10 +227,37 @@ def test_an_attempt_counts_one_session_per_result_and_none_without_tls():
     failures = (TlsFailure.CERTIFICATE_NOT_TRUSTED, TlsFailure.VALIDATION_FAILURE)
     bad = DomainAttempt((), tls, "mx1.example.test", None, tls_failures=failures, reported=STS)
     assert [t.result for t in tallies("example.test", bad, T_DAY)] == sorted(failures)
-    plaintext = DomainAttempt((), TlsRecord(offered=False), "mx1.example.test", reported=STS)
-    assert tallies("example.test", plaintext, T_DAY) == []
+    refused = DomainAttempt((), None, "mx1.example.test", reported=STS)  # no connection
+    assert tallies("example.test", refused, T_DAY) == []
     relayed = DomainAttempt((), tls, "smarthost.test", "192.0.2.5")  # reported None
     assert tallies("example.test", relayed, T_DAY) == []
+
+
+def test_without_a_policy_only_failing_to_negotiate_tls_or_to_find_a_policy_fails():
+    """RFC 8460 section 4.4: failures are failures to negotiate TLS; with no policy an
+    unverified certificate is no failure, a missing STARTTLS or a broken policy fetch is."""
+    none = ReportedPolicy()
+    tls = TlsRecord(version="TLSv1.3", verified=False)
+    untrusted = (TlsFailure.CERTIFICATE_NOT_TRUSTED,)
+    seen = DomainAttempt((), tls, "mx.test", tls_failures=untrusted, reported=none)
+    assert [t.result for t in tallies("example.test", seen, T_DAY)] == [None]
+    fetch = (TlsFailure.STS_POLICY_FETCH_ERROR, *untrusted)
+    broken = DomainAttempt((), tls, "mx.test", tls_failures=fetch, reported=none)
+    assert [t.result for t in tallies("example.test", broken, T_DAY)] == [
+        TlsFailure.STS_POLICY_FETCH_ERROR
+    ]
+    clear = DomainAttempt(
+        (),
+        TlsRecord(offered=False),
+        "mx.test",
+        tls_failures=(TlsFailure.STARTTLS_NOT_SUPPORTED,),
+        reported=none,
+    )
+    assert [t.result for t in tallies("example.test", clear, T_DAY)] == [
+        TlsFailure.STARTTLS_NOT_SUPPORTED
+    ]
+    under_sts = DomainAttempt((), tls, "mx.test", tls_failures=untrusted, reported=STS)
+    assert [t.result for t in tallies("example.test", under_sts, T_DAY)] == list(untrusted)
 
 
 # --- one day's run ----------------------------------------------------------------------------

@@ -8,12 +8,16 @@ domain attempt (``DomainAttempt``) counts as one session to the MX it ended on:
   ``policy.reported.reported_policy``: ``tlsa``, ``sts`` or ``no-policy-found``);
 - it failed when the attempt names RFC 8460 failures (``tls_failures``): one tally per
   distinct result type, so a session that saw two failures counts in both; it succeeded
-  when TLS was negotiated and nothing failed; a session with neither (plaintext to a host
-  without STARTTLS under no policy, a refused connection) is no TLS session and counts
-  nowhere;
+  when TLS was negotiated and nothing failed; a session with neither (a refused connection)
+  is no TLS session and counts nowhere;
+- under ``no-policy-found`` a session that negotiated TLS succeeded even if the certificate
+  did not verify: section 4.4 counts failures "to negotiate a TLS-enabled connection", and
+  no policy asked for an authenticated peer. Policy discovery failures (``sts-*``,
+  ``dnssec-invalid``, ``dane-required``) still count; so does ``starttls-not-supported``;
 - hosts of static routes and the smarthost are the operator's, not the domain's: not
-  counted. Nor is anything of a TLS report message itself (``REPORT_LISTENER``): reports
-  about delivering reports would loop (one domain's failing ``rua`` feeding its own report).
+  counted. Nor is anything of a TLS report message itself (``delivery.outcomes`` skips
+  messages of ``model.tlsrpt_report.REPORT_LISTENER``): reports about delivering reports
+  would loop (one domain's failing ``rua`` feeding its own report).
 
 A pooled connection carries several messages; each message's attempt counts once, so the
 counts are delivery attempts over TLS sessions rather than TCP connections.
@@ -25,7 +29,19 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from sealpost.delivery.attempt import DomainAttempt
-from sealpost.model.tlsrpt_report import TlsTally
+from sealpost.model.tlsrpt import TlsFailure
+from sealpost.model.tlsrpt_report import PolicyType, TlsTally
+
+# Failures of finding or checking a policy: reported whether or not TLS was negotiated.
+DISCOVERY = frozenset(
+    {
+        TlsFailure.STS_POLICY_FETCH_ERROR,
+        TlsFailure.STS_POLICY_INVALID,
+        TlsFailure.STS_WEBPKI_INVALID,
+        TlsFailure.DNSSEC_INVALID,
+        TlsFailure.DANE_REQUIRED,
+    }
+)
 
 
 def utc_day(ts: float) -> str:
@@ -44,9 +60,10 @@ def tallies(domain: str, attempt: DomainAttempt, now: float) -> list[TlsTally]:
         receiving_mx=(attempt.mx or "").lower().rstrip("."),
         receiving_ip=attempt.ip or "",
     )
-    failures = sorted(set(attempt.tls_failures))
+    negotiated = attempt.tls is not None and bool(attempt.tls.version)
+    failures = set(attempt.tls_failures)
+    if policy.type is PolicyType.NO_POLICY_FOUND and negotiated:
+        failures &= DISCOVERY
     if failures:
-        return [replace(base, result=f) for f in failures]
-    if attempt.tls is not None and attempt.tls.version:
-        return [base]
-    return []
+        return [replace(base, result=f) for f in sorted(failures)]
+    return [base] if negotiated else []

@@ -10,6 +10,7 @@ on the sockets the supervisor bound, counts connections in the shared limit tabl
 its own store connections. Only the primary worker runs the dispatcher, the webhook worker
 and the API; the others tell it about queued mail through the wake pipe, and follow its
 changes to the DKIM signing keys. Every worker watches its certificate files.
+The primary also sends the TLS reports (``[tlsrpt]``, RFC 8460) after each midnight UTC.
 ``prepare(config)`` is what the supervisor runs once before it forks: migrations, and the
 config's DKIM keys checked.
 """
@@ -50,6 +51,10 @@ from sealpost.store.file_modes import loose_modes, queue_files
 from sealpost.submission.activity import log_summaries
 from sealpost.submission.door import Submission
 from sealpost.submission.local_hold import LocalHold
+from sealpost.tlsrpt import wiring as tlsrpt_wiring
+from sealpost.tlsrpt.daily import run_daily
+from sealpost.tlsrpt.post import ReportPoster
+from sealpost.tlsrpt.send import TlsReporter
 from sealpost.webhooks.worker import WebhookWorker
 from sealpost.webhooks.worker import from_config as webhook_worker
 from sealpost.workers.seat import WorkerSeat
@@ -123,6 +128,8 @@ class Sealpost:
         self.pool: SessionPool | None = None
         self._dispatching: asyncio.Task[None] | None = None
         self.presence: NodePresence | None = None
+        self.reporter: TlsReporter | None = None  # [tlsrpt] enabled, on the primary
+        self._report_poster: ReportPoster | None = None
         self.timeouts = Timeouts(
             idle=srv.idle_timeout,
             data=srv.data_timeout,
@@ -163,6 +170,8 @@ class Sealpost:
             self._warn_loose_modes()
             self.webhooks = webhook_worker(self.store, self.config, self.egress)
             self.webhooks.start()
+            if self.config.tlsrpt.enabled:
+                self._start_reporter()
         if self.config.delivery.enabled:
             if self.primary:
                 await self._start_dispatcher()
@@ -217,6 +226,15 @@ class Sealpost:
             log.info("%d message(s) were in delivery when the server stopped; due again", recovered)
         self.submission.on_queued(self.dispatcher.wake)
 
+    def _start_reporter(self) -> None:
+        """TLS reports (RFC 8460), sent after each midnight UTC by ``run_daily``."""
+        self.reporter, self._report_poster = tlsrpt_wiring.reporter(
+            self.config, self.store, self.resolver, self.submission
+        )
+        unsigned = tlsrpt_wiring.unsigned_warning(self.config, self.signing_keys)
+        if unsigned:
+            log.warning("%s", unsigned)
+
     def _warn_loose_modes(self) -> None:
         database = self.config.store.sqlite_path
         paths = [self.config.server.data_dir, *(queue_files(database) if database else ())]
@@ -265,6 +283,16 @@ class Sealpost:
             tasks.append(loop.create_task(self.presence.run(self._stop)))
         if self.dispatcher is not None:
             self._dispatching = loop.create_task(self.dispatcher.run(self._stop))
+        if self.reporter is not None:
+            t = self.config.tlsrpt
+            daily = run_daily(
+                self.reporter,
+                self.store,
+                self._stop,
+                delay_max=t.send_delay_max,
+                keep_days=t.keep_days,
+            )
+            tasks.append(loop.create_task(daily))
         if self.seat is not None:
             watch_lifeline(loop, self.seat.lifeline, self._supervisor_gone)
             if self.dispatcher is not None:
@@ -317,6 +345,8 @@ class Sealpost:
             await self.pool.close_all()
         if self.webhooks is not None:
             await self.webhooks.stop()
+        if self._report_poster is not None:
+            await self._report_poster.close()
         if self.presence is not None:
             await self.presence.release()
         if self.seat is not None:

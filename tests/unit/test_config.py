@@ -451,6 +451,15 @@ def test_parse_address_never_crashes(text: str) -> None:
     assert 0 <= port <= 65535 and host
 
 
+@pytest.mark.parametrize("name", ["api", "dsn", "tlsrpt"])
+def test_listener_names_of_our_own_mail_are_reserved(tmp_path: Path, name: str) -> None:
+    """Mail under these names is signed as ours (submission/door.py) and TLS reports are
+    never counted: an SMTP listener may not take one."""
+    error = error_of(tmp_path, BASE + plain(name))
+    assert "smtp.listeners[0].name" in str(error)
+    assert "Sealpost's own mail" in str(error)
+
+
 def test_port_zero_listeners_are_not_duplicates(tmp_path: Path) -> None:
     config = load_text(tmp_path, BASE + plain("a", "127.0.0.1:0") + plain("b", "127.0.0.1:0"))
     assert [x.port for x in config.smtp.listeners] == [0, 0]
@@ -471,6 +480,8 @@ def test_port_zero_listeners_are_not_duplicates(tmp_path: Path) -> None:
             "at least",
         ),
         ({"dns": {"nameservers": ["not a host:53"]}}, "dns.nameservers[0]", "host name"),
+        ({"tlsrpt": {"sender": "not an address"}}, "tlsrpt.sender", "tlsrpt@example.com"),
+        ({"tlsrpt": {"allowed_private_targets": ["10.0.0.0/33"]}}, "tlsrpt", "10.0.0.0/33"),
         (
             {"dkim": {"keys": [{"domain": "example.test", "selector": "s1"}]}},
             "dkim.keys[0].key_file",

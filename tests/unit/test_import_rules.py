@@ -92,6 +92,7 @@ ALLOWED: dict[str, set[str]] = {
     "submission": {"model", "dkim", "events", "store"},
     "inbound": {"model", "net", "smtp", "store", "submission", "api_keys"},
     "webhooks": {"model", "config", "events", "net", "store"},
+    "tlsrpt": {"model", "config", "dkim", "dns", "domains", "net", "store", "submission"},
     "api": {
         "model",
         "api_keys",
@@ -124,6 +125,7 @@ ALLOWED: dict[str, set[str]] = {
         "smtp",
         "store",
         "submission",
+        "tlsrpt",
         "webhooks",
         "workers",
     },
@@ -143,6 +145,7 @@ ALLOWED: dict[str, set[str]] = {
         "smtp",
         "store",
         "tlscheck",
+        "tlsrpt",
     },
 }
 

@@ -30,6 +30,7 @@ from pydantic import (
 from sealpost.config.api import ApiSection
 from sealpost.config.outbound import DeliverySection, DkimSection, DnsSection, MtaStsSection
 from sealpost.config.section import Section
+from sealpost.config.tlsrpt import TlsRptSection
 from sealpost.config.values import (
     Domain,
     LogFormat,
@@ -191,11 +192,16 @@ class TlsSection(Section):
         return self
 
 
+# Listener names of mail Sealpost itself queues (submission/door.py signs it as ours).
+RESERVED_LISTENER_NAMES = frozenset({"api", "dsn", "tlsrpt"})
+
+
 class ListenerConfig(Section):
     """One SMTP listening socket."""
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")] = Field(
-        description="Unique name, used in log lines and stored with each message it accepts."
+        description="Unique name, used in log lines and stored with each message it accepts; "
+        '"api", "dsn" and "tlsrpt" are reserved (Sealpost\'s own mail).'
     )
     address: Annotated[str, AfterValidator(address_text)] = Field(
         description="host:port or [ipv6]:port to listen on; port 0 lets the system pick a "
@@ -227,6 +233,12 @@ class ListenerConfig(Section):
 
     @model_validator(mode="after")
     def _tls_rules(self) -> ListenerConfig:
+        if self.name in RESERVED_LISTENER_NAMES:  # mail from them counts as originated here
+            raise issue(
+                f"{self.name!r} names Sealpost's own mail (API, bounces, TLS reports); "
+                "choose another listener name",
+                "name",
+            )
         if self.auth and self.tls is TlsMode.NONE:
             raise issue(
                 'AUTH is never offered in plaintext: set tls = "starttls" or "implicit", '
@@ -336,6 +348,7 @@ class Config(Section):
     mta_sts: MtaStsSection = Field(default_factory=dict, validate_default=True)
     dkim: DkimSection = Field(default_factory=dict, validate_default=True)
     api: ApiSection = Field(default_factory=dict, validate_default=True)
+    tlsrpt: TlsRptSection = Field(default_factory=dict, validate_default=True)
 
     _source: Path | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)

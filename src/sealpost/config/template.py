@@ -76,6 +76,8 @@ def render_default_config(hostname: str, dev_ports: bool) -> str:
     }
     if dev_ports:  # a development box: unverified sending domains allowed
         overrides["api"] = {"allow_unverified_domains": True}
+    else:  # a production server reports its TLS sessions (RFC 8460; docs/outbound.md)
+        overrides["tlsrpt"] = {"enabled": True}
     host = "127.0.0.1" if dev_ports else "0.0.0.0"
     lines = [
         "# sealpost.toml: the configuration of one Sealpost server.",

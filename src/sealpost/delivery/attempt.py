@@ -30,11 +30,13 @@ from sealpost.model import tls_required
 from sealpost.model.reply import Reply
 from sealpost.model.tls_record import TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
+from sealpost.model.tlsrpt_report import ReportedPolicy
 from sealpost.policy import requiretls_mx
 from sealpost.policy.dane import dane_view
 from sealpost.policy.engine import PolicyDecision, PolicyEngine
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
 from sealpost.policy.mx_policy import MxRequirement
+from sealpost.policy.reported import reported_policy
 
 # Hosts that DNS named for the domain: MTA-STS `mx` patterns apply to them (RFC 8461 section
 # 4.1), to an implicit MX (the domain's own address records, RFC 5321 section 5.1) as well.
@@ -50,6 +52,9 @@ class DomainAttempt:
     ip: str | None = None
     local: bool = False  # a local domain without a route: keep the mail queued
     tls_failures: tuple[TlsFailure, ...] = ()
+    # The RFC 8460 policy of the host the attempt ended on, for TLS reports (None: no MX
+    # of the domain's was tried, e.g. a static route or the smarthost)
+    reported: ReportedPolicy | None = None
 
 
 def _all(message: OutboundMessage, outcome: Outcome, reply: Reply) -> tuple[RecipientOutcome, ...]:
@@ -145,6 +150,7 @@ class DomainDelivery:
                 target.host,
                 session.peer_ip,
                 tls_failures=(*failures, *skipped, *mx.failures),
+                reported=self._reported(decision, found, mx),
             )
         if last is None:  # every host was taken out (MTA-STS enforce, RFC 8461 section 4.1;
             # DANE, RFC 7672 section 2.2)
@@ -154,19 +160,37 @@ class DomainDelivery:
                 reply = Reply.of(550, requiretls_mx.STATUS, out.reason)
                 failures = (*decision.failures, *skipped)
                 return DomainAttempt(
-                    _all(message, Outcome.PERMANENT, reply), record, tls_failures=failures
+                    _all(message, Outcome.PERMANENT, reply),
+                    record,
+                    tls_failures=failures,
+                    reported=self._reported(decision, found, out),
                 )
             failures = (*decision.failures, *(skipped or (TlsFailure.VALIDATION_FAILURE,)))
             reply = Reply.of(451, "4.7.5", out.reason)
             return DomainAttempt(
-                _all(message, Outcome.TRANSIENT, reply), record, tls_failures=failures
+                _all(message, Outcome.TRANSIENT, reply),
+                record,
+                tls_failures=failures,
+                reported=self._reported(decision, found, out),
             )
         target, mx, failed = last
         failures = (*decision.failures, *skipped, *((failed.failure,) if failed.failure else ()))
         tls = failed.tls or _policy_record(mx.requirement)
         return DomainAttempt(
-            _all(message, failed.outcome, failed.reply), tls, target.host, tls_failures=failures
+            _all(message, failed.outcome, failed.reply),
+            tls,
+            target.host,
+            failed.peer_ip,
+            tls_failures=failures,
+            reported=self._reported(decision, found, mx),
         )
+
+    @staticmethod
+    def _reported(
+        decision: PolicyDecision, found: Route, mx: MxRequirement
+    ) -> ReportedPolicy | None:
+        """The TLS-RPT policy of a host DNS named for the domain; None for relays."""
+        return reported_policy(decision, mx) if found.via in _FROM_DNS else None
 
     @staticmethod
     async def _refine(decision: PolicyDecision, found: Route, target: Target) -> MxRequirement:

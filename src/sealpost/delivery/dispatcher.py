@@ -4,7 +4,8 @@ Per message: its still-queued recipients are grouped by domain and each domain i
 concurrently, bounded by a global and a per-domain limit of sessions. The per-recipient
 results, the next attempt time and every event are committed in ONE store transaction
 (``record_attempt``), so a crash re-sends only to recipients not yet recorded (checklist
-K6) and no event is lost or invented. Bounces (RFC 3464 DSNs) are queued before the attempt
+K6) and no event is lost or invented; the attempt's TLS-RPT tallies go in that same
+transaction. Bounces (RFC 3464 DSNs) are queued before the attempt
 is recorded: a crash in between may send a duplicate bounce, never lose one. Claims are
 leases; a worker that dies leaves its messages to be claimed again (K11).
 
@@ -199,7 +200,7 @@ class Dispatcher:
         if book.delay_notice_due:  # remembered, so the sender is told once per message
             await self._store.record_delay_notice(stored.id, now)
         await self._store.record_attempt(
-            claim, book.results(), book.next_attempt_at(), book.events()
+            claim, book.results(), book.next_attempt_at(), book.events(), book.tls_tallies()
         )
         self.attempts += 1
         log.info("attempt %s: %s", stored.id, book.summary())

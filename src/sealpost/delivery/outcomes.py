@@ -8,6 +8,8 @@ never gets one. Local domains without a route keep their mail queued as inbound 
 door stores most such mail ``held``, so it never gets here: what does is null-sender mail
 and local recipients of messages with other recipients); when that mail is itself a DSN
 answering one of our messages, it becomes an ``out_of_band`` event on the message it answers.
+Each domain attempt also yields its TLS-RPT tallies (``tls_tallies``), recorded with the
+events.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from sealpost.delivery.classify import classify
 from sealpost.delivery.dsn import DsnAction, DsnRecipient, build_dsn
 from sealpost.delivery.dsn_parse import parse_dsn
 from sealpost.delivery.schedule import RetrySchedule
+from sealpost.delivery.tls_tallies import tallies
 from sealpost.delivery.types import Outcome, RecipientOutcome
 from sealpost.events.records import attempt_event
 from sealpost.model.events import EventRecord
 from sealpost.model.queue import RecipientResult, StoredMessage
 from sealpost.model.reply import Reply
+from sealpost.model.tlsrpt_report import REPORT_LISTENER, TlsTally
 
 LOCAL_RECHECK = 86400.0  # local mail without a route is looked at again daily
 _OUR_TRACE = re.compile(rb"\(Sealpost\) with [A-Z0-9]+ id ([0-9a-z]{20})")
@@ -51,6 +55,9 @@ class AttemptBook:
         )
         self._results: list[RecipientResult] = []
         self._events: list[EventRecord] = []
+        self._tallies: list[TlsTally] = []
+        # TLS report messages are never counted in TLS reports (loop safety, tls_tallies)
+        self._counts_tls = stored.message.session.listener != REPORT_LISTENER
         self._bounced: list[DsnRecipient] = []
         self._transient = False
         self._local_hold = False
@@ -67,6 +74,8 @@ class AttemptBook:
         if attempt.local:
             self._local(attempt)
             return
+        if self._counts_tls:
+            self._tallies.extend(tallies(domain, attempt, self._now))
         for outcome in attempt.outcomes:
             self._recipient(domain, attempt, outcome)
 
@@ -187,6 +196,10 @@ class AttemptBook:
 
     def events(self) -> list[EventRecord]:
         return self._events
+
+    def tls_tallies(self) -> list[TlsTally]:
+        """The TLS-RPT sessions of this attempt (recorded with its events)."""
+        return self._tallies
 
     def next_attempt_at(self) -> float:
         if self._transient and self._retry_at is not None:

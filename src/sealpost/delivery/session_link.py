@@ -51,6 +51,7 @@ class OpenFailure:
     outcome: Outcome
     tls: TlsRecord | None
     failure: TlsFailure | None
+    peer_ip: str | None = None  # the address that was reached, if any (events, TLS-RPT)
 
 
 class Link(Dialogue):

@@ -76,8 +76,16 @@ class Negotiation:
         self.settings = settings
         self.broken = broken
         self.offered: bool | None = None
+        self.peer_ip: str | None = None  # the address the last connection reached
 
     async def run(self) -> Secured | OpenFailure:
+        """The session, or why there is none (with the address that refused, if any)."""
+        opened = await self._run()
+        if isinstance(opened, OpenFailure) and opened.peer_ip is None and self.peer_ip:
+            return dataclasses.replace(opened, peer_ip=self.peer_ip)
+        return opened
+
+    async def _run(self) -> Secured | OpenFailure:
         link = await self.connect()
         if isinstance(link, OpenFailure):
             return link
@@ -98,6 +106,8 @@ class Negotiation:
 
     async def connect(self) -> Link | OpenFailure:
         link = await open_link(self.target, self.settings)
+        if isinstance(link, Link):
+            self.peer_ip = link.stream.peer[0]
         if isinstance(link, Link) and self.offered is None:
             extensions = link.client.extensions
             self.offered = extensions is not None and extensions.starttls

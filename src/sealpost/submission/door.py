@@ -4,7 +4,8 @@ A key limited to sender domains (``keys create --domain``; ``SessionInfo.sender_
 may only queue a message whose envelope sender and every header From/Sender address are in
 those domains (``sender_identity.check_sender``); anything else is refused as a value and
 nothing is queued (DESIGN section 9, RFC 6409 section 6.1). It DKIM-signs mail we originate
-(authenticated submissions and our own bounces; never mail relayed to us from outside), for
+(authenticated submissions, our own bounces and TLS reports; never mail relayed to us
+from outside), for
 a restricted key only with a key of one of its domains. It stamps the ``Received:`` trace
 header (RFC 5321 section 4.4), gives the message its id, stores it durably with its
 injection events (``Spool.enqueue`` returns only after fsync, RFC 5321 section 6.1)
@@ -31,6 +32,7 @@ from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.ids import new_message_id
 from sealpost.model.queue import InitialState, Submitted
+from sealpost.model.tlsrpt_report import REPORT_LISTENER
 from sealpost.store.contracts.queue import Spool
 from sealpost.submission.activity import DoorCounts
 from sealpost.submission.local_hold import LocalHold
@@ -53,7 +55,7 @@ class Accepted:
 
 
 def _originated_here(session: SessionInfo) -> bool:
-    return session.auth_user is not None or session.listener in ("api", "dsn")
+    return session.auth_user is not None or session.listener in ("api", "dsn", REPORT_LISTENER)
 
 
 def _refusal(message: InboundMessage) -> ForeignSender | None:

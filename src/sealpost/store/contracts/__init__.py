@@ -27,6 +27,7 @@ from sealpost.store.contracts.queue import (
     Spool,
 )
 from sealpost.store.contracts.tls_memory import TlsMemory
+from sealpost.store.contracts.tls_reports import TlsReportStore
 from sealpost.store.contracts.wakeups import QueueWakeups
 from sealpost.store.contracts.webhook_state import WebhookStateStore
 
@@ -47,6 +48,7 @@ __all__ = [
     "Spool",
     "Store",
     "TlsMemory",
+    "TlsReportStore",
     "WebhookStateStore",
 ]
 
@@ -75,6 +77,7 @@ class Store(
     EventStore,
     PolicyStore,
     TlsMemory,
+    TlsReportStore,
     DocumentStore,
     DelayNotices,
     WebhookStateStore,

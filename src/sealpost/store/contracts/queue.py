@@ -33,6 +33,7 @@ from sealpost.model.queue import (
     StoredMessage,
     Submitted,
 )
+from sealpost.model.tlsrpt_report import TlsTally
 
 
 class Spool(Protocol):
@@ -79,10 +80,12 @@ class DeliveryQueue(Protocol):
         results: Sequence[RecipientResult],
         next_attempt_at: float,
         events: Sequence[EventRecord] = (),
+        tls_tallies: Sequence[TlsTally] = (),
     ) -> None:
-        """Durably record per-recipient outcomes and ``events`` in one transaction and
-        release the lease; a message whose recipients are all final becomes ``done``.
-        ``LeaseLostError`` when the lease was taken over (nothing is written then)."""
+        """Durably record per-recipient outcomes, ``events`` and the attempt's TLS-RPT
+        ``tls_tallies`` (summed as ``TlsReportStore.add_tls_tallies`` does) in one
+        transaction and release the lease; a message whose recipients are all final becomes
+        ``done``. ``LeaseLostError`` when the lease was taken over (nothing is written then)."""
 
     async def release(self, claim: Claim) -> None:
         """Give a lease back unchanged (shutdown)."""

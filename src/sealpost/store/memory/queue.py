@@ -28,11 +28,13 @@ from sealpost.model.queue import (
     StoredRecipient,
     Submitted,
 )
+from sealpost.model.tlsrpt_report import TlsTally
 from sealpost.store.attempts import apply_results, cancelled, state_after
 from sealpost.store.errors import DuplicateError, LeaseLostError, StoreError
 from sealpost.store.local_wakeups import LocalWakeups
 from sealpost.store.memory.events import MemoryEvents
 from sealpost.store.memory.records import MemoryRecords
+from sealpost.store.memory.tls_reports import MemoryTlsReports
 
 
 @dataclass(slots=True)
@@ -44,13 +46,15 @@ class _Entry:
     lease_until: float | None = None
 
 
-class MemoryQueue(MemoryEvents, MemoryRecords):
+class MemoryQueue(MemoryEvents, MemoryRecords, MemoryTlsReports):
     """``Spool``, ``DeliveryQueue``, ``QueueControl``, ``IdempotencyStore`` in dicts, and
-    ``QueueWakeups`` on an ``asyncio.Event``."""
+    ``QueueWakeups`` on an ``asyncio.Event``; it sits on the TLS-RPT tallies too, which
+    ``record_attempt`` adds to (``memory.tls_reports``)."""
 
     def __init__(self) -> None:
         MemoryEvents.__init__(self)
         MemoryRecords.__init__(self)
+        MemoryTlsReports.__init__(self)
         self._messages: dict[str, _Entry] = {}
         self._idempotency: dict[str, IdempotencyRecord] = {}
         self._mail_queued = LocalWakeups()  # QueueWakeups: enqueue and retry_now notify
@@ -152,6 +156,7 @@ class MemoryQueue(MemoryEvents, MemoryRecords):
         results: Sequence[RecipientResult],
         next_attempt_at: float,
         events: Sequence[EventRecord] = (),
+        tls_tallies: Sequence[TlsTally] = (),
     ) -> None:
         entry = self._leased(claim)
         stored = entry.stored
@@ -165,6 +170,7 @@ class MemoryQueue(MemoryEvents, MemoryRecords):
         )
         entry.lease_token = entry.lease_until = None
         self._append(events)
+        self._add_tallies(tls_tallies)
 
     async def release(self, claim: Claim) -> None:
         """Drop the lease if it is still ours; a lease already taken over is left alone."""

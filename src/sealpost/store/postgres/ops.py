@@ -99,6 +99,7 @@ async def record_attempt(
     results: Sequence[RecipientResult],
     next_attempt_at: float,
     events: Sequence[codec.MessageRow] = (),
+    tallies: Sequence[codec.MessageRow] = (),
 ) -> None:
     row = await conn.fetchrow(sql.SELECT_LEASE, message_id)
     if row is None or row[1] != token:
@@ -115,6 +116,8 @@ async def record_attempt(
         await conn.executemany(sql.UPDATE_RECIPIENT, changed)
     await conn.execute(sql.FINISH_ATTEMPT, state_after(state, after), next_attempt_at, message_id)
     await insert_events(conn, rows=events)
+    if tallies:  # TLS-RPT counts, in the attempt's own transaction (rows sorted by key)
+        await conn.executemany(sql.UPSERT_TLS_TALLY, tallies)
 
 
 async def cancel(conn: asyncpg.Connection, *, message_id: str) -> bool:

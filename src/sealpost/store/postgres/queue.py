@@ -31,7 +31,8 @@ from sealpost.model.queue import (
     StoredMessage,
     Submitted,
 )
-from sealpost.store import codec
+from sealpost.model.tlsrpt_report import TlsTally
+from sealpost.store import codec, tls_report_rows
 from sealpost.store.errors import StoreError
 from sealpost.store.postgres import ops, sql
 from sealpost.store.postgres.database import Database
@@ -119,6 +120,7 @@ class PostgresQueue(Database):
         results: Sequence[RecipientResult],
         next_attempt_at: float,
         events: Sequence[EventRecord] = (),
+        tls_tallies: Sequence[TlsTally] = (),
     ) -> None:
         op = partial(
             ops.record_attempt,
@@ -127,6 +129,7 @@ class PostgresQueue(Database):
             results=tuple(results),
             next_attempt_at=next_attempt_at,
             events=tuple(codec.event_row(e) for e in events),
+            tallies=tls_report_rows.tally_rows(tls_tallies),
         )
         await self._write(op, events=bool(events))
 

@@ -202,6 +202,44 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        7,
+        (
+            # TLS-RPT reports we send (RFC 8460; tlsrpt/, store/*/tls_reports): per-day
+            # session tallies summed by key (added in the same transaction as the attempt's
+            # events), and the reports built from them, one per (day, policy domain): the
+            # unique key is what lets only one node of a cluster send a domain's report.
+            """CREATE TABLE tlsrpt_tallies (
+                day text NOT NULL,
+                policy_domain text NOT NULL,
+                policy_type text NOT NULL,
+                policy_hash text NOT NULL,
+                policy text NOT NULL,
+                receiving_mx text NOT NULL,
+                receiving_ip text NOT NULL,
+                result_type text NOT NULL,
+                sessions bigint NOT NULL,
+                PRIMARY KEY (day, policy_domain, policy_type, policy_hash, receiving_mx,
+                    receiving_ip, result_type)
+            )""",
+            """CREATE TABLE tlsrpt_reports (
+                report_id text PRIMARY KEY,
+                day text NOT NULL,
+                policy_domain text NOT NULL,
+                created_at float8 NOT NULL,
+                report text NOT NULL,
+                UNIQUE (day, policy_domain)
+            )""",
+            """CREATE TABLE tlsrpt_report_targets (
+                report_id text NOT NULL,
+                uri text NOT NULL,
+                state text NOT NULL,
+                detail text,
+                updated_at float8 NOT NULL,
+                PRIMARY KEY (report_id, uri)
+            )""",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

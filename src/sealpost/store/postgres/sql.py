@@ -263,3 +263,34 @@ REGISTER_NODE = f"""INSERT INTO nodes ({NODE_COLUMNS}) VALUES ($1, $2, $3, $4, $
 SELECT_NODE = f"SELECT {NODE_COLUMNS} FROM nodes WHERE node_id = $1"
 NODE_HEARTBEAT = "UPDATE nodes SET heartbeat_at = $3 WHERE node_id = $1 AND instance = $2"
 UNREGISTER_NODE = "DELETE FROM nodes WHERE node_id = $1 AND instance = $2"
+
+
+# --- TLS-RPT reports we send (RFC 8460; schema version 7) -----------------------------------------
+_TALLY_KEY = "day, policy_domain, policy_type, policy_hash, receiving_mx, receiving_ip, result_type"
+_TALLY_COLUMNS = """day, policy_domain, policy_type, policy_hash, policy, receiving_mx,
+    receiving_ip, result_type, sessions"""
+UPSERT_TLS_TALLY = f"""INSERT INTO tlsrpt_tallies ({_TALLY_COLUMNS})
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT ({_TALLY_KEY})
+    DO UPDATE SET sessions = tlsrpt_tallies.sessions + EXCLUDED.sessions"""
+SELECT_TLS_TALLIES = f"""SELECT {_TALLY_COLUMNS} FROM tlsrpt_tallies WHERE day = $1
+    ORDER BY {_TALLY_KEY}"""
+INSERT_TLS_REPORT = """INSERT INTO tlsrpt_reports
+    (report_id, day, policy_domain, created_at, report)
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"""
+INSERT_TLS_TARGET = """INSERT INTO tlsrpt_report_targets
+    (report_id, uri, state, detail, updated_at)
+    VALUES ($1, $2, $3, $4, $5)"""
+UPDATE_TLS_TARGET = """UPDATE tlsrpt_report_targets SET state = $3, detail = $4, updated_at = $5
+    WHERE report_id = $1 AND uri = $2"""
+_REPORT_COLUMNS = "report_id, day, policy_domain, created_at, report"
+SELECT_TLS_REPORTS = f"""SELECT {_REPORT_COLUMNS} FROM tlsrpt_reports
+    ORDER BY day DESC, policy_domain LIMIT $1"""
+SELECT_TLS_REPORTS_OF_DAY = f"""SELECT {_REPORT_COLUMNS} FROM tlsrpt_reports WHERE day = $1
+    ORDER BY policy_domain LIMIT $2"""
+SELECT_TLS_TARGETS = """SELECT report_id, uri, state, detail, updated_at
+    FROM tlsrpt_report_targets WHERE report_id = $1 ORDER BY uri"""
+DELETE_TLS_TALLIES_BEFORE = "DELETE FROM tlsrpt_tallies WHERE day < $1"
+DELETE_TLS_TARGETS_BEFORE = """DELETE FROM tlsrpt_report_targets WHERE report_id IN
+    (SELECT report_id FROM tlsrpt_reports WHERE day < $1)"""
+DELETE_TLS_REPORTS_BEFORE = "DELETE FROM tlsrpt_reports WHERE day < $1"

@@ -90,6 +90,7 @@ def record_attempt(
     results: tuple[RecipientResult, ...],
     next_attempt_at: float,
     events: tuple[codec.MessageRow, ...] = (),
+    tallies: tuple[codec.MessageRow, ...] = (),
 ) -> None:
     row = conn.execute(sql.SELECT_LEASE, (message_id,)).fetchone()
     if row is None or row[1] != token:
@@ -104,6 +105,8 @@ def record_attempt(
             )
     conn.execute(sql.FINISH_ATTEMPT, (state_after(state, after), next_attempt_at, message_id))
     insert_events(conn, rows=events)
+    if tallies:  # TLS-RPT counts, in the attempt's own transaction
+        conn.executemany(sql.UPSERT_TLS_TALLY, tallies)
 
 
 def cancel(conn: sqlite3.Connection, *, message_id: str) -> bool:

@@ -30,7 +30,8 @@ from sealpost.model.queue import (
     StoredMessage,
     Submitted,
 )
-from sealpost.store import codec
+from sealpost.model.tlsrpt_report import TlsTally
+from sealpost.store import codec, tls_report_rows
 from sealpost.store.errors import StoreError
 from sealpost.store.sqlite import ops, sql
 from sealpost.store.sqlite.database import Database
@@ -123,6 +124,7 @@ class SqliteQueue(Database):
         results: Sequence[RecipientResult],
         next_attempt_at: float,
         events: Sequence[EventRecord] = (),
+        tls_tallies: Sequence[TlsTally] = (),
     ) -> None:
         op = partial(
             ops.record_attempt,
@@ -131,6 +133,7 @@ class SqliteQueue(Database):
             results=tuple(results),
             next_attempt_at=next_attempt_at,
             events=tuple(codec.event_row(e) for e in events),
+            tallies=tls_report_rows.tally_rows(tls_tallies),
         )
         await self._write(op)
 

@@ -264,6 +264,44 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX sts_fetch_holdoffs_until ON sts_fetch_holdoffs (until)",
         ),
     ),
+    (
+        9,
+        (
+            # TLS-RPT reports we send (RFC 8460; tlsrpt/, store/*/tls_reports): per-day
+            # session tallies summed by key (added in the same transaction as the attempt's
+            # events), and the reports built from them, one per (day, policy domain): the
+            # unique key is what lets only one node of a cluster send a domain's report.
+            """CREATE TABLE tlsrpt_tallies (
+                day TEXT NOT NULL,
+                policy_domain TEXT NOT NULL,
+                policy_type TEXT NOT NULL,
+                policy_hash TEXT NOT NULL,
+                policy TEXT NOT NULL,
+                receiving_mx TEXT NOT NULL,
+                receiving_ip TEXT NOT NULL,
+                result_type TEXT NOT NULL,
+                sessions INTEGER NOT NULL,
+                PRIMARY KEY (day, policy_domain, policy_type, policy_hash, receiving_mx,
+                    receiving_ip, result_type)
+            ) WITHOUT ROWID""",
+            """CREATE TABLE tlsrpt_reports (
+                report_id TEXT PRIMARY KEY,
+                day TEXT NOT NULL,
+                policy_domain TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                report TEXT NOT NULL,
+                UNIQUE (day, policy_domain)
+            )""",
+            """CREATE TABLE tlsrpt_report_targets (
+                report_id TEXT NOT NULL,
+                uri TEXT NOT NULL,
+                state TEXT NOT NULL,
+                detail TEXT,
+                updated_at REAL NOT NULL,
+                PRIMARY KEY (report_id, uri)
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 

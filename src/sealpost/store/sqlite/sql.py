@@ -199,3 +199,34 @@ SELECT_STS_HOLDOFF = """SELECT policy_id, until, failure, detail FROM sts_fetch_
     WHERE domain = ? AND until > ?"""
 PRUNE_STS_HOLDOFFS = "DELETE FROM sts_fetch_holdoffs WHERE until <= ?"
 DELETE_STS_HOLDOFF = "DELETE FROM sts_fetch_holdoffs WHERE domain = ?"
+
+
+# --- TLS-RPT reports we send (RFC 8460; schema version 9) -----------------------------------------
+_TALLY_KEY = "day, policy_domain, policy_type, policy_hash, receiving_mx, receiving_ip, result_type"
+_TALLY_COLUMNS = """day, policy_domain, policy_type, policy_hash, policy, receiving_mx,
+    receiving_ip, result_type, sessions"""
+UPSERT_TLS_TALLY = f"""INSERT INTO tlsrpt_tallies ({_TALLY_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT ({_TALLY_KEY})
+    DO UPDATE SET sessions = tlsrpt_tallies.sessions + excluded.sessions"""
+SELECT_TLS_TALLIES = f"""SELECT {_TALLY_COLUMNS} FROM tlsrpt_tallies WHERE day = ?
+    ORDER BY {_TALLY_KEY}"""
+INSERT_TLS_REPORT = """INSERT INTO tlsrpt_reports
+    (report_id, day, policy_domain, created_at, report)
+    VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"""
+INSERT_TLS_TARGET = """INSERT INTO tlsrpt_report_targets
+    (report_id, uri, state, detail, updated_at)
+    VALUES (?, ?, ?, ?, ?)"""
+UPDATE_TLS_TARGET = """UPDATE tlsrpt_report_targets SET state = ?3, detail = ?4, updated_at = ?5
+    WHERE report_id = ?1 AND uri = ?2"""
+_REPORT_COLUMNS = "report_id, day, policy_domain, created_at, report"
+SELECT_TLS_REPORTS = f"""SELECT {_REPORT_COLUMNS} FROM tlsrpt_reports
+    ORDER BY day DESC, policy_domain LIMIT ?"""
+SELECT_TLS_REPORTS_OF_DAY = f"""SELECT {_REPORT_COLUMNS} FROM tlsrpt_reports WHERE day = ?
+    ORDER BY policy_domain LIMIT ?"""
+SELECT_TLS_TARGETS = """SELECT report_id, uri, state, detail, updated_at
+    FROM tlsrpt_report_targets WHERE report_id = ? ORDER BY uri"""
+DELETE_TLS_TALLIES_BEFORE = "DELETE FROM tlsrpt_tallies WHERE day < ?"
+DELETE_TLS_TARGETS_BEFORE = """DELETE FROM tlsrpt_report_targets WHERE report_id IN
+    (SELECT report_id FROM tlsrpt_reports WHERE day < ?)"""
+DELETE_TLS_REPORTS_BEFORE = "DELETE FROM tlsrpt_reports WHERE day < ?"

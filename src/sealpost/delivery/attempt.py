@@ -25,6 +25,7 @@ from sealpost.delivery.pool import SessionPool
 from sealpost.delivery.route import Route, RouteFailure, RouteSettings, Via, route
 from sealpost.delivery.session import OpenFailure
 from sealpost.delivery.types import OutboundMessage, Outcome, RecipientOutcome, Target
+from sealpost.dns.names import address_literal, normalize_domain
 from sealpost.dns.resolver import Resolver
 from sealpost.model import tls_required
 from sealpost.model.reply import Reply
@@ -32,6 +33,7 @@ from sealpost.model.tls_record import TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.policy import requiretls_mx
 from sealpost.policy.dane import dane_view
+from sealpost.policy.dane_lookup import SMTP_PORT, HostDns
 from sealpost.policy.engine import PolicyDecision, PolicyEngine
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
 from sealpost.policy.mx_policy import MxRequirement
@@ -76,7 +78,7 @@ def _policy_record(requirement: Requirement) -> TlsRecord:
         level_required=requirement.level.value,
         policy_source=requirement.source.value,
         policy_mode=requirement.mode,
-        dane=dane_view(requirement.tlsa, None),
+        dane=dane_view(requirement.tlsa, None, requirement.tlsa_owner),
     )
 
 
@@ -110,19 +112,19 @@ class DomainDelivery:
         if isinstance(found, RouteFailure):
             return DomainAttempt(_all(message, found.outcome, found.reply), local=found.local)
         decision = await self._decide(domain, message)
-        attempt = await self._deliver(found, decision, message)
+        attempt = await self._deliver(found, decision, message, normalize_domain(domain))
         if decision.relaxed and attempt.tls is not None:  # RFC 8689 section 3, in the events
             return replace(attempt, tls=replace(attempt.tls, tls_required=False))
         return attempt
 
     async def _deliver(
-        self, found: Route, decision: PolicyDecision, message: OutboundMessage
+        self, found: Route, decision: PolicyDecision, message: OutboundMessage, domain: str
     ) -> DomainAttempt:
         last: tuple[Target, MxRequirement, OpenFailure] | None = None
         out: MxRequirement | None = None  # the last host a policy took out
         skipped: tuple[TlsFailure, ...] = ()  # what taking hosts out reported
         for target in found.targets:
-            mx = await self._refine(decision, found, target)
+            mx = await self._refine(decision, found, target, domain)
             if not mx.allowed:
                 out, skipped = mx, (*skipped, *mx.failures)
                 continue
@@ -169,8 +171,16 @@ class DomainDelivery:
         )
 
     @staticmethod
-    async def _refine(decision: PolicyDecision, found: Route, target: Target) -> MxRequirement:
-        """The per-MX step: hosts DNS named go through the decision's MX sources."""
+    async def _refine(
+        decision: PolicyDecision, found: Route, target: Target, domain: str
+    ) -> MxRequirement:
+        """The per-MX step: hosts DNS named go through the decision's MX sources; a relay
+        through DANE's alone (Postfix's ``[host]:port``: TLSA at the relay's port)."""
+        host = target.host
         if found.via in _FROM_DNS:  # RFC 7672 section 2.2.1: secure MX RRset and addresses
-            return await decision.for_mx(target.host, secure=found.secure and target.secure)
-        return decision.for_relay(target.host)
+            dns = HostDns(host, domain, SMTP_PORT, found.secure, target.secure, target.canonical)
+            return await decision.for_mx(host, secure=found.secure and target.secure, dns=dns)
+        if address_literal(host) is not None:
+            return await decision.for_relay(host)
+        dns = HostDns(host, host, target.port, True, target.secure, target.canonical)
+        return await decision.for_relay(host, dns)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sealpost.model.tlsrpt import TlsFailure
+from sealpost.policy.dane_lookup import HostDns
 from sealpost.policy.levels import Requirement
 from sealpost.policy.mta_sts import StsMode, StsPolicy
 
@@ -46,6 +47,7 @@ class MxRequirement:
     secure: bool = False  # the MX RRset and this host's addresses were DNSSEC-secure
     reason: str = ""  # why the host is not allowed, for the deferral's text
     permanent: bool = False  # not allowed for good (REQUIRETLS, RFC 8689): bounce, 5.7.30
+    dns: HostDns | None = None  # what DNS said of the host (DANE's step reads it)
 
 
 class MxSource(Protocol):
@@ -74,11 +76,17 @@ class StsMxPatterns:
 
 
 async def refine(
-    host: str, requirement: Requirement, sources: tuple[MxSource, ...], *, secure: bool = False
+    host: str,
+    requirement: Requirement,
+    sources: tuple[MxSource, ...],
+    *,
+    secure: bool = False,
+    dns: HostDns | None = None,
 ) -> MxRequirement:
     """Run ``host`` through ``sources`` in order, starting from the domain's requirement;
-    ``secure``: DNSSEC validated the MX RRset and the host's address records."""
-    mx = MxRequirement(host, requirement, secure=secure)
+    ``secure``: DNSSEC validated the MX RRset and the host's address records; ``dns``: the
+    details DANE needs (CNAME expansion, the next-hop domain, the port)."""
+    mx = MxRequirement(host, requirement, secure=secure, dns=dns)
     for source in sources:
         mx = await source.refine(mx)
     return mx

@@ -91,6 +91,7 @@ class HostReport:
     sts_match: bool | None = None
     tlsa: TlsaFindings | None = None
     tlsa_matches: tuple[TlsaMatch, ...] = ()
+    reference_names: tuple[str, ...] = ()  # DANE-TA names (RFC 7672 section 3.2.3)
     dane: DaneStatus = DaneStatus.NONE
     timed_out: bool = False  # the host did not finish within the check's time budget
     timings_ms: dict[str, float] = field(default_factory=dict)

@@ -11,7 +11,12 @@ for another name can only pass through its ``3 1 1`` record:
 - ``bad.dane.example``: signed, TLSA does not match -> deferred ``tlsa-invalid``;
 - ``bogus.dane.example``: the TLSA RRset was changed after signing (to the *matching*
   digest), unbound answers SERVFAIL -> deferred, never delivered, never downgraded;
-- ``plain.example``: an unsigned zone (insecure) -> ``may``; its mismatching TLSA is ignored.
+- ``plain.example``: an unsigned zone (insecure) -> ``may``; its mismatching TLSA is ignored;
+- CNAME expansion (RFC 7672 section 2.2.2): ``cn1`` (secure chain, TLSA at the expanded
+  name first, a mismatching one at the original name ignored), ``cn2`` (secure chain, no
+  TLSA at the expanded name: the original name's), ``cn3`` (a secure alias of a host in the
+  unsigned zone: DANE at the original name only), ``cn4`` (an alias in the unsigned zone:
+  no DANE).
 """
 
 from __future__ import annotations
@@ -64,6 +69,21 @@ def dane_zones(sink_cert: tuple[Path, Path], ta_root: bytes) -> list[ZoneSpec]:
             f"mx.{label} 300 IN A 127.0.0.1",
             f"_25._tcp.mx.{label} 300 IN TLSA {tlsa}",
         ]
+    signed += [
+        "cn1 300 IN MX 10 mx.cn1.dane.example.",
+        "mx.cn1 300 IN CNAME real.cn1.dane.example.",
+        "real.cn1 300 IN A 127.0.0.1",
+        f"_25._tcp.real.cn1 300 IN TLSA 3 1 1 {digest}",
+        f"_25._tcp.mx.cn1 300 IN TLSA 3 1 1 {ZEROS}",
+        "cn2 300 IN MX 10 mx.cn2.dane.example.",
+        "mx.cn2 300 IN CNAME real.cn2.dane.example.",
+        "real.cn2 300 IN A 127.0.0.1",
+        f"_25._tcp.mx.cn2 300 IN TLSA 3 1 1 {digest}",
+        "cn3 300 IN MX 10 mx.cn3.dane.example.",
+        "mx.cn3 300 IN CNAME mx.plain.example.",
+        f"_25._tcp.mx.cn3 300 IN TLSA 3 1 1 {digest}",
+        "cn4 300 IN MX 10 alias.plain.example.",
+    ]
     signed.append("broken 300 IN A 127.0.0.1")  # bogus after tampering: the start-up probe
     return [
         ZoneSpec(
@@ -80,6 +100,7 @@ def dane_zones(sink_cert: tuple[Path, Path], ta_root: bytes) -> list[ZoneSpec]:
                 "@ 300 IN MX 10 mx.plain.example.",
                 "mx 300 IN A 127.0.0.1",
                 f"_25._tcp.mx 300 IN TLSA 3 1 1 {ZEROS}",
+                "alias 300 IN CNAME mx.good.dane.example.",
             ),
             signed=False,
         ),
@@ -191,6 +212,44 @@ def test_insecure_zone_behaves_as_may(start_server, smtp_sink, dnssec_chain, sin
     assert tls["verified"] is False
     [message] = sink.messages
     assert message.tls
+
+
+@pytest.mark.parametrize(
+    "domain, base",
+    [
+        ("cn1.dane.example", "real.cn1.dane.example"),
+        ("cn2.dane.example", "mx.cn2.dane.example"),
+        ("cn3.dane.example", "mx.cn3.dane.example"),
+    ],
+    ids=["expanded-first", "original-when-expanded-has-none", "secure-alias-insecure-target"],
+)
+def test_cname_mx_host_uses_the_tlsa_base_domain_of_rfc7672(
+    start_server, smtp_sink, dnssec_chain, sink_cert, domain, base
+):
+    """RFC 7672 section 2.2.2 through unbound: an MX host that is a CNAME. A chain secure end
+    to end looks up TLSA at the expanded name first (cn1: its match wins over the original
+    name's mismatch), then at the original name (cn2); a secure alias of a host in an
+    unsigned zone is DANE at the original name only (cn3). The TLSA base domain is the SNI
+    (section 8.1) and the event names where the records were."""
+    sink = smtp_sink(cert=sink_cert)
+    rig = chain_rig(start_server, dnssec_chain, sink.port)
+    rig.submit([f"bob@{domain}"])
+    [event] = rig.wait_events("delivery")
+    tls = event.fields["tls"]
+    assert tls["policy_source"] == "dane" and tls["verified"] is True
+    assert tls["dane"]["matched"] == "3 1 1" and tls["dane"]["tlsa_name"] == f"_25._tcp.{base}"
+    assert sink.messages[0].sni == base
+
+
+def test_cname_in_an_unsigned_zone_is_no_dane(start_server, smtp_sink, dnssec_chain, sink_cert):
+    """RFC 7672 section 2.2.2: an MX host whose first CNAME link is insecure (an alias in the
+    unsigned zone, even of a signed host with matching TLSA) has no DANE: ``may``."""
+    sink = smtp_sink(cert=sink_cert)
+    rig = chain_rig(start_server, dnssec_chain, sink.port)
+    rig.submit(["bob@cn4.dane.example"])
+    [event] = rig.wait_events("delivery")
+    tls = event.fields["tls"]
+    assert tls["level_required"] == "may" and tls["dane"] is None
 
 
 def test_startup_check_passes_with_the_validating_resolver(start_server, dnssec_chain, caplog):

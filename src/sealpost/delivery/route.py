@@ -175,7 +175,12 @@ async def _resolve_hosts(
                 port, preference = settings.smtp_port, record.preference
                 targets.append(
                     Target(
-                        record.host, result.records, port, preference, result.secure, result.canonical
+                        record.host,
+                        result.records,
+                        port,
+                        preference,
+                        result.secure,
+                        result.canonical,
                     )
                 )
     return targets, kinds

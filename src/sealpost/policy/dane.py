@@ -65,9 +65,7 @@ def tlsa_match(record: TlsaRecord, der: bytes | None) -> TlsaMatch:
     return TlsaMatch.MATCH if content_matches(record, der) else TlsaMatch.NO_MATCH
 
 
-def chain_match(
-    record: TlsaRecord, chain: tuple[bytes, ...], names: tuple[str, ...]
-) -> TlsaMatch:
+def chain_match(record: TlsaRecord, chain: tuple[bytes, ...], names: tuple[str, ...]) -> TlsaMatch:
     """Like ``tlsa_match``, with the peer's whole ``chain`` (DER, leaf first): DANE-TA is
     judged too against the reference identifiers ``names`` (``policy.dane_ta``);
     ``UNCHECKED`` only where this Python cannot read the chain. A server that sent only

@@ -52,7 +52,9 @@ class DaneMx:
     level: TlsLevel
 
     async def refine(self, mx: MxRequirement) -> MxRequirement:
-        dns = mx.dns or HostDns(mx.host, mx.host, parent_secure=mx.secure, addresses_secure=mx.secure)
+        dns = mx.dns or HostDns(
+            mx.host, mx.host, parent_secure=mx.secure, addresses_secure=mx.secure
+        )
         found = await find_tlsa(self.lookup, dns)
         if isinstance(found, DnsError):
             reason = f"TLSA lookup for {mx.host} failed ({found.kind.value}: {found.name})"
@@ -74,7 +76,9 @@ class DaneMx:
         current = mx.requirement
         if current.level.rank >= TlsLevel.ENCRYPT.rank:
             return mx
-        return dataclasses.replace(mx, requirement=dataclasses.replace(dane, level=TlsLevel.ENCRYPT))
+        return dataclasses.replace(
+            mx, requirement=dataclasses.replace(dane, level=TlsLevel.ENCRYPT)
+        )
 
     def _without_dane(self, mx: MxRequirement, failure: TlsFailure, why: str) -> MxRequirement:
         if self.level is TlsLevel.DANE_ONLY:
@@ -89,4 +93,3 @@ class DaneMx:
     def _out(mx: MxRequirement, failure: TlsFailure, reason: str) -> MxRequirement:
         failures = (*mx.failures, failure)
         return dataclasses.replace(mx, allowed=False, failures=failures, reason=reason)
-

@@ -203,7 +203,9 @@ def judge_dane(host: HostReport) -> None:
     chain = host.probe.chain if host.probe else ()
     if not chain and host.probe and host.probe.der:
         chain = (host.probe.der,)
-    host.tlsa_matches = tuple(chain_match(r, chain, host.reference_names or (host.host,)) for r in tlsa.records)
+    host.tlsa_matches = tuple(
+        chain_match(r, chain, host.reference_names or (host.host,)) for r in tlsa.records
+    )
     if tlsa.error:
         host.dane = DaneStatus.ERROR
     elif not tlsa.records:

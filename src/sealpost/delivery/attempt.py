@@ -22,6 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from sealpost.delivery.pool import SessionPool
+from sealpost.delivery.requiretls_path import (
+    NO_AUTHENTICATED_TLS,
+    NOT_A_REQUIRETLS_PATH,
+    RequireTlsPath,
+)
 from sealpost.delivery.route import Route, RouteFailure, RouteSettings, Via, route
 from sealpost.delivery.session import OpenFailure
 from sealpost.delivery.types import OutboundMessage, Outcome, RecipientOutcome, Target
@@ -123,14 +128,27 @@ class DomainDelivery:
         last: tuple[Target, MxRequirement, OpenFailure] | None = None
         out: MxRequirement | None = None  # the last host a policy took out
         skipped: tuple[TlsFailure, ...] = ()  # what taking hosts out reported
+        path = RequireTlsPath() if message.requiretls else None  # RFC 8689 section 4.2.1
+        tried: TlsRecord | None = None  # what TLS the last host tried got (for a bounce)
         for target in found.targets:
             mx = await self._refine(decision, found, target, domain)
             if not mx.allowed:
                 out, skipped = mx, (*skipped, *mx.failures)
+                tried = _policy_record(mx.requirement)
+                if path is not None:
+                    _note_out(path, mx)
                 continue
             session = await self._pool.acquire(target, mx.requirement)
             if isinstance(session, OpenFailure):
                 last = (target, mx, session)
+                tried = session.tls or _policy_record(mx.requirement)
+                if path is not None:
+                    _note_failed(path, target.host, session)
+                continue
+            if path is not None and not session.offers_requiretls:  # step 6: next MX host
+                self._pool.release(session, target, mx.requirement)
+                path.miss(target.host, NOT_A_REQUIRETLS_PATH, "REQUIRETLS not offered")
+                tried = session.tls
                 continue
             try:
                 outcomes = await session.send(message)
@@ -147,6 +165,14 @@ class DomainDelivery:
                 target.host,
                 session.peer_ip,
                 tls_failures=(*failures, *skipped, *mx.failures),
+            )
+        bounce = path.bounce(domain) if path is not None else None
+        if bounce is not None:  # RFC 8689 section 4.2.1: no host left, MUST NOT transmit
+            failures = (*decision.failures, *skipped)
+            if last is not None and last[2].failure is not None:
+                failures = (*failures, last[2].failure)
+            return DomainAttempt(
+                _all(message, Outcome.PERMANENT, bounce), tried, tls_failures=failures
             )
         if last is None:  # every host was taken out (MTA-STS enforce, RFC 8461 section 4.1;
             # DANE, RFC 7672 section 2.2)
@@ -184,3 +210,22 @@ class DomainDelivery:
             return await decision.for_relay(host)
         dns = HostDns(host, host, target.port, True, target.secure, target.canonical)
         return await decision.for_relay(host, dns)
+
+
+def _note_out(path: RequireTlsPath, mx: MxRequirement) -> None:
+    """A host a policy took out: a REQUIRETLS failure when REQUIRETLS took it out for good
+    (``policy.requiretls_mx``), else (DANE lookup failed, MTA-STS) one a retry may change."""
+    if mx.permanent:
+        path.miss(mx.host, NOT_A_REQUIRETLS_PATH, mx.reason)
+    else:
+        path.other()
+
+
+def _note_failed(path: RequireTlsPath, host: str, failed: OpenFailure) -> None:
+    """A host whose session failed: a REQUIRETLS failure when TLS fell short (no STARTTLS,
+    a failed handshake, a certificate neither PKIX nor DANE authenticates), else (no
+    connection, a 4xx greeting) one a retry may change."""
+    if failed.tls_refused:
+        path.miss(host, NO_AUTHENTICATED_TLS, failed.reply.text)
+    else:
+        path.other()

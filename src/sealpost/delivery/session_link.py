@@ -51,6 +51,7 @@ class OpenFailure:
     outcome: Outcome
     tls: TlsRecord | None
     failure: TlsFailure | None
+    tls_refused: bool = False  # TLS fell short of the requirement (the session refused it)
 
 
 class Link(Dialogue):

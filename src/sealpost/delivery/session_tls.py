@@ -249,4 +249,4 @@ class Negotiation:
         text = f"TLS {requirement.level.value} required ({requirement.source.value})"
         reply = Reply.of(451, enhanced, f"{text} with {self.host}: {detail or failure.value}")
         log.info("not delivering to %s: %s", self.host, reply)
-        return OpenFailure(reply, Outcome.TRANSIENT, record, failure)
+        return OpenFailure(reply, Outcome.TRANSIENT, record, failure, tls_refused=True)

@@ -7,7 +7,8 @@ for another name can only pass through its ``3 1 1`` record:
 
 - ``good.dane.example``: signed MX, A and matching TLSA -> delivered, DANE-verified;
 - ``ta.dane.example``: a ``2 0 1`` record for the root of the trustme chain the sink sends
-  -> delivered through DANE-TA;
+  -> delivered through DANE-TA; ``tanh.dane.example`` the same with a leaf naming only the
+  next-hop domain (RFC 7672 section 3.2.3);
 - ``bad.dane.example``: signed, TLSA does not match -> deferred ``tlsa-invalid``;
 - ``bogus.dane.example``: the TLSA RRset was changed after signing (to the *matching*
   digest), unbound answers SERVFAIL -> deferred, never delivered, never downgraded;
@@ -54,15 +55,25 @@ def ta_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[Path, Path]
     return ta_chain(tmp_path_factory.mktemp("ta"), "mx.ta.dane.example")
 
 
-def dane_zones(sink_cert: tuple[Path, Path], ta_root: bytes) -> list[ZoneSpec]:
+@pytest.fixture(scope="module")
+def nexthop_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[Path, Path], bytes]:
+    """A trustme chain whose leaf names only the next-hop domain tanh.dane.example."""
+    return ta_chain(tmp_path_factory.mktemp("tanh"), "tanh.dane.example")
+
+
+def dane_zones(
+    sink_cert: tuple[Path, Path], ta_root: bytes, nexthop_root: bytes = b""
+) -> list[ZoneSpec]:
     digest = tlsa_data(sink_cert[0], 1, 1).hex()
     root_digest = hashlib.sha256(ta_root).hexdigest()
+    nexthop_digest = hashlib.sha256(nexthop_root).hexdigest()
     signed: list[str] = []
     for label, tlsa in (
         ("good", f"3 1 1 {digest}"),
         ("bad", f"3 1 1 {ZEROS}"),
         ("bogus", f"3 1 1 {ZEROS}"),
         ("ta", f"2 0 1 {root_digest}"),
+        ("tanh", f"2 0 1 {nexthop_digest}"),
     ):
         signed += [
             f"{label} 300 IN MX 10 mx.{label}.dane.example.",
@@ -109,11 +120,11 @@ def dane_zones(sink_cert: tuple[Path, Path], ta_root: bytes) -> list[ZoneSpec]:
 
 @pytest.fixture(scope="module")
 def dnssec_chain(
-    tmp_path_factory: pytest.TempPathFactory, sink_cert: tuple[Path, Path], ta_cert
+    tmp_path_factory: pytest.TempPathFactory, sink_cert: tuple[Path, Path], ta_cert, nexthop_cert
 ) -> Iterator[DnssecChain]:
     nsd = require_binary("nsd")
     unbound = require_binary("unbound")
-    zones = dane_zones(sink_cert, ta_cert[1])
+    zones = dane_zones(sink_cert, ta_cert[1], nexthop_cert[1])
     chain = DnssecChain.start(tmp_path_factory.mktemp("dnssec"), zones, nsd, unbound)
     yield chain
     chain.stop()
@@ -174,6 +185,20 @@ def test_secure_dane_ta_delivers_through_the_chain(start_server, smtp_sink, dnss
     assert tls["policy_source"] == "dane" and tls["verified"] is True
     assert tls["dane"]["matched"] == "2 0 1" and tls["dane"]["secure"] is True
     assert sink.messages[0].sni == "mx.ta.dane.example"
+
+
+def test_dane_ta_leaf_naming_the_next_hop_domain_delivers(
+    start_server, smtp_sink, dnssec_chain, nexthop_cert
+):
+    """D2, RFC 7672 section 3.2.3, through unbound: the leaf names only the recipient domain
+    (the next-hop domain), not the MX host: a reference identifier all the same."""
+    sink = smtp_sink(cert=nexthop_cert[0])
+    rig = chain_rig(start_server, dnssec_chain, sink.port)
+    rig.submit(["bob@tanh.dane.example"])
+    [event] = rig.wait_events("delivery")
+    tls = event.fields["tls"]
+    assert tls["verified"] is True and tls["dane"]["matched"] == "2 0 1"
+    assert sink.messages[0].sni == "mx.tanh.dane.example"
 
 
 def test_secure_tlsa_mismatch_defers_tlsa_invalid(start_server, smtp_sink, dnssec_chain, sink_cert):

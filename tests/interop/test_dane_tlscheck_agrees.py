@@ -87,18 +87,18 @@ def test_tlscheck_says_what_delivery_does(
     request,
     start_server,
     smtp_sink,
-    dnssec_chain,
     cert_fixture,
-    domains,  # noqa: F811
+    domains,
 ):
+    chain = request.getfixturevalue("dnssec_chain")
     cert = request.getfixturevalue(cert_fixture)
     sink = smtp_sink(cert=cert if cert_fixture == "sink_cert" else cert[0])
-    rig = chain_rig(start_server, dnssec_chain, sink.port)
+    rig = chain_rig(start_server, chain, sink.port)
     sent = {domain: rig.submit([f"bob@{domain}"]) for domain in domains}
     did = {domain: delivery_action(first_outcome(rig, mid)) for domain, mid in sent.items()}
     said: dict[str, str] = {}
     for domain in domains:
-        host = check(dnssec_chain, domain, sink.port)
+        host = check(chain, domain, sink.port)
         said[domain] = ACTION.get(host.dane, host.dane.value)
         if host.dane is DaneStatus.MATCH:
             assert host.verdict is not None and host.verdict.grade is Grade.SECURE

@@ -4,12 +4,16 @@ Routing (MX, implicit MX, static routes, smarthost), the TLS requirement from th
 engine (operator rules, MTA-STS, REQUIRETLS), then each target in preference order until
 one accepts the session. Before a target is tried its requirement is refined for that host
 (``PolicyDecision.for_mx``, the per-MX step of ``policy.mx_policy``; hosts of static routes
-and the smarthost keep the domain's): DANE (RFC 7672 section 2.2) authenticates a host by
-its secure TLSA records or takes it out when their lookup fails; MTA-STS ``enforce`` takes
+and the smarthost go through DANE's step alone, TLSA at the relay's port): DANE (RFC 7672
+section 2.2) authenticates a host by its secure TLSA records or takes it out when their
+lookup fails; MTA-STS ``enforce`` takes
 out MX hosts its policy does not list, implicit MX included (RFC 8461 section 4.1: no MX
 matches -> defer), and a ``testing`` mismatch is reported with the delivery. When every
 host was taken out, the attempt defers with the last one's reason, or bounces with 5.7.30
-when REQUIRETLS took it out for good (RFC 8689 section 4.2.1, ``policy.requiretls_mx``). A
+when REQUIRETLS took it out for good (RFC 8689 section 4.2.1, ``policy.requiretls_mx``).
+A REQUIRETLS message also passes over a host whose TLS falls short or that does not offer
+REQUIRETLS, and bounces at once when every host failed such a step
+(``delivery.requiretls_path``). A
 message with ``TLS-Required: No`` (RFC 8689 section 3, ``model.tls_required``; ignored on a
 REQUIRETLS message) is delivered without DANE and MTA-STS, and its TLS record says
 ``tls_required: false``. Per-recipient outcomes
@@ -36,7 +40,6 @@ from sealpost.model import tls_required
 from sealpost.model.reply import Reply
 from sealpost.model.tls_record import TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
-from sealpost.policy import requiretls_mx
 from sealpost.policy.dane import dane_view
 from sealpost.policy.dane_lookup import SMTP_PORT, HostDns
 from sealpost.policy.engine import PolicyDecision, PolicyEngine
@@ -177,13 +180,7 @@ class DomainDelivery:
         if last is None:  # every host was taken out (MTA-STS enforce, RFC 8461 section 4.1;
             # DANE, RFC 7672 section 2.2)
             assert out is not None  # a route has at least one target
-            record = _policy_record(out.requirement)
-            if out.permanent:  # REQUIRETLS, RFC 8689 section 4.2.1: bounce, 5.7.30
-                reply = Reply.of(550, requiretls_mx.STATUS, out.reason)
-                failures = (*decision.failures, *skipped)
-                return DomainAttempt(
-                    _all(message, Outcome.PERMANENT, reply), record, tls_failures=failures
-                )
+            record = _policy_record(out.requirement)  # (REQUIRETLS bounced above)
             failures = (*decision.failures, *(skipped or (TlsFailure.VALIDATION_FAILURE,)))
             reply = Reply.of(451, "4.7.5", out.reason)
             return DomainAttempt(

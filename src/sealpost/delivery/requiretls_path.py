@@ -20,8 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sealpost.model.reply import Reply
+from sealpost.policy.requiretls_mx import STATUS as NOT_A_REQUIRETLS_PATH  # 5.7.30
 
-NOT_A_REQUIRETLS_PATH = "5.7.30"  # RFC 8689 section 6.3: REQUIRETLS support required
+__all__ = ["NOT_A_REQUIRETLS_PATH", "NO_AUTHENTICATED_TLS", "RequireTlsPath"]
+
 NO_AUTHENTICATED_TLS = "5.7.10"  # RFC 5248 / RFC 3207: encryption needed
 
 

@@ -19,7 +19,8 @@ sources:
 3. per connection, ``policy.verdict.check``: does the session meet the host's requirement.
 
 Hosts that DNS did not name (static routes, the smarthost) are the operator's choice:
-``PolicyDecision.for_relay`` gives them the domain's requirement, unrefined.
+``PolicyDecision.for_relay`` gives them the domain's requirement, refined by DANE's step
+alone (Postfix's ``[host]:port``: TLSA at the relay's port); MTA-STS patterns do not apply.
 """
 
 from __future__ import annotations

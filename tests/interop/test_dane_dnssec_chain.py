@@ -17,7 +17,8 @@ for another name can only pass through its ``3 1 1`` record:
   name first, a mismatching one at the original name ignored), ``cn2`` (secure chain, no
   TLSA at the expanded name: the original name's), ``cn3`` (a secure alias of a host in the
   unsigned zone: DANE at the original name only), ``cn4`` (an alias in the unsigned zone:
-  no DANE).
+  no DANE), ``cn5`` (bogus TLSA at the expanded name: deferred, the original name's matching
+  records are not a way around it).
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ def dane_zones(
         "mx.cn3 300 IN CNAME mx.plain.example.",
         f"_25._tcp.mx.cn3 300 IN TLSA 3 1 1 {digest}",
         "cn4 300 IN MX 10 alias.plain.example.",
+        "cn5 300 IN MX 10 mx.cn5.dane.example.",
+        "mx.cn5 300 IN CNAME real.cn5.dane.example.",
+        "real.cn5 300 IN A 127.0.0.1",
+        f"_25._tcp.real.cn5 300 IN TLSA 3 1 1 {ZEROS}",
+        f"_25._tcp.mx.cn5 300 IN TLSA 3 1 1 {digest}",
     ]
     signed.append("broken 300 IN A 127.0.0.1")  # bogus after tampering: the start-up probe
     return [
@@ -102,6 +108,7 @@ def dane_zones(
             tuple(signed),
             tampered={
                 ("_25._tcp.mx.bogus", "TLSA"): f"3 1 1 {digest}",
+                ("_25._tcp.real.cn5", "TLSA"): f"3 1 1 {digest}",
                 ("broken", "A"): "127.0.0.2",
             },
         ),
@@ -275,6 +282,21 @@ def test_cname_in_an_unsigned_zone_is_no_dane(start_server, smtp_sink, dnssec_ch
     [event] = rig.wait_events("delivery")
     tls = event.fields["tls"]
     assert tls["level_required"] == "may" and tls["dane"] is None
+
+
+def test_cname_bogus_tlsa_at_the_expanded_name_stops(
+    start_server, smtp_sink, dnssec_chain, sink_cert
+):
+    """A TLSA lookup that fails at the expanded name stops there (the host is not used,
+    ``dnssec-invalid``), as Postfix does: the original name's matching records are never
+    asked, and nothing is sent."""
+    sink = smtp_sink(cert=sink_cert)
+    rig = chain_rig(start_server, dnssec_chain, sink.port)
+    rig.submit(["bob@cn5.dane.example"])
+    [event] = rig.wait_events("delay")
+    assert event.fields["tlsrpt_failures"] == ["dnssec-invalid"]
+    assert "_25._tcp.real.cn5.dane.example" in event.fields["raw_reason"]
+    assert sink.sessions == []
 
 
 def test_startup_check_passes_with_the_validating_resolver(start_server, dnssec_chain, caplog):

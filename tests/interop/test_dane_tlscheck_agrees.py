@@ -6,7 +6,7 @@ tls-check checks the same domain through the same resolver at the sink's port. W
 delivery did (delivered with DANE, delivered without, deferred ``tlsa-invalid`` or
 ``dnssec-invalid``) must be what tls-check's DANE status says it would do, with the same
 TLSA base domain (SNI): DANE-EE and DANE-TA (the MX host's name, the next-hop domain's),
-mismatch, bogus, unsigned, and the four CNAME cases of RFC 7672 section 2.2.2.
+mismatch, bogus, unsigned, and the five CNAME cases of RFC 7672 section 2.2.2.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ EE_DOMAINS = [
     "cn2.dane.example",
     "cn3.dane.example",
     "cn4.dane.example",
+    "cn5.dane.example",
 ]
 ACTION = {
     DaneStatus.MATCH: "delivered with DANE",

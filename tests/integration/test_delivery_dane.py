@@ -340,7 +340,7 @@ def test_dane_ta_leaf_with_a_wildcard_elsewhere_defers(
     dns_server.add(TLSA_NAME, "TLSA", (2, 0, 1, hashlib.sha256(root_der).digest()))
     rig = dane_rig(start_server, dns_server, sink)
     rig.submit(["bob@example.net"])
-    [event] = rig.wait_events("delay")
+    event = rig.wait_events("delay")[0]  # retries may add more
     assert event.fields["tlsrpt_failures"] == ["tlsa-invalid"]
     assert sink.messages == []
 
@@ -382,7 +382,7 @@ def test_static_route_dane_only_mismatch_defers(start_server, dns_server, smtp_s
     dns_server.add(f"_{sink.port}._tcp.{RELAY}", "TLSA", (3, 1, 1, b"\x00" * 32))
     rig = relay_rig(start_server, dns_server, sink, f"{RELAY}:{sink.port}", "dane-only")
     rig.submit(["bob@example.net"])
-    [event] = rig.wait_events("delay")
+    event = rig.wait_events("delay")[0]  # retries may add more
     assert event.fields["tlsrpt_failures"] == ["tlsa-invalid"]
     assert sink.messages == []
 
@@ -404,6 +404,6 @@ def test_static_route_without_secure_tlsa_is_may_or_dane_only_defers(
     assert tlsa_queries(dns_server) == []
     only = relay_rig(start_server, dns_server, sink, relay, "dane-only", secure=secure)
     only.submit(["carol@example.net"])
-    [delay] = only.wait_events("delay")
+    delay = only.wait_events("delay")[0]  # retries may add more
     assert delay.fields["tlsrpt_failures"] == ["dane-required"]
     assert len(sink.messages) == 1

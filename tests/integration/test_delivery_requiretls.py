@@ -256,7 +256,7 @@ def test_requiretls_without_the_extension_tries_the_next_mx_host(
     secure = ("example.net", MX, MX2)
     rig = dane_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file, secure=secure)
     rig.submit(["bob@example.net"], requiretls=True)
-    [delay] = rig.wait_events("delay")
+    delay = rig.wait_events("delay")[0]  # retries may add more
     assert rig.events("bounce") == []
     assert "127.0.0.2" in delay.fields["raw_reason"]
     assert sink.messages == [] and len(sink.sessions) >= 1

@@ -293,7 +293,7 @@ def test_cname_bogus_tlsa_at_the_expanded_name_stops(
     sink = smtp_sink(cert=sink_cert)
     rig = chain_rig(start_server, dnssec_chain, sink.port)
     rig.submit(["bob@cn5.dane.example"])
-    [event] = rig.wait_events("delay")
+    event = rig.wait_events("delay")[0]  # retries may add more
     assert event.fields["tlsrpt_failures"] == ["dnssec-invalid"]
     assert "_25._tcp.real.cn5.dane.example" in event.fields["raw_reason"]
     assert sink.sessions == []

@@ -82,7 +82,7 @@ class DaneMx:
 
     def _without_dane(self, mx: MxRequirement, failure: TlsFailure, why: str) -> MxRequirement:
         if self.level is TlsLevel.DANE_ONLY:
-            return self._out(mx, failure, f"dane-only: {mx.host} has {why}")
+            return self._out(mx, failure, f"dane-only: no DANE for {mx.host}: {why}")
         if mx.requirement.level in DANE_LEVELS:
             return dataclasses.replace(
                 mx, requirement=dataclasses.replace(mx.requirement, level=TlsLevel.MAY)

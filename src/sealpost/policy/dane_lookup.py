@@ -90,8 +90,8 @@ class HostDns:
     host: str  # the MX host name (or relay host), lower case, no trailing dot
     domain: str  # the next-hop domain: the recipient domain, or the relay host itself
     port: int = SMTP_PORT
-    parent_secure: bool = True  # the MX RRset was secure (True for a relay: none was asked)
-    addresses_secure: bool = False  # the address records (the whole CNAME chain) were
+    parent_secure: bool = True  # the MX RRset was secure (True for a relay: none asked)
+    addresses_secure: bool = False  # its address records, every CNAME link included, were
     canonical: str = ""  # the CNAME-expanded name of ``host``, when it is an alias
 
 

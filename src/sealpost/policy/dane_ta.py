@@ -16,7 +16,9 @@ DNS-ID subjectAltName, a ``*`` wildcard standing only for the whole left-most la
 Path validation is ``cryptography.x509.verification`` with the TA as its store. Its Web PKI
 extension rules are kept for CA certificates; for the leaf only the subjectAltName is
 required (any criticality), as a private CA behind DANE-TA need not follow the CA/Browser
-Forum profile. Measured: about 0.1-0.2 ms a check on Python 3.11.
+Forum profile. Measured: about 0.1-0.2 ms a check on Python 3.11; each further reference
+identifier tried before the one that matches adds a verification (measured on a loaded
+2-core machine: 1.4 ms for one name, 2.0 ms when the third of three matches).
 """
 
 from __future__ import annotations

@@ -54,5 +54,5 @@ class RequireTlsPath:
         if self.other_failure or not self.misses:
             return None
         last = self.misses[-1]
-        text = f"REQUIRETLS: no MX host of {domain} is a REQUIRETLS path ({last.host}: {last.why})"
+        text = f"REQUIRETLS: no next hop for {domain} is a REQUIRETLS path ({last.host}: {last.why})"
         return Reply.of(550, last.status, text)

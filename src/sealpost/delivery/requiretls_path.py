@@ -54,5 +54,6 @@ class RequireTlsPath:
         if self.other_failure or not self.misses:
             return None
         last = self.misses[-1]
-        text = f"REQUIRETLS: no next hop for {domain} is a REQUIRETLS path ({last.host}: {last.why})"
+        where = f"{last.host}: {last.why}"
+        text = f"REQUIRETLS: no next hop for {domain} is a REQUIRETLS path ({where})"
         return Reply.of(550, last.status, text)

@@ -199,6 +199,14 @@ class ZoneResolver:
         async with self._asking("tlsa", name):
             return Answer(*self._query(name, "TLSA"))
 
+    async def alias(self, name: str) -> Answer[str]:
+        """CNAME is not supported here: every name is no alias (NODATA) or absent."""
+        async with self._asking("alias", name):
+            qname = query_name(name)
+            if qname is None or not self._exists(qname):
+                raise DnsError(DnsErrorKind.NXDOMAIN, name, "CNAME")
+            raise DnsError(DnsErrorKind.NODATA, name, "CNAME")
+
     @contextlib.asynccontextmanager
     async def _asking(self, method: str, name: str) -> AsyncIterator[None]:
         self.asked.append(Asked(method, name))

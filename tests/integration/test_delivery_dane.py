@@ -307,3 +307,105 @@ def test_dane_ta_with_a_leaf_for_another_name_defers(start_server, dns_server, s
     assert event.fields["tlsrpt_failures"] == ["tlsa-invalid"]
     assert event.fields["tls"]["dane"]["matched"] is None
     assert sink.messages == []
+
+
+@pytest.mark.parametrize("name", ["example.net", "*.example.test"], ids=["next-hop", "wildcard"])
+def test_dane_ta_leaf_naming_the_next_hop_domain_or_a_wildcard_delivers(
+    start_server, dns_server, smtp_sink, tmp_path, name
+):
+    """D2, RFC 7672 section 3.2.3: the reference identifiers are the TLSA base domain (the
+    MX host) and the next-hop domain (the recipient domain): a leaf naming only
+    example.net passes; so does ``*.example.test`` for mx.example.test (a wildcard is the
+    whole left-most label, RFC 6125 section 6.4.3)."""
+    cert, root_der = ta_chain(tmp_path, name)
+    sink = smtp_sink(cert=cert)
+    dns_server.add(TLSA_NAME, "TLSA", (2, 0, 1, hashlib.sha256(root_der).digest()))
+    rig = dane_rig(start_server, dns_server, sink)
+    rig.submit(["bob@example.net"])
+    [event] = rig.wait_events("delivery")
+    tls = event.fields["tls"]
+    assert tls["verified"] is True and tls["dane"]["matched"] == "2 0 1"
+    assert sink.messages[0].sni == MX  # SNI stays the TLSA base domain
+
+
+@pytest.mark.parametrize("name", ["*.mx.example.test", "*.test", "net"])
+def test_dane_ta_leaf_with_a_wildcard_elsewhere_defers(
+    start_server, dns_server, smtp_sink, tmp_path, name
+):
+    """D2: a wildcard stands for exactly one left-most label: neither ``*.mx.example.test``
+    nor ``*.test`` names mx.example.test (or example.net), nor does a parent of the
+    next-hop domain."""
+    cert, root_der = ta_chain(tmp_path, name)
+    sink = smtp_sink(cert=cert)
+    dns_server.add(TLSA_NAME, "TLSA", (2, 0, 1, hashlib.sha256(root_der).digest()))
+    rig = dane_rig(start_server, dns_server, sink)
+    rig.submit(["bob@example.net"])
+    event = rig.wait_events("delay")[0]  # retries may add more
+    assert event.fields["tlsrpt_failures"] == ["tlsa-invalid"]
+    assert sink.messages == []
+
+
+RELAY = "relay.example.test"
+
+
+def relay_rig(start_server, dns_server, sink, relay: str, level: str | None = None, **kw):
+    """Mail for example.net goes by a static route to ``relay`` (``host:port``)."""
+    dns_server.add(RELAY, "A", "127.0.0.1")
+    rules = {"example.net": level} if level else None
+    secure = kw.pop("secure", ("example.net", MX, RELAY, f"_{sink.port}._tcp.{RELAY}"))
+    routes = {"delivery.routes": {"example.net": relay}}
+    return dane_rig(start_server, dns_server, sink, secure=secure, tls_policy=rules, **routes)
+
+
+def test_static_route_uses_dane_at_the_relay_port(start_server, dns_server, smtp_sink, tmp_path):
+    """Postfix's ``[host]:port`` next hop: a static route to a host whose addresses are
+    secure uses the TLSA records at ``_<port>._tcp.<host>`` (the relay's own port), the
+    relay host is the TLSA base domain and SNI."""
+    cert = odd_certificate(tmp_path)
+    sink = smtp_sink(cert=cert)
+    owner = f"_{sink.port}._tcp.{RELAY}"
+    dns_server.add(owner, "TLSA", (3, 1, 1, tlsa_data(cert[0], 1, 1)))
+    rig = relay_rig(start_server, dns_server, sink, f"{RELAY}:{sink.port}")
+    rig.submit(["bob@example.net"])
+    [event] = rig.wait_events("delivery")
+    tls = event.fields["tls"]
+    assert tls["policy_source"] == "dane" and tls["verified"] is True
+    assert tls["dane"]["matched"] == "3 1 1" and tls["dane"]["tlsa_name"] == owner
+    assert sink.messages[0].sni == RELAY
+    assert [q.name for q in tlsa_queries(dns_server)] == [owner]
+
+
+def test_static_route_dane_only_mismatch_defers(start_server, dns_server, smtp_sink, tmp_path):
+    """A relay's secure TLSA records are enforced like an MX host's: a mismatch defers
+    tlsa-invalid, nothing is sent."""
+    sink = smtp_sink(cert=odd_certificate(tmp_path))
+    dns_server.add(f"_{sink.port}._tcp.{RELAY}", "TLSA", (3, 1, 1, b"\x00" * 32))
+    rig = relay_rig(start_server, dns_server, sink, f"{RELAY}:{sink.port}", "dane-only")
+    rig.submit(["bob@example.net"])
+    event = rig.wait_events("delay")[0]  # retries may add more
+    assert event.fields["tlsrpt_failures"] == ["tlsa-invalid"]
+    assert sink.messages == []
+
+
+@pytest.mark.parametrize("level", ["dane", "dane-only"])
+@pytest.mark.parametrize("insecure_addresses", [False, True], ids=["ip-literal", "insecure-host"])
+def test_static_route_without_secure_tlsa_is_may_or_dane_only_defers(
+    start_server, dns_server, smtp_sink, sink_certs, insecure_addresses, level
+):
+    """A relay by IP address has no TLSA base domain, one with insecure addresses no DANE:
+    ``dane`` delivers as ``may``; ``dane-only`` defers dane-required, never sends."""
+    sink = smtp_sink(cert=sink_certs.good)
+    relay = f"{RELAY}:{sink.port}" if insecure_addresses else f"127.0.0.1:{sink.port}"
+    dns_server.add(f"_{sink.port}._tcp.{RELAY}", "TLSA", (3, 1, 1, b"\x00" * 32))
+    secure = ("example.net", MX, f"_{sink.port}._tcp.{RELAY}")  # not the relay's address
+    rig = relay_rig(start_server, dns_server, sink, relay, level, secure=secure)
+    rig.submit(["bob@example.net"])
+    if level == "dane":
+        [event] = rig.wait_events("delivery")
+        assert event.fields["tls"]["level_required"] == "may"
+        assert len(sink.messages) == 1
+    else:
+        delay = rig.wait_events("delay")[0]  # retries may add more
+        assert delay.fields["tlsrpt_failures"] == ["dane-required"]
+        assert sink.messages == []
+    assert tlsa_queries(dns_server) == []

@@ -194,3 +194,83 @@ def test_tls_required_no_is_ignored_on_a_requiretls_message(
     assert "5.7.30" in bounce.fields["raw_reason"]
     assert bounce.fields["tls"]["tls_required"] is None
     assert sink.messages == []
+
+
+MX2 = "mx2.example.test"
+
+
+def test_requiretls_to_an_sts_host_with_a_bad_certificate_bounces_at_once(
+    start_server, dns_server, https_server, smtp_sink, sink_certs, tmp_path
+):
+    """RFC 8689 section 4.2.1 step 5: the only MX host (MTA-STS-validated) presents a
+    certificate PKIX does not verify. No MX host is left, so the message MUST NOT be sent
+    and MUST be returned: bounced at once (no retry), status 5.7.10 (the RFC's code for no
+    authenticated TLS session), and the DSN that reaches the sender says so."""
+    sink = smtp_sink(cert=sink_certs.untrusted, extensions=REQUIRETLS)
+    _sts(dns_server, https_server)
+    bundle = trust_bundle(tmp_path, sink_certs.ca_file, https_server.ca_file)
+    rig = start_rig(start_server, dns_server, sink, ca_file=bundle, https_port=https_server.port)
+    mid = rig.submit(["bob@example.net"], requiretls=True)
+    [bounce] = rig.wait_events("bounce")
+    assert rig.events("delay") == []
+    assert bounce.fields["error_code"] == "550" and "5.7.10" in bounce.fields["raw_reason"]
+    assert "REQUIRETLS" in bounce.fields["raw_reason"]
+    assert bounce.fields["tls"]["verified"] is False
+    assert sink.messages == []
+    assert rig.stored(mid).state == "done"
+    fields = _status_fields(_dsn(rig))
+    assert fields["status"] == "5.7.10" and fields["action"] == "failed"
+    assert "REQUIRETLS" in fields["diagnostic-code"]
+
+
+def test_requiretls_to_a_dane_host_whose_tlsa_does_not_match_bounces(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    """Step 5 by DANE: the host has secure TLSA records that its certificate does not match
+    (WebPKI would pass): bounced 5.7.10 at once, with the DSN, never sent."""
+    sink = smtp_sink(cert=sink_certs.good, extensions=REQUIRETLS)
+    dns_server.add(TLSA_NAME, "TLSA", (3, 1, 1, b"\x00" * 32))
+    rig = dane_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)
+    rig.submit(["bob@example.net"], requiretls=True)
+    [bounce] = rig.wait_events("bounce")
+    assert "5.7.10" in bounce.fields["raw_reason"]
+    assert bounce.fields["tlsrpt_failures"] == ["tlsa-invalid"]
+    assert sink.messages == []
+    assert _status_fields(_dsn(rig))["status"] == "5.7.10"
+
+
+def _two_mx(dns_server) -> None:
+    """A second MX host, secure, at an address nothing listens on (connection refused)."""
+    dns_server.add("example.net", "MX", (20, MX2))
+    dns_server.add(MX2, "A", "127.0.0.2")
+
+
+def test_requiretls_without_the_extension_tries_the_next_mx_host(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    """Step 6: the first MX host is verified but does not offer REQUIRETLS: the client moves
+    on to the next MX host (not a bounce at the first one); that one cannot be reached, a
+    failure a retry may change, so the message is deferred, never sent in the clear."""
+    sink = smtp_sink(cert=sink_certs.good)
+    _two_mx(dns_server)
+    secure = ("example.net", MX, MX2)
+    rig = dane_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file, secure=secure)
+    rig.submit(["bob@example.net"], requiretls=True)
+    delay = rig.wait_events("delay")[0]  # retries may add more
+    assert rig.events("bounce") == []
+    assert "127.0.0.2" in delay.fields["raw_reason"]
+    assert sink.messages == [] and len(sink.sessions) >= 1
+
+
+def test_requiretls_tls_failure_with_an_unreachable_second_mx_defers(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    """Section 4.2.1: a bounce only when every MX host failed a REQUIRETLS step. Here the
+    first fails its certificate check, the second cannot be reached: deferred."""
+    sink = smtp_sink(cert=sink_certs.untrusted, extensions=REQUIRETLS)
+    _two_mx(dns_server)
+    secure = ("example.net", MX, MX2)
+    rig = dane_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file, secure=secure)
+    rig.submit(["bob@example.net"], requiretls=True)
+    rig.wait_events("delay")
+    assert rig.events("bounce") == [] and sink.messages == []

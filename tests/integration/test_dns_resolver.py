@@ -166,6 +166,26 @@ def test_cname_chains_are_followed(dns_server: DnsServer) -> None:
     assert error_of(resolver.addresses("dangling.test")).kind is DnsErrorKind.NXDOMAIN
 
 
+def test_addresses_name_the_cname_expansion_and_alias_asks_one_link(
+    dns_server: DnsServer,
+) -> None:
+    """DANE's CNAME inputs (RFC 7672 section 2.2.2): an address answer reached through a
+    chain names its final owner (``canonical``; "" when the name is no alias), and
+    ``alias`` returns the name's own CNAME target, with its own AD bit, unfollowed."""
+    dns_server.add("alias.test", "CNAME", "hop.test")
+    dns_server.add("hop.test", "CNAME", "real.test")
+    dns_server.add("real.test", "A", "192.0.2.3")
+    dns_server.authenticated_data.add("alias.test/CNAME")
+    resolver = resolver_for(dns_server)
+    assert run(resolver.addresses("alias.test")).canonical == "real.test"
+    assert run(resolver.addresses("real.test")).canonical == ""
+    link = run(resolver.alias("alias.test"))
+    assert link.records == ("hop.test",) and link.secure is True
+    assert run(resolver.alias("hop.test")).secure is False
+    assert error_of(resolver.alias("real.test")).kind is DnsErrorKind.NODATA
+    assert error_of(resolver.alias("absent.test")).kind is DnsErrorKind.NXDOMAIN
+
+
 def test_nodata_and_nxdomain_per_type(dns_server: DnsServer) -> None:
     dns_server.add("a.only.test", "A", "192.0.2.1")
     resolver = resolver_for(dns_server)

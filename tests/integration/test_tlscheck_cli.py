@@ -203,7 +203,7 @@ def test_dane_secure_matching_tlsa_is_secure(rig, smtp_sink):
     sink = smtp_sink(cert=rig.certs.self_signed)  # DANE-EE needs no CA
     name = f"_25._tcp.{MX}"
     rig.dns.add(name, "TLSA", (3, 1, 1, _spki_sha256(rig.certs.self_signed[0])))
-    rig.dns.authenticated_data.add(name)
+    rig.dns.authenticated_data.update((name, DOMAIN, MX))  # delivery needs MX and A secure too
     code, report = rig.run(sink.port)
     dane = _host(report)["dane"]
     assert code == 0, report["verdict"]
@@ -216,7 +216,7 @@ def test_dane_secure_tlsa_not_matching_fails(rig, smtp_sink):
     sink = smtp_sink(cert=rig.certs.good)
     name = f"_25._tcp.{MX}"
     rig.dns.add(name, "TLSA", (3, 1, 1, b"\x00" * 32))
-    rig.dns.authenticated_data.add(name)
+    rig.dns.authenticated_data.update((name, DOMAIN, MX))  # delivery needs MX and A secure too
     code, report = rig.run(sink.port)
     assert code == 2 and _host(report)["dane"]["status"] == "no-match"
 
@@ -228,7 +228,7 @@ def test_dane_ta_chain_to_the_ta_is_a_match(rig, smtp_sink, tmp_path):
     name = f"_25._tcp.{MX}"
     rig.dns.add(name, "TLSA", (2, 0, 1, hashlib.sha256(root_der).digest()))
     rig.dns.add(name, "TLSA", (2, 0, 1, b"\x00" * 32))
-    rig.dns.authenticated_data.add(name)
+    rig.dns.authenticated_data.update((name, DOMAIN, MX))  # delivery needs MX and A secure too
     code, report = rig.run(sink.port)
     dane = _host(report)["dane"]
     assert code == 0, report["verdict"]
@@ -243,6 +243,20 @@ def test_dane_insecure_tlsa_is_ignored(rig, smtp_sink):
     code, report = rig.run(sink.port)
     dane = _host(report)["dane"]
     assert code == 1 and dane["secure"] is False and dane["status"] == "insecure"
+
+
+def test_dane_secure_tlsa_behind_an_insecure_mx_is_not_applied(rig, smtp_sink):
+    """The verdict delivery acts on: a secure TLSA RRset (here even mismatching) for an MX
+    host named by an insecure MX RRset is not used by delivery (RFC 7672 section 2.2.1),
+    so tls-check shows it as insecure, says why, and does not fail the host for it."""
+    sink = smtp_sink(cert=rig.certs.good)
+    name = f"_25._tcp.{MX}"
+    rig.dns.add(name, "TLSA", (3, 1, 1, b"\x00" * 32))
+    rig.dns.authenticated_data.update((name, MX))  # not DOMAIN: its MX RRset is insecure
+    code, report = rig.run(sink.port)
+    dane = _host(report)["dane"]
+    assert dane["status"] == "insecure" and dane["skipped"] == "not DNSSEC-secure"
+    assert dane["secure"] is True and code == 1  # downgradeable, not fails
 
 
 def test_host_port_target_with_sni(rig, smtp_sink):

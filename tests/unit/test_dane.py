@@ -94,8 +94,8 @@ def test_matching_record_skips_unusable_records_and_views_the_match(leaf_der):
     digest = hashlib.sha256(leaf_der).digest()
     pkix = TlsaRecord(1, 0, 1, digest)  # would match, but usage 1 is unusable
     ee = TlsaRecord(3, 0, 1, digest)
-    assert matching_record((pkix,), (leaf_der,), "mx.example.test") is None
-    assert matching_record((pkix, ee), (leaf_der,), "mx.example.test") is ee
+    assert matching_record((pkix,), (leaf_der,), ("mx.example.test",)) is None
+    assert matching_record((pkix, ee), (leaf_der,), ("mx.example.test",)) is ee
     view = dane_view((pkix, ee), ee)
     assert view == {
         "tlsa": [f"1 0 1 {digest.hex()}", f"3 0 1 {digest.hex()}"],

@@ -58,7 +58,7 @@ def ta(chain: tuple[bytes, ...], index: int, selector: int = 0, mtype: int = 1) 
 
 
 def check(rec: TlsaRecord, chain: tuple[bytes, ...], host: str = HOST, **kw) -> bool:
-    return chain_leads_to_ta(rec, chain, host, content_matches, **kw)
+    return chain_leads_to_ta(rec, chain, (host,), content_matches, **kw)
 
 
 @pytest.mark.parametrize("selector, mtype", [(0, 1), (1, 1), (0, 2), (1, 0), (0, 0)])
@@ -108,6 +108,6 @@ def test_matching_record_takes_dane_ta_and_dane_ee(pki):
     chain = sent(pki)
     wrong = TlsaRecord(2, 0, 1, b"\0" * 32)
     root = ta(chain, 2)
-    assert matching_record((wrong, root), chain, HOST) is root
-    assert matching_record((wrong, root), chain, "other.example.test") is None
-    assert matching_record((root,), chain[:1], HOST) is None  # only the leaf was read
+    assert matching_record((wrong, root), chain, (HOST,)) is root
+    assert matching_record((wrong, root), chain, ("other.example.test",)) is None
+    assert matching_record((root,), chain[:1], (HOST,)) is None  # only the leaf was read

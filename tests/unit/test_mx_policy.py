@@ -67,7 +67,7 @@ def test_golden(
     failures: tuple[TlsFailure, ...],
 ) -> None:
     d = decision(policy)
-    mx = asyncio.run(d.for_mx(host)) if from_dns else d.for_relay(host)
+    mx = asyncio.run(d.for_mx(host) if from_dns else d.for_relay(host))
     assert (mx.host, mx.allowed, mx.failures) == (host, allowed, failures)
     assert mx.requirement == DOMAIN_REQUIREMENT  # MTA-STS decides per domain, never per host
 
@@ -105,7 +105,7 @@ def test_sources_run_in_order_each_from_the_last_result() -> None:
 def test_a_relay_is_never_refined() -> None:
     raising = RaiseFor(frozenset({"relay.example.test"}))
     d = dataclasses.replace(decision(None), mx_sources=(raising,))
-    assert d.for_relay("relay.example.test") == MxRequirement(
+    assert asyncio.run(d.for_relay("relay.example.test")) == MxRequirement(
         "relay.example.test", DOMAIN_REQUIREMENT
     )
     assert raising.asked == []

@@ -474,8 +474,9 @@ def test_dane_ranks_with_may_so_mta_sts_enforce_still_raises_the_domain() -> Non
     assert type(decision.mx_sources[0]).__name__ == "DaneMx"  # DANE's step goes first
 
 
-def test_relays_get_no_dane_yet() -> None:
-    """Static routes and the smarthost: ``dane`` is ``may``; ``dane-only`` is not sent."""
+def test_relays_without_secure_tlsa_are_may_or_out() -> None:
+    """Static routes and the smarthost without secure TLSA records (here: DNSSEC is not
+    trusted): ``dane`` is ``may``; ``dane-only`` is not sent (dane-required)."""
     rig = make_rig(policy=StsError(TlsFailure.STS_POLICY_INVALID, "none", absent=True))
     rig.engine = PolicyEngine(
         rig.resolver,
@@ -484,7 +485,7 @@ def test_relays_get_no_dane_yet() -> None:
         operator_rules={"only.test": DO},
         default_level=TlsLevel.DANE,
     )
-    dane = run(rig.engine.requirement_for("example.test")).for_relay("relay.test")
+    dane = run(run(rig.engine.requirement_for("example.test")).for_relay("relay.test"))
     assert dane.allowed and dane.requirement.level is M
-    only = run(rig.engine.requirement_for("only.test")).for_relay("relay.test")
+    only = run(run(rig.engine.requirement_for("only.test")).for_relay("relay.test"))
     assert not only.allowed and only.failures == (TlsFailure.DANE_REQUIRED,)

@@ -78,6 +78,7 @@ async def tls_check(
         guard=ctx.egress,
         ports=SMTP_PORTS,
         conceal=True,
+        dnssec=cfg.dns.dnssec,
     )
     report = await run_check(target, ctx.resolver, options)
     if report.refusal is not None:

@@ -120,6 +120,7 @@ def tls_check(
     """Check a destination's mail TLS: STARTTLS, versions, certificate, MTA-STS, DANE."""
     nameservers = list(nameserver or [])
     https_port = 443
+    dnssec = True  # without a config: trust the resolver's AD bit, as dnssec = true does
     if config is not None:
         try:
             cfg = load(config)
@@ -128,6 +129,7 @@ def tls_check(
         nameservers = nameservers or list(cfg.dns.nameservers)
         ca_file = ca_file or cfg.delivery.ca_file
         https_port = cfg.mta_sts.https_port
+        dnssec = cfg.dns.dnssec
         helo = helo or cfg.delivery.helo_name or cfg.server.hostname
     if ca_file is not None and not Path(ca_file).is_file():
         raise fail(f"--ca-file {ca_file}: no such file", USAGE_EXIT)
@@ -146,6 +148,7 @@ def tls_check(
         ca_file=ca_file,
         helo=helo,
         https_port=mta_sts_port or https_port,
+        dnssec=dnssec,
     )
     report = asyncio.run(run_check(target, resolver, options))
     if json_:

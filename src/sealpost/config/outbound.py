@@ -89,7 +89,8 @@ class DeliverySection(Section):
         default_factory=dict,
         description='Per-domain minimum TLS level: "example.com" = "verify" (also '
         '".example.com" for its subdomains). Levels: none, may, encrypt, verify, dane '
-        "(DANE where the MX host has secure TLSA records, else may), dane-only.",
+        "(DANE where the MX host, or the static route or smarthost host, has secure TLSA "
+        "records, else may), dane-only.",
     )
     default_tls: TlsLevelName | None = Field(
         None,

@@ -4,12 +4,16 @@ Routing (MX, implicit MX, static routes, smarthost), the TLS requirement from th
 engine (operator rules, MTA-STS, REQUIRETLS), then each target in preference order until
 one accepts the session. Before a target is tried its requirement is refined for that host
 (``PolicyDecision.for_mx``, the per-MX step of ``policy.mx_policy``; hosts of static routes
-and the smarthost keep the domain's): DANE (RFC 7672 section 2.2) authenticates a host by
-its secure TLSA records or takes it out when their lookup fails; MTA-STS ``enforce`` takes
+and the smarthost go through DANE's step alone, TLSA at the relay's port): DANE (RFC 7672
+section 2.2) authenticates a host by its secure TLSA records or takes it out when their
+lookup fails; MTA-STS ``enforce`` takes
 out MX hosts its policy does not list, implicit MX included (RFC 8461 section 4.1: no MX
 matches -> defer), and a ``testing`` mismatch is reported with the delivery. When every
 host was taken out, the attempt defers with the last one's reason, or bounces with 5.7.30
-when REQUIRETLS took it out for good (RFC 8689 section 4.2.1, ``policy.requiretls_mx``). A
+when REQUIRETLS took it out for good (RFC 8689 section 4.2.1, ``policy.requiretls_mx``).
+A REQUIRETLS message also passes over a host whose TLS falls short or that does not offer
+REQUIRETLS, and bounces at once when every host failed such a step
+(``delivery.requiretls_path``). A
 message with ``TLS-Required: No`` (RFC 8689 section 3, ``model.tls_required``; ignored on a
 REQUIRETLS message) is delivered without DANE and MTA-STS, and its TLS record says
 ``tls_required: false``. Per-recipient outcomes
@@ -22,17 +26,23 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from sealpost.delivery.pool import SessionPool
+from sealpost.delivery.requiretls_path import (
+    NO_AUTHENTICATED_TLS,
+    NOT_A_REQUIRETLS_PATH,
+    RequireTlsPath,
+)
 from sealpost.delivery.route import Route, RouteFailure, RouteSettings, Via, route
 from sealpost.delivery.session import OpenFailure
 from sealpost.delivery.types import OutboundMessage, Outcome, RecipientOutcome, Target
+from sealpost.dns.names import address_literal, normalize_domain
 from sealpost.dns.resolver import Resolver
 from sealpost.model import tls_required
 from sealpost.model.reply import Reply
 from sealpost.model.tls_record import TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.model.tlsrpt_report import ReportedPolicy
-from sealpost.policy import requiretls_mx
 from sealpost.policy.dane import dane_view
+from sealpost.policy.dane_lookup import SMTP_PORT, HostDns
 from sealpost.policy.engine import PolicyDecision, PolicyEngine
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
 from sealpost.policy.mx_policy import MxRequirement
@@ -81,7 +91,7 @@ def _policy_record(requirement: Requirement) -> TlsRecord:
         level_required=requirement.level.value,
         policy_source=requirement.source.value,
         policy_mode=requirement.mode,
-        dane=dane_view(requirement.tlsa, None),
+        dane=dane_view(requirement.tlsa, None, requirement.tlsa_owner),
     )
 
 
@@ -115,25 +125,39 @@ class DomainDelivery:
         if isinstance(found, RouteFailure):
             return DomainAttempt(_all(message, found.outcome, found.reply), local=found.local)
         decision = await self._decide(domain, message)
-        attempt = await self._deliver(found, decision, message)
+        attempt = await self._deliver(found, decision, message, normalize_domain(domain))
         if decision.relaxed and attempt.tls is not None:  # RFC 8689 section 3, in the events
             return replace(attempt, tls=replace(attempt.tls, tls_required=False))
         return attempt
 
     async def _deliver(
-        self, found: Route, decision: PolicyDecision, message: OutboundMessage
+        self, found: Route, decision: PolicyDecision, message: OutboundMessage, domain: str
     ) -> DomainAttempt:
         last: tuple[Target, MxRequirement, OpenFailure] | None = None
         out: MxRequirement | None = None  # the last host a policy took out
         skipped: tuple[TlsFailure, ...] = ()  # what taking hosts out reported
+        path = RequireTlsPath() if message.requiretls else None  # RFC 8689 section 4.2.1
+        tried: TlsRecord | None = None  # what TLS the last host tried got (for a bounce)
+        seen: MxRequirement | None = None  # the last host's requirement (TLS-RPT's policy)
         for target in found.targets:
-            mx = await self._refine(decision, found, target)
+            mx = seen = await self._refine(decision, found, target, domain)
             if not mx.allowed:
                 out, skipped = mx, (*skipped, *mx.failures)
+                tried = _policy_record(mx.requirement)
+                if path is not None:
+                    _note_out(path, mx)
                 continue
             session = await self._pool.acquire(target, mx.requirement)
             if isinstance(session, OpenFailure):
                 last = (target, mx, session)
+                tried = session.tls or _policy_record(mx.requirement)
+                if path is not None:
+                    _note_failed(path, target.host, session)
+                continue
+            if path is not None and not session.offers_requiretls:  # step 6: next MX host
+                self._pool.release(session, target, mx.requirement)
+                path.miss(target.host, NOT_A_REQUIRETLS_PATH, "REQUIRETLS not offered")
+                tried = session.tls
                 continue
             try:
                 outcomes = await session.send(message)
@@ -152,19 +176,21 @@ class DomainDelivery:
                 tls_failures=(*failures, *skipped, *mx.failures),
                 reported=self._reported(decision, found, mx),
             )
+        bounce = path.bounce(domain) if path is not None else None
+        if bounce is not None:  # RFC 8689 section 4.2.1: no host left, MUST NOT transmit
+            failures = (*decision.failures, *skipped)
+            if last is not None and last[2].failure is not None:
+                failures = (*failures, last[2].failure)
+            return DomainAttempt(
+                _all(message, Outcome.PERMANENT, bounce),
+                tried,
+                tls_failures=failures,
+                reported=self._reported(decision, found, seen) if seen is not None else None,
+            )
         if last is None:  # every host was taken out (MTA-STS enforce, RFC 8461 section 4.1;
             # DANE, RFC 7672 section 2.2)
             assert out is not None  # a route has at least one target
-            record = _policy_record(out.requirement)
-            if out.permanent:  # REQUIRETLS, RFC 8689 section 4.2.1: bounce, 5.7.30
-                reply = Reply.of(550, requiretls_mx.STATUS, out.reason)
-                failures = (*decision.failures, *skipped)
-                return DomainAttempt(
-                    _all(message, Outcome.PERMANENT, reply),
-                    record,
-                    tls_failures=failures,
-                    reported=self._reported(decision, found, out),
-                )
+            record = _policy_record(out.requirement)  # (REQUIRETLS bounced above)
             failures = (*decision.failures, *(skipped or (TlsFailure.VALIDATION_FAILURE,)))
             reply = Reply.of(451, "4.7.5", out.reason)
             return DomainAttempt(
@@ -193,8 +219,35 @@ class DomainDelivery:
         return reported_policy(decision, mx) if found.via in _FROM_DNS else None
 
     @staticmethod
-    async def _refine(decision: PolicyDecision, found: Route, target: Target) -> MxRequirement:
-        """The per-MX step: hosts DNS named go through the decision's MX sources."""
+    async def _refine(
+        decision: PolicyDecision, found: Route, target: Target, domain: str
+    ) -> MxRequirement:
+        """The per-MX step: hosts DNS named go through the decision's MX sources; a relay
+        through DANE's alone (Postfix's ``[host]:port``: TLSA at the relay's port)."""
+        host = target.host
         if found.via in _FROM_DNS:  # RFC 7672 section 2.2.1: secure MX RRset and addresses
-            return await decision.for_mx(target.host, secure=found.secure and target.secure)
-        return decision.for_relay(target.host)
+            dns = HostDns(host, domain, SMTP_PORT, found.secure, target.secure, target.canonical)
+            return await decision.for_mx(host, secure=found.secure and target.secure, dns=dns)
+        if address_literal(host) is not None:
+            return await decision.for_relay(host)
+        dns = HostDns(host, host, target.port, True, target.secure, target.canonical)
+        return await decision.for_relay(host, dns)
+
+
+def _note_out(path: RequireTlsPath, mx: MxRequirement) -> None:
+    """A host a policy took out: a REQUIRETLS failure when REQUIRETLS took it out for good
+    (``policy.requiretls_mx``), else (DANE lookup failed, MTA-STS) one a retry may change."""
+    if mx.permanent:
+        path.miss(mx.host, NOT_A_REQUIRETLS_PATH, mx.reason)
+    else:
+        path.other()
+
+
+def _note_failed(path: RequireTlsPath, host: str, failed: OpenFailure) -> None:
+    """A host whose session failed: a REQUIRETLS failure when TLS fell short (no STARTTLS,
+    a failed handshake, a certificate neither PKIX nor DANE authenticates), else (no
+    connection, a 4xx greeting) one a retry may change."""
+    if failed.tls_refused:
+        path.miss(host, NO_AUTHENTICATED_TLS, failed.reply.text)
+    else:
+        path.other()

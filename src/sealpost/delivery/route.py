@@ -113,7 +113,7 @@ async def _relay_route(
         return _dns_failed(f"{via.value} host {relay.host}", exc.kind)
     if not answer.records:
         return _dns_failed(f"{via.value} host {relay.host}", DnsErrorKind.NODATA)
-    target = Target(relay.host, answer.records, port, secure=answer.secure)
+    target = Target(relay.host, answer.records, port, 0, answer.secure, answer.canonical)
     return Route((target,), via, answer.secure)
 
 
@@ -151,7 +151,7 @@ async def _implicit_mx(
         return _dns_failed(f"implicit MX {name}", exc.kind)
     if not answer.records:
         return _dns_failed(f"implicit MX {name}", DnsErrorKind.NODATA)
-    target = Target(name, answer.records, settings.smtp_port, 0, answer.secure)
+    target = Target(name, answer.records, settings.smtp_port, 0, answer.secure, answer.canonical)
     return Route((target,), Via.IMPLICIT_MX, answer.secure)
 
 
@@ -173,7 +173,16 @@ async def _resolve_hosts(
                 kinds.append(result)
             else:
                 port, preference = settings.smtp_port, record.preference
-                targets.append(Target(record.host, result.records, port, preference, result.secure))
+                targets.append(
+                    Target(
+                        record.host,
+                        result.records,
+                        port,
+                        preference,
+                        result.secure,
+                        result.canonical,
+                    )
+                )
     return targets, kinds
 
 

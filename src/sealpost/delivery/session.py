@@ -56,6 +56,12 @@ class OutboundSession:
         return self._link.usable
 
     @property
+    def offers_requiretls(self) -> bool:
+        """The server listed REQUIRETLS in its EHLO reply after STARTTLS (RFC 8689 4.2.1)."""
+        extensions = self._link.client.extensions
+        return extensions is not None and extensions.requiretls
+
+    @property
     def messages_sent(self) -> int:
         return self._sent
 

@@ -52,6 +52,7 @@ class OpenFailure:
     tls: TlsRecord | None
     failure: TlsFailure | None
     peer_ip: str | None = None  # the address that was reached, if any (events, TLS-RPT)
+    tls_refused: bool = False  # TLS fell short of the requirement (the session refused it)
 
 
 class Link(Dialogue):

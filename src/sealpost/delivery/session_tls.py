@@ -12,7 +12,9 @@ where plaintext is allowed: otherwise, and whenever the verdict
 (``policy.verdict.check``) says the requirement is not met, the session is refused with a
 4.7.x TRANSIENT ``OpenFailure`` naming the RFC 8460 failure (checklist B2, B3). A
 DANE-authenticated requirement (RFC 7672) handshakes once, without WebPKI checks, sending
-the TLSA base name (the MX host) as SNI (section 8.1), and the leaf must match a TLSA record:
+the TLSA base domain (the MX host, or its secure CNAME expansion: ``policy.dane_lookup``)
+as SNI (section 8.1), and the certificate must match a TLSA record (a DANE-TA leaf one of
+the reference identifiers, section 3.2.3):
 no STARTTLS, a failed handshake or a mismatch defers, with no plaintext and no other
 verification mode to fall back on. SMTP AUTH
 credentials are sent only inside verified TLS (checklist B5); a refused AUTH is TRANSIENT
@@ -120,8 +122,9 @@ class Negotiation:
         if done.reply.code != 220:
             return done.reply
         context = verifying(self.settings.ca_file) if verify else unverified()
+        sni = (self.requirement.tlsa_base or self.host) if dane else self.host
         try:
-            await link.handshake(context, self.host, self.settings.tls_handshake_timeout)
+            await link.handshake(context, sni, self.settings.tls_handshake_timeout)
         except TlsHandshakeError as exc:
             await link.stream.close()
             return exc
@@ -141,12 +144,14 @@ class Negotiation:
         matches; its names and dates are not checked) or DANE-TA (the chain leads to the
         TA and the leaf names the host). No match is ``tlsa-invalid``."""
         ssl_object = link.stream.ssl_object
-        tlsa = self.requirement.tlsa
-        matched = matching_record(tlsa, peer_chain(ssl_object), self.host)
+        requirement = self.requirement
+        names = requirement.reference_names or (self.host,)
+        matched = matching_record(requirement.tlsa, peer_chain(ssl_object), names)
         error = None if matched else "no TLSA record matches the certificate"
         record = client_tls_record(ssl_object, self.host, matched is not None, error)
         failure = None if matched else TlsFailure.TLSA_INVALID
-        return dataclasses.replace(record, dane=dane_view(tlsa, matched), failure=failure)
+        dane = dane_view(requirement.tlsa, matched, requirement.tlsa_owner)
+        return dataclasses.replace(record, dane=dane, failure=failure)
 
     async def unverified_retry(self, error: TlsVerifyError) -> Secured | OpenFailure:
         failure = classify_verify_error(error.error)
@@ -242,7 +247,7 @@ class Negotiation:
             offered=self.offered,
             fallback=fallback or base.fallback,
             failure=failure or base.failure,
-            dane=base.dane or dane_view(requirement.tlsa, None),
+            dane=base.dane or dane_view(requirement.tlsa, None, requirement.tlsa_owner),
         )
 
     def refusal(
@@ -254,4 +259,4 @@ class Negotiation:
         text = f"TLS {requirement.level.value} required ({requirement.source.value})"
         reply = Reply.of(451, enhanced, f"{text} with {self.host}: {detail or failure.value}")
         log.info("not delivering to %s: %s", self.host, reply)
-        return OpenFailure(reply, Outcome.TRANSIENT, record, failure)
+        return OpenFailure(reply, Outcome.TRANSIENT, record, failure, tls_refused=True)

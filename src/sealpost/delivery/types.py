@@ -17,6 +17,7 @@ class Target:
     port: int = 25
     preference: int = 0
     secure: bool = False  # the address records were DNSSEC-secure (AD bit), for DANE
+    canonical: str = ""  # the CNAME-expanded name of ``host``, when it is an alias (DANE)
 
 
 @dataclass(frozen=True, slots=True)

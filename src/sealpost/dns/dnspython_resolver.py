@@ -114,7 +114,9 @@ class DnspythonResolver:
                     if rdata.address not in addresses:
                         addresses.append(rdata.address)
         if addresses:
-            return Answer(tuple(addresses), all(_secure(a) for a in answers if a.rrset))
+            secure = all(_secure(a) for a in answers if a.rrset)
+            canonical = next((_canonical(a) for a in answers if a.rrset), "")
+            return Answer(tuple(addresses), secure, canonical)
         for kind in (DnsErrorKind.SERVFAIL, DnsErrorKind.TIMEOUT, DnsErrorKind.NODATA):
             for error in errors:
                 if error.kind is kind:
@@ -136,6 +138,11 @@ class DnspythonResolver:
             TlsaRecord(rdata.usage, rdata.selector, rdata.mtype, bytes(rdata.cert))
             for rdata in answer.rrset or ()
         )
+        return Answer(records, _secure(answer))
+
+    async def alias(self, name: str) -> Answer[str]:
+        answer = await self._query(name, dns.rdatatype.CNAME)
+        records = tuple(_host(rdata.target) for rdata in answer.rrset or ())
         return Answer(records, _secure(answer))
 
     async def validated(self, name: str, rdtype: str) -> bool:
@@ -179,6 +186,14 @@ def _host(exchange: dns.name.Name) -> str:
     if exchange == dns.name.root:
         return ""
     return exchange.to_text(omit_final_dot=True).lower()
+
+
+def _canonical(answer: dns.resolver.Answer) -> str:
+    """The CNAME-expanded owner of the records ("" when the name asked was no alias); the
+    AD bit of the whole response covers every link of the chain (RFC 4035 section 3.2.3)."""
+    if answer.canonical_name == answer.qname:
+        return ""
+    return _host(answer.canonical_name)
 
 
 def _secure(answer: dns.resolver.Answer) -> bool:

@@ -53,6 +53,7 @@ class TlsaRecord:
 class Answer(Generic[T]):
     records: tuple[T, ...]
     secure: bool = False
+    canonical: str = ""  # the CNAME-expanded name the records belong to, when it differs
 
 
 class Resolver(Protocol):
@@ -66,3 +67,9 @@ class Resolver(Protocol):
         """TXT records, each one's character-strings joined without separators."""
 
     async def tlsa(self, name: str) -> Answer[TlsaRecord]: ...
+
+    async def alias(self, name: str) -> Answer[str]:
+        """The CNAME target of ``name`` itself (one link, not followed), its ``secure`` the
+        alias RRset's own; DnsError (NODATA) when ``name`` is no alias. DANE asks it when
+        an MX host's addresses came back insecure through a CNAME (RFC 7672 section 2.2.2:
+        a secure first link keeps the host DANE-eligible at its original name)."""

@@ -10,7 +10,8 @@ for SMTP:
 - usage 3, DANE-EE (RFC 7672 section 3.1.1, RFC 7671 section 5.1): the leaf itself must
   match; its names and validity dates are not checked;
 - usage 2, DANE-TA (RFC 7672 section 3.1.2): a certificate the server sent after the leaf
-  must match, the leaf must validate up to it and name the host (``policy.dane_ta``); it
+  must match, the leaf must validate up to it and carry one of the reference identifiers
+  (section 3.2.3: the TLSA base domain or the next-hop domain, ``policy.dane_ta``); it
   needs the whole chain (``net.peer_chain``), so ``tlsa_match``, which sees only a leaf,
   says ``UNCHECKED``;
 - usages 0 and 1, PKIX-TA / PKIX-EE: unusable for SMTP (RFC 7672 section 3.1.3);
@@ -64,17 +65,18 @@ def tlsa_match(record: TlsaRecord, der: bytes | None) -> TlsaMatch:
     return TlsaMatch.MATCH if content_matches(record, der) else TlsaMatch.NO_MATCH
 
 
-def chain_match(record: TlsaRecord, chain: tuple[bytes, ...], host: str) -> TlsaMatch:
+def chain_match(record: TlsaRecord, chain: tuple[bytes, ...], names: tuple[str, ...]) -> TlsaMatch:
     """Like ``tlsa_match``, with the peer's whole ``chain`` (DER, leaf first): DANE-TA is
-    judged too (``policy.dane_ta``); ``UNCHECKED`` only where this Python cannot read the
-    chain. A server that sent only its leaf cannot match: it must include the TA."""
+    judged too against the reference identifiers ``names`` (``policy.dane_ta``);
+    ``UNCHECKED`` only where this Python cannot read the chain. A server that sent only
+    its leaf cannot match: it must include the TA."""
     if record.usage != 2:
         return tlsa_match(record, chain[0] if chain else None)
     if not _known_parameters(record):
         return TlsaMatch.UNUSABLE
     if not CHAIN_AVAILABLE:
         return TlsaMatch.UNCHECKED
-    if chain_leads_to_ta(record, chain, host, content_matches):
+    if chain_leads_to_ta(record, chain, names, content_matches):
         return TlsaMatch.MATCH
     return TlsaMatch.NO_MATCH
 
@@ -110,12 +112,13 @@ def usable_in_delivery(record: TlsaRecord) -> bool:
 
 
 def matching_record(
-    records: tuple[TlsaRecord, ...], chain: tuple[bytes, ...], host: str
+    records: tuple[TlsaRecord, ...], chain: tuple[bytes, ...], names: tuple[str, ...]
 ) -> TlsaRecord | None:
     """The first usable record of ``records`` that the peer's ``chain`` (DER, leaf first)
-    satisfies, if any: DANE-EE against the leaf, DANE-TA through the chain to ``host``."""
+    satisfies, if any: DANE-EE against the leaf, DANE-TA through the chain to a leaf
+    naming one of ``names``."""
     for record in records:
-        if usable_in_delivery(record) and chain_match(record, chain, host) is TlsaMatch.MATCH:
+        if usable_in_delivery(record) and chain_match(record, chain, names) is TlsaMatch.MATCH:
             return record
     return None
 
@@ -125,16 +128,22 @@ def presentation(record: TlsaRecord) -> str:
     return f"{record.usage} {record.selector} {record.mtype} {record.data.hex()}"
 
 
-def dane_view(records: tuple[TlsaRecord, ...], matched: TlsaRecord | None) -> dict[str, Any] | None:
+def dane_view(
+    records: tuple[TlsaRecord, ...], matched: TlsaRecord | None, owner: str = ""
+) -> dict[str, Any] | None:
     """The event's ``tls.dane`` object for a host with the secure TLSA RRset ``records``
-    (None when DANE did not apply): every record, the one that matched ("3 1 1"), secure."""
+    (None when DANE did not apply): every record, the one that matched ("3 1 1"), secure,
+    and where the records are (``tlsa_name``, "_25._tcp.<TLSA base domain>") when known."""
     if not records:
         return None
-    return {
+    view: dict[str, Any] = {
         "tlsa": [presentation(r) for r in records],
         "matched": f"{matched.usage} {matched.selector} {matched.mtype}" if matched else None,
         "secure": True,
     }
+    if owner:
+        view["tlsa_name"] = owner
+    return view
 
 
 def name_matches(sans: tuple[str, ...], host: str) -> bool:

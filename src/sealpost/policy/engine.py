@@ -50,6 +50,7 @@ release.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,7 +58,8 @@ from typing import Protocol
 
 from sealpost.dns.resolver import DnsError, Resolver
 from sealpost.model.tlsrpt import TlsFailure
-from sealpost.policy.dane_mx import DANE_LEVELS, DaneMx, TlsaLookup, unrefined
+from sealpost.policy.dane_lookup import HostDns
+from sealpost.policy.dane_mx import DANE_LEVELS, DaneMx, TlsaLookup
 from sealpost.policy.fetch_holdoffs import FetchHoldoffs
 from sealpost.policy.levels import PolicySource, Requirement, TlsLevel
 from sealpost.policy.mta_sts import StsError, StsMode, StsPolicy, parse_txt
@@ -88,21 +90,27 @@ class PolicyDecision:
     detail: str = ""  # why: fetch errors, cache use; for logs and events
     mx_sources: tuple[MxSource, ...] = ()  # in order; DANE's first
     relaxed: bool = False  # TLS-Required: No (RFC 8689 section 3) ignored DANE and MTA-STS
+    relay_dane: DaneMx | None = None  # DANE's step for a static route or the smarthost
 
-    async def for_mx(self, host: str, *, secure: bool = False) -> MxRequirement:
+    async def for_mx(
+        self, host: str, *, secure: bool = False, dns: HostDns | None = None
+    ) -> MxRequirement:
         """What mail to MX ``host`` (named by DNS, implicit MX included) needs; ``secure``:
-        the MX RRset and the host's addresses were DNSSEC-secure."""
-        return await refine(host, self.requirement, self.mx_sources, secure=secure)
+        the MX RRset and the host's addresses were DNSSEC-secure; ``dns``: what DANE reads
+        (the CNAME expansion, the next-hop domain)."""
+        return await refine(host, self.requirement, self.mx_sources, secure=secure, dns=dns)
 
-    def for_relay(self, host: str) -> MxRequirement:
-        """A static route or the smarthost: the domain's requirement, no MX sources (no
-        DANE for relays yet: ``dane`` is ``may``, ``dane-only`` is not delivered)."""
-        requirement = unrefined(self.requirement)
-        if requirement.level is TlsLevel.DANE_ONLY:
-            reason = f"dane-only: DANE for the relay {host} is not supported"
-            failures = (TlsFailure.DANE_REQUIRED,)
-            return MxRequirement(host, requirement, False, failures, reason=reason)
-        return MxRequirement(host, requirement)
+    async def for_relay(self, host: str, dns: HostDns | None = None) -> MxRequirement:
+        """A static route or the smarthost (``dns``: its address lookup, None for an IP
+        literal): the domain's requirement, and DANE's step alone when the domain's level
+        is a DANE level (or REQUIRETLS asks for DANE where there is TLSA), as Postfix does
+        for a ``[host]:port`` next hop; MTA-STS ``mx`` patterns do not apply to relays."""
+        mx = MxRequirement(host, self.requirement, dns=dns)
+        if self.relay_dane is None:
+            return mx
+        if dns is None:  # an IP address: no TLSA base domain, no DANE
+            mx = dataclasses.replace(mx, dns=HostDns(host, host, parent_secure=False))
+        return await self.relay_dane.refine(mx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +178,13 @@ class PolicyEngine:
                 report_only, source = True, PolicySource.MTA_STS
         applied = policy if mode is not None else None
         sources = self._mx_sources
+        dane: DaneMx | None = None
         if base_level in DANE_LEVELS:
-            sources = (DaneMx(self._tlsa, base_level), *sources)
+            dane = DaneMx(self._tlsa, base_level)
         elif requiretls:  # RFC 8689 section 4.2.1 step 5: DANE when the host has TLSA
-            sources = (DaneMx(self._tlsa, TlsLevel.DANE), *sources)
+            dane = DaneMx(self._tlsa, TlsLevel.DANE)
+        if dane is not None:
+            sources = (dane, *sources)
         if applied is not None:
             sources = (*sources, StsMxPatterns(applied))
         if requiretls:  # section 4.2.1 step 2: DNSSEC or MTA-STS validates the MX host
@@ -191,6 +202,7 @@ class PolicyEngine:
             sts_policy_id=sts.policy_id if applied is not None else None,
             detail=sts.detail,
             mx_sources=sources,
+            relay_dane=dane,
         )
 
     def _base(self, domain: str) -> tuple[TlsLevel, PolicySource]:

@@ -63,6 +63,9 @@ class Requirement:
     mx_patterns: tuple[str, ...] = ()  # MTA-STS "mx:" patterns; () = any MX
     report_only: bool = False  # MTA-STS testing: deliver anyway, record the failure
     tlsa: tuple[TlsaRecord, ...] = ()  # the host's secure TLSA RRset (source DANE)
+    tlsa_base: str = ""  # its TLSA base domain: the SNI name (RFC 7672 section 8.1)
+    reference_names: tuple[str, ...] = ()  # names a DANE-TA leaf may carry (section 3.2.3)
+    tlsa_owner: str = ""  # "_25._tcp.<base>": where the records are, for the events
 
     @property
     def dane_authenticated(self) -> bool:

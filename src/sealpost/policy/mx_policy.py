@@ -19,7 +19,8 @@ sources:
 3. per connection, ``policy.verdict.check``: does the session meet the host's requirement.
 
 Hosts that DNS did not name (static routes, the smarthost) are the operator's choice:
-``PolicyDecision.for_relay`` gives them the domain's requirement, unrefined.
+``PolicyDecision.for_relay`` gives them the domain's requirement, refined by DANE's step
+alone (Postfix's ``[host]:port``: TLSA at the relay's port); MTA-STS patterns do not apply.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sealpost.model.tlsrpt import TlsFailure
+from sealpost.policy.dane_lookup import HostDns
 from sealpost.policy.levels import Requirement
 from sealpost.policy.mta_sts import StsMode, StsPolicy
 
@@ -46,6 +48,7 @@ class MxRequirement:
     secure: bool = False  # the MX RRset and this host's addresses were DNSSEC-secure
     reason: str = ""  # why the host is not allowed, for the deferral's text
     permanent: bool = False  # not allowed for good (REQUIRETLS, RFC 8689): bounce, 5.7.30
+    dns: HostDns | None = None  # what DNS said of the host (DANE's step reads it)
 
 
 class MxSource(Protocol):
@@ -74,11 +77,17 @@ class StsMxPatterns:
 
 
 async def refine(
-    host: str, requirement: Requirement, sources: tuple[MxSource, ...], *, secure: bool = False
+    host: str,
+    requirement: Requirement,
+    sources: tuple[MxSource, ...],
+    *,
+    secure: bool = False,
+    dns: HostDns | None = None,
 ) -> MxRequirement:
     """Run ``host`` through ``sources`` in order, starting from the domain's requirement;
-    ``secure``: DNSSEC validated the MX RRset and the host's address records."""
-    mx = MxRequirement(host, requirement, secure=secure)
+    ``secure``: DNSSEC validated the MX RRset and the host's address records; ``dns``: the
+    details DANE needs (CNAME expansion, the next-hop domain, the port)."""
+    mx = MxRequirement(host, requirement, secure=secure, dns=dns)
     for source in sources:
         mx = await source.refine(mx)
     return mx

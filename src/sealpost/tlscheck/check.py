@@ -4,7 +4,8 @@ TARGET is a domain (its MX hosts as ``dns.mx`` reads the zone, lowest preference
 RFC 5321 section 5.1: no MX records means the domain is its own implicit MX; RFC 7505: a
 null MX takes no mail) or
 ``host:port`` / an IP address (that one host, no domain policy). For every host, at once:
-its addresses, its TLSA records, one session with an unverified context (what any sender
+its addresses, its TLSA records as delivery finds them (``tlscheck.dane_check``: the same
+code, so the same verdict), then one session with an unverified context (what any sender
 gets: banner, EHLO, STARTTLS, version, cipher, certificate), one with a verifying context
 (WebPKI chain and name, RFC 8461 section 4.2), and one handshake per TLS version. The
 domain's MTA-STS and TLS-RPT lookups run alongside. Every step has ``timeout``; the whole
@@ -40,6 +41,7 @@ from sealpost.policy.dane import name_matches
 from sealpost.policy.sts_fetch import StsFetcher
 from sealpost.tlscheck import domain_policy
 from sealpost.tlscheck.certificate import certificate_facts
+from sealpost.tlscheck.dane_check import dane_for_host
 from sealpost.tlscheck.exposure import clear_host, conceal
 from sealpost.tlscheck.report import CheckReport, Grade, HostReport, Verdict, Verification
 from sealpost.tlscheck.smtp_probe import VERSION_NAMES, VERSIONS, probe, probe_version
@@ -47,7 +49,6 @@ from sealpost.tlscheck.verdict import domain_verdict, host_verdict, judge_dane
 
 MAX_HOSTS = 10
 BUDGET_FACTOR = 2.8
-DANE_PORT = 25  # RFC 7672 section 2.2.1: MX delivery looks up _25._tcp.<mx host>
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class CheckOptions:
     guard: TargetGuard | None = None  # the API's egress rule; None: the CLI, unrestricted
     ports: frozenset[int] | None = None  # with guard: the only ports outside allowed ranges
     conceal: bool = False  # report every host that did not greet with 220 as unreachable
+    dnssec: bool = True  # trust the resolver's AD bit for DANE, as [dns] dnssec does delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,8 @@ async def run_check(text: str, resolver: Resolver, options: CheckOptions) -> Che
     if target.kind == "host":
         report.hosts = [HostReport(target.name, port)]
         await _bounded(
-            deadline, *(_check_host(h, resolver, options, target.literal) for h in report.hosts)
+            deadline,
+            *(_check_host(h, resolver, options, target.literal, report) for h in report.hosts),
         )
     else:
         await _walk_mx(report, resolver, options)
@@ -125,7 +128,7 @@ async def run_check(text: str, resolver: Resolver, options: CheckOptions) -> Che
                 deadline,
                 _sts(report, resolver, fetcher),
                 _rpt(report, resolver),
-                *(_check_host(h, resolver, options, False) for h in report.hosts),
+                *(_check_host(h, resolver, options, False, report) for h in report.hosts),
             )
     for host in report.hosts:
         if options.conceal:
@@ -199,7 +202,11 @@ def _ms(start: float) -> float:
 
 
 async def _check_host(
-    host: HostReport, resolver: Resolver, options: CheckOptions, literal: bool
+    host: HostReport,
+    resolver: Resolver,
+    options: CheckOptions,
+    literal: bool,
+    report: CheckReport,
 ) -> None:
     started = time.monotonic()
     if options.guard is not None:
@@ -218,30 +225,30 @@ async def _check_host(
             host.dns_error = f"address lookup for {host.host}: {exc.kind.value}"
             return
         host.addresses, host.addresses_secure = tuple(answer.records), answer.secure
+        host.canonical = answer.canonical
     host.timings_ms["dns"] = _ms(started)
     if not host.addresses:
         host.dns_error = f"{host.host} has no address"
         return
-    await asyncio.gather(
-        _probe_all(host, options, literal), _dane(host, resolver, options, literal)
-    )
+    if not literal:  # delivery's DANE step first: it names the SNI of the main probe
+        mx = report.kind == "domain"
+        parent_secure = host.addresses_secure if report.mx_implicit else report.mx_secure
+        await dane_for_host(
+            host,
+            resolver,
+            domain=report.target if mx else None,
+            parent_secure=parent_secure if mx else True,
+            trusted=options.dnssec,
+            timeout=options.timeout,
+        )
+    await _probe_all(host, options, literal)
     judge_dane(host)
-
-
-async def _dane(host: HostReport, resolver: Resolver, options: CheckOptions, literal: bool) -> None:
-    if literal:
-        return
-    port = DANE_PORT if host.preference is not None else host.port
-    try:
-        async with asyncio.timeout(options.timeout):
-            host.tlsa = await domain_policy.tlsa(host.host, port, resolver)
-    except TimeoutError:
-        host.tlsa = domain_policy.TlsaFindings(f"_{port}._tcp.{host.host}", error="timed out")
 
 
 async def _probe_all(host: HostReport, options: CheckOptions, literal: bool) -> None:
     address = host.addresses[0]
     sni = options.sni or host.host
+    dane_sni = options.sni or host.tlsa_base or host.host  # RFC 7672 section 8.1
     common: dict[str, Any] = {
         "helo": options.helo,
         "timeout": options.timeout,
@@ -250,7 +257,7 @@ async def _probe_all(host: HostReport, options: CheckOptions, literal: bool) -> 
 
     async def main() -> None:
         host.probe = await probe(
-            address, host.port, context=unverified(), server_hostname=sni, **common
+            address, host.port, context=unverified(), server_hostname=dane_sni, **common
         )
         host.timings_ms.update(host.probe.timings_ms)
         if host.probe.der:

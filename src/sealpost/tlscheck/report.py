@@ -91,6 +91,10 @@ class HostReport:
     sts_match: bool | None = None
     tlsa: TlsaFindings | None = None
     tlsa_matches: tuple[TlsaMatch, ...] = ()
+    canonical: str = ""  # the CNAME-expanded name of ``host``, when it is an alias
+    tlsa_base: str = ""  # the TLSA base domain delivery would use (SNI), when DANE applies
+    reference_names: tuple[str, ...] = ()  # DANE-TA names (RFC 7672 section 3.2.3)
+    dane_skipped: str | None = None  # why delivery would not use the TLSA records shown
     dane: DaneStatus = DaneStatus.NONE
     timed_out: bool = False  # the host did not finish within the check's time budget
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -157,7 +161,9 @@ def _dane_dict(report: HostReport) -> dict[str, Any]:
             )
     return {
         "tlsa_name": tlsa.name if tlsa else None,
+        "tlsa_base": report.tlsa_base or None,
         "secure": tlsa.secure if tlsa else False,
+        "skipped": report.dane_skipped,
         "records": records,
         "status": report.dane.value,
         "error": tlsa.error if tlsa else None,

@@ -67,6 +67,10 @@ def host_verdict(host: HostReport, sts: StsFindings | None, *, domain: bool) -> 
         policy = None
     if host.refused:
         return Verdict(Grade.ERROR, f"not checked: {host.refused}", (host.refused,))
+    if host.dane is DaneStatus.ERROR and host.tlsa is not None:  # delivery takes it out
+        why = f"TLSA lookup failed ({host.tlsa.error})"
+        fix = f"fix the DNSSEC signatures of {host.tlsa.name}"
+        return Verdict(Grade.FAILS, f"{why}: DANE senders defer mail", (why,), (fix,))
     if probe is None or host.dns_error:
         why = host.dns_error or ("no answer in time" if host.timed_out else "not probed")
         return Verdict(Grade.FAILS, f"not reachable: {why}", (why,), ("publish an address",))
@@ -203,12 +207,14 @@ def judge_dane(host: HostReport) -> None:
     chain = host.probe.chain if host.probe else ()
     if not chain and host.probe and host.probe.der:
         chain = (host.probe.der,)
-    host.tlsa_matches = tuple(chain_match(r, chain, host.host) for r in tlsa.records)
+    host.tlsa_matches = tuple(
+        chain_match(r, chain, host.reference_names or (host.host,)) for r in tlsa.records
+    )
     if tlsa.error:
         host.dane = DaneStatus.ERROR
     elif not tlsa.records:
         host.dane = DaneStatus.NONE
-    elif not tlsa.secure:
+    elif not tlsa.secure or host.dane_skipped:
         host.dane = DaneStatus.INSECURE
     elif TlsaMatch.MATCH in host.tlsa_matches:
         host.dane = DaneStatus.MATCH

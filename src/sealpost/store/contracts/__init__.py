@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from sealpost.store.contracts.config_changes import ConfigChanges
 from sealpost.store.contracts.delay_notices import DelayNotices
 from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.domain_slots import DomainSlots
@@ -31,6 +32,7 @@ from sealpost.store.contracts.wakeups import QueueWakeups
 from sealpost.store.contracts.webhook_state import WebhookStateStore
 
 __all__ = [
+    "ConfigChanges",
     "DelayNotices",
     "DeliveryQueue",
     "DocumentStore",
@@ -76,6 +78,7 @@ class Store(
     PolicyStore,
     TlsMemory,
     DocumentStore,
+    ConfigChanges,
     DelayNotices,
     WebhookStateStore,
     Protocol,

@@ -179,6 +179,15 @@ class Database:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreError(f"cannot listen for new mail: {exc}") from exc
 
+    async def wait_for_config_change(self, timeout: float) -> frozenset[str]:
+        """``ConfigChanges``: the setting kinds any node wrote since the previous call."""
+        if self._listener is None:
+            raise StoreError("the queue store is not open")
+        try:
+            return await self._listener.wait_config(timeout)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"cannot listen for setting changes: {exc}") from exc
+
     @property
     def _where(self) -> str:
         """The URL without its password, for messages."""

@@ -112,25 +112,27 @@ def signs_for(server: ServerThread, domain: str) -> bool:
     return server.app.signing_keys.is_verified(domain) and f"d={domain};".encode() in signed
 
 
-def publish(dns_server: DnsServer, domain: str, dkim: dict[str, str]) -> None:
+def create_and_verify(api: httpx.Client, dns_server: DnsServer, domain: str, on: ServerThread):
+    """Create ``domain`` through ``api`` (a generated key), publish its key record, check
+    that ``on`` does not sign for it yet, then verify it through ``api``."""
+    created = api.post(DOMAINS, json={"domain": domain})
+    assert created.status_code == 200, created.text
+    dkim = created.json()["results"]["dkim"]
     name = f"{dkim['selector']}._domainkey.{domain}"
     dns_server.add(name, "TXT", f"v=DKIM1; k=rsa; p={dkim['public']}")
+    assert not signs_for(on, domain)
+    verified = api.post(f"{DOMAINS}/{domain}/verify", json={"dkim_verify": True})
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["results"]["dkim_status"] == "valid"
 
 
 def test_a_domain_verified_through_one_node_is_signed_for_by_the_other(
-    node, pki: Pki, dns_server: DnsServer, pg_url: str
+    node, pki: Pki, dns_server: DnsServer
 ) -> None:
     a, b = node("a"), node("b")
     key, _ = new_key(a)
     with client(a, pki, key) as api:
-        created = api.post(DOMAINS, json={"domain": "shop.test"})
-        assert created.status_code == 200, created.text
-        dkim = created.json()["results"]["dkim"]
-        publish(dns_server, "shop.test", dkim)
-        assert not signs_for(b, "shop.test")
-        verified = api.post(f"{DOMAINS}/shop.test/verify", json={"dkim_verify": True})
-        assert verified.status_code == 200, verified.text
-        assert verified.json()["results"]["dkim_status"] == "valid"
+        create_and_verify(api, dns_server, "shop.test", on=b)
         took = until(lambda: signs_for(b, "shop.test"), "b signs for the verified domain")
         print(f"verified on a, signed on b after {took:.2f} s")
         assert api.delete(f"{DOMAINS}/shop.test").status_code == 204
@@ -145,9 +147,7 @@ def test_a_change_no_node_announced_is_found_by_the_fingerprint_check(
     a, b = node("a"), node("b")
     key, _ = new_key(a)
     with client(a, pki, key) as api:
-        dkim = api.post(DOMAINS, json={"domain": "quiet.test"}).json()["results"]["dkim"]
-        publish(dns_server, "quiet.test", dkim)
-        assert api.post(f"{DOMAINS}/quiet.test/verify", json={"dkim_verify": True}).is_success
+        create_and_verify(api, dns_server, "quiet.test", on=b)
     until(lambda: signs_for(b, "quiet.test"), "b signs for the verified domain")
 
     async def delete_by_hand() -> None:

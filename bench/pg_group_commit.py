@@ -25,7 +25,7 @@ import asyncpg
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.events import EventRecord
 from sealpost.model.ids import new_message_id
-from sealpost.store import codec
+from sealpost.store import queue_rows
 from sealpost.store.postgres import PostgresStore, ops, sql
 
 CONCURRENCY = (1, 10, 50)
@@ -73,12 +73,8 @@ async def _pool_case(url: str, n: int, concurrency: int) -> str:
             event = EventRecord("injection", mid, time.time(), {"msg_size": str(len(DATA))})
             async with pool.acquire() as conn, conn.transaction():
                 await conn.execute(sql.LOCK_EVENTS)  # event ids in commit order, as the writer
-                await ops.insert_message(
-                    conn,
-                    row=codec.message_row(mid, msg, time.time()),
-                    recipients=codec.recipient_rows(mid, msg),
-                    events=[codec.event_row(event)],
-                )
+                new = queue_rows.new_message(mid, msg, time.time(), [event])
+                await ops.insert_message(conn, new=new)
 
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))

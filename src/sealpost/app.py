@@ -9,7 +9,9 @@ store write, and closes the store.
 on the sockets the supervisor bound, counts connections in the shared limit table, and opens
 its own store connections. Only the primary worker runs the dispatcher, the webhook worker
 and the API; the others tell it about queued mail through the wake pipe, and follow its
-changes to the DKIM signing keys. Every worker watches its certificate files.
+changes to the DKIM signing keys. Every worker watches its certificate files, and follows
+the settings any node or process changes in the store (``change_follower``: the DKIM signer,
+and on the primary the webhook worker).
 The primary also sends the TLS reports (``[tlsrpt]``, RFC 8460) after each midnight UTC.
 ``prepare(config)`` is what the supervisor runs once before it forks: migrations, and the
 config's DKIM keys checked.
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from sealpost.api.app import asgi
 from sealpost.api.context import ApiContext
 from sealpost.api.server import ApiServer
+from sealpost.change_follower import ChangeFollower
 from sealpost.config.model import Config, ListenerConfig
 from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
@@ -114,6 +117,8 @@ class Sealpost:
         # DKIM keys: the config's [[dkim.keys]] plus those of verified sending domains.
         static_keys = [load_key(k.domain, k.selector, k.key_file) for k in cfg.dkim.keys]
         self.signing_keys = SigningKeys(self.store, static_keys)
+        # What this process keeps from the store follows changes made by any node or process.
+        self.follower = ChangeFollower(self.store, {"sending_domain": self.signing_keys.refresh})
         # Mail for local domains without a static route stays here: stored held at once.
         hold = LocalHold.of(srv.local_domains, cfg.delivery.routes)
         self.submission = Submission(
@@ -158,6 +163,7 @@ class Sealpost:
         if self.seat is None:  # one process; with workers, prepare() checked before the fork
             await check_dnssec(self.config, self.resolver)
         await self.store.open()
+        await self.follower.prime()  # before the first read, so no later change is missed
         await self.signing_keys.refresh()
         if self.primary:  # the node's one registration: a node id in use refuses the start
             presence = NodePresence(self.store, self.config.cluster.node)
@@ -172,6 +178,7 @@ class Sealpost:
             self.webhooks.start()
             if self.config.tlsrpt.enabled:
                 self._start_reporter()
+            self.follower.follow("webhook", self._wake_webhooks)
         if self.config.delivery.enabled:
             if self.primary:
                 await self._start_dispatcher()
@@ -278,7 +285,7 @@ class Sealpost:
         loop = asyncio.get_running_loop()
         watcher = loop.create_task(self.certs.watch(self.config.tls.reload_interval, self._stop))
         summaries = loop.create_task(log_summaries(lambda: self.submission.counts, self._stop))
-        tasks = [watcher]
+        tasks = [watcher, loop.create_task(self.follower.run(self._stop))]
         if self.presence is not None:
             tasks.append(loop.create_task(self.presence.run(self._stop)))
         if self.dispatcher is not None:
@@ -305,6 +312,11 @@ class Sealpost:
             task.cancel()
         await summaries
         await self.stop()
+
+    async def _wake_webhooks(self) -> None:
+        """A webhook changed (maybe through another node's API): look at them all now."""
+        if self.webhooks is not None:
+            self.webhooks.wake()
 
     def request_stop(self) -> None:
         self._stop.set()

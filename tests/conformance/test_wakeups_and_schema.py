@@ -28,8 +28,13 @@ def test_mail_queued_while_nobody_waits_is_not_missed(run):
         assert await store.wait_for_mail(5) is True
         await store.enqueue("m2", message(), T0)
         await store.enqueue("m3", message(), T0)
-        assert await store.wait_for_mail(5) is True  # two enqueues, one wake-up
-        assert await store.wait_for_mail(0.05) is False
+        assert await store.wait_for_mail(5) is True
+        # Two enqueues wake at most twice: one flag, but on PostgreSQL the second COMMIT's
+        # notification may arrive after the first wake-up consumed the flag.
+        extra = 0
+        while await store.wait_for_mail(0.2):
+            extra += 1
+            assert extra <= 1, "more wake-ups than enqueues"
 
     run(scenario)
 

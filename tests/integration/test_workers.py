@@ -6,16 +6,19 @@ holds the accepted socket), so nothing in the server has to reveal it. Proved he
 workers accept; SIGHUP reaches each of them; a worker killed with ``kill -9`` is replaced and
 serves again; killing the supervisor makes the workers drain and exit and frees the port;
 SIGTERM drains and exits 0; the per-IP limit holds for the whole server; and mail queued by
-a worker that does not deliver reaches the sink at once (the wake pipe), not at the next poll.
-Every wait is bounded.
+a worker that does not deliver reaches the sink at once (the wake pipe), not at the next poll;
+and a key revoked by the CLI fails SMTP AUTH in every worker at once. Every wait is bounded.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import signal
 import smtplib
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -270,3 +273,35 @@ def test_workers_that_keep_dying_stop_the_server_with_an_error(tmp_path: Path, p
     _, stderr = server.proc.communicate(timeout=WAIT + 45)
     assert server.proc.returncode == 1, stderr
     assert "keep dying" in stderr
+
+
+def auth_reply(conv: Conversation, key: str) -> int:
+    assert conv.cmd("EHLO client.test")[0] == 250
+    token = base64.b64encode(f"\0SMTP_Injection\0{key}".encode()).decode()
+    return conv.cmd(f"AUTH PLAIN {token}")[0]
+
+
+def test_a_revoked_key_is_refused_by_every_worker_at_once(tmp_path: Path, pki: Pki, spawn):
+    """The workers share one SQLite file and keep no key in memory: a key revoked (here by
+    the CLI, another process) fails SMTP AUTH in each worker on the next try."""
+    config = write_config(tmp_path, pki, listeners=[IMPLICIT], server=TWO)
+    server = spawn(config)
+    port = server.ports["submissions"]
+
+    def sealpost(*args: str) -> str:
+        command = [sys.executable, "-m", "sealpost", *args, "-c", str(config)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+        return done.stdout
+
+    made = json.loads(sealpost("keys", "create", "--label", "revoked", "--json"))
+    held, by_pid = hold_until_both(server, lambda: tls_conversation(port, pki))
+    assert len(by_pid) == 2, "the connections did not reach both workers"
+    assert [auth_reply(conv, made["key"]) for conv in held] == [235] * len(held)
+    for conv in held:
+        conv.close()
+    sealpost("keys", "revoke", made["id"])
+    held, by_pid = hold_until_both(server, lambda: tls_conversation(port, pki))
+    assert len(by_pid) == 2, "the connections did not reach both workers"
+    assert [auth_reply(conv, made["key"]) for conv in held] == [535] * len(held)
+    for conv in held:
+        conv.close()

@@ -110,9 +110,11 @@ ALLOWED: dict[str, set[str]] = {
     "initdir": {"config", "net", "store"},
     "outbound": {"config", "delivery", "dns", "policy", "store"},
     "node_presence": {"model", "store"},
+    "change_follower": {"store"},
     "app": {
         "model",
         "api",
+        "change_follower",
         "config",
         "delivery",
         "dkim",

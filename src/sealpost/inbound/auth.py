@@ -6,6 +6,10 @@ an IP over the limit is locked out for the window. A key without the ``smtp/inje
 refused like a wrong key and counts as a failure: the reply never tells an attacker that the
 key itself was right. RFC 4954 section 4: AUTH is only ever reached inside TLS; the protocol
 engine enforces that before we are called.
+
+A session stays authenticated after AUTH, so ``still_valid`` is asked again before each of
+its messages is queued: a key revoked meanwhile (on any node, by any process) queues nothing
+more, even on a connection opened before the revocation.
 """
 
 from __future__ import annotations
@@ -51,3 +55,8 @@ class Authenticator:
         if self._delay > 0:
             await asyncio.sleep(self._delay)
         return AuthOutcome(user=None)
+
+    async def still_valid(self, key_id: str) -> bool:
+        """Whether the key a session authenticated as is still active with ``smtp/inject``."""
+        record = await self._keys.find_key(key_id)
+        return record is not None and record.active and record.allows(Grant.SMTP_INJECT)

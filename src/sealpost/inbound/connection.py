@@ -10,7 +10,8 @@ This is the only inbound code that touches a transport. It owns:
   timeout (checklist G6, A8);
 - durability: ``250`` after the final dot is sent only after ``Submission.submit`` returned,
   i.e. after the message is fsynced (RFC 5321 section 6.1); a message that names a sender
-  the authenticated key may not use is answered ``550 5.7.1`` and nothing is queued.
+  the authenticated key may not use is answered ``550 5.7.1`` and nothing is queued, and
+  one whose session's key was revoked since AUTH ``554 5.7.8``.
 """
 
 from __future__ import annotations
@@ -200,7 +201,10 @@ class SmtpConnection(asyncio.Protocol):
             data=event.data,
         )
         try:
-            outcome = await self._ctx.submission.submit(message)
+            revoked = session.auth_user is not None and not (
+                await self._ctx.authenticator.still_valid(session.auth_user)
+            )
+            outcome = None if revoked else await self._ctx.submission.submit(message)
         except StoreError as exc:
             log.error("queue write failed for message from %s: %s", self._ip, exc)
             reply = QUEUE_WRITE_ERROR
@@ -208,7 +212,10 @@ class SmtpConnection(asyncio.Protocol):
             log.exception("unexpected error while queueing a message from %s", self._ip)
             reply = QUEUE_WRITE_ERROR
         else:
-            if isinstance(outcome, ForeignSender):
+            if outcome is None:
+                log.info("refused from %s: key %s was revoked", self._ip, session.auth_user)
+                reply = replies.key_revoked()
+            elif isinstance(outcome, ForeignSender):
                 log.info("refused from %s, key %s: %s", self._ip, session.auth_user, outcome)
                 reply = replies.sender_not_owned(str(outcome))
             elif isinstance(outcome, BadSmtpApi):

@@ -62,6 +62,14 @@ def bad_smtp_api_header(reason: str) -> Reply:
     return Reply.of(554, "5.6.0", f"Message rejected: {reason}")
 
 
+def key_revoked() -> Reply:
+    """After the final dot: the key this session authenticated with was revoked (or lost its
+    ``smtp/inject`` grant) since; nothing is queued (RFC 4954 section 6: 5.7.8)."""
+    return Reply.of(
+        554, "5.7.8", "Message rejected: the API key of this session is no longer valid"
+    )
+
+
 def unsupported_param(keyword: str) -> Reply:
     return Reply.of(555, "5.5.4", f"Unsupported option: {keyword}")
 

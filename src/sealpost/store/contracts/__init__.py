@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from sealpost.store.contracts.config_changes import ConfigChanges
 from sealpost.store.contracts.delay_notices import DelayNotices
 from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.domain_slots import DomainSlots
@@ -32,6 +33,7 @@ from sealpost.store.contracts.wakeups import QueueWakeups
 from sealpost.store.contracts.webhook_state import WebhookStateStore
 
 __all__ = [
+    "ConfigChanges",
     "DelayNotices",
     "DeliveryQueue",
     "DocumentStore",
@@ -79,6 +81,7 @@ class Store(
     TlsMemory,
     TlsReportStore,
     DocumentStore,
+    ConfigChanges,
     DelayNotices,
     WebhookStateStore,
     Protocol,

@@ -1,5 +1,6 @@
-"""Small records in memory: API keys, the policy cache, the API's documents and the delay
-notices (kept as ``delay_notice`` documents, as the SQLite backend keeps them)."""
+"""Small records in memory: API keys, the policy cache, the API's documents (and the
+``ConfigChanges`` over them) and the delay notices (kept as ``delay_notice`` documents, as
+the SQLite backend keeps them)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,22 @@ from typing import Any
 
 from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.document import Document
+from sealpost.store.contracts.config_changes import CONFIG_KINDS, Fingerprint
 from sealpost.store.errors import DuplicateError
+from sealpost.store.local_changes import LocalChanges
 
 DELAY_NOTICE = "delay_notice"  # the document kind behind DelayNotices
 
 
 class MemoryRecords:
-    """``KeyStore``, ``PolicyStore``, ``DocumentStore`` and ``DelayNotices`` in dicts."""
+    """``KeyStore``, ``PolicyStore``, ``DocumentStore``, ``ConfigChanges`` and
+    ``DelayNotices`` in dicts."""
 
     def __init__(self) -> None:
         self._keys: dict[str, ApiKeyRecord] = {}
         self._policies: dict[str, dict[str, Any]] = {}
         self._documents: dict[tuple[str, str], Document] = {}
+        self._config_changes = LocalChanges()
 
     # --- KeyStore ---------------------------------------------------------------------------
     async def add_key(self, record: ApiKeyRecord) -> None:
@@ -51,6 +56,7 @@ class MemoryRecords:
     # --- DocumentStore ----------------------------------------------------------------------
     async def put_document(self, document: Document) -> None:
         self._documents[(document.kind, document.id)] = document
+        self._config_changes.noted(document.kind)
 
     async def get_document(self, kind: str, doc_id: str) -> Document | None:
         return self._documents.get((kind, doc_id))
@@ -59,7 +65,22 @@ class MemoryRecords:
         return sorted((d for (k, _), d in self._documents.items() if k == kind), key=lambda d: d.id)
 
     async def delete_document(self, kind: str, doc_id: str) -> bool:
-        return self._documents.pop((kind, doc_id), None) is not None
+        if self._documents.pop((kind, doc_id), None) is None:
+            return False
+        self._config_changes.noted(kind)
+        return True
+
+    # --- ConfigChanges ----------------------------------------------------------------------
+    async def config_fingerprints(self) -> dict[str, Fingerprint]:
+        found = dict.fromkeys(CONFIG_KINDS, Fingerprint(0, 0))
+        for (kind, _), document in self._documents.items():
+            if kind in found:
+                count, stamps = found[kind]
+                found[kind] = Fingerprint(count + 1, stamps + int(document.updated_at * 1000))
+        return found
+
+    async def wait_for_config_change(self, timeout: float) -> frozenset[str]:
+        return await self._config_changes.wait(timeout)
 
     # --- DelayNotices -----------------------------------------------------------------------
     async def delay_notice_sent(self, message_id: str) -> bool:

@@ -172,12 +172,20 @@ class Database:
 
     async def wait_for_mail(self, timeout: float) -> bool:
         """``QueueWakeups``: True once any node queued mail since the previous call."""
+        return await self._hear(lambda listener: listener.wait(timeout), "new mail")
+
+    async def wait_for_config_change(self, timeout: float) -> frozenset[str]:
+        """``ConfigChanges``: the setting kinds any node wrote since the previous call."""
+        return await self._hear(lambda listener: listener.wait_config(timeout), "setting changes")
+
+    async def _hear(self, wait: Callable[[QueueListener], Awaitable[T]], what: str) -> T:
+        """Run ``wait`` on the LISTEN connection; a lost database is a ``StoreError``."""
         if self._listener is None:
             raise StoreError("the queue store is not open")
         try:
-            return await self._listener.wait(timeout)
+            return await wait(self._listener)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StoreError(f"cannot listen for new mail: {exc}") from exc
+            raise StoreError(f"cannot listen for {what}: {exc}") from exc
 
     @property
     def _where(self) -> str:

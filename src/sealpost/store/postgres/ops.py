@@ -9,56 +9,43 @@ message's attempt count and lease release (security checklist K6).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 
-from sealpost.model.queue import MessageState, RecipientResult, StoredRecipient
+from sealpost.model.queue import MessageState, StoredRecipient
 from sealpost.store import codec
 from sealpost.store.attempts import apply_results, state_after
 from sealpost.store.errors import DuplicateError, LeaseLostError
 from sealpost.store.postgres import sql
+from sealpost.store.queue_rows import AttemptWrite, NewBatch, NewMessage, recipient_updates
 
-MessageRows = tuple[codec.MessageRow, list[Any], tuple[codec.MessageRow, ...]]
 
-
-async def insert_message(
-    conn: asyncpg.Connection,
-    *,
-    row: codec.MessageRow,
-    recipients: Sequence[Any],
-    events: Sequence[codec.MessageRow] = (),
-) -> None:
+async def insert_message(conn: asyncpg.Connection, *, new: NewMessage) -> None:
     try:
-        await conn.execute(sql.INSERT_MESSAGE, *row)
+        await conn.execute(sql.INSERT_MESSAGE, *new.row)
     except asyncpg.UniqueViolationError as exc:
-        raise DuplicateError(f"message {row[0]} already exists") from exc
-    await conn.executemany(sql.INSERT_RECIPIENT, recipients)
-    await insert_events(conn, rows=events)
+        raise DuplicateError(f"message {new.row[0]} already exists") from exc
+    await conn.executemany(sql.INSERT_RECIPIENT, new.recipients)
+    await insert_events(conn, rows=new.events)
 
 
-async def insert_batch(
-    conn: asyncpg.Connection,
-    *,
-    messages: Sequence[MessageRows],
-    idempotency: codec.MessageRow | None,
-    documents: Sequence[codec.MessageRow],
-) -> None:
+async def insert_batch(conn: asyncpg.Connection, *, batch: NewBatch) -> None:
     """A transmission: every message, its idempotency record and its documents, all or
     nothing (checklist K10). ``DuplicateError`` when the idempotency key is taken."""
-    if idempotency is not None:
+    if batch.idempotency is not None:
         try:
-            await conn.execute(sql.INSERT_IDEMPOTENCY, *idempotency)
+            await conn.execute(sql.INSERT_IDEMPOTENCY, *batch.idempotency)
         except asyncpg.UniqueViolationError as exc:
-            raise DuplicateError(f"idempotency key {idempotency[0]!r} already used") from exc
+            key = batch.idempotency[0]
+            raise DuplicateError(f"idempotency key {key!r} already used") from exc
     try:
-        await conn.executemany(sql.INSERT_MESSAGE, [row for row, _, _ in messages])
+        await conn.executemany(sql.INSERT_MESSAGE, [new.row for new in batch.messages])
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateError("a message id of the batch already exists") from exc
-    await conn.executemany(sql.INSERT_RECIPIENT, [r for _, rcpts, _ in messages for r in rcpts])
-    await insert_events(conn, rows=[e for _, _, events in messages for e in events])
-    if documents:
-        await conn.executemany(sql.UPSERT_DOCUMENT, documents)
+    await conn.executemany(sql.INSERT_RECIPIENT, [r for m in batch.messages for r in m.recipients])
+    await insert_events(conn, rows=[e for m in batch.messages for e in m.events])
+    if batch.documents:
+        await conn.executemany(sql.UPSERT_DOCUMENT, batch.documents)
 
 
 async def insert_events(conn: asyncpg.Connection, *, rows: Sequence[codec.MessageRow]) -> None:
@@ -91,33 +78,22 @@ async def claim(
     return [(row[0], tuple(row)[1:], recipients[row["id"]]) for row in ordered]
 
 
-async def record_attempt(
-    conn: asyncpg.Connection,
-    *,
-    message_id: str,
-    token: str,
-    results: Sequence[RecipientResult],
-    next_attempt_at: float,
-    events: Sequence[codec.MessageRow] = (),
-    tallies: Sequence[codec.MessageRow] = (),
-) -> None:
+async def record_attempt(conn: asyncpg.Connection, *, attempt: AttemptWrite) -> None:
+    message_id = attempt.message_id
     row = await conn.fetchrow(sql.SELECT_LEASE, message_id)
-    if row is None or row[1] != token:
+    if row is None or row[1] != attempt.token:
         raise LeaseLostError(f"lease on {message_id} was lost")
     state: MessageState = row[0]
     before = [StoredRecipient(*r) for r in await conn.fetch(sql.SELECT_RECIPIENTS, message_id)]
-    after = apply_results(before, results)
-    changed = [
-        (new.status, new.attempts, new.last_reply, message_id, idx)
-        for idx, (old, new) in enumerate(zip(before, after, strict=True))
-        if old != new
-    ]
+    after = apply_results(before, attempt.results)
+    changed = recipient_updates(message_id, before, after)
     if changed:
         await conn.executemany(sql.UPDATE_RECIPIENT, changed)
-    await conn.execute(sql.FINISH_ATTEMPT, state_after(state, after), next_attempt_at, message_id)
-    await insert_events(conn, rows=events)
-    if tallies:  # TLS-RPT counts, in the attempt's own transaction (rows sorted by key)
-        await conn.executemany(sql.UPSERT_TLS_TALLY, tallies)
+    finish = (state_after(state, after), attempt.next_attempt_at, message_id)
+    await conn.execute(sql.FINISH_ATTEMPT, *finish)
+    await insert_events(conn, rows=attempt.events)
+    if attempt.tallies:  # TLS-RPT counts, in the attempt's own transaction (sorted by key)
+        await conn.executemany(sql.UPSERT_TLS_TALLY, attempt.tallies)
 
 
 async def cancel(conn: asyncpg.Connection, *, message_id: str) -> bool:

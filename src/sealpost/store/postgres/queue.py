@@ -5,13 +5,13 @@
 documents in ONE transaction (checklist K10). Claims take due messages with
 ``FOR UPDATE SKIP LOCKED``, so nodes never wait on each other's rows nor lease the same
 message twice; each lease carries this node's id and expires, after which another node takes
-the message over (security checklist K11).
+the message over (security checklist K11). The rows written and read back are built by
+``store.queue_rows``, as on SQLite; what is PostgreSQL's own is in ``ops`` and ``sql``.
 """
 
 from __future__ import annotations
 
 import builtins
-import logging
 from collections.abc import Sequence
 from functools import partial
 
@@ -22,7 +22,6 @@ from sealpost.model.envelope import InboundMessage
 from sealpost.model.events import EventRecord
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.queue import (
-    MESSAGE_STATES,
     Claim,
     InitialState,
     MessageState,
@@ -32,12 +31,9 @@ from sealpost.model.queue import (
     Submitted,
 )
 from sealpost.model.tlsrpt_report import TlsTally
-from sealpost.store import codec, tls_report_rows
-from sealpost.store.errors import StoreError
+from sealpost.store import codec, queue_rows
 from sealpost.store.postgres import ops, sql
 from sealpost.store.postgres.database import Database
-
-log = logging.getLogger("sealpost.store.postgres")
 
 
 class PostgresQueue(Database):
@@ -53,15 +49,9 @@ class PostgresQueue(Database):
         *,
         state: InitialState = "queued",
     ) -> None:
-        if not message.envelope.recipients:
-            raise StoreError("a message needs at least one recipient")
-        op = partial(
-            ops.insert_message,
-            row=codec.message_row(message_id, message, now, state=state),
-            recipients=codec.recipient_rows(message_id, message),
-            events=tuple(codec.event_row(e) for e in events),
-        )
-        await self._write(op, events=bool(events), notify=state == "queued")
+        new = queue_rows.new_message(message_id, message, now, events, state=state)
+        op = partial(ops.insert_message, new=new)
+        await self._write(op, events=bool(new.events), notify=state == "queued")
 
     async def enqueue_batch(
         self,
@@ -72,28 +62,11 @@ class PostgresQueue(Database):
         idempotency: IdempotencyRecord | None = None,
         documents: Sequence[Document] = (),
     ) -> None:
-        due = now if not_before is None else not_before
-        messages: list[ops.MessageRows] = []
-        for item in items:
-            if not item.message.envelope.recipients:
-                raise StoreError("a message needs at least one recipient")
-            row = codec.message_row(item.message_id, item.message, now, due=due, state=item.state)
-            messages.append(
-                (
-                    row,
-                    codec.recipient_rows(item.message_id, item.message),
-                    tuple(codec.event_row(e) for e in item.events),
-                )
-            )
-        op = partial(
-            ops.insert_batch,
-            messages=messages,
-            idempotency=None if idempotency is None else codec.idempotency_row(idempotency),
-            documents=[codec.document_row(d, d.updated_at or now) for d in documents],
+        batch = queue_rows.new_batch(
+            items, now, not_before=not_before, idempotency=idempotency, documents=documents
         )
-        has_events = any(item.events for item in items)
-        queued = any(item.state == "queued" for item in items)
-        await self._write(op, events=has_events, notify=queued)
+        op = partial(ops.insert_batch, batch=batch)
+        await self._write(op, events=batch.has_events, notify=batch.queued)
 
     # --- IdempotencyStore -------------------------------------------------------------------
     async def get_idempotency(self, key: str) -> IdempotencyRecord | None:
@@ -106,13 +79,7 @@ class PostgresQueue(Database):
             return []
         op = partial(ops.claim, now=now, limit=limit, until=now + lease, node_id=self.node_id)
         leased = await self._write(op)
-        claims: list[Claim] = []
-        for token, row, recipients in leased:
-            try:
-                claims.append(Claim(codec.stored_message(row, recipients), token, now + lease))
-            except StoreError as exc:  # stays leased, so it cannot block the queue head
-                log.error("skipping unreadable queued message: %s", exc)
-        return claims
+        return queue_rows.claims((token, now + lease, *rows) for token, *rows in leased)
 
     async def record_attempt(
         self,
@@ -122,16 +89,8 @@ class PostgresQueue(Database):
         events: Sequence[EventRecord] = (),
         tls_tallies: Sequence[TlsTally] = (),
     ) -> None:
-        op = partial(
-            ops.record_attempt,
-            message_id=claim.message.id,
-            token=claim.token,
-            results=tuple(results),
-            next_attempt_at=next_attempt_at,
-            events=tuple(codec.event_row(e) for e in events),
-            tallies=tls_report_rows.tally_rows(tls_tallies),
-        )
-        await self._write(op, events=bool(events))
+        attempt = queue_rows.attempt_write(claim, results, next_attempt_at, events, tls_tallies)
+        await self._write(partial(ops.record_attempt, attempt=attempt), events=bool(events))
 
     async def release(self, claim: Claim) -> None:
         """Drop the lease if it is still ours; a lease already taken over is left alone."""
@@ -166,9 +125,7 @@ class PostgresQueue(Database):
 
     async def count(self) -> dict[str, int]:
         rows = await self._read(lambda conn: conn.fetch(sql.COUNT_BY_STATE))
-        counts = dict.fromkeys(MESSAGE_STATES, 0)
-        counts.update({state: n for state, n in rows})
-        return counts
+        return queue_rows.state_counts(rows)
 
     async def retry_now(self, message_id: str, now: float) -> bool:
         async def retry(conn: asyncpg.Connection) -> bool:

@@ -1,6 +1,8 @@
 """Small records on PostgreSQL: API keys (``contracts.keys``), the MTA-STS policy cache
 (``contracts.policies``, shared by every node: a policy one node learned applies on all), the
-API's documents (``contracts.documents``) and the delay notices (``contracts.delay_notices``,
+API's documents (``contracts.documents``; a write of a setting among them sends
+``NOTIFY sealpost_config`` with its kind in the same transaction, so every node hears of it
+at COMMIT: ``contracts.config_changes``) and the delay notices (``contracts.delay_notices``,
 kept as ``delay_notice`` documents, as on SQLite)."""
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncpg
 from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.document import Document
 from sealpost.store import codec
+from sealpost.store.contracts.config_changes import CONFIG_KINDS, Fingerprint
 from sealpost.store.errors import DuplicateError
 from sealpost.store.postgres import ops, sql
 from sealpost.store.postgres.database import Database
@@ -21,7 +24,8 @@ DELAY_NOTICE = "delay_notice"  # the document kind behind DelayNotices
 
 
 class PostgresRecords(Database):
-    """``KeyStore``, ``PolicyStore``, ``DocumentStore`` and ``DelayNotices``."""
+    """``KeyStore``, ``PolicyStore``, ``DocumentStore``, ``ConfigChanges`` and
+    ``DelayNotices``."""
 
     # --- KeyStore ---------------------------------------------------------------------------
     async def add_key(self, record: ApiKeyRecord) -> None:
@@ -62,7 +66,13 @@ class PostgresRecords(Database):
     # --- DocumentStore ----------------------------------------------------------------------
     async def put_document(self, document: Document) -> None:
         row = codec.document_row(document, document.updated_at)
-        await self._write(lambda conn: conn.execute(sql.UPSERT_DOCUMENT, *row))
+
+        async def put(conn: asyncpg.Connection) -> None:
+            await conn.execute(sql.UPSERT_DOCUMENT, *row)
+            if document.kind in CONFIG_KINDS:
+                await conn.execute(sql.NOTIFY_CONFIG, document.kind)
+
+        await self._write(put)
 
     async def get_document(self, kind: str, doc_id: str) -> Document | None:
         row = await self._read(lambda conn: conn.fetchrow(sql.SELECT_DOCUMENT, kind, doc_id))
@@ -74,10 +84,21 @@ class PostgresRecords(Database):
 
     async def delete_document(self, kind: str, doc_id: str) -> bool:
         async def delete(conn: asyncpg.Connection) -> bool:
-            return ops.changed(await conn.execute(sql.DELETE_DOCUMENT, kind, doc_id)) > 0
+            gone = ops.changed(await conn.execute(sql.DELETE_DOCUMENT, kind, doc_id)) > 0
+            if gone and kind in CONFIG_KINDS:
+                await conn.execute(sql.NOTIFY_CONFIG, kind)
+            return gone
 
         deleted: bool = await self._write(delete)
         return deleted
+
+    # --- ConfigChanges ----------------------------------------------------------------------
+    async def config_fingerprints(self) -> dict[str, Fingerprint]:
+        kinds = sorted(CONFIG_KINDS)
+        rows = await self._read(lambda conn: conn.fetch(sql.CONFIG_FINGERPRINTS, kinds))
+        found = dict.fromkeys(CONFIG_KINDS, Fingerprint(0, 0))
+        found.update((r[0], Fingerprint(int(r[1]), int(r[2] or 0))) for r in rows)
+        return found
 
     # --- DelayNotices -----------------------------------------------------------------------
     async def delay_notice_sent(self, message_id: str) -> bool:

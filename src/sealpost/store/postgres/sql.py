@@ -21,6 +21,7 @@ LOCK_MIGRATIONS = f"SELECT pg_advisory_xact_lock({MIGRATIONS_LOCK})"
 LOCK_EVENTS = f"SELECT pg_advisory_xact_lock({EVENTS_LOCK})"
 QUEUE_CHANNEL = "sealpost_queue"  # LISTEN/NOTIFY: new mail was committed
 NOTIFY_QUEUE = f"NOTIFY {QUEUE_CHANNEL}"
+CONFIG_CHANNEL = "sealpost_config"  # LISTEN/NOTIFY: a setting (payload: its kind) changed
 # RFC 5321 section 6.1: COMMIT returns only once the WAL is flushed to disk. The server's
 # default is on; the writer sets it on its own session so a role or database default of
 # "off" (or "local" with a standby) cannot weaken an acknowledged write.
@@ -186,6 +187,10 @@ SELECT_DOCUMENT = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND
 SELECT_DOCUMENTS = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 ORDER BY id"
 DOCUMENT_EXISTS = "SELECT 1 FROM documents WHERE kind = $1 AND id = $2"
 DELETE_DOCUMENT = "DELETE FROM documents WHERE kind = $1 AND id = $2"
+# ConfigChanges: per kind, how many documents and the sum of their updated_at in milliseconds
+CONFIG_FINGERPRINTS = """SELECT kind, count(*), sum(floor(updated_at * 1000)::bigint)
+    FROM documents WHERE kind = ANY($1::text[]) GROUP BY kind"""
+NOTIFY_CONFIG = f"SELECT pg_notify('{CONFIG_CHANNEL}', $1)"  # at COMMIT, to every node
 
 # --- webhook delivery state -----------------------------------------------------------------
 WEBHOOK_STATE_COLUMNS = """webhook_id, since, cursor, pending_batch_id, pending_last_event_id,

@@ -23,6 +23,7 @@ from typing import Self, TypeVar
 
 from sealpost.store.errors import StoreError
 from sealpost.store.file_modes import create_private_file, make_private_dirs
+from sealpost.store.local_changes import LocalChanges
 from sealpost.store.local_wakeups import LocalWakeups
 from sealpost.store.sqlite import schema, sql
 from sealpost.store.sqlite.writer import GroupCommitWriter
@@ -42,6 +43,7 @@ class Database:
         self._executor: ThreadPoolExecutor | None = None
         self._open_lock = asyncio.Lock()
         self._mail_queued = LocalWakeups()  # QueueWakeups: enqueue and retry_now notify
+        self._config_changes = LocalChanges()  # ConfigChanges: this process's setting writes
         self.migrated: tuple[int, int] = (0, 0)
 
     @property

@@ -10,48 +10,37 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from typing import Any
 
-from sealpost.model.queue import MessageState, RecipientResult, StoredRecipient
+from sealpost.model.queue import MessageState, StoredRecipient
 from sealpost.store import codec
 from sealpost.store.attempts import apply_results, state_after
 from sealpost.store.errors import DuplicateError, LeaseLostError
+from sealpost.store.queue_rows import AttemptWrite, NewBatch, NewMessage, recipient_updates
 from sealpost.store.sqlite import sql
 
 
-def insert_message(
-    conn: sqlite3.Connection,
-    *,
-    row: codec.MessageRow,
-    recipients: list[Any],
-    events: tuple[codec.MessageRow, ...] = (),
-) -> None:
+def insert_message(conn: sqlite3.Connection, *, new: NewMessage) -> None:
     try:
-        conn.execute(sql.INSERT_MESSAGE, row)
+        conn.execute(sql.INSERT_MESSAGE, new.row)
     except sqlite3.IntegrityError as exc:
-        raise DuplicateError(f"message {row[0]} already exists") from exc
-    conn.executemany(sql.INSERT_RECIPIENT, recipients)
-    insert_events(conn, rows=events)
+        raise DuplicateError(f"message {new.row[0]} already exists") from exc
+    conn.executemany(sql.INSERT_RECIPIENT, new.recipients)
+    insert_events(conn, rows=new.events)
 
 
-def insert_batch(
-    conn: sqlite3.Connection,
-    *,
-    messages: tuple[tuple[codec.MessageRow, list[Any], tuple[codec.MessageRow, ...]], ...],
-    idempotency: codec.MessageRow | None,
-    documents: tuple[codec.MessageRow, ...],
-) -> None:
+def insert_batch(conn: sqlite3.Connection, *, batch: NewBatch) -> None:
     """A transmission: every message, its idempotency record and its documents, all or
     nothing (checklist K10). ``DuplicateError`` when the idempotency key is taken."""
-    if idempotency is not None:
+    if batch.idempotency is not None:
         try:
-            conn.execute(sql.INSERT_IDEMPOTENCY, idempotency)
+            conn.execute(sql.INSERT_IDEMPOTENCY, batch.idempotency)
         except sqlite3.IntegrityError as exc:
-            raise DuplicateError(f"idempotency key {idempotency[0]!r} already used") from exc
-    for row, recipients, events in messages:
-        insert_message(conn, row=row, recipients=recipients, events=events)
-    if documents:
-        conn.executemany(sql.UPSERT_DOCUMENT, documents)
+            key = batch.idempotency[0]
+            raise DuplicateError(f"idempotency key {key!r} already used") from exc
+    for new in batch.messages:
+        insert_message(conn, new=new)
+    if batch.documents:
+        conn.executemany(sql.UPSERT_DOCUMENT, batch.documents)
 
 
 def insert_events(conn: sqlite3.Connection, *, rows: tuple[codec.MessageRow, ...]) -> None:
@@ -82,31 +71,20 @@ def claim(
     return leased
 
 
-def record_attempt(
-    conn: sqlite3.Connection,
-    *,
-    message_id: str,
-    token: str,
-    results: tuple[RecipientResult, ...],
-    next_attempt_at: float,
-    events: tuple[codec.MessageRow, ...] = (),
-    tallies: tuple[codec.MessageRow, ...] = (),
-) -> None:
+def record_attempt(conn: sqlite3.Connection, *, attempt: AttemptWrite) -> None:
+    message_id = attempt.message_id
     row = conn.execute(sql.SELECT_LEASE, (message_id,)).fetchone()
-    if row is None or row[1] != token:
+    if row is None or row[1] != attempt.token:
         raise LeaseLostError(f"lease on {message_id} was lost")
     state: MessageState = row[0]
     before = [StoredRecipient(*r) for r in conn.execute(sql.SELECT_RECIPIENTS, (message_id,))]
-    after = apply_results(before, results)
-    for idx, (old, new) in enumerate(zip(before, after, strict=True)):
-        if old != new:
-            conn.execute(
-                sql.UPDATE_RECIPIENT, (new.status, new.attempts, new.last_reply, message_id, idx)
-            )
-    conn.execute(sql.FINISH_ATTEMPT, (state_after(state, after), next_attempt_at, message_id))
-    insert_events(conn, rows=events)
-    if tallies:  # TLS-RPT counts, in the attempt's own transaction
-        conn.executemany(sql.UPSERT_TLS_TALLY, tallies)
+    after = apply_results(before, attempt.results)
+    conn.executemany(sql.UPDATE_RECIPIENT, recipient_updates(message_id, before, after))
+    finish = (state_after(state, after), attempt.next_attempt_at, message_id)
+    conn.execute(sql.FINISH_ATTEMPT, finish)
+    insert_events(conn, rows=attempt.events)
+    if attempt.tallies:  # TLS-RPT counts, in the attempt's own transaction
+        conn.executemany(sql.UPSERT_TLS_TALLY, attempt.tallies)
 
 
 def cancel(conn: sqlite3.Connection, *, message_id: str) -> bool:

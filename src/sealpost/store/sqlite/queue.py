@@ -5,13 +5,13 @@ leases and attempts, and the operator's view (``contracts.queue``).
 documents in ONE transaction, so a crash between the spool write and the HTTP response can
 never leave a key without its messages or messages without their key (checklist K10).
 Leases make claims safe: a crashed worker's messages are claimable again once their lease
-expires (security checklist K11).
+expires (security checklist K11). The rows written and read back are built by
+``store.queue_rows``, as on PostgreSQL; what is SQLite's own is in ``ops`` and ``sql``.
 """
 
 from __future__ import annotations
 
 import builtins
-import logging
 import sqlite3
 from collections.abc import Sequence
 from functools import partial
@@ -21,7 +21,6 @@ from sealpost.model.envelope import InboundMessage
 from sealpost.model.events import EventRecord
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.queue import (
-    MESSAGE_STATES,
     Claim,
     InitialState,
     MessageState,
@@ -31,12 +30,9 @@ from sealpost.model.queue import (
     Submitted,
 )
 from sealpost.model.tlsrpt_report import TlsTally
-from sealpost.store import codec, tls_report_rows
-from sealpost.store.errors import StoreError
+from sealpost.store import codec, queue_rows
 from sealpost.store.sqlite import ops, sql
 from sealpost.store.sqlite.database import Database
-
-log = logging.getLogger("sealpost.store.sqlite")
 
 
 class SqliteQueue(Database):
@@ -53,14 +49,8 @@ class SqliteQueue(Database):
         *,
         state: InitialState = "queued",
     ) -> None:
-        if not message.envelope.recipients:
-            raise StoreError("a message needs at least one recipient")
-        row = codec.message_row(message_id, message, now, state=state)
-        recipients = codec.recipient_rows(message_id, message)
-        event_rows = tuple(codec.event_row(e) for e in events)
-        await self._write(
-            partial(ops.insert_message, row=row, recipients=recipients, events=event_rows)
-        )
+        new = queue_rows.new_message(message_id, message, now, events, state=state)
+        await self._write(partial(ops.insert_message, new=new))
         if state == "queued":
             self._mail_queued.notify()
 
@@ -73,27 +63,11 @@ class SqliteQueue(Database):
         idempotency: IdempotencyRecord | None = None,
         documents: Sequence[Document] = (),
     ) -> None:
-        due = now if not_before is None else not_before
-        messages = []
-        for item in items:
-            if not item.message.envelope.recipients:
-                raise StoreError("a message needs at least one recipient")
-            row = codec.message_row(item.message_id, item.message, now, due=due, state=item.state)
-            messages.append(
-                (
-                    row,
-                    codec.recipient_rows(item.message_id, item.message),
-                    tuple(codec.event_row(e) for e in item.events),
-                )
-            )
-        op = partial(
-            ops.insert_batch,
-            messages=tuple(messages),
-            idempotency=None if idempotency is None else codec.idempotency_row(idempotency),
-            documents=tuple(codec.document_row(d, d.updated_at or now) for d in documents),
+        batch = queue_rows.new_batch(
+            items, now, not_before=not_before, idempotency=idempotency, documents=documents
         )
-        await self._write(op)
-        if any(item.state == "queued" for item in items):
+        await self._write(partial(ops.insert_batch, batch=batch))
+        if batch.queued:
             self._mail_queued.notify()
 
     # --- QueueWakeups -----------------------------------------------------------------------
@@ -110,13 +84,7 @@ class SqliteQueue(Database):
         if limit <= 0:
             return []
         leased = await self._write(partial(ops.claim, now=now, limit=limit, until=now + lease))
-        claims: list[Claim] = []
-        for token, until, row, recipients in leased:
-            try:
-                claims.append(Claim(codec.stored_message(row, recipients), token, until))
-            except StoreError as exc:  # stays leased, so it cannot block the queue head
-                log.error("skipping unreadable queued message: %s", exc)
-        return claims
+        return queue_rows.claims(leased)
 
     async def record_attempt(
         self,
@@ -126,16 +94,8 @@ class SqliteQueue(Database):
         events: Sequence[EventRecord] = (),
         tls_tallies: Sequence[TlsTally] = (),
     ) -> None:
-        op = partial(
-            ops.record_attempt,
-            message_id=claim.message.id,
-            token=claim.token,
-            results=tuple(results),
-            next_attempt_at=next_attempt_at,
-            events=tuple(codec.event_row(e) for e in events),
-            tallies=tls_report_rows.tally_rows(tls_tallies),
-        )
-        await self._write(op)
+        attempt = queue_rows.attempt_write(claim, results, next_attempt_at, events, tls_tallies)
+        await self._write(partial(ops.record_attempt, attempt=attempt))
 
     async def release(self, claim: Claim) -> None:
         """Drop the lease if it is still ours; a lease already taken over is left alone."""
@@ -168,9 +128,7 @@ class SqliteQueue(Database):
 
     async def count(self) -> dict[str, int]:
         rows = await self._read(lambda conn: conn.execute(sql.COUNT_BY_STATE).fetchall())
-        counts = dict.fromkeys(MESSAGE_STATES, 0)
-        counts.update({state: n for state, n in rows})
-        return counts
+        return queue_rows.state_counts(rows)
 
     async def retry_now(self, message_id: str, now: float) -> bool:
         def retry(conn: sqlite3.Connection) -> bool:

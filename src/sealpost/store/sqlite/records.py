@@ -1,5 +1,7 @@
 """Small records on SQLite: API keys (``contracts.keys``), the MTA-STS policy cache
-(``contracts.policies``), the API's documents (``contracts.documents``) and the delay notices
+(``contracts.policies``), the API's documents (``contracts.documents``) and the changes to
+the settings among them (``contracts.config_changes``: this process's writes are noted at
+once, other processes' show in the fingerprints), and the delay notices
 (``contracts.delay_notices``, kept as ``delay_notice`` documents)."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.document import Document
 from sealpost.store import codec
+from sealpost.store.contracts.config_changes import CONFIG_KINDS, Fingerprint
 from sealpost.store.sqlite import ops, sql
 from sealpost.store.sqlite.database import Database
 
@@ -19,7 +22,8 @@ DELAY_NOTICE = "delay_notice"  # the document kind behind DelayNotices
 
 
 class SqliteRecords(Database):
-    """``KeyStore``, ``PolicyStore``, ``DocumentStore`` and ``DelayNotices``."""
+    """``KeyStore``, ``PolicyStore``, ``DocumentStore``, ``ConfigChanges`` and
+    ``DelayNotices``."""
 
     # --- KeyStore ---------------------------------------------------------------------------
     async def add_key(self, record: ApiKeyRecord) -> None:
@@ -57,6 +61,7 @@ class SqliteRecords(Database):
     async def put_document(self, document: Document) -> None:
         params = codec.document_row(document, document.updated_at)
         await self._write(lambda c: c.execute(sql.UPSERT_DOCUMENT, params))
+        self._config_changes.noted(document.kind)
 
     async def get_document(self, kind: str, doc_id: str) -> Document | None:
         row = await self._read(lambda c: c.execute(sql.SELECT_DOCUMENT, (kind, doc_id)).fetchone())
@@ -70,7 +75,20 @@ class SqliteRecords(Database):
         deleted: bool = await self._write(
             lambda c: c.execute(sql.DELETE_DOCUMENT, (kind, doc_id)).rowcount > 0
         )
+        if deleted:
+            self._config_changes.noted(kind)
         return deleted
+
+    # --- ConfigChanges ----------------------------------------------------------------------
+    async def config_fingerprints(self) -> dict[str, Fingerprint]:
+        kinds = json.dumps(sorted(CONFIG_KINDS))
+        rows = await self._read(lambda c: c.execute(sql.CONFIG_FINGERPRINTS, (kinds,)).fetchall())
+        found = dict.fromkeys(CONFIG_KINDS, Fingerprint(0, 0))
+        found.update((kind, Fingerprint(count, stamps or 0)) for kind, count, stamps in rows)
+        return found
+
+    async def wait_for_config_change(self, timeout: float) -> frozenset[str]:
+        return await self._config_changes.wait(timeout)
 
     # --- DelayNotices -----------------------------------------------------------------------
     async def delay_notice_sent(self, message_id: str) -> bool:

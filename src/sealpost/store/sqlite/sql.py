@@ -160,6 +160,9 @@ SELECT_DOCUMENT = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = ? AND 
 SELECT_DOCUMENTS = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = ? ORDER BY id"
 DOCUMENT_EXISTS = "SELECT 1 FROM documents WHERE kind = ? AND id = ?"
 DELETE_DOCUMENT = "DELETE FROM documents WHERE kind = ? AND id = ?"
+# ConfigChanges: per kind, how many documents and the sum of their updated_at in milliseconds
+CONFIG_FINGERPRINTS = """SELECT kind, count(*), sum(CAST(updated_at * 1000 AS INTEGER))
+    FROM documents WHERE kind IN (SELECT value FROM json_each(?)) GROUP BY kind"""
 
 # --- webhook delivery state -----------------------------------------------------------------
 WEBHOOK_STATE_COLUMNS = """webhook_id, since, cursor, pending_batch_id, pending_last_event_id,

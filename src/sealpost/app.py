@@ -7,9 +7,9 @@ store write, and closes the store.
 
 ``Sealpost(config, seat)`` is one worker process of several (``[server] workers``): it serves
 on the sockets the supervisor bound, counts connections in the shared limit table, and opens
-its own store connections. Only the primary worker runs the dispatcher, the webhook worker
-and the API; the others tell it about queued mail through the wake pipe, and follow its
-changes to the DKIM signing keys. Every worker watches its certificate files.
+its own store connections. Only the primary worker runs the dispatcher, the webhook worker,
+the TLS-RPT intake and the API; the others tell it about queued mail through the wake pipe,
+and follow its changes to the DKIM signing keys. Every worker watches its certificate files.
 ``prepare(config)`` is what the supervisor runs once before it forks: migrations, and the
 config's DKIM keys checked.
 """
@@ -50,6 +50,7 @@ from sealpost.store.file_modes import loose_modes, queue_files
 from sealpost.submission.activity import log_summaries
 from sealpost.submission.door import Submission
 from sealpost.submission.local_hold import LocalHold
+from sealpost.tlsrpt.intake import ReportIntake
 from sealpost.webhooks.worker import WebhookWorker
 from sealpost.webhooks.worker import from_config as webhook_worker
 from sealpost.workers.seat import WorkerSeat
@@ -123,6 +124,7 @@ class Sealpost:
         self.pool: SessionPool | None = None
         self._dispatching: asyncio.Task[None] | None = None
         self.presence: NodePresence | None = None
+        self.intake: ReportIntake | None = None
         self.timeouts = Timeouts(
             idle=srv.idle_timeout,
             data=srv.data_timeout,
@@ -163,6 +165,12 @@ class Sealpost:
             self._warn_loose_modes()
             self.webhooks = webhook_worker(self.store, self.config, self.egress)
             self.webhooks.start()
+            # TLS-RPT reports by mail: read from held mail after the 250 (tlsrpt/intake.py).
+            reports = self.config.tls_reports
+            self.intake = ReportIntake(
+                self.store, limit=reports.max_report_bytes, interval=reports.scan_interval
+            )
+            self.submission.on_held(self.intake.wake)
         if self.config.delivery.enabled:
             if self.primary:
                 await self._start_dispatcher()
@@ -263,6 +271,8 @@ class Sealpost:
         tasks = [watcher]
         if self.presence is not None:
             tasks.append(loop.create_task(self.presence.run(self._stop)))
+        if self.intake is not None:
+            tasks.append(loop.create_task(self.intake.run(self._stop)))
         if self.dispatcher is not None:
             self._dispatching = loop.create_task(self.dispatcher.run(self._stop))
         if self.seat is not None:

@@ -92,6 +92,7 @@ ALLOWED: dict[str, set[str]] = {
     "submission": {"model", "dkim", "events", "store"},
     "inbound": {"model", "net", "smtp", "store", "submission", "api_keys"},
     "webhooks": {"model", "config", "events", "net", "store"},
+    "tlsrpt": {"model", "store"},
     "api": {
         "model",
         "api_keys",
@@ -103,6 +104,7 @@ ALLOWED: dict[str, set[str]] = {
         "store",
         "submission",
         "tlscheck",
+        "tlsrpt",
         "webhooks",
     },
     "observability": {"__init__"},
@@ -124,6 +126,7 @@ ALLOWED: dict[str, set[str]] = {
         "smtp",
         "store",
         "submission",
+        "tlsrpt",
         "webhooks",
         "workers",
     },
@@ -143,6 +146,7 @@ ALLOWED: dict[str, set[str]] = {
         "smtp",
         "store",
         "tlscheck",
+        "tlsrpt",
     },
 }
 

@@ -22,6 +22,7 @@ from sealpost.cli.keys import keys_app
 from sealpost.cli.queue import queue_app
 from sealpost.cli.store import store_app
 from sealpost.cli.tlscheck import TlsCheckCommand, tls_check
+from sealpost.cli.tlsrpt_received import tlsrpt_app
 from sealpost.initdir import DEFAULT_CONFIG, init_directory
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(keys_app, name="keys")
 app.add_typer(dkim_app, name="dkim")
 app.add_typer(store_app, name="store")
+app.add_typer(tlsrpt_app, name="tlsrpt")
 app.command("events")(events)
 app.command("tls-check", cls=TlsCheckCommand)(tls_check)
 

@@ -27,6 +27,7 @@ from sealpost.store.contracts.queue import (
     Spool,
 )
 from sealpost.store.contracts.tls_memory import TlsMemory
+from sealpost.store.contracts.tls_reports import ReceivedTlsReports
 from sealpost.store.contracts.wakeups import QueueWakeups
 from sealpost.store.contracts.webhook_state import WebhookStateStore
 
@@ -44,6 +45,7 @@ __all__ = [
     "QueueControl",
     "QueueStore",
     "QueueWakeups",
+    "ReceivedTlsReports",
     "Spool",
     "Store",
     "TlsMemory",
@@ -75,6 +77,7 @@ class Store(
     EventStore,
     PolicyStore,
     TlsMemory,
+    ReceivedTlsReports,
     DocumentStore,
     DelayNotices,
     WebhookStateStore,

@@ -263,3 +263,17 @@ REGISTER_NODE = f"""INSERT INTO nodes ({NODE_COLUMNS}) VALUES ($1, $2, $3, $4, $
 SELECT_NODE = f"SELECT {NODE_COLUMNS} FROM nodes WHERE node_id = $1"
 NODE_HEARTBEAT = "UPDATE nodes SET heartbeat_at = $3 WHERE node_id = $1 AND instance = $2"
 UNREGISTER_NODE = "DELETE FROM nodes WHERE node_id = $1 AND instance = $2"
+
+# --- received TLS-RPT reports (schema version 8) --------------------------------------------
+TLS_REPORT_COLUMNS = """id, organization, report_id, start_time, end_time, policy_domains,
+    successful, failed, contact_info, received_at, source, message_id, report"""
+INSERT_TLS_REPORT = f"""INSERT INTO tls_reports ({TLS_REPORT_COLUMNS})
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    ON CONFLICT (organization, report_id) DO NOTHING"""
+SELECT_TLS_REPORT = f"SELECT {TLS_REPORT_COLUMNS} FROM tls_reports WHERE id = $1"
+SELECT_TLS_REPORT_BY_SENDER = f"""SELECT {TLS_REPORT_COLUMNS} FROM tls_reports
+    WHERE organization = $1 AND report_id = $2"""
+# list_tls_reports adds its filters to this (store/postgres/tls_reports.py); a policy domain
+# matches a whole word of the space-separated policy_domains. {n} is the parameter number.
+SELECT_TLS_REPORTS = f"SELECT {TLS_REPORT_COLUMNS} FROM tls_reports WHERE true"
+TLS_REPORT_HAS_DOMAIN = "strpos(' ' || policy_domains || ' ', ' ' || ${n} || ' ') > 0"

@@ -8,6 +8,7 @@ from sealpost.store.postgres.nodes import PostgresNodes
 from sealpost.store.postgres.queue import PostgresQueue
 from sealpost.store.postgres.records import PostgresRecords
 from sealpost.store.postgres.tls_memory import PostgresTlsMemory
+from sealpost.store.postgres.tls_reports import PostgresTlsReports
 from sealpost.store.postgres.webhook_state import PostgresWebhookState
 
 
@@ -17,6 +18,7 @@ class PostgresStore(
     PostgresRecords,
     PostgresWebhookState,
     PostgresTlsMemory,
+    PostgresTlsReports,
     PostgresDomainSlots,
     PostgresNodes,
 ):

@@ -199,3 +199,17 @@ SELECT_STS_HOLDOFF = """SELECT policy_id, until, failure, detail FROM sts_fetch_
     WHERE domain = ? AND until > ?"""
 PRUNE_STS_HOLDOFFS = "DELETE FROM sts_fetch_holdoffs WHERE until <= ?"
 DELETE_STS_HOLDOFF = "DELETE FROM sts_fetch_holdoffs WHERE domain = ?"
+
+# --- received TLS-RPT reports (schema version 10) -------------------------------------------
+TLS_REPORT_COLUMNS = """id, organization, report_id, start_time, end_time, policy_domains,
+    successful, failed, contact_info, received_at, source, message_id, report"""
+INSERT_TLS_REPORT = f"""INSERT INTO tls_reports ({TLS_REPORT_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (organization, report_id) DO NOTHING"""
+SELECT_TLS_REPORT = f"SELECT {TLS_REPORT_COLUMNS} FROM tls_reports WHERE id = ?"
+SELECT_TLS_REPORT_BY_SENDER = f"""SELECT {TLS_REPORT_COLUMNS} FROM tls_reports
+    WHERE organization = ? AND report_id = ?"""
+# list_tls_reports adds its filters to this (store/sqlite/tls_reports.py); a policy domain
+# matches a whole word of the space-separated policy_domains.
+SELECT_TLS_REPORTS = f"SELECT {TLS_REPORT_COLUMNS} FROM tls_reports WHERE 1 = 1"
+TLS_REPORT_HAS_DOMAIN = "instr(' ' || policy_domains || ' ', ' ' || ? || ' ') > 0"

@@ -8,6 +8,7 @@ from sealpost.store.sqlite.events import SqliteEvents
 from sealpost.store.sqlite.queue import SqliteQueue
 from sealpost.store.sqlite.records import SqliteRecords
 from sealpost.store.sqlite.tls_memory import SqliteTlsMemory
+from sealpost.store.sqlite.tls_reports import SqliteTlsReports
 from sealpost.store.sqlite.webhook_state import SqliteWebhookState
 
 
@@ -17,6 +18,7 @@ class SqliteStore(
     SqliteRecords,
     SqliteWebhookState,
     SqliteTlsMemory,
+    SqliteTlsReports,
     LocalDomainSlots,
     LocalNodes,
 ):

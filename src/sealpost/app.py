@@ -125,6 +125,7 @@ class Sealpost:
         self._dispatching: asyncio.Task[None] | None = None
         self.presence: NodePresence | None = None
         self.intake: ReportIntake | None = None
+        self._intake_task: asyncio.Task[None] | None = None
         self.timeouts = Timeouts(
             idle=srv.idle_timeout,
             data=srv.data_timeout,
@@ -271,8 +272,8 @@ class Sealpost:
         tasks = [watcher]
         if self.presence is not None:
             tasks.append(loop.create_task(self.presence.run(self._stop)))
-        if self.intake is not None:
-            tasks.append(loop.create_task(self.intake.run(self._stop)))
+        if self.intake is not None:  # not cancelled: it writes its cursor as it stops
+            self._intake_task = loop.create_task(self.intake.run(self._stop))
         if self.dispatcher is not None:
             self._dispatching = loop.create_task(self.dispatcher.run(self._stop))
         if self.seat is not None:
@@ -323,6 +324,8 @@ class Sealpost:
         self.servers.clear()
         if self._dispatching is not None:
             await asyncio.wait([self._dispatching], timeout=30)
+        if self._intake_task is not None:
+            await asyncio.wait([self._intake_task], timeout=10)
         if self.pool is not None:
             await self.pool.close_all()
         if self.webhooks is not None:

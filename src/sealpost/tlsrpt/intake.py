@@ -8,9 +8,13 @@ id order (arrival), past a cursor kept in the store (document ``tlsrpt_intake/he
 for a report in each (``mail``), checks it (``received``) and stores it
 (``ReceivedTlsReports``). The door wakes it when it held a message (``wake``); it also looks
 every ``[tls_reports] scan_interval`` seconds, which covers mail held by the other worker
-processes and by other nodes. The cursor moves only after the reports before it are stored,
-so a crash means reading a few messages again, and a report read twice is stored once
-(unique ``(organization, report-id)``).
+processes and by other nodes.
+
+Held mail costs one transaction (``submission.local_hold``), and this reader keeps it so for
+mail that is no report: it only reads. Its cursor is written with the reports it finds (after
+they are stored), every ``CHECKPOINT`` seconds when it has moved past other mail, and when the
+server stops. A crash therefore means reading some messages again, which is cheap, and a
+report read twice is stored once (unique ``(organization, report-id)``).
 
 A held message that is no report is skipped without a word. One that is a report but cannot
 be read (no report part, bad gzip, bad JSON, a missing field, larger than
@@ -48,6 +52,7 @@ log = logging.getLogger("sealpost.tlsrpt")
 
 CURSOR = ("tlsrpt_intake", "held")
 PAGE = 100
+CHECKPOINT = 600.0  # seconds between cursor writes while only other mail passes
 
 
 class IntakeStore(QueueControl, DocumentStore, ReceivedTlsReports, Protocol):
@@ -91,6 +96,10 @@ class ReportIntake:
         self._interval = interval
         self._clock = clock
         self._woken = asyncio.Event()
+        self._after: str | None = None  # the last message read
+        self._saved: str | None = None  # the cursor as the store has it
+        self._saved_at = clock()
+        self._loaded = False
         self.counts = IntakeCounts()
 
     def wake(self) -> None:
@@ -98,11 +107,12 @@ class ReportIntake:
         self._woken.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Scan now, then whenever woken or every ``interval`` seconds, until ``stop``."""
+        """Scan now, then whenever woken or every ``interval`` seconds, until ``stop``; then
+        write the cursor."""
         while not stop.is_set():
             self._woken.clear()
             try:
-                await self.scan()
+                await self.scan(stop)
             except StoreError as exc:
                 log.warning("tls-report intake: %s; trying again later", exc)
             waits = [asyncio.ensure_future(e.wait()) for e in (self._woken, stop)]
@@ -112,37 +122,59 @@ class ReportIntake:
                 )
             for waiter in waits:
                 waiter.cancel()
+        try:
+            await self.save()
+        except StoreError as exc:
+            log.warning("tls-report intake: cursor not saved: %s", exc)
 
-    async def scan(self) -> IntakeCounts:
+    async def scan(self, stop: asyncio.Event | None = None) -> IntakeCounts:
         """Read every held message past the cursor; returns the running counts."""
-        cursor = await self._store.get_document(*CURSOR)
-        after = str(cursor.payload.get("after")) if cursor and cursor.payload.get("after") else None
-        while True:
-            page = await self._store.list(state="held", limit=PAGE, after=after)
+        if not self._loaded:
+            cursor = await self._store.get_document(*CURSOR)
+            after = cursor.payload.get("after") if cursor else None
+            self._after = self._saved = str(after) if after else None
+            self._loaded = True
+        while stop is None or not stop.is_set():
+            page = await self._store.list(state="held", limit=PAGE, after=self._after)
+            reported = False
             for summary in page:
-                await self._examine(summary.id)
-                after = summary.id
-            if page:
-                doc = Document(CURSOR[0], CURSOR[1], {"after": after}, self._clock())
-                await self._store.put_document(doc)
+                reported = await self._examine(summary.id) or reported
+                self._after = summary.id
+            if reported or self._clock() - self._saved_at >= CHECKPOINT:
+                await self.save()
             if len(page) < PAGE:
-                return self.counts
+                break
+        return self.counts
 
-    async def _examine(self, message_id: str) -> None:
+    async def save(self) -> None:
+        """Write the cursor, when it moved since it was last written."""
+        self._saved_at = self._clock()
+        if self._after == self._saved:
+            return
+        doc = Document(CURSOR[0], CURSOR[1], {"after": self._after}, self._saved_at)
+        await self._store.put_document(doc)
+        self._saved = self._after
+
+    async def _examine(self, message_id: str) -> bool:
+        """Read one held message; True when it was a report (stored or refused)."""
         stored = await self._store.get(message_id)
         if stored is None:
-            return
+            return False
         self.counts.examined += 1
-        found = find_report(stored.message.data)
-        if found is Found.NOT_A_REPORT:
-            return
-        if isinstance(found, Found):
-            self._refused(message_id, Refusal(Problem.NO_REPORT, found.value))
-            return
-        parsed = parse_report(found.body, self._limit)
+        try:
+            found = find_report(stored.message.data)
+            parsed = found if isinstance(found, Found) else parse_report(found.body, self._limit)
+        except Exception as exc:  # mail from outside never stops the reader
+            log.exception("tls-report intake: held message %s could not be read", message_id)
+            parsed = Refusal(Problem.BAD_JSON, f"unreadable ({type(exc).__name__})")
+        if parsed is Found.NOT_A_REPORT:
+            return False
+        if isinstance(parsed, Found):
+            self._refused(message_id, Refusal(Problem.NO_REPORT, parsed.value))
+            return True
         if isinstance(parsed, Refusal):
             self._refused(message_id, parsed)
-            return
+            return True
         kept = await store_report(self._store, parsed, self._clock(), ReportSource.MAIL, message_id)
         if not kept.created:
             self.counts.duplicates += 1
@@ -150,12 +182,13 @@ class ReportIntake:
                 "tls-report in held message %s: %r report %r was stored already (%s)",
                 message_id, parsed.organization, parsed.report_id, kept.report.id,
             )  # fmt: skip
-            return
+            return True
         self.counts.stored += 1
         log.info(
             "tls-report %s stored from held message %s: %r, report %r, %d failed session(s)",
             kept.report.id, message_id, parsed.organization, parsed.report_id, parsed.failed,
         )  # fmt: skip
+        return True
 
     def _refused(self, message_id: str, refusal: Refusal) -> None:
         self.counts.refused += 1

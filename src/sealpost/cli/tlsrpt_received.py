@@ -10,6 +10,7 @@ is not merged; at the merge, ``received`` joins that group (``tlsrpt_app.command
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -27,7 +28,7 @@ from sealpost.cli.common import (
 )
 from sealpost.model.tls_report import ReceivedReport, ReportQuery
 from sealpost.store.contracts.tls_reports import ReceivedTlsReports
-from sealpost.tlsrpt.views import iso, parse_utc, summary_view
+from sealpost.tlsrpt.views import parse_utc, summary_view
 
 tlsrpt_app = typer.Typer(help="TLS-RPT reports (RFC 8460).", no_args_is_help=True)
 PAGE = 500
@@ -96,6 +97,10 @@ def _show(report: ReceivedReport | None, wanted: str) -> None:
     print(json.dumps(whole, ensure_ascii=False, indent=2))
 
 
+def _minute(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def _table(reports: list[ReceivedReport]) -> None:
     table = Table(show_edge=False)
     table.add_column("id", no_wrap=True)
@@ -109,8 +114,8 @@ def _table(reports: list[ReceivedReport]) -> None:
     for r in reports:
         table.add_row(
             r.id,
-            iso(r.start),
-            iso(r.end),
+            _minute(r.start),
+            _minute(r.end),
             literal(r.organization),
             literal(" ".join(r.policy_domains)),
             str(r.successful),

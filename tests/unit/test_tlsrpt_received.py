@@ -104,7 +104,10 @@ def test_several_policies_add_up_and_domains_are_normalised():
 )  # fmt: skip
 def test_a_missing_or_wrong_field_is_refused_by_name(doc, field):
     refusal = refused(as_json(doc))
-    assert refusal.problem is Problem.INVALID and refusal.field == field, refusal
+    assert refusal.problem in (Problem.MISSING, Problem.INVALID), refusal
+    assert refusal.field == field and (refusal.problem is Problem.MISSING) == (
+        refusal.detail == "is a required field"
+    )
     assert field in refusal.text
 
 

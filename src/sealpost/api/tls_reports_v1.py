@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from sealpost.api.auth import needs, require_key
 from sealpost.api.context import ApiContext
-from sealpost.api.errors import ApiError, invalid, not_found
+from sealpost.api.errors import ApiError, invalid, missing, not_found
 from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.grants import Grant
 from sealpost.model.tls_report import ReceivedReport, ReportQuery, ReportSource
@@ -49,13 +49,10 @@ def _scope(key: ApiKeyRecord) -> tuple[str, ...] | None:
 def _refusal(refusal: Refusal) -> ApiError:
     if refusal.problem is Problem.TOO_LARGE:
         return ApiError(413, "report too large", refusal.detail, "1300")
+    if refusal.problem is Problem.MISSING:
+        return missing(refusal.field or "body")
     if refusal.problem is Problem.INVALID:
-        field = refusal.field or "body"
-        if refusal.detail == "is a required field":
-            return ApiError(
-                422, "required field is missing", f"{field} is a required field", "1400"
-            )
-        return invalid(field, refusal.detail)
+        return invalid(refusal.field or "body", refusal.detail)
     return ApiError(400, "invalid report", refusal.detail, "1300")
 
 

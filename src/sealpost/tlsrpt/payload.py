@@ -27,7 +27,8 @@ class Problem(StrEnum):
     TOO_LARGE = "too-large"  # the report, decompressed, passes the limit
     BAD_GZIP = "bad-gzip"  # gzip magic, but not a valid gzip stream
     BAD_JSON = "bad-json"  # not UTF-8 JSON, or not a JSON object
-    INVALID = "invalid"  # JSON, but a field of RFC 8460 section 4.4 is missing or wrong
+    MISSING = "missing"  # JSON, but a required field of RFC 8460 section 4.4 is absent
+    INVALID = "invalid"  # JSON, but a field of RFC 8460 section 4.4 is wrong
     NO_REPORT = "no-report"  # a message that looks like a report but carries none
 
 

@@ -33,11 +33,15 @@ MAX_COUNT = 2**63 - 1
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_-]{1,63}")
 
 
+REQUIRED = "is a required field"
+
+
 class _Invalid(Exception):
     def __init__(self, field: str, detail: str) -> None:
         super().__init__(detail)
         self.field = field
         self.detail = detail
+        self.problem = Problem.MISSING if detail == REQUIRED else Problem.INVALID
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,7 @@ def check_report(document: dict[str, Any]) -> ParsedReport | Refusal:
     try:
         return _check(document)
     except _Invalid as exc:
-        return Refusal(Problem.INVALID, exc.detail, exc.field)
+        return Refusal(exc.problem, exc.detail, exc.field)
 
 
 def _check(doc: dict[str, Any]) -> ParsedReport:
@@ -102,7 +106,7 @@ def _check(doc: dict[str, Any]) -> ParsedReport:
         raise _Invalid("date-range.end-datetime", "is before start-datetime")
     policies = doc.get("policies")
     if policies is None:
-        raise _Invalid("policies", "is a required field")
+        raise _Invalid("policies", REQUIRED)
     if not isinstance(policies, list) or not policies:
         raise _Invalid("policies", "must be a non-empty list")
     domains: set[str] = set()
@@ -127,7 +131,7 @@ def _check(doc: dict[str, Any]) -> ParsedReport:
 def _policy(policy: dict[str, Any], where: str) -> str:
     kind = policy.get("policy-type")
     if kind is None:
-        raise _Invalid(f"{where}.policy-type", "is a required field")
+        raise _Invalid(f"{where}.policy-type", REQUIRED)
     if kind not in POLICY_TYPES:
         raise _Invalid(f"{where}.policy-type", f"must be one of {', '.join(POLICY_TYPES)}")
     for name in ("policy-string", "mx-host"):
@@ -156,7 +160,7 @@ def _failure_details(entry: dict[str, Any], where: str) -> None:
 def _object(doc: dict[str, Any], name: str, where: str) -> dict[str, Any]:
     value = doc.get(name)
     if value is None:
-        raise _Invalid(where, "is a required field")
+        raise _Invalid(where, REQUIRED)
     if not isinstance(value, dict):
         raise _Invalid(where, "must be an object")
     return value
@@ -166,7 +170,7 @@ def _text(doc: dict[str, Any], name: str, where: str, *, required: bool = True) 
     value = doc.get(name)
     if value is None:
         if required:
-            raise _Invalid(where, "is a required field")
+            raise _Invalid(where, REQUIRED)
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
         raise _Invalid(where, "must be a non-empty string")
@@ -186,7 +190,7 @@ def _strings(doc: dict[str, Any], name: str, where: str) -> None:
 def _count(doc: dict[str, Any], name: str, where: str) -> int:
     value = doc.get(name)
     if value is None:
-        raise _Invalid(f"{where}.{name}", "is a required field")
+        raise _Invalid(f"{where}.{name}", REQUIRED)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
         raise _Invalid(f"{where}.{name}", "must be a whole number >= 0")
     return value
@@ -195,7 +199,7 @@ def _count(doc: dict[str, Any], name: str, where: str) -> int:
 def _time(doc: dict[str, Any], name: str, where: str) -> float:
     value = doc.get(name)
     if value is None:
-        raise _Invalid(where, "is a required field")
+        raise _Invalid(where, REQUIRED)
     if not isinstance(value, str):
         raise _Invalid(where, "must be an RFC 3339 date-time string")
     try:

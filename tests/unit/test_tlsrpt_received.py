@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +154,12 @@ def test_ordinary_mail_is_not_a_report_and_a_claimed_report_without_one_is_said(
     assert find_report(b"Subject: hi\r\n\r\nhello\r\n") is Found.NOT_A_REPORT
     claimed = b"Subject: Report Domain: example.test Submitter: x\r\n\r\nno attachment\r\n"
     assert find_report(claimed) is Found.NO_REPORT_PART
+
+
+def test_a_part_the_email_package_cannot_read_is_no_report():
+    """Found by fuzz/tlsrpt_report.py: a Microsoft-like message whose broken MIME made the
+    standard library raise ``ValueError: embedded null character`` from ``get_filename``
+    (an RFC 2231 value); such a part is skipped and nothing raises."""
+    corpus = Path(__file__).resolve().parents[2] / "fuzz" / "corpus" / "tlsrpt_report"
+    data = (corpus / "regression-nul-in-rfc2231-filename").read_bytes()[1:]
+    assert isinstance(find_report(data), Found)

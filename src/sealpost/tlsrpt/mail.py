@@ -48,6 +48,11 @@ class ReportPart:
     filename: str | None
 
 
+# What the standard library's email package raises on hostile headers and bodies (an RFC 2231
+# filename with a NUL or an unknown charset, a broken parameter): that part is no report.
+_MIME_ERRORS = (ValueError, LookupError, TypeError, IndexError, AttributeError)
+
+
 def _filename(part: Message) -> str | None:
     name = part.get_filename()
     return name.strip().lower() if isinstance(name, str) else None
@@ -74,11 +79,17 @@ def _looks_like_report(message: Message) -> bool:
 def find_report(data: bytes) -> ReportPart | Found:
     """The report a message carries, or why there is none."""
     message = message_from_bytes(data, policy=policy.compat32)
-    claimed = _looks_like_report(message)
+    try:
+        claimed = _looks_like_report(message)
+    except _MIME_ERRORS:
+        claimed = False
     for part in message.walk():
-        if part.is_multipart() or not _is_report_part(part, claimed):
+        try:
+            if part.is_multipart() or not _is_report_part(part, claimed):
+                continue
+            body = part.get_payload(decode=True)
+            if isinstance(body, bytes) and body:
+                return ReportPart(body, part.get_content_type(), _filename(part))
+        except _MIME_ERRORS:
             continue
-        body = part.get_payload(decode=True)
-        if isinstance(body, bytes) and body:
-            return ReportPart(body, part.get_content_type(), _filename(part))
     return Found.NO_REPORT_PART if claimed else Found.NOT_A_REPORT

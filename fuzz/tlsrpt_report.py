@@ -24,7 +24,7 @@ import sys
 import atheris
 
 with atheris.instrument_imports(include=["sealpost", "email", "json", "gzip", "zlib"]):
-    from sealpost.model.tls_report import ReportSource
+    from sealpost.model.received_report import ReportSource
     from sealpost.tlsrpt.mail import Found, find_report
     from sealpost.tlsrpt.payload import Refusal
     from sealpost.tlsrpt.received import ParsedReport, parse_report

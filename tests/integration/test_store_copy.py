@@ -23,8 +23,8 @@ from sealpost.model.grants import ALL_GRANTS
 from sealpost.model.ids import new_message_id
 from sealpost.model.node import NodeRecord
 from sealpost.model.queue import RecipientResult, Submitted
+from sealpost.model.received_report import ReceivedReport, ReportQuery, ReportSource
 from sealpost.model.tls_memory import FetchHoldoff
-from sealpost.model.tls_report import ReceivedReport, ReportQuery, ReportSource
 from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode, PendingBatch
 from sealpost.store import open_store
 from sealpost.store.contracts import Store
@@ -122,7 +122,7 @@ async def fill(store: Store) -> dict[str, str]:
     await store.put_policy("sts:example.test", STS)
     await store.remember_broken_tls("mx.bad.test", 25, T0 + 10_000, T0)
     await store.hold_sts_fetch("bad.test", HOLDOFF, T0)
-    await store.add_tls_report(TLS_REPORT)
+    await store.add_received_report(TLS_REPORT)
     return ids
 
 
@@ -141,7 +141,7 @@ async def snapshot(store: Store, ids: dict[str, str]) -> dict[str, Any]:
         "policy": await store.get_policy("sts:example.test"),
         "broken": await store.broken_tls_until("mx.bad.test", 25, T0 + 1),
         "holdoff": await store.sts_fetch_holdoff("bad.test", T0 + 1),
-        "tls_reports": await store.list_tls_reports(ReportQuery()),
+        "tls_reports": await store.list_received_reports(ReportQuery()),
     }
 
 

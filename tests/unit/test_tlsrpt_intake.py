@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
-from sealpost.model.tls_report import ReportQuery, ReportSource
+from sealpost.model.received_report import ReportQuery, ReportSource
 from sealpost.store import open_store
 from sealpost.submission.door import Accepted, Submission
 from sealpost.submission.local_hold import LocalHold
@@ -53,7 +53,7 @@ def test_reports_in_held_mail_are_stored_once_and_other_mail_costs_no_write(
 
             counts = await intake.scan()
             assert (counts.examined, counts.stored, counts.refused) == (2, 1, 0)
-            [stored] = await store.list_tls_reports(ReportQuery())
+            [stored] = await store.list_received_reports(ReportQuery())
             assert (stored.source, stored.message_id) == (ReportSource.MAIL, google)
             assert stored.organization == "Google Inc." and stored.failed == 2
 
@@ -69,7 +69,7 @@ def test_reports_in_held_mail_are_stored_once_and_other_mail_costs_no_write(
             broken = await held(door, google_mail(report(GOOGLE, policies=None)))
             counts = await intake.scan()
             assert (counts.stored, counts.duplicates, counts.refused) == (2, 1, 1)
-            assert len(await store.list_tls_reports(ReportQuery())) == 2
+            assert len(await store.list_received_reports(ReportQuery())) == 2
             [line] = [r for r in caplog.records if broken in r.getMessage()]
             assert line.levelno == logging.WARNING
             assert "policies: is a required field" in line.getMessage()

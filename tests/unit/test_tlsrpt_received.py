@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sealpost.model.tls_report import ReportSource
+from sealpost.model.received_report import ReportSource
 from sealpost.tlsrpt.mail import Found, ReportPart, find_report
 from sealpost.tlsrpt.payload import Problem, Refusal, gunzip
 from sealpost.tlsrpt.received import ParsedReport, parse_report

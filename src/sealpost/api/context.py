@@ -21,7 +21,7 @@ from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.events import EventStore
 from sealpost.store.contracts.keys import KeyStore
 from sealpost.store.contracts.queue import IdempotencyStore, QueueControl
-from sealpost.store.contracts.tls_reports import ReceivedTlsReports
+from sealpost.store.contracts.received_reports import ReceivedTlsReports
 from sealpost.store.contracts.webhook_state import WebhookStateStore
 from sealpost.submission.door import Submission
 

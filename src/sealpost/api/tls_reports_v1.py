@@ -31,7 +31,7 @@ from sealpost.api.context import ApiContext
 from sealpost.api.errors import ApiError, invalid, missing, not_found
 from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.grants import Grant
-from sealpost.model.tls_report import ReceivedReport, ReportQuery, ReportSource
+from sealpost.model.received_report import ReceivedReport, ReportQuery, ReportSource
 from sealpost.tlsrpt.intake import store_report
 from sealpost.tlsrpt.payload import Problem, Refusal
 from sealpost.tlsrpt.received import parse_report
@@ -124,7 +124,7 @@ async def listing(
         after=after,
         limit=per_page + 1,
     )
-    found = await ctx.store.list_tls_reports(query)
+    found = await ctx.store.list_received_reports(query)
     page = found[:per_page]
     links: dict[str, str] = {}
     if len(found) > per_page:
@@ -143,7 +143,7 @@ async def one(
     request: Request, report_id: str, key: Annotated[ApiKeyRecord, Depends(require_key)]
 ) -> dict[str, Any]:
     ctx: ApiContext = request.app.state.ctx
-    report = await ctx.store.get_tls_report(report_id)
+    report = await ctx.store.get_received_report(report_id)
     scope = _scope(key)
     if report is None or (scope is not None and not set(scope) & set(report.policy_domains)):
         raise not_found("tls-report")

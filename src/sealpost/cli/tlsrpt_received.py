@@ -26,8 +26,8 @@ from sealpost.cli.common import (
     out,
     with_store,
 )
-from sealpost.model.tls_report import ReceivedReport, ReportQuery
-from sealpost.store.contracts.tls_reports import ReceivedTlsReports
+from sealpost.model.received_report import ReceivedReport, ReportQuery
+from sealpost.store.contracts.received_reports import ReceivedTlsReports
 from sealpost.tlsrpt.views import parse_utc, summary_view
 
 tlsrpt_app = typer.Typer(help="TLS-RPT reports (RFC 8460).", no_args_is_help=True)
@@ -62,7 +62,7 @@ def received(
         if start is None:
             raise fail(f"--since {since!r}: use a UTC day or time like 2026-01-01T00:00:00Z.")
     if show is not None:
-        _show(with_store(cfg, lambda store: store.get_tls_report(show)), show)
+        _show(with_store(cfg, lambda store: store.get_received_report(show)), show)
         return
     name = domain.strip().lower().rstrip(".") if domain else None
     size = min(PAGE, limit)
@@ -72,7 +72,7 @@ def received(
         after: str | None = None
         while len(found) < limit:
             query = ReportQuery(domain=name, since=start, after=after, limit=size)
-            page = await store.list_tls_reports(query)
+            page = await store.list_received_reports(query)
             found.extend(page)
             if len(page) < size:
                 break

@@ -129,7 +129,7 @@ TABLES: tuple[Table, ...] = (
         "domain",
     ),
     Table(
-        "tls_reports",
+        "tlsrpt_received",
         "received TLS reports",
         (
             "id",

@@ -39,10 +39,10 @@ from typing import Protocol
 
 from sealpost.model.document import Document
 from sealpost.model.ids import new_message_id
-from sealpost.model.tls_report import ReportSource, StoredReport
+from sealpost.model.received_report import ReportSource, StoredReport
 from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.queue import QueueControl
-from sealpost.store.contracts.tls_reports import ReceivedTlsReports
+from sealpost.store.contracts.received_reports import ReceivedTlsReports
 from sealpost.store.errors import StoreError
 from sealpost.tlsrpt.mail import Found, find_report
 from sealpost.tlsrpt.payload import Problem, Refusal
@@ -67,7 +67,9 @@ async def store_report(
     message_id: str | None = None,
 ) -> StoredReport:
     """File a checked report under a new id of ours (idempotent on the sender's pair)."""
-    return await store.add_tls_report(parsed.record(new_message_id(now), now, source, message_id))
+    return await store.add_received_report(
+        parsed.record(new_message_id(now), now, source, message_id)
+    )
 
 
 @dataclass

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sealpost.model.tls_report import ReceivedReport, ReportSource
+from sealpost.model.received_report import ReceivedReport, ReportSource
 from sealpost.tlsrpt.payload import Problem, Refusal, decode
 
 POLICY_TYPES = ("tlsa", "sts", "no-policy-found")

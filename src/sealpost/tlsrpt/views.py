@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sealpost.model.tls_report import ReceivedReport
+from sealpost.model.received_report import ReceivedReport
 
 
 def iso(ts: float) -> str:

@@ -26,8 +26,8 @@ from sealpost.store.contracts.queue import (
     QueueStore,
     Spool,
 )
+from sealpost.store.contracts.received_reports import ReceivedTlsReports
 from sealpost.store.contracts.tls_memory import TlsMemory
-from sealpost.store.contracts.tls_reports import ReceivedTlsReports
 from sealpost.store.contracts.wakeups import QueueWakeups
 from sealpost.store.contracts.webhook_state import WebhookStateStore
 

@@ -205,12 +205,12 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (
         8,
         (
-            # TLS-RPT reports we received (RFC 8460; store/postgres/tls_reports), as on
+            # TLS-RPT reports we received (RFC 8460; store/postgres/received_reports), as on
             # SQLite (its version 10): unique on (organization, report_id), so a resend, or
             # two nodes reading the same held report, is stored once. The grants
             # tls_reports/modify and tls_reports/view come with this version; no existing
             # key gets them. (Version 7 is another branch's; migrations apply in list order.)
-            """CREATE TABLE tls_reports (
+            """CREATE TABLE tlsrpt_received (
                 id text COLLATE "C" PRIMARY KEY,
                 organization text NOT NULL,
                 report_id text NOT NULL,

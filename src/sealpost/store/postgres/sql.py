@@ -265,15 +265,16 @@ NODE_HEARTBEAT = "UPDATE nodes SET heartbeat_at = $3 WHERE node_id = $1 AND inst
 UNREGISTER_NODE = "DELETE FROM nodes WHERE node_id = $1 AND instance = $2"
 
 # --- received TLS-RPT reports (schema version 8) --------------------------------------------
-TLS_REPORT_COLUMNS = """id, organization, report_id, start_time, end_time, policy_domains,
+RECEIVED_REPORT_COLUMNS = """id, organization, report_id, start_time, end_time, policy_domains,
     successful, failed, contact_info, received_at, source, message_id, report"""
-INSERT_TLS_REPORT = f"""INSERT INTO tls_reports ({TLS_REPORT_COLUMNS})
+INSERT_RECEIVED_REPORT = f"""INSERT INTO tlsrpt_received ({RECEIVED_REPORT_COLUMNS})
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
     ON CONFLICT (organization, report_id) DO NOTHING"""
-SELECT_TLS_REPORT = f"SELECT {TLS_REPORT_COLUMNS} FROM tls_reports WHERE id = $1"
-SELECT_TLS_REPORT_BY_SENDER = f"""SELECT {TLS_REPORT_COLUMNS} FROM tls_reports
+SELECT_RECEIVED_REPORT = f"SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received WHERE id = $1"
+SELECT_RECEIVED_REPORT_BY_SENDER = f"""SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received
     WHERE organization = $1 AND report_id = $2"""
-# list_tls_reports adds its filters to this (store/postgres/tls_reports.py); a policy domain
-# matches a whole word of the space-separated policy_domains. {n} is the parameter number.
-SELECT_TLS_REPORTS = f"SELECT {TLS_REPORT_COLUMNS} FROM tls_reports WHERE true"
-TLS_REPORT_HAS_DOMAIN = "strpos(' ' || policy_domains || ' ', ' ' || ${n} || ' ') > 0"
+# list_received_reports adds its filters to this (store/postgres/received_reports.py); a
+# policy domain matches a whole word of the space-separated policy_domains. {n} is the
+# parameter number.
+SELECT_RECEIVED_REPORTS = f"SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received WHERE true"
+RECEIVED_REPORT_HAS_DOMAIN = "strpos(' ' || policy_domains || ' ', ' ' || ${n} || ' ') > 0"

@@ -201,15 +201,15 @@ PRUNE_STS_HOLDOFFS = "DELETE FROM sts_fetch_holdoffs WHERE until <= ?"
 DELETE_STS_HOLDOFF = "DELETE FROM sts_fetch_holdoffs WHERE domain = ?"
 
 # --- received TLS-RPT reports (schema version 10) -------------------------------------------
-TLS_REPORT_COLUMNS = """id, organization, report_id, start_time, end_time, policy_domains,
+RECEIVED_REPORT_COLUMNS = """id, organization, report_id, start_time, end_time, policy_domains,
     successful, failed, contact_info, received_at, source, message_id, report"""
-INSERT_TLS_REPORT = f"""INSERT INTO tls_reports ({TLS_REPORT_COLUMNS})
+INSERT_RECEIVED_REPORT = f"""INSERT INTO tlsrpt_received ({RECEIVED_REPORT_COLUMNS})
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (organization, report_id) DO NOTHING"""
-SELECT_TLS_REPORT = f"SELECT {TLS_REPORT_COLUMNS} FROM tls_reports WHERE id = ?"
-SELECT_TLS_REPORT_BY_SENDER = f"""SELECT {TLS_REPORT_COLUMNS} FROM tls_reports
+SELECT_RECEIVED_REPORT = f"SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received WHERE id = ?"
+SELECT_RECEIVED_REPORT_BY_SENDER = f"""SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received
     WHERE organization = ? AND report_id = ?"""
-# list_tls_reports adds its filters to this (store/sqlite/tls_reports.py); a policy domain
+# list_received_reports adds its filters to this (store/sqlite/received_reports.py); a policy domain
 # matches a whole word of the space-separated policy_domains.
-SELECT_TLS_REPORTS = f"SELECT {TLS_REPORT_COLUMNS} FROM tls_reports WHERE 1 = 1"
-TLS_REPORT_HAS_DOMAIN = "instr(' ' || policy_domains || ' ', ' ' || ? || ' ') > 0"
+SELECT_RECEIVED_REPORTS = f"SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received WHERE 1 = 1"
+RECEIVED_REPORT_HAS_DOMAIN = "instr(' ' || policy_domains || ' ', ' ' || ? || ' ') > 0"

@@ -6,9 +6,9 @@ from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.sqlite.events import SqliteEvents
 from sealpost.store.sqlite.queue import SqliteQueue
+from sealpost.store.sqlite.received_reports import SqliteReceivedReports
 from sealpost.store.sqlite.records import SqliteRecords
 from sealpost.store.sqlite.tls_memory import SqliteTlsMemory
-from sealpost.store.sqlite.tls_reports import SqliteTlsReports
 from sealpost.store.sqlite.webhook_state import SqliteWebhookState
 
 
@@ -18,7 +18,7 @@ class SqliteStore(
     SqliteRecords,
     SqliteWebhookState,
     SqliteTlsMemory,
-    SqliteTlsReports,
+    SqliteReceivedReports,
     LocalDomainSlots,
     LocalNodes,
 ):

@@ -1,4 +1,4 @@
-"""Received TLS-RPT reports as rows of the ``tls_reports`` table, the same on SQLite and
+"""Received TLS-RPT reports as rows of the ``tlsrpt_received`` table, the same on SQLite and
 PostgreSQL (``sealpost store copy`` moves them column for column).
 
 ``policy_domains`` is one text column of space-separated names (domain names hold no
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sealpost.model.tls_report import ReceivedReport, ReportSource
+from sealpost.model.received_report import ReceivedReport, ReportSource
 
 
 def report_row(report: ReceivedReport) -> tuple[Any, ...]:
-    """The row's values, in ``TLS_REPORT_COLUMNS`` order."""
+    """The row's values, in ``RECEIVED_REPORT_COLUMNS`` order."""
     return (
         report.id,
         report.organization,
@@ -34,7 +34,7 @@ def report_row(report: ReceivedReport) -> tuple[Any, ...]:
 
 
 def report_of(row: Sequence[Any]) -> ReceivedReport:
-    """The report a row (in ``TLS_REPORT_COLUMNS`` order) holds."""
+    """The report a row (in ``RECEIVED_REPORT_COLUMNS`` order) holds."""
     return ReceivedReport(
         id=row[0],
         organization=row[1],

@@ -1,9 +1,9 @@
-"""Received TLS-RPT reports in memory (``contracts.tls_reports``): a dict by our id and one
+"""Received TLS-RPT reports in memory (``contracts.received_reports``): a dict by our id and one
 by ``(organization, report_id)``; the filters are those the SQL backends apply."""
 
 from __future__ import annotations
 
-from sealpost.model.tls_report import ReceivedReport, ReportQuery, StoredReport
+from sealpost.model.received_report import ReceivedReport, ReportQuery, StoredReport
 
 
 def matches(report: ReceivedReport, query: ReportQuery) -> bool:
@@ -17,14 +17,14 @@ def matches(report: ReceivedReport, query: ReportQuery) -> bool:
     return query.until is None or report.start < query.until
 
 
-class MemoryTlsReports:
+class MemoryReceivedReports:
     """``ReceivedTlsReports``."""
 
     def __init__(self) -> None:
         self._reports: dict[str, ReceivedReport] = {}
         self._by_sender: dict[tuple[str, str], str] = {}
 
-    async def add_tls_report(self, report: ReceivedReport) -> StoredReport:
+    async def add_received_report(self, report: ReceivedReport) -> StoredReport:
         key = (report.organization, report.report_id)
         existing = self._by_sender.get(key)
         if existing is not None:
@@ -33,10 +33,10 @@ class MemoryTlsReports:
         self._by_sender[key] = report.id
         return StoredReport(report, True)
 
-    async def get_tls_report(self, report_id: str) -> ReceivedReport | None:
+    async def get_received_report(self, report_id: str) -> ReceivedReport | None:
         return self._reports.get(report_id)
 
-    async def list_tls_reports(self, query: ReportQuery) -> list[ReceivedReport]:
+    async def list_received_reports(self, query: ReportQuery) -> list[ReceivedReport]:
         found: list[ReceivedReport] = []
         for report_id in sorted(self._reports):
             if query.after is not None and report_id <= query.after:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sealpost.model.tls_report import ReceivedReport, ReportQuery, ReportSource
+from sealpost.model.received_report import ReceivedReport, ReportQuery, ReportSource
 from sealpost.store import open_store
 
 DAY = 86400.0
@@ -40,28 +40,28 @@ def made(
 def test_a_report_is_stored_once_per_organization_and_report_id(run):
     async def scenario(store):
         first = made("a01")
-        kept = await store.add_tls_report(first)
+        kept = await store.add_received_report(first)
         assert kept.created and kept.report == first
-        again = await store.add_tls_report(made("a02"))  # the resend, under a new id of ours
+        again = await store.add_received_report(made("a02"))  # the resend, under a new id of ours
         assert not again.created and again.report == first
-        other_org = await store.add_tls_report(made("a03", org="Microsoft Corporation"))
+        other_org = await store.add_received_report(made("a03", org="Microsoft Corporation"))
         assert other_org.created  # report-id is unique per organization only
-        assert await store.get_tls_report("a01") == first
-        assert await store.get_tls_report("a02") is None
-        assert [r.id for r in await store.list_tls_reports(ReportQuery())] == ["a01", "a03"]
+        assert await store.get_received_report("a01") == first
+        assert await store.get_received_report("a02") is None
+        assert [r.id for r in await store.list_received_reports(ReportQuery())] == ["a01", "a03"]
 
     run(scenario)
 
 
 def test_listing_filters_and_pages_by_our_id(run):
     async def scenario(store):
-        await store.add_tls_report(made("b01", rid="1", domains=("example.test",), day=0))
-        await store.add_tls_report(made("b02", rid="2", domains=("a.test", "example.test")))
-        await store.add_tls_report(made("b03", rid="3", domains=("other.test",), day=1))
-        await store.add_tls_report(made("b04", rid="4", domains=("sub.example.test",), day=2))
+        await store.add_received_report(made("b01", rid="1", domains=("example.test",), day=0))
+        await store.add_received_report(made("b02", rid="2", domains=("a.test", "example.test")))
+        await store.add_received_report(made("b03", rid="3", domains=("other.test",), day=1))
+        await store.add_received_report(made("b04", rid="4", domains=("sub.example.test",), day=2))
 
         async def ids(**query) -> list[str]:
-            return [r.id for r in await store.list_tls_reports(ReportQuery(**query))]
+            return [r.id for r in await store.list_received_reports(ReportQuery(**query))]
 
         assert await ids() == ["b01", "b02", "b03", "b04"]
         assert await ids(domain="example.test") == ["b01", "b02"]  # a whole name, not a suffix
@@ -84,7 +84,7 @@ def test_reports_outlive_the_store_that_wrote_them(run, tmp_path, request):
     """Durable backends: a second store on the same database reads what the first wrote."""
 
     async def scenario(store):
-        await store.add_tls_report(made("c01"))
+        await store.add_received_report(made("c01"))
         return type(store).__name__
 
     kind = run(scenario)
@@ -96,7 +96,7 @@ def test_reports_outlive_the_store_that_wrote_them(run, tmp_path, request):
         store = open_store(url, base_dir=tmp_path, node_id="second")
         await store.open()
         try:
-            return await store.get_tls_report("c01")
+            return await store.get_received_report("c01")
         finally:
             await store.close()
 

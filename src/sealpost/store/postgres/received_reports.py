@@ -1,5 +1,5 @@
-"""Received TLS-RPT reports on PostgreSQL (``contracts.tls_reports``): the typed table
-``tls_reports`` (schema version 8), unique on ``(organization, report_id)``. Two nodes
+"""Received TLS-RPT reports on PostgreSQL (``contracts.received_reports``): the typed table
+``tlsrpt_received`` (schema version 8), unique on ``(organization, report_id)``. Two nodes
 reading the same held report race on that constraint: ``ON CONFLICT DO NOTHING`` makes the
 second one find the first one's row, never an error."""
 
@@ -9,14 +9,14 @@ from typing import Any
 
 import asyncpg
 
-from sealpost.model.tls_report import ReceivedReport, ReportQuery, StoredReport
+from sealpost.model.received_report import ReceivedReport, ReportQuery, StoredReport
 from sealpost.store.postgres import sql
 from sealpost.store.postgres.database import Database
-from sealpost.store.tls_report_rows import report_of, report_row
+from sealpost.store.received_report_rows import report_of, report_row
 
 
 def _listing(query: ReportQuery) -> tuple[str, list[Any]]:
-    text, params = sql.SELECT_TLS_REPORTS, []
+    text, params = sql.SELECT_RECEIVED_REPORTS, []
 
     def param(value: Any) -> str:
         params.append(value)
@@ -26,12 +26,12 @@ def _listing(query: ReportQuery) -> tuple[str, list[Any]]:
         text += f" AND id > {param(query.after)}"
     if query.domain is not None:
         params.append(query.domain)
-        text += " AND " + sql.TLS_REPORT_HAS_DOMAIN.format(n=len(params))
+        text += " AND " + sql.RECEIVED_REPORT_HAS_DOMAIN.format(n=len(params))
     if query.scope is not None:
         either = []
         for domain in query.scope:
             params.append(domain)
-            either.append(sql.TLS_REPORT_HAS_DOMAIN.format(n=len(params)))
+            either.append(sql.RECEIVED_REPORT_HAS_DOMAIN.format(n=len(params)))
         text += f" AND ({' OR '.join(either) or 'false'})"
     if query.since is not None:
         text += f" AND end_time >= {param(query.since)}"
@@ -40,24 +40,24 @@ def _listing(query: ReportQuery) -> tuple[str, list[Any]]:
     return text + f" ORDER BY id LIMIT {param(query.limit)}", params
 
 
-class PostgresTlsReports(Database):
+class PostgresReceivedReports(Database):
     """``ReceivedTlsReports``."""
 
-    async def add_tls_report(self, report: ReceivedReport) -> StoredReport:
+    async def add_received_report(self, report: ReceivedReport) -> StoredReport:
         async def add(conn: asyncpg.Connection) -> StoredReport:
-            status = await conn.execute(sql.INSERT_TLS_REPORT, *report_row(report))
+            status = await conn.execute(sql.INSERT_RECEIVED_REPORT, *report_row(report))
             key = (report.organization, report.report_id)
-            row = await conn.fetchrow(sql.SELECT_TLS_REPORT_BY_SENDER, *key)
+            row = await conn.fetchrow(sql.SELECT_RECEIVED_REPORT_BY_SENDER, *key)
             return StoredReport(report_of(row), status.endswith(" 1"))
 
         result: StoredReport = await self._write(add)
         return result
 
-    async def get_tls_report(self, report_id: str) -> ReceivedReport | None:
-        row = await self._read(lambda conn: conn.fetchrow(sql.SELECT_TLS_REPORT, report_id))
+    async def get_received_report(self, report_id: str) -> ReceivedReport | None:
+        row = await self._read(lambda conn: conn.fetchrow(sql.SELECT_RECEIVED_REPORT, report_id))
         return None if row is None else report_of(row)
 
-    async def list_tls_reports(self, query: ReportQuery) -> list[ReceivedReport]:
+    async def list_received_reports(self, query: ReportQuery) -> list[ReceivedReport]:
         text, params = _listing(query)
         rows = await self._read(lambda conn: conn.fetch(text, *params))
         return [report_of(row) for row in rows]

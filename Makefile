@@ -4,7 +4,7 @@
 PYTHON ?= .venv/bin/python
 BENCH_ARGS ?=
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= smtp_server client_replies mta_sts dsn_parse rfc822 config_loader
+FUZZ_TARGETS ?= smtp_server client_replies mta_sts dsn_parse rfc822 config_loader tlsrpt_report
 FUZZ_WORK ?= .fuzz-work
 FUZZ_ARGS ?=
 

@@ -7,12 +7,12 @@ store write, and closes the store.
 
 ``Sealpost(config, seat)`` is one worker process of several (``[server] workers``): it serves
 on the sockets the supervisor bound, counts connections in the shared limit table, and opens
-its own store connections. Only the primary worker runs the dispatcher, the webhook worker
-and the API; the others tell it about queued mail through the wake pipe, and follow its
-changes to the DKIM signing keys. Every worker watches its certificate files, and follows
-the settings any node or process changes in the store (``change_follower``: the DKIM signer,
-and on the primary the webhook worker).
-The primary also sends the TLS reports (``[tlsrpt]``, RFC 8460) after each midnight UTC.
+its own store connections. Only the primary worker runs the dispatcher, the webhook worker,
+the TLS-RPT intake and the API; the others tell it about queued mail through the wake pipe,
+and follow its changes to the DKIM signing keys. Every worker watches its certificate files,
+and follows the settings any node or process changes in the store (``change_follower``: the
+DKIM signer, and on the primary the webhook worker). The primary also sends the TLS reports
+(``[tlsrpt]``, RFC 8460) after each midnight UTC.
 ``prepare(config)`` is what the supervisor runs once before it forks: migrations, and the
 config's DKIM keys checked.
 """
@@ -56,6 +56,7 @@ from sealpost.submission.door import Submission
 from sealpost.submission.local_hold import LocalHold
 from sealpost.tlsrpt import wiring as tlsrpt_wiring
 from sealpost.tlsrpt.daily import run_daily
+from sealpost.tlsrpt.intake import ReportIntake
 from sealpost.tlsrpt.post import ReportPoster
 from sealpost.tlsrpt.send import TlsReporter
 from sealpost.webhooks.worker import WebhookWorker
@@ -135,6 +136,8 @@ class Sealpost:
         self.presence: NodePresence | None = None
         self.reporter: TlsReporter | None = None  # [tlsrpt] enabled, on the primary
         self._report_poster: ReportPoster | None = None
+        self.intake: ReportIntake | None = None
+        self._intake_task: asyncio.Task[None] | None = None
         self.timeouts = Timeouts(
             idle=srv.idle_timeout,
             data=srv.data_timeout,
@@ -179,6 +182,12 @@ class Sealpost:
             if self.config.tlsrpt.enabled:
                 self._start_reporter()
             self.follower.follow("webhook", self._wake_webhooks)
+            # TLS-RPT reports by mail: read from held mail after the 250 (tlsrpt/intake.py).
+            reports = self.config.tls_reports
+            self.intake = ReportIntake(
+                self.store, limit=reports.max_report_bytes, interval=reports.scan_interval
+            )
+            self.submission.on_held(self.intake.wake)
         if self.config.delivery.enabled:
             if self.primary:
                 await self._start_dispatcher()
@@ -288,6 +297,8 @@ class Sealpost:
         tasks = [watcher, loop.create_task(self.follower.run(self._stop))]
         if self.presence is not None:
             tasks.append(loop.create_task(self.presence.run(self._stop)))
+        if self.intake is not None:  # not cancelled: it writes its cursor as it stops
+            self._intake_task = loop.create_task(self.intake.run(self._stop))
         if self.dispatcher is not None:
             self._dispatching = loop.create_task(self.dispatcher.run(self._stop))
         if self.reporter is not None:
@@ -353,6 +364,8 @@ class Sealpost:
         self.servers.clear()
         if self._dispatching is not None:
             await asyncio.wait([self._dispatching], timeout=30)
+        if self._intake_task is not None:
+            await asyncio.wait([self._intake_task], timeout=10)
         if self.pool is not None:
             await self.pool.close_all()
         if self.webhooks is not None:

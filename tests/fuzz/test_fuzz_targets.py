@@ -19,7 +19,15 @@ import pytest
 pytest.importorskip("atheris")
 
 FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
-TARGETS = ["smtp_server", "client_replies", "mta_sts", "dsn_parse", "rfc822", "config_loader"]
+TARGETS = [
+    "smtp_server",
+    "client_replies",
+    "mta_sts",
+    "dsn_parse",
+    "rfc822",
+    "config_loader",
+    "tlsrpt_report",
+]
 SECONDS = 4  # per target; the whole file stays under about 40 s
 
 

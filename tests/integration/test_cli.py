@@ -375,6 +375,8 @@ GRANT_NAMES = [
     "metrics/view",
     "tls_check/view",
     "queue/manage",
+    "tls_reports/modify",
+    "tls_reports/view",
 ]
 
 

@@ -23,6 +23,7 @@ from sealpost.model.grants import ALL_GRANTS
 from sealpost.model.ids import new_message_id
 from sealpost.model.node import NodeRecord
 from sealpost.model.queue import RecipientResult, Submitted
+from sealpost.model.received_report import ReceivedReport, ReportQuery, ReportSource
 from sealpost.model.tls_memory import FetchHoldoff
 from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode, PendingBatch
 from sealpost.store import open_store
@@ -60,9 +61,27 @@ def event(kind: str, mid: str, rcpt: str | None = None) -> EventRecord:
     return EventRecord(kind, mid, T0, {"type": kind, "message_id": mid}, rcpt)
 
 
+TLS_REPORT = ReceivedReport(
+    id="06h3s89jfhqksjswvwjf",
+    organization="Google Inc.",
+    report_id="2026-11-30T00:00:00Z_example.test",
+    start=T0,
+    end=T0 + 86399,
+    policy_domains=("a.test", "example.test"),
+    successful=2**40,
+    failed=2,
+    contact_info="smtp-tls-reporting@google.com",
+    received_at=T0 + 86400,
+    source=ReportSource.MAIL,
+    message_id="06h3s89j9wg3fec448yb",
+    report_json='{"organization-name":"Google Inc."}',
+)
+
+
 async def fill(store: Store) -> dict[str, str]:
     """Messages in every state (one still leased), events, keys, a webhook with its delivery
-    state, a sending domain, a cached MTA-STS policy, the TLS memory; the ids by role."""
+    state, a sending domain, a cached MTA-STS policy, the TLS memory, a received TLS-RPT
+    report; the ids by role."""
     ids = {
         role: new_message_id(T0 + i)
         for i, role in enumerate(("retrying", "held", "done", "cancelled", "leased"))
@@ -103,6 +122,7 @@ async def fill(store: Store) -> dict[str, str]:
     await store.put_policy("sts:example.test", STS)
     await store.remember_broken_tls("mx.bad.test", 25, T0 + 10_000, T0)
     await store.hold_sts_fetch("bad.test", HOLDOFF, T0)
+    await store.add_received_report(TLS_REPORT)
     return ids
 
 
@@ -121,6 +141,7 @@ async def snapshot(store: Store, ids: dict[str, str]) -> dict[str, Any]:
         "policy": await store.get_policy("sts:example.test"),
         "broken": await store.broken_tls_until("mx.bad.test", 25, T0 + 1),
         "holdoff": await store.sts_fetch_holdoff("bad.test", T0 + 1),
+        "tls_reports": await store.list_received_reports(ReportQuery()),
     }
 
 
@@ -163,6 +184,7 @@ def test_sqlite_queue_reads_the_same_on_postgres_and_back(tmp_path: Path, pg_url
         assert again["messages"][:4] == before["messages"][:4]
         assert again["events"][:-1] == before["events"]
         assert again["keys"] == before["keys"] and again["hook_state"] == HOOK_STATE
+        assert again["tls_reports"] == before["tls_reports"] == [TLS_REPORT]
 
     asyncio.run(main())
 

@@ -43,6 +43,9 @@ EXPECTED = {
     "DELETE /api/v1/sending-domains/{domain}": G.SENDING_DOMAINS_MODIFY,
     "POST /api/v1/sending-domains/{domain}/verify": G.SENDING_DOMAINS_MODIFY,
     "GET /api/v1/tls-check": G.TLS_CHECK_VIEW,
+    "POST /api/v1/tls-reports": G.TLS_REPORTS_MODIFY,
+    "GET /api/v1/tls-reports": G.TLS_REPORTS_VIEW,
+    "GET /api/v1/tls-reports/{report_id}": G.TLS_REPORTS_VIEW,
 }
 
 
@@ -61,7 +64,8 @@ def test_the_grant_names_are_sparkposts_and_sealposts_own():
         "suppression_lists/manage",
         "metrics/view",
     }
-    assert {g.value for g in Grant} == sparkpost | {"tls_check/view", "queue/manage"}
+    sealpost = {"tls_check/view", "queue/manage", "tls_reports/modify", "tls_reports/view"}
+    assert {g.value for g in Grant} == sparkpost | sealpost
     assert set(DESCRIPTIONS) == ALL_GRANTS
     assert all(g.description and "\n" not in g.description for g in Grant)
     assert parse_grant("templates/view") is Grant.TEMPLATES_VIEW

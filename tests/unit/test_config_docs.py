@@ -42,4 +42,5 @@ def test_reference_lists_the_expected_tables() -> None:
         "[[dkim.keys]]",
         "[api]",
         "[tlsrpt]",
+        "[tls_reports]",
     ]

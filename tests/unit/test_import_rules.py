@@ -104,6 +104,7 @@ ALLOWED: dict[str, set[str]] = {
         "store",
         "submission",
         "tlscheck",
+        "tlsrpt",
         "webhooks",
     },
     "observability": {"__init__"},

@@ -17,6 +17,7 @@ from sealpost.api import (
     events_v1,
     sending_domains_v1,
     templates_v1,
+    tls_reports_v1,
     tls_v1,
     transmissions_v1,
     webhooks_v1,
@@ -32,6 +33,7 @@ ROUTERS = (
     webhooks_v1.router,
     sending_domains_v1.router,
     tls_v1.router,
+    tls_reports_v1.router,
 )
 
 
@@ -54,7 +56,8 @@ class Normalize:
                 return
             kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
             has_body = length not in (None, b"0") or b"transfer-encoding" in headers
-            if scope["method"] in ("POST", "PUT") and has_body and kind not in _JSON:
+            accepted = _REPORTS if scope["path"] == _REPORTS_PATH else _JSON
+            if scope["method"] in ("POST", "PUT") and has_body and kind not in accepted:
                 await _unsupported(send)
                 return
             if scope["method"] in ("POST", "PUT", "PATCH"):
@@ -98,6 +101,9 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 _JSON = (b"application/json", b"")  # SparkPost: any other Content-Type is 415 / 1700
+# POST /api/v1/tls-reports also takes RFC 8460 section 5.4's types (tls_reports_v1).
+_REPORTS_PATH = "/api/v1/tls-reports"
+_REPORTS = (*_JSON, *(t.encode() for t in tls_reports_v1.CONTENT_TYPES))
 
 
 async def _too_large(send: Send) -> None:
@@ -107,7 +113,8 @@ async def _too_large(send: Send) -> None:
 async def _unsupported(send: Send) -> None:
     body = (
         b'{"errors":[{"message":"Unsupported Content-Type","description":'
-        b'"send the body as application/json","code":"1700"}]}'
+        b'"send the body as application/json (TLS-RPT reports: application/tlsrpt+json or '
+        b'application/tlsrpt+gzip)","code":"1700"}]}'
     )
     await _refuse(send, 415, body)
 

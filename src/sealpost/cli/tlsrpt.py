@@ -30,13 +30,17 @@ from sealpost.cli.common import (
     when,
     with_store,
 )
+from sealpost.cli.tlsrpt_received import received
 from sealpost.config.model import Config
 from sealpost.dns.dnspython_resolver import DnspythonResolver
 from sealpost.model.tlsrpt_report import SentReport
 from sealpost.tlsrpt import wiring
 from sealpost.tlsrpt.send import DomainOutcome
 
-tlsrpt_app = typer.Typer(help="TLS reports (RFC 8460) we send.", no_args_is_help=True)
+tlsrpt_app = typer.Typer(
+    help="TLS reports (RFC 8460): the ones we send, and the ones we receive.",
+    no_args_is_help=True,
+)
 
 
 def parse_day(text: str | None, today: date) -> date:
@@ -154,3 +158,6 @@ def list_reports(
             )
     out.print(table)
     out.print(f"{len(reports)} report(s)")
+
+
+tlsrpt_app.command("received")(received)

@@ -30,6 +30,7 @@ from pydantic import (
 from sealpost.config.api import ApiSection
 from sealpost.config.outbound import DeliverySection, DkimSection, DnsSection, MtaStsSection
 from sealpost.config.section import Section
+from sealpost.config.tls_reports import TlsReportsSection
 from sealpost.config.tlsrpt import TlsRptSection
 from sealpost.config.values import (
     Domain,
@@ -349,6 +350,7 @@ class Config(Section):
     dkim: DkimSection = Field(default_factory=dict, validate_default=True)
     api: ApiSection = Field(default_factory=dict, validate_default=True)
     tlsrpt: TlsRptSection = Field(default_factory=dict, validate_default=True)
+    tls_reports: TlsReportsSection = Field(default_factory=dict, validate_default=True)
 
     _source: Path | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)

@@ -2,9 +2,11 @@
 
 Every API key carries a set of grants, and every ``/api/v1`` endpoint and SMTP AUTH needs one
 of them. The names are SparkPost's where SparkPost has one, so a key's grants mean here what
-they mean there; ``tls_check/view`` and ``queue/manage`` are Sealpost's own. Grants are values
-of ``Grant`` (a ``str`` enum: the member is its name on the wire, in the store and on the
-command line); anything else is not a grant.
+they mean there; ``tls_check/view``, ``queue/manage`` and the ``tls_reports`` grants are
+Sealpost's own. A grant added after schema version 5 (SQLite) is given to no existing key by
+its migration (``tls_reports/*``: SQLite 10, PostgreSQL 8). Grants are values of ``Grant`` (a
+``str`` enum: the member is its name on the wire, in the store and on the command line);
+anything else is not a grant.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class Grant(StrEnum):
     METRICS_VIEW = "metrics/view"
     TLS_CHECK_VIEW = "tls_check/view"
     QUEUE_MANAGE = "queue/manage"
+    TLS_REPORTS_MODIFY = "tls_reports/modify"
+    TLS_REPORTS_VIEW = "tls_reports/view"
 
     @property
     def description(self) -> str:
@@ -50,6 +54,8 @@ DESCRIPTIONS: dict[Grant, str] = {
     Grant.METRICS_VIEW: "read metrics (no such endpoint yet)",
     Grant.TLS_CHECK_VIEW: "run TLS checks of mail destinations (Sealpost)",
     Grant.QUEUE_MANAGE: "manage the delivery queue (Sealpost; no such endpoint yet)",
+    Grant.TLS_REPORTS_MODIFY: "post TLS-RPT reports about our domains (Sealpost, RFC 8460)",
+    Grant.TLS_REPORTS_VIEW: "read the TLS-RPT reports received (Sealpost, RFC 8460)",
 }
 
 ALL_GRANTS: frozenset[Grant] = frozenset(Grant)

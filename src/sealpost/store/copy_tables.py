@@ -5,7 +5,7 @@ reads both), so a copy is table by table, row by row, every value as stored: mes
 states, recipients' statuses and attempts, due times, event ids (in order), API keys as their
 salt and digest (never re-hashed), the webhooks' delivery state, documents (sending domains,
 webhooks, templates), the MTA-STS policy cache (RFC 8461 section 5.1), idempotency records,
-the TLS memory and the TLS-RPT tallies and reports sent.
+the TLS memory, the TLS-RPT tallies and reports sent, and the TLS-RPT reports received.
 
 Not copied: leases (``lease_token``, ``lease_until``, PostgreSQL's ``lease_node``, the
 webhook leases and domain slots) and the registry of running nodes; a copy is made while
@@ -155,5 +155,25 @@ TABLES: tuple[Table, ...] = (
         "TLS-RPT report targets",
         ("report_id", "uri", "state", "detail", "updated_at"),
         "report_id, uri",
+    ),
+    Table(
+        "tlsrpt_received",
+        "received TLS reports",
+        (
+            "id",
+            "organization",
+            "report_id",
+            "start_time",
+            "end_time",
+            "policy_domains",
+            "successful",
+            "failed",
+            "contact_info",
+            "received_at",
+            "source",
+            "message_id",
+            "report",
+        ),
+        "id",
     ),
 )

@@ -14,7 +14,8 @@ returned.
 
 Mail that stays here (``local_hold``: every recipient in a local domain without a route, a
 non-null sender) is stored ``held`` in that same transaction, and the dispatcher is not
-woken for it: it never claims held mail. The injection event is the same either way (the
+woken for it: it never claims held mail; the TLS-RPT intake is (``on_held``), and reads it
+after the reply. The injection event is the same either way (the
 dispatcher's path never added one for such mail either). ``counts`` tells the periodic
 summary (``activity``) what the door took in.
 """
@@ -80,6 +81,7 @@ class Submission:
         self._hostname = hostname
         self._hold = local_hold or LocalHold()
         self._wake: Callable[[], None] = lambda: None
+        self._held: Callable[[], None] = lambda: None
         self.accepted = 0
         self.held = 0  # of those accepted, stored held
         self.refused = 0  # refused as a value (a sender the key may not use)
@@ -92,6 +94,11 @@ class Submission:
     def on_queued(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` after each message is stored (the dispatcher's wake-up)."""
         self._wake = wake
+
+    def on_held(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` after a message is stored held (the TLS-RPT intake's wake-up: it
+        reads held mail after the reply, never inside this door)."""
+        self._held = wake
 
     async def submit(self, message: InboundMessage) -> Accepted | ForeignSender | BadSmtpApi:
         """Durably queue ``message``; raises ``StoreError`` when it could not be stored.
@@ -125,6 +132,7 @@ class Submission:
         self.accepted += 1
         if held:
             self.held += 1
+            self._held()
         else:
             self._wake()
         return Accepted(message_id, held)
@@ -170,6 +178,8 @@ class Submission:
         self.held += held
         if held < len(items):
             self._wake()
+        if held:
+            self._held()
         return ids
 
     def _stamp(self, message_id: str, message: InboundMessage) -> InboundMessage:

@@ -27,6 +27,7 @@ from sealpost.store.contracts.queue import (
     QueueStore,
     Spool,
 )
+from sealpost.store.contracts.received_reports import ReceivedTlsReports
 from sealpost.store.contracts.tls_memory import TlsMemory
 from sealpost.store.contracts.tls_reports import TlsReportStore
 from sealpost.store.contracts.wakeups import QueueWakeups
@@ -47,6 +48,7 @@ __all__ = [
     "QueueControl",
     "QueueStore",
     "QueueWakeups",
+    "ReceivedTlsReports",
     "Spool",
     "Store",
     "TlsMemory",
@@ -80,6 +82,7 @@ class Store(
     PolicyStore,
     TlsMemory,
     TlsReportStore,
+    ReceivedTlsReports,
     DocumentStore,
     ConfigChanges,
     DelayNotices,

@@ -12,21 +12,30 @@ from typing import Self
 from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.memory.queue import MemoryQueue
+from sealpost.store.memory.received_reports import MemoryReceivedReports
 from sealpost.store.memory.tls_memory import MemoryTlsMemory
 from sealpost.store.memory.webhook_state import MemoryWebhookState
 
 
-class MemoryStore(MemoryQueue, MemoryWebhookState, MemoryTlsMemory, LocalDomainSlots, LocalNodes):
+class MemoryStore(
+    MemoryQueue,
+    MemoryWebhookState,
+    MemoryTlsMemory,
+    MemoryReceivedReports,
+    LocalDomainSlots,
+    LocalNodes,
+):
     """What ``open_store("memory://")`` returns: the queue with its event stream and records
     (``memory.queue``, ``memory.events``, ``memory.records``) and the webhooks' delivery
-    state (``memory.webhook_state``), the TLS memory (``memory.tls_memory``), the
-    per-domain slots (``local_slots``) and the running nodes (``local_nodes``); open and
-    close do nothing."""
+    state (``memory.webhook_state``), the TLS memory (``memory.tls_memory``), the received
+    TLS-RPT reports (``memory.received_reports``), the per-domain slots (``local_slots``) and the
+    running nodes (``local_nodes``); open and close do nothing."""
 
     def __init__(self) -> None:
         MemoryQueue.__init__(self)
         MemoryWebhookState.__init__(self)
         MemoryTlsMemory.__init__(self)
+        MemoryReceivedReports.__init__(self)
 
     async def open(self) -> None:
         return None

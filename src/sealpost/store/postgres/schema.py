@@ -240,6 +240,32 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        8,
+        (
+            # TLS-RPT reports we received (RFC 8460; store/postgres/received_reports), as on
+            # SQLite (its version 10): unique on (organization, report_id), so a resend, or
+            # two nodes reading the same held report, is stored once. The grants
+            # tls_reports/modify and tls_reports/view come with this version; no existing
+            # key gets them. (Version 7 is another branch's; migrations apply in list order.)
+            """CREATE TABLE tlsrpt_received (
+                id text COLLATE "C" PRIMARY KEY,
+                organization text NOT NULL,
+                report_id text NOT NULL,
+                start_time float8 NOT NULL,
+                end_time float8 NOT NULL,
+                policy_domains text NOT NULL,
+                successful bigint NOT NULL,
+                failed bigint NOT NULL,
+                contact_info text NOT NULL,
+                received_at float8 NOT NULL,
+                source text NOT NULL CHECK (source IN ('mail', 'api')),
+                message_id text,
+                report text NOT NULL,
+                UNIQUE (organization, report_id)
+            )""",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

@@ -299,3 +299,18 @@ DELETE_TLS_TALLIES_BEFORE = "DELETE FROM tlsrpt_tallies WHERE day < $1"
 DELETE_TLS_TARGETS_BEFORE = """DELETE FROM tlsrpt_report_targets WHERE report_id IN
     (SELECT report_id FROM tlsrpt_reports WHERE day < $1)"""
 DELETE_TLS_REPORTS_BEFORE = "DELETE FROM tlsrpt_reports WHERE day < $1"
+
+# --- received TLS-RPT reports (schema version 8) --------------------------------------------
+RECEIVED_REPORT_COLUMNS = """id, organization, report_id, start_time, end_time, policy_domains,
+    successful, failed, contact_info, received_at, source, message_id, report"""
+INSERT_RECEIVED_REPORT = f"""INSERT INTO tlsrpt_received ({RECEIVED_REPORT_COLUMNS})
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    ON CONFLICT (organization, report_id) DO NOTHING"""
+SELECT_RECEIVED_REPORT = f"SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received WHERE id = $1"
+SELECT_RECEIVED_REPORT_BY_SENDER = f"""SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received
+    WHERE organization = $1 AND report_id = $2"""
+# list_received_reports adds its filters to this (store/postgres/received_reports.py); a
+# policy domain matches a whole word of the space-separated policy_domains. {n} is the
+# parameter number.
+SELECT_RECEIVED_REPORTS = f"SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received WHERE true"
+RECEIVED_REPORT_HAS_DOMAIN = "strpos(' ' || policy_domains || ' ', ' ' || ${n} || ' ') > 0"

@@ -6,6 +6,7 @@ from sealpost.store.postgres.domain_slots import PostgresDomainSlots
 from sealpost.store.postgres.events import PostgresEvents
 from sealpost.store.postgres.nodes import PostgresNodes
 from sealpost.store.postgres.queue import PostgresQueue
+from sealpost.store.postgres.received_reports import PostgresReceivedReports
 from sealpost.store.postgres.records import PostgresRecords
 from sealpost.store.postgres.tls_memory import PostgresTlsMemory
 from sealpost.store.postgres.tls_reports import PostgresTlsReports
@@ -19,6 +20,7 @@ class PostgresStore(
     PostgresWebhookState,
     PostgresTlsMemory,
     PostgresTlsReports,
+    PostgresReceivedReports,
     PostgresDomainSlots,
     PostgresNodes,
 ):

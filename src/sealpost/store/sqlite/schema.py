@@ -302,6 +302,34 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             ) WITHOUT ROWID""",
         ),
     ),
+    (
+        10,
+        (
+            # TLS-RPT reports we received (RFC 8460; store/sqlite/received_reports): one row per
+            # report, the fields an operator filters by typed and the whole report as JSON.
+            # (organization, report_id) is unique (RFC 8460 section 4.4), so a resend is
+            # stored once. The grants tls_reports/modify and tls_reports/view come with
+            # this version, and no existing key gets them: a key that should post or read
+            # reports is made for it (`sealpost keys create --grant tls_reports/view`).
+            # (Version 9 is another branch's; migrations apply in list order.)
+            """CREATE TABLE tlsrpt_received (
+                id TEXT PRIMARY KEY,
+                organization TEXT NOT NULL,
+                report_id TEXT NOT NULL,
+                start_time REAL NOT NULL,
+                end_time REAL NOT NULL,
+                policy_domains TEXT NOT NULL,
+                successful INTEGER NOT NULL,
+                failed INTEGER NOT NULL,
+                contact_info TEXT NOT NULL,
+                received_at REAL NOT NULL,
+                source TEXT NOT NULL CHECK (source IN ('mail', 'api')),
+                message_id TEXT,
+                report TEXT NOT NULL,
+                UNIQUE (organization, report_id)
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 

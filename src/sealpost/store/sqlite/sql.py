@@ -233,3 +233,17 @@ DELETE_TLS_TALLIES_BEFORE = "DELETE FROM tlsrpt_tallies WHERE day < ?"
 DELETE_TLS_TARGETS_BEFORE = """DELETE FROM tlsrpt_report_targets WHERE report_id IN
     (SELECT report_id FROM tlsrpt_reports WHERE day < ?)"""
 DELETE_TLS_REPORTS_BEFORE = "DELETE FROM tlsrpt_reports WHERE day < ?"
+
+# --- received TLS-RPT reports (schema version 10) -------------------------------------------
+RECEIVED_REPORT_COLUMNS = """id, organization, report_id, start_time, end_time, policy_domains,
+    successful, failed, contact_info, received_at, source, message_id, report"""
+INSERT_RECEIVED_REPORT = f"""INSERT INTO tlsrpt_received ({RECEIVED_REPORT_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (organization, report_id) DO NOTHING"""
+SELECT_RECEIVED_REPORT = f"SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received WHERE id = ?"
+SELECT_RECEIVED_REPORT_BY_SENDER = f"""SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received
+    WHERE organization = ? AND report_id = ?"""
+# list_received_reports adds its filters to this (store/sqlite/received_reports.py); a policy domain
+# matches a whole word of the space-separated policy_domains.
+SELECT_RECEIVED_REPORTS = f"SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received WHERE 1 = 1"
+RECEIVED_REPORT_HAS_DOMAIN = "instr(' ' || policy_domains || ' ', ' ' || ? || ' ') > 0"

@@ -6,6 +6,7 @@ from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.sqlite.events import SqliteEvents
 from sealpost.store.sqlite.queue import SqliteQueue
+from sealpost.store.sqlite.received_reports import SqliteReceivedReports
 from sealpost.store.sqlite.records import SqliteRecords
 from sealpost.store.sqlite.tls_memory import SqliteTlsMemory
 from sealpost.store.sqlite.tls_reports import SqliteTlsReports
@@ -19,6 +20,7 @@ class SqliteStore(
     SqliteWebhookState,
     SqliteTlsMemory,
     SqliteTlsReports,
+    SqliteReceivedReports,
     LocalDomainSlots,
     LocalNodes,
 ):

@@ -16,6 +16,7 @@ from sealpost.store.contracts.delay_notices import DelayNotices
 from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.domain_slots import DomainSlots
 from sealpost.store.contracts.events import EventStore
+from sealpost.store.contracts.gauges import StoreGauges
 from sealpost.store.contracts.keys import KeyStore
 from sealpost.store.contracts.nodes import NodeRegistry
 from sealpost.store.contracts.policies import PolicyStore
@@ -46,6 +47,7 @@ __all__ = [
     "QueueWakeups",
     "Spool",
     "Store",
+    "StoreGauges",
     "TlsMemory",
     "WebhookStateStore",
 ]
@@ -78,6 +80,7 @@ class Store(
     DocumentStore,
     DelayNotices,
     WebhookStateStore,
+    StoreGauges,
     Protocol,
 ):
     """What ``open_store`` returns: one backend serving every store contract."""

@@ -11,16 +11,20 @@ from typing import Self
 
 from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
+from sealpost.store.memory.gauges import MemoryGauges
 from sealpost.store.memory.queue import MemoryQueue
 from sealpost.store.memory.tls_memory import MemoryTlsMemory
 from sealpost.store.memory.webhook_state import MemoryWebhookState
 
 
-class MemoryStore(MemoryQueue, MemoryWebhookState, MemoryTlsMemory, LocalDomainSlots, LocalNodes):
+class MemoryStore(
+    MemoryGauges, MemoryQueue, MemoryWebhookState, MemoryTlsMemory, LocalDomainSlots, LocalNodes
+):
     """What ``open_store("memory://")`` returns: the queue with its event stream and records
     (``memory.queue``, ``memory.events``, ``memory.records``) and the webhooks' delivery
     state (``memory.webhook_state``), the TLS memory (``memory.tls_memory``), the
-    per-domain slots (``local_slots``) and the running nodes (``local_nodes``); open and
+    per-domain slots (``local_slots``), the running nodes (``local_nodes``) and the metrics'
+    queue depth (``memory.gauges``); open and
     close do nothing."""
 
     def __init__(self) -> None:

@@ -41,4 +41,5 @@ def test_reference_lists_the_expected_tables() -> None:
         "[mta_sts]",
         "[[dkim.keys]]",
         "[api]",
+        "[metrics]",
     ]

@@ -10,7 +10,7 @@ Label values come from small closed sets (listener names from the config, method
 TLS outcome, policy source, the limit that refused): never a recipient, key or IP. The only
 domain label is ``domain`` on delivery attempts, and its values are the domains the operator
 listed (``[metrics] domains``) plus ``other``, so cardinality stays bounded.
-``render`` gives the Prometheus text exposition format (version 0.0.4).
+``render`` gives the Prometheus text exposition format.
 """
 
 from __future__ import annotations

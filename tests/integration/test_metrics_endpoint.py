@@ -1,0 +1,168 @@
+"""The metrics and health listener of a real server ([metrics], issue 15 part 3).
+
+Real traffic moves the counters: SMTP on a real socket, an API transmission over HTTPS, a
+real delivery to a loopback SMTP sink found through the loopback DNS server. ``/metrics`` is
+read over HTTP and must parse (prometheus_client's parser, and ``promtool check metrics``
+when Debian's prometheus package is installed); ``/healthz`` and ``/readyz`` answer on the
+same listener, and ``/readyz`` turns 503 when the store stops answering.
+"""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+import subprocess
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.delivery_rig import start_rig
+from tests.support import Pki, ServerThread
+
+WAIT = 20.0
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape_text(port: int) -> str:
+    r = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain; version=")
+    return r.text
+
+
+def samples_of(text: str) -> Samples:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def promtool_accepts(text: str) -> None:
+    """``promtool check metrics`` (the exposition format and naming lint), when installed."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return
+    done = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def wait_for(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} within {WAIT:.0f} s")
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """The sum over every series of ``name`` whose labels include ``labels``."""
+    return sum(
+        value
+        for (sample, found), value in samples.items()
+        if sample == name and set(labels.items()) <= set(found)
+    )
+
+
+def api_transmission(server: ServerThread, pki: Pki, rcpt: str) -> None:
+    from sealpost.api_keys import create_key
+
+    key, _ = server.call(lambda: create_key(server.app.store, "metrics", 0.0))
+    request = {
+        "recipients": [{"address": rcpt}],
+        "content": {"from": "alice@sealpost.test", "subject": "via api", "text": "hi"},
+    }
+    with httpx.Client(verify=pki.client_context(), timeout=10) as c:
+        r = c.post(
+            f"https://127.0.0.1:{server.ports['api']}/api/v1/transmissions",
+            json=request,
+            headers={"Authorization": key},
+        )
+    assert r.status_code == 200, r.text
+
+
+def test_counters_move_with_real_smtp_api_and_delivery(
+    start_server, dns_server, smtp_sink, sink_certs, pki: Pki
+):
+    sink = smtp_sink(cert=sink_certs.good)
+    rig = start_rig(
+        start_server,
+        dns_server,
+        sink,
+        ca_file=sink_certs.ca_file,
+        metrics={"address": "127.0.0.1:0", "domains": ["example.net"]},
+    )
+    server = rig.server
+    port = server.ports["metrics"]
+    # SMTP on the plain listener, for a local domain: accepted and held here.
+    with smtplib.SMTP("127.0.0.1", server.ports["plain"], timeout=10) as client:
+        client.sendmail("a@elsewhere.test", ["postmaster@sealpost.test"], "Subject: x\r\n\r\nx")
+    # The API, to a remote domain: delivered to the sink over verified STARTTLS.
+    api_transmission(server, pki, "bob@example.net")
+    wait_for(lambda: len(sink.messages) == 1, "the API message was not delivered")
+
+    def delivered() -> bool:
+        found = samples_of(scrape_text(port))
+        return total(found, "sealpost_delivery_attempts_total", result="delivered") == 1
+
+    wait_for(delivered, "the delivery was not counted")
+    text = scrape_text(port)
+    promtool_accepts(text)
+    found = samples_of(text)
+    accepted = "sealpost_messages_accepted_total"
+    assert total(found, accepted, listener="plain", method="smtp") == 1
+    assert total(found, accepted, listener="api", method="api") == 1
+    attempt = {"result": "delivered", "tls": "verified", "policy_source": "default"}
+    assert total(found, "sealpost_delivery_attempts_total", domain="example.net", **attempt) == 1
+    assert found[("sealpost_queue_messages", (("state", "held"),))] == 1
+    assert found[("sealpost_queue_gauges_up", ())] == 1
+    assert found[("sealpost_store_commit_seconds_count", ())] >= 2
+    assert total(found, "sealpost_build_info") == 1
+    assert total(found, "sealpost_smtp_connections_open") == 0  # the SMTP client has gone
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+    ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"store": "ok", "listeners": "ok"}}
+    assert httpx.get(f"http://127.0.0.1:{port}/nothing", timeout=10).status_code == 404
+
+
+def test_open_connections_and_per_ip_421s_are_counted(start_server):
+    server = start_server(server={"max_connections_per_ip": 1, "limit_exempt": []})
+    port = server.ports["metrics"]
+    with smtplib.SMTP("127.0.0.1", server.ports["plain"], timeout=10) as first:
+        first.ehlo("one.test")
+        found = samples_of(scrape_text(port))
+        assert found[("sealpost_smtp_connections_open", (("listener", "plain"),))] == 1
+        with pytest.raises(smtplib.SMTPConnectError) as refused:
+            smtplib.SMTP("127.0.0.1", server.ports["plain"], timeout=10)
+        assert refused.value.smtp_code == 421
+    found = samples_of(scrape_text(port))
+    assert found[("sealpost_smtp_connections_refused_total", (("limit", "per_ip"),))] == 1
+
+
+def test_no_domain_label_for_domains_the_operator_did_not_list(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    """Mail to many domains (here: none resolves) adds no series per domain."""
+    sink = smtp_sink(cert=sink_certs.good)
+    rig = start_rig(start_server, dns_server, sink, ca_file=sink_certs.ca_file)
+    port = rig.server.ports["metrics"]
+    domains = [f"d{n}-nowhere.test" for n in range(25)]
+    rig.submit([f"user@{d}" for d in domains])
+
+    def counted() -> bool:
+        found = samples_of(scrape_text(port))
+        return total(found, "sealpost_delivery_attempts_total") >= len(domains)
+
+    wait_for(counted, "the attempts to every domain were not counted")
+    text = scrape_text(port)
+    assert not any(d in text for d in domains)
+    series = [k for k in samples_of(text) if k[0] == "sealpost_delivery_attempts_total"]
+    assert series and all(dict(labels)["domain"] == "other" for _, labels in series)
+    assert len(series) <= 3  # result x tls outcome, not x domain

@@ -14,13 +14,17 @@ import smtplib
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sealpost import __version__
+from tests.fixtures.postgres import admin
 from tests.integration.delivery_rig import start_rig
-from tests.support import Pki, ServerThread
+from tests.integration.test_workers import PLAIN, serving_pid
+from tests.support import Pki, ServerProcess, ServerThread, write_config
 
 WAIT = 20.0
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -166,3 +170,90 @@ def test_no_domain_label_for_domains_the_operator_did_not_list(
     series = [k for k in samples_of(text) if k[0] == "sealpost_delivery_attempts_total"]
     assert series and all(dict(labels)["domain"] == "other" for _, labels in series)
     assert len(series) <= 3  # result x tls outcome, not x domain
+
+
+@pytest.mark.parametrize("workers", [2, 1])
+def test_every_worker_is_counted_at_one_address(
+    tmp_path: Path, pki: Pki, dns_server, smtp_sink, workers: int
+):
+    """``sealpost serve`` as a real process: whichever worker accepted a message, the one
+    metrics listener counts it, and the primary's deliveries too."""
+    sink = smtp_sink()
+    tables = {
+        "dns": {"nameservers": [dns_server.nameserver], "timeout": 2},
+        "delivery": {"enabled": True, "poll_interval": 0.2, "default_tls": "may"},
+        "delivery.routes": {"example.test": f"127.0.0.1:{sink.port}"},
+    }
+    config = write_config(
+        tmp_path, pki, listeners=[PLAIN], server={"workers": workers}, tables=tables
+    )
+    server = ServerProcess(config).start()
+    try:
+        served: set[int] = set()
+        sent = 0
+        while sent < 40 and (sent < 6 or len(served) < workers):
+            with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=10) as client:
+                client.ehlo("workers.test")
+                assert client.sock is not None
+                if workers > 1:
+                    served.add(serving_pid(server, client.sock))
+                else:  # one process: the server itself, no workers
+                    served.add(server.proc.pid)
+                client.sendmail("a@sender.test", ["u@example.test"], f"Subject: {sent}\r\n\r\nx")
+            sent += 1
+        assert len(served) == workers, "not every worker served a connection"
+        wait_for(lambda: len(sink.messages) == sent, "not every message was delivered")
+        port = server.ports["metrics"]
+
+        def counted() -> bool:
+            found = samples_of(scrape_text(port))
+            return total(found, "sealpost_delivery_attempts_total") == sent
+
+        wait_for(counted, "the deliveries were not counted")
+        text = scrape_text(port)
+        promtool_accepts(text)
+        found = samples_of(text)
+        accepted = "sealpost_messages_accepted_total"
+        assert total(found, accepted, listener="mx", method="smtp") == sent
+        attempt = {"result": "delivered", "tls": "plaintext", "policy_source": "default"}
+        assert total(found, "sealpost_delivery_attempts_total", **attempt) == sent
+        assert total(found, "sealpost_smtp_connections_open") == 0
+        assert found[("sealpost_store_commit_seconds_count", ())] >= 2 * sent
+        assert found[("sealpost_build_info", (("version", __version__),))] == 1
+        assert found[("sealpost_queue_messages", (("state", "queued"),))] == 0
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text
+    finally:
+        server.terminate()
+
+
+def test_readyz_fails_while_the_store_is_unreachable(start_server, pg_server: str, pg_url: str):
+    """A PostgreSQL store whose database stops taking connections (and loses the ones it
+    had): /readyz answers 503 naming the store, the queue gauges report the store out, and
+    both recover once the database is back. /healthz stays 200 throughout."""
+    server = start_server(
+        store_url=pg_url, tables={"metrics": {"address": "127.0.0.1:0", "queue_cache_seconds": 0}}
+    )
+    base = f"http://127.0.0.1:{server.ports['metrics']}"
+    assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
+    name = pg_url.rsplit("/", 1)[1]
+    admin(pg_server, f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+    try:
+        admin(
+            pg_server,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+        )
+        ready = httpx.get(f"{base}/readyz", timeout=30)
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["store"] in ("unreachable", "timeout")
+        assert ready.json()["checks"]["listeners"] == "ok"
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+        found = samples_of(scrape_text(server.ports["metrics"]))
+        assert found[("sealpost_queue_gauges_up", ())] == 0
+    finally:
+        admin(pg_server, f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+    wait_for(
+        lambda: httpx.get(f"{base}/readyz", timeout=10).status_code == 200,
+        "/readyz did not recover",
+    )

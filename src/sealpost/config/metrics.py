@@ -11,8 +11,8 @@ from sealpost.config.values import Domain, address_text
 
 
 class MetricsSection(Section):
-    """The metrics and health listener: ``GET /metrics`` (Prometheus text format),
-    ``GET /healthz`` and ``GET /readyz``. Plain HTTP with no authentication, like every
+    """The metrics and health listener: GET /metrics (Prometheus text format), GET /healthz
+    and GET /readyz (docs/operations.md). Plain HTTP with no authentication, like every
     Prometheus exporter: keep it on loopback or a monitoring network."""
 
     enabled: bool = Field(True, description="Serve /metrics, /healthz and /readyz.")

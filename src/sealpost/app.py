@@ -22,14 +22,12 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sealpost.api.app import asgi
 from sealpost.api.context import ApiContext
 from sealpost.api.server import ApiServer
 from sealpost.config.model import Config, ListenerConfig
-from sealpost.delivery.coverage import AttemptTally
 from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
 from sealpost.dkim.keys import load_key
@@ -121,7 +119,7 @@ class Sealpost:
         self.submission = Submission(
             self.store, time.time, self.signing_keys, hostname=cfg.server.hostname, local_hold=hold
         )
-        self.submission.on_accepted(self._count_accepted)
+        self.submission.on_accepted(self.metrics.count_accepted)
         self.resolver = build_resolver(cfg)
         # DESIGN.md section 9: every connection an API caller can aim goes through this.
         self.egress = EgressGuard(self.resolver, cfg.api.allowed_private_targets)
@@ -171,7 +169,7 @@ class Sealpost:
             self.presence = presence
             self._warn_loose_modes()
             self.webhooks = webhook_worker(self.store, self.config, self.egress)
-            self.webhooks.on_batch(self._count_webhook_batch)
+            self.webhooks.on_batch(self.metrics.count_webhook_batch)
             self.webhooks.start()
         if self.config.delivery.enabled:
             if self.primary:
@@ -221,9 +219,9 @@ class Sealpost:
             await self.submission.submit_dsn(recipient, data)
 
         self.dispatcher, self.pool = build_dispatcher(
-            self.config, self.store, send_dsn, self.resolver, self._count_sts_fetch
+            self.config, self.store, send_dsn, self.resolver, self.metrics.count_sts_fetch
         )
-        self.dispatcher.on_recorded(self._count_attempts)
+        self.dispatcher.on_recorded(self.metrics.count_attempts)
         # This node's only dispatcher: no other process holds a lease under its node id
         # (``[cluster] node_id``), so the leases it holds are its previous run's, if any.
         recovered = await self.store.release_all_leases()
@@ -283,27 +281,6 @@ class Sealpost:
         smtp = len(self.servers) == len(self.config.smtp.listeners)
         api = self.api is not None or not (self.config.api.enabled and self.primary)
         return smtp and api and all(server.is_serving() for server in self.servers)
-
-    # --- what the metrics count (see observability/metrics.py) ---------------------------
-    def _count_accepted(self, listener: str, count: int) -> None:
-        method = listener if listener in ("api", "dsn") else "smtp"
-        self.metrics.accepted.labels(listener=listener, method=method).inc(count)
-
-    def _count_attempts(self, tallies: Sequence[AttemptTally]) -> None:
-        attempts = self.metrics.attempts
-        for t in tallies:
-            domain = self.metrics.domain_label(t.domain)
-            attempts.labels(
-                result=t.result, tls=t.tls.value, policy_source=t.policy_source, domain=domain
-            ).inc()
-
-    def _count_sts_fetch(self, result: str) -> None:
-        self.metrics.mta_sts_fetches.labels(result=result).inc()
-
-    def _count_webhook_batch(self, result: str, lag: float | None) -> None:
-        self.metrics.webhook_batches.labels(result=result).inc()
-        if lag is not None:
-            self.metrics.webhook_lag.observe(max(0.0, lag))
 
     def reload_certificates(self) -> None:
         if self.certs.reload():

@@ -8,7 +8,7 @@ import asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
 from sealpost import __version__
-from sealpost.delivery.coverage import TlsOutcome, policy_source, tls_outcome
+from sealpost.delivery.coverage import AttemptTally, TlsOutcome, policy_source, tls_outcome
 from sealpost.model.queue_depth import QueueDepth
 from sealpost.model.reply import Reply
 from sealpost.model.tls_record import Fallback, TlsRecord
@@ -114,3 +114,28 @@ def test_tls_outcomes_of_an_attempt():
     assert tls_outcome(policy_only, False, unreachable) is TlsOutcome.NO_SESSION
     assert tls_outcome(None, False, Reply.of(550, "5.1.2", "null MX")) is TlsOutcome.NO_SESSION
     assert policy_source(None) == "none"
+
+
+def test_attempt_tallies_are_counted_with_bounded_labels():
+    metrics = Metrics(domains=["example.net"])
+    metrics.count_attempts(
+        [
+            AttemptTally("delivered", TlsOutcome.VERIFIED, "mta-sts", "Example.NET"),
+            AttemptTally("deferred", TlsOutcome.NO_SESSION, "none", "someone-else.test"),
+        ]
+    )
+    metrics.count_accepted("submission", 3)
+    metrics.count_accepted("api", 2)
+    samples = _samples(metrics)
+    verified = (
+        ("domain", "example.net"),
+        ("policy_source", "mta-sts"),
+        ("result", "delivered"),
+        ("tls", "verified"),
+    )
+    assert samples[("sealpost_delivery_attempts_total", verified)] == 1
+    other = (("domain", "other"), ("policy_source", "none"), ("result", "deferred"))
+    assert samples[("sealpost_delivery_attempts_total", (*other, ("tls", "no_session")))] == 1
+    accepted = "sealpost_messages_accepted_total"
+    assert samples[(accepted, (("listener", "submission"), ("method", "smtp")))] == 3
+    assert samples[(accepted, (("listener", "api"), ("method", "api")))] == 2

@@ -16,6 +16,7 @@ listed (``[metrics] domains``) plus ``other``, so cardinality stays bounded.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -30,6 +31,19 @@ OTHER_DOMAIN = "other"
 _COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 # Webhook lag: from an event's time to the 2xx of the batch that carried it.
 _LAG_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0)
+
+
+class AttemptCount(Protocol):
+    """One recipient of one delivery attempt (``delivery.coverage.AttemptTally``)."""
+
+    @property
+    def result(self) -> str: ...
+    @property
+    def tls(self) -> str: ...
+    @property
+    def policy_source(self) -> str: ...
+    @property
+    def domain(self) -> str: ...
 
 
 class BuildInfo(Collector):
@@ -116,6 +130,31 @@ class Metrics:
         """``domain`` when the operator listed it, else ``other``."""
         name = domain.lower().rstrip(".")
         return name if name in self.domains else OTHER_DOMAIN
+
+    # --- what the parts report (the composition root hands these to them) ---------------
+    def count_accepted(self, listener: str, count: int) -> None:
+        """``count`` messages stored by the door for ``listener`` (``api``, ``dsn`` or an
+        SMTP listener's name)."""
+        method = listener if listener in ("api", "dsn") else "smtp"
+        self.accepted.labels(listener=listener, method=method).inc(count)
+
+    def count_attempts(self, tallies: Iterable[AttemptCount]) -> None:
+        """One recorded delivery attempt's per-recipient tallies."""
+        for t in tallies:
+            self.attempts.labels(
+                result=t.result,
+                tls=str(t.tls),
+                policy_source=t.policy_source,
+                domain=self.domain_label(t.domain),
+            ).inc()
+
+    def count_sts_fetch(self, result: str) -> None:
+        self.mta_sts_fetches.labels(result=result).inc()
+
+    def count_webhook_batch(self, result: str, lag: float | None) -> None:
+        self.webhook_batches.labels(result=result).inc()
+        if lag is not None:
+            self.webhook_lag.observe(max(0.0, lag))
 
 
 def render(metrics: Metrics) -> bytes:

@@ -9,7 +9,9 @@ same listener, and ``/readyz`` turns 503 when the store stops answering.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import smtplib
 import subprocess
 import time
@@ -223,8 +225,33 @@ def test_every_worker_is_counted_at_one_address(
         assert found[("sealpost_queue_messages", (("state", "queued"),))] == 0
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
         assert ready.status_code == 200, ready.text
+        if workers > 1:  # a worker killed and forked again: its counts are not lost, and
+            # the connection it held no longer counts as open
+            held = smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=10)
+            held.ehlo("held.test")
+            assert held.sock is not None
+            victim = serving_pid(server, held.sock)
+            found = samples_of(scrape_text(port))
+            assert total(found, "sealpost_smtp_connections_open") == 1
+            os.kill(victim, signal.SIGKILL)
+            held.close()
+            wait_for(
+                lambda: victim not in server.worker_pids() and len(server.worker_pids()) == 2,
+                "the killed worker was not replaced",
+            )
+            wait_for(lambda: _answers(port), "the metrics listener did not answer again")
+            found = samples_of(scrape_text(port))
+            assert total(found, accepted, listener="mx", method="smtp") == sent
+            assert total(found, "sealpost_smtp_connections_open") == 0
     finally:
         server.terminate()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def test_readyz_fails_while_the_store_is_unreachable(start_server, pg_server: str, pg_url: str):

@@ -23,8 +23,21 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sealpost import __version__
+from sealpost.webhooks.worker import WebhookWorker
 from tests.fixtures.postgres import admin
+from tests.fixtures.webhook_receiver import (  # noqa: F401 (fixture)
+    WebhookReceiver,
+    webhook_receiver_fixture,
+)
 from tests.integration.delivery_rig import start_rig
+from tests.integration.test_api_webhooks import (  # noqa: F401 (fixtures)
+    FAST,
+    api,
+    basic_hook,
+    hook_server,
+    send_mail,
+    wait_status,
+)
 from tests.integration.test_workers import PLAIN, serving_pid
 from tests.support import Pki, ServerProcess, ServerThread, write_config
 
@@ -284,3 +297,37 @@ def test_readyz_fails_while_the_store_is_unreachable(start_server, pg_server: st
         lambda: httpx.get(f"{base}/readyz", timeout=10).status_code == 200,
         "/readyz did not recover",
     )
+
+
+def test_webhook_failures_and_lag_are_counted(
+    api: httpx.Client,  # noqa: F811 (the fixtures imported above)
+    hook_server: ServerThread,  # noqa: F811
+    webhook_receiver: WebhookReceiver,
+):
+    """Two failed POSTs, then the batch is delivered: two ``failed``, one ``delivered``
+    with its lag observed."""
+    server = hook_server
+    assert server.app is not None
+    app = server.app
+    hook_id = api.post("/webhooks", json=basic_hook(webhook_receiver)).json()["results"]["id"]
+    webhook_receiver.fail_next(2, status=503)
+    if app.webhooks is not None:  # test-speed retries in place of the configured worker
+        server.call(app.webhooks.stop)
+
+    async def make() -> WebhookWorker:
+        worker = WebhookWorker(
+            app.store, guard=app.egress, ca_file=server.config.delivery.ca_file, settings=FAST
+        )
+        worker.on_batch(app.metrics.count_webhook_batch)
+        worker.start()
+        return worker
+
+    server.webhook_worker = server.call(make)  # type: ignore[attr-defined]
+    send_mail(server, "ann@example.test")
+    wait_status(api, hook_id, webhook_receiver, count=3)
+    found = samples_of(scrape_text(server.ports["metrics"]))
+    batches = "sealpost_webhook_batches_total"
+    assert found[(batches, (("result", "failed"),))] == 2
+    assert found[(batches, (("result", "delivered"),))] == 1
+    assert found[("sealpost_webhook_lag_seconds_count", ())] == 1
+    assert 0 <= found[("sealpost_webhook_lag_seconds_sum", ())] < WAIT

@@ -29,7 +29,7 @@ from tests.fixtures.webhook_receiver import (  # noqa: F401 (fixture)
     WebhookReceiver,
     webhook_receiver_fixture,
 )
-from tests.integration.delivery_rig import start_rig
+from tests.integration.delivery_rig import start_rig, trust_bundle
 from tests.integration.test_api_webhooks import (  # noqa: F401 (fixtures)
     FAST,
     api,
@@ -331,3 +331,31 @@ def test_webhook_failures_and_lag_are_counted(
     assert found[(batches, (("result", "delivered"),))] == 1
     assert found[("sealpost_webhook_lag_seconds_count", ())] == 1
     assert 0 <= found[("sealpost_webhook_lag_seconds_sum", ())] < WAIT
+
+
+def test_mta_sts_fetches_and_policy_refusals_are_counted(
+    start_server, dns_server, https_server, smtp_sink, sink_certs, tmp_path: Path
+):
+    """An MTA-STS ``enforce`` policy (fetched over real HTTPS) that lists no MX of the
+    domain: the fetch counts ``ok``, the attempt ``policy_refused`` from ``mta-sts``."""
+    sink = smtp_sink(cert=sink_certs.good)
+    dns_server.add("_mta-sts.example.net", "TXT", "v=STSv1; id=20261203;")
+    dns_server.add("mta-sts.example.net", "A", "127.0.0.1")
+    policy = "version: STSv1\nmode: enforce\nmx: *.elsewhere.example\nmax_age: 86400\n"
+    https_server.policy("example.net", policy)
+    bundle = trust_bundle(tmp_path, sink_certs.ca_file, https_server.ca_file)
+    rig = start_rig(start_server, dns_server, sink, ca_file=bundle, https_port=https_server.port)
+    rig.submit(["bob@example.net"])
+    rig.wait_events("delay")
+    port = rig.server.ports["metrics"]
+    refused = {"result": "deferred", "tls": "policy_refused", "policy_source": "mta-sts"}
+
+    def counted() -> bool:
+        found = samples_of(scrape_text(port))
+        return total(found, "sealpost_delivery_attempts_total", **refused) >= 1
+
+    wait_for(counted, "the refused attempt was not counted")
+    found = samples_of(scrape_text(port))
+    assert found[("sealpost_mta_sts_fetches_total", (("result", "ok"),))] == 1
+    assert total(found, "sealpost_delivery_attempts_total", tls="verified") == 0
+    assert sink.sessions == []

@@ -50,6 +50,7 @@ class DomainAttempt:
     ip: str | None = None
     local: bool = False  # a local domain without a route: keep the mail queued
     tls_failures: tuple[TlsFailure, ...] = ()
+    sent: bool = False  # a session met the policy and carried the transaction (metrics)
 
 
 def _all(message: OutboundMessage, outcome: Outcome, reply: Reply) -> tuple[RecipientOutcome, ...]:
@@ -145,6 +146,7 @@ class DomainDelivery:
                 target.host,
                 session.peer_ip,
                 tls_failures=(*failures, *skipped, *mx.failures),
+                sent=True,
             )
         if last is None:  # every host was taken out (MTA-STS enforce, RFC 8461 section 4.1;
             # DANE, RFC 7672 section 2.2)

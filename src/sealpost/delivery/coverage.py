@@ -44,14 +44,15 @@ class AttemptTally:
     domain: str  # the recipient domain (the metrics keep only listed ones)
 
 
-def tls_outcome(tls: TlsRecord | None, session: bool, reply: Reply | None) -> TlsOutcome:
-    """``session``: an SMTP transaction ran on a session to the peer (the attempt has the
-    peer's address); otherwise ``reply`` is our own refusal or the connection failure."""
-    if session and tls is not None:
+def tls_outcome(tls: TlsRecord | None, sent: bool, reply: Reply | None) -> TlsOutcome:
+    """``sent``: a session that met the policy carried the transaction
+    (``DomainAttempt.sent``); otherwise ``reply`` is our own answer: a policy refusal
+    (x.7.x: 4.7.4, 4.7.5, 4.7.0, 5.7.30) or a routing or connection failure."""
+    if sent and tls is not None:
         if tls.version is not None:
             return TlsOutcome.VERIFIED if tls.verified else TlsOutcome.UNVERIFIED
         return TlsOutcome.FALLBACK if tls.fallback is not None else TlsOutcome.PLAINTEXT
-    if session:
+    if sent:
         return TlsOutcome.PLAINTEXT
     enhanced = reply.enhanced if reply is not None else None
     if tls is not None and enhanced and enhanced[2:4] == "7.":

@@ -208,7 +208,7 @@ class Dispatcher:
             claim, book.results(), book.next_attempt_at(), book.events()
         )
         self.attempts += 1
-        self._tally(book.tallies)
+        self._tally(book.coverage)
         log.info("attempt %s: %s", stored.id, book.summary())
 
     async def _domain(self, stored: StoredMessage, domain: str, rcpts: list[str]) -> DomainAttempt:

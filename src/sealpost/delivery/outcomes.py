@@ -51,7 +51,7 @@ class AttemptBook:
             stored.created_at, stored.attempts + 1, now, stored.id
         )
         self._results: list[RecipientResult] = []
-        self.tallies: list[AttemptTally] = []  # per recipient, for the metrics
+        self.coverage: list[AttemptTally] = []  # per recipient, for the metrics
         self._events: list[EventRecord] = []
         self._bounced: list[DsnRecipient] = []
         self._transient = False
@@ -89,10 +89,10 @@ class AttemptBook:
         self._results.append(
             RecipientResult(outcome.address, status, str(reply) if reply else None)
         )
-        self.tallies.append(
+        self.coverage.append(
             AttemptTally(
                 "deferred" if status == "queued" else status,
-                tls_outcome(attempt.tls, attempt.ip is not None, reply),
+                tls_outcome(attempt.tls, attempt.sent, reply),
                 policy_source(attempt.tls),
                 domain,
             )

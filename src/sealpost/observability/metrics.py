@@ -27,6 +27,8 @@ from sealpost import __version__
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 OTHER_DOMAIN = "other"
+# Listener names that are not SMTP listeners: the API, our bounces, our TLS reports (RFC 8460).
+_OWN_DOORS = frozenset({"api", "dsn", "tlsrpt"})
 # Store commits are milliseconds on a healthy disk; seconds mean trouble.
 _COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 # Webhook lag: from an event's time to the 2xx of the batch that carried it.
@@ -71,8 +73,8 @@ class Metrics:
         self.registry.register(BuildInfo())
         self.accepted = Counter(
             "sealpost_messages_accepted",
-            "Messages accepted into the queue, by listener (an SMTP listener name, api or "
-            "dsn) and method (smtp, api, dsn).",
+            "Messages accepted into the queue, by listener (an SMTP listener name, api, dsn "
+            "or tlsrpt) and method (smtp, api, dsn: our bounces, tlsrpt: our TLS reports).",
             ["listener", "method"],
             registry=r,
         )
@@ -135,7 +137,7 @@ class Metrics:
     def count_accepted(self, listener: str, count: int) -> None:
         """``count`` messages stored by the door for ``listener`` (``api``, ``dsn`` or an
         SMTP listener's name)."""
-        method = listener if listener in ("api", "dsn") else "smtp"
+        method = listener if listener in _OWN_DOORS else "smtp"
         self.accepted.labels(listener=listener, method=method).inc(count)
 
     def count_attempts(self, tallies: Iterable[AttemptCount]) -> None:

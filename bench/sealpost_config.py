@@ -90,6 +90,7 @@ def inbound_settings(cert_file: Path, key_file: Path) -> list[tuple[str, Any, st
         (f"smtp.listeners[{SUBMISSION_LISTENER}].address", "127.0.0.1:0", loopback),
         ("smtp.listeners[submissions].address", "127.0.0.1:0", loopback),
         ("api.address", "127.0.0.1:0", loopback),
+        ("metrics.address", "127.0.0.1:0", loopback),
     ]
 
 

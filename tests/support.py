@@ -121,6 +121,7 @@ def write_config(
     extra = {
         "delivery": {"enabled": False},
         "api": {"address": "127.0.0.1:0", "allow_unverified_domains": True},
+        "metrics": {"address": "127.0.0.1:0"},
         **(tables or {}),
     }
     for table, values in extra.items():

@@ -46,7 +46,10 @@ from sealpost.net.egress import EgressGuard
 from sealpost.net.sockets import listening_socket
 from sealpost.net.tls import CertificateSet, tls_record_from_ssl
 from sealpost.node_presence import NodeIdInUse, NodePresence
+from sealpost.observability.endpoints import Readiness, metrics_app
 from sealpost.observability.metrics import Metrics
+from sealpost.observability.multiprocess import scrape_registry
+from sealpost.observability.queue_gauges import QueueGauges
 from sealpost.outbound import build_dispatcher, build_resolver, check_dnssec
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
@@ -95,6 +98,8 @@ class Sealpost:
         # The primary (or the only process) runs delivery, webhooks and the API.
         self.primary = seat is None or seat.primary
         self.store = open_store(cfg.store.url, base_dir=cfg.base_dir, node_id=cfg.cluster.node)
+        self.metrics.domains = frozenset(cfg.metrics.domains)
+        self.store.observe_commits(self.metrics.commit_seconds.observe)
         self.certs = CertificateSet(
             cfg.tls.cert_file,
             cfg.tls.key_file,
@@ -125,10 +130,12 @@ class Sealpost:
         self.submission = Submission(
             self.store, time.time, self.signing_keys, hostname=cfg.server.hostname, local_hold=hold
         )
+        self.submission.on_accepted(self.metrics.count_accepted)
         self.resolver = build_resolver(cfg)
         # DESIGN.md section 9: every connection an API caller can aim goes through this.
         self.egress = EgressGuard(self.resolver, cfg.api.allowed_private_targets)
         self.api: ApiServer | None = None
+        self.metrics_server: ApiServer | None = None
         self.webhooks: WebhookWorker | None = None
         self.dispatcher: Dispatcher | None = None
         self.pool: SessionPool | None = None
@@ -178,6 +185,7 @@ class Sealpost:
             self.presence = presence
             self._warn_loose_modes()
             self.webhooks = webhook_worker(self.store, self.config, self.egress)
+            self.webhooks.on_batch(self.metrics.count_webhook_batch)
             self.webhooks.start()
             if self.config.tlsrpt.enabled:
                 self._start_reporter()
@@ -204,6 +212,7 @@ class Sealpost:
                 timeouts=self.timeouts,
                 ssl_context=lambda: self.certs.context,
                 tls_record=self._tls_record,
+                metrics=self.metrics,
             )
             server = await start_listener(ctx, self._socket(listener.name, listener.address))
             self.contexts.append(ctx)
@@ -221,6 +230,8 @@ class Sealpost:
             )
         if self.config.api.enabled and self.primary:
             await self._start_api()
+        if self.config.metrics.enabled and self.primary:
+            await self._start_metrics()
 
     def _socket(self, name: str, address: str) -> socket.socket:
         """The listening socket for ``name``: the supervisor's, or a new one."""
@@ -233,8 +244,9 @@ class Sealpost:
             await self.submission.submit_dsn(recipient, data)
 
         self.dispatcher, self.pool = build_dispatcher(
-            self.config, self.store, send_dsn, self.resolver
+            self.config, self.store, send_dsn, self.resolver, self.metrics.count_sts_fetch
         )
+        self.dispatcher.on_recorded(self.metrics.count_attempts)
         # This node's only dispatcher: no other process holds a lease under its node id
         # (``[cluster] node_id``), so the leases it holds are its previous run's, if any.
         recovered = await self.store.release_all_leases()
@@ -276,6 +288,33 @@ class Sealpost:
         bhost, bport = self.api.address
         self.bound.append(Bound("api", bhost, bport, "https"))
         log.info("listening: api on https://%s:%d/api/v1", bhost, bport)
+
+    async def _start_metrics(self) -> None:
+        """/metrics, /healthz and /readyz on their own plain-HTTP listener (primary only).
+        With several workers the scrape adds up every worker's files (``multiprocess``)."""
+        cfg = self.config.metrics
+        seat = self.seat
+        if seat is not None and seat.metrics_dir:
+            registry = scrape_registry(seat.metrics_dir)
+        else:
+            registry = self.metrics.registry
+        gauges = QueueGauges(
+            self.store.queue_depth, ttl=cfg.queue_cache_seconds, timeout=cfg.readiness_timeout
+        )
+        registry.register(gauges)
+        ready = Readiness(self.store.queue_depth, self._listeners_up, cfg.readiness_timeout)
+        sock = self._socket("metrics", cfg.address)
+        self.metrics_server = ApiServer(metrics_app(registry, gauges, ready), sock, None)
+        await self.metrics_server.start()
+        bhost, bport = self.metrics_server.address
+        self.bound.append(Bound("metrics", bhost, bport, "http"))
+        log.info("listening: metrics on http://%s:%d/metrics", bhost, bport)
+
+    def _listeners_up(self) -> bool:
+        """Every SMTP listener of this process serving, and the API when it should be."""
+        smtp = len(self.servers) == len(self.config.smtp.listeners)
+        api = self.api is not None or not (self.config.api.enabled and self.primary)
+        return smtp and api and all(server.is_serving() for server in self.servers)
 
     def reload_certificates(self) -> None:
         if self.certs.reload():
@@ -348,6 +387,8 @@ class Sealpost:
     async def stop(self) -> None:
         if self.api is not None:
             await self.api.stop()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         for server in self.servers:
             server.close()
         in_flight = [t for ctx in self.contexts for c in ctx.connections for t in c.tasks]

@@ -37,6 +37,7 @@ from sealpost.policy.dane_mx import TlsaLookup
 from sealpost.policy.engine import PolicyEngine
 from sealpost.policy.fetch_holdoffs import FetchHoldoffs
 from sealpost.policy.levels import Requirement, TlsLevel
+from sealpost.policy.mta_sts import StsError, StsPolicy
 from sealpost.policy.store_cache import StoreStsCache
 from sealpost.policy.sts_fetch import StsFetcher
 from sealpost.store.contracts import Store
@@ -75,19 +76,38 @@ def default_level(config: Config) -> TlsLevel:
     return TlsLevel.DANE if config.dns.dnssec else TlsLevel.MAY
 
 
+class CountedFetches:
+    """An ``StsFetcher`` that tells ``tally`` each fetch's result: ``ok`` or the RFC 8460
+    failure (``sts-policy-fetch-error``, ``sts-policy-invalid``, ``sts-webpki-invalid``)."""
+
+    def __init__(self, fetcher: StsFetcher, tally: Callable[[str], None]) -> None:
+        self._fetcher = fetcher
+        self._tally = tally
+
+    async def fetch(self, domain: str) -> StsPolicy | StsError:
+        fetched = await self._fetcher.fetch(domain)
+        self._tally("ok" if isinstance(fetched, StsPolicy) else fetched.failure.value)
+        return fetched
+
+
 def build_dispatcher(
     config: Config,
     store: Store,
     send_dsn: Callable[[str, bytes], Awaitable[None]],
     resolver: Resolver | None = None,
+    sts_fetched: Callable[[str], None] = lambda result: None,
 ) -> tuple[Dispatcher, SessionPool]:
+    """``sts_fetched`` is told each MTA-STS fetch's result (the metrics)."""
     d = config.delivery
     resolver = resolver or build_resolver(config)
-    fetcher = StsFetcher(
-        resolver,
-        https_port=config.mta_sts.https_port,
-        ca_file=d.ca_file,
-        timeout=config.mta_sts.fetch_timeout,
+    fetcher = CountedFetches(
+        StsFetcher(
+            resolver,
+            https_port=config.mta_sts.https_port,
+            ca_file=d.ca_file,
+            timeout=config.mta_sts.fetch_timeout,
+        ),
+        sts_fetched,
     )
     policy = PolicyEngine(
         resolver,

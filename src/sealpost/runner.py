@@ -24,6 +24,7 @@ from sealpost.inbound.limits import RATE_WINDOW
 from sealpost.inbound.shared_limits import LimitBoard
 from sealpost.net.devcert import is_self_signed
 from sealpost.net.sockets import listening_socket
+from sealpost.observability.multiprocess import RunDirectory, enter_worker
 from sealpost.workers.seat import WorkerSeat
 from sealpost.workers.supervisor import Supervisor
 
@@ -96,6 +97,9 @@ def supervise(config: Config, count: int) -> int:
         if config.api.enabled:
             sockets["api"] = listening_socket(*split_address(config.api.address))
             endpoints.append(_endpoint("api", sockets["api"], "https"))
+        if config.metrics.enabled:
+            sockets["metrics"] = listening_socket(*split_address(config.metrics.address))
+            endpoints.append(_endpoint("metrics", sockets["metrics"], "http"))
     except BaseException:
         for sock in sockets.values():
             sock.close()
@@ -108,8 +112,20 @@ def supervise(config: Config, count: int) -> int:
     def ready() -> None:
         print(ready_line(endpoints), flush=True)
 
-    supervisor = Supervisor(count, sockets, board, lambda seat: _worker(config, seat), ready)
-    return supervisor.run()
+    metrics = RunDirectory()  # every worker's metric files, added up at each scrape
+    supervisor = Supervisor(
+        count,
+        sockets,
+        board,
+        lambda seat: _worker(config, seat),
+        ready,
+        metrics_dir=str(metrics.path),
+        on_exit=metrics.process_dead,
+    )
+    try:
+        return supervisor.run()
+    finally:
+        metrics.remove()
 
 
 def _endpoint(name: str, sock: Any, tls: str) -> Endpoint:
@@ -119,6 +135,9 @@ def _endpoint(name: str, sock: Any, tls: str) -> Endpoint:
 
 def _worker(config: Config, seat: WorkerSeat) -> int:
     """One worker process (after the fork): serve on the seat until told to stop."""
+
+    if seat.metrics_dir:  # before any metric exists in this process
+        enter_worker(seat.metrics_dir)
 
     async def main() -> None:
         server = Sealpost(config, seat=seat)

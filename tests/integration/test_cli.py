@@ -33,6 +33,7 @@ from tests.support import Pki, ServerProcess, make_pki, write_config
 CLI_TIMEOUT = 30.0
 DEV_PORTS = {"mx": 2525, "submission": 5587, "submissions": 4465}
 DEV_API_PORT = 8443
+DEV_METRICS_PORT = 9425
 READY = "sealpost ready:"
 
 
@@ -170,7 +171,8 @@ def _banner(port: int, ctx: ssl.SSLContext | None = None) -> bytes:
 
 
 def test_serve_dev_bootstraps_an_empty_directory_and_stops_on_sigterm(tmp_path: Path):
-    busy = [port for port in (*DEV_PORTS.values(), DEV_API_PORT) if port_in_use(port)]
+    ports = (*DEV_PORTS.values(), DEV_API_PORT, DEV_METRICS_PORT)
+    busy = [port for port in ports if port_in_use(port)]
     if busy:
         pytest.skip(f"dev port(s) {busy} already bound on 127.0.0.1")
     site = tmp_path / "site"
@@ -180,6 +182,7 @@ def test_serve_dev_bootstraps_an_empty_directory_and_stops_on_sigterm(tmp_path: 
         ready = server.wait_ready()
         for name, port in DEV_PORTS.items():
             assert f"{name}=127.0.0.1:{port}/" in ready
+        assert f"metrics=127.0.0.1:{DEV_METRICS_PORT}/http" in ready
         for path in ("sealpost.toml", "certs/server.pem", "certs/server.key"):
             assert (site / path).is_file(), path
         assert (site / "var").is_dir()

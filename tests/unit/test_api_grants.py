@@ -29,6 +29,7 @@ EXPECTED = {
     "PUT /api/v1/templates/{template_id}": G.TEMPLATES_MODIFY,
     "DELETE /api/v1/templates/{template_id}": G.TEMPLATES_MODIFY,
     "GET /api/v1/events/message": G.MESSAGE_EVENTS_VIEW,
+    "GET /api/v1/metrics/deliverability": G.METRICS_VIEW,
     "POST /api/v1/webhooks": G.WEBHOOKS_MODIFY,
     "GET /api/v1/webhooks": G.WEBHOOKS_VIEW,
     "GET /api/v1/webhooks/{webhook_id}": G.WEBHOOKS_VIEW,

@@ -58,6 +58,7 @@ def test_inbound_config_differs_from_init_only_in_the_listed_keys(init_text: str
         "smtp.listeners[submission].address",
         "smtp.listeners[submissions].address",
         "api.address",
+        "metrics.address",
     }
 
 

@@ -348,6 +348,16 @@ def test_template_api_is_loopback_with_the_public_address_as_a_comment(
     assert '\n# address = "0.0.0.0:8443"' in api
 
 
+def test_metrics_listen_on_loopback_unless_told_otherwise(config_dir: Path) -> None:
+    """Issue 15: /metrics has no authentication, so no [metrics] section means loopback;
+    the template shows another address only as a comment."""
+    assert load_text(config_dir, BASE).metrics.address == "127.0.0.1:9425"
+    text = render_default_config("mx.example.test", dev_ports=False)
+    assert load_text(config_dir, text).metrics.address == "127.0.0.1:9425"
+    metrics = text[text.index("[metrics]") :].split("\n[")[0]
+    assert '\n# address = "10.0.0.5:9425"' in metrics
+
+
 def test_effective_summary_is_json_and_hides_passwords(tmp_path: Path) -> None:
     import json
 

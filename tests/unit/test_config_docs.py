@@ -43,4 +43,5 @@ def test_reference_lists_the_expected_tables() -> None:
         "[api]",
         "[tlsrpt]",
         "[tls_reports]",
+        "[metrics]",
     ]

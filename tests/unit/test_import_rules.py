@@ -90,7 +90,7 @@ ALLOWED: dict[str, set[str]] = {
     "tlscheck": {"model", "dns", "net", "policy", "smtp"},
     "domains": {"model", "dkim", "dns", "store"},
     "submission": {"model", "dkim", "events", "store"},
-    "inbound": {"model", "net", "smtp", "store", "submission", "api_keys"},
+    "inbound": {"model", "net", "observability", "smtp", "store", "submission", "api_keys"},
     "webhooks": {"model", "config", "events", "net", "store"},
     "tlsrpt": {"model", "config", "dkim", "dns", "domains", "net", "store", "submission"},
     "api": {
@@ -107,7 +107,7 @@ ALLOWED: dict[str, set[str]] = {
         "tlsrpt",
         "webhooks",
     },
-    "observability": {"__init__"},
+    "observability": {"__init__", "model"},
     "initdir": {"config", "net", "store"},
     "outbound": {"config", "delivery", "dns", "policy", "store"},
     "node_presence": {"model", "store"},
@@ -132,7 +132,7 @@ ALLOWED: dict[str, set[str]] = {
         "webhooks",
         "workers",
     },
-    "runner": {"app", "config", "inbound", "net", "workers"},
+    "runner": {"app", "config", "inbound", "net", "observability", "workers"},
     "workers": {"inbound"},
     "cli": {
         "model",

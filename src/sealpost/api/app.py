@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sealpost.api import (
     errors,
     events_v1,
+    metrics_v1,
     sending_domains_v1,
     templates_v1,
     tls_reports_v1,
@@ -30,6 +31,7 @@ ROUTERS = (
     transmissions_v1.router,
     templates_v1.router,
     events_v1.router,
+    metrics_v1.router,
     webhooks_v1.router,
     sending_domains_v1.router,
     tls_v1.router,

@@ -8,7 +8,6 @@ page. Every delivery, delay and bounce event carries ``outbound_tls`` and the ``
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -16,31 +15,14 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from sealpost.api.auth import needs, require_key
 from sealpost.api.errors import ApiError, invalid
+from sealpost.api.query_values import split_list as _list
+from sealpost.api.query_values import utc_time as _time
 from sealpost.events.records import public_view
 from sealpost.model.events import EventQuery
 from sealpost.model.grants import Grant
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["events"])
 DAY = 86400.0
-
-
-def _time(name: str, value: str | None, default: float) -> float:
-    if not value:
-        return default
-    text = value.strip().replace("Z", "+00:00")
-    for candidate in (text, text + ":00+00:00", text + "+00:00"):
-        try:
-            parsed = datetime.fromisoformat(candidate)
-        except ValueError:
-            continue
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
-    raise invalid(name, "expected a UTC time like 2026-01-01T00:00:00Z")
-
-
-def _list(value: str | None, delimiter: str) -> list[str]:
-    return [v.strip() for v in (value or "").split(delimiter) if v.strip()]
 
 
 @router.get(

@@ -2,7 +2,9 @@
 
 The listening socket is ours (TCP_NODELAY, the configured address); the TLS context is the
 same ``CertificateSet`` context as SMTP, so API certificates reload with SMTP's, and
-TLS 1.2+ with the same ciphers applies (checklist J1/J2 for HTTPS).
+TLS 1.2+ with the same ciphers applies (checklist J1/J2 for HTTPS). The metrics and health
+listener is served the same way without TLS (``context=None``, plain HTTP like every
+Prometheus exporter).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ log = logging.getLogger("sealpost.api")
 
 class ApiServer:
     def __init__(
-        self, app: ASGIApp, sock: socket.socket, context: Callable[[], ssl.SSLContext]
+        self, app: ASGIApp, sock: socket.socket, context: Callable[[], ssl.SSLContext] | None
     ) -> None:
+        tls = None if context is None else (lambda _config, _default: context())
         config = uvicorn.Config(
             app,
             lifespan="off",
@@ -30,7 +33,7 @@ class ApiServer:
             access_log=False,
             server_header=False,
             proxy_headers=False,
-            ssl_context_factory=lambda _config, _default: context(),
+            ssl_context_factory=tls,
             timeout_keep_alive=30,
         )
         self._server = uvicorn.Server(config)

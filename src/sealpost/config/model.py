@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from sealpost.config.api import ApiSection
+from sealpost.config.metrics import MetricsSection
 from sealpost.config.outbound import DeliverySection, DkimSection, DnsSection, MtaStsSection
 from sealpost.config.section import Section
 from sealpost.config.tls_reports import TlsReportsSection
@@ -351,6 +352,7 @@ class Config(Section):
     api: ApiSection = Field(default_factory=dict, validate_default=True)
     tlsrpt: TlsRptSection = Field(default_factory=dict, validate_default=True)
     tls_reports: TlsReportsSection = Field(default_factory=dict, validate_default=True)
+    metrics: MetricsSection = Field(default_factory=dict, validate_default=True)
 
     _source: Path | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)

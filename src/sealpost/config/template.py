@@ -56,6 +56,7 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
 # Keys whose usual alternative is shown as a commented line right after them.
 _ALTERNATIVES: dict[str, str] = {
     "api.address": '# address = "0.0.0.0:8443"   # serve the API on every interface',
+    "metrics.address": '# address = "10.0.0.5:9425"   # only your monitoring network reaches it',
 }
 
 

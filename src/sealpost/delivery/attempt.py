@@ -65,6 +65,7 @@ class DomainAttempt:
     # The RFC 8460 policy of the host the attempt ended on, for TLS reports (None: no MX
     # of the domain's was tried, e.g. a static route or the smarthost)
     reported: ReportedPolicy | None = None
+    sent: bool = False  # a session met the policy and carried the transaction (metrics)
 
 
 def _all(message: OutboundMessage, outcome: Outcome, reply: Reply) -> tuple[RecipientOutcome, ...]:
@@ -175,6 +176,7 @@ class DomainDelivery:
                 session.peer_ip,
                 tls_failures=(*failures, *skipped, *mx.failures),
                 reported=self._reported(decision, found, mx),
+                sent=True,
             )
         bounce = path.bounce(domain) if path is not None else None
         if bounce is not None:  # RFC 8689 section 4.2.1: no host left, MUST NOT transmit

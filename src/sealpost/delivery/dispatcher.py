@@ -28,11 +28,12 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from sealpost.delivery.attempt import DomainAttempt, DomainDelivery
+from sealpost.delivery.coverage import AttemptTally
 from sealpost.delivery.outcomes import AttemptBook
 from sealpost.delivery.schedule import RetrySchedule
 from sealpost.delivery.types import OutboundMessage
@@ -92,6 +93,11 @@ class Dispatcher:
         )
         self._inflight: set[asyncio.Task[None]] = set()
         self.attempts = 0
+        self._tally: Callable[[Sequence[AttemptTally]], None] = lambda tallies: None
+
+    def on_recorded(self, tally: Callable[[Sequence[AttemptTally]], None]) -> None:
+        """Call ``tally`` with each recorded attempt's per-recipient tallies (the metrics)."""
+        self._tally = tally
 
     def wake(self) -> None:
         """New mail is queued: look now instead of at the next poll."""
@@ -203,6 +209,7 @@ class Dispatcher:
             claim, book.results(), book.next_attempt_at(), book.events(), book.tls_tallies()
         )
         self.attempts += 1
+        self._tally(book.coverage)
         log.info("attempt %s: %s", stored.id, book.summary())
 
     async def _domain(self, stored: StoredMessage, domain: str, rcpts: list[str]) -> DomainAttempt:

@@ -18,6 +18,7 @@ import re
 
 from sealpost.delivery.attempt import DomainAttempt
 from sealpost.delivery.classify import classify
+from sealpost.delivery.coverage import AttemptTally, policy_source, tls_outcome
 from sealpost.delivery.dsn import DsnAction, DsnRecipient, build_dsn
 from sealpost.delivery.dsn_parse import parse_dsn
 from sealpost.delivery.schedule import RetrySchedule
@@ -54,6 +55,7 @@ class AttemptBook:
             stored.created_at, stored.attempts + 1, now, stored.id
         )
         self._results: list[RecipientResult] = []
+        self.coverage: list[AttemptTally] = []  # per recipient, for the metrics
         self._events: list[EventRecord] = []
         self._tallies: list[TlsTally] = []
         # TLS report messages are never counted in TLS reports (loop safety, tls_tallies)
@@ -95,6 +97,14 @@ class AttemptBook:
         event_kind = {"delivered": "delivery", "bounced": "bounce"}.get(status, "delay")
         self._results.append(
             RecipientResult(outcome.address, status, str(reply) if reply else None)
+        )
+        self.coverage.append(
+            AttemptTally(
+                "deferred" if status == "queued" else status,
+                tls_outcome(attempt.tls, attempt.sent, reply),
+                policy_source(attempt.tls),
+                domain,
+            )
         )
         if outcome.possible_duplicate:
             self._counts["possible_duplicates"] += 1

@@ -20,6 +20,7 @@ import asyncio
 import logging
 
 from sealpost.inbound.context import ListenerContext
+from sealpost.inbound.limits import REFUSAL_LIMITS
 from sealpost.model.envelope import InboundMessage, SessionInfo
 from sealpost.model.reply import Reply
 from sealpost.net.sockets import set_nodelay
@@ -72,6 +73,9 @@ class SmtpConnection(asyncio.Protocol):
         refused = self._ctx.limiter.acquire(self._ip, self._loop.time())
         if refused is not None:
             log.info("refused connection from %s: %s", self._ip, refused)
+            if self._ctx.metrics is not None:
+                limit = REFUSAL_LIMITS.get(refused, "other")
+                self._ctx.metrics.refused_connections.labels(limit=limit).inc()
             transport.write(refused.to_bytes())
             transport.close()
             self._closed = True
@@ -83,6 +87,8 @@ class SmtpConnection(asyncio.Protocol):
             tls = self._ctx.tls_record(transport.get_extra_info("ssl_object"))
         self._session = ServerSession(self._ctx.policy, tls=tls)
         self._ctx.connections.add(self)
+        if self._ctx.metrics is not None:
+            self._ctx.metrics.connections.labels(listener=self._ctx.name).inc()
         self._last = self._loop.time()
         self._perform(self._session.start())
         self._arm(self._ctx.timeouts.idle)
@@ -112,6 +118,8 @@ class SmtpConnection(asyncio.Protocol):
             self._counted = False
             self._ctx.limiter.release(self._ip, ip_slot=self._ip_slot)
             self._ip_slot = False
+            if self._ctx.metrics is not None:
+                self._ctx.metrics.connections.labels(listener=self._ctx.name).dec()
         self._ctx.connections.discard(self)
 
     def pause_writing(self) -> None:

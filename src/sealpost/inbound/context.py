@@ -17,6 +17,7 @@ from typing import Protocol
 from sealpost.inbound.auth import Authenticator
 from sealpost.inbound.limits import ConnectionLimiter
 from sealpost.model.tls_record import TlsRecord
+from sealpost.observability.metrics import Metrics
 from sealpost.smtp.server import ServerPolicy
 from sealpost.submission.door import Submission
 
@@ -52,6 +53,7 @@ class ListenerContext:
     ssl_context: Callable[[], ssl.SSLContext]
     tls_record: Callable[[object], TlsRecord]
     connections: set[OpenConnection] = field(default_factory=set)
+    metrics: Metrics | None = None  # open connections, refusals
 
     @property
     def implicit_tls(self) -> bool:

@@ -42,6 +42,13 @@ _REPLIES = {
     Refusal.RATE: TOO_FAST_FROM_IP,
 }
 
+# The metrics' name for each refusal (``sealpost_smtp_connections_refused{limit=...}``).
+REFUSAL_LIMITS = {
+    TOO_MANY_TOTAL: "total",
+    TOO_MANY_FROM_IP: "per_ip",
+    TOO_FAST_FROM_IP: "rate_per_ip",
+}
+
 
 _EXEMPT_MEMORY = 4096  # addresses whose exemption is remembered before starting over
 

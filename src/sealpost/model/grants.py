@@ -51,7 +51,7 @@ DESCRIPTIONS: dict[Grant, str] = {
     Grant.SENDING_DOMAINS_MODIFY: "create, update, delete and verify sending domains",
     Grant.SENDING_DOMAINS_VIEW: "read sending domains",
     Grant.SUPPRESSION_LISTS_MANAGE: "manage suppression lists (no such endpoint yet)",
-    Grant.METRICS_VIEW: "read metrics (no such endpoint yet)",
+    Grant.METRICS_VIEW: "read the deliverability summary (GET /api/v1/metrics/deliverability)",
     Grant.TLS_CHECK_VIEW: "run TLS checks of mail destinations (Sealpost)",
     Grant.QUEUE_MANAGE: "manage the delivery queue (Sealpost; no such endpoint yet)",
     Grant.TLS_REPORTS_MODIFY: "post TLS-RPT reports about our domains (Sealpost, RFC 8460)",

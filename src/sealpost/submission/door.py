@@ -23,6 +23,7 @@ summary (``activity``) what the door took in.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -82,6 +83,7 @@ class Submission:
         self._hold = local_hold or LocalHold()
         self._wake: Callable[[], None] = lambda: None
         self._held: Callable[[], None] = lambda: None
+        self._tally: Callable[[str, int], None] = lambda listener, count: None
         self.accepted = 0
         self.held = 0  # of those accepted, stored held
         self.refused = 0  # refused as a value (a sender the key may not use)
@@ -99,6 +101,10 @@ class Submission:
         """Call ``wake`` after a message is stored held (the TLS-RPT intake's wake-up: it
         reads held mail after the reply, never inside this door)."""
         self._held = wake
+
+    def on_accepted(self, tally: Callable[[str, int], None]) -> None:
+        """Call ``tally(listener, count)`` once messages are stored (the metrics)."""
+        self._tally = tally
 
     async def submit(self, message: InboundMessage) -> Accepted | ForeignSender | BadSmtpApi:
         """Durably queue ``message``; raises ``StoreError`` when it could not be stored.
@@ -130,6 +136,7 @@ class Submission:
             state="held" if held else "queued",
         )
         self.accepted += 1
+        self._tally(message.session.listener, 1)
         if held:
             self.held += 1
             self._held()
@@ -174,6 +181,8 @@ class Submission:
             documents=documents(ids) if documents else (),
         )
         self.accepted += len(items)
+        for listener, count in Counter(i.message.session.listener for i in items).items():
+            self._tally(listener, count)
         held = sum(1 for item in items if item.state == "held")
         self.held += held
         if held < len(items):

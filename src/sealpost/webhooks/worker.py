@@ -106,9 +106,16 @@ class WebhookWorker:
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._leased_until: dict[str, float] = {}  # webhooks whose cursor this node holds
+        self._observe: Callable[[str, float | None], None] = lambda result, lag: None
         self._others_until: dict[str, float] = {}  # held by another node: look again then
 
     # -- lifecycle ------------------------------------------------------------------------
+
+    def on_batch(self, observe: Callable[[str, float | None], None]) -> None:
+        """Call ``observe(result, lag)`` after each batch POST (the metrics): ``delivered``
+        with the seconds from its oldest event to the 2xx, ``failed`` (retried later) or
+        ``dropped`` (given up) with None."""
+        self._observe = observe
 
     def start(self) -> None:
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
@@ -260,7 +267,8 @@ class WebhookWorker:
         result = await self.sender.post(
             hook, payload.encode(payload.batch(events)), pending.batch_id
         )
-        return await self._settle(hook, state, pending, result)
+        oldest = min(e.timestamp for e in events)
+        return await self._settle(hook, state, pending, result, oldest)
 
     def _advance(self, state: DeliveryState, pending: PendingBatch) -> DeliveryState:
         return replace(state, cursor=pending.last_event_id, pending=None)
@@ -273,7 +281,12 @@ class WebhookWorker:
         )
 
     async def _settle(
-        self, hook: Webhook, state: DeliveryState, pending: PendingBatch, result: PostResult
+        self,
+        hook: Webhook,
+        state: DeliveryState,
+        pending: PendingBatch,
+        result: PostResult,
+        oldest: float,
     ) -> float:
         now = self.clock()
         attempts = pending.attempts + 1
@@ -288,6 +301,7 @@ class WebhookWorker:
         if result.ok:
             state = replace(self._advance(state, pending), last_successful=now)
             await save_state(self.store, state, now)
+            self._observe("delivered", now - oldest)
             return 0.0
         due = cfg.retry.next_attempt(attempts, pending.first_attempt_at, now)
         state = replace(state, last_failure=now)
@@ -308,7 +322,9 @@ class WebhookWorker:
                 dropped, now=now, retention=cfg.status_retention, limit=cfg.status_limit
             )
             await save_state(self.store, self._advance(state, pending), now)
+            self._observe("dropped", None)
             return 0.0
+        self._observe("failed", None)
         log.info(
             "webhook %s (%s): batch %s attempt %d failed (%s); next in %.0f s",
             hook.id,

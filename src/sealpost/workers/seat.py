@@ -12,6 +12,9 @@ The supervisor creates all of it before the first fork: the listening sockets (o
 - the ready pipe, one per worker: ``ready`` once its listeners are serving, or ``error ...``
   when it could not start.
 
+The run's metrics directory: every worker keeps its metric values in files there, and the
+primary's metrics listener adds them up (``observability.multiprocess``).
+
 Worker 0 is the primary. A ``SharedCounter`` (anonymous shared memory, 8 bytes) tells the
 workers that the primary changed the DKIM signing keys (the sending-domains API runs there).
 """
@@ -57,6 +60,7 @@ class WorkerSeat:
     wake_write: int  # everyone else's end (non-blocking)
     keys_changed: SharedCounter
     ready: int = -1  # write end of this worker's ready pipe
+    metrics_dir: str = ""  # the run's directory of metric files (observability/multiprocess)
     pid: int = field(default_factory=os.getpid)
 
     @property

@@ -12,8 +12,9 @@ Then it only supervises, in a plain ``selectors`` loop with no threads:
 - ready: once every worker has reported ready on its pipe, ``on_ready`` runs (the caller
   prints the ``sealpost ready: ...`` line). A worker that fails before that stops everything.
 - a worker that dies later (``kill -9``, a crash) has its connections forgotten in the
-  limit table and is forked again on the same seat; the primary's successor releases the
-  delivery leases before it dispatches, being the only dispatcher. More than
+  limit table (and ``on_exit`` drops its live metric gauges) and is forked again on the
+  same seat; the primary's successor releases the delivery leases before it dispatches,
+  being the only dispatcher. More than
   ``max_restarts`` restarts within ``restart_window`` seconds stop the server: error line,
   exit status 1.
 - SIGHUP is forwarded to every worker (each reloads its certificates). SIGTERM and SIGINT
@@ -78,8 +79,12 @@ class Supervisor:
         stop_timeout: float = 60.0,
         max_restarts: int = 5,
         restart_window: float = 60.0,
+        metrics_dir: str = "",
+        on_exit: Callable[[int], None] = lambda pid: None,
     ) -> None:
         self.count = count
+        self._metrics_dir = metrics_dir
+        self._on_exit = on_exit  # a worker's pid, once it is reaped
         self._sockets = sockets
         self._main = main
         self._on_ready = on_ready
@@ -182,6 +187,7 @@ class Supervisor:
             wake_write=-1 if primary else self._wake_write,
             keys_changed=self._keys_changed,
             ready=ready_write,
+            metrics_dir=self._metrics_dir,
         )
 
     def _on_report(self, child: _Child) -> None:
@@ -222,6 +228,7 @@ class Supervisor:
             self._on_report_leftover(child)
             os.close(child.ready_fd)
             self._board.forget_worker(child.index)
+            self._on_exit(pid)
             self._exited(child, _describe(status))
 
     def _on_report_leftover(self, child: _Child) -> None:

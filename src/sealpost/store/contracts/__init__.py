@@ -17,6 +17,7 @@ from sealpost.store.contracts.delay_notices import DelayNotices
 from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.domain_slots import DomainSlots
 from sealpost.store.contracts.events import EventStore
+from sealpost.store.contracts.gauges import StoreGauges
 from sealpost.store.contracts.keys import KeyStore
 from sealpost.store.contracts.nodes import NodeRegistry
 from sealpost.store.contracts.policies import PolicyStore
@@ -51,6 +52,7 @@ __all__ = [
     "ReceivedTlsReports",
     "Spool",
     "Store",
+    "StoreGauges",
     "TlsMemory",
     "TlsReportStore",
     "WebhookStateStore",
@@ -87,6 +89,7 @@ class Store(
     ConfigChanges,
     DelayNotices,
     WebhookStateStore,
+    StoreGauges,
     Protocol,
 ):
     """What ``open_store`` returns: one backend serving every store contract."""

@@ -11,6 +11,7 @@ from typing import Self
 
 from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
+from sealpost.store.memory.gauges import MemoryGauges
 from sealpost.store.memory.queue import MemoryQueue
 from sealpost.store.memory.received_reports import MemoryReceivedReports
 from sealpost.store.memory.tls_memory import MemoryTlsMemory
@@ -18,6 +19,7 @@ from sealpost.store.memory.webhook_state import MemoryWebhookState
 
 
 class MemoryStore(
+    MemoryGauges,
     MemoryQueue,
     MemoryWebhookState,
     MemoryTlsMemory,
@@ -28,8 +30,9 @@ class MemoryStore(
     """What ``open_store("memory://")`` returns: the queue with its event stream and records
     (``memory.queue``, ``memory.events``, ``memory.records``) and the webhooks' delivery
     state (``memory.webhook_state``), the TLS memory (``memory.tls_memory``), the received
-    TLS-RPT reports (``memory.received_reports``), the per-domain slots (``local_slots``) and the
-    running nodes (``local_nodes``); open and close do nothing."""
+    TLS-RPT reports (``memory.received_reports``), the per-domain slots (``local_slots``), the
+    running nodes (``local_nodes``) and the metrics' queue depth (``memory.gauges``); open and
+    close do nothing."""
 
     def __init__(self) -> None:
         MemoryQueue.__init__(self)

@@ -55,6 +55,7 @@ class Database:
         self._max_batch = max_batch
         self._pool: asyncpg.Pool | None = None
         self._writer: GroupCommitWriter | None = None
+        self._commit_observer: Callable[[float], None] | None = None  # StoreGauges
         self._listener: QueueListener | None = None
         self._open_lock = asyncio.Lock()
         self.migrated: tuple[int, int] = (0, 0)
@@ -104,6 +105,7 @@ class Database:
             self.url, min_size=1, max_size=self._readers, timeout=_CONNECT_TIMEOUT
         )
         writer = GroupCommitWriter(self._connect_writer, max_batch=self._max_batch)
+        writer.observer = self._commit_observer
         await writer.start()
         self._writer = writer
         self._listener = QueueListener(self._connect)

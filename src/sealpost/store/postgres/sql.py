@@ -50,6 +50,10 @@ SELECT_RECIPIENTS_OF = """SELECT message_id, address, status, attempts, last_rep
 SUMMARY_COLUMNS = """id, mail_from, rcpt_count, size, created_at, state, next_attempt_at,
     attempts, listener, tls_version"""
 COUNT_BY_STATE = "SELECT state, count(*) FROM messages GROUP BY state"
+# The metrics' queue depth: ranges of the index messages_state (state, id), so the cost
+# follows the waiting mail, never the done history. Ids sort by arrival (model/ids.py).
+COUNT_IN_STATE = "SELECT count(*) FROM messages WHERE state = $1"
+OLDEST_IN_STATE = "SELECT created_at FROM messages WHERE state = $1 ORDER BY id LIMIT 1"
 
 # Due order from the partial index messages_due (held mail is not in it); rows another node
 # (or this one) has locked are skipped, not waited for, and an expired lease counts as no

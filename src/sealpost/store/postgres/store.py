@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sealpost.store.postgres.domain_slots import PostgresDomainSlots
 from sealpost.store.postgres.events import PostgresEvents
+from sealpost.store.postgres.gauges import PostgresGauges
 from sealpost.store.postgres.nodes import PostgresNodes
 from sealpost.store.postgres.queue import PostgresQueue
 from sealpost.store.postgres.received_reports import PostgresReceivedReports
@@ -15,6 +16,7 @@ from sealpost.store.postgres.webhook_state import PostgresWebhookState
 
 class PostgresStore(
     PostgresQueue,
+    PostgresGauges,
     PostgresEvents,
     PostgresRecords,
     PostgresWebhookState,

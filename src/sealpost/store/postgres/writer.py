@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,7 @@ class _Request:
     future: asyncio.Future[Any]
     events: bool  # appends events: take the events lock first
     notify: bool  # queues mail: NOTIFY the other nodes at COMMIT
+    queued_at: float = 0.0  # time.monotonic() when submitted, for the commit observer
 
 
 class GroupCommitWriter:
@@ -73,6 +75,7 @@ class GroupCommitWriter:
         self.commits = 0
         self.writes = 0
         self.failed_batches = 0
+        self.observer: Callable[[float], None] | None = None  # each committed write's wait
 
     async def start(self) -> None:
         self._conn = await self._connect()
@@ -83,7 +86,7 @@ class GroupCommitWriter:
         if self._closed:
             raise StoreError("the queue store is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Request(op, future, events, notify))
+        self._queue.put_nowait(_Request(op, future, events, notify, time.monotonic()))
         return await future
 
     async def stop(self) -> None:
@@ -153,6 +156,7 @@ class GroupCommitWriter:
             if any(error is None for _, _, error in outcomes):
                 await conn.execute("; ".join([*control, *([sql.NOTIFY_QUEUE] * notify), "COMMIT"]))
                 self.commits += 1
+                _observe(self.observer, outcomes)
             else:
                 await conn.execute("; ".join([*control, "ROLLBACK"]))
         except Exception as exc:  # connection lost, server shutting down: the whole batch
@@ -180,6 +184,21 @@ class GroupCommitWriter:
             self._conn = conn
         except Exception:
             conn.terminate()
+
+
+def _observe(
+    observer: Callable[[float], None] | None,
+    outcomes: list[tuple[_Request, Any, BaseException | None]],
+) -> None:
+    if observer is None:
+        return
+    now = time.monotonic()
+    try:  # the writes are committed: a failing observer must not turn them into errors
+        for request, _, error in outcomes:
+            if error is None:
+                observer(now - request.queued_at)
+    except Exception:
+        log.exception("commit observer failed")
 
 
 def _as_store_error(exc: BaseException) -> StoreError:

@@ -39,6 +39,7 @@ class Database:
         self._reader_count = max(1, readers)
         self._conn: sqlite3.Connection | None = None
         self._writer: GroupCommitWriter | None = None
+        self._commit_observer: Callable[[float], None] | None = None  # StoreGauges
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._executor: ThreadPoolExecutor | None = None
         self._open_lock = asyncio.Lock()
@@ -71,6 +72,7 @@ class Database:
             self._conn = conn
             self._executor = ThreadPoolExecutor(self._reader_count, "sealpost-store-read")
             self._writer = GroupCommitWriter(conn, lock_path=writer_lock_path(self.path))
+            self._writer.observer = self._commit_observer
             self._writer.start()
 
     async def migrate(self) -> tuple[int, int]:

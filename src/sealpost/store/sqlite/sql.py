@@ -49,6 +49,10 @@ SELECT_RECIPIENTS = """SELECT address, status, attempts, last_reply FROM recipie
 SUMMARY_COLUMNS = """id, mail_from, rcpt_count, size, created_at, state, next_attempt_at,
     attempts, listener, tls_version"""
 COUNT_BY_STATE = "SELECT state, count(*) FROM messages GROUP BY state"
+# The metrics' queue depth: ranges of the index messages_state (state, id), so the cost
+# follows the waiting mail, never the done history. Ids sort by arrival (model/ids.py).
+COUNT_IN_STATE = "SELECT count(*) FROM messages WHERE state = ?"
+OLDEST_IN_STATE = "SELECT created_at FROM messages WHERE state = ? ORDER BY id LIMIT 1"
 
 # Held messages sit in their own ('held', ...) range of messages_due: the walk never sees them.
 SELECT_DUE = """SELECT rowid FROM messages INDEXED BY messages_due

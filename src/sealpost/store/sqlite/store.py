@@ -5,6 +5,7 @@ from __future__ import annotations
 from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.sqlite.events import SqliteEvents
+from sealpost.store.sqlite.gauges import SqliteGauges
 from sealpost.store.sqlite.queue import SqliteQueue
 from sealpost.store.sqlite.received_reports import SqliteReceivedReports
 from sealpost.store.sqlite.records import SqliteRecords
@@ -15,6 +16,7 @@ from sealpost.store.sqlite.webhook_state import SqliteWebhookState
 
 class SqliteStore(
     SqliteQueue,
+    SqliteGauges,
     SqliteEvents,
     SqliteRecords,
     SqliteWebhookState,

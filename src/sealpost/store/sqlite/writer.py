@@ -33,6 +33,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ class _Request:
     op: WriteOp
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    queued_at: float = 0.0  # time.monotonic() when submitted, for the commit observer
 
 
 Outcome = tuple[_Request, Any, BaseException | None]  # (request, result, error)
@@ -76,6 +78,8 @@ class GroupCommitWriter:
         self.commits = 0
         self.writes = 0
         self.failed_batches = 0
+        # Called from this thread with each committed write's wait (``StoreGauges``).
+        self.observer: Callable[[float], None] | None = None
 
     def start(self) -> None:
         if self._lock_path is not None:
@@ -89,7 +93,7 @@ class GroupCommitWriter:
             raise StoreError("the queue store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put(_Request(op, future, loop))
+        self._queue.put(_Request(op, future, loop, time.monotonic()))
         return await future
 
     def stop(self) -> None:
@@ -173,6 +177,7 @@ class GroupCommitWriter:
             if any(error is None for _, _, error in outcomes):
                 conn.execute("COMMIT")
                 self.commits += 1
+                _observe(self.observer, outcomes)
             else:
                 conn.execute("ROLLBACK")
         except Exception as exc:  # disk full, I/O error, closed connection: the whole batch
@@ -189,6 +194,18 @@ class GroupCommitWriter:
         with contextlib.suppress(Exception):  # a broken connection; every caller is told so
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+
+
+def _observe(observer: Callable[[float], None] | None, outcomes: list[Outcome]) -> None:
+    if observer is None:
+        return
+    now = time.monotonic()
+    try:  # the writes are committed: a failing observer must not turn them into errors
+        for request, _, error in outcomes:
+            if error is None:
+                observer(now - request.queued_at)
+    except Exception:
+        log.exception("commit observer failed")
 
 
 def _begin(conn: sqlite3.Connection) -> None:

@@ -54,28 +54,38 @@ def cluster_markdown(report: BenchReport) -> str:
 
 
 def _table(title: str, intro: str, points: list[ClusterPoint]) -> str:
+    outbound = points[0].case == CLUSTER_OUT
+    middle = "Steady msgs/s | To first s" if outbound else "p50 ms | p99 ms"
+    last = "Sink sessions" if outbound else "Stored"
     lines = [
         title,
         "",
         intro,
         "CPU ms/msg: user+sys of every node's process tree per message; PG backends: the "
         "PostgreSQL processes serving this run's database; PG server: every PostgreSQL "
-        "process (on a shared server, other clients too); WAL: server-wide.",
+        "process (on a shared server, other clients too); WAL: the records of this database's "
+        "transactions (pg_waldump).",
         "",
-        "| Setup | Conc. | Msgs | Errors | msgs/s | p50 ms | p99 ms | Sealpost CPU ms/msg "
+        f"| Setup | Conc. | Msgs | Errors | msgs/s | {middle} | Sealpost CPU ms/msg "
         "| PG backends CPU ms/msg | PG server CPU ms/msg | WAL KB/msg | PG conns | Peak RSS MB "
-        "| Stored |",
+        f"| {last} |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in points:
         wal = p.wal_bytes_per_message
         conns = p.pg.peak_backends if p.pg else None
+        if outbound:
+            middle = f"{_f(p.steady_msgs_per_s)} | {_f(p.to_first)}"
+            tail = p.sink_sessions
+        else:
+            middle = f"{_f(p.p50_ms)} | {_f(p.p99_ms)}"
+            tail = p.stored
         lines.append(
             f"| {p.label} | {p.concurrency} | {p.messages} | {p.errors} | {p.msgs_per_s:.1f} "
-            f"| {_f(p.p50_ms)} | {_f(p.p99_ms)} | {_f(p.cpu_ms)} | {_f(p.pg_backend_cpu_ms)} "
+            f"| {middle} | {_f(p.cpu_ms)} | {_f(p.pg_backend_cpu_ms)} "
             f"| {_f(p.pg_server_cpu_ms)} | {_f(None if wal is None else wal / 1024)} "
             f"| {'n/a' if conns is None else conns} | {p.peak_rss_bytes / 2**20:.1f} "
-            f"| {'n/a' if p.stored is None else p.stored} |"
+            f"| {'n/a' if tail is None else tail} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -42,6 +42,14 @@ class ClusterPoint:
     def msgs_per_s(self) -> float:
         return self.messages / self.elapsed if self.elapsed > 0 else 0.0
 
+    @property
+    def steady_msgs_per_s(self) -> float | None:
+        """cluster-out: first to last message at the sink, without the start-up."""
+        if self.to_first is None or self.messages < 2:
+            return None
+        span = self.elapsed - self.to_first
+        return (self.messages - 1) / span if span > 0 else None
+
     def per_message_ms(self, seconds: float | None) -> float | None:
         """``seconds`` of CPU as milliseconds per message."""
         if seconds is None or not self.messages:
@@ -62,6 +70,14 @@ class ClusterPoint:
 
     @property
     def wal_bytes_per_message(self) -> float | None:
+        """The database's WAL per message (pg_waldump); None where it could not be read."""
+        if self.pg is None or self.pg.db_wal_bytes is None or not self.messages:
+            return None
+        return self.pg.db_wal_bytes / self.messages
+
+    @property
+    def server_wal_bytes_per_message(self) -> float | None:
+        """Every client's WAL over the window, per message of this one."""
         if self.pg is None or not self.messages:
             return None
         return self.pg.wal_bytes / self.messages
@@ -84,6 +100,7 @@ class ClusterPoint:
             "errors": self.errors,
             "elapsed_s": round(self.elapsed, 4),
             "msgs_per_s": round(self.msgs_per_s, 2),
+            "steady_msgs_per_s": _r(self.steady_msgs_per_s),
             "p50_ms": _r(self.p50_ms),
             "p99_ms": _r(self.p99_ms),
             "to_first_s": _r(self.to_first),
@@ -95,6 +112,7 @@ class ClusterPoint:
             "pg_server_cpu_ms_per_msg": _r(self.pg_server_cpu_ms),
             "total_cpu_ms_per_msg": _r(self.total_cpu_ms),
             "wal_bytes_per_msg": _r(self.wal_bytes_per_message),
+            "server_wal_bytes_per_msg": _r(self.server_wal_bytes_per_message),
             "peak_rss_mb": round(self.peak_rss_bytes / 2**20, 1),
             "processes": self.processes,
             **(self.pg.to_dict() if self.pg else {}),

@@ -13,8 +13,9 @@ Owns two things. ``ScratchDatabase``: ``sealpost_bench_<pid>_<n>`` created on th
 - the CPU of the **whole server** (the postmaster's tree with its reaped children, so
   walwriter, checkpointer, autovacuum and every backend): on a shared server this includes
   every other client, so it is reported apart;
-- the **WAL** written (``pg_wal_lsn_diff`` of ``pg_current_wal_lsn()`` before and after),
-  server-wide as well;
+- the **WAL** written: server-wide (``pg_wal_lsn_diff`` of ``pg_current_wal_lsn()`` before
+  and after), and that database's share of it (``bench.pg_wal``: ``pg_waldump`` over the
+  window, records of the database's transactions);
 - the peak number of backends on the database (the nodes' connections).
 
 The process figures need the server on this machine (psutil reads ``/proc``); for a remote
@@ -35,6 +36,7 @@ from types import TracebackType
 import asyncpg
 import psutil
 
+from bench.pg_wal import database_wal_bytes, waldump_binary
 from bench.resources import tree_cpu_seconds
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -87,12 +89,14 @@ class PgUsage:
     server_cpu_seconds: float | None  # the whole server, every client included
     wal_bytes: int  # server-wide
     peak_backends: int | None  # connections to the scratch database
+    db_wal_bytes: int | None = None  # the scratch database's transactions (pg_waldump)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "pg_backend_cpu_s": _round(self.backend_cpu_seconds),
             "pg_server_cpu_s": _round(self.server_cpu_seconds),
             "pg_wal_bytes": self.wal_bytes,
+            "pg_db_wal_bytes": self.db_wal_bytes,
             "pg_peak_backends": self.peak_backends,
         }
 
@@ -133,6 +137,16 @@ class PgMonitor:
         self.interval = interval
         self.usage: PgUsage | None = None
         self._master = postmaster_pid(db.admin_url)
+        self._waldump = None
+        self._data_directory = ""
+        self._oid = 0
+        if self._master is not None:
+            version = int(str(admin_value(db.admin_url, "SHOW server_version_num")))
+            self._waldump = waldump_binary(version)
+            self._data_directory = str(admin_value(db.admin_url, "SHOW data_directory"))
+            self._oid = int(
+                str(db.value("SELECT oid FROM pg_database WHERE datname = current_database()"))
+            )
         self._first: dict[int, float] = {}  # backend pid -> CPU at its first sample
         self._last: dict[int, float] = {}
         self._peak = 0
@@ -164,9 +178,11 @@ class PgMonitor:
             self._sample()
             backend = sum(self._last[pid] - self._first[pid] for pid in self._last)
             server = max(0.0, tree_cpu_seconds(self._master) - self._server_start)
-        wal = wal_bytes_between(self.db.admin_url, self._lsn, wal_lsn(self.db.admin_url))
+        end = wal_lsn(self.db.admin_url)
+        wal = wal_bytes_between(self.db.admin_url, self._lsn, end)
         peak = self._peak if self._master is not None else None
-        self.usage = PgUsage(backend, server, wal, peak)
+        db_wal = database_wal_bytes(self._waldump, self._data_directory, self._lsn, end, self._oid)
+        self.usage = PgUsage(backend, server, wal, peak, db_wal)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -89,7 +89,7 @@ def test_inbound_every_topology_stores_exactly_what_it_acknowledged(report: Benc
         assert p.pg.server_cpu_seconds >= p.pg.backend_cpu_seconds
         assert p.pg.peak_backends is not None and p.pg.peak_backends >= p.nodes
         if os.geteuid() == 0:  # pg_waldump reads the server's pg_wal
-            assert p.pg.db_wal_bytes is not None and 0 < p.pg.db_wal_bytes
+            assert p.pg.db_wal_bytes is not None and p.pg.db_wal_bytes > 0
     assert pg2.pg is not None and pg1.pg is not None
     assert pg2.pg.peak_backends is not None and pg1.pg.peak_backends is not None
     assert pg2.pg.peak_backends > pg1.pg.peak_backends, "the second node has connections too"

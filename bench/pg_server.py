@@ -36,7 +36,7 @@ from types import TracebackType
 import asyncpg
 import psutil
 
-from bench.pg_wal import database_wal_bytes, waldump_binary
+from bench.pg_wal import WalReservation, database_wal_bytes, waldump_binary
 from bench.resources import tree_cpu_seconds
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -140,6 +140,7 @@ class PgMonitor:
         self._waldump = None
         self._data_directory = ""
         self._oid = 0
+        self._reservation: WalReservation | None = None
         if self._master is not None:
             version = int(str(admin_value(db.admin_url, "SHOW server_version_num")))
             self._waldump = waldump_binary(version)
@@ -157,6 +158,8 @@ class PgMonitor:
         self._thread = threading.Thread(target=self._run, name="pg-monitor", daemon=True)
 
     def __enter__(self) -> PgMonitor:
+        if self._waldump is not None:  # keep the window's WAL until pg_waldump has read it
+            self._reservation = WalReservation(self.db.admin_url).__enter__()
         self._lsn = wal_lsn(self.db.admin_url)
         self._since = time.time()
         if self._master is not None:

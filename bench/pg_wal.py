@@ -8,20 +8,76 @@ DBOID``), plus every other record of the same transactions (their COMMIT records
 of no transaction of that database (checkpoints, other databases) are left out.
 
 It needs the server on this machine (its ``data_directory`` readable, which root has) and
-the WAL still in ``pg_wal`` (a window of minutes is far below ``max_wal_size``); otherwise
-the figure is ``None`` and the report falls back to the server-wide count.
+the WAL still in ``pg_wal``: a checkpoint recycles the segments before its redo point, within
+seconds on a busy server, so ``WalReservation`` holds a *temporary* physical replication slot
+(``pg_create_physical_replication_slot(name, true, true)``: WAL reserved from now) on a
+session of its own for the window; PostgreSQL drops a temporary slot when its session ends,
+so a benchmark killed midway leaves nothing that keeps WAL. Without it (no free slot, no
+permission) or without ``pg_waldump`` the figure is ``None`` and the report shows ``n/a``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import glob
+import os
 import re
 import subprocess
+import threading
 from collections import defaultdict
 from pathlib import Path
 
+import asyncpg
+
 _RECORD = re.compile(r"len \(rec/tot\):\s*\d+/\s*(\d+), tx:\s*(\d+),")
 _DATABASE = re.compile(r"(?:rel \d+/(\d+)/\d+| db (\d+))")
+
+
+class WalReservation:
+    """``with WalReservation(admin_url):`` the server keeps every WAL segment written from
+    entry until exit (a temporary replication slot on a session held by a thread);
+    ``held`` says whether it worked."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.name = f"sealpost_bench_wal_{os.getpid()}_{id(self)}"
+        self.held = False
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-slot", daemon=True)
+
+    def __enter__(self) -> WalReservation:
+        self._thread.start()
+        self._ready.wait(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        asyncio.run(self._hold())
+
+    async def _hold(self) -> None:
+        try:
+            conn = await asyncpg.connect(self.admin_url, timeout=10)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self._ready.set()
+            return
+        try:
+            await conn.execute(
+                "SELECT pg_create_physical_replication_slot($1, true, true)", self.name
+            )
+            self.held = True
+        except asyncpg.PostgresError:
+            pass
+        finally:
+            self._ready.set()
+        try:
+            while not self._stop.is_set():
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.close()  # a temporary slot goes with its session
 
 
 def waldump_binary(server_version_num: int) -> Path | None:

@@ -143,11 +143,14 @@ class PgMonitor:
         self._reservation: WalReservation | None = None
         if self._master is not None:
             version = int(str(admin_value(db.admin_url, "SHOW server_version_num")))
-            self._waldump = waldump_binary(version)
-            self._data_directory = str(admin_value(db.admin_url, "SHOW data_directory"))
             self._oid = int(
                 str(db.value("SELECT oid FROM pg_database WHERE datname = current_database()"))
             )
+            try:  # a superuser (or pg_read_all_settings) may read it
+                self._data_directory = str(admin_value(db.admin_url, "SHOW data_directory"))
+                self._waldump = waldump_binary(version)
+            except asyncpg.PostgresError:
+                self._waldump = None  # no WAL attribution: reported as n/a
         self._first: dict[int, float] = {}  # backend pid -> CPU at its first sample
         self._last: dict[int, float] = {}
         self._peak = 0

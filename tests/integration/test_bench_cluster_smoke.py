@@ -86,7 +86,9 @@ def test_inbound_every_topology_stores_exactly_what_it_acknowledged(report: Benc
         assert p.pg is not None and p.pg.wal_bytes > 0
         assert p.pg.backend_cpu_seconds is not None and p.pg.backend_cpu_seconds > 0
         assert p.pg.server_cpu_seconds is not None
-        assert p.pg.server_cpu_seconds >= p.pg.backend_cpu_seconds
+        # the whole server counts at least the backends (to a few 10 ms clock ticks: the
+        # two are read at slightly different moments)
+        assert p.pg.server_cpu_seconds >= p.pg.backend_cpu_seconds - 0.05
         assert p.pg.peak_backends is not None and p.pg.peak_backends >= p.nodes
         if os.geteuid() == 0:  # pg_waldump reads the server's pg_wal
             assert p.pg.db_wal_bytes is not None and p.pg.db_wal_bytes > 0

@@ -8,13 +8,20 @@ FUZZ_TARGETS ?= smtp_server client_replies mta_sts dsn_parse rfc822 config_loade
 FUZZ_WORK ?= .fuzz-work
 FUZZ_ARGS ?=
 
-.PHONY: bench bench-quick fuzz
+.PHONY: bench bench-quick bench-cluster fuzz
 
 bench:
 	$(PYTHON) -m bench.run $(BENCH_ARGS)
 
 bench-quick:
 	$(PYTHON) -m bench.run --quick $(BENCH_ARGS)
+
+# The cluster cases (docs/benchmarks.md, "Cluster"): SQLite with 1 node against PostgreSQL
+# with 1 and 2 nodes, and claim_due at 10k and 1M on PostgreSQL. Needs a PostgreSQL server
+# (--pg-url, default postgresql://postgres@127.0.0.1:5432/postgres; each run creates and
+# drops its own databases), neither root nor Postfix; root reads pg_waldump's WAL figures.
+bench-cluster:
+	$(PYTHON) -m bench.run --cases cluster $(BENCH_ARGS)
 
 # Each target runs for FUZZ_SECONDS, one after the other (nice'd), starting from its corpus
 # in fuzz/corpus/<target>; new inputs go to $(FUZZ_WORK) and only those that reach new code

@@ -17,7 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.api_case import ApiMeasurement, ApiSettings, run_api
-from bench.cases import Bounds, Case
+from bench.cases import CASES, Bounds, Case
+from bench.claim_scale_pg import PgQueuePoint, run_claim_scale_pg
+from bench.cluster_cases import ClusterSettings, run_cluster_inbound, run_cluster_outbound
+from bench.cluster_results import ClusterPoint
 from bench.loadgen import LoadSpec, run_load
 from bench.machine import Machine, describe_machine
 from bench.outbound import OutboundMeasurement, OutboundSettings, run_outbound
@@ -28,6 +31,7 @@ from bench.peers import (
     Server,
     make_pki,
 )
+from bench.pg_server import DEFAULT_PG_URL
 from bench.queue_scale import QueuePoint, run_queue_scale
 from bench.resources import ResourceUsage, TreeMonitor
 from bench.results import LoadResult
@@ -53,6 +57,21 @@ class BenchOptions:
     queue_sizes: tuple[int, ...] = ()  # (): no queue-scale case
     delivery_disabled_line: bool = False  # also measure the "delivery disabled" variant
     also_workers: tuple[int, ...] = ()  # also measure Sealpost with [server] workers = each
+    cluster_in: bool = False  # SQLite 1 node / PostgreSQL 1 and 2 nodes, inbound
+    cluster_out_messages: int = 0  # the same, outbound drain of N messages (0: not run)
+    claim_pg_sizes: tuple[int, ...] = ()  # claim_due on PostgreSQL at these sizes
+    cluster_case: Case = CASES["c"]  # the inbound workload of cluster-in
+    pg_url: str = DEFAULT_PG_URL  # the server the PostgreSQL cases create databases on
+
+    @property
+    def needs_servers(self) -> bool:
+        return bool(
+            self.cases
+            or self.outbound_messages
+            or self.api
+            or self.cluster_in
+            or self.cluster_out_messages
+        )
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,8 @@ class BenchReport:
     api: list[ApiMeasurement] = field(default_factory=list)
     queue: list[QueuePoint] = field(default_factory=list)
     configs: list[BenchConfig] = field(default_factory=list)  # every Sealpost config used
+    cluster: list[ClusterPoint] = field(default_factory=list)
+    claim_pg: list[PgQueuePoint] = field(default_factory=list)
 
     def find(self, case: str, concurrency: int, server: str) -> Measurement | None:
         for m in self.measurements:
@@ -107,7 +128,9 @@ def run_benchmark(options: BenchOptions, workdir: Path | None = None) -> BenchRe
     try:
         if options.queue_sizes:  # first: it needs no server, and leaves nothing running
             report.queue = run_queue_scale(base, options.queue_sizes)
-        if not (options.cases or options.outbound_messages or options.api):
+        if options.claim_pg_sizes:
+            report.claim_pg = run_claim_scale_pg(options.claim_pg_sizes, options.pg_url)
+        if not options.needs_servers:
             return report
         pki = make_pki(base / "pki")
         if options.cases:
@@ -118,10 +141,28 @@ def run_benchmark(options: BenchOptions, workdir: Path | None = None) -> BenchRe
             )
         if options.api:
             report.api = run_api(base, pki, ApiSettings.from_bounds(options), report.configs)
+        run_cluster(base, pki, options, report)
     finally:
         if not options.keep_workdir and workdir is None:
             shutil.rmtree(base, ignore_errors=True)
     return report
+
+
+def run_cluster(base: Path, pki: Pki, options: BenchOptions, report: BenchReport) -> None:
+    """The cluster cases (``bench.cluster_cases``), inbound first."""
+    settings = ClusterSettings(
+        concurrencies=options.concurrencies,
+        time_limit=options.bounds.time_limit,
+        max_messages=options.bounds.max_messages,
+        processes=options.processes,
+        inbound_case=options.cluster_case,
+        outbound_messages=options.cluster_out_messages,
+        admin_url=options.pg_url,
+    )
+    if options.cluster_in:
+        report.cluster += run_cluster_inbound(base, pki, settings, report.configs)
+    if options.cluster_out_messages:
+        report.cluster += run_cluster_outbound(base, pki, settings, report.configs)
 
 
 def run_inbound(base: Path, pki: Pki, options: BenchOptions, report: BenchReport) -> None:

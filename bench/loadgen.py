@@ -5,7 +5,8 @@ over ``processes`` worker processes (so the generator is not the bottleneck, and
 Python interpreter's GIL), each session carrying up to ``messages_per_connection`` messages;
 the run stops at ``max_messages`` messages *or* ``time_limit`` seconds, whichever comes first
 (sessions finish the message they are in). Every process starts on one barrier and returns a
-``WorkerSample``; ``run_load`` merges them into one ``LoadResult``.
+``WorkerSample``; ``run_load`` merges them into one ``LoadResult``. With ``more_targets`` (the
+other nodes of a cluster) the run's connections go round-robin over every target.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ class LoadSpec:
     max_messages: int
     time_limit: float
     processes: int = 2
+    more_targets: tuple[Target, ...] = ()  # other nodes: connections go round-robin over all
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        return (self.target, *self.more_targets)
 
 
 @dataclass(frozen=True)
@@ -42,18 +48,21 @@ class _Share:
     index: int
     connections: int
     budget: int
+    first: int = 0  # the run-wide index of this process's first connection
 
 
 def split(spec: LoadSpec) -> list[_Share]:
     """Connections and message budget, spread as evenly as possible over the processes."""
     count = max(1, min(spec.processes, spec.connections))
     shares = []
+    first = 0
     for index in range(count):
         connections = spec.connections // count + (index < spec.connections % count)
         budget = spec.max_messages * connections // spec.connections
-        shares.append(_Share(index, connections, budget))
+        shares.append(_Share(index, connections, budget, first))
+        first += connections
     leftover = spec.max_messages - sum(s.budget for s in shares)
-    shares[0] = _Share(0, shares[0].connections, shares[0].budget + leftover)
+    shares[0] = _Share(0, shares[0].connections, shares[0].budget + leftover, 0)
     return shares
 
 
@@ -119,9 +128,9 @@ async def _drive(spec: LoadSpec, share: _Share) -> WorkerSample:
         budget[0] -= 1
         return True
 
-    async def connection_loop() -> None:
+    async def connection_loop(target: Target) -> None:
         while take():  # the ticket taken here is the session's first message
-            session = SmtpSession(spec.target, tls)
+            session = SmtpSession(target, tls)
             try:
                 await session.open()
             except SessionError as exc:
@@ -145,7 +154,11 @@ async def _drive(spec: LoadSpec, share: _Share) -> WorkerSample:
                     break
             await session.close(polite=healthy)
 
-    tasks = [asyncio.create_task(connection_loop()) for _ in range(share.connections)]
+    targets = spec.targets
+    tasks = [
+        asyncio.create_task(connection_loop(targets[(share.first + k) % len(targets)]))
+        for k in range(share.connections)
+    ]
     hard_stop = spec.time_limit + 2 * spec.target.step_timeout
     _, pending = await asyncio.wait(tasks, timeout=hard_stop)
     for task in pending:

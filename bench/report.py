@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from bench.cluster_report import cluster_json, cluster_markdown
 from bench.config_report import changes_markdown
 from bench.harness import BenchReport, Measurement
 from bench.outbound import CACHED_POSTFIX
@@ -94,6 +95,10 @@ def to_json(report: BenchReport) -> str:
             "api": options.api,
             "queue_sizes": list(options.queue_sizes),
             "delivery_disabled_line": options.delivery_disabled_line,
+            "cluster_in": options.cluster_in,
+            "cluster_case": options.cluster_case.key,
+            "cluster_out_messages": options.cluster_out_messages,
+            "claim_pg_sizes": list(options.claim_pg_sizes),
         },
         "settings": report.settings,
         "sealpost_configs": [
@@ -107,6 +112,7 @@ def to_json(report: BenchReport) -> str:
         "outbound_ratio_cached": outbound_ratio(report, CACHED_POSTFIX),
         "api": [m.to_dict() for m in report.api],
         "queue": [p.to_dict() for p in report.queue],
+        **cluster_json(report),
     }
     return json.dumps(document, indent=2)
 
@@ -123,6 +129,8 @@ def to_markdown(report: BenchReport) -> str:
         parts.append(api_markdown(report))
     if report.queue:
         parts.append(queue_markdown(report))
+    if report.cluster or report.claim_pg:
+        parts.append(cluster_markdown(report))
     return "\n".join(parts)
 
 

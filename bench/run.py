@@ -13,13 +13,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.cases import FULL, QUICK, Bounds, Case, parse_cases, parse_concurrencies
+from bench.cases import CASES, FULL, QUICK, Bounds, Case, parse_cases, parse_concurrencies
+from bench.claim_scale_pg import FULL_PG_SIZES, QUICK_PG_SIZES
 from bench.harness import BenchOptions, run_benchmark
 from bench.peers import PeerError
+from bench.pg_server import DEFAULT_PG_URL
 from bench.queue_scale import FULL_SIZES, QUICK_SIZES, parse_sizes
 from bench.report import to_json, to_markdown
 
 FULL_OUTBOUND, QUICK_OUTBOUND = 20_000, 500
+CLUSTER_IN, CLUSTER_OUT, CLAIM_PG = "cluster-in", "cluster-out", "claim-scale-pg"
+CLUSTER_KEYS = {CLUSTER_IN, CLUSTER_OUT, CLAIM_PG}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,15 +32,35 @@ def parser() -> argparse.ArgumentParser:
         description="Sealpost vs Postfix on loopback: inbound SMTP (a-c), outbound, HTTP API; "
         "the queue at scale.",
     )
-    p.add_argument("--cases", default="all", help="a,b,c,outbound,api,queue or all (default all)")
+    p.add_argument(
+        "--cases",
+        default="all",
+        help="a,b,c,outbound,api,queue or all (default all); cluster-in,cluster-out,"
+        "claim-scale-pg or cluster (those three: PostgreSQL, no Postfix)",
+    )
     p.add_argument(
         "--outbound-messages",
         type=int,
-        help="messages queued in the outbound case (default 20000; --quick 500)",
+        help="messages queued in the outbound and cluster-out cases (default 20000; --quick 500)",
     )
     p.add_argument(
         "--queue-sizes",
         help="queue sizes of the queue case (default 10000,1000000; --quick 2000,20000)",
+    )
+    p.add_argument(
+        "--claim-pg-sizes",
+        help="queue sizes of claim-scale-pg (default 10000,1000000; --quick 2000,20000)",
+    )
+    p.add_argument(
+        "--cluster-case",
+        default="c",
+        choices=sorted(CASES),
+        help="inbound workload of cluster-in (default c: STARTTLS, 50 msgs/connection)",
+    )
+    p.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_URL,
+        help=f"PostgreSQL server the cluster cases create their databases on ({DEFAULT_PG_URL})",
     )
     p.add_argument("--concurrency", default="1,10,50", help="comma list (default 1,10,50)")
     p.add_argument("--quick", action="store_true", help="short measurements (2 s / 2000 msgs)")
@@ -70,14 +94,18 @@ def options_from(argv: Sequence[str] | None = None) -> tuple[BenchOptions, argpa
     p = parser()
     args = p.parse_args(argv)
     try:
-        rest, queue = split_queue(args.cases)
+        rest, cluster = split_cluster(args.cases)
+        rest, queue = split_queue(rest) if rest else ("", False)
         cases, outbound, api = split_cases(rest) if rest else ((), False, False)
         concurrencies = parse_concurrencies(args.concurrency)
         sizes = parse_sizes(args.queue_sizes) if args.queue_sizes is not None else None
+        pg_sizes = parse_sizes(args.claim_pg_sizes) if args.claim_pg_sizes is not None else None
     except ValueError as exc:
         p.error(str(exc))
     if sizes is None:
         sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    if pg_sizes is None:
+        pg_sizes = QUICK_PG_SIZES if args.quick else FULL_PG_SIZES
     base = QUICK if args.quick else FULL
     bounds = Bounds(
         time_limit=args.time_limit if args.time_limit is not None else base.time_limit,
@@ -105,8 +133,26 @@ def options_from(argv: Sequence[str] | None = None) -> tuple[BenchOptions, argpa
         queue_sizes=sizes if queue else (),
         delivery_disabled_line=args.also_delivery_disabled,
         also_workers=also_workers,
+        cluster_in=CLUSTER_IN in cluster,
+        cluster_out_messages=out_messages if CLUSTER_OUT in cluster else 0,
+        claim_pg_sizes=pg_sizes if CLAIM_PG in cluster else (),
+        cluster_case=CASES[args.cluster_case],
+        pg_url=args.pg_url,
     )
     return options, args
+
+
+def split_cluster(text: str) -> tuple[str, frozenset[str]]:
+    """``--cases`` -> (the other cases, the cluster cases picked); ``cluster`` is all three.
+    ``all`` keeps its meaning (the Postfix comparison and the SQLite queue), without them."""
+    keys = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if not keys:
+        raise ValueError("no case given")
+    picked = {k for k in keys if k in CLUSTER_KEYS}
+    if "cluster" in keys:
+        picked = set(CLUSTER_KEYS)
+    rest = [k for k in keys if k not in CLUSTER_KEYS and k != "cluster"]
+    return ",".join(rest), frozenset(picked)
 
 
 def split_queue(text: str) -> tuple[str, bool]:

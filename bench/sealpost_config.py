@@ -154,7 +154,7 @@ def flatten(data: Mapping[str, Any]) -> dict[str, Any]:
             if path in _ARRAY_TABLES and isinstance(value, list):
                 for entry in value:
                     walk(entry, f"{path}[{entry.get('name')}].")
-            elif isinstance(value, dict) and value and path.count(".") == 0:
+            elif isinstance(value, dict) and path.count(".") == 0:  # an empty table: no leaf
                 walk(value, path + ".")
             else:
                 flat[path] = value

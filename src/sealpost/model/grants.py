@@ -25,6 +25,7 @@ class Grant(StrEnum):
     SENDING_DOMAINS_MODIFY = "sending_domains/modify"
     SENDING_DOMAINS_VIEW = "sending_domains/view"
     SUPPRESSION_LISTS_MANAGE = "suppression_lists/manage"
+    SUPPRESSION_LISTS_VIEW = "suppression_lists/view"
     METRICS_VIEW = "metrics/view"
     TLS_CHECK_VIEW = "tls_check/view"
     QUEUE_MANAGE = "queue/manage"
@@ -46,7 +47,10 @@ DESCRIPTIONS: dict[Grant, str] = {
     Grant.WEBHOOKS_VIEW: "read webhooks and their batch status",
     Grant.SENDING_DOMAINS_MODIFY: "create, update, delete and verify sending domains",
     Grant.SENDING_DOMAINS_VIEW: "read sending domains",
-    Grant.SUPPRESSION_LISTS_MANAGE: "manage suppression lists (no such endpoint yet)",
+    Grant.SUPPRESSION_LISTS_MANAGE: (
+        "add and remove suppression list entries; send with options.skip_suppression"
+    ),
+    Grant.SUPPRESSION_LISTS_VIEW: "search and read the suppression list",
     Grant.METRICS_VIEW: "read metrics (no such endpoint yet)",
     Grant.TLS_CHECK_VIEW: "run TLS checks of mail destinations (Sealpost)",
     Grant.QUEUE_MANAGE: "manage the delivery queue (Sealpost; no such endpoint yet)",

@@ -26,6 +26,7 @@ from sealpost.store.contracts.queue import (
     QueueStore,
     Spool,
 )
+from sealpost.store.contracts.suppressions import SuppressionList
 from sealpost.store.contracts.tls_memory import TlsMemory
 from sealpost.store.contracts.wakeups import QueueWakeups
 from sealpost.store.contracts.webhook_state import WebhookStateStore
@@ -46,6 +47,7 @@ __all__ = [
     "QueueWakeups",
     "Spool",
     "Store",
+    "SuppressionList",
     "TlsMemory",
     "WebhookStateStore",
 ]
@@ -78,6 +80,7 @@ class Store(
     DocumentStore,
     DelayNotices,
     WebhookStateStore,
+    SuppressionList,
     Protocol,
 ):
     """What ``open_store`` returns: one backend serving every store contract."""

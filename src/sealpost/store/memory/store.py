@@ -12,14 +12,23 @@ from typing import Self
 from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.memory.queue import MemoryQueue
+from sealpost.store.memory.suppressions import MemorySuppressions
 from sealpost.store.memory.tls_memory import MemoryTlsMemory
 from sealpost.store.memory.webhook_state import MemoryWebhookState
 
 
-class MemoryStore(MemoryQueue, MemoryWebhookState, MemoryTlsMemory, LocalDomainSlots, LocalNodes):
+class MemoryStore(
+    MemoryQueue,
+    MemoryWebhookState,
+    MemoryTlsMemory,
+    MemorySuppressions,
+    LocalDomainSlots,
+    LocalNodes,
+):
     """What ``open_store("memory://")`` returns: the queue with its event stream and records
     (``memory.queue``, ``memory.events``, ``memory.records``) and the webhooks' delivery
-    state (``memory.webhook_state``), the TLS memory (``memory.tls_memory``), the
+    state (``memory.webhook_state``), the TLS memory (``memory.tls_memory``), the suppression list
+    (``memory.suppressions``), the
     per-domain slots (``local_slots``) and the running nodes (``local_nodes``); open and
     close do nothing."""
 
@@ -27,6 +36,7 @@ class MemoryStore(MemoryQueue, MemoryWebhookState, MemoryTlsMemory, LocalDomainS
         MemoryQueue.__init__(self)
         MemoryWebhookState.__init__(self)
         MemoryTlsMemory.__init__(self)
+        MemorySuppressions.__init__(self)
 
     async def open(self) -> None:
         return None

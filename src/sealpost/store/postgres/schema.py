@@ -202,6 +202,29 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    # Versions 7 to 9 belong to other work; migrations apply in order, gaps allowed.
+    (
+        10,
+        (
+            # The suppression list (store/postgres/suppressions): one row per recipient (the
+            # address lower-cased whole) and type; byte order for the search's cursor.
+            """CREATE TABLE suppressions (
+                recipient text COLLATE "C" NOT NULL,
+                type text COLLATE "C" NOT NULL
+                    CHECK (type IN ('transactional', 'non_transactional')),
+                source text NOT NULL,
+                description text NOT NULL,
+                created float8 NOT NULL,
+                updated float8 NOT NULL,
+                PRIMARY KEY (recipient, type)
+            )""",
+            "CREATE INDEX suppressions_updated ON suppressions (updated)",
+            # suppression_lists/view is a grant added later: every key that may manage the
+            # list may also read it.
+            """UPDATE api_keys SET grants = grants || ' suppression_lists/view'
+                WHERE ' ' || grants || ' ' LIKE '% suppression_lists/manage %'""",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

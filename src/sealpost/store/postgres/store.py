@@ -7,6 +7,7 @@ from sealpost.store.postgres.events import PostgresEvents
 from sealpost.store.postgres.nodes import PostgresNodes
 from sealpost.store.postgres.queue import PostgresQueue
 from sealpost.store.postgres.records import PostgresRecords
+from sealpost.store.postgres.suppressions import PostgresSuppressions
 from sealpost.store.postgres.tls_memory import PostgresTlsMemory
 from sealpost.store.postgres.webhook_state import PostgresWebhookState
 
@@ -17,6 +18,7 @@ class PostgresStore(
     PostgresRecords,
     PostgresWebhookState,
     PostgresTlsMemory,
+    PostgresSuppressions,
     PostgresDomainSlots,
     PostgresNodes,
 ):

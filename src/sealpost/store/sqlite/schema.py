@@ -264,6 +264,30 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX sts_fetch_holdoffs_until ON sts_fetch_holdoffs (until)",
         ),
     ),
+    # Versions 9 to 11 belong to other work; migrations apply in order, gaps allowed.
+    (
+        12,
+        (
+            # The suppression list (store/sqlite/suppressions): one row per recipient (the
+            # address lower-cased whole) and type, so the check of a transmission's
+            # recipients is a primary-key lookup each, at any size of the list.
+            """CREATE TABLE suppressions (
+                recipient TEXT NOT NULL,
+                type TEXT NOT NULL CHECK (type IN ('transactional', 'non_transactional')),
+                source TEXT NOT NULL,
+                description TEXT NOT NULL,
+                created REAL NOT NULL,
+                updated REAL NOT NULL,
+                PRIMARY KEY (recipient, type)
+            ) WITHOUT ROWID""",
+            # The search by `from`/`to` (last update), as SparkPost's searches go.
+            "CREATE INDEX suppressions_updated ON suppressions (updated)",
+            # suppression_lists/view is a grant added after version 5: every key that may
+            # manage the list may also read it (GRANTS_AT_VERSION_5 stays frozen).
+            """UPDATE api_keys SET grants = grants || ' suppression_lists/view'
+                WHERE ' ' || grants || ' ' LIKE '% suppression_lists/manage %'""",
+        ),
+    ),
 )
 
 

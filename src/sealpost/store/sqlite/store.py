@@ -7,6 +7,7 @@ from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.sqlite.events import SqliteEvents
 from sealpost.store.sqlite.queue import SqliteQueue
 from sealpost.store.sqlite.records import SqliteRecords
+from sealpost.store.sqlite.suppressions import SqliteSuppressions
 from sealpost.store.sqlite.tls_memory import SqliteTlsMemory
 from sealpost.store.sqlite.webhook_state import SqliteWebhookState
 
@@ -17,6 +18,7 @@ class SqliteStore(
     SqliteRecords,
     SqliteWebhookState,
     SqliteTlsMemory,
+    SqliteSuppressions,
     LocalDomainSlots,
     LocalNodes,
 ):

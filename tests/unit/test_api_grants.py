@@ -43,6 +43,12 @@ EXPECTED = {
     "DELETE /api/v1/sending-domains/{domain}": G.SENDING_DOMAINS_MODIFY,
     "POST /api/v1/sending-domains/{domain}/verify": G.SENDING_DOMAINS_MODIFY,
     "GET /api/v1/tls-check": G.TLS_CHECK_VIEW,
+    "GET /api/v1/suppression-list": G.SUPPRESSION_LISTS_VIEW,
+    "GET /api/v1/suppression-list/summary": G.SUPPRESSION_LISTS_VIEW,
+    "GET /api/v1/suppression-list/{recipient}": G.SUPPRESSION_LISTS_VIEW,
+    "PUT /api/v1/suppression-list": G.SUPPRESSION_LISTS_MANAGE,
+    "PUT /api/v1/suppression-list/{recipient}": G.SUPPRESSION_LISTS_MANAGE,
+    "DELETE /api/v1/suppression-list/{recipient}": G.SUPPRESSION_LISTS_MANAGE,
 }
 
 
@@ -59,6 +65,7 @@ def test_the_grant_names_are_sparkposts_and_sealposts_own():
         "sending_domains/modify",
         "sending_domains/view",
         "suppression_lists/manage",
+        "suppression_lists/view",
         "metrics/view",
     }
     assert {g.value for g in Grant} == sparkpost | {"tls_check/view", "queue/manage"}
@@ -77,7 +84,8 @@ def test_every_api_route_requires_exactly_one_grant(route):
 @pytest.mark.parametrize("route", guarded_routes(), ids=lambda r: r.id)
 def test_reads_need_a_view_grant_and_writes_a_modify_grant(route):
     [grant] = route.grants
-    assert grant.value.endswith("/view" if route.method == "GET" else "/modify")
+    # SparkPost names the suppression list's write grant "manage"
+    assert grant.value.endswith("/view" if route.method == "GET" else ("/modify", "/manage"))
     assert EXPECTED.get(route.id) is grant
 
 

@@ -16,6 +16,7 @@ from sealpost.api import (
     errors,
     events_v1,
     sending_domains_v1,
+    suppression_list_v1,
     templates_v1,
     tls_v1,
     transmissions_v1,
@@ -31,6 +32,7 @@ ROUTERS = (
     events_v1.router,
     webhooks_v1.router,
     sending_domains_v1.router,
+    suppression_list_v1.router,
     tls_v1.router,
 )
 

@@ -21,6 +21,7 @@ from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.events import EventStore
 from sealpost.store.contracts.keys import KeyStore
 from sealpost.store.contracts.queue import IdempotencyStore, QueueControl
+from sealpost.store.contracts.suppressions import SuppressionList
 from sealpost.store.contracts.webhook_state import WebhookStateStore
 from sealpost.submission.door import Submission
 
@@ -32,12 +33,13 @@ class ApiStore(
     IdempotencyStore,
     QueueControl,
     WebhookStateStore,
+    SuppressionList,
     Protocol,
 ):
     """What the API uses of the store: keys (auth), events (search), its own resources as
-    documents, Idempotency-Key records, cancelling queued mail and the webhooks' delivery
-    state (batch status). New mail goes through ``submission``, never straight into the
-    store."""
+    documents, Idempotency-Key records, cancelling queued mail, the webhooks' delivery
+    state (batch status) and the suppression list. New mail goes through ``submission``,
+    never straight into the store."""
 
 
 class SigningDomains(Protocol):

@@ -24,7 +24,7 @@ router = APIRouter(dependencies=[Depends(require_key)], tags=["events"])
 DAY = 86400.0
 
 
-def _time(name: str, value: str | None, default: float) -> float:
+def utc_time(name: str, value: str | None, default: float) -> float:
     if not value:
         return default
     text = value.strip().replace("Z", "+00:00")
@@ -65,8 +65,8 @@ async def search(
     delimiter: Annotated[str, Query(min_length=1, max_length=1)] = ",",
 ) -> dict[str, Any]:
     now = request.app.state.ctx.clock()
-    start = _time("from", from_, now - DAY)
-    end = _time("to", to, now)
+    start = utc_time("from", from_, now - DAY)
+    end = utc_time("to", to, now)
     if end < start:
         raise invalid("to", "must not be before from")
     after: int | None = None

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sealpost.delivery.attempt import DomainAttempt, DomainDelivery
+from sealpost.delivery.bounce_rule import suppressions_from
 from sealpost.delivery.outcomes import AttemptBook
 from sealpost.delivery.schedule import RetrySchedule
 from sealpost.delivery.types import OutboundMessage
@@ -39,6 +40,7 @@ from sealpost.model.queue import Claim, DomainSlot, StoredMessage
 from sealpost.store.contracts.delay_notices import DelayNotices
 from sealpost.store.contracts.domain_slots import DomainSlots
 from sealpost.store.contracts.queue import DeliveryQueue
+from sealpost.store.contracts.suppressions import SuppressionList
 from sealpost.store.contracts.wakeups import QueueWakeups
 
 log = logging.getLogger("sealpost.delivery")
@@ -75,6 +77,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         housekeeping: Callable[[], None] = lambda: None,
         wakeups: QueueWakeups | None = None,
+        suppressions: SuppressionList | None = None,
     ) -> None:
         self._store = store
         self._delivery = delivery
@@ -84,6 +87,7 @@ class Dispatcher:
         self._clock = clock
         self._housekeeping = housekeeping
         self._wakeups = wakeups
+        self._suppressions = suppressions  # where hard bounces go (``bounce_rule``)
         self._wake = asyncio.Event()
         self._sessions = asyncio.Semaphore(settings.concurrency)
         self._per_domain: dict[str, asyncio.Semaphore] = defaultdict(
@@ -203,6 +207,18 @@ class Dispatcher:
         )
         self.attempts += 1
         log.info("attempt %s: %s", stored.id, book.summary())
+        await self._suppress_hard_bounces(book, now)
+
+    async def _suppress_hard_bounces(self, book: AttemptBook, now: float) -> None:
+        """SparkPost's bounce rule, after the attempt is recorded: a failure here costs one
+        entry (logged), never the attempt's record. An entry already there is kept."""
+        entries = suppressions_from(book.events(), now) if self._suppressions else []
+        if not entries or self._suppressions is None:
+            return
+        try:
+            await self._suppressions.put_suppressions(entries, keep_existing=True)
+        except Exception:
+            log.warning("could not add hard bounces to the suppression list", exc_info=True)
 
     async def _domain(self, stored: StoredMessage, domain: str, rcpts: list[str]) -> DomainAttempt:
         envelope = stored.message.envelope

@@ -27,10 +27,9 @@ class MemoryStore(
 ):
     """What ``open_store("memory://")`` returns: the queue with its event stream and records
     (``memory.queue``, ``memory.events``, ``memory.records``) and the webhooks' delivery
-    state (``memory.webhook_state``), the TLS memory (``memory.tls_memory``), the suppression list
-    (``memory.suppressions``), the
-    per-domain slots (``local_slots``) and the running nodes (``local_nodes``); open and
-    close do nothing."""
+    state (``memory.webhook_state``), the TLS memory (``memory.tls_memory``), the
+    suppression list (``memory.suppressions``), the per-domain slots (``local_slots``) and
+    the running nodes (``local_nodes``); open and close do nothing."""
 
     def __init__(self) -> None:
         MemoryQueue.__init__(self)

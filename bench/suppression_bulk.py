@@ -9,7 +9,7 @@ Owns two bounded measurements:
   in writes of 100,000, then the check a transmission makes (``suppressed_among`` for 1,000
   recipients, 10 of them listed) and a search page of 1,000 with its ``total_count``.
 
-Usage: ``python -m bench.suppression_bulk [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]``.
+Usage: ``python -m bench.suppression_bulk [--bulk-only] [--pg-url postgresql://...]``.
 The numbers of the run on the 2-core development machine are in docs/operations.md.
 """
 
@@ -135,10 +135,13 @@ async def pg_drop(url: str, scratch: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg-url", help="a PostgreSQL server to measure on too")
+    parser.add_argument("--bulk-only", action="store_true", help="only the bulk PUT")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sealpost-suppression-") as tmp:
         base = Path(tmp)
         bulk_put(base)
+        if args.bulk_only:
+            return
         asyncio.run(million("sqlite:///million.db", base))
         if args.pg_url:
             scratch = asyncio.run(pg_scratch(args.pg_url))

@@ -7,6 +7,8 @@ results, the next attempt time and every event are committed in ONE store transa
 K6) and no event is lost or invented. Bounces (RFC 3464 DSNs) are queued before the attempt
 is recorded: a crash in between may send a duplicate bounce, never lose one. Claims are
 leases; a worker that dies leaves its messages to be claimed again (K11).
+After the record, the hard bounces among the attempt's events go on the suppression list
+(``bounce_rule``, SparkPost's "Bounce Rule"), so the next send to them is refused.
 
 The dispatcher looks at the queue when this process queues mail (``wake``), when the store
 says some node did (``QueueWakeups``: LISTEN/NOTIFY on PostgreSQL, so a node delivers mail

@@ -2,7 +2,9 @@
 
 Every API key carries a set of grants, and every ``/api/v1`` endpoint and SMTP AUTH needs one
 of them. The names are SparkPost's where SparkPost has one, so a key's grants mean here what
-they mean there; ``tls_check/view`` and ``queue/manage`` are Sealpost's own. Grants are values
+they mean there; ``tls_check/view``, ``queue/manage`` and ``suppression_lists/view`` are
+Sealpost's own (SparkPost's ``suppression_lists/manage`` also reads the list; here reading
+needs ``suppression_lists/view``, so a key may read it without changing it). Grants are values
 of ``Grant`` (a ``str`` enum: the member is its name on the wire, in the store and on the
 command line); anything else is not a grant.
 """

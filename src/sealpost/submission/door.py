@@ -11,6 +11,12 @@ injection events (``Spool.enqueue`` returns only after fsync, RFC 5321 section 6
 and then wakes the dispatcher. Nothing may acknowledge a message before ``submit`` has
 returned.
 
+An authenticated SMTP submission's recipients on the suppression list (``suppression_gate``)
+are dropped from the envelope with a ``policy_rejection`` event each, committed with the
+message (or alone, when no recipient is left: then nothing is queued); the caller still
+answers ``250``, as SparkPost did. The API rejects its suppressed recipients itself, before
+``submit_batch``, to answer for each one.
+
 Mail that stays here (``local_hold``: every recipient in a local domain without a route, a
 non-null sender) is stored ``held`` in that same transaction, and the dispatcher is not
 woken for it: it never claims held mail. The injection event is the same either way (the

@@ -15,9 +15,11 @@ import httpx
 import pytest
 
 from sealpost.api_keys import create_key
+from sealpost.delivery.dsn import DsnAction, DsnRecipient, build_dsn
+from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.grants import Grant
 from sealpost.model.suppression import Suppression, SuppressionSource, SuppressionType
-from tests.integration.delivery_rig import Rig, start_rig, trust_bundle
+from tests.integration.delivery_rig import MX, Rig, start_rig, trust_bundle
 
 GONE = "gone@example.net"
 
@@ -191,3 +193,44 @@ def test_smtp_auth_injection_to_a_suppressed_recipient_is_answered_250(server, p
     assert server.call(lambda: store.list(limit=10)) == []
     [event] = server.call(lambda: store.list_events(types=["policy_rejection"]))
     assert event.rcpt_to == "far@remote.test" and event.message_id in text.decode()
+
+
+def test_an_out_of_band_hard_bounce_suppresses_the_recipient(rig):
+    """A bounce report that comes back after the delivery (RFC 3464, null sender, to the
+    original sender in a local domain) becomes an out_of_band event and lists the address."""
+    rig, _ = rig
+    app = rig.server.app
+    original = rig.submit(["late@example.net"])
+    rig.wait_events("delivery", message_id=original)
+    stored = rig.stored(original)
+    report = build_dsn(
+        reporting_mta="mx.example.net",
+        original_mail_from="alice@sealpost.test",
+        original_message_id=original,
+        original_headers=stored.message.data,
+        recipients=[
+            DsnRecipient(
+                "late@example.net",
+                DsnAction.FAILED,
+                "5.1.1",
+                "smtp; 550 5.1.1 mailbox deleted",
+                "mx.example.net",
+            )
+        ],
+        arrival=stored.created_at,
+        now=time.time(),
+        envelope_id=None,
+    )
+    returned = InboundMessage(
+        Envelope("", ("alice@sealpost.test",)),
+        SessionInfo("mx", "127.0.0.1", 40001, helo="mx.example.net", local_hostname=MX),
+        report,
+    )
+    rig.server.call(lambda: app.submission.submit(returned))
+    [oob] = rig.wait_events("out_of_band")
+    assert oob.message_id == original and oob.fields["bounce_class"] == "10"
+    entries = _wait(
+        lambda: rig.server.call(lambda: app.store.suppressions_of("late@example.net")),
+        "the entries",
+    )
+    assert {e.source for e in entries} == {SuppressionSource.BOUNCE_RULE} and len(entries) == 2

@@ -188,3 +188,16 @@ def test_view_reads_and_manage_writes(server: ServerThread, pki: Pki):
         assert done.status_code == 200
         assert client.get(base, headers={"Authorization": manager}).status_code == 403
         assert client.get(base, headers={"Authorization": viewer}).json()["total_count"] == 1
+
+
+def test_a_chunked_delete_body_past_the_limit_is_refused_unread(http: httpx.Client, server):
+    """DELETE reads an optional body, so it is capped like POST and PUT (413, code 1300)."""
+    limit = server.app.config.api.max_request_bytes
+
+    def chunks():
+        piece = b" " * 65536
+        for _ in range(limit // len(piece) + 2):
+            yield piece
+
+    answer = http.request("DELETE", "/suppression-list/x@example.net", content=chunks())
+    assert answer.status_code == 413 and answer.json()["errors"][0]["code"] == "1300"

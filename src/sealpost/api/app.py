@@ -59,7 +59,8 @@ class Normalize:
             if scope["method"] in ("POST", "PUT") and has_body and kind not in _JSON:
                 await _unsupported(send)
                 return
-            if scope["method"] in ("POST", "PUT", "PATCH"):
+            # DELETE too: DELETE /suppression-list/{recipient} reads an optional body.
+            if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
                 body = await _read_capped(receive, self.max_body)
                 if body is None:  # a chunked body grew past the limit while being read
                     await _too_large(send)

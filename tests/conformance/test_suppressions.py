@@ -176,3 +176,29 @@ def test_an_older_sqlite_database_gains_the_table_and_manage_keys_gain_view(tmp_
 @pytest.mark.parametrize("kind", ["transactional", "non_transactional"])
 def test_types_are_the_two_sparkpost_names(kind):
     assert SuppressionType(kind).value == kind
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_an_entry_one_node_adds_stops_sends_on_another(backend, request, tmp_path):
+    """Two nodes on one PostgreSQL database (or two processes on one SQLite file): what one
+    store writes, the other's check finds at once, and a delete on either is seen by both."""
+    if backend == "postgres":
+        url = request.getfixturevalue("pg_url")
+        a, b = open_store(url, node_id="node-a"), open_store(url, node_id="node-b")
+    else:
+        url = "sqlite:///spool/queue.db"
+        a, b = open_store(url, base_dir=tmp_path), open_store(url, base_dir=tmp_path)
+
+    async def main() -> None:
+        await a.open()
+        await b.open()
+        try:
+            await a.put_suppressions([entry("gone@example.test", NTX, BOUNCE)])
+            assert await b.suppressed_among(["Gone@example.test"], NTX) == {"gone@example.test"}
+            assert await b.delete_suppressions("gone@example.test") == 1
+            assert await a.suppressed_among(["gone@example.test"], NTX) == set()
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())

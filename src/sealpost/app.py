@@ -128,7 +128,12 @@ class Sealpost:
         # Mail for local domains without a static route stays here: stored held at once.
         hold = LocalHold.of(srv.local_domains, cfg.delivery.routes)
         self.submission = Submission(
-            self.store, time.time, self.signing_keys, hostname=cfg.server.hostname, local_hold=hold
+            self.store,
+            time.time,
+            self.signing_keys,
+            hostname=cfg.server.hostname,
+            local_hold=hold,
+            suppressions=self.store,  # authenticated SMTP submissions skip suppressed rcpts
         )
         self.submission.on_accepted(self.metrics.count_accepted)
         self.resolver = build_resolver(cfg)

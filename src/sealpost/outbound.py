@@ -162,5 +162,6 @@ def build_dispatcher(
         time.time,
         housekeeping=pool.expire,
         wakeups=store,
+        suppressions=store,
     )
     return dispatcher, pool

@@ -375,6 +375,7 @@ GRANT_NAMES = [
     "sending_domains/modify",
     "sending_domains/view",
     "suppression_lists/manage",
+    "suppression_lists/view",
     "metrics/view",
     "tls_check/view",
     "queue/manage",

@@ -24,6 +24,12 @@ from sealpost.model.ids import new_message_id
 from sealpost.model.node import NodeRecord
 from sealpost.model.queue import RecipientResult, Submitted
 from sealpost.model.received_report import ReceivedReport, ReportQuery, ReportSource
+from sealpost.model.suppression import (
+    Suppression,
+    SuppressionQuery,
+    SuppressionSource,
+    SuppressionType,
+)
 from sealpost.model.tls_memory import FetchHoldoff
 from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode, PendingBatch
 from sealpost.store import open_store
@@ -45,6 +51,14 @@ HOOK_STATE = DeliveryState(
     history=(BatchStatus("b1", T0 + 2, 1, 503, FailureCode.HTTP_STATUS, 12),),
 )
 HOLDOFF = FetchHoldoff("id-1", T0 + 10_000, "sts-webpki-invalid", "HTTPS: bad certificate")
+SUPPRESSED = Suppression(
+    "gone@example.test",
+    SuppressionType.NON_TRANSACTIONAL,
+    SuppressionSource.BOUNCE_RULE,
+    "550: 550 5.1.1 no such user",
+    T0,
+    T0 + 7,
+)
 STS = {"mode": "enforce", "mx": ["mx.example.test"], "max_age": 86400, "id": "20240101"}
 
 
@@ -81,7 +95,7 @@ TLS_REPORT = ReceivedReport(
 async def fill(store: Store) -> dict[str, str]:
     """Messages in every state (one still leased), events, keys, a webhook with its delivery
     state, a sending domain, a cached MTA-STS policy, the TLS memory, a received TLS-RPT
-    report; the ids by role."""
+    report, a suppression; the ids by role."""
     ids = {
         role: new_message_id(T0 + i)
         for i, role in enumerate(("retrying", "held", "done", "cancelled", "leased"))
@@ -123,6 +137,7 @@ async def fill(store: Store) -> dict[str, str]:
     await store.remember_broken_tls("mx.bad.test", 25, T0 + 10_000, T0)
     await store.hold_sts_fetch("bad.test", HOLDOFF, T0)
     await store.add_received_report(TLS_REPORT)
+    await store.put_suppressions([SUPPRESSED])
     return ids
 
 
@@ -142,6 +157,7 @@ async def snapshot(store: Store, ids: dict[str, str]) -> dict[str, Any]:
         "broken": await store.broken_tls_until("mx.bad.test", 25, T0 + 1),
         "holdoff": await store.sts_fetch_holdoff("bad.test", T0 + 1),
         "tls_reports": await store.list_received_reports(ReportQuery()),
+        "suppressions": await store.search_suppressions(SuppressionQuery()),
     }
 
 
@@ -185,6 +201,7 @@ def test_sqlite_queue_reads_the_same_on_postgres_and_back(tmp_path: Path, pg_url
         assert again["events"][:-1] == before["events"]
         assert again["keys"] == before["keys"] and again["hook_state"] == HOOK_STATE
         assert again["tls_reports"] == before["tls_reports"] == [TLS_REPORT]
+        assert again["suppressions"] == before["suppressions"] == [SUPPRESSED]
 
     asyncio.run(main())
 

@@ -47,6 +47,12 @@ EXPECTED = {
     "POST /api/v1/tls-reports": G.TLS_REPORTS_MODIFY,
     "GET /api/v1/tls-reports": G.TLS_REPORTS_VIEW,
     "GET /api/v1/tls-reports/{report_id}": G.TLS_REPORTS_VIEW,
+    "GET /api/v1/suppression-list": G.SUPPRESSION_LISTS_VIEW,
+    "GET /api/v1/suppression-list/summary": G.SUPPRESSION_LISTS_VIEW,
+    "GET /api/v1/suppression-list/{recipient}": G.SUPPRESSION_LISTS_VIEW,
+    "PUT /api/v1/suppression-list": G.SUPPRESSION_LISTS_MANAGE,
+    "PUT /api/v1/suppression-list/{recipient}": G.SUPPRESSION_LISTS_MANAGE,
+    "DELETE /api/v1/suppression-list/{recipient}": G.SUPPRESSION_LISTS_MANAGE,
 }
 
 
@@ -66,6 +72,7 @@ def test_the_grant_names_are_sparkposts_and_sealposts_own():
         "metrics/view",
     }
     sealpost = {"tls_check/view", "queue/manage", "tls_reports/modify", "tls_reports/view"}
+    sealpost |= {"suppression_lists/view"}
     assert {g.value for g in Grant} == sparkpost | sealpost
     assert set(DESCRIPTIONS) == ALL_GRANTS
     assert all(g.description and "\n" not in g.description for g in Grant)
@@ -82,7 +89,8 @@ def test_every_api_route_requires_exactly_one_grant(route):
 @pytest.mark.parametrize("route", guarded_routes(), ids=lambda r: r.id)
 def test_reads_need_a_view_grant_and_writes_a_modify_grant(route):
     [grant] = route.grants
-    assert grant.value.endswith("/view" if route.method == "GET" else "/modify")
+    # SparkPost names the suppression list's write grant "manage"
+    assert grant.value.endswith("/view" if route.method == "GET" else ("/modify", "/manage"))
     assert EXPECTED.get(route.id) is grant
 
 

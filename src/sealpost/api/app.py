@@ -17,6 +17,7 @@ from sealpost.api import (
     events_v1,
     metrics_v1,
     sending_domains_v1,
+    suppression_list_v1,
     templates_v1,
     tls_reports_v1,
     tls_v1,
@@ -34,6 +35,7 @@ ROUTERS = (
     metrics_v1.router,
     webhooks_v1.router,
     sending_domains_v1.router,
+    suppression_list_v1.router,
     tls_v1.router,
     tls_reports_v1.router,
 )
@@ -62,7 +64,8 @@ class Normalize:
             if scope["method"] in ("POST", "PUT") and has_body and kind not in accepted:
                 await _unsupported(send)
                 return
-            if scope["method"] in ("POST", "PUT", "PATCH"):
+            # DELETE too: DELETE /suppression-list/{recipient} reads an optional body.
+            if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
                 body = await _read_capped(receive, self.max_body)
                 if body is None:  # a chunked body grew past the limit while being read
                     await _too_large(send)

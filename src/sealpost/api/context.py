@@ -22,6 +22,7 @@ from sealpost.store.contracts.events import EventStore
 from sealpost.store.contracts.keys import KeyStore
 from sealpost.store.contracts.queue import IdempotencyStore, QueueControl
 from sealpost.store.contracts.received_reports import ReceivedTlsReports
+from sealpost.store.contracts.suppressions import SuppressionList
 from sealpost.store.contracts.webhook_state import WebhookStateStore
 from sealpost.submission.door import Submission
 
@@ -34,12 +35,13 @@ class ApiStore(
     QueueControl,
     WebhookStateStore,
     ReceivedTlsReports,
+    SuppressionList,
     Protocol,
 ):
     """What the API uses of the store: keys (auth), events (search), its own resources as
     documents, Idempotency-Key records, cancelling queued mail, the webhooks' delivery
-    state (batch status) and the TLS-RPT reports received. New mail goes through
-    ``submission``, never straight into the store."""
+    state (batch status), the TLS-RPT reports received and the suppression list. New mail
+    goes through ``submission``, never straight into the store."""
 
 
 class SigningDomains(Protocol):

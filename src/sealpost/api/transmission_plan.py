@@ -14,7 +14,8 @@ while they are built (``compose.budget``: 422 / 1300, the field and the recipien
 key limited to sender domains (``keys create --domain``) gets 422 / 7001 naming the field
 when the envelope sender (``return_path``) or any From or Sender address of a built message
 is outside them (``sender_identity``, DESIGN section 9); the session carries the domains so
-that submission checks again and signs only for them.
+that submission checks again and signs only for them. Recipients on the suppression list
+are rejected with a ``policy_rejection`` event each (``transmission_suppression``).
 """
 
 from __future__ import annotations
@@ -38,15 +39,20 @@ from sealpost.api.transmission_models import (
     recipient_plan,
     refusal,
 )
+from sealpost.api.transmission_suppression import rcpt_error, suppressed_keys
 from sealpost.compose import budget as size
 from sealpost.compose import inline, rfc822
 from sealpost.compose.addresses import BadAddress, Mailbox, check_address
 from sealpost.compose.refusal import Refused
 from sealpost.compose.substitution import merged
 from sealpost.domains.records import DomainNameError, normalize_domain
+from sealpost.events.records import policy_rejection_event
 from sealpost.model import tls_required
 from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+from sealpost.model.events import EventRecord
+from sealpost.model.ids import new_message_id
+from sealpost.model.suppression import recipient_key
 from sealpost.model.tls_record import TlsRecord
 from sealpost.submission.sender_identity import ForeignSender, Party, address_refusal, check_sender
 
@@ -67,6 +73,7 @@ class Plan:
     not_before: float | None = None
     template_id: str = "inline"
     warnings: list[str] = field(default_factory=list)
+    rejections: list[EventRecord] = field(default_factory=list)  # suppressed: policy_rejection
 
 
 def _start_time(text: str | None, now: float) -> float | None:
@@ -232,6 +239,8 @@ async def plan_transmission(
         local_hostname=ctx.config.server.hostname,
         sender_domains=domains,
     )
+    addresses = [r.to.email for r in accepted]
+    suppressed = await suppressed_keys(ctx, record, opts, addresses, plan.warnings)
     substitute = opts.perform_substitutions is not False
     max_message = ctx.config.server.max_message_size
     max_total = left = ctx.config.api.max_transmission_bytes
@@ -259,22 +268,26 @@ async def plan_transmission(
                 check(check_sender(raw, mail_from, domains))
         if opts.tls_not_required and not tls_required.says_no(raw):
             raw = tls_required.HEADER + raw  # RFC 8689 section 3
-        left -= len(raw)
-        plan.messages.append(
-            InboundMessage(
-                _envelope(mail_from, rcpt.to.email, raw, opts),
-                session,
-                raw,
-                annotations={
-                    "transmission_id": tid,
-                    "campaign_id": body.campaign_id or "",
-                    "template_id": plan.template_id,
-                    "rcpt_meta": {**(body.metadata or {}), **rcpt.metadata},
-                    "rcpt_tags": list(rcpt.tags),
-                    "transactional": "1" if opts.transactional else "0",
-                },
-            )
+        message = InboundMessage(
+            _envelope(mail_from, rcpt.to.email, raw, opts),
+            session,
+            raw,
+            annotations={
+                "transmission_id": tid,
+                "campaign_id": body.campaign_id or "",
+                "template_id": plan.template_id,
+                "rcpt_meta": {**(body.metadata or {}), **rcpt.metadata},
+                "rcpt_tags": list(rcpt.tags),
+                "transactional": "1" if opts.transactional else "0",
+            },
         )
+        if recipient_key(rcpt.to.email) in suppressed:  # built for its event, not sent
+            plan.rcpt_errors.append(rcpt_error(rcpt.to.email))
+            event = policy_rejection_event(new_message_id(now), message, rcpt.to.email, now)
+            plan.rejections.append(event)
+            continue
+        left -= len(raw)
+        plan.messages.append(message)
     return plan
 
 

@@ -33,6 +33,7 @@ from sealpost.api.transmission_models import (
     refusal,
 )
 from sealpost.api.transmission_plan import Plan, foreign_sender, plan_transmission
+from sealpost.api.transmission_suppression import all_suppressed
 from sealpost.compose.refusal import Refused
 from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.document import Document
@@ -96,6 +97,9 @@ async def create_transmission(
         plan = await plan_transmission(request, body, record, tid, now)
     except Refused as exc:
         raise refusal(exc) from None
+    if not plan.messages:  # every valid recipient is suppressed: nothing to queue
+        await store.add_events(plan.rejections)
+        raise all_suppressed(plan.rcpt_errors, len(plan.rejections))
     opts = body.options or OptionsIn()
     response = _response(tid, plan, opts, num_rcpt_errors)
     payload = _document(tid, body, plan, opts, now)
@@ -113,6 +117,7 @@ async def create_transmission(
             not_before=plan.not_before,
             idempotency=idempotency if key is not None else None,
             documents=documents,
+            events=plan.rejections,
         )
     except DuplicateError:
         prior = await store.get_idempotency(key) if key is not None else None

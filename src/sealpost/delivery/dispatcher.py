@@ -8,6 +8,8 @@ K6) and no event is lost or invented; the attempt's TLS-RPT tallies go in that s
 transaction. Bounces (RFC 3464 DSNs) are queued before the attempt
 is recorded: a crash in between may send a duplicate bounce, never lose one. Claims are
 leases; a worker that dies leaves its messages to be claimed again (K11).
+After the record, the hard bounces among the attempt's events go on the suppression list
+(``bounce_rule``, SparkPost's "Bounce Rule"), so the next send to them is refused.
 
 The dispatcher looks at the queue when this process queues mail (``wake``), when the store
 says some node did (``QueueWakeups``: LISTEN/NOTIFY on PostgreSQL, so a node delivers mail
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sealpost.delivery.attempt import DomainAttempt, DomainDelivery
+from sealpost.delivery.bounce_rule import suppressions_from
 from sealpost.delivery.coverage import AttemptTally
 from sealpost.delivery.outcomes import AttemptBook
 from sealpost.delivery.schedule import RetrySchedule
@@ -41,6 +44,7 @@ from sealpost.model.queue import Claim, DomainSlot, StoredMessage
 from sealpost.store.contracts.delay_notices import DelayNotices
 from sealpost.store.contracts.domain_slots import DomainSlots
 from sealpost.store.contracts.queue import DeliveryQueue
+from sealpost.store.contracts.suppressions import SuppressionList
 from sealpost.store.contracts.wakeups import QueueWakeups
 
 log = logging.getLogger("sealpost.delivery")
@@ -77,6 +81,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         housekeeping: Callable[[], None] = lambda: None,
         wakeups: QueueWakeups | None = None,
+        suppressions: SuppressionList | None = None,
     ) -> None:
         self._store = store
         self._delivery = delivery
@@ -86,6 +91,7 @@ class Dispatcher:
         self._clock = clock
         self._housekeeping = housekeeping
         self._wakeups = wakeups
+        self._suppressions = suppressions  # where hard bounces go (``bounce_rule``)
         self._wake = asyncio.Event()
         self._sessions = asyncio.Semaphore(settings.concurrency)
         self._per_domain: dict[str, asyncio.Semaphore] = defaultdict(
@@ -211,6 +217,18 @@ class Dispatcher:
         self.attempts += 1
         self._tally(book.coverage)
         log.info("attempt %s: %s", stored.id, book.summary())
+        await self._suppress_hard_bounces(book, now)
+
+    async def _suppress_hard_bounces(self, book: AttemptBook, now: float) -> None:
+        """SparkPost's bounce rule, after the attempt is recorded: a failure here costs one
+        entry (logged), never the attempt's record. An entry already there is kept."""
+        entries = suppressions_from(book.events(), now) if self._suppressions else []
+        if not entries or self._suppressions is None:
+            return
+        try:
+            await self._suppressions.put_suppressions(entries, keep_existing=True)
+        except Exception:
+            log.warning("could not add hard bounces to the suppression list", exc_info=True)
 
     async def _domain(self, stored: StoredMessage, domain: str, rcpts: list[str]) -> DomainAttempt:
         envelope = stored.message.envelope

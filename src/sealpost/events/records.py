@@ -164,3 +164,26 @@ def public_view(event: EventRecord) -> dict[str, Any]:
         "message_id": event.message_id,
         "timestamp": iso(event.timestamp),
     }
+
+
+SUPPRESSED = "554 5.7.1 recipient address was suppressed due to customer policy"
+
+
+def policy_rejection_event(
+    message_id: str, message: InboundMessage, rcpt: str, now: float
+) -> EventRecord:
+    """SparkPost's ``policy_rejection`` of a recipient on the suppression list: nothing is
+    sent to it (``error_code`` 554, ``bounce_class`` 25 "admin failure", as SparkPost)."""
+    fields = {
+        **_common(message_id, message, now),
+        "type": "policy_rejection",
+        "rcpt_to": rcpt.lower(),
+        "raw_rcpt_to": rcpt,
+        "recipient_domain": rcpt.rpartition("@")[2].lower(),
+        "error_code": "554",
+        "raw_reason": SUPPRESSED,
+        "reason": SUPPRESSED,
+        "bounce_class": "25",
+        "remote_addr": message.session.client_ip,
+    }
+    return EventRecord("policy_rejection", message_id, now, fields, rcpt.lower())

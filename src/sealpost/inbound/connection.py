@@ -231,6 +231,10 @@ class SmtpConnection(asyncio.Protocol):
                 reply = replies.bad_smtp_api_header(str(outcome))
             else:
                 reply = Reply.of(250, "2.0.0", f"Ok: queued as {outcome.message_id}")
+                if not outcome.queued:  # as SparkPost: accepted, a policy_rejection each
+                    reply = Reply.of(
+                        250, "2.0.0", f"Ok: {outcome.message_id} suppressed, nothing to send"
+                    )
                 # One line per message is DEBUG; INFO has the door's summary per interval.
                 log.debug(
                     "queued %s state=%s from=<%s> nrcpt=%d size=%d listener=%s tls=%s",

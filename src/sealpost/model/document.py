@@ -4,7 +4,7 @@ The kinds kept as documents are few and small: templates (``template``), webhook
 (``webhook``), sending domains (``sending_domain``), transmissions (``transmission``) and the
 delay notice sent for a message (``delay_notice``, behind the typed ``DelayNotices``
 contract). Anything that must be queried at scale gets a typed table instead
-(``webhook_delivery``; suppressions next)."""
+(``webhook_delivery``, ``suppression``)."""
 
 from __future__ import annotations
 

@@ -2,11 +2,14 @@
 
 Every API key carries a set of grants, and every ``/api/v1`` endpoint and SMTP AUTH needs one
 of them. The names are SparkPost's where SparkPost has one, so a key's grants mean here what
-they mean there; ``tls_check/view``, ``queue/manage`` and the ``tls_reports`` grants are
-Sealpost's own. A grant added after schema version 5 (SQLite) is given to no existing key by
-its migration (``tls_reports/*``: SQLite 10, PostgreSQL 8). Grants are values of ``Grant`` (a
-``str`` enum: the member is its name on the wire, in the store and on the command line);
-anything else is not a grant.
+they mean there; ``tls_check/view``, ``queue/manage``, ``suppression_lists/view`` and the
+``tls_reports`` grants are Sealpost's own (SparkPost's ``suppression_lists/manage`` also reads
+the list; here reading needs ``suppression_lists/view``, so a key may read it without changing
+it). A grant added after schema version 5 (SQLite) is given to no existing key by its
+migration (``tls_reports/*``: SQLite 10, PostgreSQL 8), except ``suppression_lists/view``,
+which SQLite 12 and PostgreSQL 10 give to every key that had ``suppression_lists/manage``.
+Grants are values of ``Grant`` (a ``str`` enum: the member is its name on the wire, in the
+store and on the command line); anything else is not a grant.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class Grant(StrEnum):
     SENDING_DOMAINS_MODIFY = "sending_domains/modify"
     SENDING_DOMAINS_VIEW = "sending_domains/view"
     SUPPRESSION_LISTS_MANAGE = "suppression_lists/manage"
+    SUPPRESSION_LISTS_VIEW = "suppression_lists/view"
     METRICS_VIEW = "metrics/view"
     TLS_CHECK_VIEW = "tls_check/view"
     QUEUE_MANAGE = "queue/manage"
@@ -50,7 +54,10 @@ DESCRIPTIONS: dict[Grant, str] = {
     Grant.WEBHOOKS_VIEW: "read webhooks and their batch status",
     Grant.SENDING_DOMAINS_MODIFY: "create, update, delete and verify sending domains",
     Grant.SENDING_DOMAINS_VIEW: "read sending domains",
-    Grant.SUPPRESSION_LISTS_MANAGE: "manage suppression lists (no such endpoint yet)",
+    Grant.SUPPRESSION_LISTS_MANAGE: (
+        "add and remove suppression list entries; send with options.skip_suppression"
+    ),
+    Grant.SUPPRESSION_LISTS_VIEW: "search and read the suppression list",
     Grant.METRICS_VIEW: "read the deliverability summary (GET /api/v1/metrics/deliverability)",
     Grant.TLS_CHECK_VIEW: "run TLS checks of mail destinations (Sealpost)",
     Grant.QUEUE_MANAGE: "manage the delivery queue (Sealpost; no such endpoint yet)",

@@ -21,6 +21,7 @@ from sealpost.model.events import EventRecord
 from sealpost.model.grants import in_order, parse_grant
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.queue import InitialState, MessageSummary, StoredMessage, StoredRecipient
+from sealpost.model.suppression import Suppression, SuppressionSource, SuppressionType
 from sealpost.model.tls_record import TlsRecord
 from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode, PendingBatch
 from sealpost.store.errors import StoreError
@@ -268,3 +269,30 @@ def delivery_state(row: MessageRow, statuses: Sequence[MessageRow]) -> DeliveryS
         last_failure=last_failure,
         history=history,
     )
+
+
+def suppression_row(entry: Suppression) -> MessageRow:
+    """Parameters for the suppression statements, in ``SUPPRESSION_COLUMNS`` order."""
+    return (
+        entry.recipient,
+        entry.type.value,
+        entry.source.value,
+        entry.description,
+        entry.created,
+        entry.updated,
+    )
+
+
+def suppression(row: MessageRow) -> Suppression:
+    recipient, kind, source, description, created, updated = row
+    try:
+        return Suppression(
+            recipient,
+            SuppressionType(kind),
+            SuppressionSource(source),
+            description,
+            float(created),
+            float(updated),
+        )
+    except ValueError as exc:
+        raise StoreError(f"suppression of {recipient!r} does not decode: {exc}") from exc

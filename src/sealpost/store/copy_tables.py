@@ -5,7 +5,8 @@ reads both), so a copy is table by table, row by row, every value as stored: mes
 states, recipients' statuses and attempts, due times, event ids (in order), API keys as their
 salt and digest (never re-hashed), the webhooks' delivery state, documents (sending domains,
 webhooks, templates), the MTA-STS policy cache (RFC 8461 section 5.1), idempotency records,
-the TLS memory, the TLS-RPT tallies and reports sent, and the TLS-RPT reports received.
+the TLS memory, the TLS-RPT tallies and reports sent, the TLS-RPT reports received and
+the suppression list.
 
 Not copied: leases (``lease_token``, ``lease_until``, PostgreSQL's ``lease_node``, the
 webhook leases and domain slots) and the registry of running nodes; a copy is made while
@@ -175,5 +176,11 @@ TABLES: tuple[Table, ...] = (
             "report",
         ),
         "id",
+    ),
+    Table(
+        "suppressions",
+        "suppression list entries",
+        ("recipient", "type", "source", "description", "created", "updated"),
+        "recipient, type",
     ),
 )

@@ -12,6 +12,12 @@ injection events (``Spool.enqueue`` returns only after fsync, RFC 5321 section 6
 and then wakes the dispatcher. Nothing may acknowledge a message before ``submit`` has
 returned.
 
+An authenticated SMTP submission's recipients on the suppression list (``suppression_gate``)
+are dropped from the envelope with a ``policy_rejection`` event each, committed with the
+message (or alone, when no recipient is left: then nothing is queued); the caller still
+answers ``250``, as SparkPost did. The API rejects its suppressed recipients itself, before
+``submit_batch``, to answer for each one.
+
 Mail that stays here (``local_hold``: every recipient in a local domain without a route, a
 non-null sender) is stored ``held`` in that same transaction, and the dispatcher is not
 woken for it: it never claims held mail; the TLS-RPT intake is (``on_held``), and reads it
@@ -28,9 +34,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from sealpost.events.records import injection_events
+from sealpost.events.records import injection_events, policy_rejection_event
 from sealpost.model.document import Document
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+from sealpost.model.events import EventRecord
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.ids import new_message_id
 from sealpost.model.queue import InitialState, Submitted
@@ -41,6 +48,12 @@ from sealpost.submission.local_hold import LocalHold
 from sealpost.submission.received import received_header
 from sealpost.submission.sender_identity import ForeignSender, check_sender
 from sealpost.submission.smtp_api_header import BadSmtpApi, apply_smtp_api
+from sealpost.submission.suppression_gate import (
+    SuppressionStore,
+    is_checked,
+    mail_type,
+    suppressed_of,
+)
 
 
 class Signer(Protocol):
@@ -54,6 +67,8 @@ class Signer(Protocol):
 class Accepted:
     message_id: str
     held: bool = False  # stored held: it stays here (local_hold)
+    suppressed: int = 0  # recipients dropped: on the suppression list (policy_rejection)
+    queued: bool = True  # False: every recipient was suppressed, only the events were stored
 
 
 def _originated_here(session: SessionInfo) -> bool:
@@ -75,8 +90,10 @@ class Submission:
         signer: Signer | None = None,
         hostname: str = "localhost",
         local_hold: LocalHold | None = None,
+        suppressions: SuppressionStore | None = None,
     ) -> None:
         self._store = store
+        self._suppressions = suppressions
         self._clock = clock
         self._signer = signer
         self._hostname = hostname
@@ -87,6 +104,7 @@ class Submission:
         self.accepted = 0
         self.held = 0  # of those accepted, stored held
         self.refused = 0  # refused as a value (a sender the key may not use)
+        self.suppressed = 0  # recipients dropped because they are on the suppression list
 
     @property
     def counts(self) -> DoorCounts:
@@ -126,13 +144,24 @@ class Submission:
     async def _enqueue(self, message: InboundMessage) -> Accepted:
         now = self._clock()
         message_id = new_message_id(now)
+        rejected = await self._suppressed(message)
+        rejections = [policy_rejection_event(message_id, message, r, now) for r in rejected]
+        if rejected:
+            self.suppressed += len(rejected)
+            dropped = set(rejected)
+            keep = tuple(r for r in message.envelope.recipients if r not in dropped)
+            if not keep:  # SparkPost answers 250 all the same; only the events are stored
+                assert self._suppressions is not None
+                await self._suppressions.add_events(rejections)
+                return Accepted(message_id, suppressed=len(rejected), queued=False)
+            message = replace(message, envelope=replace(message.envelope, recipients=keep))
         stamped = self._stamp(message_id, message)
         held = self._hold.holds(stamped)
         await self._store.enqueue(
             message_id,
             stamped,
             now,
-            injection_events(message_id, stamped, now),
+            [*rejections, *injection_events(message_id, stamped, now)],
             state="held" if held else "queued",
         )
         self.accepted += 1
@@ -142,7 +171,17 @@ class Submission:
             self._held()
         else:
             self._wake()
-        return Accepted(message_id, held)
+        return Accepted(message_id, held, suppressed=len(rejected))
+
+    async def _suppressed(self, message: InboundMessage) -> list[str]:
+        """The recipients of an SMTP submission that are on the suppression list (the API
+        checks its transmissions itself, to answer for each recipient)."""
+        if self._suppressions is None or message.session.listener == "api":
+            return []
+        if not is_checked(message):
+            return []
+        kind = mail_type(message.annotations)
+        return await suppressed_of(self._suppressions, message.envelope.recipients, kind)
 
     async def submit_batch(
         self,
@@ -151,14 +190,16 @@ class Submission:
         not_before: float | None = None,
         idempotency: Callable[[list[str]], IdempotencyRecord] | None = None,
         documents: Callable[[list[str]], Sequence[Document]] | None = None,
+        events: Sequence[EventRecord] = (),
     ) -> list[str] | ForeignSender:
         """Queue many messages (one API transmission) in ONE transaction; returns their ids.
 
         ``idempotency`` and ``documents`` are built from the ids (the response and the
         transmission record name them) and are committed with the messages, all or nothing;
         ``DuplicateError`` when the idempotency key was used already. ``not_before``
-        schedules the batch (``options.start_time``). Refused (nothing queued) when any
-        message names a sender its key may not use."""
+        schedules the batch (``options.start_time``). ``events`` that belong to no message
+        of the batch (the ``policy_rejection`` of a suppressed recipient) commit with it.
+        Refused (nothing queued) when any message names a sender its key may not use."""
         for message in messages:
             refused = _refusal(message)
             if refused is not None:
@@ -169,9 +210,11 @@ class Submission:
         for message in messages:
             message_id = new_message_id(now)
             stamped = self._stamp(message_id, message)
-            events = injection_events(message_id, stamped, now)
+            injected = injection_events(message_id, stamped, now)
             state: InitialState = "held" if self._hold.holds(stamped) else "queued"
-            items.append(Submitted(message_id, stamped, events, state))
+            items.append(Submitted(message_id, stamped, injected, state))
+        if events and items:
+            items[0] = replace(items[0], events=[*events, *items[0].events])
         ids = [item.message_id for item in items]
         await self._store.enqueue_batch(
             items,

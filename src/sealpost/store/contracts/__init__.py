@@ -29,6 +29,7 @@ from sealpost.store.contracts.queue import (
     Spool,
 )
 from sealpost.store.contracts.received_reports import ReceivedTlsReports
+from sealpost.store.contracts.suppressions import SuppressionList
 from sealpost.store.contracts.tls_memory import TlsMemory
 from sealpost.store.contracts.tls_reports import TlsReportStore
 from sealpost.store.contracts.wakeups import QueueWakeups
@@ -53,6 +54,7 @@ __all__ = [
     "Spool",
     "Store",
     "StoreGauges",
+    "SuppressionList",
     "TlsMemory",
     "TlsReportStore",
     "WebhookStateStore",
@@ -90,6 +92,7 @@ class Store(
     DelayNotices,
     WebhookStateStore,
     StoreGauges,
+    SuppressionList,
     Protocol,
 ):
     """What ``open_store`` returns: one backend serving every store contract."""

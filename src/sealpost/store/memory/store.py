@@ -14,6 +14,7 @@ from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.memory.gauges import MemoryGauges
 from sealpost.store.memory.queue import MemoryQueue
 from sealpost.store.memory.received_reports import MemoryReceivedReports
+from sealpost.store.memory.suppressions import MemorySuppressions
 from sealpost.store.memory.tls_memory import MemoryTlsMemory
 from sealpost.store.memory.webhook_state import MemoryWebhookState
 
@@ -24,21 +25,24 @@ class MemoryStore(
     MemoryWebhookState,
     MemoryTlsMemory,
     MemoryReceivedReports,
+    MemorySuppressions,
     LocalDomainSlots,
     LocalNodes,
 ):
     """What ``open_store("memory://")`` returns: the queue with its event stream and records
     (``memory.queue``, ``memory.events``, ``memory.records``) and the webhooks' delivery
     state (``memory.webhook_state``), the TLS memory (``memory.tls_memory``), the received
-    TLS-RPT reports (``memory.received_reports``), the per-domain slots (``local_slots``), the
-    running nodes (``local_nodes``) and the metrics' queue depth (``memory.gauges``); open and
-    close do nothing."""
+    TLS-RPT reports (``memory.received_reports``), the suppression list
+    (``memory.suppressions``), the per-domain slots (``local_slots``), the running nodes
+    (``local_nodes``) and the metrics' queue depth (``memory.gauges``); open and close do
+    nothing."""
 
     def __init__(self) -> None:
         MemoryQueue.__init__(self)
         MemoryWebhookState.__init__(self)
         MemoryTlsMemory.__init__(self)
         MemoryReceivedReports.__init__(self)
+        MemorySuppressions.__init__(self)
 
     async def open(self) -> None:
         return None

@@ -247,7 +247,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             # SQLite (its version 10): unique on (organization, report_id), so a resend, or
             # two nodes reading the same held report, is stored once. The grants
             # tls_reports/modify and tls_reports/view come with this version; no existing
-            # key gets them. (Version 7 is another branch's; migrations apply in list order.)
+            # key gets them.
             """CREATE TABLE tlsrpt_received (
                 id text COLLATE "C" PRIMARY KEY,
                 organization text NOT NULL,
@@ -264,6 +264,29 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 report text NOT NULL,
                 UNIQUE (organization, report_id)
             )""",
+        ),
+    ),
+    # Version 9 was never used: migrations apply in list order, and a gap is allowed.
+    (
+        10,
+        (
+            # The suppression list (store/postgres/suppressions): one row per recipient (the
+            # address lower-cased whole) and type; byte order for the search's cursor.
+            """CREATE TABLE suppressions (
+                recipient text COLLATE "C" NOT NULL,
+                type text COLLATE "C" NOT NULL
+                    CHECK (type IN ('transactional', 'non_transactional')),
+                source text NOT NULL,
+                description text NOT NULL,
+                created float8 NOT NULL,
+                updated float8 NOT NULL,
+                PRIMARY KEY (recipient, type)
+            )""",
+            "CREATE INDEX suppressions_updated ON suppressions (updated)",
+            # suppression_lists/view is a grant added later: every key that may manage the
+            # list may also read it.
+            """UPDATE api_keys SET grants = grants || ' suppression_lists/view'
+                WHERE ' ' || grants || ' ' LIKE '% suppression_lists/manage %'""",
         ),
     ),
 )

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sealpost.model.events import EventQuery
+from sealpost.model.suppression import SuppressionQuery
 
 # --- locks and notifications ----------------------------------------------------------------
 # Advisory lock keys (one 64-bit key space per database): "sealpost" in ASCII, then a kind.
@@ -318,3 +319,64 @@ SELECT_RECEIVED_REPORT_BY_SENDER = f"""SELECT {RECEIVED_REPORT_COLUMNS} FROM tls
 # parameter number.
 SELECT_RECEIVED_REPORTS = f"SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received WHERE true"
 RECEIVED_REPORT_HAS_DOMAIN = "strpos(' ' || policy_domains || ' ', ' ' || ${n} || ' ') > 0"
+
+# --- suppression list (schema version 10) ---------------------------------------------------
+SUPPRESSION_COLUMNS = "recipient, type, source, description, created, updated"
+# One statement per bulk write: the entries as arrays (a key given once: see last_wins).
+UPSERT_SUPPRESSIONS = f"""INSERT INTO suppressions ({SUPPRESSION_COLUMNS})
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[],
+        $6::float8[])
+    ON CONFLICT (recipient, type) DO UPDATE SET source = excluded.source,
+    description = excluded.description, updated = excluded.updated"""
+INSERT_SUPPRESSIONS_IF_NEW = f"""INSERT INTO suppressions ({SUPPRESSION_COLUMNS})
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[],
+        $6::float8[])
+    ON CONFLICT (recipient, type) DO NOTHING"""
+SELECT_SUPPRESSIONS_OF = f"""SELECT {SUPPRESSION_COLUMNS} FROM suppressions
+    WHERE recipient = $1 ORDER BY type"""
+DELETE_SUPPRESSIONS = "DELETE FROM suppressions WHERE recipient = $1"
+DELETE_SUPPRESSION = "DELETE FROM suppressions WHERE recipient = $1 AND type = $2"
+SUPPRESSED_AMONG = """SELECT recipient FROM suppressions
+    WHERE recipient = ANY($1::text[]) AND type = $2"""
+
+
+def suppression_filter(query: SuppressionQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (or "") and parameters of a search, without cursor and limit."""
+    clauses: list[str] = []
+    params: list[Any] = []
+
+    def arg(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    if query.updated_from is not None:
+        clauses.append(f"updated >= {arg(query.updated_from)}")
+    if query.updated_to is not None:
+        clauses.append(f"updated <= {arg(query.updated_to)}")
+    if query.types:
+        clauses.append(f"type = ANY({arg([t.value for t in query.types])}::text[])")
+    if query.sources:
+        clauses.append(f"source = ANY({arg([s.value for s in query.sources])}::text[])")
+    if query.domain is not None:
+        suffix = "@" + query.domain
+        clauses.append(f"right(recipient, {arg(len(suffix))}) = {arg(suffix)}")
+    return " AND ".join(clauses), params
+
+
+def suppression_search(query: SuppressionQuery) -> tuple[str, list[Any]]:
+    """A page of the search, walking the primary key from ``query.after``."""
+    where, params = suppression_filter(query)
+    if query.after is not None:
+        params.extend(query.after)
+        cursor = f"(recipient, type) > (${len(params) - 1}, ${len(params)})"
+        where = f"{where} AND {cursor}" if where else cursor
+    sql = f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions"
+    if where:
+        sql += f" WHERE {where}"
+    params.append(query.limit)
+    return f"{sql} ORDER BY recipient, type LIMIT ${len(params)}", params
+
+
+def suppression_count(query: SuppressionQuery) -> tuple[str, list[Any]]:
+    where, params = suppression_filter(query)
+    return "SELECT count(*) FROM suppressions" + (f" WHERE {where}" if where else ""), params

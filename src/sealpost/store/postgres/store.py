@@ -9,6 +9,7 @@ from sealpost.store.postgres.nodes import PostgresNodes
 from sealpost.store.postgres.queue import PostgresQueue
 from sealpost.store.postgres.received_reports import PostgresReceivedReports
 from sealpost.store.postgres.records import PostgresRecords
+from sealpost.store.postgres.suppressions import PostgresSuppressions
 from sealpost.store.postgres.tls_memory import PostgresTlsMemory
 from sealpost.store.postgres.tls_reports import PostgresTlsReports
 from sealpost.store.postgres.webhook_state import PostgresWebhookState
@@ -23,6 +24,7 @@ class PostgresStore(
     PostgresTlsMemory,
     PostgresTlsReports,
     PostgresReceivedReports,
+    PostgresSuppressions,
     PostgresDomainSlots,
     PostgresNodes,
 ):

@@ -311,7 +311,6 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             # stored once. The grants tls_reports/modify and tls_reports/view come with
             # this version, and no existing key gets them: a key that should post or read
             # reports is made for it (`sealpost keys create --grant tls_reports/view`).
-            # (Version 9 is another branch's; migrations apply in list order.)
             """CREATE TABLE tlsrpt_received (
                 id TEXT PRIMARY KEY,
                 organization TEXT NOT NULL,
@@ -328,6 +327,30 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 report TEXT NOT NULL,
                 UNIQUE (organization, report_id)
             ) WITHOUT ROWID""",
+        ),
+    ),
+    # Version 11 was never used: migrations apply in list order, and a gap is allowed.
+    (
+        12,
+        (
+            # The suppression list (store/sqlite/suppressions): one row per recipient (the
+            # address lower-cased whole) and type, so the check of a transmission's
+            # recipients is a primary-key lookup each, at any size of the list.
+            """CREATE TABLE suppressions (
+                recipient TEXT NOT NULL,
+                type TEXT NOT NULL CHECK (type IN ('transactional', 'non_transactional')),
+                source TEXT NOT NULL,
+                description TEXT NOT NULL,
+                created REAL NOT NULL,
+                updated REAL NOT NULL,
+                PRIMARY KEY (recipient, type)
+            ) WITHOUT ROWID""",
+            # The search by `from`/`to` (last update), as SparkPost's searches go.
+            "CREATE INDEX suppressions_updated ON suppressions (updated)",
+            # suppression_lists/view is a grant added after version 5: every key that may
+            # manage the list may also read it (GRANTS_AT_VERSION_5 stays frozen).
+            """UPDATE api_keys SET grants = grants || ' suppression_lists/view'
+                WHERE ' ' || grants || ' ' LIKE '% suppression_lists/manage %'""",
         ),
     ),
 )

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sealpost.model.events import EventQuery
+from sealpost.model.suppression import SuppressionQuery
 
 # --- connections ----------------------------------------------------------------------------
 # RFC 5321 section 6.1 ("MUST NOT lose" an acknowledged message): WAL journal with
@@ -251,3 +252,62 @@ SELECT_RECEIVED_REPORT_BY_SENDER = f"""SELECT {RECEIVED_REPORT_COLUMNS} FROM tls
 # matches a whole word of the space-separated policy_domains.
 SELECT_RECEIVED_REPORTS = f"SELECT {RECEIVED_REPORT_COLUMNS} FROM tlsrpt_received WHERE 1 = 1"
 RECEIVED_REPORT_HAS_DOMAIN = "instr(' ' || policy_domains || ' ', ' ' || ? || ' ') > 0"
+
+# --- suppression list (schema version 12) ---------------------------------------------------
+SUPPRESSION_COLUMNS = "recipient, type, source, description, created, updated"
+UPSERT_SUPPRESSION = f"""INSERT INTO suppressions ({SUPPRESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (recipient, type) DO UPDATE SET source = excluded.source,
+    description = excluded.description, updated = excluded.updated"""
+INSERT_SUPPRESSION_IF_NEW = f"""INSERT INTO suppressions ({SUPPRESSION_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (recipient, type) DO NOTHING"""
+SELECT_SUPPRESSIONS_OF = f"""SELECT {SUPPRESSION_COLUMNS} FROM suppressions
+    WHERE recipient = ? ORDER BY type"""
+DELETE_SUPPRESSIONS = "DELETE FROM suppressions WHERE recipient = ?"
+DELETE_SUPPRESSION = "DELETE FROM suppressions WHERE recipient = ? AND type = ?"
+SUPPRESSED_CHUNK = 500  # recipients per suppressed_among statement
+
+
+def suppressed_query(count: int) -> str:
+    """Which of ``count`` recipients (then the type) have an entry of that type."""
+    marks = ", ".join("?" * count)
+    return f"SELECT recipient FROM suppressions WHERE recipient IN ({marks}) AND type = ?"
+
+
+def suppression_filter(query: SuppressionQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (or "") and parameters of a search, without cursor and limit."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.updated_from is not None:
+        clauses.append("updated >= ?")
+        params.append(query.updated_from)
+    if query.updated_to is not None:
+        clauses.append("updated <= ?")
+        params.append(query.updated_to)
+    if query.types:
+        clauses.append(f"type IN ({', '.join('?' * len(query.types))})")
+        params.extend(t.value for t in query.types)
+    if query.sources:
+        clauses.append(f"source IN ({', '.join('?' * len(query.sources))})")
+        params.extend(s.value for s in query.sources)
+    if query.domain is not None:
+        suffix = "@" + query.domain
+        clauses.append("substr(recipient, -?) = ?")
+        params.extend((len(suffix), suffix))
+    return " AND ".join(clauses), params
+
+
+def suppression_search(query: SuppressionQuery) -> tuple[str, list[Any]]:
+    """A page of the search, walking the primary key from ``query.after``."""
+    where, params = suppression_filter(query)
+    if query.after is not None:
+        where = f"{where} AND (recipient, type) > (?, ?)" if where else "(recipient, type) > (?, ?)"
+        params.extend(query.after)
+    sql = f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions"
+    if where:
+        sql += f" WHERE {where}"
+    return f"{sql} ORDER BY recipient, type LIMIT ?", [*params, query.limit]
+
+
+def suppression_count(query: SuppressionQuery) -> tuple[str, list[Any]]:
+    where, params = suppression_filter(query)
+    return "SELECT count(*) FROM suppressions" + (f" WHERE {where}" if where else ""), params

@@ -9,6 +9,7 @@ from sealpost.store.sqlite.gauges import SqliteGauges
 from sealpost.store.sqlite.queue import SqliteQueue
 from sealpost.store.sqlite.received_reports import SqliteReceivedReports
 from sealpost.store.sqlite.records import SqliteRecords
+from sealpost.store.sqlite.suppressions import SqliteSuppressions
 from sealpost.store.sqlite.tls_memory import SqliteTlsMemory
 from sealpost.store.sqlite.tls_reports import SqliteTlsReports
 from sealpost.store.sqlite.webhook_state import SqliteWebhookState
@@ -23,6 +24,7 @@ class SqliteStore(
     SqliteTlsMemory,
     SqliteTlsReports,
     SqliteReceivedReports,
+    SqliteSuppressions,
     LocalDomainSlots,
     LocalNodes,
 ):

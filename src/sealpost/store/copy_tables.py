@@ -4,8 +4,8 @@ SQLite and PostgreSQL keep the same typed tables with the same columns (``store.
 reads both), so a copy is table by table, row by row, every value as stored: message ids,
 states, recipients' statuses and attempts, due times, event ids (in order), API keys as their
 salt and digest (never re-hashed), the webhooks' delivery state, documents (sending domains,
-webhooks, templates), the MTA-STS policy cache (RFC 8461 section 5.1), idempotency records
-and the TLS memory.
+webhooks, templates), the MTA-STS policy cache (RFC 8461 section 5.1), idempotency records,
+the TLS memory, the operator's marks on messages (held, bounced) and the domain suspensions.
 
 Not copied: leases (``lease_token``, ``lease_until``, PostgreSQL's ``lease_node``, the
 webhook leases and domain slots) and the registry of running nodes; a copy is made while
@@ -49,6 +49,7 @@ TABLES: tuple[Table, ...] = (
             "envelope",
             "session",
             "data",
+            "admin_mark",
         ),
         "id",
     ),
@@ -126,6 +127,12 @@ TABLES: tuple[Table, ...] = (
         "sts_fetch_holdoffs",
         "MTA-STS fetch hold-offs",
         ("domain", "policy_id", "until", "failure", "detail"),
+        "domain",
+    ),
+    Table(
+        "queue_suspensions",
+        "queue suspensions",
+        ("domain", "created_at", "until", "reason", "created_by"),
         "domain",
     ),
 )

@@ -26,6 +26,7 @@ from sealpost.store.contracts.queue import (
     QueueStore,
     Spool,
 )
+from sealpost.store.contracts.queue_admin import QueueAdmin
 from sealpost.store.contracts.tls_memory import TlsMemory
 from sealpost.store.contracts.wakeups import QueueWakeups
 from sealpost.store.contracts.webhook_state import WebhookStateStore
@@ -41,6 +42,7 @@ __all__ = [
     "Lifecycle",
     "NodeRegistry",
     "PolicyStore",
+    "QueueAdmin",
     "QueueControl",
     "QueueStore",
     "QueueWakeups",
@@ -68,6 +70,7 @@ class Lifecycle(Protocol):
 class Store(
     Lifecycle,
     QueueStore,
+    QueueAdmin,
     QueueWakeups,
     DomainSlots,
     NodeRegistry,

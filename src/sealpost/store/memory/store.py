@@ -11,12 +11,14 @@ from typing import Self
 
 from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
-from sealpost.store.memory.queue import MemoryQueue
+from sealpost.store.memory.queue_admin import MemoryQueueAdmin
 from sealpost.store.memory.tls_memory import MemoryTlsMemory
 from sealpost.store.memory.webhook_state import MemoryWebhookState
 
 
-class MemoryStore(MemoryQueue, MemoryWebhookState, MemoryTlsMemory, LocalDomainSlots, LocalNodes):
+class MemoryStore(
+    MemoryQueueAdmin, MemoryWebhookState, MemoryTlsMemory, LocalDomainSlots, LocalNodes
+):
     """What ``open_store("memory://")`` returns: the queue with its event stream and records
     (``memory.queue``, ``memory.events``, ``memory.records``) and the webhooks' delivery
     state (``memory.webhook_state``), the TLS memory (``memory.tls_memory``), the
@@ -24,7 +26,7 @@ class MemoryStore(MemoryQueue, MemoryWebhookState, MemoryTlsMemory, LocalDomainS
     close do nothing."""
 
     def __init__(self) -> None:
-        MemoryQueue.__init__(self)
+        MemoryQueueAdmin.__init__(self)
         MemoryWebhookState.__init__(self)
         MemoryTlsMemory.__init__(self)
 

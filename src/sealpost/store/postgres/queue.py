@@ -106,9 +106,10 @@ class PostgresQueue(Database):
         op = partial(ops.claim, now=now, limit=limit, until=now + lease, node_id=self.node_id)
         leased = await self._write(op)
         claims: list[Claim] = []
-        for token, row, recipients in leased:
+        for token, row, recipients, facts in leased:
             try:
-                claims.append(Claim(codec.stored_message(row, recipients), token, now + lease))
+                stored = codec.stored_message(row, recipients)
+                claims.append(codec.claim(stored, token, now + lease, facts))
             except StoreError as exc:  # stays leased, so it cannot block the queue head
                 log.error("skipping unreadable queued message: %s", exc)
         return claims

@@ -202,6 +202,25 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        11,
+        (
+            # Queue administration (model/queue_admin.py), as SQLite's version 13: the
+            # operator's mark on a message ('hold': `queue release` releases only these,
+            # never local held mail; 'bounce': the dispatcher fails it with a DSN) ...
+            """ALTER TABLE messages ADD COLUMN admin_mark text
+                CHECK (admin_mark IN ('hold', 'bounce'))""",
+            # ... and the standing suspensions of destination domains, which every node
+            # reads at each claim; `until` NULL: until resumed.
+            """CREATE TABLE queue_suspensions (
+                domain text COLLATE "C" PRIMARY KEY,
+                created_at float8 NOT NULL,
+                until float8,
+                reason text NOT NULL DEFAULT '',
+                created_by text NOT NULL DEFAULT ''
+            )""",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

@@ -6,6 +6,7 @@ from sealpost.store.postgres.domain_slots import PostgresDomainSlots
 from sealpost.store.postgres.events import PostgresEvents
 from sealpost.store.postgres.nodes import PostgresNodes
 from sealpost.store.postgres.queue import PostgresQueue
+from sealpost.store.postgres.queue_admin import PostgresQueueAdmin
 from sealpost.store.postgres.records import PostgresRecords
 from sealpost.store.postgres.tls_memory import PostgresTlsMemory
 from sealpost.store.postgres.webhook_state import PostgresWebhookState
@@ -13,6 +14,7 @@ from sealpost.store.postgres.webhook_state import PostgresWebhookState
 
 class PostgresStore(
     PostgresQueue,
+    PostgresQueueAdmin,
     PostgresEvents,
     PostgresRecords,
     PostgresWebhookState,

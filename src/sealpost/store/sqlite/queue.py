@@ -110,9 +110,10 @@ class SqliteQueue(Database):
             return []
         leased = await self._write(partial(ops.claim, now=now, limit=limit, until=now + lease))
         claims: list[Claim] = []
-        for token, until, row, recipients in leased:
+        for token, until, row, recipients, facts in leased:
             try:
-                claims.append(Claim(codec.stored_message(row, recipients), token, until))
+                stored = codec.stored_message(row, recipients)
+                claims.append(codec.claim(stored, token, until, facts))
             except StoreError as exc:  # stays leased, so it cannot block the queue head
                 log.error("skipping unreadable queued message: %s", exc)
         return claims

@@ -264,6 +264,25 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX sts_fetch_holdoffs_until ON sts_fetch_holdoffs (until)",
         ),
     ),
+    (
+        13,
+        (
+            # Queue administration (model/queue_admin.py). The operator's mark on a message:
+            # 'hold' (held by `queue hold`; `queue release` releases only these, never local
+            # held mail) or 'bounce' (the dispatcher fails it with a DSN). ADD COLUMN with a
+            # NULL default rewrites no row.
+            """ALTER TABLE messages ADD COLUMN admin_mark TEXT
+                CHECK (admin_mark IN ('hold', 'bounce'))""",
+            # Standing suspensions of destination domains; `until` NULL: until resumed.
+            """CREATE TABLE queue_suspensions (
+                domain TEXT PRIMARY KEY,
+                created_at REAL NOT NULL,
+                until REAL,
+                reason TEXT NOT NULL DEFAULT '',
+                created_by TEXT NOT NULL DEFAULT ''
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 

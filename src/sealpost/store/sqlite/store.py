@@ -6,6 +6,7 @@ from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.sqlite.events import SqliteEvents
 from sealpost.store.sqlite.queue import SqliteQueue
+from sealpost.store.sqlite.queue_admin import SqliteQueueAdmin
 from sealpost.store.sqlite.records import SqliteRecords
 from sealpost.store.sqlite.tls_memory import SqliteTlsMemory
 from sealpost.store.sqlite.webhook_state import SqliteWebhookState
@@ -13,6 +14,7 @@ from sealpost.store.sqlite.webhook_state import SqliteWebhookState
 
 class SqliteStore(
     SqliteQueue,
+    SqliteQueueAdmin,
     SqliteEvents,
     SqliteRecords,
     SqliteWebhookState,

@@ -143,8 +143,15 @@ def test_a_suspension_parks_mail_without_attempts_and_resume_makes_it_due(run):
         assert stored.next_attempt_at == NOW + 7200 and stored.attempts == 0
         # due again when the time runs out
         for c in claims.values():
-            await store.record_attempt(c, [RecipientResult(r.address, "delivered") for r in
-                                           c.message.recipients if r.address[0] != "d"], NOW + 9000)
+            await store.record_attempt(
+                c,
+                [
+                    RecipientResult(r.address, "delivered")
+                    for r in c.message.recipients
+                    if r.address[0] != "d"
+                ],
+                NOW + 9000,
+            )
         after = {c.message.id for c in await store.claim_due(NOW + 7200, 100, 60)}
         assert {names["gmail_old"], late} <= after
         # resume: an open-ended suspension, then resumed

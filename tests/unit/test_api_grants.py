@@ -43,6 +43,11 @@ EXPECTED = {
     "DELETE /api/v1/sending-domains/{domain}": G.SENDING_DOMAINS_MODIFY,
     "POST /api/v1/sending-domains/{domain}/verify": G.SENDING_DOMAINS_MODIFY,
     "GET /api/v1/tls-check": G.TLS_CHECK_VIEW,
+    "GET /api/v1/queue": G.QUEUE_VIEW,
+    "POST /api/v1/queue": G.QUEUE_MANAGE,
+    "GET /api/v1/queue/suspensions": G.QUEUE_VIEW,
+    "POST /api/v1/queue/suspensions": G.QUEUE_MANAGE,
+    "DELETE /api/v1/queue/suspensions/{domain}": G.QUEUE_MANAGE,
 }
 
 
@@ -61,7 +66,7 @@ def test_the_grant_names_are_sparkposts_and_sealposts_own():
         "suppression_lists/manage",
         "metrics/view",
     }
-    assert {g.value for g in Grant} == sparkpost | {"tls_check/view", "queue/manage"}
+    assert {g.value for g in Grant} == sparkpost | {"tls_check/view", "queue/manage", "queue/view"}
     assert set(DESCRIPTIONS) == ALL_GRANTS
     assert all(g.description and "\n" not in g.description for g in Grant)
     assert parse_grant("templates/view") is Grant.TEMPLATES_VIEW
@@ -77,7 +82,8 @@ def test_every_api_route_requires_exactly_one_grant(route):
 @pytest.mark.parametrize("route", guarded_routes(), ids=lambda r: r.id)
 def test_reads_need_a_view_grant_and_writes_a_modify_grant(route):
     [grant] = route.grants
-    assert grant.value.endswith("/view" if route.method == "GET" else "/modify")
+    writes = ("/modify", "/manage")  # SparkPost's suppression_lists/manage, our queue/manage
+    assert grant.value.endswith("/view") if route.method == "GET" else grant.value.endswith(writes)
     assert EXPECTED.get(route.id) is grant
 
 

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sealpost.api import (
     errors,
     events_v1,
+    queue_v1,
     sending_domains_v1,
     templates_v1,
     tls_v1,
@@ -32,6 +33,7 @@ ROUTERS = (
     webhooks_v1.router,
     sending_domains_v1.router,
     tls_v1.router,
+    queue_v1.router,
 )
 
 

@@ -21,6 +21,7 @@ from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.events import EventStore
 from sealpost.store.contracts.keys import KeyStore
 from sealpost.store.contracts.queue import IdempotencyStore, QueueControl
+from sealpost.store.contracts.queue_admin import QueueAdmin
 from sealpost.store.contracts.webhook_state import WebhookStateStore
 from sealpost.submission.door import Submission
 
@@ -31,13 +32,14 @@ class ApiStore(
     DocumentStore,
     IdempotencyStore,
     QueueControl,
+    QueueAdmin,
     WebhookStateStore,
     Protocol,
 ):
     """What the API uses of the store: keys (auth), events (search), its own resources as
-    documents, Idempotency-Key records, cancelling queued mail and the webhooks' delivery
-    state (batch status). New mail goes through ``submission``, never straight into the
-    store."""
+    documents, Idempotency-Key records, cancelling queued mail, the operator's queue
+    administration (``/queue``) and the webhooks' delivery state (batch status). New mail
+    goes through ``submission``, never straight into the store."""
 
 
 class SigningDomains(Protocol):

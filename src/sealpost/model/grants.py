@@ -2,7 +2,7 @@
 
 Every API key carries a set of grants, and every ``/api/v1`` endpoint and SMTP AUTH needs one
 of them. The names are SparkPost's where SparkPost has one, so a key's grants mean here what
-they mean there; ``tls_check/view`` and ``queue/manage`` are Sealpost's own. Grants are values
+they mean there; ``tls_check/view``, ``queue/manage`` and ``queue/view`` are Sealpost's own. Grants are values
 of ``Grant`` (a ``str`` enum: the member is its name on the wire, in the store and on the
 command line); anything else is not a grant.
 """
@@ -28,6 +28,7 @@ class Grant(StrEnum):
     METRICS_VIEW = "metrics/view"
     TLS_CHECK_VIEW = "tls_check/view"
     QUEUE_MANAGE = "queue/manage"
+    QUEUE_VIEW = "queue/view"
 
     @property
     def description(self) -> str:
@@ -49,7 +50,8 @@ DESCRIPTIONS: dict[Grant, str] = {
     Grant.SUPPRESSION_LISTS_MANAGE: "manage suppression lists (no such endpoint yet)",
     Grant.METRICS_VIEW: "read metrics (no such endpoint yet)",
     Grant.TLS_CHECK_VIEW: "run TLS checks of mail destinations (Sealpost)",
-    Grant.QUEUE_MANAGE: "manage the delivery queue (Sealpost; no such endpoint yet)",
+    Grant.QUEUE_MANAGE: "hold, release, retry, cancel, bounce queued mail; suspend domains",
+    Grant.QUEUE_VIEW: "read the queue's shape and the domain suspensions (Sealpost)",
 }
 
 ALL_GRANTS: frozenset[Grant] = frozenset(Grant)

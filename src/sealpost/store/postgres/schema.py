@@ -219,6 +219,10 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 reason text NOT NULL DEFAULT '',
                 created_by text NOT NULL DEFAULT ''
             )""",
+            # The read grant 'queue/view' (GET /queue, /queue/suspensions) is new: a key
+            # that could manage the queue may read it too; no other key gets it.
+            """UPDATE api_keys SET grants = grants || ' queue/view'
+                WHERE ' ' || grants || ' ' LIKE '% queue/manage %'""",
         ),
     ),
 )

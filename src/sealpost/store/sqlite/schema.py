@@ -281,6 +281,10 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 reason TEXT NOT NULL DEFAULT '',
                 created_by TEXT NOT NULL DEFAULT ''
             ) WITHOUT ROWID""",
+            # The read grant 'queue/view' (GET /queue, /queue/suspensions) is new: a key
+            # that could manage the queue may read it too; no other key gets it.
+            """UPDATE api_keys SET grants = grants || ' queue/view'
+                WHERE ' ' || grants || ' ' LIKE '% queue/manage %'""",
         ),
     ),
 )

@@ -2,9 +2,9 @@
 
 Every API key carries a set of grants, and every ``/api/v1`` endpoint and SMTP AUTH needs one
 of them. The names are SparkPost's where SparkPost has one, so a key's grants mean here what
-they mean there; ``tls_check/view``, ``queue/manage`` and ``queue/view`` are Sealpost's own. Grants are values
-of ``Grant`` (a ``str`` enum: the member is its name on the wire, in the store and on the
-command line); anything else is not a grant.
+they mean there; ``tls_check/view``, ``queue/manage`` and ``queue/view`` are Sealpost's own.
+Grants are values of ``Grant`` (a ``str`` enum: the member is its name on the wire, in the
+store and on the command line); anything else is not a grant.
 """
 
 from __future__ import annotations

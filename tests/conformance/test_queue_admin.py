@@ -5,6 +5,7 @@ without counting attempts, and the qshape summary."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
@@ -17,6 +18,7 @@ from sealpost.model.queue_admin import (
     SummaryRow,
     Suspension,
 )
+from sealpost.store import open_store
 
 T0 = 1_700_000_000.0
 
@@ -183,3 +185,30 @@ def test_summary_groups_by_domain_state_and_age(run):
         )
 
     run(scenario)
+
+
+def test_every_node_obeys_a_suspension_made_on_another(pg_url):
+    """Two nodes on one PostgreSQL database: node A suspends, node B's claims park the
+    domain's mail (no attempt); A resumes, B claims it."""
+
+    async def scenario():
+        a, b = open_store(pg_url, node_id="node-a"), open_store(pg_url, node_id="node-b")
+        await a.open()
+        await b.open()
+        try:
+            mid = new_message_id(NOW)
+            await b.enqueue(mid, message("u@paused.test"), NOW)
+            await a.suspend_domain(Suspension("paused.test", NOW, None, "", "a"), NOW)
+            late = new_message_id(NOW + 1)
+            await b.enqueue(late, message("v@paused.test"), NOW + 1)
+            assert await b.claim_due(NOW + 2, 10, 60) == []
+            assert (await b.get(late)).attempts == 0
+            assert [s.domain for s in await b.suspensions(NOW + 2)] == ["paused.test"]
+            assert await a.resume_domain("paused.test", NOW + 3, by="a")
+            claimed = {c.message.id for c in await b.claim_due(NOW + 3, 10, 60)}
+            assert claimed == {mid, late}
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(scenario())

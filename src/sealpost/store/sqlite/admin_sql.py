@@ -94,11 +94,12 @@ PARK_IDS = f"""SELECT m.id FROM messages AS m WHERE m.state = 'queued'
     AND m.next_attempt_at < ? AND coalesce(m.admin_mark, '') <> 'bounce'
     AND {_QUEUED_AT} AND NOT {_QUEUED_ELSEWHERE} AND m.id > ? ORDER BY m.id LIMIT ?"""
 PARK = f"UPDATE messages SET next_attempt_at = ? WHERE {_IDS} AND state = 'queued'"
-PARK_ROWID = "UPDATE messages SET next_attempt_at = ? WHERE rowid = ?"
+# A claimed message parked instead: its lease dropped, due at the suspension's end.
+PARK_ROWID = """UPDATE messages SET next_attempt_at = ?, lease_token = NULL, lease_until = NULL
+    WHERE rowid = ?"""
 FLUSH_IDS = f"""SELECT m.id FROM messages AS m WHERE m.state = 'queued'
     AND m.next_attempt_at > ? AND {_QUEUED_AT} AND m.id > ? ORDER BY m.id LIMIT ?"""
 FLUSH = f"UPDATE messages SET next_attempt_at = ? WHERE {_IDS} AND state = 'queued'"
-SELECT_CLAIM_FACTS = "SELECT id, admin_mark FROM messages WHERE rowid = ?"
 SELECT_QUEUED_DOMAINS = f"""SELECT DISTINCT {RCPT_DOMAIN} FROM recipients AS r
     WHERE r.message_id = ? AND r.status = 'queued'"""
 

@@ -83,16 +83,15 @@ def claim(
     for _ in range(CLAIM_ROUNDS if suspended else 1):
         rowids = [row[0] for row in conn.execute(sql.SELECT_DUE, (now, now, limit - len(leased)))]
         for rowid in rowids:
-            message_id, mark = conn.execute(admin_sql.SELECT_CLAIM_FACTS, (rowid,)).fetchone()
+            token = secrets.token_hex(16)
+            message_id, mark = conn.execute(sql.SET_LEASE, (token, until, rowid)).fetchone()
             facts = ClaimFacts(bounce=mark == "bounce")
             if suspended and not facts.bounce:
                 queued_at = conn.execute(admin_sql.SELECT_QUEUED_DOMAINS, (message_id,))
                 facts = ClaimFacts.of({row[0] for row in queued_at}, suspended)
-                if facts.parked:
+                if facts.parked:  # lease dropped, no attempt counted
                     conn.execute(admin_sql.PARK_ROWID, (facts.suspended_until, rowid))
                     continue
-            token = secrets.token_hex(16)
-            conn.execute(sql.SET_LEASE, (token, until, rowid))
             selected = select_message(conn, message_id=message_id)
             assert selected is not None  # same transaction as the SELECT_DUE above
             leased.append((token, until, *selected, facts))

@@ -33,9 +33,9 @@ class QueueAdmin(Protocol):
         by: str,
         batch: int = 1000,
     ) -> int:
-        """Apply ``action`` to the selected messages in the states it changes, ``batch`` per
-        transaction, each batch with one ``admin`` event naming ``by``; returns how many
-        messages changed. ``bounce`` marks the messages and makes them due: the dispatcher
+        """Apply ``action`` to the selected messages in the states it changes, at most
+        ``batch`` per transaction, each batch that changed messages with one ``admin`` event
+        naming ``by``; returns how many messages changed. ``bounce`` marks the messages and makes them due: the dispatcher
         fails them with a DSN (per-recipient ``bounce`` events, bounce class 25)."""
 
     async def queue_summary(self, now: float) -> list[SummaryRow]:

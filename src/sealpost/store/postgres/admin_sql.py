@@ -38,10 +38,18 @@ def count_query(where: str) -> str:
     return f"SELECT count(*) FROM messages AS m WHERE {where}"
 
 
-def batch_ids_query(where: str, p: Params, after: str, limit: int) -> str:
+def window_query(where: str, p: Params, states: list[str], after: str, limit: int) -> str:
+    """The next window of ``limit`` messages in ``states`` past the cursor ``after``, in id
+    order, each with whether it is selected. Walking windows by the state index and probing
+    each id (rather than asking for the next ``limit`` matches) keeps one plan whatever the
+    planner's statistics say: right after a bulk load they are stale, and a plan that scans
+    every recipient per batch made a 100k-message action take minutes."""
     return (
-        f"SELECT m.id FROM messages AS m WHERE {where} AND m.id > {p.add(after)} "
-        f"ORDER BY m.id LIMIT {p.add(limit)}"
+        "WITH w AS MATERIALIZED (SELECT id FROM messages "
+        f"WHERE state = ANY({p.add(states)}::text[]) AND id > {p.add(after)} "
+        f"ORDER BY id LIMIT {p.add(limit)}) "
+        f"SELECT w.id, EXISTS (SELECT 1 FROM messages AS m WHERE m.id = w.id AND {where}) "
+        "FROM w ORDER BY w.id"
     )
 
 
@@ -81,16 +89,19 @@ SELECT_SUSPENSIONS = f"""SELECT {SUSPENSION_COLUMNS} FROM queue_suspensions
     WHERE until IS NULL OR until > $1 ORDER BY domain"""
 PRUNE_SUSPENSIONS = "DELETE FROM queue_suspensions WHERE until IS NOT NULL AND until <= $1"
 DELETE_SUSPENSION = "DELETE FROM queue_suspensions WHERE domain = $1"
-# $1 park time, $2 domain, $3 cursor, $4 limit.
-PARK_IDS = f"""SELECT m.id FROM messages AS m WHERE m.state = 'queued'
-    AND m.next_attempt_at < $1 AND coalesce(m.admin_mark, '') <> 'bounce'
+# Windows of queued mail by id ($3 cursor, $4 limit), each id with whether it is to be
+# parked ($1 park time, $2 domain: every queued recipient there, due before the park time)
+# or flushed ($1 now, $2 domain: a queued recipient there, due later); see window_query.
+_QUEUED_WINDOW = """WITH w AS MATERIALIZED (SELECT id FROM messages
+    WHERE state = 'queued' AND id > $3 ORDER BY id LIMIT $4)"""
+PARK_IDS = f"""{_QUEUED_WINDOW} SELECT w.id, EXISTS (SELECT 1 FROM messages AS m
+    WHERE m.id = w.id AND m.state = 'queued' AND m.next_attempt_at < $1
+    AND coalesce(m.admin_mark, '') <> 'bounce'
     AND EXISTS ({_RCPT} AND {RCPT_DOMAIN} = $2)
-    AND NOT EXISTS ({_RCPT} AND {RCPT_DOMAIN} <> $2)
-    AND m.id > $3 ORDER BY m.id LIMIT $4"""
-# $1 now, $2 domain, $3 cursor, $4 limit.
-FLUSH_IDS = f"""SELECT m.id FROM messages AS m WHERE m.state = 'queued'
-    AND m.next_attempt_at > $1 AND EXISTS ({_RCPT} AND {RCPT_DOMAIN} = $2)
-    AND m.id > $3 ORDER BY m.id LIMIT $4"""
+    AND NOT EXISTS ({_RCPT} AND {RCPT_DOMAIN} <> $2)) FROM w ORDER BY w.id"""
+FLUSH_IDS = f"""{_QUEUED_WINDOW} SELECT w.id, EXISTS (SELECT 1 FROM messages AS m
+    WHERE m.id = w.id AND m.state = 'queued' AND m.next_attempt_at > $1
+    AND EXISTS ({_RCPT} AND {RCPT_DOMAIN} = $2)) FROM w ORDER BY w.id"""
 SET_DUE = "UPDATE messages SET next_attempt_at = $2 WHERE id = ANY($1::text[]) AND state = 'queued'"
 # A claimed message parked instead: its lease dropped, due at the suspension's end.
 PARK_CLAIMED = """UPDATE messages SET next_attempt_at = $2, lease_token = NULL,

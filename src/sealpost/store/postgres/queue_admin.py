@@ -35,33 +35,37 @@ async def _batch(
     limit: int,
     by: str,
 ) -> tuple[int, str | None]:
-    """One batch: the next ``limit`` selected ids past ``after``, changed by one statement
-    per table, with the batch's ``admin`` event; (messages changed, last id or None)."""
+    """One batch: the selected messages of the next window of ``limit`` past ``after``
+    (``window_query``), changed by one statement per table, with the batch's ``admin`` event;
+    (messages changed, last id of the window or None when there is none)."""
     p = Params()
     where = admin_sql.selection_where(selection, action, now, p)
-    query = admin_sql.batch_ids_query(where, p, after, limit)
-    ids = [r[0] for r in await conn.fetch(query, *p.values)]
-    if not ids:
+    states = list(selection.states_for(action))
+    window = await conn.fetch(admin_sql.window_query(where, p, states, after, limit), *p.values)
+    if not window:
         return 0, None
+    ids = [row[0] for row in window if row[1]]
     count = 0
-    for statement in admin_sql.BATCH_UPDATES[action]:
+    for statement in admin_sql.BATCH_UPDATES[action] if ids else ():
         args = (ids, now) if "$2" in statement else (ids,)
         count = ops.changed(await conn.execute(statement, *args))
     if count:
         event = admin_event(action.value, selection.as_dict(), count, by, now)
         await ops.insert_events(conn, rows=[codec.event_row(event)])
-    return count, ids[-1]
+    return count, window[-1][0]
 
 
 async def _set_due(
     conn: asyncpg.Connection, *, select: str, when: float, domain: str, after: str, limit: int
 ) -> tuple[int, str | None]:
-    """Park (``PARK_IDS``) or flush (``FLUSH_IDS``) one batch of a domain's queued mail:
-    next attempt at ``when``."""
-    ids = [r[0] for r in await conn.fetch(select, when, domain, after, limit)]
-    if not ids:
+    """Park (``PARK_IDS``) or flush (``FLUSH_IDS``) the domain's mail in one window of
+    queued messages: next attempt at ``when``; (changed, last id of the window or None)."""
+    window = await conn.fetch(select, when, domain, after, limit)
+    if not window:
         return 0, None
-    return ops.changed(await conn.execute(admin_sql.SET_DUE, ids, when)), ids[-1]
+    ids = [row[0] for row in window if row[1]]
+    changed = ops.changed(await conn.execute(admin_sql.SET_DUE, ids, when)) if ids else 0
+    return changed, window[-1][0]
 
 
 class PostgresQueueAdmin(Database):

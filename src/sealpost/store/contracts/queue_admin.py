@@ -35,8 +35,9 @@ class QueueAdmin(Protocol):
     ) -> int:
         """Apply ``action`` to the selected messages in the states it changes, at most
         ``batch`` per transaction, each batch that changed messages with one ``admin`` event
-        naming ``by``; returns how many messages changed. ``bounce`` marks the messages and makes them due: the dispatcher
-        fails them with a DSN (per-recipient ``bounce`` events, bounce class 25)."""
+        naming ``by``; returns how many messages changed. ``bounce`` marks the messages and
+        makes them due: the dispatcher fails them with a DSN (per-recipient ``bounce``
+        events, bounce class 25)."""
 
     async def queue_summary(self, now: float) -> list[SummaryRow]:
         """Queued recipients of ``queued`` and ``held`` messages by recipient domain, state

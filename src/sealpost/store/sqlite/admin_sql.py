@@ -13,7 +13,6 @@ from sealpost.model.queue_admin import AGE_BUCKETS, AdminAction, Selection
 RCPT_DOMAIN = "lower(substr(r.address, instr(r.address, '@') + 1))"
 _AT_DOMAIN = "EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id = m.id AND r.status = "
 _QUEUED_AT = _AT_DOMAIN + f"'queued' AND {RCPT_DOMAIN} = ?)"
-_QUEUED_ELSEWHERE = _AT_DOMAIN + f"'queued' AND {RCPT_DOMAIN} <> ?)"
 
 
 def selection_where(selection: Selection, action: AdminAction, now: float) -> tuple[str, list[Any]]:
@@ -89,17 +88,20 @@ SELECT_SUSPENSIONS = f"""SELECT {SUSPENSION_COLUMNS} FROM queue_suspensions
     WHERE until IS NULL OR until > ? ORDER BY domain"""
 PRUNE_SUSPENSIONS = "DELETE FROM queue_suspensions WHERE until IS NOT NULL AND until <= ?"
 DELETE_SUSPENSION = "DELETE FROM queue_suspensions WHERE domain = ?"
-# Queued mail whose every queued recipient is at the domain, due before the park time.
+# Queued mail whose every queued recipient is at the domain ?2, due before ?1 (park), or
+# with a queued recipient there, due after ?1 (flush); ?3 cursor, ?4 limit.
+_AT = f"{RCPT_DOMAIN} = ?2"
 PARK_IDS = f"""SELECT m.id FROM messages AS m WHERE m.state = 'queued'
-    AND m.next_attempt_at < ? AND coalesce(m.admin_mark, '') <> 'bounce'
-    AND {_QUEUED_AT} AND NOT {_QUEUED_ELSEWHERE} AND m.id > ? ORDER BY m.id LIMIT ?"""
-PARK = f"UPDATE messages SET next_attempt_at = ? WHERE {_IDS} AND state = 'queued'"
-# A claimed message parked instead: its lease dropped, due at the suspension's end.
+    AND m.next_attempt_at < ?1 AND coalesce(m.admin_mark, '') <> 'bounce'
+    AND {_AT_DOMAIN}'queued' AND {_AT})
+    AND NOT {_AT_DOMAIN}'queued' AND {RCPT_DOMAIN} <> ?2)
+    AND m.id > ?3 ORDER BY m.id LIMIT ?4"""
 PARK_ROWID = """UPDATE messages SET next_attempt_at = ?, lease_token = NULL, lease_until = NULL
     WHERE rowid = ?"""
 FLUSH_IDS = f"""SELECT m.id FROM messages AS m WHERE m.state = 'queued'
-    AND m.next_attempt_at > ? AND {_QUEUED_AT} AND m.id > ? ORDER BY m.id LIMIT ?"""
-FLUSH = f"UPDATE messages SET next_attempt_at = ? WHERE {_IDS} AND state = 'queued'"
+    AND m.next_attempt_at > ?1 AND {_AT_DOMAIN}'queued' AND {_AT})
+    AND m.id > ?3 ORDER BY m.id LIMIT ?4"""
+SET_DUE = f"UPDATE messages SET next_attempt_at = ? WHERE {_IDS} AND state = 'queued'"
 SELECT_QUEUED_DOMAINS = f"""SELECT DISTINCT {RCPT_DOMAIN} FROM recipients AS r
     WHERE r.message_id = ? AND r.status = 'queued'"""
 

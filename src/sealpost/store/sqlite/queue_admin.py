@@ -48,26 +48,15 @@ def _batch(
     return count, ids[-1]
 
 
-def _ids_then(
-    conn: sqlite3.Connection,
-    *,
-    select: str,
-    update: str,
-    when: float,
-    domain: str,
-    to: float,
-    after: str,
-    limit: int,
+def _set_due(
+    conn: sqlite3.Connection, *, select: str, when: float, domain: str, after: str, limit: int
 ) -> tuple[int, str | None]:
-    """Park or flush one batch of a domain's queued mail (next attempt ``to``)."""
-    ids = [r[0] for r in conn.execute(select, (when, domain, *_else(select, domain), after, limit))]
+    """Park (``PARK_IDS``) or flush (``FLUSH_IDS``) the next ``limit`` of the domain's
+    queued messages past ``after``: next attempt at ``when``; (changed, last id or None)."""
+    ids = [r[0] for r in conn.execute(select, (when, domain, after, limit))]
     if not ids:
         return 0, None
-    return conn.execute(update, (to, json.dumps(ids))).rowcount, ids[-1]
-
-
-def _else(select: str, domain: str) -> tuple[str, ...]:
-    return (domain,) if select is admin_sql.PARK_IDS else ()
+    return conn.execute(admin_sql.SET_DUE, (when, json.dumps(ids))).rowcount, ids[-1]
 
 
 class SqliteQueueAdmin(Database):
@@ -132,7 +121,7 @@ class SqliteQueueAdmin(Database):
 
         await self._write(record)
         return await self._each_batch(
-            admin_sql.PARK_IDS, admin_sql.PARK, suspension.park_until(now), suspension.domain
+            admin_sql.PARK_IDS, suspension.park_until(now), suspension.domain
         )
 
     async def resume_domain(self, domain: str, now: float, *, by: str) -> bool:
@@ -145,24 +134,14 @@ class SqliteQueueAdmin(Database):
             return True
 
         existed: bool = await self._write(delete)
-        if await self._each_batch(admin_sql.FLUSH_IDS, admin_sql.FLUSH, now, domain):
+        if await self._each_batch(admin_sql.FLUSH_IDS, now, domain):
             self._mail_queued.notify()
         return existed
 
-    async def _each_batch(self, select: str, update: str, to: float, domain: str) -> int:
+    async def _each_batch(self, select: str, when: float, domain: str) -> int:
         total, after = 0, ""
-        # PARK_IDS takes mail due before `to`; FLUSH_IDS mail due after `to` (now).
         while True:
-            op = partial(
-                _ids_then,
-                select=select,
-                update=update,
-                when=to,
-                domain=domain,
-                to=to,
-                after=after,
-                limit=1000,
-            )
+            op = partial(_set_due, select=select, when=when, domain=domain, after=after, limit=1000)
             count, last = await self._write(op)
             total += count
             if last is None:

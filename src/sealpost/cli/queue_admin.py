@@ -7,11 +7,12 @@ A selection names messages by ``--domain`` (a recipient still queued there), ``-
 ``--campaign``, ``--older-than``/``--younger-than`` (``90s``, ``15m``, ``2h``, ``3d``) and
 ``--state``; with no filter the command needs ``--all``. ``--dry-run`` prints the count and
 changes nothing. Changes go in batches of 1000 messages, one transaction each, and leave
-``admin`` events (``by``: ``cli``).
+``admin`` events (``by``: ``cli:<user>``).
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import time
 from enum import StrEnum
@@ -41,7 +42,16 @@ from sealpost.model.queue_admin import (
     parse_age,
 )
 
-BY = "cli"
+
+def _by() -> str:
+    """Who the admin events name: the operating-system user running the CLI."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return "cli"
+
+
+BY = _by()
 
 
 class SelState(StrEnum):

@@ -12,8 +12,11 @@ RCPT_DOMAIN = "lower(substr(r.address, strpos(r.address, '@') + 1))"
 _RCPT = "SELECT 1 FROM recipients AS r WHERE r.message_id = m.id AND r.status = 'queued'"
 
 
-def selection_where(selection: Selection, action: AdminAction, now: float, p: Params) -> str:
-    """The WHERE clause (over ``messages AS m``) of the messages ``action`` changes."""
+def selection_where(
+    selection: Selection, action: AdminAction, now: float, p: Params, *, lateral: bool = False
+) -> str:
+    """The WHERE clause (over ``messages AS m``) of the messages ``action`` changes;
+    ``lateral``: the queued recipients' domains are ``d.domains`` (``window_query``)."""
     states = selection.states_for(action)
     clauses = [f"m.state = ANY({p.add(list(states))}::text[])"]
     if selection.state == "deferred":
@@ -29,7 +32,9 @@ def selection_where(selection: Selection, action: AdminAction, now: float, p: Pa
         clauses.append(f"m.created_at <= {p.add(now - selection.older_than)}")
     if selection.younger_than is not None:
         clauses.append(f"m.created_at >= {p.add(now - selection.younger_than)}")
-    if selection.domain is not None:
+    if selection.domain is not None and lateral:
+        clauses.append(f"{p.add(selection.domain)} = ANY(d.domains)")
+    elif selection.domain is not None:
         clauses.append(f"EXISTS ({_RCPT} AND {RCPT_DOMAIN} = {p.add(selection.domain)})")
     return " AND ".join(clauses)
 
@@ -38,19 +43,25 @@ def count_query(where: str) -> str:
     return f"SELECT count(*) FROM messages AS m WHERE {where}"
 
 
+# The queued recipients' domains of the window's message w.id, one index lookup per message.
+_DOMAINS = f"""CROSS JOIN LATERAL (SELECT array_agg({RCPT_DOMAIN}) AS domains
+    FROM recipients AS r WHERE r.message_id = w.id AND r.status = 'queued') AS d"""
+
+
 def window_query(where: str, p: Params, states: list[str], after: str, limit: int) -> str:
     """The next window of ``limit`` messages in ``states`` past the cursor ``after``, in id
-    order, each with whether it is selected. Walking windows by the state index and probing
-    each id (rather than asking for the next ``limit`` matches) keeps one plan whatever the
-    planner's statistics say: right after a bulk load they are stale, and a plan that scans
-    every recipient per batch made a 100k-message action take minutes."""
-    return (
-        "WITH w AS MATERIALIZED (SELECT id FROM messages "
-        f"WHERE state = ANY({p.add(states)}::text[]) AND id > {p.add(after)} "
-        f"ORDER BY id LIMIT {p.add(limit)}) "
-        f"SELECT w.id, EXISTS (SELECT 1 FROM messages AS m WHERE m.id = w.id AND {where}) "
-        "FROM w ORDER BY w.id"
-    )
+    order, each with whether it is selected (``where`` built with ``lateral=True``).
+
+    Walking windows by the state index and testing each message by its own row and a
+    LATERAL lookup of its recipients keeps one plan whatever the planner's statistics say:
+    right after a bulk load they are stale, and the plans a correlated ``EXISTS`` got
+    (a hashed subplan over every recipient, per batch) made a 100k-message action take
+    minutes."""
+    return f"""WITH w AS MATERIALIZED (SELECT id FROM messages
+        WHERE state = ANY({p.add(states)}::text[]) AND id > {p.add(after)}
+        ORDER BY id LIMIT {p.add(limit)})
+    SELECT w.id, coalesce(({where}), false) FROM w JOIN messages AS m ON m.id = w.id
+    {_DOMAINS} ORDER BY w.id"""
 
 
 # One set-based statement per batch ($1: the batch's ids; $2: now where it takes one); the
@@ -93,15 +104,14 @@ DELETE_SUSPENSION = "DELETE FROM queue_suspensions WHERE domain = $1"
 # parked ($1 park time, $2 domain: every queued recipient there, due before the park time)
 # or flushed ($1 now, $2 domain: a queued recipient there, due later); see window_query.
 _QUEUED_WINDOW = """WITH w AS MATERIALIZED (SELECT id FROM messages
-    WHERE state = 'queued' AND id > $3 ORDER BY id LIMIT $4)"""
-PARK_IDS = f"""{_QUEUED_WINDOW} SELECT w.id, EXISTS (SELECT 1 FROM messages AS m
-    WHERE m.id = w.id AND m.state = 'queued' AND m.next_attempt_at < $1
-    AND coalesce(m.admin_mark, '') <> 'bounce'
-    AND EXISTS ({_RCPT} AND {RCPT_DOMAIN} = $2)
-    AND NOT EXISTS ({_RCPT} AND {RCPT_DOMAIN} <> $2)) FROM w ORDER BY w.id"""
-FLUSH_IDS = f"""{_QUEUED_WINDOW} SELECT w.id, EXISTS (SELECT 1 FROM messages AS m
-    WHERE m.id = w.id AND m.state = 'queued' AND m.next_attempt_at > $1
-    AND EXISTS ({_RCPT} AND {RCPT_DOMAIN} = $2)) FROM w ORDER BY w.id"""
+    WHERE state = 'queued' AND id > $3 ORDER BY id LIMIT $4)
+    SELECT w.id, coalesce(m.state = 'queued' AND"""
+_WINDOW_END = f"false) FROM w JOIN messages AS m ON m.id = w.id {_DOMAINS} ORDER BY w.id"
+PARK_IDS = f"""{_QUEUED_WINDOW} m.next_attempt_at < $1
+    AND coalesce(m.admin_mark, '') <> 'bounce' AND $2 = ANY(d.domains)
+    AND d.domains <@ ARRAY[$2]::text[], {_WINDOW_END}"""
+FLUSH_IDS = f"""{_QUEUED_WINDOW} m.next_attempt_at > $1 AND $2 = ANY(d.domains),
+    {_WINDOW_END}"""
 SET_DUE = "UPDATE messages SET next_attempt_at = $2 WHERE id = ANY($1::text[]) AND state = 'queued'"
 # A claimed message parked instead: its lease dropped, due at the suspension's end.
 PARK_CLAIMED = """UPDATE messages SET next_attempt_at = $2, lease_token = NULL,

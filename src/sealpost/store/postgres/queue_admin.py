@@ -39,7 +39,7 @@ async def _batch(
     (``window_query``), changed by one statement per table, with the batch's ``admin`` event;
     (messages changed, last id of the window or None when there is none)."""
     p = Params()
-    where = admin_sql.selection_where(selection, action, now, p)
+    where = admin_sql.selection_where(selection, action, now, p, lateral=True)
     states = list(selection.states_for(action))
     window = await conn.fetch(admin_sql.window_query(where, p, states, after, limit), *p.values)
     if not window:

@@ -375,6 +375,7 @@ GRANT_NAMES = [
     "metrics/view",
     "tls_check/view",
     "queue/manage",
+    "queue/view",
 ]
 
 

@@ -381,6 +381,7 @@ GRANT_NAMES = [
     "queue/manage",
     "tls_reports/modify",
     "tls_reports/view",
+    "queue/view",
 ]
 
 

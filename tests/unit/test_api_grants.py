@@ -53,6 +53,11 @@ EXPECTED = {
     "PUT /api/v1/suppression-list": G.SUPPRESSION_LISTS_MANAGE,
     "PUT /api/v1/suppression-list/{recipient}": G.SUPPRESSION_LISTS_MANAGE,
     "DELETE /api/v1/suppression-list/{recipient}": G.SUPPRESSION_LISTS_MANAGE,
+    "GET /api/v1/queue": G.QUEUE_VIEW,
+    "POST /api/v1/queue": G.QUEUE_MANAGE,
+    "GET /api/v1/queue/suspensions": G.QUEUE_VIEW,
+    "POST /api/v1/queue/suspensions": G.QUEUE_MANAGE,
+    "DELETE /api/v1/queue/suspensions/{domain}": G.QUEUE_MANAGE,
 }
 
 
@@ -72,7 +77,7 @@ def test_the_grant_names_are_sparkposts_and_sealposts_own():
         "metrics/view",
     }
     sealpost = {"tls_check/view", "queue/manage", "tls_reports/modify", "tls_reports/view"}
-    sealpost |= {"suppression_lists/view"}
+    sealpost |= {"suppression_lists/view", "queue/view"}
     assert {g.value for g in Grant} == sparkpost | sealpost
     assert set(DESCRIPTIONS) == ALL_GRANTS
     assert all(g.description and "\n" not in g.description for g in Grant)
@@ -89,8 +94,8 @@ def test_every_api_route_requires_exactly_one_grant(route):
 @pytest.mark.parametrize("route", guarded_routes(), ids=lambda r: r.id)
 def test_reads_need_a_view_grant_and_writes_a_modify_grant(route):
     [grant] = route.grants
-    # SparkPost names the suppression list's write grant "manage"
-    assert grant.value.endswith("/view" if route.method == "GET" else ("/modify", "/manage"))
+    writes = ("/modify", "/manage")  # SparkPost's suppression_lists/manage, our queue/manage
+    assert grant.value.endswith("/view") if route.method == "GET" else grant.value.endswith(writes)
     assert EXPECTED.get(route.id) is grant
 
 

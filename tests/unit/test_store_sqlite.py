@@ -16,7 +16,7 @@ from dataclasses import asdict
 
 import pytest
 
-from sealpost.api_keys import create_key, generate_key, hash_key, verify_key
+from sealpost.api_keys import create_key, generate_key, hash_key, key_id_of, verify_key
 from sealpost.model.api_key import ApiKeyRecord
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.grants import ALL_GRANTS, Grant
@@ -252,8 +252,9 @@ def test_keys_made_before_grants_keep_working_with_every_grant(tmp_path):
         assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == newest
     # The migration's frozen list is every grant there was; each later grant came with a
     # migration that decided whether old keys get it (version 10: tls_reports/*, they don't;
-    # version 12: suppression_lists/view, to the keys that may manage the list).
-    given_later = {Grant.SUPPRESSION_LISTS_VIEW}
+    # version 12: suppression_lists/view, version 13: queue/view, each to the keys that had
+    # the matching manage grant).
+    given_later = {Grant.SUPPRESSION_LISTS_VIEW, Grant.QUEUE_VIEW}
     assert set(sqlite_schema.GRANTS_AT_VERSION_5) == {
         g.value for g in ALL_GRANTS - LATER_GRANTS - given_later
     }
@@ -724,3 +725,27 @@ def test_corrupt_row_is_reported_and_does_not_block_the_queue(tmp_path):
             assert [r.id for r in await store.list()] == [bad, good]  # still visible
 
     run(check())
+
+
+def test_version_13_gives_queue_view_to_keys_that_could_manage_the_queue(tmp_path):
+    """A new read grant is handed out by its migration, to the keys that held queue/manage
+    (which could read the queue with it before), and to no other key."""
+    path = tmp_path / "q.db"
+    manager, other = generate_key(), generate_key()
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        _schema_at(conn, 8)
+        for key, grants in ((manager, "queue/manage smtp/inject"), (other, "smtp/inject")):
+            salt, digest = hash_key(key)
+            row = (key_id_of(key), "k", salt, digest, T0, None, "", grants)
+            conn.execute(sqlite_sql.INSERT_KEY, row)
+    finally:
+        conn.close()
+
+    async def scenario():
+        async with SqliteStore(path) as store:
+            held_manager = (await verify_key(store, manager)).grants
+            assert held_manager == {Grant.QUEUE_MANAGE, Grant.QUEUE_VIEW, Grant.SMTP_INJECT}
+            assert (await verify_key(store, other)).grants == {Grant.SMTP_INJECT}
+
+    run(scenario())

@@ -16,6 +16,7 @@ from sealpost.api import (
     errors,
     events_v1,
     metrics_v1,
+    queue_v1,
     sending_domains_v1,
     suppression_list_v1,
     templates_v1,
@@ -38,6 +39,7 @@ ROUTERS = (
     suppression_list_v1.router,
     tls_v1.router,
     tls_reports_v1.router,
+    queue_v1.router,
 )
 
 

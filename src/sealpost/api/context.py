@@ -21,6 +21,7 @@ from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.events import EventStore
 from sealpost.store.contracts.keys import KeyStore
 from sealpost.store.contracts.queue import IdempotencyStore, QueueControl
+from sealpost.store.contracts.queue_admin import QueueAdmin
 from sealpost.store.contracts.received_reports import ReceivedTlsReports
 from sealpost.store.contracts.suppressions import SuppressionList
 from sealpost.store.contracts.webhook_state import WebhookStateStore
@@ -33,14 +34,16 @@ class ApiStore(
     DocumentStore,
     IdempotencyStore,
     QueueControl,
+    QueueAdmin,
     WebhookStateStore,
     ReceivedTlsReports,
     SuppressionList,
     Protocol,
 ):
     """What the API uses of the store: keys (auth), events (search), its own resources as
-    documents, Idempotency-Key records, cancelling queued mail, the webhooks' delivery
-    state (batch status), the TLS-RPT reports received and the suppression list. New mail
+    documents, Idempotency-Key records, cancelling queued mail, the operator's queue
+    administration (``/queue``), the webhooks' delivery state (batch status), the TLS-RPT
+    reports received and the suppression list. New mail
     goes through ``submission``, never straight into the store."""
 
 

@@ -21,7 +21,15 @@ from sealpost.model.events import EventRecord
 from sealpost.store import open_store
 from sealpost.store.errors import StoreError
 
-EVENT_TYPES = ("injection", "delivery", "delay", "bounce", "out_of_band", "policy_rejection")
+EVENT_TYPES = (
+    "injection",
+    "delivery",
+    "delay",
+    "bounce",
+    "out_of_band",
+    "policy_rejection",
+    "admin",  # Sealpost: queue administration (model.queue_admin)
+)
 
 
 def _tls_summary(event: EventRecord) -> str:

@@ -1,6 +1,8 @@
 """``sealpost queue list|show|retry|cancel``: what is in the queue, for people and (``--json``)
-programs. ``held`` mail (for a local domain without a route: it stays here) is listed with
-``--state held``; ``retry`` releases it to the queue, as Postfix's ``postsuper -H`` does."""
+programs. ``held`` mail (for a local domain without a route: it stays here, or held by
+``queue hold``) is listed with ``--state held``; ``retry ID`` releases one to the queue, as
+Postfix's ``postsuper -H`` does. ``retry`` and ``cancel`` without an id act on a selection,
+as do ``hold``, ``release``, ``bounce`` and the suspensions (``cli.queue_admin``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from sealpost.cli import queue_admin as admin
 from sealpost.cli.common import (
     DEFAULT_CONFIG_PATH,
     ConfigOpt,
@@ -25,8 +28,9 @@ from sealpost.cli.common import (
     with_store,
 )
 from sealpost.model.queue import StoredMessage
+from sealpost.model.queue_admin import AdminAction
 
-queue_app = typer.Typer(help="Inspect the queue.", no_args_is_help=True)
+queue_app = typer.Typer(help="Inspect and administer the queue.", no_args_is_help=True)
 
 
 class State(StrEnum):
@@ -118,8 +122,26 @@ def queue_show(
 
 
 @queue_app.command("retry")
-def queue_retry(message_id: str, config: ConfigOpt = DEFAULT_CONFIG_PATH) -> None:
-    """Try a deferred message again now, or release a held one to the queue."""
+def queue_retry(
+    message_id: Annotated[str | None, typer.Argument(metavar="MESSAGE_ID")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG_PATH,
+    domain: admin.DomainOpt = None,
+    sender: admin.SenderOpt = None,
+    campaign: admin.CampaignOpt = None,
+    older_than: admin.OlderOpt = None,
+    younger_than: admin.YoungerOpt = None,
+    state: admin.StateOpt = None,
+    everything: admin.AllOpt = False,
+    dry_run: admin.DryRunOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Make a message (or every selected queued one) due now; an id also releases held mail."""
+    if message_id is None:
+        chosen = admin.selection(
+            domain, sender, campaign, older_than, younger_than, state, everything
+        )
+        admin.run_action(AdminAction.RETRY, config, chosen, dry_run, json_out)
+        return
     cfg = load(config)
     if not with_store(cfg, lambda s: s.retry_now(message_id, time.time())):
         raise fail(
@@ -130,8 +152,26 @@ def queue_retry(message_id: str, config: ConfigOpt = DEFAULT_CONFIG_PATH) -> Non
 
 
 @queue_app.command("cancel")
-def queue_cancel(message_id: str, config: ConfigOpt = DEFAULT_CONFIG_PATH) -> None:
-    """Cancel a queued or held message: its remaining recipients are never tried again."""
+def queue_cancel(
+    message_id: Annotated[str | None, typer.Argument(metavar="MESSAGE_ID")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG_PATH,
+    domain: admin.DomainOpt = None,
+    sender: admin.SenderOpt = None,
+    campaign: admin.CampaignOpt = None,
+    older_than: admin.OlderOpt = None,
+    younger_than: admin.YoungerOpt = None,
+    state: admin.StateOpt = None,
+    everything: admin.AllOpt = False,
+    dry_run: admin.DryRunOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Cancel a message (or every selected one): never tried again, no bounce sent."""
+    if message_id is None:
+        chosen = admin.selection(
+            domain, sender, campaign, older_than, younger_than, state, everything
+        )
+        admin.run_action(AdminAction.CANCEL, config, chosen, dry_run, json_out)
+        return
     cfg = load(config)
     if not with_store(cfg, lambda s: s.cancel(message_id)):
         raise fail(
@@ -139,3 +179,6 @@ def queue_cancel(message_id: str, config: ConfigOpt = DEFAULT_CONFIG_PATH) -> No
             "`sealpost queue list --state queued` (or `--state held`) shows them."
         )
     out.print(f"cancelled {message_id}")
+
+
+admin.register(queue_app)

@@ -11,6 +11,11 @@ leases; a worker that dies leaves its messages to be claimed again (K11).
 After the record, the hard bounces among the attempt's events go on the suppression list
 (``bounce_rule``, SparkPost's "Bounce Rule"), so the next send to them is refused.
 
+The operator's queue administration reaches the dispatcher through the claim
+(``model.queue_admin``): recipients at a suspended domain are not tried (no attempt is
+counted for them) and their message waits until the suspension ends; a message the operator
+bounced is failed at once with a DSN (``admin_bounce``) instead of being delivered.
+
 The dispatcher looks at the queue when this process queues mail (``wake``), when the store
 says some node did (``QueueWakeups``: LISTEN/NOTIFY on PostgreSQL, so a node delivers mail
 another node accepted at once), and every ``poll_interval`` in any case (retries come due,
@@ -34,6 +39,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from sealpost.delivery.admin_bounce import admin_bounce, as_admin_failure
 from sealpost.delivery.attempt import DomainAttempt, DomainDelivery
 from sealpost.delivery.bounce_rule import suppressions_from
 from sealpost.delivery.coverage import AttemptTally
@@ -195,11 +201,19 @@ class Dispatcher:
         stored = claim.message
         pending = [r.address for r in stored.recipients if r.status == "queued"]
         by_domain: dict[str, list[str]] = defaultdict(list)
+        waiting = False  # recipients at a suspended domain: not tried, no attempt counted
         for rcpt in pending:
-            by_domain[rcpt.rpartition("@")[2].lower().rstrip(".")].append(rcpt)
-        attempts = await asyncio.gather(
-            *(self._domain(stored, domain, rcpts) for domain, rcpts in by_domain.items())
-        )
+            domain = rcpt.rpartition("@")[2].lower().rstrip(".")
+            if domain in claim.suspended and not claim.bounce:
+                waiting = True
+                continue
+            by_domain[domain].append(rcpt)
+        if claim.bounce:  # the operator's bounce: fail them all, with the DSN, no session
+            attempts = [admin_bounce(rcpts) for rcpts in by_domain.values()]
+        else:
+            attempts = await asyncio.gather(
+                *(self._domain(stored, domain, rcpts) for domain, rcpts in by_domain.items())
+            )
         now = self._clock()
         warned = await self._store.delay_notice_sent(stored.id)
         book = AttemptBook(
@@ -211,8 +225,14 @@ class Dispatcher:
             await self._send_dsn(recipient, dsn)
         if book.delay_notice_due:  # remembered, so the sender is told once per message
             await self._store.record_delay_notice(stored.id, now)
+        events = book.events()
+        if claim.bounce:
+            events = [as_admin_failure(e) for e in events]
+        next_attempt = book.next_attempt_at()
+        if waiting:  # not before the suspension ends (or is looked at again)
+            next_attempt = max(next_attempt, claim.suspended_until)
         await self._store.record_attempt(
-            claim, book.results(), book.next_attempt_at(), book.events(), book.tls_tallies()
+            claim, book.results(), next_attempt, events, book.tls_tallies()
         )
         self.attempts += 1
         self._tally(book.coverage)

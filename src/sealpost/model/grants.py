@@ -2,12 +2,14 @@
 
 Every API key carries a set of grants, and every ``/api/v1`` endpoint and SMTP AUTH needs one
 of them. The names are SparkPost's where SparkPost has one, so a key's grants mean here what
-they mean there; ``tls_check/view``, ``queue/manage``, ``suppression_lists/view`` and the
-``tls_reports`` grants are Sealpost's own (SparkPost's ``suppression_lists/manage`` also reads
-the list; here reading needs ``suppression_lists/view``, so a key may read it without changing
-it). A grant added after schema version 5 (SQLite) is given to no existing key by its
-migration (``tls_reports/*``: SQLite 10, PostgreSQL 8), except ``suppression_lists/view``,
-which SQLite 12 and PostgreSQL 10 give to every key that had ``suppression_lists/manage``.
+they mean there; ``tls_check/view``, ``queue/manage``, ``queue/view``,
+``suppression_lists/view`` and the ``tls_reports`` grants are Sealpost's own (SparkPost's
+``suppression_lists/manage`` also reads the list; here reading needs
+``suppression_lists/view``, so a key may read it without changing it). A grant added after
+schema version 5 (SQLite) is given to no existing key by its migration (``tls_reports/*``:
+SQLite 10, PostgreSQL 8), except ``suppression_lists/view`` (SQLite 12, PostgreSQL 10) and
+``queue/view`` (SQLite 13, PostgreSQL 11), which go to every key that had the matching
+``manage`` grant.
 Grants are values of ``Grant`` (a ``str`` enum: the member is its name on the wire, in the
 store and on the command line); anything else is not a grant.
 """
@@ -36,6 +38,7 @@ class Grant(StrEnum):
     QUEUE_MANAGE = "queue/manage"
     TLS_REPORTS_MODIFY = "tls_reports/modify"
     TLS_REPORTS_VIEW = "tls_reports/view"
+    QUEUE_VIEW = "queue/view"
 
     @property
     def description(self) -> str:
@@ -60,7 +63,8 @@ DESCRIPTIONS: dict[Grant, str] = {
     Grant.SUPPRESSION_LISTS_VIEW: "search and read the suppression list",
     Grant.METRICS_VIEW: "read the deliverability summary (GET /api/v1/metrics/deliverability)",
     Grant.TLS_CHECK_VIEW: "run TLS checks of mail destinations (Sealpost)",
-    Grant.QUEUE_MANAGE: "manage the delivery queue (Sealpost; no such endpoint yet)",
+    Grant.QUEUE_MANAGE: "hold, release, retry, cancel, bounce queued mail; suspend domains",
+    Grant.QUEUE_VIEW: "read the queue's shape and the domain suspensions (Sealpost)",
     Grant.TLS_REPORTS_MODIFY: "post TLS-RPT reports about our domains (Sealpost, RFC 8460)",
     Grant.TLS_REPORTS_VIEW: "read the TLS-RPT reports received (Sealpost, RFC 8460)",
 }

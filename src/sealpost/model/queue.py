@@ -65,11 +65,20 @@ class MessageSummary:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A lease on a due message: nobody else claims it until ``lease_until``."""
+    """A lease on a due message: nobody else claims it until ``lease_until``.
+
+    ``suspended``: destination domains of its queued recipients that are suspended
+    (``model.queue_admin``): the dispatcher leaves those recipients alone (no attempt is
+    counted) and the message waits at least until ``suspended_until`` for them.
+    ``bounce``: the operator bounced it; the dispatcher fails its queued recipients with a
+    DSN instead of delivering."""
 
     message: StoredMessage
     token: str
     lease_until: float
+    suspended: frozenset[str] = frozenset()
+    suspended_until: float = 0.0
+    bounce: bool = False
 
 
 @dataclass(frozen=True, slots=True)

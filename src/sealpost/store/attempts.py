@@ -45,8 +45,10 @@ def apply_results(
 
 
 def state_after(state: MessageState, recipients: Sequence[StoredRecipient]) -> MessageState:
-    """``done`` once a queued message has no recipient left ``queued``; otherwise unchanged."""
-    if state == "queued" and all(r.status != "queued" for r in recipients):
+    """``done`` once a queued message has no recipient left ``queued``; otherwise unchanged.
+    A message the operator held during its attempt (``held``) is ``done`` too once nothing
+    is left to deliver, and stays ``held`` otherwise."""
+    if state in ("queued", "held") and all(r.status != "queued" for r in recipients):
         return "done"
     return state
 

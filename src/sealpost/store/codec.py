@@ -20,10 +20,12 @@ from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.events import EventRecord
 from sealpost.model.grants import in_order, parse_grant
 from sealpost.model.idempotency import IdempotencyRecord
-from sealpost.model.queue import InitialState, MessageSummary, StoredMessage, StoredRecipient
+from sealpost.model.queue import Claim, InitialState, MessageSummary, StoredMessage, StoredRecipient
+from sealpost.model.queue_admin import SummaryRow, Suspension
 from sealpost.model.suppression import Suppression, SuppressionSource, SuppressionType
 from sealpost.model.tls_record import TlsRecord
 from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode, PendingBatch
+from sealpost.store.claim_facts import ClaimFacts
 from sealpost.store.errors import StoreError
 
 MessageRow = tuple[Any, ...]
@@ -132,6 +134,24 @@ def stored_message(row: MessageRow, recipients: Sequence[MessageRow]) -> StoredM
         attempts=attempts,
         recipients=stored_recipients,
     )
+
+
+def claim(stored: StoredMessage, token: str, until: float, facts: ClaimFacts) -> Claim:
+    """The lease on ``stored`` with what the claim learned (bounce, suspended domains)."""
+    return Claim(stored, token, until, facts.suspended, facts.suspended_until, facts.bounce)
+
+
+def suspension(row: MessageRow) -> Suspension:
+    """A ``queue_suspensions`` row (domain, created_at, until, reason, created_by)."""
+    domain, created_at, until, reason, created_by = row
+    return Suspension(
+        domain, float(created_at), None if until is None else float(until), reason, created_by
+    )
+
+
+def summary_row(row: MessageRow) -> SummaryRow:
+    """A ``queue summary`` row (domain, state, bucket, recipients)."""
+    return SummaryRow(str(row[0]), str(row[1]), int(row[2]), int(row[3]))
 
 
 def summary(row: MessageRow) -> MessageSummary:

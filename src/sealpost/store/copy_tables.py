@@ -5,8 +5,9 @@ reads both), so a copy is table by table, row by row, every value as stored: mes
 states, recipients' statuses and attempts, due times, event ids (in order), API keys as their
 salt and digest (never re-hashed), the webhooks' delivery state, documents (sending domains,
 webhooks, templates), the MTA-STS policy cache (RFC 8461 section 5.1), idempotency records,
-the TLS memory, the TLS-RPT tallies and reports sent, the TLS-RPT reports received and
-the suppression list.
+the TLS memory, the TLS-RPT tallies and reports sent, the TLS-RPT reports received,
+the suppression list, the operator's marks on messages (held, bounced) and the domain
+suspensions.
 
 Not copied: leases (``lease_token``, ``lease_until``, PostgreSQL's ``lease_node``, the
 webhook leases and domain slots) and the registry of running nodes; a copy is made while
@@ -50,6 +51,7 @@ TABLES: tuple[Table, ...] = (
             "envelope",
             "session",
             "data",
+            "admin_mark",
         ),
         "id",
     ),
@@ -182,5 +184,11 @@ TABLES: tuple[Table, ...] = (
         "suppression list entries",
         ("recipient", "type", "source", "description", "created", "updated"),
         "recipient, type",
+    ),
+    Table(
+        "queue_suspensions",
+        "queue suspensions",
+        ("domain", "created_at", "until", "reason", "created_by"),
+        "domain",
     ),
 )

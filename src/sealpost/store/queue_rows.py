@@ -29,6 +29,7 @@ from sealpost.model.queue import (
 )
 from sealpost.model.tlsrpt_report import TlsTally
 from sealpost.store import codec, tls_report_rows
+from sealpost.store.claim_facts import ClaimFacts
 from sealpost.store.errors import StoreError
 
 log = logging.getLogger("sealpost.store")
@@ -143,14 +144,14 @@ def recipient_updates(
     ]
 
 
-def claims(leased: Iterable[tuple[str, float, Row, Sequence[Row]]]) -> list[Claim]:
-    """``(token, lease until, message row, recipient rows)`` as claims, in order. A message
-    that does not decode is logged and left out: it stays leased, so it cannot block the
-    head of the queue."""
+def claims(leased: Iterable[tuple[str, float, Row, Sequence[Row], ClaimFacts]]) -> list[Claim]:
+    """``(token, lease until, message row, recipient rows, what the claim learned)`` as
+    claims, in order. A message that does not decode is logged and left out: it stays leased,
+    so it cannot block the head of the queue."""
     found: list[Claim] = []
-    for token, until, row, recipients in leased:
+    for token, until, row, recipients, facts in leased:
         try:
-            found.append(Claim(codec.stored_message(row, recipients), token, until))
+            found.append(codec.claim(codec.stored_message(row, recipients), token, until, facts))
         except StoreError as exc:
             log.error("skipping unreadable queued message: %s", exc)
     return found

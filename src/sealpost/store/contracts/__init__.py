@@ -28,6 +28,7 @@ from sealpost.store.contracts.queue import (
     QueueStore,
     Spool,
 )
+from sealpost.store.contracts.queue_admin import QueueAdmin
 from sealpost.store.contracts.received_reports import ReceivedTlsReports
 from sealpost.store.contracts.suppressions import SuppressionList
 from sealpost.store.contracts.tls_memory import TlsMemory
@@ -47,6 +48,7 @@ __all__ = [
     "Lifecycle",
     "NodeRegistry",
     "PolicyStore",
+    "QueueAdmin",
     "QueueControl",
     "QueueStore",
     "QueueWakeups",
@@ -78,6 +80,7 @@ class Lifecycle(Protocol):
 class Store(
     Lifecycle,
     QueueStore,
+    QueueAdmin,
     QueueWakeups,
     DomainSlots,
     NodeRegistry,

@@ -28,8 +28,11 @@ from sealpost.model.queue import (
     StoredRecipient,
     Submitted,
 )
+from sealpost.model.queue_admin import Suspension
 from sealpost.model.tlsrpt_report import TlsTally
 from sealpost.store.attempts import apply_results, cancelled, state_after
+from sealpost.store.claim_facts import ClaimFacts
+from sealpost.store.codec import claim as codec_claim
 from sealpost.store.errors import DuplicateError, LeaseLostError, StoreError
 from sealpost.store.local_wakeups import LocalWakeups
 from sealpost.store.memory.events import MemoryEvents
@@ -44,6 +47,7 @@ class _Entry:
     stored: StoredMessage
     lease_token: str | None = None
     lease_until: float | None = None
+    admin_mark: str | None = None  # 'hold' or 'bounce' (model.queue_admin)
 
 
 class MemoryQueue(MemoryEvents, MemoryRecords, MemoryTlsReports):
@@ -57,6 +61,7 @@ class MemoryQueue(MemoryEvents, MemoryRecords, MemoryTlsReports):
         MemoryTlsReports.__init__(self)
         self._messages: dict[str, _Entry] = {}
         self._idempotency: dict[str, IdempotencyRecord] = {}
+        self._suspensions: dict[str, Suspension] = {}
         self._mail_queued = LocalWakeups()  # QueueWakeups: enqueue and retry_now notify
 
     # --- Spool ------------------------------------------------------------------------------
@@ -143,11 +148,29 @@ class MemoryQueue(MemoryEvents, MemoryRecords, MemoryTlsReports):
             and (entry.lease_until is None or entry.lease_until < now)
         ]
         due.sort(key=lambda e: (e.stored.next_attempt_at, e.stored.id))
+        suspended = {
+            s.domain: s.park_until(now)
+            for s in self._suspensions.values()
+            if s.until is None or s.until > now
+        }
         claims: list[Claim] = []
-        for entry in due[: max(limit, 0)]:
+        for entry in due:
+            if len(claims) >= max(limit, 0):
+                break
+            facts = ClaimFacts(bounce=entry.admin_mark == "bounce")
+            if suspended and not facts.bounce:
+                queued_at = {
+                    r.address.rpartition("@")[2].lower()
+                    for r in entry.stored.recipients
+                    if r.status == "queued"
+                }
+                facts = ClaimFacts.of(queued_at, suspended)
+                if facts.parked:  # no attempt counted: it waits for the suspension's end
+                    entry.stored = replace(entry.stored, next_attempt_at=facts.suspended_until)
+                    continue
             entry.lease_token = secrets.token_hex(16)
             entry.lease_until = now + lease
-            claims.append(Claim(entry.stored, entry.lease_token, entry.lease_until))
+            claims.append(codec_claim(entry.stored, entry.lease_token, entry.lease_until, facts))
         return claims
 
     async def record_attempt(

@@ -13,6 +13,7 @@ from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.memory.gauges import MemoryGauges
 from sealpost.store.memory.queue import MemoryQueue
+from sealpost.store.memory.queue_admin import MemoryQueueAdmin
 from sealpost.store.memory.received_reports import MemoryReceivedReports
 from sealpost.store.memory.suppressions import MemorySuppressions
 from sealpost.store.memory.tls_memory import MemoryTlsMemory
@@ -21,6 +22,7 @@ from sealpost.store.memory.webhook_state import MemoryWebhookState
 
 class MemoryStore(
     MemoryGauges,
+    MemoryQueueAdmin,
     MemoryQueue,
     MemoryWebhookState,
     MemoryTlsMemory,
@@ -38,7 +40,7 @@ class MemoryStore(
     nothing."""
 
     def __init__(self) -> None:
-        MemoryQueue.__init__(self)
+        MemoryQueueAdmin.__init__(self)
         MemoryWebhookState.__init__(self)
         MemoryTlsMemory.__init__(self)
         MemoryReceivedReports.__init__(self)

@@ -15,8 +15,9 @@ import asyncpg
 from sealpost.model.queue import MessageState, StoredRecipient
 from sealpost.store import codec
 from sealpost.store.attempts import apply_results, state_after
+from sealpost.store.claim_facts import CLAIM_ROUNDS, ClaimFacts
 from sealpost.store.errors import DuplicateError, LeaseLostError
-from sealpost.store.postgres import sql
+from sealpost.store.postgres import admin_sql, sql
 from sealpost.store.queue_rows import AttemptWrite, NewBatch, NewMessage, recipient_updates
 
 
@@ -64,18 +65,41 @@ async def select_message(
 
 async def claim(
     conn: asyncpg.Connection, *, now: float, limit: int, until: float, node_id: str
-) -> list[tuple[str, codec.MessageRow, list[codec.MessageRow]]]:
+) -> list[tuple[str, codec.MessageRow, list[codec.MessageRow], ClaimFacts]]:
     """Lease up to ``limit`` due messages for ``node_id``: (token, message row, recipient
-    rows) in due order."""
-    leased = await conn.fetch(sql.CLAIM_DUE, now, limit, until, node_id)
-    if not leased:
+    rows, facts) in due order. Under a suspension (``model.queue_admin``) a message whose
+    queued recipients are all at suspended domains is parked instead (lease dropped, due at
+    the suspension's end, no attempt counted), and the claim goes on for others."""
+    suspended = {
+        s.domain: s.park_until(now)
+        for s in map(codec.suspension, await conn.fetch(admin_sql.SELECT_SUSPENSIONS, now))
+    }
+    kept: list[tuple[asyncpg.Record, ClaimFacts]] = []
+    for _ in range(CLAIM_ROUNDS if suspended else 1):
+        leased = await conn.fetch(sql.CLAIM_DUE, now, limit - len(kept), until, node_id)
+        domains: dict[str, set[str]] = {row["id"]: set() for row in leased}
+        if suspended and leased:
+            for mid, domain in await conn.fetch(admin_sql.SELECT_QUEUED_DOMAINS, list(domains)):
+                domains[mid].add(domain)
+        for row in leased:
+            facts = ClaimFacts(bounce=row["admin_mark"] == "bounce")
+            if suspended and not facts.bounce:
+                facts = ClaimFacts.of(domains[row["id"]], suspended)
+                if facts.parked:
+                    await conn.execute(admin_sql.PARK_CLAIMED, row["id"], facts.suspended_until)
+                    continue
+            kept.append((row, facts))
+        if not leased or len(kept) >= limit:
+            break
+    if not kept:
         return []
-    ids = [row["id"] for row in leased]
+    ids = [row["id"] for row, _ in kept]
     recipients: dict[str, list[codec.MessageRow]] = {mid: [] for mid in ids}
     for r in await conn.fetch(sql.SELECT_RECIPIENTS_OF, ids):
         recipients[r[0]].append(tuple(r)[1:])
-    ordered = sorted(leased, key=lambda row: (row["next_attempt_at"], row["id"]))
-    return [(row[0], tuple(row)[1:], recipients[row["id"]]) for row in ordered]
+    kept.sort(key=lambda pair: (pair[0]["next_attempt_at"], pair[0]["id"]))
+    width = 1 + len(sql.MESSAGE_COLUMNS.split(","))
+    return [(row[0], tuple(row)[1:width], recipients[row["id"]], facts) for row, facts in kept]
 
 
 async def record_attempt(conn: asyncpg.Connection, *, attempt: AttemptWrite) -> None:

@@ -79,7 +79,9 @@ class PostgresQueue(Database):
             return []
         op = partial(ops.claim, now=now, limit=limit, until=now + lease, node_id=self.node_id)
         leased = await self._write(op)
-        return queue_rows.claims((token, now + lease, *rows) for token, *rows in leased)
+        return queue_rows.claims(
+            (token, now + lease, row, recipients, facts) for token, row, recipients, facts in leased
+        )
 
     async def record_attempt(
         self,

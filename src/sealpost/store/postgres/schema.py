@@ -289,6 +289,29 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 WHERE ' ' || grants || ' ' LIKE '% suppression_lists/manage %'""",
         ),
     ),
+    (
+        11,
+        (
+            # Queue administration (model/queue_admin.py), as SQLite's version 13: the
+            # operator's mark on a message ('hold': `queue release` releases only these,
+            # never local held mail; 'bounce': the dispatcher fails it with a DSN) ...
+            """ALTER TABLE messages ADD COLUMN admin_mark text
+                CHECK (admin_mark IN ('hold', 'bounce'))""",
+            # ... and the standing suspensions of destination domains, which every node
+            # reads at each claim; `until` NULL: until resumed.
+            """CREATE TABLE queue_suspensions (
+                domain text COLLATE "C" PRIMARY KEY,
+                created_at float8 NOT NULL,
+                until float8,
+                reason text NOT NULL DEFAULT '',
+                created_by text NOT NULL DEFAULT ''
+            )""",
+            # The read grant 'queue/view' (GET /queue, /queue/suspensions) is new: a key
+            # that could manage the queue may read it too; no other key gets it.
+            """UPDATE api_keys SET grants = grants || ' queue/view'
+                WHERE ' ' || grants || ' ' LIKE '% queue/manage %'""",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

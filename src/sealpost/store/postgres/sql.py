@@ -70,7 +70,8 @@ CLAIM_DUE = f"""UPDATE messages AS m
           ORDER BY next_attempt_at, id LIMIT $2
           FOR UPDATE SKIP LOCKED) AS due
     WHERE m.id = due.id
-    RETURNING m.lease_token, {", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))}"""
+    RETURNING m.lease_token, {", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))},
+        m.admin_mark"""
 SELECT_LEASE = "SELECT state, lease_token FROM messages WHERE id = $1 FOR UPDATE"
 UPDATE_RECIPIENT = """UPDATE recipients SET status = $1, attempts = $2, last_reply = $3
     WHERE message_id = $4 AND idx = $5"""

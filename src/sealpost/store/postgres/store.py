@@ -7,6 +7,7 @@ from sealpost.store.postgres.events import PostgresEvents
 from sealpost.store.postgres.gauges import PostgresGauges
 from sealpost.store.postgres.nodes import PostgresNodes
 from sealpost.store.postgres.queue import PostgresQueue
+from sealpost.store.postgres.queue_admin import PostgresQueueAdmin
 from sealpost.store.postgres.received_reports import PostgresReceivedReports
 from sealpost.store.postgres.records import PostgresRecords
 from sealpost.store.postgres.suppressions import PostgresSuppressions
@@ -18,6 +19,7 @@ from sealpost.store.postgres.webhook_state import PostgresWebhookState
 class PostgresStore(
     PostgresQueue,
     PostgresGauges,
+    PostgresQueueAdmin,
     PostgresEvents,
     PostgresRecords,
     PostgresWebhookState,

@@ -14,9 +14,10 @@ import sqlite3
 from sealpost.model.queue import MessageState, StoredRecipient
 from sealpost.store import codec
 from sealpost.store.attempts import apply_results, state_after
+from sealpost.store.claim_facts import CLAIM_ROUNDS, ClaimFacts
 from sealpost.store.errors import DuplicateError, LeaseLostError
 from sealpost.store.queue_rows import AttemptWrite, NewBatch, NewMessage, recipient_updates
-from sealpost.store.sqlite import sql
+from sealpost.store.sqlite import admin_sql, sql
 
 
 def insert_message(conn: sqlite3.Connection, *, new: NewMessage) -> None:
@@ -59,15 +60,32 @@ def select_message(
 
 def claim(
     conn: sqlite3.Connection, *, now: float, limit: int, until: float
-) -> list[tuple[str, float, codec.MessageRow, list[codec.MessageRow]]]:
-    rowids = [row[0] for row in conn.execute(sql.SELECT_DUE, (now, now, limit))]
-    leased = []
-    for rowid in rowids:
-        token = secrets.token_hex(16)
-        [message_id] = conn.execute(sql.SET_LEASE, (token, until, rowid)).fetchone()
-        selected = select_message(conn, message_id=message_id)
-        assert selected is not None  # same transaction as the SELECT_DUE above
-        leased.append((token, until, *selected))
+) -> list[tuple[str, float, codec.MessageRow, list[codec.MessageRow], ClaimFacts]]:
+    """Lease up to ``limit`` due messages. Under a suspension (``model.queue_admin``) a
+    message whose queued recipients are all at suspended domains is parked instead, without
+    an attempt, and the walk goes on (at most ``CLAIM_ROUNDS`` times) for others."""
+    suspended = {
+        s.domain: s.park_until(now)
+        for s in map(codec.suspension, conn.execute(admin_sql.SELECT_SUSPENSIONS, (now,)))
+    }
+    leased: list[tuple[str, float, codec.MessageRow, list[codec.MessageRow], ClaimFacts]] = []
+    for _ in range(CLAIM_ROUNDS if suspended else 1):
+        rowids = [row[0] for row in conn.execute(sql.SELECT_DUE, (now, now, limit - len(leased)))]
+        for rowid in rowids:
+            token = secrets.token_hex(16)
+            message_id, mark = conn.execute(sql.SET_LEASE, (token, until, rowid)).fetchone()
+            facts = ClaimFacts(bounce=mark == "bounce")
+            if suspended and not facts.bounce:
+                queued_at = conn.execute(admin_sql.SELECT_QUEUED_DOMAINS, (message_id,))
+                facts = ClaimFacts.of({row[0] for row in queued_at}, suspended)
+                if facts.parked:  # lease dropped, no attempt counted
+                    conn.execute(admin_sql.PARK_ROWID, (facts.suspended_until, rowid))
+                    continue
+            selected = select_message(conn, message_id=message_id)
+            assert selected is not None  # same transaction as the SELECT_DUE above
+            leased.append((token, until, *selected, facts))
+        if len(rowids) == 0 or len(leased) >= limit:
+            break
     return leased
 
 

@@ -353,6 +353,34 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 WHERE ' ' || grants || ' ' LIKE '% suppression_lists/manage %'""",
         ),
     ),
+    (
+        13,
+        (
+            # Queue administration (model/queue_admin.py). The operator's mark on a message:
+            # 'hold' (held by `queue hold`; `queue release` releases only these, never local
+            # held mail) or 'bounce' (the dispatcher fails it with a DSN). ADD COLUMN with a
+            # NULL default rewrites no row.
+            """ALTER TABLE messages ADD COLUMN admin_mark TEXT
+                CHECK (admin_mark IN ('hold', 'bounce'))""",
+            # Standing suspensions of destination domains; `until` NULL: until resumed.
+            """CREATE TABLE queue_suspensions (
+                domain TEXT PRIMARY KEY,
+                created_at REAL NOT NULL,
+                until REAL,
+                reason TEXT NOT NULL DEFAULT '',
+                created_by TEXT NOT NULL DEFAULT ''
+            ) WITHOUT ROWID""",
+            # `queue summary` (a GROUP BY over every queued message's age and attempts) reads
+            # this index instead of the message rows with their bodies: half the time at
+            # 100k messages. It still serves `queue list --state` paging by id.
+            "DROP INDEX messages_state",
+            "CREATE INDEX messages_state ON messages (state, id, created_at, attempts)",
+            # The read grant 'queue/view' (GET /queue, /queue/suspensions) is new: a key
+            # that could manage the queue may read it too; no other key gets it.
+            """UPDATE api_keys SET grants = grants || ' queue/view'
+                WHERE ' ' || grants || ' ' LIKE '% queue/manage %'""",
+        ),
+    ),
 )
 
 

@@ -59,7 +59,8 @@ OLDEST_IN_STATE = "SELECT created_at FROM messages WHERE state = ? ORDER BY id L
 SELECT_DUE = """SELECT rowid FROM messages INDEXED BY messages_due
     WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)
     ORDER BY next_attempt_at LIMIT ?"""
-SET_LEASE = "UPDATE messages SET lease_token = ?, lease_until = ? WHERE rowid = ? RETURNING id"
+SET_LEASE = """UPDATE messages SET lease_token = ?, lease_until = ? WHERE rowid = ?
+    RETURNING id, admin_mark"""
 SELECT_LEASE = "SELECT state, lease_token FROM messages WHERE id = ?"
 UPDATE_RECIPIENT = """UPDATE recipients SET status = ?, attempts = ?, last_reply = ?
     WHERE message_id = ? AND idx = ?"""

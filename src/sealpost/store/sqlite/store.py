@@ -7,6 +7,7 @@ from sealpost.store.local_slots import LocalDomainSlots
 from sealpost.store.sqlite.events import SqliteEvents
 from sealpost.store.sqlite.gauges import SqliteGauges
 from sealpost.store.sqlite.queue import SqliteQueue
+from sealpost.store.sqlite.queue_admin import SqliteQueueAdmin
 from sealpost.store.sqlite.received_reports import SqliteReceivedReports
 from sealpost.store.sqlite.records import SqliteRecords
 from sealpost.store.sqlite.suppressions import SqliteSuppressions
@@ -18,6 +19,7 @@ from sealpost.store.sqlite.webhook_state import SqliteWebhookState
 class SqliteStore(
     SqliteQueue,
     SqliteGauges,
+    SqliteQueueAdmin,
     SqliteEvents,
     SqliteRecords,
     SqliteWebhookState,

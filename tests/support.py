@@ -121,7 +121,9 @@ def write_config(
     extra = {
         "delivery": {"enabled": False},
         "api": {"address": "127.0.0.1:0", "allow_unverified_domains": True},
-        "metrics": {"address": "127.0.0.1:0"},
+        # No metrics listener unless a test asks (test_metrics_endpoint): its uvicorn start
+        # and stop would cost every server test a third of its time.
+        "metrics": {"enabled": False, "address": "127.0.0.1:0"},
         **(tables or {}),
     }
     for table, values in extra.items():

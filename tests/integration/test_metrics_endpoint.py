@@ -60,6 +60,20 @@ def samples_of(text: str) -> Samples:
     }
 
 
+# The suite's servers run without a metrics listener (tests/support.write_config: a uvicorn
+# start and stop per server cost every other test a third of its time); this module's serve
+# their metrics.
+METRICS = {"metrics": {"address": "127.0.0.1:0"}}
+
+
+@pytest.fixture
+def start_server(start_server: Callable[..., ServerThread]) -> Callable[..., ServerThread]:
+    def start(*args: object, tables: dict | None = None, **kwargs: object) -> ServerThread:
+        return start_server(*args, tables=METRICS | (tables or {}), **kwargs)
+
+    return start
+
+
 def promtool_accepts(text: str) -> None:
     """``promtool check metrics`` (the exposition format and naming lint), when installed."""
     promtool = shutil.which("promtool")
@@ -201,7 +215,7 @@ def test_every_worker_is_counted_at_one_address(
         "delivery.routes": {"example.test": f"127.0.0.1:{sink.port}"},
     }
     config = write_config(
-        tmp_path, pki, listeners=[PLAIN], server={"workers": workers}, tables=tables
+        tmp_path, pki, listeners=[PLAIN], server={"workers": workers}, tables=METRICS | tables
     )
     server = ServerProcess(config).start()
     try:

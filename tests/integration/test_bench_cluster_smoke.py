@@ -84,7 +84,8 @@ def test_inbound_every_topology_stores_exactly_what_it_acknowledged(report: Benc
     assert sqlite.pg is None and sqlite.pg_backend_cpu_ms is None
     for p in (pg1, pg2):
         assert p.pg is not None and p.pg.wal_bytes > 0
-        assert p.pg.backend_cpu_seconds is not None and p.pg.backend_cpu_seconds > 0
+        # taken, but at this size the backends' CPU can stay under one 10 ms clock tick
+        assert p.pg.backend_cpu_seconds is not None and p.pg.backend_cpu_seconds >= 0
         assert p.pg.server_cpu_seconds is not None
         # the whole server counts at least the backends (to a few 10 ms clock ticks: the
         # two are read at slightly different moments)

@@ -157,10 +157,11 @@ def test_an_smtp_submission_drops_suppressed_recipients(rig):
     assert [e.rcpt_to for e in rig.events("injection", message_id=message_id)] == ["ok@example.net"]
 
     submission = rig.server.app.submission
-    before = rig.all_messages()
+    before = {m.id for m in rig.all_messages()}  # ids: the first may be delivered meanwhile
     nothing = rig.submit([GONE])
     assert len(rig.events("policy_rejection", message_id=nothing)) == 1
-    assert rig.all_messages() == before, "nothing is queued when every recipient is suppressed"
+    after = {m.id for m in rig.all_messages()}
+    assert after == before, "nothing is queued when every recipient is suppressed"
     assert submission.suppressed == 2
     _wait(lambda: sink.messages, "the delivery to ok@")
     assert [m.recipients for m in sink.messages] == [("ok@example.net",)]

@@ -8,7 +8,7 @@ FUZZ_TARGETS ?= smtp_server client_replies mta_sts dsn_parse rfc822 config_loade
 FUZZ_WORK ?= .fuzz-work
 FUZZ_ARGS ?=
 
-.PHONY: bench bench-quick bench-cluster fuzz
+.PHONY: bench bench-quick bench-cluster fuzz soak
 
 bench:
 	$(PYTHON) -m bench.run $(BENCH_ARGS)
@@ -43,3 +43,11 @@ fuzz:
 	    fuzz/corpus/$$t $(FUZZ_WORK)/$$t/new 2>$(FUZZ_WORK)/$$t/merge.log; \
 	  grep -E 'MERGE-OUTER: [0-9]+ new files' $(FUZZ_WORK)/$$t/merge.log || true; \
 	done
+
+# The kill campaign (issue 17, docs/reliability.md): SIGKILL the whole server SOAK_KILLS
+# times at random points under SMTP + HTTPS API load with delivery out to a sink, and
+# account for every acknowledged message. Needs the test extras; no root. ~2-3 s a kill.
+SOAK_KILLS ?= 1000
+SOAK_ARGS ?=
+soak:
+	nice -n 10 $(PYTHON) -m bench.soak --kills $(SOAK_KILLS) --json soak.json $(SOAK_ARGS)

@@ -2,8 +2,12 @@
 
 ``Sealpost(config)`` builds every part from the config; ``start()`` opens the store and the
 listeners, ``run()`` serves until SIGTERM/SIGINT, reloading certificates on SIGHUP and when
-their files change; ``stop()`` closes listeners, lets in-flight sessions finish their current
-store write, and closes the store.
+their files change; ``stop()`` drains for at most ``[server] drain_timeout`` seconds: new
+SMTP connections get ``421 4.3.2`` (RFC 5321 section 3.8), idle sessions are closed with it,
+transactions in progress get their final reply first (``inbound.drain``), the dispatcher
+claims nothing new and its deliveries in flight finish their message; then the store is
+closed and one summary line is logged (``model.drain``). A second SIGTERM/SIGINT exits at
+once, status 1: every acknowledged message is already durable in the queue.
 
 ``Sealpost(config, seat)`` is one worker process of several (``[server] workers``): it serves
 on the sockets the supervisor bound, counts connections in the shared limit table, and opens
@@ -22,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -39,8 +45,10 @@ from sealpost.domains.registry import SendingDomains
 from sealpost.domains.signers import AnnouncedKeys, SigningKeys
 from sealpost.inbound.auth import Authenticator
 from sealpost.inbound.context import ListenerContext, Timeouts
+from sealpost.inbound.drain import drain_inbound
 from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
 from sealpost.inbound.listener import bound_address, start_listener
+from sealpost.model.drain import DrainTally
 from sealpost.model.tls_record import TlsRecord
 from sealpost.net.egress import EgressGuard
 from sealpost.net.sockets import listening_socket
@@ -158,6 +166,8 @@ class Sealpost:
         )
         self._stop = asyncio.Event()
         self.contexts: list[ListenerContext] = []
+        self._deliveries_at_stop = 0
+        self.drained: DrainTally | None = None  # what stop() did, once it has
 
     def _policy(self, listener: ListenerConfig) -> ServerPolicy:
         srv = self.config.server
@@ -326,12 +336,33 @@ class Sealpost:
             log.info("certificates reloaded")
 
     async def run(self) -> None:
-        """Serve until SIGTERM/SIGINT; SIGHUP reloads certificates."""
+        """Serve until SIGTERM/SIGINT, then drain; a second one exits at once. SIGHUP
+        reloads certificates. A worker leaves SIGINT (a terminal's Ctrl-C reaches the
+        whole process group) to its supervisor, which forwards it as SIGTERM."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, "SIGTERM")
+        if self.seat is None:
+            loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, "SIGINT")
+        else:
+            loop.add_signal_handler(signal.SIGINT, lambda: None)
         loop.add_signal_handler(signal.SIGHUP, self.reload_certificates)
         await self.run_until_stopped()
+
+    def _on_stop_signal(self, name: str) -> None:
+        if not self._stop.is_set():
+            log.info("%s: draining for at most %g s", name, self.config.server.drain_timeout)
+            self._stop.set()
+            return
+        open_sessions = sum(len(ctx.connections) for ctx in self.contexts)
+        log.warning(
+            "%s again: exiting now; %d SMTP session(s) cut (acknowledged mail is in the queue)",
+            name,
+            open_sessions,
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stdout.flush()
+        os._exit(1)
 
     async def run_until_stopped(self) -> None:
         """Serve (watching certificate files) until ``request_stop``."""
@@ -362,11 +393,17 @@ class Sealpost:
             if not self.primary:
                 tasks.append(loop.create_task(self._follow_keys(self.seat)))
         await self._stop.wait()
-        log.info("stopping")
+        if self.dispatcher is not None:
+            self._deliveries_at_stop = self.dispatcher.in_flight
         for task in tasks:
             task.cancel()
         await summaries
         await self.stop()
+        assert self.drained is not None
+        if self.seat is not None:  # the supervisor adds up every worker's and logs one line
+            self.seat.report_drained(self.drained.to_wire())
+        else:
+            log.info("%s", self.drained.line())
 
     async def _wake_webhooks(self) -> None:
         """A webhook changed (maybe through another node's API): look at them all now."""
@@ -390,26 +427,34 @@ class Sealpost:
                 await self.signing_keys.refresh()
 
     async def stop(self) -> None:
+        """Drain (see the module doc), then close everything; ``drained`` says how it went."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + self.config.server.drain_timeout
+        inbound = loop.create_task(drain_inbound(self.contexts, deadline))
+        outbound = loop.create_task(self._drain_deliveries(deadline))
         if self.api is not None:
             await self.api.stop()
         if self.metrics_server is not None:
             await self.metrics_server.stop()
+        drained, cut = await inbound
         for server in self.servers:
             server.close()
-        in_flight = [t for ctx in self.contexts for c in ctx.connections for t in c.tasks]
-        if in_flight:  # let acknowledged-or-about-to-be work reach the store first
-            await asyncio.wait(in_flight, timeout=10)
-        for ctx in self.contexts:
-            for conn in list(ctx.connections):
-                conn.close()
         for server in self.servers:
             try:
                 await asyncio.wait_for(server.wait_closed(), 5)
             except TimeoutError:
                 log.warning("listener did not close within 5 s")
         self.servers.clear()
-        if self._dispatching is not None:
-            await asyncio.wait([self._dispatching], timeout=30)
+        finished, deliveries_cut = await outbound
+        self.drained = DrainTally(
+            sessions_drained=drained,
+            sessions_cut=cut,
+            refused=sum(ctx.refused_draining for ctx in self.contexts),
+            deliveries_finished=finished,
+            deliveries_cut=deliveries_cut,
+            seconds=loop.time() - started,
+        )
         if self._intake_task is not None:
             await asyncio.wait([self._intake_task], timeout=10)
         if self.pool is not None:
@@ -426,6 +471,22 @@ class Sealpost:
                     with contextlib.suppress(ValueError, OSError):
                         asyncio.get_running_loop().remove_reader(fd)
         await self.store.close()
+
+    async def _drain_deliveries(self, deadline: float) -> tuple[int, int]:
+        """The dispatcher claims nothing more once stopped; its deliveries in flight get
+        until ``deadline`` to finish their message. (finished, cut): a cut one keeps its
+        lease until the next start releases it (``release_all_leases``)."""
+        if self._dispatching is None or self.dispatcher is None:
+            return 0, 0
+        timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+        await asyncio.wait([self._dispatching], timeout=timeout)
+        cut = 0
+        if not self._dispatching.done():
+            cut = self.dispatcher.in_flight
+            self.dispatcher.abandon()
+            self._dispatching.cancel()
+            await asyncio.wait([self._dispatching], timeout=5)
+        return max(0, self._deliveries_at_stop - cut), cut
 
 
 async def prepare(config: Config) -> None:

@@ -120,6 +120,7 @@ def supervise(config: Config, count: int) -> int:
         lambda seat: _worker(config, seat),
         ready,
         metrics_dir=str(metrics.path),
+        stop_timeout=srv.drain_timeout + 15.0,  # the workers drain first, then are killed
         on_exit=metrics.process_dead,
     )
     try:

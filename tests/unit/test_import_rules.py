@@ -133,7 +133,7 @@ ALLOWED: dict[str, set[str]] = {
         "workers",
     },
     "runner": {"app", "config", "inbound", "net", "observability", "workers"},
-    "workers": {"inbound"},
+    "workers": {"inbound", "model"},
     "cli": {
         "model",
         "api_keys",

@@ -111,6 +111,12 @@ class ServerSection(Section):
         "for at least 300.",
     )
     data_timeout: Seconds = Field(600.0, description="Seconds allowed for the whole DATA phase.")
+    drain_timeout: Seconds = Field(
+        30.0,
+        description="On SIGTERM, seconds to let SMTP transactions in progress and outbound "
+        "deliveries finish (new connections get 421 4.3.2 meanwhile); what is still open "
+        "then is cut. Keep systemd's TimeoutStopSec above it.",
+    )
     min_data_rate: Positive = Field(
         500,
         description="Bytes per second a client must sustain during DATA (Postfix "

@@ -111,6 +111,17 @@ class Dispatcher:
         """Call ``tally`` with each recorded attempt's per-recipient tallies (the metrics)."""
         self._tally = tally
 
+    @property
+    def in_flight(self) -> int:
+        """Deliveries claimed and not yet finished."""
+        return len(self._inflight)
+
+    def abandon(self) -> None:
+        """The drain time ran out: cancel the deliveries in flight. Their leases stay until
+        they expire or the next start releases them; nothing acknowledged is lost."""
+        for task in list(self._inflight):
+            task.cancel()
+
     def wake(self) -> None:
         """New mail is queued: look now instead of at the next poll."""
         self._wake.set()

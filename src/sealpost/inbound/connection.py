@@ -70,6 +70,12 @@ class SmtpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername") or ("", 0)
         self._ip, self._port = str(peer[0]), int(peer[1])
         set_nodelay(transport.get_extra_info("socket"))
+        if self._ctx.draining:  # RFC 5321 section 3.8: going down, 421 and close
+            self._ctx.refused_draining += 1
+            transport.write(replies.shutting_down(self._ctx.policy.hostname).to_bytes())
+            transport.close()
+            self._closed = True
+            return
         refused = self._ctx.limiter.acquire(self._ip, self._loop.time())
         if refused is not None:
             log.info("refused connection from %s: %s", self._ip, refused)
@@ -283,6 +289,11 @@ class SmtpConnection(asyncio.Protocol):
         if self._ip_slot:
             self._ip_slot = False
             self._ctx.limiter.session_over(self._ip)
+
+    def drain(self) -> None:
+        """The server is stopping (``inbound.drain``): see ``ServerSession.shutdown``."""
+        if self._session is not None and not self._closed:
+            self._perform(self._session.shutdown())
 
     def close(self) -> None:
         if self._transport is not None and not self._closed:

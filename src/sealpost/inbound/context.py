@@ -2,8 +2,9 @@
 
 The listener builds one ``ListenerContext`` per ``[[smtp.listeners]]`` entry; each
 ``SmtpConnection`` reads it and registers itself in ``connections`` so that a stopping server
-can wait for work in flight and then close what is left. Connections are known here only
-through ``OpenConnection``, so this module does not depend on the connection driver.
+can drain them (``inbound.drain``): wait for work in flight, then close what is left.
+Connections are known here only through ``OpenConnection``, so this module does not depend
+on the connection driver.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class OpenConnection(Protocol):
     def tasks(self) -> set[asyncio.Task[None]]:
         """Work in flight (AUTH checks, store writes) that should finish before closing."""
 
+    def drain(self) -> None:
+        """The server is stopping: 421 4.3.2 now when idle, else after the transaction."""
+
     def close(self) -> None: ...
 
 
@@ -54,6 +58,8 @@ class ListenerContext:
     tls_record: Callable[[object], TlsRecord]
     connections: set[OpenConnection] = field(default_factory=set)
     metrics: Metrics | None = None  # open connections, refusals
+    draining: bool = False  # the server is stopping: new connections get 421 4.3.2
+    refused_draining: int = 0  # how many did
 
     @property
     def implicit_tls(self) -> bool:

@@ -46,6 +46,12 @@ def input_overflow(hostname: str) -> Reply:
     return Reply.of(421, "4.7.0", f"{hostname} Error: too much pipelined input")
 
 
+def shutting_down(hostname: str) -> Reply:
+    """RFC 5321 sections 3.8 and 4.2.2: the server is going down; 4.3.2 (RFC 3463,
+    system not accepting network messages)."""
+    return Reply.of(421, "4.3.2", f"{hostname} Service shutting down")
+
+
 def relay_denied(address: str) -> Reply:
     return Reply.of(554, "5.7.1", f"<{address}>: Relay access denied")
 

@@ -8,7 +8,9 @@ Postfix ``smtpd_forbid_unauth_pipelining``; checklist F2). RFC 3207 section 4.2:
 the TLS handshake all earlier state is forgotten, and bytes sent after STARTTLS in the
 clear are never executed (CVE-2011-0411, checklist A1). RFC 4954 section 4: AUTH only
 over TLS here, once per session, never inside a transaction. RFC 5321 section 4.5.3.1.10:
-too many recipients is 452, not 552.
+too many recipients is 452, not 552. RFC 5321 sections 3.8 and 4.2.2: a server going down
+answers 421 (here 421 4.3.2) and closes; ``shutdown`` does so at once when no transaction is
+in progress, else right after the transaction's final reply (a drain).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class ServerSession(CommandHandlers):
         self._junk = 0
         self._errors = 0
         self._auth_failures = 0
+        self._draining = False
 
     # -- read-only state -------------------------------------------------------------
 
@@ -113,6 +116,16 @@ class ServerSession(CommandHandlers):
     def waiting(self) -> bool:
         return self._wait is not None
 
+    @property
+    def in_transaction(self) -> bool:
+        """MAIL given and its transaction not yet answered (or an exchange pending)."""
+        return (
+            self._txn is not None
+            or self._data is not None
+            or self._wait is not None
+            or self._sasl is not None
+        )
+
     # -- the driver's calls ------------------------------------------------------------
 
     def start(self) -> list[Event]:
@@ -139,7 +152,7 @@ class ServerSession(CommandHandlers):
         self._helo, self._esmtp, self._txn = None, False, None
         self._auth_user, self._sender_domains, self._sasl = None, None, None
         self._input.clear()
-        return []
+        return self._drained([])
 
     def auth_result(self, outcome: AuthOutcome) -> list[Event]:
         if self._closed or self._wait is not _Wait.AUTH:
@@ -170,10 +183,25 @@ class ServerSession(CommandHandlers):
             return []
         return self._abort([], replies.timeout(self._policy.hostname))
 
+    def shutdown(self) -> list[Event]:
+        """The server drains: 421 4.3.2 and Close now when idle between transactions,
+        otherwise once the transaction in progress has had its final reply."""
+        if self._closed:
+            return []
+        self._draining = True
+        return self._drained([])
+
+    def _drained(self, out: list[Event]) -> list[Event]:
+        if self._draining and not self._closed and not self.in_transaction:
+            return self._abort(out, replies.shutting_down(self._policy.hostname))
+        return out
+
     # -- input processing --------------------------------------------------------------
 
     def _pump(self, out: list[Event]) -> list[Event]:
         while not self._closed and self._wait is None and len(self._input):
+            if self._draining and not self.in_transaction:
+                break  # what follows a finished transaction is not read: 421 below
             if self._data is not None:
                 self._feed_data(out)
                 continue
@@ -187,7 +215,7 @@ class ServerSession(CommandHandlers):
                 self._sasl_line(line, out)
             else:
                 self._command(line, out)
-        return out
+        return self._drained(out)
 
     def _command(self, line: bytes, out: list[Event]) -> None:
         if len(self._input) and not self._esmtp:

@@ -10,7 +10,7 @@ The supervisor creates all of it before the first fork: the listening sockets (o
   primary, which runs the dispatcher, reads it (``wake``). The supervisor keeps both ends, so
   a byte written while the primary is being restarted waits for its successor.
 - the ready pipe, one per worker: ``ready`` once its listeners are serving, or ``error ...``
-  when it could not start.
+  when it could not start; ``drained ...`` as it exits after a drain (``model.drain``).
 
 The run's metrics directory: every worker keeps its metric values in files there, and the
 primary's metrics listener adds them up (``observability.multiprocess``).
@@ -69,6 +69,10 @@ class WorkerSeat:
 
     def report_ready(self) -> None:
         self._report(b"ready\n")
+
+    def report_drained(self, tally: str) -> None:
+        """What this worker's drain did (``DrainTally.to_wire``), for the summary line."""
+        self._report(tally.encode() + b"\n")
 
     def report_error(self, message: str) -> None:
         self._report(b"error " + " ".join(message.split()).encode("utf-8", "replace") + b"\n")

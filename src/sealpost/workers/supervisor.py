@@ -18,9 +18,12 @@ Then it only supervises, in a plain ``selectors`` loop with no threads:
   ``max_restarts`` restarts within ``restart_window`` seconds stop the server: error line,
   exit status 1.
 - SIGHUP is forwarded to every worker (each reloads its certificates). SIGTERM and SIGINT
-  close this process's copies of the listening sockets and are forwarded; each worker drains
-  as a single-process server does; after ``stop_timeout`` seconds the rest are killed.
-  The exit status is then 0.
+  close this process's copies of the listening sockets and are forwarded as SIGTERM; each
+  worker drains as a single-process server does (its copies of the sockets stay open, so
+  new connections get 421 4.3.2 meanwhile) and reports what it did; the supervisor logs one
+  summary line for all of them (``model.drain``). After ``stop_timeout`` seconds the rest
+  are killed. The exit status is then 0. A second SIGTERM or SIGINT is forwarded too, and
+  each worker exits at once (status 1; whoever is left is killed after a few seconds).
 - if the supervisor itself is killed, the lifeline pipe tells every worker (``seat``).
 """
 
@@ -42,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sealpost.inbound.shared_limits import LimitBoard
+from sealpost.model.drain import DrainTally
 from sealpost.workers.seat import SharedCounter, WorkerSeat
 
 log = logging.getLogger("sealpost.workers")
@@ -104,6 +108,7 @@ class Supervisor:
         self._all_ready = False
         self._stopping_since: float | None = None
         self._status = 0
+        self._drained: DrainTally | None = None  # the workers' drains, added up
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -116,6 +121,8 @@ class Supervisor:
                 self._step()
         finally:
             self._restore_signals()
+        if self._drained is not None:
+            log.info("%s", self._drained.line())
         return self._status
 
     def _step(self) -> None:
@@ -207,6 +214,8 @@ class Supervisor:
                 log.info("worker %d ready (pid %d)", child.index, child.pid)
             elif text.startswith("error "):
                 child.error = text[len("error ") :]
+            else:
+                self._note_drain(text)
         children = self._children.values()
         if not self._all_ready and len(children) == self.count and all(c.ready for c in children):
             self._all_ready = True
@@ -238,6 +247,14 @@ class Supervisor:
         for line in child.buffer.split(b"\n"):
             if line.startswith(b"error "):
                 child.error = line[len(b"error ") :].decode("utf-8", "replace")
+            else:
+                self._note_drain(line.decode("utf-8", "replace"))
+        child.buffer = b""
+
+    def _note_drain(self, text: str) -> None:
+        tally = DrainTally.from_wire(text)
+        if tally is not None:
+            self._drained = tally if self._drained is None else self._drained + tally
 
     def _exited(self, child: _Child, how: str) -> None:
         if self._stopping_since is not None:
@@ -287,7 +304,9 @@ class Supervisor:
         except BlockingIOError:
             return
         for number in numbers:
-            if number in _STOP_SIGNALS:
+            if number in _STOP_SIGNALS and self._stopping_since is not None:
+                self._hurry()
+            elif number in _STOP_SIGNALS:
                 log.info("stopping: %s", signal.Signals(number).name)
                 self._begin_stop(status=self._status)
             elif number == signal.SIGHUP:
@@ -301,6 +320,13 @@ class Supervisor:
         for sock in self._sockets.values():  # no backlog must wait for a worker that drains
             sock.close()
         self._forward(signal.SIGTERM)
+
+    def _hurry(self) -> None:
+        """A second SIGTERM/SIGINT: every worker exits at once (its own second signal)."""
+        log.warning("second stop signal: the workers exit now")
+        self._status = max(self._status, 1)
+        self._forward(signal.SIGTERM)
+        self._stopping_since = time.monotonic() - self._stop_timeout + 5.0
 
     def _forward(self, sig: signal.Signals) -> None:
         for child in self._children.values():

@@ -7,6 +7,7 @@ flight) and one real DNS server for the whole run; ``sealpost serve`` started ag
 same queue for every cycle. Built on the kill -9 durability test
 (``tests/integration/test_durability.py``), with delivery out and the HTTPS API in added.
 
+Cycles alternate between one process and a supervisor with two workers (``--workers``).
 One cycle: start the server, wait for its ready line, run the load (SMTP clients on the mx
 listener, a client POSTing ``/api/v1/transmissions`` over HTTPS), wait a random time, then
 ``kill -9`` every process of the server at once. With the server dead, the check:
@@ -25,7 +26,9 @@ result: kills, kill points (what was open when the kill came), acknowledged per 
 delivered, lost, duplicates (in flight or not), duration. Lost > 0 or an unexplained
 duplicate makes the exit status 1.
 
-    python -m bench.soak --kills 1000 --json soak.json
+    python -m bench.soak --kills 1000 --json soak.json   (or: make soak)
+
+``--minutes`` stops the kills early and still reports what was done.
 """
 
 from __future__ import annotations
@@ -228,12 +231,19 @@ class Server:
         return found
 
     def kill(self) -> None:
-        """``kill -9`` of every process of the server at once (its process group)."""
+        """``kill -9`` of every process of the server at once (its process group); returns
+        once none of them runs (the workers, orphaned, may stay zombies for a while)."""
         procs = self._group()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
         self.wait()
-        psutil.wait_procs(procs, timeout=20)
+        deadline = time.monotonic() + 20
+        while procs and time.monotonic() < deadline:
+            procs = [p for p in procs if _running(p)]
+            if procs:
+                time.sleep(0.01)
+        if procs:
+            raise RuntimeError(f"processes outlived kill -9: {[p.pid for p in procs]}")
 
     def wait(self) -> int:
         self.launcher.command(f"wait {self.pid}")
@@ -256,6 +266,13 @@ class Server:
             if time.monotonic() >= deadline:
                 os.killpg(self.pid, signal.SIGKILL)
         return self.wait()
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 class Queue:
@@ -333,7 +350,8 @@ def campaign(
     directory: Path,
     kills: int,
     *,
-    workers: int = 2,
+    workers: tuple[int, ...] = (1, 2),
+    minutes: float | None = None,
     load_min: float = 0.2,
     load_max: float = 1.0,
     smtp_clients: int = 2,
@@ -352,9 +370,13 @@ def campaign(
         "api": {"address": "127.0.0.1:0", "allow_unverified_domains": True},
     }
     listeners = [{"name": "mx", "tls": "none"}]
-    config = write_config(
-        directory, pki, listeners=listeners, server={"workers": workers}, tables=tables
-    )
+
+    def configure(count: int) -> Path:  # reread by every start
+        return write_config(
+            directory, pki, listeners=listeners, server={"workers": count}, tables=tables
+        )
+
+    config = configure(workers[0])
     key = api_key(config)
     tally = Tally()
     load = Load(run, tally, pki, key)
@@ -364,8 +386,16 @@ def campaign(
     seen = 0  # sink messages accounted for
     delivered_all: set[bytes] = set()
     began = time.monotonic()
+    budget = began + minutes * 60 if minutes else None
+    per_mode: Counter[int] = Counter()
     try:
         for cycle in range(kills):
+            if budget is not None and time.monotonic() > budget:
+                break
+            count = workers[cycle % len(workers)]
+            if len(workers) > 1:
+                configure(count)
+            per_mode[count] += 1
             try:
                 server = Server(launcher).start()
             except RuntimeError:
@@ -408,7 +438,8 @@ def campaign(
                     f"{time.monotonic() - began:.0f} s",
                     flush=True,
                 )
-        # The last run: deliver everything that is left, then stop cleanly.
+        # The last run: deliver everything that is left, then stop cleanly (SIGTERM).
+        configure(workers[0])
         server = Server(launcher).start()
         deadline = time.monotonic() + DRAIN_TIMEOUT
         while time.monotonic() < deadline:
@@ -431,7 +462,7 @@ def campaign(
     doors = Counter(tally.acked.values())
     return {
         "kills": results.kills,
-        "workers": workers,
+        "kills_by_workers": {str(k): v for k, v in sorted(per_mode.items())},
         "kill_points": dict(results.kill_points.most_common()),
         "acknowledged": len(tally.acked),
         "acknowledged_smtp": doors["smtp"],
@@ -466,7 +497,15 @@ def passed(result: dict[str, object]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
     parser.add_argument("--kills", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=2, help="[server] workers (default 2)")
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="[server] workers per cycle, in turn (default 1,2: one process, then a "
+        "supervisor with two workers)",
+    )
+    parser.add_argument(
+        "--minutes", type=float, help="stop killing after this long and report what was done"
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--json", type=Path, help="write the result here as well")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
@@ -475,7 +514,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="sealpost-soak-") as tmp:
         result = campaign(
-            Path(tmp), args.kills, workers=args.workers, seed=args.seed, progress=True
+            Path(tmp),
+            args.kills,
+            workers=tuple(int(n) for n in args.workers.split(",")),
+            minutes=args.minutes,
+            seed=args.seed,
+            progress=True,
         )
         if args.keep:
             kept = Path(tempfile.mkdtemp(prefix="sealpost-soak-kept-"))

@@ -228,7 +228,8 @@ def _queued_ids(directory: Path) -> list[str]:
 
 def test_sigterm_with_clients_mid_session_exits_0(tmp_path: Path, pki: Pki, spawn):
     plain = {"name": "plain", "tls": "none"}
-    config = write_config(tmp_path, pki, listeners=[plain, IMPLICIT])
+    # The unfinished DATA is cut after the drain time (issue 17): 2 s, not the default 30.
+    config = write_config(tmp_path, pki, listeners=[plain, IMPLICIT], server={"drain_timeout": 2})
     server = spawn(config)
 
     in_data = Conversation(server.ports["plain"])
@@ -244,7 +245,10 @@ def test_sigterm_with_clients_mid_session_exits_0(tmp_path: Path, pki: Pki, spaw
 
     stderr = stop(server)
     assert "Traceback" not in stderr
-    assert in_data.closed() and idle_tls.closed()
+    for conv in (in_data, idle_tls):  # RFC 5321 section 3.8: 421 before the close
+        code, text = conv.reply()
+        assert (code, text[:10]) == (421, "421 4.3.2 "), text
+        assert conv.closed()
     in_data.close()
     idle_tls.close()
     assert _queued_ids(tmp_path) == [], "an unfinished DATA must not be queued"

@@ -197,7 +197,9 @@ def test_sigterm_drains_every_worker_and_exits_0(tmp_path: Path, pki: Pki, spawn
     workers = [psutil.Process(pid) for pid in by_pid]
     stop(server)
     assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
-    for conv in held:
+    for conv in held:  # idle sessions: 421 4.3.2 at once (RFC 5321 section 3.8), closed
+        code, text = conv.reply()
+        assert (code, text[:10]) == (421, "421 4.3.2 "), text
         assert conv.closed()
         conv.close()
 

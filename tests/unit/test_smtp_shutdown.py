@@ -54,6 +54,16 @@ def test_a_transaction_given_up_with_rset_ends_the_session():
     assert codes(events) == [250, 421] and closes(events)
 
 
+def test_at_the_end_of_the_drain_time_a_transaction_is_cut_with_421():
+    d = ready()
+    d.feed("MAIL FROM:<a@b.test>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n")
+    assert d.session.shutdown() == []
+    d.session.feed(b"half a bo")
+    events = d.session.shutdown(now=True)
+    assert codes(events) == [421] and enhanced(events) == ["4.3.2"] and closes(events)
+    assert d.session.store_result(QUEUED) == []
+
+
 def test_a_failed_store_write_is_answered_then_421():
     d = ready()
     d.feed("MAIL FROM:<a@b.test>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n")

@@ -290,10 +290,10 @@ class SmtpConnection(asyncio.Protocol):
             self._ip_slot = False
             self._ctx.limiter.session_over(self._ip)
 
-    def drain(self) -> None:
+    def drain(self, *, now: bool = False) -> None:
         """The server is stopping (``inbound.drain``): see ``ServerSession.shutdown``."""
         if self._session is not None and not self._closed:
-            self._perform(self._session.shutdown())
+            self._perform(self._session.shutdown(now=now))
 
     def close(self) -> None:
         if self._transport is not None and not self._closed:

@@ -38,8 +38,9 @@ class OpenConnection(Protocol):
     def tasks(self) -> set[asyncio.Task[None]]:
         """Work in flight (AUTH checks, store writes) that should finish before closing."""
 
-    def drain(self) -> None:
-        """The server is stopping: 421 4.3.2 now when idle, else after the transaction."""
+    def drain(self, *, now: bool = False) -> None:
+        """The server is stopping: 421 4.3.2 now when idle (or ``now``), else after the
+        transaction."""
 
     def close(self) -> None: ...
 

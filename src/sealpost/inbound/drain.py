@@ -4,8 +4,9 @@ Owns the order: every listener context is marked draining, so a new connection i
 ``421 4.3.2`` and closed (``SmtpConnection.connection_made``); every open session is told
 to shut down, which closes the idle ones at once with the same 421 and lets a transaction
 in progress reach its final reply (the ``250`` after the queue's fsync) before it closes.
-At the deadline, what is still open is cut; a client cut mid-transaction got no 250, so
-it keeps its message and retries (RFC 5321 section 4.5.4.1).
+At the deadline, what is still open is cut, with the same 421 where the connection can
+still take it (section 3.8: a server forced down SHOULD try to send it); a client cut
+mid-transaction got no 250, so it keeps its message and retries (section 4.5.4.1).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ async def drain_inbound(contexts: Sequence[ListenerContext], deadline: float) ->
     for ctx in contexts:
         for conn in list(ctx.connections):
             cut += 1
+            conn.drain(now=True)
             conn.close()
     in_flight = [t for ctx in contexts for c in ctx.connections for t in c.tasks]
     if in_flight:  # a store write already begun finishes (its client gets no 250 now)

@@ -183,12 +183,15 @@ class ServerSession(CommandHandlers):
             return []
         return self._abort([], replies.timeout(self._policy.hostname))
 
-    def shutdown(self) -> list[Event]:
-        """The server drains: 421 4.3.2 and Close now when idle between transactions,
-        otherwise once the transaction in progress has had its final reply."""
+    def shutdown(self, *, now: bool = False) -> list[Event]:
+        """The server drains: 421 4.3.2 and Close now when idle between transactions (or
+        ``now``: the drain time is over), otherwise once the transaction in progress has
+        had its final reply."""
         if self._closed:
             return []
         self._draining = True
+        if now:
+            return self._abort([], replies.shutting_down(self._policy.hostname))
         return self._drained([])
 
     def _drained(self, out: list[Event]) -> list[Event]:

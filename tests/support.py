@@ -104,6 +104,9 @@ def write_config(
         "data_dir": "var",
         "local_domains": ["example.test"],
         "auth_failure_delay": 0.0,
+        # A test that stops the server with a transaction left open waits this long (the
+        # drain, issue 17), not the default 30 s; tests/integration/test_drain.py sets it.
+        "drain_timeout": 5.0,
         **(server or {}),
     }
     lines = ["[server]"] + [f"{k} = {toml_value(v)}" for k, v in server_cfg.items()]

@@ -438,6 +438,9 @@ class Sealpost:
         if self.metrics_server is not None:
             await self.metrics_server.stop()
         drained, cut = await inbound
+        # The listeners stay open until the deliveries are done too: a client that connects
+        # meanwhile gets 421 4.3.2 (RFC 5321 section 3.8), not a refused connection.
+        finished, deliveries_cut = await outbound
         for server in self.servers:
             server.close()
         for server in self.servers:
@@ -446,7 +449,6 @@ class Sealpost:
             except TimeoutError:
                 log.warning("listener did not close within 5 s")
         self.servers.clear()
-        finished, deliveries_cut = await outbound
         self.drained = DrainTally(
             sessions_drained=drained,
             sessions_cut=cut,

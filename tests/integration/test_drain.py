@@ -145,7 +145,8 @@ def test_the_drain_time_cuts_a_transaction_that_does_not_finish(tmp_path: Path, 
     stalled = open_session(server.ports["mx"])
     begin_transaction(stalled)
     server.proc.send_signal(signal.SIGTERM)
-    assert stalled.closed(timeout=WAIT)
+    assert shutting_down(stalled.reply())  # at the end of the drain time, mid-DATA
+    assert stalled.closed()
     status, stderr = finish(server)
     assert status == 0, stderr[-3000:]
     assert summary(stderr)[:2] == (0, 1)
@@ -194,6 +195,8 @@ def test_a_delivery_in_flight_at_sigterm_finishes_its_message(
         time.sleep(0.02)
     assert sink.messages and sink.transactions == 1, "the delivery never reached the sink"
     server.proc.send_signal(signal.SIGTERM)
+    assert shutting_down(conv.reply())  # idle after its 250
+    refused_while_draining(server.ports["mx"])  # the listener stays up while it delivers
     status, stderr = finish(server)
     assert status == 0, stderr[-3000:]
     assert summary(stderr)[3:] == (1, 0)

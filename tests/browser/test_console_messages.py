@@ -40,6 +40,7 @@ def test_log_in_search_a_delivered_message_and_read_its_tls_record(page, rig: Co
     assert verdict.startswith("Verified TLS (TLSv1."), verdict
     record = page.locator("details.tls dl").first.inner_text()
     assert "TLS_" in record and "mx.example.test" in record, record
+    assert re.search(r"Certificate issuer\s+OU=Testing CA", record), record
     assert "opportunistic" in record or "verified certificate" in record, record
     assert "Subject: browser-delivered" in page.locator("pre.headers").inner_text()
     assert page.get_by_role("button", name="Hold").count() == 0, "done mail: no buttons"

@@ -69,6 +69,14 @@ def test_hold_and_release_a_queued_message(page, rig: ConsoleRig):
     assert "release: 1 message(s) changed" in page.get_by_role("status").inner_text()
     assert rig.state(message_id) == "queued"
     assert axe_violations(page) == []
+    # htmx requests carry the token as X-CSRF-Token (static/console.js, from the meta tag)
+    page.evaluate(
+        "path => htmx.ajax('POST', path, {target: '#main', select: '#main', swap: 'outerHTML'})",
+        f"/console/messages/{message_id}/hold",
+    )
+    rig.wait_state(message_id, "held")
+    page.get_by_role("button", name="Release").click()
+    page.wait_for_url(re.compile(r"done=release"))
     page.get_by_role("button", name="Log out").click()
     page.goto(f"/console/messages/{message_id}")
     assert "/console/login" in page.url, "logged out: the page asks to log in again"

@@ -15,7 +15,7 @@ import dkim as dkimpy
 import pytest
 
 from sealpost.dkim import key_files as key_material
-from sealpost.dkim.keys import DkimKey, generate_key
+from sealpost.dkim.keys import DkimKey, generate_key, key_path
 from sealpost.dkim.sealing import KeySecret, seal, unseal
 from sealpost.domains.records import KIND, DkimStatus
 from sealpost.domains.registry import DkimInput, DomainError, Problem, SendingDomains
@@ -58,6 +58,14 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def key_file(data_dir: Path, domain: str, selector: str, pem: bytes) -> Path:
+    """A key file where ``sealpost dkim generate`` (and versions before sealed keys) put it."""
+    path = key_path(data_dir, domain, selector)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pem)
+    return path
+
+
 def test_create_seals_the_private_key_in_the_store_and_stores_the_record(
     registry: SendingDomains, store: MemoryStore, tmp_path: Path, secret: KeySecret
 ):
@@ -80,11 +88,11 @@ def test_create_seals_the_private_key_in_the_store_and_stores_the_record(
 
 
 def test_a_taken_selector_file_is_never_overwritten(registry: SendingDomains, tmp_path: Path):
-    theirs = key_material.write_key_file(tmp_path, "shop.test", "scph0126", b"OPERATOR KEY")
+    theirs = key_file(tmp_path, "shop.test", "scph0126", b"OPERATOR KEY")
     record = run(registry.create("shop.test", key_bits=1024))
     assert record.key is not None and record.key.selector == "scph0126-2"
     assert theirs.read_bytes() == b"OPERATOR KEY"
-    key_material.write_key_file(tmp_path, "own.test", "mine", b"OPERATOR KEY")
+    key_file(tmp_path, "own.test", "mine", b"OPERATOR KEY")
     pem, _ = generate_key("rsa", 1024)
     with pytest.raises(DomainError) as info:
         run(registry.create("own.test", dkim=DkimInput(private=pem.decode(), selector="mine")))
@@ -292,7 +300,7 @@ def test_key_files_of_earlier_versions_sign_until_imported_then_from_the_store(
     store: MemoryStore, resolver: ZoneResolver, tmp_path: Path, secret: KeySecret
 ):
     material = key_material.generate(1024)
-    path = key_material.write_key_file(tmp_path, "example.com", "old", material.private_pem)
+    path = key_file(tmp_path, "example.com", "old", material.private_pem)
     payload = {  # a record as the versions before sealed keys wrote it
         "domain": "example.com",
         "creation_time": "2025-01-01T00:00:00+00:00",
@@ -318,7 +326,7 @@ def test_a_key_file_that_is_not_the_records_key_is_not_imported(
     store: MemoryStore, tmp_path: Path, secret: KeySecret
 ):
     material, other = key_material.generate(1024), key_material.generate(1024)
-    path = key_material.write_key_file(tmp_path, "example.com", "old", other.private_pem)
+    path = key_file(tmp_path, "example.com", "old", other.private_pem)
     payload = {
         "domain": "example.com",
         "dkim": {"selector": "old", "public": material.public},

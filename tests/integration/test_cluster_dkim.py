@@ -6,10 +6,12 @@ id, listeners and HTTPS API, on one PostgreSQL database; the DKIM records in a r
 server on loopback; the loopback SMTP sink as the destination. Proved here: a domain created
 (with a generated key) and verified through node a's API signs mail that node b accepts
 through its own API and delivers, and the signature verifies with dkimpy against the record
-the DNS server serves, although a wrote no file b could read; a node with another
-key-encryption key logs an error naming ``[dkim] key_encryption_key_file`` and does not sign,
-and a node without the file refuses to start while the store holds keys; no log record of
-either node, at DEBUG, holds the private key or the key-encryption key. Every wait is bounded.
+the DNS server serves, although a wrote no file b could read; a new key under a new
+selector given through a (a rotation) signs b's next message, and the old key is gone from
+the store; a node with another key-encryption key logs an error naming ``[dkim]
+key_encryption_key_file`` and does not sign, and a node without the file refuses to start
+while the store holds keys; no log record of either node, at DEBUG, holds the private key or
+the key-encryption key. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -116,6 +118,12 @@ def signs_for(server: ServerThread, domain: str) -> bool:
     return f"d={domain};".encode() in server.app.signing_keys.sign(head)
 
 
+def signs_with(server: ServerThread, domain: str, selector: str) -> bool:
+    assert server.app is not None
+    head = f"From: a@{domain}\r\nTo: b@example.test\r\nSubject: s\r\n\r\nbody\r\n".encode()
+    return f"s={selector};".encode() in server.app.signing_keys.sign(head)
+
+
 def create_and_verify(
     api: httpx.Client, dns_server: DnsServer, domain: str, dkim: dict | None = None
 ) -> dict[str, str]:
@@ -169,6 +177,28 @@ def test_a_domain_made_through_node_a_signs_mail_node_b_delivers(
     assert delivered.startswith(b"DKIM-Signature:") or b"\r\nDKIM-Signature:" in delivered
     assert f"s={record['selector']}".encode() in delivered and b"d=shop.test" in delivered
     assert dkimpy.verify(delivered, dnsfunc=dnsfunc(dns_server)), "the signature verifies"
+
+    # Rotation: a new key under a new selector, published, then given through a's API.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    public = base64.b64encode(der).decode()
+    dns_server.add("rot2._domainkey.shop.test", "TXT", f"v=DKIM1; k=rsa; p={public}")
+    with api_client(a, pki) as on_a:
+        new = {"private": pem.decode(), "selector": "rot2"}
+        assert on_a.put(f"{DOMAINS}/shop.test", json={"dkim": new}).status_code == 200
+    until(lambda: signs_with(b, "shop.test", "rot2"), "b signs with the rotated key")
+    with api_client(b, pki) as on_b:
+        transmit(on_b, "Ann <ann@shop.test>", "signed after the rotation")
+    until(lambda: len(sink.messages) == 2, "b delivers the second message")
+    rotated = sink.messages[1].body
+    assert b"s=rot2" in rotated and f"s={record['selector']}".encode() not in rotated
+    assert dkimpy.verify(rotated, dnsfunc=dnsfunc(dns_server)), "the new signature verifies"
+    assert b.call(lambda: b.app.store.dkim_key("shop.test", record["selector"])) is None
 
 
 def test_a_node_with_another_key_encryption_key_fails_clearly(

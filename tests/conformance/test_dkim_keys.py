@@ -5,12 +5,7 @@ the durable backends a key one store wrote is read by another store on the same 
 
 from __future__ import annotations
 
-import asyncio
 import os
-
-import pytest
-
-from sealpost.store import open_store
 
 T0 = 1_700_000_000.0
 
@@ -42,26 +37,12 @@ def test_a_sealed_key_is_kept_by_domain_and_selector_replaced_and_forgotten(run)
     run(scenario)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_a_key_one_store_wrote_another_on_the_same_database_reads(backend, request, tmp_path):
-    if backend == "postgres":
-        url = request.getfixturevalue("pg_url")
-        a, b = open_store(url, node_id="node-a"), open_store(url, node_id="node-b")
-    else:
-        url = "sqlite:///spool/queue.db"
-        a, b = open_store(url, base_dir=tmp_path), open_store(url, base_dir=tmp_path)
+def test_a_key_one_store_wrote_another_on_the_same_database_reads(run_pair):
+    async def scenario(a, b):
+        await a.put_dkim_key("example.test", "s1", b"sealed", T0)
+        assert await b.dkim_key("example.test", "s1") == b"sealed"
+        assert await b.dkim_keys() == {("example.test", "s1"): b"sealed"}
+        assert await b.delete_dkim_key("example.test", "s1")
+        assert await a.dkim_key("example.test", "s1") is None
 
-    async def main() -> None:
-        await a.open()
-        await b.open()
-        try:
-            await a.put_dkim_key("example.test", "s1", b"sealed", T0)
-            assert await b.dkim_key("example.test", "s1") == b"sealed"
-            assert await b.dkim_keys() == {("example.test", "s1"): b"sealed"}
-            assert await b.delete_dkim_key("example.test", "s1")
-            assert await a.dkim_key("example.test", "s1") is None
-        finally:
-            await a.close()
-            await b.close()
-
-    asyncio.run(main())
+    run_pair(scenario)

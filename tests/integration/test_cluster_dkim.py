@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dkim as dkimpy
-import dns.resolver
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -34,6 +33,7 @@ from sealpost.config.loader import load_config
 from sealpost.dkim.sealing import create_secret
 from tests.fixtures.dns_server import DnsServer
 from tests.fixtures.smtp_sink import SmtpSink
+from tests.integration.test_api_sending_domains import _dnsfunc as dnsfunc
 from tests.support import Pki, ServerThread, make_pki, write_config
 
 BOUND = 20.0  # seconds: generous; a notification takes well under one
@@ -138,18 +138,6 @@ def create_and_verify(
     verified = api.post(f"{DOMAINS}/{domain}/verify", json={"dkim_verify": True})
     assert verified.json()["results"]["dkim_status"] == "valid", verified.text
     return record
-
-
-def dnsfunc(dns_server: DnsServer) -> Callable[..., bytes]:
-    resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers = [dns_server.host]
-    resolver.port = dns_server.port
-
-    def lookup(name: bytes, timeout: int = 5) -> bytes:
-        answer = resolver.resolve(name.decode().rstrip("."), "TXT", lifetime=timeout)
-        return b"".join(answer[0].strings)
-
-    return lookup
 
 
 def transmit(api: httpx.Client, sender: str, subject: str) -> None:

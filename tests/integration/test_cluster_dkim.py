@@ -9,9 +9,9 @@ through its own API and delivers, and the signature verifies with dkimpy against
 the DNS server serves, although a wrote no file b could read; a new key under a new
 selector given through a (a rotation) signs b's next message, and the old key is gone from
 the store; a node with another key-encryption key logs an error naming ``[dkim]
-key_encryption_key_file`` and does not sign, and a node without the file refuses to start
-while the store holds keys; no log record of either node, at DEBUG, holds the private key or
-the key-encryption key. Every wait is bounded.
+key_encryption_key_file`` and does not sign, and once the store holds keys a node with
+another file, or none, refuses to start; no log record of either node, at DEBUG, holds the
+private key or the key-encryption key. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -192,24 +192,32 @@ def test_a_domain_made_through_node_a_signs_mail_node_b_delivers(
 def test_a_node_with_another_key_encryption_key_fails_clearly(
     node, pki: Pki, dns_server: DnsServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    a = node("a")
-    with api_client(a, pki) as on_a:
-        create_and_verify(on_a, dns_server, "shop.test")
     other = tmp_path / "other-secret.key"
     assert create_secret(other)
+    a = node("a")
+    c = node("c", secret=other)  # the store holds no key yet: nothing tells it is wrong
     with caplog.at_level(logging.ERROR, logger="sealpost.domains"):
-        c = node("c", secret=other)
+        with api_client(a, pki) as on_a:
+            create_and_verify(on_a, dns_server, "shop.test")
+        until(lambda: any("shop.test" in r.getMessage() for r in caplog.records), "c reloads")
     assert not signs_for(c, "shop.test")
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any(
         "shop.test: DKIM key not loaded" in m
         and "[dkim] key_encryption_key_file" in m
         and str(other) in m
+        and "every node of a cluster needs the same file" in m
         for m in errors
     ), errors
+    # Now that the store holds keys, a node with another file, or none, does not start.
+    with pytest.raises(RuntimeError) as info:
+        node("d", secret=other)
+    assert "[dkim] key_encryption_key_file" in str(info.value) and str(other) in str(info.value)
+    assert a.app is not None and a.app.secret is not None
+    assert a.app.secret.key_id in str(info.value), "names the key the store's keys need"
     missing = tmp_path / "nowhere" / "dkim-secret.key"
     with pytest.raises(RuntimeError) as info:
-        node("d", secret=missing)
+        node("e", secret=missing)
     assert "[dkim] key_encryption_key_file" in str(info.value) and str(missing) in str(info.value)
     assert "copy that file" in str(info.value) and not missing.exists()
 

@@ -76,6 +76,13 @@ def seal(secret: KeySecret, domain: str, selector: str, pem: bytes) -> bytes:
     return MAGIC + _key_id(secret.secret) + nonce + body
 
 
+def sealed_with(sealed: bytes) -> str | None:
+    """The id of the key-encryption key ``sealed`` names (hex), or None for no sealed key."""
+    if len(sealed) <= len(MAGIC) + ID_BYTES + NONCE_BYTES or not sealed.startswith(MAGIC):
+        return None
+    return sealed[len(MAGIC) : len(MAGIC) + ID_BYTES].hex()
+
+
 def unseal(secret: KeySecret, domain: str, selector: str, sealed: bytes) -> bytes:
     """The PEM sealed for ``selector._domainkey.domain``, or SealingError saying why not."""
     name = f"{selector}._domainkey.{domain}"

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sealpost.dkim.keys import DkimAlgorithm, DkimKey, DkimKeyError, algorithm_of, load_key
-from sealpost.dkim.sealing import KeySecret, SealingError, unseal
+from sealpost.dkim.sealing import OPTION, KeySecret, SealingError, unseal
 from sealpost.dkim.signer import DkimSigner
 from sealpost.domains.records import KIND, SendingDomain
 from sealpost.store.contracts.dkim_keys import DkimKeyStore
@@ -118,7 +118,7 @@ class SigningKeys:
         blob = sealed.get((domain, selector))
         if blob is not None:
             if self._secret is None:
-                raise DkimKeyError("no key-encryption key to open it with")
+                raise DkimKeyError(f"no {OPTION} to open it with")
             try:
                 pem = unseal(self._secret, domain, selector, blob)
             except SealingError as exc:

@@ -5,7 +5,10 @@ earlier versions wrote.
 ``ensure_secret``: a missing ``[dkim] key_encryption_key_file`` is created (0600) when the
 store holds no sealed key yet, the first start of a new server or cluster. When the store
 does hold keys, the node refuses to start (``SealingError`` naming the option): a fresh key
-would open none of them, and the file must be copied from a node that has it.
+would open none of them, and the file must be copied from a node that has it. It refuses
+too when the store holds keys and none was sealed with this node's key (another node's
+file, or a new one): that node could sign for none of the domains. Keys sealed with
+another key beside keys sealed with this one are left to the signer, which logs each.
 
 ``import_key_files``: before keys lived in the store, the sending-domains API wrote each
 private key to ``<data_dir>/dkim/<domain>/<selector>.key`` and the record named that file.
@@ -27,7 +30,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sealpost.dkim.keys import DkimKeyError, dns_txt_value, load_key
-from sealpost.dkim.sealing import OPTION, KeySecret, SealingError, create_secret, load_secret, seal
+from sealpost.dkim.sealing import (
+    OPTION,
+    KeySecret,
+    SealingError,
+    create_secret,
+    load_secret,
+    seal,
+    sealed_with,
+)
 from sealpost.domains.records import KIND, SendingDomain
 from sealpost.domains.signers import KeySource
 from sealpost.store.contracts.dkim_keys import DkimKeyStore
@@ -37,8 +48,9 @@ log = logging.getLogger("sealpost.domains")
 
 async def ensure_secret(path: Path, store: DkimKeyStore) -> KeySecret:
     """The key-encryption key in ``path``, made there first when the store holds no key."""
+    stored = await store.dkim_keys()
     if not path.exists():
-        if await store.dkim_keys():
+        if stored:
             raise SealingError(
                 f"{OPTION} {path} does not exist, but the store holds sealed DKIM keys of "
                 "sending domains: copy that file from another node of the cluster (or "
@@ -47,6 +59,15 @@ async def ensure_secret(path: Path, store: DkimKeyStore) -> KeySecret:
         if await asyncio.to_thread(create_secret, path):
             log.info("created the DKIM key-encryption key %s (%s)", path, OPTION)
     secret = await asyncio.to_thread(load_secret, path)
+    ids = {sealed_with(blob) for blob in stored.values()}
+    if ids and secret.key_id not in ids:
+        named = ", ".join(sorted(i or "(not sealed)" for i in ids))
+        raise SealingError(
+            f"the store's {len(stored)} sealed DKIM key(s) of sending domains were sealed with "
+            f"key-encryption key {named}, but this node's {OPTION} ({path}) is key "
+            f"{secret.key_id}: every node of a cluster needs the same file; copy it from "
+            "another node"
+        )
     log.info("sending domains' DKIM keys are sealed with key %s (%s)", secret.key_id, OPTION)
     return secret
 

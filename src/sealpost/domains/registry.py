@@ -3,19 +3,20 @@
 Creating a domain makes (or takes) its DKIM key, stores the private key sealed under the
 cluster's key-encryption key (``dkim.sealing``; the store's ``DkimKeyStore``, so every node
 signs with it) and then the record; the response carries the public key to publish
-(reference section 6). Verifying
-reads the key record through the Resolver (``dkim_check``): a conclusive answer sets
-``dkim_status`` and ``ownership_verified`` (DKIM is the only ownership proof Sealpost checks),
-a DNS failure keeps the status and reports the error. Replacing a domain's key (``update``)
-checks the new key's record first, as SparkPost does (400, code 1404 on failure): with a new
-selector this is a key rotation, and the old selector's key is forgotten once the record
-names the new one (the other nodes sign with the new key at their next refresh, within
-moments; keep the old DNS record published a few days for mail in flight). Deleting a domain
-forgets its key. Writes of one process are serialised by a lock, so a name is created once;
-the key is stored before the record and forgotten after it. A selector is refused when a
-key file of ``sealpost dkim generate`` has it (``<data_dir>/dkim/<domain>/<selector>.key``),
-so a ``[[dkim.keys]]`` key is never shadowed; records of earlier versions carry such a file
-of their own, removed when the record stops naming it.
+(reference section 6). Verifying reads the key record through the Resolver (``dkim_check``):
+a conclusive answer sets ``dkim_status`` and ``ownership_verified`` (DKIM is the only
+ownership proof Sealpost checks), a DNS failure keeps the status and reports the error.
+
+Replacing a domain's key (``update``) checks the new key's record first, as SparkPost does
+(400, code 1404 on failure). With a new selector this is a key rotation: the old selector's
+key is forgotten once the record names the new one, and the other nodes sign with the new
+key at their next refresh, within moments (keep the old DNS record published a few days for
+mail in flight). Deleting a domain forgets its key. Writes of one process are serialised by
+a lock, so a name is created once; the key is stored before the record and forgotten after
+it. A selector is refused when a key file of ``sealpost dkim generate`` has it
+(``<data_dir>/dkim/<domain>/<selector>.key``), so a ``[[dkim.keys]]`` key is never
+shadowed; records of earlier versions name such a file of their own, removed when the
+record stops naming it.
 """
 
 from __future__ import annotations

@@ -143,6 +143,10 @@ def test_init_writes_a_loadable_directory_and_refuses_to_overwrite(tmp_path: Pat
 
     loaded = load_config(config)
     assert loaded.tls.cert_file == cert.resolve()
+    secret = loaded.dkim_secret_file  # the default [dkim] key_encryption_key_file
+    assert secret == (target / "var" / "dkim-secret.key").resolve()
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert len(base64.b64decode(secret.read_text().strip(), validate=True)) == 32
     assert [listener.address for listener in loaded.smtp.listeners] == [
         f"127.0.0.1:{port}" for port in DEV_PORTS.values()
     ]
@@ -152,10 +156,12 @@ def test_init_writes_a_loadable_directory_and_refuses_to_overwrite(tmp_path: Pat
     assert second.returncode != 0
     assert "--force" in flat(second.stderr)
     assert (config.read_bytes(), cert.read_bytes(), key.read_bytes()) == before
+    kept = secret.read_bytes()
 
     forced = run_cli("init", "--dir", str(target), "--force")
     assert forced.returncode == 0, forced.stderr
     assert cert.read_bytes() != before[1]
+    assert secret.read_bytes() == kept, "never replaced: it opens the keys already sealed"
     assert key.stat().st_mode & 0o777 == 0o600
 
 

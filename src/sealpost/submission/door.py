@@ -20,10 +20,12 @@ answers ``250``, as SparkPost did. The API rejects its suppressed recipients its
 
 Mail that stays here (``local_hold``: every recipient in a local domain without a route, a
 non-null sender) is stored ``held`` in that same transaction, and the dispatcher is not
-woken for it: it never claims held mail; the TLS-RPT intake is (``on_held``), and reads it
-after the reply. The injection event is the same either way (the
-dispatcher's path never added one for such mail either). ``counts`` tells the periodic
-summary (``activity``) what the door took in.
+woken for it: it never claims held mail. A held message that may be a TLS-RPT report
+(``report_mark``: a search of its header block, and of its body when it is multipart) is
+stored marked, in that same transaction, and wakes the TLS-RPT intake (``on_held``), which
+reads only marked mail, after the reply; other held mail is never read again. The injection
+event is the same either way (the dispatcher's path never added one for such mail either).
+``counts`` tells the periodic summary (``activity``) what the door took in.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from sealpost.store.contracts.queue import Spool
 from sealpost.submission.activity import DoorCounts
 from sealpost.submission.local_hold import LocalHold
 from sealpost.submission.received import received_header
+from sealpost.submission.report_mark import may_be_report
 from sealpost.submission.sender_identity import ForeignSender, check_sender
 from sealpost.submission.smtp_api_header import BadSmtpApi, apply_smtp_api
 from sealpost.submission.suppression_gate import (
@@ -116,8 +119,9 @@ class Submission:
         self._wake = wake
 
     def on_held(self, wake: Callable[[], None]) -> None:
-        """Call ``wake`` after a message is stored held (the TLS-RPT intake's wake-up: it
-        reads held mail after the reply, never inside this door)."""
+        """Call ``wake`` after a message is stored held and marked as a possible TLS-RPT
+        report (the intake's wake-up: it reads marked mail after the reply, never inside
+        this door)."""
         self._held = wake
 
     def on_accepted(self, tally: Callable[[str, int], None]) -> None:
@@ -157,18 +161,21 @@ class Submission:
             message = replace(message, envelope=replace(message.envelope, recipients=keep))
         stamped = self._stamp(message_id, message)
         held = self._hold.holds(stamped)
+        marked = held and may_be_report(message.data)  # as sent: our trace names no report
         await self._store.enqueue(
             message_id,
             stamped,
             now,
             [*rejections, *injection_events(message_id, stamped, now)],
             state="held" if held else "queued",
+            report_mark=marked,
         )
         self.accepted += 1
         self._tally(message.session.listener, 1)
         if held:
             self.held += 1
-            self._held()
+            if marked:
+                self._held()
         else:
             self._wake()
         return Accepted(message_id, held, suppressed=len(rejected))
@@ -212,7 +219,8 @@ class Submission:
             stamped = self._stamp(message_id, message)
             injected = injection_events(message_id, stamped, now)
             state: InitialState = "held" if self._hold.holds(stamped) else "queued"
-            items.append(Submitted(message_id, stamped, injected, state))
+            marked = state == "held" and may_be_report(message.data)
+            items.append(Submitted(message_id, stamped, injected, state, marked))
         if events and items:
             items[0] = replace(items[0], events=[*events, *items[0].events])
         ids = [item.message_id for item in items]
@@ -230,7 +238,7 @@ class Submission:
         self.held += held
         if held < len(items):
             self._wake()
-        if held:
+        if any(item.report_mark for item in items):
             self._held()
         return ids
 

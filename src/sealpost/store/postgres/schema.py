@@ -328,6 +328,21 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        15,
+        (
+            # As SQLite's version 17: the held messages the door found the marks of a
+            # TLS-RPT report on, written in the message's transaction; the intake reads only
+            # these. Held mail the intake has not read yet (past its cursor) is marked.
+            """CREATE TABLE tlsrpt_marks (
+                message_id text COLLATE "C" PRIMARY KEY
+            )""",
+            """INSERT INTO tlsrpt_marks (message_id)
+                SELECT id FROM messages WHERE state = 'held' AND id > COALESCE(
+                    (SELECT payload::jsonb ->> 'after' FROM documents
+                        WHERE kind = 'tlsrpt_intake' AND id = 'held'), '')""",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

@@ -38,6 +38,11 @@ INSERT_VERSION = "INSERT INTO schema_version (version) VALUES ($1)"
 INSERT_MESSAGE = """INSERT INTO messages (id, created_at, state, next_attempt_at, attempts,
     mail_from, rcpt_count, listener, tls_version, size, envelope, session, data)
     VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9, $10, $11, $12)"""
+# A held message that may be a TLS-RPT report (schema version 15): the intake's reading list.
+INSERT_REPORT_MARK = "INSERT INTO tlsrpt_marks (message_id) VALUES ($1)"
+SELECT_REPORT_MARKED = """SELECT k.message_id FROM tlsrpt_marks k
+    JOIN messages m ON m.id = k.message_id
+    WHERE k.message_id > $1 AND m.state = 'held' ORDER BY k.message_id LIMIT $2"""
 INSERT_RECIPIENT = """INSERT INTO recipients (message_id, idx, address, status)
     VALUES ($1, $2, $3, 'queued')"""
 MESSAGE_COLUMNS = (

@@ -399,6 +399,24 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             ) WITHOUT ROWID""",
         ),
     ),
+    (
+        17,
+        (
+            # Held messages the door found the marks of a TLS-RPT report on
+            # (submission/report_mark.py), written in the message's transaction: the intake
+            # reads only these, never other held mail. Messages are never deleted, so a row
+            # never outlives its message.
+            """CREATE TABLE tlsrpt_marks (
+                message_id TEXT PRIMARY KEY
+            ) WITHOUT ROWID""",
+            # Held mail from before this version that the intake has not read yet (past its
+            # cursor, document tlsrpt_intake/held) is marked, unread, so none is skipped.
+            """INSERT INTO tlsrpt_marks (message_id)
+                SELECT id FROM messages WHERE state = 'held' AND id > COALESCE(
+                    (SELECT json_extract(payload, '$.after') FROM documents
+                        WHERE kind = 'tlsrpt_intake' AND id = 'held'), '')""",
+        ),
+    ),
 )
 
 

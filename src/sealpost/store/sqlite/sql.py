@@ -39,6 +39,11 @@ INSERT_VERSION = "INSERT INTO schema_version (version) VALUES (?)"
 INSERT_MESSAGE = """INSERT INTO messages (id, created_at, state, next_attempt_at, attempts,
     mail_from, rcpt_count, listener, tls_version, size, envelope, session, data)
     VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)"""
+# A held message that may be a TLS-RPT report (schema version 17): the intake's reading list.
+INSERT_REPORT_MARK = "INSERT INTO tlsrpt_marks (message_id) VALUES (?)"
+SELECT_REPORT_MARKED = """SELECT k.message_id FROM tlsrpt_marks k
+    JOIN messages m ON m.id = k.message_id
+    WHERE k.message_id > ? AND m.state = 'held' ORDER BY k.message_id LIMIT ?"""
 INSERT_RECIPIENT = """INSERT INTO recipients (message_id, idx, address, status)
     VALUES (?, ?, ?, 'queued')"""
 MESSAGE_COLUMNS = (

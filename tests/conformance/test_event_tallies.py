@@ -10,8 +10,8 @@ H = 3600.0
 T0 = 1_760_000_400.0  # a multiple of 3600
 
 
-def _tls(version=None, verified=None, source="default"):
-    return {"version": version, "verified": verified, "policy_source": source}
+def _tls(version=None, verified=None, source="default", peer=None):
+    return {"version": version, "verified": verified, "policy_source": source, "peer_name": peer}
 
 
 def _attempt(kind, at, domain, tls, **extra):
@@ -24,7 +24,7 @@ EVENTS = [
     EventRecord("injection", "m", T0 + H + 5, {"recipient_domain": "a.test"}, "x@a.test"),
     _attempt("delivery", T0 + 2, "a.test", _tls("TLSv1.3", True, "mta-sts")),
     _attempt("delivery", T0 + 3, "a.test", _tls("TLSv1.3", True, "mta-sts")),
-    _attempt("delivery", T0 + 4, "b.test", _tls("TLSv1.2", False)),
+    _attempt("delivery", T0 + 4, "b.test", _tls("TLSv1.2", False, peer="mx.b.test")),
     _attempt("delivery", T0 + H, "c.test", _tls()),
     _attempt(
         "delay",
@@ -80,6 +80,8 @@ def test_domains_with_the_most_attempts_come_first(run):
         top = await store.count_attempts_by_domain(T0, T0 + 2 * H, 2)
         assert {c.key for c in top} == {"a.test", "b.test"}  # c.test has the fewest
         assert sum(c.count for c in top if c.key == "b.test") == 4
+        assert AttemptCount("b.test", "unverified", "default", 1, "mx.b.test") in top
+        assert AttemptCount("b.test", "other", "default", 2, "") in top
         everything = await store.count_attempts_by_domain(T0, T0 + 2 * H, 10)
         assert {c.key for c in everything} == {"a.test", "b.test", "c.test"}
 

@@ -107,6 +107,7 @@ ALLOWED: dict[str, set[str]] = {
         "tlsrpt",
         "webhooks",
     },
+    "console": {"model", "store", "tlscheck"},
     "observability": {"__init__", "model"},
     "initdir": {"config", "net", "store"},
     "outbound": {"config", "delivery", "dns", "policy", "store"},

@@ -40,12 +40,13 @@ class EventCount:
 class AttemptCount:
     """How many attempts had ``outcome`` under a policy from ``policy_source`` ("" when the
     event names none), in a time bucket (``key`` a float) or for a recipient domain (``key``
-    the domain)."""
+    the domain; then also per MX host the session was with, ``peer_name``, "" if none)."""
 
     key: float | str
     outcome: Outcome
     policy_source: str
     count: int
+    peer_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)

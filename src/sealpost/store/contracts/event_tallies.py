@@ -30,7 +30,8 @@ class EventTallies(Protocol):
         self, from_time: float, to_time: float, limit: int
     ) -> list[AttemptCount]:
         """``delivery``, ``delay`` and ``bounce`` events per (recipient domain, TLS outcome,
-        policy source), for the ``limit`` domains with the most attempts in the range."""
+        policy source, ``tls.peer_name``), for the ``limit`` domains with the most attempts
+        in the range."""
 
     async def top_reasons(
         self, from_time: float, to_time: float, types: Sequence[str], limit: int

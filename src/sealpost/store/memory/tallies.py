@@ -46,14 +46,14 @@ class MemoryTallies(MemoryEvents):
         self, from_time: float, to_time: float, limit: int
     ) -> list[AttemptCount]:
         counts = Counter(
-            (str(e.fields.get("recipient_domain") or ""), *_outcome(e))
+            (str(e.fields.get("recipient_domain") or ""), *_outcome(e), _peer(e))
             for e in self._in_range(from_time, to_time, ATTEMPT_TYPES)
         )
         totals: Counter[str] = Counter()
-        for (domain, _, _), n in counts.items():
+        for (domain, _, _, _), n in counts.items():
             totals[domain] += n
         top = set(sorted(totals, key=lambda d: (-totals[d], d))[: max(limit, 0)])
-        return [AttemptCount(d, o, s, n) for (d, o, s), n in counts.items() if d in top]
+        return [AttemptCount(d, o, s, n, p) for (d, o, s, p), n in counts.items() if d in top]
 
     async def top_reasons(
         self, from_time: float, to_time: float, types: Sequence[str], limit: int
@@ -70,3 +70,7 @@ class MemoryTallies(MemoryEvents):
 def _outcome(event: EventRecord) -> tuple[str, str]:
     tls = event.fields.get("tls") or {}
     return attempt_outcome(event.type, event.fields), str(tls.get("policy_source") or "")
+
+
+def _peer(event: EventRecord) -> str:
+    return str((event.fields.get("tls") or {}).get("peer_name") or "")

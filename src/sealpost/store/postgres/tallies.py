@@ -32,13 +32,14 @@ ATTEMPTS_BY_BUCKET = (
     f" FROM events WHERE {_RANGE} AND {_ATTEMPTS} GROUP BY 1, 2, 3"
 )
 BY_DOMAIN = f"""WITH t AS (
-    SELECT dom, outcome, src, count(*) AS n FROM (
+    SELECT dom, outcome, src, peer, count(*) AS n FROM (
         SELECT COALESCE(fields->>'recipient_domain', '') AS dom,
-               {_OUTCOME} AS outcome, {_SOURCE} AS src
+               {_OUTCOME} AS outcome, {_SOURCE} AS src,
+               COALESCE(fields->'tls'->>'peer_name', '') AS peer
         FROM events WHERE {_RANGE} AND {_ATTEMPTS}) AS a
-    GROUP BY dom, outcome, src),
+    GROUP BY dom, outcome, src, peer),
 top AS (SELECT dom FROM t GROUP BY dom ORDER BY sum(n) DESC, dom COLLATE "C" LIMIT $3)
-SELECT t.dom, t.outcome, t.src, t.n FROM t JOIN top ON top.dom = t.dom"""
+SELECT t.dom, t.outcome, t.src, t.n, t.peer FROM t JOIN top ON top.dom = t.dom"""
 TOP_REASONS = (
     "SELECT r, count(*) AS n FROM (SELECT fields->>'reason' AS r FROM events"
     f" WHERE {_RANGE} AND type = ANY($3::text[])) AS e"
@@ -73,7 +74,7 @@ class PostgresTallies(Database):
     ) -> list[AttemptCount]:
         async def read(conn: asyncpg.Connection) -> list[AttemptCount]:
             rows = await conn.fetch(BY_DOMAIN, from_time, to_time, max(limit, 0))
-            return [AttemptCount(d, o, s, int(n)) for d, o, s, n in rows]
+            return [AttemptCount(d, o, s, int(n), p) for d, o, s, n, p in rows]
 
         return await self._read(read)
 

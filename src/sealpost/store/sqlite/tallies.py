@@ -28,13 +28,14 @@ def _marks(count: int) -> str:
 
 
 BY_DOMAIN = f"""WITH t AS (
-    SELECT dom, outcome, src, count(*) AS n FROM (
+    SELECT dom, outcome, src, peer, count(*) AS n FROM (
         SELECT COALESCE(json_extract(fields, '$.recipient_domain'), '') AS dom,
-               {_OUTCOME} AS outcome, {_SOURCE} AS src
+               {_OUTCOME} AS outcome, {_SOURCE} AS src,
+               COALESCE(json_extract(fields, '$.tls.peer_name'), '') AS peer
         FROM events WHERE {_RANGE} AND {_ATTEMPTS})
-    GROUP BY dom, outcome, src),
+    GROUP BY dom, outcome, src, peer),
 top AS (SELECT dom FROM t GROUP BY dom ORDER BY sum(n) DESC, dom LIMIT ?)
-SELECT t.dom, t.outcome, t.src, t.n FROM t JOIN top ON top.dom = t.dom"""
+SELECT t.dom, t.outcome, t.src, t.n, t.peer FROM t JOIN top ON top.dom = t.dom"""
 
 
 class SqliteTallies(Database):
@@ -80,7 +81,7 @@ class SqliteTallies(Database):
 
         def read(conn: sqlite3.Connection) -> list[AttemptCount]:
             rows = conn.execute(BY_DOMAIN, params).fetchall()
-            return [AttemptCount(d, o, s, int(n)) for d, o, s, n in rows]
+            return [AttemptCount(d, o, s, int(n), p) for d, o, s, n, p in rows]
 
         return await self._read(read)
 

@@ -32,6 +32,7 @@ from sealpost.api.context import ApiContext
 from sealpost.api.server import ApiServer
 from sealpost.change_follower import ChangeFollower
 from sealpost.config.model import Config, ListenerConfig
+from sealpost.console.app import with_console
 from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
 from sealpost.dkim.keys import load_key
@@ -288,11 +289,16 @@ class Sealpost:
             webhooks=self.webhooks,
         )
         sock = self._socket("api", self.config.api.address)
-        self.api = ApiServer(asgi(ctx), sock, lambda: self.certs.context)
+        served = asgi(ctx)
+        if self.config.console.enabled:
+            served = with_console(served, ctx)
+        self.api = ApiServer(served, sock, lambda: self.certs.context)
         await self.api.start()
         bhost, bport = self.api.address
         self.bound.append(Bound("api", bhost, bport, "https"))
         log.info("listening: api on https://%s:%d/api/v1", bhost, bport)
+        if self.config.console.enabled:
+            log.info("listening: console on https://%s:%d/console/", _url_host(bhost), bport)
 
     async def _start_metrics(self) -> None:
         """/metrics, /healthz and /readyz on their own plain-HTTP listener (primary only).
@@ -444,3 +450,10 @@ async def prepare(config: Config) -> None:
         await presence.release()
     finally:
         await store.close()
+
+
+def _url_host(host: str) -> str:
+    """``host`` as a URL writes it: IPv6 in brackets; a wildcard address as localhost."""
+    if host in ("0.0.0.0", "::"):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from sealpost.config.api import ApiSection
+from sealpost.config.console import ConsoleSection
 from sealpost.config.metrics import MetricsSection
 from sealpost.config.outbound import DeliverySection, DkimSection, DnsSection, MtaStsSection
 from sealpost.config.section import Section
@@ -353,6 +354,7 @@ class Config(Section):
     tlsrpt: TlsRptSection = Field(default_factory=dict, validate_default=True)
     tls_reports: TlsReportsSection = Field(default_factory=dict, validate_default=True)
     metrics: MetricsSection = Field(default_factory=dict, validate_default=True)
+    console: ConsoleSection = Field(default_factory=dict, validate_default=True)
 
     _source: Path | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)

@@ -33,6 +33,7 @@ class EventQuery:
     recipients: Sequence[str] = ()
     transmission_ids: Sequence[str] = ()
     campaign_ids: Sequence[str] = ()
+    senders: Sequence[str] = ()  # envelope senders (``msg_from``), case-insensitive
     from_time: float | None = None
     to_time: float | None = None
     after: int | None = None  # event_id cursor

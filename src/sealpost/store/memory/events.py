@@ -17,6 +17,7 @@ def _matches(event: EventRecord, q: EventQuery) -> bool:
         ([r.lower() for r in q.recipients], event.rcpt_to),
         (q.transmission_ids, f.get("transmission_id")),
         (q.campaign_ids, f.get("campaign_id")),
+        ([s.lower() for s in q.senders], str(f.get("msg_from", "")).lower()),
     )
     if any(wanted and value not in wanted for wanted, value in checks):
         return False

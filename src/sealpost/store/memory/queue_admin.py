@@ -34,6 +34,8 @@ def _selected(entry: _Entry, action: AdminAction, selection: Selection, now: flo
         return False
     if action is AdminAction.RELEASE and entry.admin_mark != "hold":
         return False
+    if selection.message_id is not None and stored.id != selection.message_id:
+        return False
     if selection.sender is not None and stored.message.envelope.mail_from.lower() != (
         selection.sender
     ):

@@ -166,6 +166,7 @@ def event_search(query: EventQuery, *, count: bool) -> tuple[str, list[Any]]:
     any_of("rcpt_to", [r.lower() for r in query.recipients])
     any_of("fields->>'transmission_id'", query.transmission_ids)
     any_of("fields->>'campaign_id'", query.campaign_ids)
+    any_of("lower(fields->>'msg_from')", [s.lower() for s in query.senders])
     if query.from_time is not None:
         clauses.append(f"timestamp >= {p.add(query.from_time)}")
     if query.to_time is not None:

@@ -136,6 +136,7 @@ def event_search(query: EventQuery, *, count: bool) -> tuple[str, list[Any]]:
     any_of("rcpt_to", [r.lower() for r in query.recipients])
     any_of("json_extract(fields, '$.transmission_id')", query.transmission_ids)
     any_of("json_extract(fields, '$.campaign_id')", query.campaign_ids)
+    any_of("lower(json_extract(fields, '$.msg_from'))", [s.lower() for s in query.senders])
     if query.from_time is not None:
         clauses.append("timestamp >= ?")
         params.append(query.from_time)

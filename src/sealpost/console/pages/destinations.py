@@ -3,10 +3,11 @@
 (``POST /console/destinations/check``, an htmx form): the tls-check of a domain, in plain
 words.
 
-Grants, as the API has them: the list is counts of the event stream (``metrics/view``, like
-``GET /metrics/deliverability``); the check is ``GET /api/v1/tls-check`` (``tls_check/view``)
-with the same bounds: the server's egress rule, SMTP ports only, hosts that did not greet
-reading like closed ports, and ``[api] tls_check_per_minute`` per caller."""
+Grants, as the API has them: the list is counts of the event stream (``metrics/view``,
+like ``GET /metrics/deliverability``; without it the page shows the check alone); the check
+is ``GET /api/v1/tls-check`` (``tls_check/view``) with the same bounds: the server's egress
+rule, SMTP ports only, hosts that did not greet reading like closed ports, and ``[api]
+tls_check_per_minute`` per caller."""
 
 from __future__ import annotations
 
@@ -32,12 +33,14 @@ OUTCOME_WORDS = {
 }
 
 
-@page(Grant.METRICS_VIEW)
+@page(Grant.METRICS_VIEW, Grant.TLS_CHECK_VIEW)
 async def listing(request: Request) -> Response:
     ctx = context(request)
     raw = request.query_params.get("page", "1")
     number = int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 1000 else 1
-    found = await destinations(ctx.api.store, ctx.api.clock(), page=number, size=PER_PAGE)
+    found = None  # the list needs metrics/view; a tls_check/view caller sees the check only
+    if Grant.METRICS_VIEW in request.state.principal.grants:
+        found = await destinations(ctx.api.store, ctx.api.clock(), page=number, size=PER_PAGE)
     values = {
         "found": found,
         "outcomes": [(o, OUTCOME_WORDS[o]) for o in OUTCOMES],

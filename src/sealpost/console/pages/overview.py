@@ -22,7 +22,9 @@ from sealpost.model.grants import Grant
 
 def volume_chart(chart_id: str, title: str, timeline: Timeline) -> str:
     names = list(VOLUME)
-    return lines(chart_id, title, timeline.labels, coloured(names, [timeline.series[n] for n in names]))
+    return lines(
+        chart_id, title, timeline.labels, coloured(names, [timeline.series[n] for n in names])
+    )
 
 
 def coverage_chart(chart_id: str, title: str, timeline: Timeline) -> str:

@@ -23,6 +23,7 @@ from sealpost.cli.queue import queue_app
 from sealpost.cli.store import store_app
 from sealpost.cli.tlscheck import TlsCheckCommand, tls_check
 from sealpost.cli.tlsrpt import tlsrpt_app
+from sealpost.cli.users import users_app
 from sealpost.initdir import DEFAULT_CONFIG, init_directory
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 app.add_typer(queue_app, name="queue")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 app.add_typer(dkim_app, name="dkim")
 app.add_typer(store_app, name="store")
 app.add_typer(tlsrpt_app, name="tlsrpt")

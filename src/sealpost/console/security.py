@@ -3,7 +3,8 @@ the session cookie's attributes.
 
 - Content-Security-Policy: scripts, styles and images only from the console itself (no
   inline script or style; ``img-src data:`` for the SVG charts), no framing, forms post only
-  here. With ``nosniff``, ``Referrer-Policy: no-referrer``, ``X-Frame-Options: DENY``,
+  here. With ``nosniff``, ``Referrer-Policy: same-origin`` (``no-referrer`` would make
+  Chromium send ``Origin: null`` on the console's own forms), ``X-Frame-Options: DENY``,
   ``Cross-Origin-Opener-Policy`` and ``Cache-Control: no-store`` on pages (they show mail
   data), static files may be cached.
 - CSRF: every request but GET and HEAD must carry the session's token, as the form field
@@ -36,7 +37,7 @@ CSP = (
 _HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),

@@ -52,7 +52,7 @@ def coloured(names: Sequence[str], values: Sequence[Sequence[int]]) -> list[Seri
 def stacked_bars(chart_id: str, title: str, labels: Sequence[str], series: Sequence[Series]) -> str:
     """One bar per label, the series stacked bottom-up in their order."""
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
-    top = nice_ceiling(max(totals, default=0))
+    top = max(2, nice_ceiling(max(totals, default=0)))  # whole-number middle tick
     slot = _plot_width() / max(len(labels), 1)
     parts = _frame(chart_id, title, _summary(series, totals), top, labels, slot, series)
     for i, label in enumerate(labels):
@@ -73,7 +73,7 @@ def stacked_bars(chart_id: str, title: str, labels: Sequence[str], series: Seque
 
 def lines(chart_id: str, title: str, labels: Sequence[str], series: Sequence[Series]) -> str:
     """One line per series across the labels, with a marked point at each value."""
-    top = nice_ceiling(max((v for s in series for v in s.values), default=0))
+    top = max(2, nice_ceiling(max((v for s in series for v in s.values), default=0)))
     slot = _plot_width() / max(len(labels), 1)
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
     parts = _frame(chart_id, title, _summary(series, totals), top, labels, slot, series)

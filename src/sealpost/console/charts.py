@@ -20,6 +20,8 @@ from html import escape
 # Okabe & Ito (2008), "Color Universal Design": blue, orange, bluish green, vermillion,
 # reddish purple, sky blue, yellow, black.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+# Lines differ by dash pattern too, so they stay apart without colour and where they overlap.
+DASHES = ("", "7 3", "2 3", "9 3 2 3")
 
 WIDTH, HEIGHT = 720, 260
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 64  # the plot area's margins (legend below the axis)
@@ -77,11 +79,13 @@ def lines(chart_id: str, title: str, labels: Sequence[str], series: Sequence[Ser
     slot = _plot_width() / max(len(labels), 1)
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
     parts = _frame(chart_id, title, _summary(series, totals), top, labels, slot, series)
-    for s in series:
+    for n, s in enumerate(series):
         points = [(LEFT + (i + 0.5) * slot, _y(v, top)) for i, v in enumerate(s.values)]
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        dash = DASHES[n % len(DASHES)]
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
         parts.append(
-            f'<polyline points="{path}" fill="none" stroke="{s.colour}" stroke-width="2"/>'
+            f'<polyline points="{path}" fill="none" stroke="{s.colour}" stroke-width="2"{dashed}/>'
         )
         for (x, y), label, value in zip(points, labels, s.values, strict=True):
             parts.append(

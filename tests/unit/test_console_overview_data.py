@@ -56,3 +56,28 @@ def test_overview_counts_volume_and_tls_coverage():
     assert sources["opportunistic (default)"]["plaintext"] == 1
     assert [(r.reason, r.count) for r in view.deferrals] == [("busy", 2), ("TLS", 1)]
     assert view.queue.queued == 0 and view.oldest_age == 0
+
+
+def test_settled_days_are_read_once_and_the_current_day_every_time():
+    from sealpost.console.overview_data import SETTLE, SettledBuckets
+    from sealpost.model.event_tally import EventCount
+
+    days = buckets(NOW, DAY, 3)
+    calls: list[tuple[float, float]] = []
+
+    async def fetch(start, end):
+        calls.append((start, end))
+        return [EventCount(s, "delivery", 1) for s in days if start <= s < end]
+
+    cache = SettledBuckets()
+
+    async def main():
+        first = await cache.rows(days, DAY, NOW, fetch)
+        second = await cache.rows(days, DAY, NOW + 60, fetch)
+        return first, second
+
+    first, second = asyncio.run(main())
+    assert len(first) == len(second) == 3
+    settled_end = days[1] + DAY  # NOW is 9.5 hours into its day: the two before it settled
+    assert days[2] + DAY > NOW - SETTLE
+    assert calls == [(days[0], settled_end), (settled_end, days[2] + DAY), (days[2], days[2] + DAY)]

@@ -7,12 +7,19 @@ oldest message; the most frequent deferral reasons of the last 48 hours.
 Every number comes from a handful of grouped store reads (``contracts.event_tallies``,
 ``contracts.gauges``), six in all, whatever the number of buckets. Buckets are UTC hours and
 days; the current (partial) hour and day are the last bucket.
+
+The 30 days' counts are the costly part (a scan of a month of events), and all but the last
+day's never change: the event stream is append-only and events are stamped when written. So
+``SettledBuckets`` keeps, per store and per process, the rows of the days that ended more
+than ``SETTLE`` seconds ago; after the first view, a view reads the current day and the 48
+hours only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -26,6 +33,7 @@ DAY = 86400.0
 HOURS_SHOWN = 48
 DAYS_SHOWN = 30
 TOP_REASONS = 8
+SETTLE = 3600.0  # a bucket that ended this long ago gets no more events
 
 # The volume series and the event types each counts.
 VOLUME: dict[str, tuple[str, ...]] = {
@@ -115,15 +123,64 @@ def label(start: float, width: float) -> str:
     return moment.strftime("%H:00") if width < DAY else moment.strftime("%b %d")
 
 
+Row = EventCount | AttemptCount
+Fetch = Callable[[float, float], Awaitable[Sequence[Row]]]
+
+
+def _start(row: Row) -> float:
+    return row.bucket if isinstance(row, EventCount) else float(row.key)
+
+
+@dataclass
+class SettledBuckets:
+    """The rows of settled buckets (ended ``SETTLE`` seconds before now), by bucket start;
+    a settled bucket with no events is kept as an empty list."""
+
+    kept: dict[float, list[Row]] = field(default_factory=dict)
+
+    async def rows(
+        self, starts: Sequence[float], width: float, now: float, fetch: Fetch
+    ) -> list[Row]:
+        settled = [s for s in starts if s + width <= now - SETTLE]
+        missing = [s for s in settled if s not in self.kept]
+        if missing:
+            found: dict[float, list[Row]] = {s: [] for s in missing}
+            for row in await fetch(missing[0], missing[-1] + width):
+                if _start(row) in found:
+                    found[_start(row)].append(row)
+            self.kept.update(found)
+        for old in [s for s in self.kept if s < starts[0]]:
+            del self.kept[old]
+        fresh_from = settled[-1] + width if settled else starts[0]
+        fresh = await fetch(fresh_from, starts[-1] + width)
+        return [row for s in settled for row in self.kept[s]] + list(fresh)
+
+
+_CACHES: weakref.WeakKeyDictionary[object, dict[str, SettledBuckets]] = weakref.WeakKeyDictionary()
+
+
+def _settled(store: object, name: str) -> SettledBuckets:
+    return _CACHES.setdefault(store, {}).setdefault(name, SettledBuckets())
+
+
 async def overview(store: OverviewStore, now: float) -> Overview:
     hours = buckets(now, HOUR, HOURS_SHOWN)
     days = buckets(now, DAY, DAYS_SHOWN)
     types = [t for kinds in VOLUME.values() for t in kinds]
-    hour_end, day_end = hours[-1] + HOUR, days[-1] + DAY
+    hour_end = hours[-1] + HOUR
     hourly = await store.count_events_by_bucket(hours[0], hour_end, HOUR, types)
-    daily = await store.count_events_by_bucket(days[0], day_end, DAY, types)
     tls_hourly = await store.count_attempts_by_bucket(hours[0], hour_end, HOUR)
-    tls_daily = await store.count_attempts_by_bucket(days[0], day_end, DAY)
+
+    async def events(start: float, end: float) -> Sequence[Row]:
+        return await store.count_events_by_bucket(start, end, DAY, types)
+
+    async def attempts(start: float, end: float) -> Sequence[Row]:
+        return await store.count_attempts_by_bucket(start, end, DAY)
+
+    daily_rows = await _settled(store, "events").rows(days, DAY, now, events)
+    tls_rows = await _settled(store, "attempts").rows(days, DAY, now, attempts)
+    daily = [r for r in daily_rows if isinstance(r, EventCount)]
+    tls_daily = [r for r in tls_rows if isinstance(r, AttemptCount)]
     deferrals = await store.top_reasons(hours[0], hour_end, ["delay"], TOP_REASONS)
     return Overview(
         now=now,

@@ -14,8 +14,11 @@ import httpx
 import pytest
 
 from sealpost.api_keys import create_key
+from sealpost.model.document import Document
 from sealpost.model.events import EventRecord
 from sealpost.model.grants import Grant
+from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode
+from sealpost.webhooks.definition import KIND, Webhook
 from tests.support import Pki, ServerThread
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -164,6 +167,22 @@ def test_sending_domains_and_webhooks_pages_need_their_grants(console, login, pk
     assert f"v=DKIM1; k=rsa; p={public}" in domains.text
     hooks = client.get("/console/webhooks")
     assert hooks.status_code == 200 and "No webhook yet" in hooks.text
+    # a webhook with one good and one failed batch today (inactive: the worker leaves it)
+    now = time.time()
+    hook = Webhook("w1", "orders feed", "https://hooks.example.org/in", ("delivery",), False)
+    history = (
+        BatchStatus("b-good", now - 120, 1, 200, None, 31),
+        BatchStatus("b-bad", now - 60, 3, 503, FailureCode.HTTP_STATUS, 90),
+    )
+    state = DeliveryState("w1", now - 600, last_successful=now - 120, history=history)
+    store = console.app.store
+    console.call(lambda: store.put_document(Document(KIND, "w1", hook.to_payload(), now)))
+    console.call(lambda: store.put_webhook_state(state, now))
+    hooks = client.get("/console/webhooks").text
+    assert "orders feed" in hooks and "https://hooks.example.org/in" in hooks
+    assert "1 failed batch(es) today" in hooks and "inactive" in hooks
+    assert hooks.index("b-bad") < hooks.index("b-good"), "newest first"
+    assert "http_status" in hooks and "503" in hooks
     other = login(Grant.METRICS_VIEW)
     assert other.get("/console/sending-domains").status_code == 403
     assert other.get("/console/webhooks").status_code == 403

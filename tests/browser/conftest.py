@@ -144,7 +144,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser, rig: ConsoleRig):  # noqa: ANN201
+def page(browser, rig: ConsoleRig):
     """A page in a fresh context (no cookies); the test CA is not the browser's, so HTTPS
     errors are ignored (the certificate is checked by every other test)."""
     context = browser.new_context(
@@ -155,14 +155,14 @@ def page(browser, rig: ConsoleRig):  # noqa: ANN201
     context.close()
 
 
-def log_in(page, key: str, then: str = "/console/") -> None:  # noqa: ANN001
+def log_in(page, key: str, then: str = "/console/") -> None:
     page.goto(f"/console/login?next={then}")
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_load_state()
 
 
-def axe_violations(page) -> list[dict]:  # noqa: ANN001
+def axe_violations(page) -> list[dict]:
     """axe-core's serious and critical violations on the page as it is now. The script is
     evaluated through the DevTools protocol, which the page's CSP does not govern."""
     page.evaluate(AXE.read_text(encoding="utf-8"))

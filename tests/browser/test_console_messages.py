@@ -8,8 +8,12 @@ docs/images/ for docs/console.md."""
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 
 from tests.browser.conftest import IMAGES, PARKED, ConsoleRig, axe_violations, log_in
+
+PHONE_SHOT = Path(tempfile.gettempdir()) / "sealpost-console-phone.png"  # for a look
 
 
 def test_log_in_search_a_delivered_message_and_read_its_tls_record(page, rig: ConsoleRig):
@@ -40,6 +44,13 @@ def test_log_in_search_a_delivered_message_and_read_its_tls_record(page, rig: Co
     assert axe_violations(page) == []
     IMAGES.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(IMAGES / "console-message.png"), full_page=True)
+    # On a phone: nothing wider than the screen, on this page and on the search results.
+    page.set_viewport_size({"width": 360, "height": 780})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.goto("/console/messages?recipient=bob%40example.net")
+    page.get_by_role("link", name=message_id).wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.screenshot(path=str(PHONE_SHOT), full_page=True)
 
 
 def test_hold_and_release_a_queued_message(page, rig: ConsoleRig):

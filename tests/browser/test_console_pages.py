@@ -85,6 +85,11 @@ def test_overview_draws_charts_after_traffic(page, rig: ConsoleRig):
     bank = page.locator("#destinations tbody tr", has_text="bank.example").inner_text()
     assert "mx.bank.example" in bank and "in use" in bank, bank
     assert axe_violations(page) == []
+    # On a phone: nothing wider than the screen, on the destinations and the overview.
+    page.set_viewport_size({"width": 360, "height": 780})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.goto("/console/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
 
 def test_check_now_shows_the_verdict_in_words(page, rig: ConsoleRig):

@@ -76,6 +76,19 @@ def test_overview_draws_the_charts_from_the_events(console, login):
     assert 'aria-current="page">Overview' in page.text
     domains = client.get("/console/destinations")
     assert domains.status_code == 200 and "a.test" in domains.text and "b.test" in domains.text
+    assert "Check now" not in domains.text, "no tls_check/view: no check form"
+    refused = client.post(
+        "/console/destinations/check", data={"csrf": csrf_of(domains), "target": "a.test"}
+    )
+    assert refused.status_code == 403 and "tls_check/view" in refused.text
+    checker = login(Grant.TLS_CHECK_VIEW)
+    alone = checker.get("/console/destinations")
+    assert alone.status_code == 200 and "Check now" in alone.text
+    assert "a.test" not in alone.text, "no metrics/view: no list of domains"
+    bad = checker.post(
+        "/console/destinations/check", data={"csrf": csrf_of(alone), "target": "a b"}
+    )
+    assert bad.status_code == 200 and "Not a domain or host" in bad.text
     # without metrics/view: the overview sends the caller on, the destinations list is gone
     other = login(Grant.SUPPRESSION_LISTS_VIEW)
     moved = other.get("/console/")

@@ -61,7 +61,10 @@ async def check(request: Request) -> Response:
     except ValueError as exc:
         values["error"] = f"Not a domain or host: {exc}."
         return render.partial(request, "destination_check.html", values)
-    wait = api.tls_checks.take(request.state.principal.by, api.clock())
+    principal = request.state.principal
+    # a key's budget is the API's (its id); a console user's is its own
+    budget = principal.name if principal.kind == "key" else principal.by
+    wait = api.tls_checks.take(budget, api.clock())
     if wait is not None:
         limit = api.config.api.tls_check_per_minute
         values["error"] = f"At most {limit} checks a minute; try again in {wait} s."

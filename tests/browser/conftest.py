@@ -146,13 +146,19 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def page(browser, rig: ConsoleRig):
     """A page in a fresh context (no cookies); the test CA is not the browser's, so HTTPS
-    errors are ignored (the certificate is checked by every other test)."""
+    errors are ignored (the certificate is checked by every other test). After the test,
+    the browser's console must show no Content-Security-Policy refusal."""
     context = browser.new_context(
         ignore_https_errors=True, base_url=rig.base, viewport={"width": 1200, "height": 900}
     )
     context.set_default_timeout(WAIT * 1000)
-    yield context.new_page()
+    page = context.new_page()
+    logged: list[str] = []
+    page.on("console", lambda message: logged.append(message.text))
+    yield page
     context.close()
+    # No inline script or style anywhere: the CSP never had to refuse one.
+    assert not [line for line in logged if "Content Security Policy" in line], logged
 
 
 def log_in(page, key: str, then: str = "/console/") -> None:

@@ -31,6 +31,8 @@ def test_log_in_search_a_delivered_message_and_read_its_tls_record(page, rig: Co
     assert "recipient=BOB%40example.net" in page.url, "htmx pushed the search to the URL"
     assert page.get_by_role("cell", name="browser-delivered").is_visible()
     assert axe_violations(page) == []
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(IMAGES / "console-messages.png"))
     link.click()
     page.wait_for_url(re.compile(rf"/console/messages/{message_id}$"))
     assert page.get_by_text("Delivered", exact=True).is_visible()
@@ -42,7 +44,6 @@ def test_log_in_search_a_delivered_message_and_read_its_tls_record(page, rig: Co
     assert "Subject: browser-delivered" in page.locator("pre.headers").inner_text()
     assert page.get_by_role("button", name="Hold").count() == 0, "done mail: no buttons"
     assert axe_violations(page) == []
-    IMAGES.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(IMAGES / "console-message.png"), full_page=True)
     # On a phone: nothing wider than the screen, on this page and on the search results.
     page.set_viewport_size({"width": 360, "height": 780})

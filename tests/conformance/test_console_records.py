@@ -4,6 +4,8 @@ console's hold and release buttons) and the events search by envelope sender."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from sealpost.console.sessions import TOUCH, Sessions, session_id
@@ -112,5 +114,26 @@ def test_events_are_searched_by_sender_regardless_of_case(run):
         assert [e.message_id for e in found] == ["m1"]
         both = EventQuery(senders=["alice@sender.test", "BOB@sender.test"])
         assert await store.count_events(both) == 2
+
+    run(scenario)
+
+
+def test_events_page_newest_first(run):
+    async def scenario(store):
+        events = [
+            EventRecord("injection", f"m{i}", T0 + i, {"msg_from": "a@s.test"}, "r@x.test")
+            for i in range(5)
+        ]
+        events.insert(2, EventRecord("delivery", "m9", T0, {}, "r@x.test"))
+        await store.add_events(events)
+        query = EventQuery(types=["injection"], limit=2, newest_first=True)
+        first = await store.search_events(query)
+        assert [e.message_id for e in first] == ["m4", "m3"]
+        second = await store.search_events(replace(query, after=first[-1].event_id))
+        assert [e.message_id for e in second] == ["m2", "m1"]
+        last = await store.search_events(replace(query, after=second[-1].event_id))
+        assert [e.message_id for e in last] == ["m0"]
+        oldest = await store.search_events(replace(query, newest_first=False))
+        assert [e.message_id for e in oldest] == ["m0", "m1"]
 
     run(scenario)

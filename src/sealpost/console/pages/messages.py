@@ -7,7 +7,8 @@ alone reads the queue (``queue/view``, like ``GET /queue``); a message's timelin
 events (``message_events/view``), its envelope and headers are the queue's (``queue/view``);
 the buttons act as ``POST /queue`` does (``queue/manage``) on a one-message selection,
 leaving an ``admin`` event that names the console caller. Paging is by cursor, on the
-server: the store is asked for one page (``PER_PAGE``) at a time, whatever the total.
+server: the store is asked for one page (``PER_PAGE``) at a time, whatever the total; a
+search lists the newest first, the queue by state the oldest first (as ``queue list``).
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ async def _event_rows(
         from_time=now - int(params["days"]) * DAY,
         after=after,
         limit=PER_PAGE + 1,
+        newest_first=True,
     )
     store = ctx.api.store
     found = await store.search_events(query)

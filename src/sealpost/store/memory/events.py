@@ -56,8 +56,12 @@ class MemoryEvents:
         return found[: max(limit, 0)]
 
     async def search_events(self, query: EventQuery) -> list[EventRecord]:
-        start = query.after or 0
-        found = [e for e in self._events[start:] if _matches(e, query)]
+        if query.newest_first:
+            end = len(self._events) if query.after is None else max(query.after - 1, 0)
+            candidates = reversed(self._events[:end])
+        else:
+            candidates = iter(self._events[query.after or 0 :])
+        found = [e for e in candidates if _matches(e, query)]
         return found[: max(query.limit, 0)]
 
     async def count_events(self, query: EventQuery) -> int:

@@ -172,12 +172,14 @@ def event_search(query: EventQuery, *, count: bool) -> tuple[str, list[Any]]:
     if query.to_time is not None:
         clauses.append(f"timestamp <= {p.add(query.to_time)}")
     if not count and query.after is not None:
-        clauses.append(f"event_id > {p.add(query.after)}")
+        past = "<" if query.newest_first else ">"
+        clauses.append(f"event_id {past} {p.add(query.after)}")
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     if count:
         return f"SELECT count(*) FROM events{where}", p.values
     limit = p.add(max(query.limit, 0))
-    return f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY event_id LIMIT {limit}", p.values
+    order = "event_id DESC" if query.newest_first else "event_id"
+    return f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY {order} LIMIT {limit}", p.values
 
 
 # --- policies -------------------------------------------------------------------------------

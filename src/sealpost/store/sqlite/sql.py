@@ -144,12 +144,13 @@ def event_search(query: EventQuery, *, count: bool) -> tuple[str, list[Any]]:
         clauses.append("timestamp <= ?")
         params.append(query.to_time)
     if not count and query.after is not None:
-        clauses.append("event_id > ?")
+        clauses.append("event_id < ?" if query.newest_first else "event_id > ?")
         params.append(query.after)
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     if count:
         return f"SELECT count(*) FROM events{where}", params
-    sql = f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY event_id LIMIT ?"
+    order = "event_id DESC" if query.newest_first else "event_id"
+    sql = f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY {order} LIMIT ?"
     return sql, [*params, max(query.limit, 0)]
 
 

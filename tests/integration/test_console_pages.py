@@ -158,6 +158,13 @@ def test_api_key_shown_once_and_revoked_and_no_grant_climbing(console, login):
     record = console.call(lambda: console.app.store.find_key(key[:8]))
     assert record.revoked_at is not None
     assert login(Grant.METRICS_VIEW).get("/console/api-keys").status_code == 403
+    # a stronger key cannot be revoked by a caller lacking its grants
+    strong, _ = console.call(lambda: create_key(console.app.store, "ops", 0.0))
+    refused = client.post(
+        "/console/api-keys/revoke", data={"csrf": csrf_of(again), "key_id": strong[:8]}
+    )
+    assert refused.status_code == 403
+    assert console.call(lambda: console.app.store.find_key(strong[:8])).active
 
 
 def test_sending_domains_and_webhooks_pages_need_their_grants(console, login, pki):

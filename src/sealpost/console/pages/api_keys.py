@@ -3,8 +3,9 @@ answers the creation, and never again: the store keeps only its salted hash) and
 
 Grant: ``api_keys/manage`` (Sealpost's; the CLI's ``sealpost keys`` runs as the operator and
 needs none). A new key gets only grants its creator holds, so the page cannot be used to
-climb to grants one does not have; a console user or key may revoke any key but its own
-session's."""
+climb to grants one does not have; likewise a caller revokes only keys whose grants it all
+holds (a lesser caller cannot cut off a stronger key), and never the key of its own
+session."""
 
 from __future__ import annotations
 
@@ -71,6 +72,10 @@ async def revoke(request: Request) -> Response:
     if principal.kind == "key" and principal.name == key_id:
         why = "You cannot revoke the key you are logged in with."
         return await _page(request, {"error": why}, 400)
+    record = await ctx.api.store.find_key(key_id)
+    if record is not None and not record.grants <= principal.grants:
+        why = "A key with grants you do not hold can only be revoked by a caller holding them."
+        return await _page(request, {"error": why}, 403)
     if not await revoke_key(ctx.api.store, key_id, ctx.api.clock()):
         return await _page(request, {"error": f"No active key {key_id}."}, 404)
     return RedirectResponse("/console/api-keys?done=revoked", status_code=303)

@@ -1,7 +1,7 @@
 """The web console over plain HTTPS (no browser): its security headers, the session
 cookie's attributes, log-in with a console user's password, the log-in form's own CSRF
-token, the per-IP log-in budget, log-out, a console that is off unless enabled (and on in
-the development config),
+token, the per-IP log-in budget, log-out, hostile message data shown as text, a console
+that is off unless enabled (and on in the development config),
 and the API next to it unchanged."""
 
 from __future__ import annotations
@@ -92,3 +92,31 @@ def test_the_console_is_off_unless_enabled_and_on_in_the_dev_config(start_server
     production = render_default_config("mx.example.com", dev_ports=False)
     assert re.search(r"\[console\]\n(#.*\n)*enabled = true", dev)
     assert not re.search(r"\[console\]\n(#.*\n)*enabled = true", production)
+
+
+def test_hostile_message_data_is_shown_as_text(start_server, pki):
+    from sealpost.api_keys import create_key
+    from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+
+    server = start_server(tables={"console": {"enabled": True}})
+    store = server.app.store
+    key, _ = server.call(lambda: create_key(store, "c", 0.0))
+    hostile = '<img src=x onerror="alert(1)">'
+    data = (
+        f"From: a@sealpost.test\r\nSubject: {hostile}\r\n"
+        "X-Note: </pre><script>x()</script>\r\n\r\nhi\r\n"
+    )
+    message = InboundMessage(
+        Envelope("a@sealpost.test", ("bob@example.test",)),
+        SessionInfo("submission", "127.0.0.1", 40000, helo="client.test"),
+        data.encode(),
+    )
+    submitted = server.call(lambda: server.app.submission.submit(message))
+    with browser_like(server, pki) as client:
+        token = login_form(client)
+        assert client.post("/console/login", data={"csrf": token, "secret": key}).status_code == 303
+        listing = client.get("/console/messages?recipient=bob@example.test")
+        page = client.get(f"/console/messages/{submitted.message_id}")
+    for html in (listing.text, page.text):
+        assert "&lt;img src=x onerror=" in html and hostile not in html
+    assert "&lt;script&gt;x()&lt;/script&gt;" in page.text and "<script>x()" not in page.text

@@ -39,6 +39,7 @@ def test_reference_lists_the_expected_tables() -> None:
         "[dns]",
         "[delivery]",
         "[mta_sts]",
+        "[dkim]",
         "[[dkim.keys]]",
         "[api]",
         "[tlsrpt]",

@@ -119,7 +119,7 @@ ALLOWED: dict[str, set[str]] = {
         "webhooks",
     },
     "observability": {"__init__", "model"},
-    "initdir": {"config", "net", "store"},
+    "initdir": {"config", "dkim", "net", "store"},
     "outbound": {"config", "delivery", "dns", "policy", "store"},
     "node_presence": {"model", "store"},
     "change_follower": {"store"},

@@ -74,6 +74,7 @@ def serve(
 ) -> None:
     """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads certificates)."""
     from sealpost.dkim.keys import DkimKeyError
+    from sealpost.dkim.sealing import SealingError
     from sealpost.dns.validation_check import DnssecNotValidating
     from sealpost.node_presence import NodeIdInUse
     from sealpost.observability.logs import configure_logging
@@ -92,6 +93,8 @@ def serve(
     except DkimKeyError as exc:
         raise fail(f"{exc}. Fix or remove that [[dkim.keys]] entry in {config}.") from None
     except DnssecNotValidating as exc:
+        raise fail(f"{exc} (in {config})") from None
+    except SealingError as exc:
         raise fail(f"{exc} (in {config})") from None
     except NodeIdInUse as exc:
         raise fail(f"{exc} (in {config})") from None

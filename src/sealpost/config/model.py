@@ -64,9 +64,10 @@ class ServerSection(Section):
     data_dir: ResolvedPath = Field(
         Path("var"),
         validate_default=True,
-        description="Directory for the DKIM key files that sealpost dkim generate and the "
-        "sending-domains API write (in its dkim/ subdirectory), relative to the config file; "
-        "the queue database is where [store] url says.",
+        description="Directory for the DKIM key files that sealpost dkim generate writes (in "
+        "its dkim/ subdirectory) and the default [dkim] key_encryption_key_file, relative to "
+        "the config file; the queue database is where [store] url says (the sending domains' "
+        "DKIM keys are in the store, sealed).",
     )
     local_domains: list[Domain] = Field(
         default_factory=list,
@@ -374,6 +375,12 @@ class Config(Section):
     def source(self) -> Path | None:
         """The file this configuration was loaded from, if any."""
         return self._source
+
+    @property
+    def dkim_secret_file(self) -> Path:
+        """The file of the key that seals sending domains' DKIM keys (``[dkim]
+        key_encryption_key_file``, default ``<data_dir>/dkim-secret.key``)."""
+        return self.dkim.key_encryption_key_file or self.server.data_dir / "dkim-secret.key"
 
     @property
     def needs_tls(self) -> bool:

@@ -199,3 +199,21 @@ def admin_event(
         **extra,
     }
     return EventRecord(ADMIN_EVENT, "", now, fields)
+
+
+def suspend_event(suspension: Suspension, now: float) -> EventRecord:
+    """The ``admin`` event of suspending ``suspension.domain``."""
+    return admin_event(
+        "suspend",
+        {"domain": suspension.domain},
+        0,
+        suspension.created_by,
+        now,
+        until=suspension.until,
+        reason=suspension.reason,
+    )
+
+
+def resume_event(domain: str, now: float, by: str) -> EventRecord:
+    """The ``admin`` event of resuming delivery to ``domain``."""
+    return admin_event("resume", {"domain": domain}, 0, by, now)

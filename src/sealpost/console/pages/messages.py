@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from sealpost.console import render
+from sealpost.console.context import ConsoleContext
 from sealpost.console.guard import context, forbidden, page
 from sealpost.console.tls_view import attempt_view
 from sealpost.model.events import EventQuery
@@ -95,9 +96,10 @@ async def search(request: Request) -> Response:
 
 
 async def _queue_rows(
-    ctx: Any, state: str | None, cursor: str | None
+    ctx: ConsoleContext, state: str | None, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None, int | None]:
-    found = await ctx.api.store.list(state=state, limit=PER_PAGE + 1, after=cursor)
+    wanted = state if state in MESSAGE_STATES else None
+    found = await ctx.api.store.list(state=wanted, limit=PER_PAGE + 1, after=cursor)  # type: ignore[arg-type]
     rows = [
         {
             "id": m.id,

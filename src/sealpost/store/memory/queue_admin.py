@@ -13,6 +13,8 @@ from sealpost.model.queue_admin import (
     SummaryRow,
     Suspension,
     admin_event,
+    resume_event,
+    suspend_event,
 )
 from sealpost.store.attempts import cancelled
 from sealpost.store.memory.queue import MemoryQueue, _Entry
@@ -124,19 +126,7 @@ class MemoryQueueAdmin(MemoryQueue):
             d: s for d, s in self._suspensions.items() if s.until is None or s.until > now
         }
         self._suspensions[suspension.domain] = suspension
-        self._append(
-            [
-                admin_event(
-                    "suspend",
-                    {"domain": suspension.domain},
-                    0,
-                    suspension.created_by,
-                    now,
-                    until=suspension.until,
-                    reason=suspension.reason,
-                )
-            ]
-        )
+        self._append([suspend_event(suspension, now)])
         until = suspension.park_until(now)
         parked = 0
         for entry in self._messages.values():
@@ -154,7 +144,7 @@ class MemoryQueueAdmin(MemoryQueue):
     async def resume_domain(self, domain: str, now: float, *, by: str) -> bool:
         existed = self._suspensions.pop(domain, None) is not None
         if existed:
-            self._append([admin_event("resume", {"domain": domain}, 0, by, now)])
+            self._append([resume_event(domain, now, by)])
         flushed = 0
         for entry in self._messages.values():
             stored = entry.stored

@@ -384,3 +384,14 @@ def suppression_search(query: SuppressionQuery) -> tuple[str, list[Any]]:
 def suppression_count(query: SuppressionQuery) -> tuple[str, list[Any]]:
     where, params = suppression_filter(query)
     return "SELECT count(*) FROM suppressions" + (f" WHERE {where}" if where else ""), params
+
+
+# -- sending domains' DKIM keys (sealed) -------------------------------------------------------
+
+UPSERT_DKIM_KEY = """INSERT INTO dkim_keys (domain, selector, sealed, created_at)
+    VALUES ($1, $2, $3, $4)
+    ON CONFLICT (domain, selector) DO UPDATE SET
+        sealed = excluded.sealed, created_at = excluded.created_at"""
+SELECT_DKIM_KEY = "SELECT sealed FROM dkim_keys WHERE domain = $1 AND selector = $2"
+SELECT_DKIM_KEYS = "SELECT domain, selector, sealed FROM dkim_keys ORDER BY domain, selector"
+DELETE_DKIM_KEY = "DELETE FROM dkim_keys WHERE domain = $1 AND selector = $2"

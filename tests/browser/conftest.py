@@ -87,7 +87,10 @@ class ConsoleRig:
 
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleRig]:
+def rig(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ConsoleRig]:
+    """The module's server; a module's ``RIG_TABLES`` adds or replaces config tables."""
     tmp = tmp_path_factory.mktemp("console")
     pki = make_pki(tmp / "pki")
     certs = make_certificates(tmp / "sink-pki")
@@ -110,6 +113,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleRig]:
             },
             "mta_sts": {"https_port": 9},
             "console": {"enabled": True, "login_per_minute": 1000},
+            **getattr(request.module, "RIG_TABLES", {}),
         }
         path = write_config(tmp, pki, server={"local_domains": ["sealpost.test"]}, tables=tables)
         server = ServerThread(load_config(path)).start()

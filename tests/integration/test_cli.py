@@ -389,6 +389,7 @@ GRANT_NAMES = [
     "tls_reports/view",
     "queue/view",
     "console/access",
+    "api_keys/manage",
 ]
 
 

@@ -214,7 +214,9 @@ def _schema_at(conn: sqlite3.Connection, newest: int) -> None:
 
 
 # Grants added after version 5 that no existing key is given (console/access: none at all).
-LATER_GRANTS = frozenset({Grant.TLS_REPORTS_MODIFY, Grant.TLS_REPORTS_VIEW, Grant.CONSOLE_ACCESS})
+LATER_GRANTS = frozenset(
+    {Grant.TLS_REPORTS_MODIFY, Grant.TLS_REPORTS_VIEW, Grant.CONSOLE_ACCESS, Grant.API_KEYS_MANAGE}
+)
 
 
 def _database_before_grants(path, key: str) -> None:

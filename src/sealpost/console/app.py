@@ -11,30 +11,28 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sealpost.api.context import ApiContext
 from sealpost.console import login, render
 from sealpost.console.context import ConsoleContext
-from sealpost.console.guard import page
-from sealpost.console.nav import visible
-from sealpost.console.pages import messages
+from sealpost.console.pages import (
+    api_keys,
+    destinations,
+    messages,
+    overview,
+    sending_domains,
+    suppressions,
+    webhooks,
+)
 from sealpost.console.security import SecurityHeaders
 
-PAGE_MODULES = (messages,)
+# The overview answers /console/ (or sends a caller without metrics/view to its first page).
+PAGE_MODULES = (overview, messages, destinations, sending_domains, webhooks, suppressions, api_keys)
 MAX_BODY = 64 * 1024
 PREFIX = "/console"
-
-
-@page()
-async def index(request: Request) -> Response:
-    """The first menu entry the caller may see."""
-    entries = visible(request.state.principal.grants)
-    if not entries:
-        return render.page(request, "forbidden.html", {"why": "No page is open to you."}, 403)
-    return RedirectResponse(entries[0].path, status_code=303)
 
 
 async def not_found(request: Request, _exc: Exception) -> Response:
@@ -43,7 +41,6 @@ async def not_found(request: Request, _exc: Exception) -> Response:
 
 def create_console(ctx: ApiContext) -> ASGIApp:
     routes = [
-        Route("/console/", index, methods=["GET"]),
         *login.ROUTES,
         *(route for module in PAGE_MODULES for route in module.ROUTES),
         Mount("/console/static", StaticFiles(directory=str(render.STATIC)), name="static"),

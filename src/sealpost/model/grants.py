@@ -11,7 +11,8 @@ SQLite 10, PostgreSQL 8), except ``suppression_lists/view`` (SQLite 12, PostgreS
 ``queue/view`` (SQLite 13, PostgreSQL 11), which go to every key that had the matching
 ``manage`` grant. ``console/access`` (log in to the web console) needs no migration: keys
 store their grants by name, and no existing key is given it, so the console is opened only
-to keys and users made (or given the grant) for it.
+to keys and users made (or given the grant) for it; nor does ``api_keys/manage`` (the
+console's API keys page; the CLI needs no grant, it runs as the operator).
 Grants are values of ``Grant`` (a ``str`` enum: the member is its name on the wire, in the
 store and on the command line); anything else is not a grant.
 """
@@ -42,6 +43,7 @@ class Grant(StrEnum):
     TLS_REPORTS_VIEW = "tls_reports/view"
     QUEUE_VIEW = "queue/view"
     CONSOLE_ACCESS = "console/access"
+    API_KEYS_MANAGE = "api_keys/manage"
 
     @property
     def description(self) -> str:
@@ -72,6 +74,8 @@ DESCRIPTIONS: dict[Grant, str] = {
     Grant.TLS_REPORTS_VIEW: "read the TLS-RPT reports received (Sealpost, RFC 8460)",
     Grant.CONSOLE_ACCESS: "log in to the web console at /console/ (Sealpost); each page also "
     "needs the grant its API endpoint needs",
+    Grant.API_KEYS_MANAGE: "list, create and revoke API keys in the web console (Sealpost); "
+    "a new key gets only grants its creator holds",
 }
 
 ALL_GRANTS: frozenset[Grant] = frozenset(Grant)

@@ -17,6 +17,7 @@ from sealpost.store.contracts.delay_notices import DelayNotices
 from sealpost.store.contracts.dkim_keys import DkimKeyStore
 from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.domain_slots import DomainSlots
+from sealpost.store.contracts.event_tallies import EventTallies
 from sealpost.store.contracts.events import EventStore
 from sealpost.store.contracts.gauges import StoreGauges
 from sealpost.store.contracts.keys import KeyStore
@@ -45,6 +46,7 @@ __all__ = [
     "DocumentStore",
     "DomainSlots",
     "EventStore",
+    "EventTallies",
     "IdempotencyStore",
     "KeyStore",
     "Lifecycle",
@@ -88,6 +90,7 @@ class Store(
     NodeRegistry,
     KeyStore,
     EventStore,
+    EventTallies,
     PolicyStore,
     TlsMemory,
     TlsReportStore,

@@ -17,6 +17,7 @@ from sealpost.store.memory.queue import MemoryQueue
 from sealpost.store.memory.queue_admin import MemoryQueueAdmin
 from sealpost.store.memory.received_reports import MemoryReceivedReports
 from sealpost.store.memory.suppressions import MemorySuppressions
+from sealpost.store.memory.tallies import MemoryTallies
 from sealpost.store.memory.tls_memory import MemoryTlsMemory
 from sealpost.store.memory.webhook_state import MemoryWebhookState
 
@@ -25,6 +26,7 @@ class MemoryStore(
     MemoryGauges,
     MemoryQueueAdmin,
     MemoryQueue,
+    MemoryTallies,
     MemoryWebhookState,
     MemoryTlsMemory,
     MemoryReceivedReports,

@@ -12,6 +12,7 @@ from sealpost.store.postgres.queue_admin import PostgresQueueAdmin
 from sealpost.store.postgres.received_reports import PostgresReceivedReports
 from sealpost.store.postgres.records import PostgresRecords
 from sealpost.store.postgres.suppressions import PostgresSuppressions
+from sealpost.store.postgres.tallies import PostgresTallies
 from sealpost.store.postgres.tls_memory import PostgresTlsMemory
 from sealpost.store.postgres.tls_reports import PostgresTlsReports
 from sealpost.store.postgres.webhook_state import PostgresWebhookState
@@ -22,6 +23,7 @@ class PostgresStore(
     PostgresGauges,
     PostgresQueueAdmin,
     PostgresEvents,
+    PostgresTallies,
     PostgresRecords,
     PostgresWebhookState,
     PostgresTlsMemory,

@@ -12,6 +12,7 @@ from sealpost.store.sqlite.queue_admin import SqliteQueueAdmin
 from sealpost.store.sqlite.received_reports import SqliteReceivedReports
 from sealpost.store.sqlite.records import SqliteRecords
 from sealpost.store.sqlite.suppressions import SqliteSuppressions
+from sealpost.store.sqlite.tallies import SqliteTallies
 from sealpost.store.sqlite.tls_memory import SqliteTlsMemory
 from sealpost.store.sqlite.tls_reports import SqliteTlsReports
 from sealpost.store.sqlite.webhook_state import SqliteWebhookState
@@ -22,6 +23,7 @@ class SqliteStore(
     SqliteGauges,
     SqliteQueueAdmin,
     SqliteEvents,
+    SqliteTallies,
     SqliteRecords,
     SqliteWebhookState,
     SqliteTlsMemory,

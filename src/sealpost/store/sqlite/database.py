@@ -25,7 +25,8 @@ from sealpost.store.errors import StoreError
 from sealpost.store.file_modes import create_private_file, make_private_dirs
 from sealpost.store.local_changes import LocalChanges
 from sealpost.store.local_wakeups import LocalWakeups
-from sealpost.store.sqlite import schema, sql
+from sealpost.store.sqlite import integrity, schema, sql
+from sealpost.store.sqlite.integrity import DamagedStore
 from sealpost.store.sqlite.writer import GroupCommitWriter
 
 T = TypeVar("T")
@@ -65,6 +66,10 @@ class Database:
                 return
             try:
                 conn = await asyncio.to_thread(self._open_sync)
+            except sqlite3.DatabaseError as exc:
+                if _damaged(exc):
+                    raise DamagedStore(self.path, [str(exc)]) from exc
+                raise StoreError(f"cannot open queue database {self.path}: {exc}") from exc
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open queue database {self.path}: {exc}") from exc
             except OSError as exc:
@@ -106,6 +111,8 @@ class Database:
             mode = conn.execute(sql.JOURNAL_MODE).fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: the file system refused WAL mode ({mode})")
+            if not is_new:
+                integrity.check_at_open(conn, self.path)  # DamagedStore: never run on it
             self.migrated = schema.migrate(conn)
             if is_new:
                 _fsync_dir(self.path.parent)
@@ -181,6 +188,12 @@ def _connect(path: Path, pragmas: Sequence[str]) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """SQLite's words for a file that is not a sound database."""
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -23,7 +23,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table as RichTable
 
-from sealpost.cli import store_care
+from sealpost.cli import store_backup, store_care
 from sealpost.cli.common import (
     DEFAULT_CONFIG_PATH,
     ConfigOpt,
@@ -42,6 +42,8 @@ from sealpost.store.errors import StoreError
 store_app = typer.Typer(help="Look after the queue store itself.", no_args_is_help=True)
 store_app.command("check")(store_care.check)
 store_app.command("salvage")(store_care.salvage_command)
+store_app.command("backup")(store_backup.backup)
+store_app.command("restore")(store_backup.restore)
 
 
 @store_app.command("migrate")

@@ -25,7 +25,7 @@ from sealpost.store.errors import StoreError
 from sealpost.store.file_modes import create_private_file, make_private_dirs
 from sealpost.store.local_changes import LocalChanges
 from sealpost.store.local_wakeups import LocalWakeups
-from sealpost.store.sqlite import integrity, schema, sql
+from sealpost.store.sqlite import holders, integrity, schema, sql
 from sealpost.store.sqlite.integrity import DamagedStore
 from sealpost.store.sqlite.writer import GroupCommitWriter
 
@@ -47,6 +47,7 @@ class Database:
         self._mail_queued = LocalWakeups()  # QueueWakeups: enqueue and retry_now notify
         self._config_changes = LocalChanges()  # ConfigChanges: this process's setting writes
         self.migrated: tuple[int, int] = (0, 0)
+        self._held: int | None = None  # the shared open lock (``holders``)
 
     @property
     def commits(self) -> int:
@@ -103,10 +104,16 @@ class Database:
 
     def _open_sync(self) -> sqlite3.Connection:
         created = make_private_dirs(self.path.parent)
+        self._held = holders.hold_shared(self.path)  # store restore waits for us to close
         is_new = not self.path.exists()
-        if is_new:
-            create_private_file(self.path)  # SQLite gives -wal and -shm the same mode
-        conn = _connect(self.path, sql.WRITER_PRAGMAS)
+        try:
+            if is_new:
+                create_private_file(self.path)  # SQLite gives -wal and -shm the same mode
+            conn = _connect(self.path, sql.WRITER_PRAGMAS)
+        except BaseException:
+            holders.release(self._held)
+            self._held = None
+            raise
         try:
             mode = conn.execute(sql.JOURNAL_MODE).fetchone()[0]
             if str(mode).lower() != "wal":
@@ -123,6 +130,8 @@ class Database:
         except BaseException:
             conn.close()
             self._close_readers()
+            holders.release(self._held)
+            self._held = None
             raise
         return conn
 
@@ -135,6 +144,8 @@ class Database:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        holders.release(self._held)
+        self._held = None
 
     def _close_readers(self) -> None:
         while True:

@@ -99,7 +99,10 @@ class Sealpost:
         seat = self.seat
         # The primary (or the only process) runs delivery, webhooks and the API.
         self.primary = seat is None or seat.primary
-        self.store = open_store(cfg.store.url, base_dir=cfg.base_dir, node_id=cfg.cluster.node)
+        # One integrity check per start: with workers, prepare() made it before the fork.
+        self.store = open_store(
+            cfg.store.url, base_dir=cfg.base_dir, node_id=cfg.cluster.node, quick_check=seat is None
+        )
         # [store] min_free: new mail refused (452 / 503) while the queue's disk is under it
         self.space: SpaceWatch = space_watch(cfg, quiet=not self.primary)
         self.metrics.domains = frozenset(cfg.metrics.domains)
@@ -465,7 +468,9 @@ async def prepare(config: Config) -> None:
     for key in config.dkim.keys:
         load_key(key.domain, key.selector, key.key_file)
     await check_dnssec(config, build_resolver(config))
-    store = open_store(config.store.url, base_dir=config.base_dir, node_id=config.cluster.node)
+    store = open_store(
+        config.store.url, base_dir=config.base_dir, node_id=config.cluster.node, quick_check=True
+    )
     space = space_watch(config)
     space.check()
     await open_when_room(store, space)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,10 +66,19 @@ def corrupt(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-@pytest.fixture
-def queue(tmp_path: Path, pki: Pki) -> tuple[Path, Path]:
-    database = tmp_path / "var" / "queue.db"
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    database = tmp_path_factory.mktemp("template") / "queue.db"
     asyncio.run(fill_queue(f"sqlite:///{database}"))
+    return database
+
+
+@pytest.fixture
+def queue(template: Path, tmp_path: Path, pki: Pki) -> tuple[Path, Path]:
+    database = tmp_path / "var" / "queue.db"
+    database.parent.mkdir(mode=0o700)
+    shutil.copyfile(template, database)  # closed cleanly: one file, no -wal
+    os.chmod(database, 0o600)
     config = write_config(tmp_path, pki, server={"workers": 1})
     return database, config
 
@@ -143,3 +153,25 @@ def test_salvage_copies_what_can_be_read_into_a_sound_file(queue, tmp_path, pki)
     found, whole = asyncio.run(read_back())
     assert found == messages["copied"]
     assert whole >= found - 4, (whole, found)
+
+
+def test_the_start_check_is_bounded_in_time_and_says_so(queue, monkeypatch, caplog):
+    """A queue too large to check within the start's budget is not held up: the quick check
+    stops and the log names the full check."""
+    import logging
+    import sqlite3
+
+    from sealpost.store.sqlite import integrity
+
+    database, _ = queue
+    conn = sqlite3.connect(database)
+    try:
+        assert integrity.quick_check(conn) == []
+        assert integrity.quick_check(conn, seconds=-1) is None  # stopped at once
+        monkeypatch.setattr(integrity, "QUICK_CHECK_SECONDS", -1)
+        with caplog.at_level(logging.WARNING, logger="sealpost"):
+            integrity.check_at_open(conn, database)
+    finally:
+        conn.close()
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "stopped after" in line and "sealpost store check" in line and str(database) in line

@@ -35,8 +35,11 @@ T = TypeVar("T")
 class Database:
     """The database file at ``path``: ``open`` creates and migrates it, ``close`` lets go."""
 
-    def __init__(self, path: str | os.PathLike[str], *, readers: int = 2) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, readers: int = 2, quick_check: bool = False
+    ) -> None:
         self.path = Path(path)
+        self.quick_check = quick_check  # the server's start: ``integrity.check_at_open``
         self._reader_count = max(1, readers)
         self._conn: sqlite3.Connection | None = None
         self._writer: GroupCommitWriter | None = None
@@ -118,7 +121,7 @@ class Database:
             mode = conn.execute(sql.JOURNAL_MODE).fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: the file system refused WAL mode ({mode})")
-            if not is_new:
+            if self.quick_check and not is_new:
                 integrity.check_at_open(conn, self.path)  # DamagedStore: never run on it
             self.migrated = schema.migrate(conn)
             if is_new:

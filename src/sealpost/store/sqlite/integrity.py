@@ -63,7 +63,7 @@ def quick_check(conn: sqlite3.Connection, seconds: float = QUICK_CHECK_SECONDS) 
 def check_at_open(conn: sqlite3.Connection, path: Path) -> None:
     """The start's quick check: raises ``DamagedStore``, logs when stopped for time."""
     try:
-        problems = quick_check(conn)
+        problems = quick_check(conn, QUICK_CHECK_SECONDS)
     except sqlite3.DatabaseError as exc:  # "database disk image is malformed", ...
         raise DamagedStore(path, [str(exc)]) from exc
     if problems is None:

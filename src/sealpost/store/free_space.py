@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sealpost.store.contracts import Store
-from sealpost.store.errors import StoreError
+from sealpost.store.errors import DamagedStore, StoreError
 
 log = logging.getLogger("sealpost")
 
@@ -152,6 +152,8 @@ async def open_when_room(store: Store, space: SpaceWatch, retry: float = RETRY_O
     while True:
         try:
             await store.open()
+        except DamagedStore:
+            raise  # no amount of space repairs it
         except StoreError as exc:
             full = space.enabled and (
                 space.check() or (space.space is not None and space.space.free < ROOM_TO_OPEN)

@@ -21,12 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Self, TypeVar
 
-from sealpost.store.errors import StoreError
+from sealpost.store.errors import DamagedStore, StoreError
 from sealpost.store.file_modes import create_private_file, make_private_dirs
 from sealpost.store.local_changes import LocalChanges
 from sealpost.store.local_wakeups import LocalWakeups
 from sealpost.store.sqlite import holders, integrity, schema, sql
-from sealpost.store.sqlite.integrity import DamagedStore
 from sealpost.store.sqlite.writer import GroupCommitWriter
 
 T = TypeVar("T")

@@ -20,28 +20,12 @@ import sqlite3
 import time
 from pathlib import Path
 
-from sealpost.store.errors import StoreError
+from sealpost.store.errors import DamagedStore, StoreError
 
 log = logging.getLogger("sealpost")
 
 QUICK_CHECK_SECONDS = 5.0
 MAX_PROBLEMS = 100  # integrity_check(N) stops after N problems
-
-
-class DamagedStore(StoreError):
-    """The queue file is damaged: the message says which, what and what to do."""
-
-    def __init__(self, path: Path, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" * (len(problems) > 3))
-        super().__init__(
-            f"the queue database {path} is damaged: {shown}. Nothing was repaired and the "
-            "server will not run on it. Stop every sealpost process using it, then either "
-            "restore the last good backup (sealpost store restore BACKUP_FILE), or copy what "
-            "can still be read into a new file (sealpost store salvage NEW_FILE, which lists "
-            "what was lost) and restore that. sealpost store check prints the full report."
-        )
 
 
 def quick_check(conn: sqlite3.Connection, seconds: float = QUICK_CHECK_SECONDS) -> list[str] | None:

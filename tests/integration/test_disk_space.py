@@ -10,6 +10,7 @@ Mounting needs root: the tests skip without it, and fail under CI (which runs as
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import select
@@ -26,6 +27,7 @@ import httpx
 import pytest
 
 from sealpost.api_keys import create_key
+from sealpost.store import open_store
 from tests.support import READY, ServerProcess, make_pki, write_config
 
 PLAIN = {"name": "plain", "tls": "none", "require_tls": False, "auth": False}
@@ -133,7 +135,7 @@ def test_start_on_a_full_disk_refuses_with_452_and_recovers(small_fs: Path):
 def test_queue_that_cannot_open_waits_for_space_then_serves(small_fs: Path):
     silent = socket.create_server(("127.0.0.1", 0))
     config = config_on(small_fs, silent.getsockname()[1])
-    ServerProcess(config).start().terminate()
+    asyncio.run(_create(small_fs / "var" / "queue.db"))  # as a first run would have
     db = sqlite3.connect(small_fs / "var" / "queue.db")
     db.execute("PRAGMA user_version").fetchone()
     db.close()  # the last connection to close removes -shm and -wal
@@ -161,6 +163,12 @@ def test_queue_that_cannot_open_waits_for_space_then_serves(small_fs: Path):
         proc.terminate()
         _, stderr = proc.communicate(timeout=20)
     assert "Traceback" not in stderr, stderr
+
+
+async def _create(database: Path) -> None:
+    store = open_store(f"sqlite:///{database}")
+    await store.open()
+    await store.close()
 
 
 def _line(stream, timeout: float) -> str:

@@ -95,3 +95,22 @@ def test_mail_gets_452_431_while_storage_is_low_and_250_after():
     assert "Insufficient system storage" in str(reply.text)
     low[0] = False
     assert d.code("MAIL FROM:<a@sender.test>") == 250
+
+
+@pytest.mark.parametrize("command", ["check", "salvage", "backup", "restore"])
+def test_store_file_commands_refuse_postgresql_with_its_tools(tmp_path, command):
+    import typer
+    from click.testing import CliRunner
+
+    from sealpost.cli import app
+
+    config = tmp_path / "sealpost.toml"
+    config.write_text(
+        '[server]\nhostname = "mx.example.test"\n'
+        '[store]\nurl = "postgresql://postgres@127.0.0.1:5432/sealpost"\n'
+    )
+    args = ["store", command, *(["x.db"] if command != "check" else []), "-c", str(config)]
+    result = CliRunner().invoke(typer.main.get_command(app), args, env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "PostgreSQL" in text and "pg_dump" in text and "pg_basebackup" in text, text

@@ -471,7 +471,7 @@ async def prepare(config: Config) -> None:
     store = open_store(
         config.store.url, base_dir=config.base_dir, node_id=config.cluster.node, quick_check=True
     )
-    space = space_watch(config)
+    space = space_watch(config, quiet=True)  # the primary worker says it, once
     space.check()
     await open_when_room(store, space)
     try:  # a node id in use: one clean error before the fork (the primary claims it for good)

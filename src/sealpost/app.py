@@ -57,11 +57,13 @@ from sealpost.node_presence import NodeIdInUse, NodePresence
 from sealpost.observability.endpoints import Readiness, metrics_app
 from sealpost.observability.metrics import Metrics
 from sealpost.observability.multiprocess import scrape_registry
-from sealpost.observability.queue_gauges import QueueGauges
+from sealpost.observability.queue_gauges import FreeSpaceGauges, QueueGauges
 from sealpost.outbound import build_dispatcher, build_resolver, check_dnssec
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
+from sealpost.store.errors import StoreError
 from sealpost.store.file_modes import loose_modes, queue_files
+from sealpost.store.free_space import MinFree, SpaceWatch, open_when_room
 from sealpost.submission.activity import log_summaries
 from sealpost.submission.door import Submission
 from sealpost.submission.local_hold import LocalHold
@@ -105,7 +107,12 @@ class Sealpost:
         seat = self.seat
         # The primary (or the only process) runs delivery, webhooks and the API.
         self.primary = seat is None or seat.primary
-        self.store = open_store(cfg.store.url, base_dir=cfg.base_dir, node_id=cfg.cluster.node)
+        # One integrity check per start: with workers, prepare() made it before the fork.
+        self.store = open_store(
+            cfg.store.url, base_dir=cfg.base_dir, node_id=cfg.cluster.node, quick_check=seat is None
+        )
+        # [store] min_free: new mail refused (452 / 503) while the queue's disk is under it
+        self.space: SpaceWatch = space_watch(cfg, quiet=not self.primary)
         self.metrics.domains = frozenset(cfg.metrics.domains)
         self.store.observe_commits(self.metrics.commit_seconds.observe)
         self.certs = CertificateSet(
@@ -178,7 +185,11 @@ class Sealpost:
             auth_enabled=listener.auth,
             max_message_size=srv.max_message_size,
             max_recipients=srv.max_recipients,
+            storage_low=self._storage_low,
         )
+
+    def _storage_low(self) -> bool:
+        return self.space.low
 
     def _tls_record(self, ssl_object: object) -> TlsRecord:
         return tls_record_from_ssl(ssl_object, self.certs.sni_of(ssl_object))
@@ -186,7 +197,8 @@ class Sealpost:
     async def start(self) -> None:
         if self.seat is None:  # one process; with workers, prepare() checked before the fork
             await check_dnssec(self.config, self.resolver)
-        await self.store.open()
+        self.space.check()  # one line now if the disk is already under [store] min_free
+        await open_when_room(self.store, self.space)
         await self.follower.prime()  # before the first read, so no later change is missed
         try:
             self.secret = await ensure_secret(self.config.dkim_secret_file, self.store)
@@ -271,7 +283,15 @@ class Sealpost:
         self.dispatcher.on_recorded(self.metrics.count_attempts)
         # This node's only dispatcher: no other process holds a lease under its node id
         # (``[cluster] node_id``), so the leases it holds are its previous run's, if any.
-        recovered = await self.store.release_all_leases()
+        try:
+            recovered = await self.store.release_all_leases()
+        except StoreError as exc:  # a full disk: those messages are due when the leases end
+            log.warning(
+                "the leases of the previous run were not released (%s); their "
+                "messages are due again when the leases expire",
+                exc,
+            )
+            recovered = 0
         if recovered:
             log.info("%d message(s) were in delivery when the server stopped; due again", recovered)
         self.submission.on_queued(self.dispatcher.wake)
@@ -304,6 +324,7 @@ class Sealpost:
                 self.signing_keys, self.seat.keys_changed.bump if self.seat else None
             ),
             webhooks=self.webhooks,
+            storage_low=self._storage_low,
         )
         sock = self._socket("api", self.config.api.address)
         served = asgi(ctx)
@@ -330,6 +351,7 @@ class Sealpost:
             self.store.queue_depth, ttl=cfg.queue_cache_seconds, timeout=cfg.readiness_timeout
         )
         registry.register(gauges)
+        registry.register(FreeSpaceGauges(self.space))
         ready = Readiness(self.store.queue_depth, self._listeners_up, cfg.readiness_timeout)
         sock = self._socket("metrics", cfg.address)
         self.metrics_server = ApiServer(metrics_app(registry, gauges, ready), sock, None)
@@ -362,6 +384,7 @@ class Sealpost:
         watcher = loop.create_task(self.certs.watch(self.config.tls.reload_interval, self._stop))
         summaries = loop.create_task(log_summaries(lambda: self.submission.counts, self._stop))
         tasks = [watcher, loop.create_task(self.follower.run(self._stop))]
+        tasks.append(loop.create_task(self.space.run(self._stop)))
         if self.presence is not None:
             tasks.append(loop.create_task(self.presence.run(self._stop)))
         if self.intake is not None:  # not cancelled: it writes its cursor as it stops
@@ -451,6 +474,15 @@ class Sealpost:
         await self.store.close()
 
 
+def space_watch(config: Config, *, quiet: bool = False) -> SpaceWatch:
+    """The free-space watch of the queue's directory; none for PostgreSQL and memory."""
+    database = config.store.sqlite_path
+    if database is None:
+        return SpaceWatch.none()
+    size, percent = config.store.min_free_parts
+    return SpaceWatch(database.parent, MinFree(size, percent), quiet=quiet)
+
+
 async def prepare(config: Config) -> None:
     """Before the workers fork: migrate the store (so they never race to), load the
     config's DKIM keys (a bad key file is reported once, before anything starts), make or
@@ -460,8 +492,12 @@ async def prepare(config: Config) -> None:
     for key in config.dkim.keys:
         load_key(key.domain, key.selector, key.key_file)
     await check_dnssec(config, build_resolver(config))
-    store = open_store(config.store.url, base_dir=config.base_dir, node_id=config.cluster.node)
-    await store.open()
+    store = open_store(
+        config.store.url, base_dir=config.base_dir, node_id=config.cluster.node, quick_check=True
+    )
+    space = space_watch(config, quiet=True)  # the primary worker says it, once
+    space.check()
+    await open_when_room(store, space)
     try:
         await ensure_secret(config.dkim_secret_file, store)
         # a node id in use: one clean error before the fork (the primary claims it for good)

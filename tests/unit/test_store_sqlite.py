@@ -101,6 +101,7 @@ def test_queue_files_are_private_whatever_the_umask(tmp_path):
                     "queue.db-wal": 0o600,
                     "queue.db-shm": 0o600,
                     "queue.db-writer.lock": 0o600,
+                    "queue.db-open.lock": 0o600,
                 }
 
         run(fill())

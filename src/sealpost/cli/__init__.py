@@ -79,6 +79,7 @@ def serve(
     from sealpost.node_presence import NodeIdInUse
     from sealpost.observability.logs import configure_logging
     from sealpost.runner import run_server
+    from sealpost.store.errors import StoreError
 
     if dev and not config.exists():
         for path in init_directory(config.parent, hostname="localhost", dev_ports=True):
@@ -98,6 +99,8 @@ def serve(
         raise fail(f"{exc} (in {config})") from None
     except NodeIdInUse as exc:
         raise fail(f"{exc} (in {config})") from None
+    except StoreError as exc:  # a damaged queue file (store.sqlite.integrity), a newer schema
+        raise fail(f"queue store: {exc}") from None
     except OSError as exc:
         raise fail(
             f"cannot listen: {exc}. Is another server on that port? Change the "

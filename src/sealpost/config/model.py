@@ -41,6 +41,7 @@ from sealpost.config.values import (
     Positive,
     ResolvedPath,
     Seconds,
+    SizeOrPercent,
     TlsMode,
     address_text,
     cidr_text,
@@ -49,6 +50,7 @@ from sealpost.config.values import (
     one_of,
     parse_address,
     redact_url,
+    size_or_percent,
     sni_name,
     store_url,
 )
@@ -296,6 +298,15 @@ class StoreSection(Section):
         "memory:// keeps the queue in memory (tests only); postgresql://user@host:5432/db "
         "puts it in a PostgreSQL database that several nodes can share (cluster mode).",
     )
+    min_free: SizeOrPercent = Field(
+        "100MB",
+        description="Free space kept on a SQLite queue's file system (like Postfix's "
+        "queue_minfree): below it new mail is refused (452 4.3.1 at MAIL FROM, 503 on the "
+        "API) and the rest is left to deliveries, bounces and events. Bytes (1048576), a "
+        "size (512MB, 1GiB: KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024) or a "
+        "percentage of the file system (5%); 0 turns the check off. Not checked for "
+        "PostgreSQL or memory stores (docs/operations.md).",
+    )
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -303,6 +314,11 @@ class StoreSection(Section):
         if self.url.startswith("sqlite:///"):
             return Path(self.url[len("sqlite:///") :])
         return None
+
+    @property
+    def min_free_parts(self) -> tuple[int, float]:
+        """``min_free`` as (bytes, percent), one of them 0."""
+        return size_or_percent(self.min_free)
 
 
 class ClusterSection(Section):

@@ -15,6 +15,7 @@ from sealpost.store.memory.gauges import MemoryGauges
 from sealpost.store.memory.queue import MemoryQueue
 from sealpost.store.memory.queue_admin import MemoryQueueAdmin
 from sealpost.store.memory.received_reports import MemoryReceivedReports
+from sealpost.store.memory.retention import MemoryRetention
 from sealpost.store.memory.suppressions import MemorySuppressions
 from sealpost.store.memory.tls_memory import MemoryTlsMemory
 from sealpost.store.memory.webhook_state import MemoryWebhookState
@@ -22,6 +23,7 @@ from sealpost.store.memory.webhook_state import MemoryWebhookState
 
 class MemoryStore(
     MemoryGauges,
+    MemoryRetention,
     MemoryQueueAdmin,
     MemoryQueue,
     MemoryWebhookState,

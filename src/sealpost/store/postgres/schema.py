@@ -312,6 +312,17 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 WHERE ' ' || grants || ' ' LIKE '% queue/manage %'""",
         ),
     ),
+    (
+        12,
+        (
+            # Retention (store/postgres/retention), as SQLite's version 14: the purger
+            # finds messages in a final state, and idempotency keys, from the oldest
+            # without reading the tables. Space comes back through autovacuum.
+            """CREATE INDEX messages_final ON messages (next_attempt_at)
+                WHERE state IN ('done', 'cancelled')""",
+            "CREATE INDEX idempotency_created ON idempotency (created_at)",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

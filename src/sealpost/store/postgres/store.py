@@ -10,6 +10,7 @@ from sealpost.store.postgres.queue import PostgresQueue
 from sealpost.store.postgres.queue_admin import PostgresQueueAdmin
 from sealpost.store.postgres.received_reports import PostgresReceivedReports
 from sealpost.store.postgres.records import PostgresRecords
+from sealpost.store.postgres.retention import PostgresRetention
 from sealpost.store.postgres.suppressions import PostgresSuppressions
 from sealpost.store.postgres.tls_memory import PostgresTlsMemory
 from sealpost.store.postgres.tls_reports import PostgresTlsReports
@@ -27,6 +28,7 @@ class PostgresStore(
     PostgresTlsReports,
     PostgresReceivedReports,
     PostgresSuppressions,
+    PostgresRetention,
     PostgresDomainSlots,
     PostgresNodes,
 ):

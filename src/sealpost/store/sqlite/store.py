@@ -10,6 +10,7 @@ from sealpost.store.sqlite.queue import SqliteQueue
 from sealpost.store.sqlite.queue_admin import SqliteQueueAdmin
 from sealpost.store.sqlite.received_reports import SqliteReceivedReports
 from sealpost.store.sqlite.records import SqliteRecords
+from sealpost.store.sqlite.retention import SqliteRetention
 from sealpost.store.sqlite.suppressions import SqliteSuppressions
 from sealpost.store.sqlite.tls_memory import SqliteTlsMemory
 from sealpost.store.sqlite.tls_reports import SqliteTlsReports
@@ -27,6 +28,7 @@ class SqliteStore(
     SqliteTlsReports,
     SqliteReceivedReports,
     SqliteSuppressions,
+    SqliteRetention,
     LocalDomainSlots,
     LocalNodes,
 ):

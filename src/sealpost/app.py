@@ -51,6 +51,7 @@ from sealpost.observability.metrics import Metrics
 from sealpost.observability.multiprocess import scrape_registry
 from sealpost.observability.queue_gauges import QueueGauges
 from sealpost.outbound import build_dispatcher, build_resolver, check_dnssec
+from sealpost.retention.purger import Purger, RetentionSettings
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
 from sealpost.store.file_modes import loose_modes, queue_files
@@ -150,6 +151,7 @@ class Sealpost:
         self._report_poster: ReportPoster | None = None
         self.intake: ReportIntake | None = None
         self._intake_task: asyncio.Task[None] | None = None
+        self.purger: Purger | None = None  # [retention], on the primary
         self.timeouts = Timeouts(
             idle=srv.idle_timeout,
             data=srv.data_timeout,
@@ -201,6 +203,7 @@ class Sealpost:
                 self.store, limit=reports.max_report_bytes, interval=reports.scan_interval
             )
             self.submission.on_held(self.intake.wake)
+            self.purger = Purger(self.store, RetentionSettings(**cfg_retention(self.config)))
         if self.config.delivery.enabled:
             if self.primary:
                 await self._start_dispatcher()
@@ -341,6 +344,8 @@ class Sealpost:
         tasks = [watcher, loop.create_task(self.follower.run(self._stop))]
         if self.presence is not None:
             tasks.append(loop.create_task(self.presence.run(self._stop)))
+        if self.purger is not None:
+            tasks.append(loop.create_task(self.purger.run(self._stop)))
         if self.intake is not None:  # not cancelled: it writes its cursor as it stops
             self._intake_task = loop.create_task(self.intake.run(self._stop))
         if self.dispatcher is not None:
@@ -426,6 +431,11 @@ class Sealpost:
                     with contextlib.suppress(ValueError, OSError):
                         asyncio.get_running_loop().remove_reader(fd)
         await self.store.close()
+
+
+def cfg_retention(config: Config) -> dict[str, float | int]:
+    """``[retention]`` as the purger's settings (the same names)."""
+    return config.retention.model_dump()
 
 
 async def prepare(config: Config) -> None:

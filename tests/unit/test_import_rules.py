@@ -112,6 +112,7 @@ ALLOWED: dict[str, set[str]] = {
     "outbound": {"config", "delivery", "dns", "policy", "store"},
     "node_presence": {"model", "store"},
     "change_follower": {"store"},
+    "retention": {"model", "store"},
     "app": {
         "model",
         "api",
@@ -125,6 +126,7 @@ ALLOWED: dict[str, set[str]] = {
         "node_presence",
         "observability",
         "outbound",
+        "retention",
         "smtp",
         "store",
         "submission",
@@ -144,6 +146,7 @@ ALLOWED: dict[str, set[str]] = {
         "initdir",
         "node_presence",
         "observability",
+        "retention",
         "runner",
         "smtp",
         "store",

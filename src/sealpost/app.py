@@ -32,6 +32,7 @@ from sealpost.api.context import ApiContext
 from sealpost.api.server import ApiServer
 from sealpost.change_follower import ChangeFollower
 from sealpost.config.model import Config, ListenerConfig
+from sealpost.config_reload import ConfigReloader, LiveParts
 from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
 from sealpost.dkim.keys import load_key
@@ -50,7 +51,7 @@ from sealpost.observability.endpoints import Readiness, metrics_app
 from sealpost.observability.metrics import Metrics
 from sealpost.observability.multiprocess import scrape_registry
 from sealpost.observability.queue_gauges import QueueGauges
-from sealpost.outbound import build_dispatcher, build_resolver, check_dnssec
+from sealpost.outbound import Outbound, build_outbound, build_resolver, check_dnssec
 from sealpost.retention.purger import Purger, RetentionSettings
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
@@ -145,6 +146,8 @@ class Sealpost:
         self.webhooks: WebhookWorker | None = None
         self.dispatcher: Dispatcher | None = None
         self.pool: SessionPool | None = None
+        self.outbound: Outbound | None = None  # the dispatcher's parts a reload updates
+        self.reloader = ConfigReloader(self.config, self._live_parts)
         self._dispatching: asyncio.Task[None] | None = None
         self.presence: NodePresence | None = None
         self.reporter: TlsReporter | None = None  # [tlsrpt] enabled, on the primary
@@ -251,9 +254,10 @@ class Sealpost:
         async def send_dsn(recipient: str, data: bytes) -> None:
             await self.submission.submit_dsn(recipient, data)
 
-        self.dispatcher, self.pool = build_dispatcher(
+        self.outbound = build_outbound(
             self.config, self.store, send_dsn, self.resolver, self.metrics.count_sts_fetch
         )
+        self.dispatcher, self.pool = self.outbound.dispatcher, self.outbound.pool
         self.dispatcher.on_recorded(self.metrics.count_attempts)
         # This node's only dispatcher: no other process holds a lease under its node id
         # (``[cluster] node_id``), so the leases it holds are its previous run's, if any.
@@ -328,12 +332,22 @@ class Sealpost:
         if self.certs.reload():
             log.info("certificates reloaded")
 
+    def _live_parts(self) -> LiveParts:
+        return LiveParts(
+            self.limiter, self.guard, self.contexts, self.submission, self.outbound, self.purger
+        )
+
+    def reload(self) -> None:
+        """SIGHUP: the certificates, then the config file (``config_reload``)."""
+        self.reload_certificates()
+        self.reloader.reload()  # self.config stays what the server started with
+
     async def run(self) -> None:
-        """Serve until SIGTERM/SIGINT; SIGHUP reloads certificates."""
+        """Serve until SIGTERM/SIGINT; SIGHUP reloads certificates and the config file."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload_certificates)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         await self.run_until_stopped()
 
     async def run_until_stopped(self) -> None:

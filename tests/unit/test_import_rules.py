@@ -113,11 +113,13 @@ ALLOWED: dict[str, set[str]] = {
     "node_presence": {"model", "store"},
     "change_follower": {"store"},
     "retention": {"model", "store"},
+    "config_reload": {"config", "inbound", "observability", "outbound", "retention", "submission"},
     "app": {
         "model",
         "api",
         "change_follower",
         "config",
+        "config_reload",
         "delivery",
         "dkim",
         "domains",

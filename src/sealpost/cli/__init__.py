@@ -73,7 +73,7 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads certificates)."""
+    """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads the config file and certificates)."""
     from sealpost.dkim.keys import DkimKeyError
     from sealpost.dns.validation_check import DnssecNotValidating
     from sealpost.node_presence import NodeIdInUse

@@ -106,6 +106,10 @@ class Submission:
         self.refused = 0  # refused as a value (a sender the key may not use)
         self.suppressed = 0  # recipients dropped because they are on the suppression list
 
+    def update_local_hold(self, local_hold: LocalHold) -> None:
+        """Local domains and routes from a reloaded config (SIGHUP), from the next message."""
+        self._hold = local_hold
+
     @property
     def counts(self) -> DoorCounts:
         """What the door took in since it was made (for the periodic summary)."""

@@ -136,6 +136,7 @@ class Sealpost:
             hostname=cfg.server.hostname,
             local_hold=hold,
             suppressions=self.store,  # authenticated SMTP submissions skip suppressed rcpts
+            keys=self.store,  # X-MSYS-API skip_suppression: only with the key's grant
         )
         self.submission.on_accepted(self.metrics.count_accepted)
         self.resolver = build_resolver(cfg)

@@ -45,15 +45,15 @@ class RetentionSection(Section):
         "expired is left.",
     )
     batch: Annotated[int, Field(ge=10, le=100_000)] = Field(
-        500,
-        description="Rows of each kind deleted per transaction. Larger is faster overall "
-        "but holds the store's write lock longer each time (SQLite: mail being accepted "
-        "waits for it).",
+        100,
+        description="Rows of each kind deleted per transaction. Larger purges faster but "
+        "holds the store's writer longer each time: with SQLite, mail being accepted waits "
+        "for the batch in progress (the purger then pauses as long as the batch took).",
     )
     vacuum_pages: Annotated[int, Field(ge=0)] = Field(
         2000,
         description="SQLite: free pages given back to the file system after each batch "
-        "(PRAGMA incremental_vacuum; 2000 pages are 8 MB with the default page size), so "
-        "the file shrinks. 0: never (the space is reused inside the file). No effect on "
-        "PostgreSQL, where autovacuum reclaims space.",
+        "(PRAGMA incremental_vacuum, 256 pages per transaction; 2000 pages are 8 MB with "
+        "the default page size), so the file shrinks. 0: never (the space is reused inside "
+        "the file). No effect on PostgreSQL, where autovacuum reclaims space.",
     )

@@ -1,8 +1,10 @@
 """The background purger: every ``interval`` seconds, a round of purge batches until one
 removes nothing (``store.contracts.retention``), each followed by giving free pages back
 (SQLite incremental vacuum). Each batch is its own short transaction; between batches the
-purger yields, so the writer commits the door's waiting mail (RFC 5321 section 6.1: its
-fsync before the 250) between two batches, never behind the whole round.
+purger pauses as long as the batch took, so the writer commits the door's waiting mail
+(RFC 5321 section 6.1: its fsync before the 250) between two batches, never behind the whole
+round, and the purge never has the writer more than half the time. Free pages go back in
+steps of ``VACUUM_STEP`` pages, each its own transaction, paced the same way.
 
 ``longest_batch`` is the longest purge call seen, measured from the call to its commit
 (the time it waited for the writer included): an upper bound on how long one batch could
@@ -14,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sealpost.model.retention import DAY, Cutoffs, Purged
 from sealpost.store.contracts import RetentionStore
@@ -24,6 +27,9 @@ from sealpost.store.errors import StoreError
 log = logging.getLogger("sealpost.retention")
 HOUR = 3600.0
 MAX_BATCHES_PER_ROUND = 100_000  # a bound on one round's loop, far beyond any real backlog
+VACUUM_STEP = 256  # free pages returned per transaction (1 MB with 4 KB pages)
+MIN_PAUSE, MAX_PAUSE = 0.005, 1.0  # seconds between two purge writes
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +41,7 @@ class RetentionSettings:
     idempotency_hours: float = 24.0
     received_report_days: float = 90.0
     interval: float = 300.0
-    batch: int = 500
+    batch: int = 100
     vacuum_pages: int = 2000
 
     def cutoffs(self, now: float) -> Cutoffs:
@@ -72,6 +78,7 @@ class Purger:
         self._clock = clock
         self.longest_batch = 0.0
         self.purged = Purged()
+        self._round_longest = 0.0
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -82,23 +89,42 @@ class Purger:
         """Purge batches until one removes nothing; then report what went."""
         settings = self.settings
         cutoffs = settings.cutoffs(self._clock())
-        total, batches, pages, longest = Purged(), 0, 0, 0.0
+        total, batches, pages = Purged(), 0, 0
+        self._round_longest = 0.0
         if not cutoffs.any:
             return RoundReport(total, 0, 0, 0.0)
         for _ in range(MAX_BATCHES_PER_ROUND):
-            started = time.monotonic()
-            step = await self._store.purge_expired(cutoffs, batch=settings.batch)
-            longest = max(longest, time.monotonic() - started)
+            step = await self._timed(self._store.purge_expired(cutoffs, batch=settings.batch))
             batches += 1
             total = total + step
             if settings.vacuum_pages and step.total:
-                pages += await self._store.reclaim_space(settings.vacuum_pages)
+                pages += await self._reclaim(settings.vacuum_pages)
             if step.total == 0:
                 break
-            await asyncio.sleep(0)  # let waiting writes into the writer's next batch
-        self.longest_batch = max(self.longest_batch, longest)
+        self.longest_batch = max(self.longest_batch, self._round_longest)
         self.purged = self.purged + total
-        return RoundReport(total, batches, pages, longest)
+        return RoundReport(total, batches, pages, self._round_longest)
+
+    async def _reclaim(self, pages: int) -> int:
+        """Give back up to ``pages`` free pages, ``VACUUM_STEP`` per transaction."""
+        returned = 0
+        while returned < pages:
+            step = await self._timed(self._store.reclaim_space(min(VACUUM_STEP, pages - returned)))
+            returned += step
+            if step < VACUUM_STEP:
+                break
+        return returned
+
+    async def _timed(self, call: Awaitable[T]) -> T:
+        """Await one write, then pause as long as it took: the purge has the store's writer
+        at most half the time, and the door's writes get transactions of their own between
+        two batches instead of waiting behind the next one."""
+        started = time.monotonic()
+        result = await call
+        took = time.monotonic() - started
+        self._round_longest = max(self._round_longest, took)
+        await asyncio.sleep(min(max(took, MIN_PAUSE), MAX_PAUSE))
+        return result
 
     async def run(self, stop: asyncio.Event) -> None:
         """Rounds every ``settings.interval`` seconds until ``stop``; a store error is logged

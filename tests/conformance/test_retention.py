@@ -178,3 +178,26 @@ def test_sqlite_space_comes_back_after_a_purge(tmp_path):
             await store.close()
 
     asyncio.run(main())
+
+
+def test_local_held_mail_goes_after_held_days_but_never_what_an_operator_held(run):
+    from sealpost.model.queue_admin import AdminAction, Selection
+
+    async def scenario(store):
+        local_old, local_new, operator = (new_message_id(T0 + i) for i in range(3))
+        await store.enqueue(local_old, message("a@local.test"), T0, state="held")
+        await store.enqueue(local_new, message("b@local.test"), T0 + 20 * DAY, state="held")
+        await store.enqueue(operator, message("c@remote.test"), T0 + 100 * DAY)
+        held = await store.apply_selection(
+            AdminAction.HOLD, Selection.of(domain="remote.test"), T0, by="test"
+        )
+        assert held == 1
+        # the operator's hold is dated by its arrival too: make it look old enough
+        cut = Cutoffs(held=T0 + 200 * DAY)
+        gone = await store.purge_expired(cut, batch=10)
+        assert gone.messages == 2
+        assert await store.get(local_old) is None and await store.get(local_new) is None
+        assert (await store.get(operator)).state == "held", "an operator's hold stays"
+        assert await store.purge_expired(Cutoffs(held=T0 + 10 * DAY), batch=10) == Purged()
+
+    run(scenario)

@@ -17,9 +17,13 @@ NOW = 1_700_000_000.0
 def test_ages_become_cutoffs_and_zero_keeps_for_ever():
     cut = RetentionSettings(message_days=3, event_days=0, idempotency_hours=24).cutoffs(NOW)
     assert cut == Cutoffs(
-        messages=NOW - 3 * DAY, events=None, idempotency=NOW - DAY, received_reports=NOW - 90 * DAY
+        messages=NOW - 3 * DAY,
+        events=None,
+        idempotency=NOW - DAY,
+        received_reports=NOW - 90 * DAY,
+        held=NOW - 30 * DAY,
     )
-    none = RetentionSettings(0, 0, 0, 0).cutoffs(NOW)
+    none = RetentionSettings(0, 0, 0, 0, 0).cutoffs(NOW)
     assert not none.any
 
 

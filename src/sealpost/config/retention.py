@@ -39,6 +39,12 @@ class RetentionSection(Section):
         description="Days the TLS-RPT reports other senders sent us are kept. 0: for ever. "
         "(The session tallies and reports we send are kept [tlsrpt] keep_days.)",
     )
+    held_days: Days = Field(
+        30.0,
+        description="Days local mail held here is kept (mail to [server] local_domains "
+        "without a route: what the TLS-RPT intake reads), counted from its arrival. Mail an "
+        "operator held with sealpost queue hold is never purged. 0: kept for ever.",
+    )
     interval: Seconds = Field(
         300.0,
         description="Seconds between purge rounds; a round runs its batches until nothing "

@@ -3,7 +3,8 @@
 Retention (``[retention]``, ``store.contracts.retention``) deletes, in small batches, what
 is older than its cutoff: messages in a final state (delivered, bounced, cancelled) with
 their recipients and delay notices, events, idempotency keys (SparkPost keeps them 24
-hours) and received TLS-RPT reports. A cutoff of ``None`` keeps that kind for ever. An
+hours), received TLS-RPT reports and local mail held here (not what an operator held with
+``queue hold``). A cutoff of ``None`` keeps that kind for ever. An
 erasure (``sealpost purge --recipient``, GDPR article 17) removes what names one person.
 """
 
@@ -22,6 +23,7 @@ class Cutoffs:
     events: float | None = None  # event timestamp before this
     idempotency: float | None = None  # key created before this
     received_reports: float | None = None  # received TLS-RPT report stored before this
+    held: float | None = None  # local mail held (not by an operator) since before this
 
     @property
     def any(self) -> bool:

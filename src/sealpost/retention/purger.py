@@ -40,6 +40,7 @@ class RetentionSettings:
     event_days: float = 10.0
     idempotency_hours: float = 24.0
     received_report_days: float = 90.0
+    held_days: float = 30.0
     interval: float = 300.0
     batch: int = 100
     vacuum_pages: int = 2000
@@ -53,6 +54,7 @@ class RetentionSettings:
             events=before(self.event_days, DAY),
             idempotency=before(self.idempotency_hours, HOUR),
             received_reports=before(self.received_report_days, DAY),
+            held=before(self.held_days, DAY),
         )
 
 

@@ -28,6 +28,16 @@ class MemoryRetention(MemoryQueue, MemoryReceivedReports, MemorySuppressions):
                 ][:batch]
                 self._drop_messages(ids)
                 messages += len(ids)
+        if cutoffs.held is not None:
+            ids = [
+                m
+                for m, e in self._messages.items()
+                if e.stored.state == "held"
+                and e.admin_mark is None
+                and e.stored.created_at < cutoffs.held
+            ][:batch]
+            self._drop_messages(ids)
+            messages += len(ids)
         events = 0
         if cutoffs.events is not None:
             for i, event in enumerate(self._events):

@@ -41,6 +41,10 @@ class PostgresRetention(Database):
             if cutoffs.messages is not None:
                 rows = await conn.fetch(rsql.EXPIRED_MESSAGES, cutoffs.messages, batch)
                 ids = [row[0] for row in rows]
+            if cutoffs.held is not None:
+                rows = await conn.fetch(rsql.EXPIRED_HELD, cutoffs.held, batch)
+                ids += [row[0] for row in rows]
+            if ids:
                 await _delete_messages(conn, ids)
             return Purged(
                 messages=len(ids),

@@ -9,6 +9,8 @@ from __future__ import annotations
 # the next batch, never waited for.
 EXPIRED_MESSAGES = """SELECT id FROM messages WHERE state IN ('done', 'cancelled')
     AND next_attempt_at < $1 ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED"""
+EXPIRED_HELD = """SELECT id FROM messages WHERE state = 'held' AND admin_mark IS NULL
+    AND created_at < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"""
 DELETE_RECIPIENTS = "DELETE FROM recipients WHERE message_id = ANY($1::text[])"
 DELETE_MESSAGES = "DELETE FROM messages WHERE id = ANY($1::text[])"
 DELETE_DELAY_NOTICES = "DELETE FROM documents WHERE kind = 'delay_notice' AND id = ANY($1::text[])"

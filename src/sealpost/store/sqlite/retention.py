@@ -33,6 +33,10 @@ def purge_expired(conn: sqlite3.Connection, cutoffs: Cutoffs, batch: int) -> Pur
             ]
             _delete_messages(conn, ids)
             messages += len(ids)
+    if cutoffs.held is not None:
+        ids = [(row[0],) for row in conn.execute(rsql.EXPIRED_HELD, (cutoffs.held, batch))]
+        _delete_messages(conn, ids)
+        messages += len(ids)
     return Purged(
         messages=messages,
         events=_expire(conn, rsql.EXPIRED_EVENTS, cutoffs.events, batch),

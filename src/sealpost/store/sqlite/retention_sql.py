@@ -9,6 +9,9 @@ from __future__ import annotations
 # next_attempt_at is the time of the last attempt (or, cancelled, the one it would have had).
 EXPIRED_MESSAGES = """SELECT id FROM messages INDEXED BY messages_due
     WHERE state = ? AND next_attempt_at < ? LIMIT ?"""
+# Local mail held here (admin_mark NULL: never what an operator held), by arrival.
+EXPIRED_HELD = """SELECT id FROM messages INDEXED BY messages_state
+    WHERE state = 'held' AND admin_mark IS NULL AND created_at < ? LIMIT ?"""
 DELETE_RECIPIENTS = "DELETE FROM recipients WHERE message_id = ?"
 DELETE_MESSAGE = "DELETE FROM messages WHERE id = ?"
 DELETE_DELAY_NOTICE = "DELETE FROM documents WHERE kind = 'delay_notice' AND id = ?"

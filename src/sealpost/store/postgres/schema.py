@@ -318,9 +318,9 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             # Retention (store/postgres/retention), as SQLite's version 14: the purger
             # finds messages in a final state, and idempotency keys, from the oldest
             # without reading the tables. Space comes back through autovacuum.
-            """CREATE INDEX messages_final ON messages (next_attempt_at)
+            """CREATE INDEX IF NOT EXISTS messages_final ON messages (next_attempt_at)
                 WHERE state IN ('done', 'cancelled')""",
-            "CREATE INDEX idempotency_created ON idempotency (created_at)",
+            "CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at)",
         ),
     ),
 )

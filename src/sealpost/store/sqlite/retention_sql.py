@@ -18,7 +18,7 @@ DELETE_DELAY_NOTICE = "DELETE FROM documents WHERE kind = 'delay_notice' AND id 
 EXPIRED_EVENTS = """DELETE FROM events WHERE event_id IN
     (SELECT event_id FROM events INDEXED BY events_time WHERE timestamp < ? LIMIT ?)"""
 EXPIRED_IDEMPOTENCY = """DELETE FROM idempotency WHERE key IN
-    (SELECT key FROM idempotency INDEXED BY idempotency_created WHERE created_at < ? LIMIT ?)"""
+    (SELECT key FROM idempotency WHERE created_at < ? LIMIT ?)"""
 EXPIRED_RECEIVED_REPORTS = """DELETE FROM tlsrpt_received WHERE id IN
     (SELECT id FROM tlsrpt_received WHERE received_at < ? LIMIT ?)"""
 

@@ -389,7 +389,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             # auto_vacuum=INCREMENTAL (sql.WRITER_PRAGMAS, set before the first table), so
             # purged pages go back to the file system; an older file switches only with a
             # VACUUM, which cannot run in a migration's transaction: `sealpost store vacuum`.
-            "CREATE INDEX idempotency_created ON idempotency (created_at)",
+            "CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at)",
         ),
     ),
 )

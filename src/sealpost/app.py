@@ -13,8 +13,13 @@ and follow its changes to the DKIM signing keys. Every worker watches its certif
 and follows the settings any node or process changes in the store (``change_follower``: the
 DKIM signer, and on the primary the webhook worker). The primary also sends the TLS reports
 (``[tlsrpt]``, RFC 8460) after each midnight UTC.
-``prepare(config)`` is what the supervisor runs once before it forks: migrations, and the
-config's DKIM keys checked.
+The sending domains' DKIM keys are in the store, sealed under the key-encryption key of
+``[dkim] key_encryption_key_file`` (``domains.stored_keys``): ``start()`` makes or reads it
+once the store is open (refusing to start when the store holds keys and the file is
+missing), and the primary imports the key files of earlier versions before the first
+refresh of the signer.
+``prepare(config)`` is what the supervisor runs once before it forks: migrations, the
+key-encryption key made when it should be, and the config's DKIM keys checked.
 """
 
 from __future__ import annotations
@@ -33,11 +38,14 @@ from sealpost.api.server import ApiServer
 from sealpost.change_follower import ChangeFollower
 from sealpost.config.model import Config, ListenerConfig
 from sealpost.config_reload import ConfigReloader, LiveParts
+from sealpost.console.app import with_console
 from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
 from sealpost.dkim.keys import load_key
+from sealpost.dkim.sealing import KeySecret
 from sealpost.domains.registry import SendingDomains
 from sealpost.domains.signers import AnnouncedKeys, SigningKeys
+from sealpost.domains.stored_keys import ensure_secret, import_key_files
 from sealpost.inbound.auth import Authenticator
 from sealpost.inbound.context import ListenerContext, Timeouts
 from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
@@ -142,6 +150,7 @@ class Sealpost:
         self.resolver = build_resolver(cfg)
         # DESIGN.md section 9: every connection an API caller can aim goes through this.
         self.egress = EgressGuard(self.resolver, cfg.api.allowed_private_targets)
+        self.secret: KeySecret | None = None  # read in start(), once the store is open
         self.api: ApiServer | None = None
         self.metrics_server: ApiServer | None = None
         self.webhooks: WebhookWorker | None = None
@@ -185,6 +194,14 @@ class Sealpost:
             await check_dnssec(self.config, self.resolver)
         await self.store.open()
         await self.follower.prime()  # before the first read, so no later change is missed
+        try:
+            self.secret = await ensure_secret(self.config.dkim_secret_file, self.store)
+            if self.primary:  # key files of earlier versions: into the store (idempotent)
+                await import_key_files(self.store, self.secret, time.time)
+        except BaseException:
+            await self.store.close()
+            raise
+        self.signing_keys.open_with(self.secret)
         await self.signing_keys.refresh()
         if self.primary:  # the node's one registration: a node id in use refuses the start
             presence = NodePresence(self.store, self.config.cluster.node)
@@ -283,11 +300,12 @@ class Sealpost:
             log.warning("%s", loose.advice())
 
     async def _start_api(self) -> None:
+        assert self.secret is not None
         ctx = ApiContext(
             self.config,
             self.store,
             self.submission,
-            SendingDomains(self.store, self.config.server.data_dir, self.resolver),
+            SendingDomains(self.store, self.config.server.data_dir, self.resolver, self.secret),
             resolver=self.resolver,
             egress=self.egress,
             signing_keys=AnnouncedKeys(
@@ -296,11 +314,16 @@ class Sealpost:
             webhooks=self.webhooks,
         )
         sock = self._socket("api", self.config.api.address)
-        self.api = ApiServer(asgi(ctx), sock, lambda: self.certs.context)
+        served = asgi(ctx)
+        if self.config.console.enabled:
+            served = with_console(served, ctx)
+        self.api = ApiServer(served, sock, lambda: self.certs.context)
         await self.api.start()
         bhost, bport = self.api.address
         self.bound.append(Bound("api", bhost, bport, "https"))
         log.info("listening: api on https://%s:%d/api/v1", bhost, bport)
+        if self.config.console.enabled:
+            log.info("listening: console on https://%s:%d/console/", _url_host(bhost), bport)
 
     async def _start_metrics(self) -> None:
         """/metrics, /healthz and /readyz on their own plain-HTTP listener (primary only).
@@ -455,7 +478,8 @@ def cfg_retention(config: Config) -> dict[str, float | int]:
 
 async def prepare(config: Config) -> None:
     """Before the workers fork: migrate the store (so they never race to), load the
-    config's DKIM keys (a bad key file is reported once, before anything starts), check
+    config's DKIM keys (a bad key file is reported once, before anything starts), make or
+    read the sending domains' key-encryption key (``domains.stored_keys``), check
     that a ``dnssec = true`` resolver validates (``outbound.check_dnssec``) and that no
     running node holds this node's id (``node_presence``)."""
     for key in config.dkim.keys:
@@ -463,9 +487,18 @@ async def prepare(config: Config) -> None:
     await check_dnssec(config, build_resolver(config))
     store = open_store(config.store.url, base_dir=config.base_dir, node_id=config.cluster.node)
     await store.open()
-    try:  # a node id in use: one clean error before the fork (the primary claims it for good)
+    try:
+        await ensure_secret(config.dkim_secret_file, store)
+        # a node id in use: one clean error before the fork (the primary claims it for good)
         presence = NodePresence(store, config.cluster.node)
         await presence.claim()
         await presence.release()
     finally:
         await store.close()
+
+
+def _url_host(host: str) -> str:
+    """``host`` as a URL writes it: IPv6 in brackets; a wildcard address as localhost."""
+    if host in ("0.0.0.0", "::"):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host

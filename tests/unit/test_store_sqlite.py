@@ -212,7 +212,8 @@ def _schema_at(conn: sqlite3.Connection, newest: int) -> None:
         conn.execute(sqlite_sql.INSERT_VERSION, (version,))
 
 
-LATER_GRANTS = frozenset({Grant.TLS_REPORTS_MODIFY, Grant.TLS_REPORTS_VIEW})
+# Grants added after version 5 that no existing key is given (console/access: none at all).
+LATER_GRANTS = frozenset({Grant.TLS_REPORTS_MODIFY, Grant.TLS_REPORTS_VIEW, Grant.CONSOLE_ACCESS})
 
 
 def _database_before_grants(path, key: str) -> None:

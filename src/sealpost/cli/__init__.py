@@ -24,6 +24,7 @@ from sealpost.cli.retention import purge, vacuum
 from sealpost.cli.store import store_app
 from sealpost.cli.tlscheck import TlsCheckCommand, tls_check
 from sealpost.cli.tlsrpt import tlsrpt_app
+from sealpost.cli.users import users_app
 from sealpost.initdir import DEFAULT_CONFIG, init_directory
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 app.add_typer(queue_app, name="queue")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 app.add_typer(dkim_app, name="dkim")
 app.add_typer(store_app, name="store")
 app.add_typer(tlsrpt_app, name="tlsrpt")
@@ -75,6 +77,7 @@ def serve(
 ) -> None:
     """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads the config file and certificates)."""
     from sealpost.dkim.keys import DkimKeyError
+    from sealpost.dkim.sealing import SealingError
     from sealpost.dns.validation_check import DnssecNotValidating
     from sealpost.node_presence import NodeIdInUse
     from sealpost.observability.logs import configure_logging
@@ -93,6 +96,8 @@ def serve(
     except DkimKeyError as exc:
         raise fail(f"{exc}. Fix or remove that [[dkim.keys]] entry in {config}.") from None
     except DnssecNotValidating as exc:
+        raise fail(f"{exc} (in {config})") from None
+    except SealingError as exc:
         raise fail(f"{exc} (in {config})") from None
     except NodeIdInUse as exc:
         raise fail(f"{exc} (in {config})") from None

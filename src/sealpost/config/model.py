@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from sealpost.config.api import ApiSection
+from sealpost.config.console import ConsoleSection
 from sealpost.config.metrics import MetricsSection
 from sealpost.config.outbound import DeliverySection, DkimSection, DnsSection, MtaStsSection
 from sealpost.config.retention import RetentionSection
@@ -64,9 +65,10 @@ class ServerSection(Section):
     data_dir: ResolvedPath = Field(
         Path("var"),
         validate_default=True,
-        description="Directory for the DKIM key files that sealpost dkim generate and the "
-        "sending-domains API write (in its dkim/ subdirectory), relative to the config file; "
-        "the queue database is where [store] url says.",
+        description="Directory for the DKIM key files that sealpost dkim generate writes (in "
+        "its dkim/ subdirectory) and the default [dkim] key_encryption_key_file, relative to "
+        "the config file; the queue database is where [store] url says (the sending domains' "
+        "DKIM keys are in the store, sealed).",
     )
     local_domains: list[Domain] = Field(
         default_factory=list,
@@ -355,6 +357,7 @@ class Config(Section):
     tls_reports: TlsReportsSection = Field(default_factory=dict, validate_default=True)
     metrics: MetricsSection = Field(default_factory=dict, validate_default=True)
     retention: RetentionSection = Field(default_factory=dict, validate_default=True)
+    console: ConsoleSection = Field(default_factory=dict, validate_default=True)
 
     _source: Path | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -374,6 +377,12 @@ class Config(Section):
     def source(self) -> Path | None:
         """The file this configuration was loaded from, if any."""
         return self._source
+
+    @property
+    def dkim_secret_file(self) -> Path:
+        """The file of the key that seals sending domains' DKIM keys (``[dkim]
+        key_encryption_key_file``, default ``<data_dir>/dkim-secret.key``)."""
+        return self.dkim.key_encryption_key_file or self.server.data_dir / "dkim-secret.key"
 
     @property
     def needs_tls(self) -> bool:

@@ -6,8 +6,9 @@ states, recipients' statuses and attempts, due times, event ids (in order), API 
 salt and digest (never re-hashed), the webhooks' delivery state, documents (sending domains,
 webhooks, templates), the MTA-STS policy cache (RFC 8461 section 5.1), idempotency records,
 the TLS memory, the TLS-RPT tallies and reports sent, the TLS-RPT reports received,
-the suppression list, the operator's marks on messages (held, bounced) and the domain
-suspensions.
+the suppression list, the sending domains' DKIM keys (sealed: the target's nodes need the
+same ``[dkim]`` key-encryption key), the operator's marks on messages (held, bounced) and
+the domain suspensions.
 
 Not copied: leases (``lease_token``, ``lease_until``, PostgreSQL's ``lease_node``, the
 webhook leases and domain slots) and the registry of running nodes; a copy is made while
@@ -123,6 +124,12 @@ TABLES: tuple[Table, ...] = (
         "idempotency records",
         ("key", "fingerprint", "response", "created_at"),
         "key",
+    ),
+    Table(
+        "dkim_keys",
+        "sending domains' DKIM keys (sealed)",
+        ("domain", "selector", "sealed", "created_at"),
+        "domain, selector",
     ),
     Table("broken_tls", "TLS-broken hosts", ("host", "port", "until"), "host, port"),
     Table(

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sealpost.store.contracts.config_changes import ConfigChanges
 from sealpost.store.contracts.delay_notices import DelayNotices
+from sealpost.store.contracts.dkim_keys import DkimKeyStore
 from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.domain_slots import DomainSlots
 from sealpost.store.contracts.events import EventStore
@@ -41,6 +42,7 @@ __all__ = [
     "ConfigChanges",
     "DelayNotices",
     "DeliveryQueue",
+    "DkimKeyStore",
     "DocumentStore",
     "DomainSlots",
     "EventStore",
@@ -93,6 +95,7 @@ class Store(
     TlsReportStore,
     ReceivedTlsReports,
     DocumentStore,
+    DkimKeyStore,
     ConfigChanges,
     DelayNotices,
     WebhookStateStore,

@@ -17,6 +17,7 @@ def _matches(event: EventRecord, q: EventQuery) -> bool:
         ([r.lower() for r in q.recipients], event.rcpt_to),
         (q.transmission_ids, f.get("transmission_id")),
         (q.campaign_ids, f.get("campaign_id")),
+        ([s.lower() for s in q.senders], str(f.get("msg_from", "")).lower()),
     )
     if any(wanted and value not in wanted for wanted, value in checks):
         return False
@@ -57,8 +58,12 @@ class MemoryEvents:
         return found[: max(limit, 0)]
 
     async def search_events(self, query: EventQuery) -> list[EventRecord]:
-        start = query.after or 0
-        found = [e for e in self._events[start:] if e is not None and _matches(e, query)]
+        if query.newest_first:
+            end = len(self._events) if query.after is None else max(query.after - 1, 0)
+            candidates = reversed(self._events[:end])
+        else:
+            candidates = iter(self._events[query.after or 0 :])
+        found = [e for e in candidates if e is not None and _matches(e, query)]
         return found[: max(query.limit, 0)]
 
     async def count_events(self, query: EventQuery) -> int:

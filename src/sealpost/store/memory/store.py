@@ -11,6 +11,7 @@ from typing import Self
 
 from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
+from sealpost.store.memory.dkim_keys import MemoryDkimKeys
 from sealpost.store.memory.gauges import MemoryGauges
 from sealpost.store.memory.queue import MemoryQueue
 from sealpost.store.memory.queue_admin import MemoryQueueAdmin
@@ -30,6 +31,7 @@ class MemoryStore(
     MemoryTlsMemory,
     MemoryReceivedReports,
     MemorySuppressions,
+    MemoryDkimKeys,
     LocalDomainSlots,
     LocalNodes,
 ):
@@ -37,9 +39,9 @@ class MemoryStore(
     (``memory.queue``, ``memory.events``, ``memory.records``) and the webhooks' delivery
     state (``memory.webhook_state``), the TLS memory (``memory.tls_memory``), the received
     TLS-RPT reports (``memory.received_reports``), the suppression list
-    (``memory.suppressions``), the per-domain slots (``local_slots``), the running nodes
-    (``local_nodes``) and the metrics' queue depth (``memory.gauges``); open and close do
-    nothing."""
+    (``memory.suppressions``), the sending domains' sealed DKIM keys (``memory.dkim_keys``),
+    the per-domain slots (``local_slots``), the running nodes (``local_nodes``) and the
+    metrics' queue depth (``memory.gauges``); open and close do nothing."""
 
     def __init__(self) -> None:
         MemoryQueueAdmin.__init__(self)
@@ -47,6 +49,7 @@ class MemoryStore(
         MemoryTlsMemory.__init__(self)
         MemoryReceivedReports.__init__(self)
         MemorySuppressions.__init__(self)
+        MemoryDkimKeys.__init__(self)
 
     async def open(self) -> None:
         return None

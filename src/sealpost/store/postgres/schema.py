@@ -323,6 +323,21 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at)",
         ),
     ),
+    (
+        13,
+        (
+            # The sending domains' DKIM private keys, as SQLite's version 15: sealed with
+            # AES-256-GCM under the cluster's [dkim] key-encryption key (dkim/sealing.py), so
+            # a key made through one node's API signs on every node.
+            """CREATE TABLE dkim_keys (
+                domain text COLLATE "C" NOT NULL,
+                selector text COLLATE "C" NOT NULL,
+                sealed bytea NOT NULL,
+                created_at float8 NOT NULL,
+                PRIMARY KEY (domain, selector)
+            )""",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sealpost.store.postgres.dkim_keys import PostgresDkimKeys
 from sealpost.store.postgres.domain_slots import PostgresDomainSlots
 from sealpost.store.postgres.events import PostgresEvents
 from sealpost.store.postgres.gauges import PostgresGauges
@@ -29,6 +30,7 @@ class PostgresStore(
     PostgresReceivedReports,
     PostgresSuppressions,
     PostgresRetention,
+    PostgresDkimKeys,
     PostgresDomainSlots,
     PostgresNodes,
 ):

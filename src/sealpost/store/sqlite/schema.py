@@ -392,6 +392,23 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at)",
         ),
     ),
+    (
+        15,
+        (
+            # The sending domains' DKIM private keys (store/sqlite/dkim_keys), sealed with
+            # AES-256-GCM under the [dkim] key-encryption key (dkim/sealing.py): the store, not
+            # a file on one node, is where every node reads them. Keys that earlier versions
+            # wrote to files are moved here at start (dkim/key_import.py), not by this
+            # migration: sealing needs the secret, which the schema never sees.
+            """CREATE TABLE dkim_keys (
+                domain TEXT NOT NULL,
+                selector TEXT NOT NULL,
+                sealed BLOB NOT NULL,
+                created_at REAL NOT NULL,
+                PRIMARY KEY (domain, selector)
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 

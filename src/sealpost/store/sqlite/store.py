@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
+from sealpost.store.sqlite.dkim_keys import SqliteDkimKeys
 from sealpost.store.sqlite.events import SqliteEvents
 from sealpost.store.sqlite.gauges import SqliteGauges
 from sealpost.store.sqlite.queue import SqliteQueue
@@ -29,6 +30,7 @@ class SqliteStore(
     SqliteReceivedReports,
     SqliteSuppressions,
     SqliteRetention,
+    SqliteDkimKeys,
     LocalDomainSlots,
     LocalNodes,
 ):

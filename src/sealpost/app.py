@@ -37,6 +37,7 @@ from sealpost.api.context import ApiContext
 from sealpost.api.server import ApiServer
 from sealpost.change_follower import ChangeFollower
 from sealpost.config.model import Config, ListenerConfig
+from sealpost.config_reload import ConfigReloader, LiveParts
 from sealpost.console.app import with_console
 from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
@@ -58,7 +59,8 @@ from sealpost.observability.endpoints import Readiness, metrics_app
 from sealpost.observability.metrics import Metrics
 from sealpost.observability.multiprocess import scrape_registry
 from sealpost.observability.queue_gauges import FreeSpaceGauges, QueueGauges
-from sealpost.outbound import build_dispatcher, build_resolver, check_dnssec
+from sealpost.outbound import Outbound, build_outbound, build_resolver, check_dnssec
+from sealpost.retention.purger import Purger, RetentionSettings
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
 from sealpost.store.errors import StoreError
@@ -149,6 +151,7 @@ class Sealpost:
             hostname=cfg.server.hostname,
             local_hold=hold,
             suppressions=self.store,  # authenticated SMTP submissions skip suppressed rcpts
+            keys=self.store,  # X-MSYS-API skip_suppression: only with the key's grant
         )
         self.submission.on_accepted(self.metrics.count_accepted)
         self.resolver = build_resolver(cfg)
@@ -160,12 +163,15 @@ class Sealpost:
         self.webhooks: WebhookWorker | None = None
         self.dispatcher: Dispatcher | None = None
         self.pool: SessionPool | None = None
+        self.outbound: Outbound | None = None  # the dispatcher's parts a reload updates
+        self.reloader = ConfigReloader(self.config, self._live_parts)
         self._dispatching: asyncio.Task[None] | None = None
         self.presence: NodePresence | None = None
         self.reporter: TlsReporter | None = None  # [tlsrpt] enabled, on the primary
         self._report_poster: ReportPoster | None = None
         self.intake: ReportIntake | None = None
         self._intake_task: asyncio.Task[None] | None = None
+        self.purger: Purger | None = None  # [retention], on the primary
         self.timeouts = Timeouts(
             idle=srv.idle_timeout,
             data=srv.data_timeout,
@@ -230,6 +236,7 @@ class Sealpost:
                 self.store, limit=reports.max_report_bytes, interval=reports.scan_interval
             )
             self.submission.on_held(self.intake.wake)
+            self.purger = Purger(self.store, RetentionSettings(**cfg_retention(self.config)))
         if self.config.delivery.enabled:
             if self.primary:
                 await self._start_dispatcher()
@@ -277,9 +284,10 @@ class Sealpost:
         async def send_dsn(recipient: str, data: bytes) -> None:
             await self.submission.submit_dsn(recipient, data)
 
-        self.dispatcher, self.pool = build_dispatcher(
+        self.outbound = build_outbound(
             self.config, self.store, send_dsn, self.resolver, self.metrics.count_sts_fetch
         )
+        self.dispatcher, self.pool = self.outbound.dispatcher, self.outbound.pool
         self.dispatcher.on_recorded(self.metrics.count_attempts)
         # This node's only dispatcher: no other process holds a lease under its node id
         # (``[cluster] node_id``), so the leases it holds are its previous run's, if any.
@@ -370,12 +378,22 @@ class Sealpost:
         if self.certs.reload():
             log.info("certificates reloaded")
 
+    def _live_parts(self) -> LiveParts:
+        return LiveParts(
+            self.limiter, self.guard, self.contexts, self.submission, self.outbound, self.purger
+        )
+
+    def reload(self) -> None:
+        """SIGHUP: the certificates, then the config file (``config_reload``)."""
+        self.reload_certificates()
+        self.reloader.reload()  # self.config stays what the server started with
+
     async def run(self) -> None:
-        """Serve until SIGTERM/SIGINT; SIGHUP reloads certificates."""
+        """Serve until SIGTERM/SIGINT; SIGHUP reloads certificates and the config file."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload_certificates)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         await self.run_until_stopped()
 
     async def run_until_stopped(self) -> None:
@@ -387,6 +405,8 @@ class Sealpost:
         tasks.append(loop.create_task(self.space.run(self._stop)))
         if self.presence is not None:
             tasks.append(loop.create_task(self.presence.run(self._stop)))
+        if self.purger is not None:
+            tasks.append(loop.create_task(self.purger.run(self._stop)))
         if self.intake is not None:  # not cancelled: it writes its cursor as it stops
             self._intake_task = loop.create_task(self.intake.run(self._stop))
         if self.dispatcher is not None:
@@ -481,6 +501,11 @@ def space_watch(config: Config, *, quiet: bool = False) -> SpaceWatch:
         return SpaceWatch.none()
     size, percent = config.store.min_free_parts
     return SpaceWatch(database.parent, MinFree(size, percent), quiet=quiet)
+
+
+def cfg_retention(config: Config) -> dict[str, float | int]:
+    """``[retention]`` as the purger's settings (the same names)."""
+    return config.retention.model_dump()
 
 
 async def prepare(config: Config) -> None:

@@ -45,5 +45,6 @@ def test_reference_lists_the_expected_tables() -> None:
         "[tlsrpt]",
         "[tls_reports]",
         "[metrics]",
+        "[retention]",
         "[console]",
     ]

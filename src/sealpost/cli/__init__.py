@@ -20,6 +20,7 @@ from sealpost.cli.events import events
 from sealpost.cli.help_style import tidy_help
 from sealpost.cli.keys import keys_app
 from sealpost.cli.queue import queue_app
+from sealpost.cli.retention import purge, vacuum
 from sealpost.cli.store import store_app
 from sealpost.cli.tlscheck import TlsCheckCommand, tls_check
 from sealpost.cli.tlsrpt import tlsrpt_app
@@ -38,6 +39,8 @@ app.add_typer(dkim_app, name="dkim")
 app.add_typer(store_app, name="store")
 app.add_typer(tlsrpt_app, name="tlsrpt")
 app.command("events")(events)
+app.command("purge")(purge)
+store_app.command("vacuum")(vacuum)
 app.command("tls-check", cls=TlsCheckCommand)(tls_check)
 
 
@@ -72,7 +75,7 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads certificates)."""
+    """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads the config file and certificates)."""
     from sealpost.dkim.keys import DkimKeyError
     from sealpost.dkim.sealing import SealingError
     from sealpost.dns.validation_check import DnssecNotValidating

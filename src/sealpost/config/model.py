@@ -31,6 +31,7 @@ from sealpost.config.api import ApiSection
 from sealpost.config.console import ConsoleSection
 from sealpost.config.metrics import MetricsSection
 from sealpost.config.outbound import DeliverySection, DkimSection, DnsSection, MtaStsSection
+from sealpost.config.retention import RetentionSection
 from sealpost.config.section import Section
 from sealpost.config.tls_reports import TlsReportsSection
 from sealpost.config.tlsrpt import TlsRptSection
@@ -371,6 +372,7 @@ class Config(Section):
     tlsrpt: TlsRptSection = Field(default_factory=dict, validate_default=True)
     tls_reports: TlsReportsSection = Field(default_factory=dict, validate_default=True)
     metrics: MetricsSection = Field(default_factory=dict, validate_default=True)
+    retention: RetentionSection = Field(default_factory=dict, validate_default=True)
     console: ConsoleSection = Field(default_factory=dict, validate_default=True)
 
     _source: Path | None = PrivateAttr(default=None)

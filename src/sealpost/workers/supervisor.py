@@ -17,7 +17,8 @@ Then it only supervises, in a plain ``selectors`` loop with no threads:
   being the only dispatcher. More than
   ``max_restarts`` restarts within ``restart_window`` seconds stop the server: error line,
   exit status 1.
-- SIGHUP is forwarded to every worker (each reloads its certificates). SIGTERM and SIGINT
+- SIGHUP is forwarded to every worker (each reloads its certificates and
+  the config file: ``config_reload``). SIGTERM and SIGINT
   close this process's copies of the listening sockets and are forwarded; each worker drains
   as a single-process server does; after ``stop_timeout`` seconds the rest are killed.
   The exit status is then 0.

@@ -32,6 +32,7 @@ from sealpost.store.contracts.queue import (
 )
 from sealpost.store.contracts.queue_admin import QueueAdmin
 from sealpost.store.contracts.received_reports import ReceivedTlsReports
+from sealpost.store.contracts.retention import RetentionStore
 from sealpost.store.contracts.suppressions import SuppressionList
 from sealpost.store.contracts.tls_memory import TlsMemory
 from sealpost.store.contracts.tls_reports import TlsReportStore
@@ -57,6 +58,7 @@ __all__ = [
     "QueueStore",
     "QueueWakeups",
     "ReceivedTlsReports",
+    "RetentionStore",
     "Spool",
     "Store",
     "StoreGauges",
@@ -102,6 +104,7 @@ class Store(
     WebhookStateStore,
     StoreGauges,
     SuppressionList,
+    RetentionStore,
     Protocol,
 ):
     """What ``open_store`` returns: one backend serving every store contract."""

@@ -1,5 +1,5 @@
 """The event stream in memory (``contracts.events``): a list, ``event_id`` its 1-based
-position, so the cursor is an index."""
+position, so the cursor is an index; a purged event leaves ``None`` in its place."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class MemoryEvents:
     """``EventStore``; ``_append`` is how the queue adds the events of its changes."""
 
     def __init__(self) -> None:
-        self._events: list[EventRecord] = []
+        self._events: list[EventRecord | None] = []
 
     def _append(self, events: Sequence[EventRecord]) -> None:
         for event in events:
@@ -51,7 +51,9 @@ class MemoryEvents:
         found = [
             e
             for e in self._events[start:]
-            if (not types or e.type in types) and (message_id is None or e.message_id == message_id)
+            if e is not None
+            and (not types or e.type in types)
+            and (message_id is None or e.message_id == message_id)
         ]
         return found[: max(limit, 0)]
 
@@ -61,8 +63,8 @@ class MemoryEvents:
             candidates = reversed(self._events[:end])
         else:
             candidates = iter(self._events[query.after or 0 :])
-        found = [e for e in candidates if _matches(e, query)]
+        found = [e for e in candidates if e is not None and _matches(e, query)]
         return found[: max(query.limit, 0)]
 
     async def count_events(self, query: EventQuery) -> int:
-        return sum(1 for e in self._events if _matches(e, query))
+        return sum(1 for e in self._events if e is not None and _matches(e, query))

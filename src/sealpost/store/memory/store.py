@@ -16,6 +16,7 @@ from sealpost.store.memory.gauges import MemoryGauges
 from sealpost.store.memory.queue import MemoryQueue
 from sealpost.store.memory.queue_admin import MemoryQueueAdmin
 from sealpost.store.memory.received_reports import MemoryReceivedReports
+from sealpost.store.memory.retention import MemoryRetention
 from sealpost.store.memory.suppressions import MemorySuppressions
 from sealpost.store.memory.tallies import MemoryTallies
 from sealpost.store.memory.tls_memory import MemoryTlsMemory
@@ -24,6 +25,7 @@ from sealpost.store.memory.webhook_state import MemoryWebhookState
 
 class MemoryStore(
     MemoryGauges,
+    MemoryRetention,
     MemoryQueueAdmin,
     MemoryQueue,
     MemoryTallies,

@@ -11,6 +11,7 @@ from sealpost.store.postgres.queue import PostgresQueue
 from sealpost.store.postgres.queue_admin import PostgresQueueAdmin
 from sealpost.store.postgres.received_reports import PostgresReceivedReports
 from sealpost.store.postgres.records import PostgresRecords
+from sealpost.store.postgres.retention import PostgresRetention
 from sealpost.store.postgres.suppressions import PostgresSuppressions
 from sealpost.store.postgres.tallies import PostgresTallies
 from sealpost.store.postgres.tls_memory import PostgresTlsMemory
@@ -30,6 +31,7 @@ class PostgresStore(
     PostgresTlsReports,
     PostgresReceivedReports,
     PostgresSuppressions,
+    PostgresRetention,
     PostgresDkimKeys,
     PostgresDomainSlots,
     PostgresNodes,

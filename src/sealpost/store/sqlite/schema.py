@@ -381,7 +381,17 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 WHERE ' ' || grants || ' ' LIKE '% queue/manage %'""",
         ),
     ),
-    # Version 14 belongs to another branch; a gap is allowed.
+    (
+        14,
+        (
+            # Retention (store/sqlite/retention): expired idempotency keys are found from the
+            # oldest without reading the table. Files created from this version on are
+            # auto_vacuum=INCREMENTAL (sql.WRITER_PRAGMAS, set before the first table), so
+            # purged pages go back to the file system; an older file switches only with a
+            # VACUUM, which cannot run in a migration's transaction: `sealpost store vacuum`.
+            "CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at)",
+        ),
+    ),
     (
         15,
         (

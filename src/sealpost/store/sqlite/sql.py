@@ -19,6 +19,8 @@ from sealpost.model.suppression import SuppressionQuery
 # RFC 5321 section 6.1 ("MUST NOT lose" an acknowledged message): WAL journal with
 # synchronous=FULL, so each COMMIT fsyncs the WAL before it returns.
 WRITER_PRAGMAS = (
+    # Takes effect only on a file without tables yet (a new one); see schema version 14.
+    "PRAGMA auto_vacuum=INCREMENTAL",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA busy_timeout=10000",

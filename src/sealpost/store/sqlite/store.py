@@ -11,6 +11,7 @@ from sealpost.store.sqlite.queue import SqliteQueue
 from sealpost.store.sqlite.queue_admin import SqliteQueueAdmin
 from sealpost.store.sqlite.received_reports import SqliteReceivedReports
 from sealpost.store.sqlite.records import SqliteRecords
+from sealpost.store.sqlite.retention import SqliteRetention
 from sealpost.store.sqlite.suppressions import SqliteSuppressions
 from sealpost.store.sqlite.tallies import SqliteTallies
 from sealpost.store.sqlite.tls_memory import SqliteTlsMemory
@@ -30,6 +31,7 @@ class SqliteStore(
     SqliteTlsReports,
     SqliteReceivedReports,
     SqliteSuppressions,
+    SqliteRetention,
     SqliteDkimKeys,
     LocalDomainSlots,
     LocalNodes,

@@ -414,8 +414,8 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         (
             # Held messages the door found the marks of a TLS-RPT report on
             # (submission/report_mark.py), written in the message's transaction: the intake
-            # reads only these, never other held mail. Messages are never deleted, so a row
-            # never outlives its message.
+            # reads only these, never other held mail. A purge that deletes a held message
+            # deletes its mark in the same transaction (store/sqlite/retention.py).
             """CREATE TABLE tlsrpt_marks (
                 message_id TEXT PRIMARY KEY
             ) WITHOUT ROWID""",

@@ -185,9 +185,7 @@ def test_local_held_mail_goes_after_held_days_but_never_what_an_operator_held(ru
 
     async def scenario(store):
         local_old, local_new, operator = (new_message_id(T0 + i) for i in range(3))
-        await store.enqueue(
-            local_old, message("a@local.test"), T0, state="held", report_mark=True
-        )
+        await store.enqueue(local_old, message("a@local.test"), T0, state="held", report_mark=True)
         await store.enqueue(local_new, message("b@local.test"), T0 + 20 * DAY, state="held")
         await store.enqueue(operator, message("c@remote.test"), T0 + 100 * DAY)
         assert await store.list_report_marked() == [local_old]

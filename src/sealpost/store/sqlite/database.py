@@ -49,7 +49,7 @@ class Database:
         self._mail_queued = LocalWakeups()  # QueueWakeups: enqueue and retry_now notify
         self._config_changes = LocalChanges()  # ConfigChanges: this process's setting writes
         self.migrated: tuple[int, int] = (0, 0)
-        self._open_lock: int | None = None  # the shared open lock (``holders``)
+        self._holder_fd: int | None = None  # the shared open lock (``holders``)
 
     @property
     def commits(self) -> int:
@@ -106,15 +106,15 @@ class Database:
 
     def _open_sync(self) -> sqlite3.Connection:
         created = make_private_dirs(self.path.parent)
-        self._open_lock = holders.hold_shared(self.path)  # store restore waits for us to close
+        self._holder_fd = holders.hold_shared(self.path)  # store restore waits for us to close
         is_new = not self.path.exists()
         try:
             if is_new:
                 create_private_file(self.path)  # SQLite gives -wal and -shm the same mode
             conn = _connect(self.path, sql.WRITER_PRAGMAS)
         except BaseException:
-            holders.release(self._open_lock)
-            self._open_lock = None
+            holders.release(self._holder_fd)
+            self._holder_fd = None
             raise
         try:
             mode = conn.execute(sql.JOURNAL_MODE).fetchone()[0]
@@ -132,8 +132,8 @@ class Database:
         except BaseException:
             conn.close()
             self._close_readers()
-            holders.release(self._open_lock)
-            self._open_lock = None
+            holders.release(self._holder_fd)
+            self._holder_fd = None
             raise
         return conn
 
@@ -146,8 +146,8 @@ class Database:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        holders.release(self._open_lock)
-        self._open_lock = None
+        holders.release(self._holder_fd)
+        self._holder_fd = None
 
     def _close_readers(self) -> None:
         while True:

@@ -8,7 +8,7 @@ FUZZ_TARGETS ?= smtp_server client_replies mta_sts dsn_parse rfc822 config_loade
 FUZZ_WORK ?= .fuzz-work
 FUZZ_ARGS ?=
 
-.PHONY: bench bench-quick bench-cluster fuzz soak
+.PHONY: bench bench-quick bench-cluster bench-retention fuzz soak
 
 bench:
 	$(PYTHON) -m bench.run $(BENCH_ARGS)
@@ -43,6 +43,11 @@ fuzz:
 	    fuzz/corpus/$$t $(FUZZ_WORK)/$$t/new 2>$(FUZZ_WORK)/$$t/merge.log; \
 	  grep -E 'MERGE-OUTER: [0-9]+ new files' $(FUZZ_WORK)/$$t/merge.log || true; \
 	done
+
+# Retention on SQLite (docs/operations.md, "Retention"): days of traffic written, one purge
+# round with the defaults, the file's size before and after. No root needed.
+bench-retention:
+	$(PYTHON) -m bench.retention $(BENCH_ARGS)
 
 # The kill campaign (issue 17, docs/reliability.md): SIGKILL the whole server SOAK_KILLS
 # times at random points under SMTP + HTTPS API load with delivery out to a sink, and

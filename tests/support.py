@@ -95,6 +95,7 @@ def write_config(
     server: dict | None = None,
     store_url: str = "sqlite:///var/queue.db",
     tables: dict[str, dict] | None = None,
+    store: dict | None = None,
 ) -> Path:
     """A real sealpost.toml. Outbound delivery is off unless ``tables`` turns it on (so no
     test ever asks the system resolver anything); ``tables`` maps "delivery", "dns",
@@ -120,7 +121,9 @@ def write_config(
     for listener in listeners or DEFAULT_LISTENERS:
         entry = {"address": "127.0.0.1:0", **listener}
         lines += ["", "[[smtp.listeners]]"] + [f"{k} = {toml_value(v)}" for k, v in entry.items()]
-    lines += ["", "[store]", f"url = {toml_value(store_url)}", "", "[log]", 'level = "warning"']
+    lines += ["", "[store]", f"url = {toml_value(store_url)}"]
+    lines += [f"{k} = {toml_value(v)}" for k, v in (store or {}).items()]
+    lines += ["", "[log]", 'level = "warning"']
     extra = {
         "delivery": {"enabled": False},
         "api": {"address": "127.0.0.1:0", "allow_unverified_domains": True},

@@ -17,8 +17,13 @@ and follow its changes to the DKIM signing keys. Every worker watches its certif
 and follows the settings any node or process changes in the store (``change_follower``: the
 DKIM signer, and on the primary the webhook worker). The primary also sends the TLS reports
 (``[tlsrpt]``, RFC 8460) after each midnight UTC.
-``prepare(config)`` is what the supervisor runs once before it forks: migrations, and the
-config's DKIM keys checked.
+The sending domains' DKIM keys are in the store, sealed under the key-encryption key of
+``[dkim] key_encryption_key_file`` (``domains.stored_keys``): ``start()`` makes or reads it
+once the store is open (refusing to start when the store holds keys and the file is
+missing), and the primary imports the key files of earlier versions before the first
+refresh of the signer.
+``prepare(config)`` is what the supervisor runs once before it forks: migrations, the
+key-encryption key made when it should be, and the config's DKIM keys checked.
 """
 
 from __future__ import annotations
@@ -38,11 +43,15 @@ from sealpost.api.context import ApiContext
 from sealpost.api.server import ApiServer
 from sealpost.change_follower import ChangeFollower
 from sealpost.config.model import Config, ListenerConfig
+from sealpost.config_reload import ConfigReloader, LiveParts
+from sealpost.console.app import with_console
 from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
 from sealpost.dkim.keys import load_key
+from sealpost.dkim.sealing import KeySecret
 from sealpost.domains.registry import SendingDomains
 from sealpost.domains.signers import AnnouncedKeys, SigningKeys
+from sealpost.domains.stored_keys import ensure_secret, import_key_files
 from sealpost.inbound.auth import Authenticator
 from sealpost.inbound.context import ListenerContext, Timeouts
 from sealpost.inbound.drain import drain_inbound
@@ -57,11 +66,14 @@ from sealpost.node_presence import NodeIdInUse, NodePresence
 from sealpost.observability.endpoints import Readiness, metrics_app
 from sealpost.observability.metrics import Metrics
 from sealpost.observability.multiprocess import scrape_registry
-from sealpost.observability.queue_gauges import QueueGauges
-from sealpost.outbound import build_dispatcher, build_resolver, check_dnssec
+from sealpost.observability.queue_gauges import FreeSpaceGauges, QueueGauges
+from sealpost.outbound import Outbound, build_outbound, build_resolver, check_dnssec
+from sealpost.retention.purger import Purger, RetentionSettings
 from sealpost.smtp.server import ServerPolicy
 from sealpost.store import open_store
+from sealpost.store.errors import StoreError
 from sealpost.store.file_modes import loose_modes, queue_files
+from sealpost.store.free_space import MinFree, SpaceWatch, open_when_room
 from sealpost.submission.activity import log_summaries
 from sealpost.submission.door import Submission
 from sealpost.submission.local_hold import LocalHold
@@ -105,7 +117,12 @@ class Sealpost:
         seat = self.seat
         # The primary (or the only process) runs delivery, webhooks and the API.
         self.primary = seat is None or seat.primary
-        self.store = open_store(cfg.store.url, base_dir=cfg.base_dir, node_id=cfg.cluster.node)
+        # One integrity check per start: with workers, prepare() made it before the fork.
+        self.store = open_store(
+            cfg.store.url, base_dir=cfg.base_dir, node_id=cfg.cluster.node, quick_check=seat is None
+        )
+        # [store] min_free: new mail refused (452 / 503) while the queue's disk is under it
+        self.space: SpaceWatch = space_watch(cfg, quiet=not self.primary)
         self.metrics.domains = frozenset(cfg.metrics.domains)
         self.store.observe_commits(self.metrics.commit_seconds.observe)
         self.certs = CertificateSet(
@@ -142,22 +159,27 @@ class Sealpost:
             hostname=cfg.server.hostname,
             local_hold=hold,
             suppressions=self.store,  # authenticated SMTP submissions skip suppressed rcpts
+            keys=self.store,  # X-MSYS-API skip_suppression: only with the key's grant
         )
         self.submission.on_accepted(self.metrics.count_accepted)
         self.resolver = build_resolver(cfg)
         # DESIGN.md section 9: every connection an API caller can aim goes through this.
         self.egress = EgressGuard(self.resolver, cfg.api.allowed_private_targets)
+        self.secret: KeySecret | None = None  # read in start(), once the store is open
         self.api: ApiServer | None = None
         self.metrics_server: ApiServer | None = None
         self.webhooks: WebhookWorker | None = None
         self.dispatcher: Dispatcher | None = None
         self.pool: SessionPool | None = None
+        self.outbound: Outbound | None = None  # the dispatcher's parts a reload updates
+        self.reloader = ConfigReloader(self.config, self._live_parts)
         self._dispatching: asyncio.Task[None] | None = None
         self.presence: NodePresence | None = None
         self.reporter: TlsReporter | None = None  # [tlsrpt] enabled, on the primary
         self._report_poster: ReportPoster | None = None
         self.intake: ReportIntake | None = None
         self._intake_task: asyncio.Task[None] | None = None
+        self.purger: Purger | None = None  # [retention], on the primary
         self.timeouts = Timeouts(
             idle=srv.idle_timeout,
             data=srv.data_timeout,
@@ -179,7 +201,11 @@ class Sealpost:
             auth_enabled=listener.auth,
             max_message_size=srv.max_message_size,
             max_recipients=srv.max_recipients,
+            storage_low=self._storage_low,
         )
+
+    def _storage_low(self) -> bool:
+        return self.space.low
 
     def _tls_record(self, ssl_object: object) -> TlsRecord:
         return tls_record_from_ssl(ssl_object, self.certs.sni_of(ssl_object))
@@ -187,8 +213,17 @@ class Sealpost:
     async def start(self) -> None:
         if self.seat is None:  # one process; with workers, prepare() checked before the fork
             await check_dnssec(self.config, self.resolver)
-        await self.store.open()
+        self.space.check()  # one line now if the disk is already under [store] min_free
+        await open_when_room(self.store, self.space)
         await self.follower.prime()  # before the first read, so no later change is missed
+        try:
+            self.secret = await ensure_secret(self.config.dkim_secret_file, self.store)
+            if self.primary:  # key files of earlier versions: into the store (idempotent)
+                await import_key_files(self.store, self.secret, time.time)
+        except BaseException:
+            await self.store.close()
+            raise
+        self.signing_keys.open_with(self.secret)
         await self.signing_keys.refresh()
         if self.primary:  # the node's one registration: a node id in use refuses the start
             presence = NodePresence(self.store, self.config.cluster.node)
@@ -211,6 +246,7 @@ class Sealpost:
                 self.store, limit=reports.max_report_bytes, interval=reports.scan_interval
             )
             self.submission.on_held(self.intake.wake)
+            self.purger = Purger(self.store, RetentionSettings(**cfg_retention(self.config)))
         if self.config.delivery.enabled:
             if self.primary:
                 await self._start_dispatcher()
@@ -258,13 +294,22 @@ class Sealpost:
         async def send_dsn(recipient: str, data: bytes) -> None:
             await self.submission.submit_dsn(recipient, data)
 
-        self.dispatcher, self.pool = build_dispatcher(
+        self.outbound = build_outbound(
             self.config, self.store, send_dsn, self.resolver, self.metrics.count_sts_fetch
         )
+        self.dispatcher, self.pool = self.outbound.dispatcher, self.outbound.pool
         self.dispatcher.on_recorded(self.metrics.count_attempts)
         # This node's only dispatcher: no other process holds a lease under its node id
         # (``[cluster] node_id``), so the leases it holds are its previous run's, if any.
-        recovered = await self.store.release_all_leases()
+        try:
+            recovered = await self.store.release_all_leases()
+        except StoreError as exc:  # a full disk: those messages are due when the leases end
+            log.warning(
+                "the leases of the previous run were not released (%s); their "
+                "messages are due again when the leases expire",
+                exc,
+            )
+            recovered = 0
         if recovered:
             log.info("%d message(s) were in delivery when the server stopped; due again", recovered)
         self.submission.on_queued(self.dispatcher.wake)
@@ -285,24 +330,31 @@ class Sealpost:
             log.warning("%s", loose.advice())
 
     async def _start_api(self) -> None:
+        assert self.secret is not None
         ctx = ApiContext(
             self.config,
             self.store,
             self.submission,
-            SendingDomains(self.store, self.config.server.data_dir, self.resolver),
+            SendingDomains(self.store, self.config.server.data_dir, self.resolver, self.secret),
             resolver=self.resolver,
             egress=self.egress,
             signing_keys=AnnouncedKeys(
                 self.signing_keys, self.seat.keys_changed.bump if self.seat else None
             ),
             webhooks=self.webhooks,
+            storage_low=self._storage_low,
         )
         sock = self._socket("api", self.config.api.address)
-        self.api = ApiServer(asgi(ctx), sock, lambda: self.certs.context)
+        served = asgi(ctx)
+        if self.config.console.enabled:
+            served = with_console(served, ctx)
+        self.api = ApiServer(served, sock, lambda: self.certs.context)
         await self.api.start()
         bhost, bport = self.api.address
         self.bound.append(Bound("api", bhost, bport, "https"))
         log.info("listening: api on https://%s:%d/api/v1", bhost, bport)
+        if self.config.console.enabled:
+            log.info("listening: console on https://%s:%d/console/", _url_host(bhost), bport)
 
     async def _start_metrics(self) -> None:
         """/metrics, /healthz and /readyz on their own plain-HTTP listener (primary only).
@@ -317,6 +369,7 @@ class Sealpost:
             self.store.queue_depth, ttl=cfg.queue_cache_seconds, timeout=cfg.readiness_timeout
         )
         registry.register(gauges)
+        registry.register(FreeSpaceGauges(self.space))
         ready = Readiness(self.store.queue_depth, self._listeners_up, cfg.readiness_timeout)
         sock = self._socket("metrics", cfg.address)
         self.metrics_server = ApiServer(metrics_app(registry, gauges, ready), sock, None)
@@ -335,17 +388,28 @@ class Sealpost:
         if self.certs.reload():
             log.info("certificates reloaded")
 
+    def _live_parts(self) -> LiveParts:
+        return LiveParts(
+            self.limiter, self.guard, self.contexts, self.submission, self.outbound, self.purger
+        )
+
+    def reload(self) -> None:
+        """SIGHUP: the certificates, then the config file (``config_reload``)."""
+        self.reload_certificates()
+        self.reloader.reload()  # self.config stays what the server started with
+
     async def run(self) -> None:
         """Serve until SIGTERM/SIGINT, then drain; a second one exits at once. SIGHUP
-        reloads certificates. A worker leaves SIGINT (a terminal's Ctrl-C reaches the
-        whole process group) to its supervisor, which forwards it as SIGTERM."""
+        reloads certificates and the config file. A worker leaves SIGINT (a terminal's
+        Ctrl-C reaches the whole process group) to its supervisor, which forwards it as
+        SIGTERM."""
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, "SIGTERM")
         if self.seat is None:
             loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, "SIGINT")
         else:
             loop.add_signal_handler(signal.SIGINT, lambda: None)
-        loop.add_signal_handler(signal.SIGHUP, self.reload_certificates)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         await self.run_until_stopped()
 
     def _on_stop_signal(self, name: str) -> None:
@@ -370,8 +434,11 @@ class Sealpost:
         watcher = loop.create_task(self.certs.watch(self.config.tls.reload_interval, self._stop))
         summaries = loop.create_task(log_summaries(lambda: self.submission.counts, self._stop))
         tasks = [watcher, loop.create_task(self.follower.run(self._stop))]
+        tasks.append(loop.create_task(self.space.run(self._stop)))
         if self.presence is not None:
             tasks.append(loop.create_task(self.presence.run(self._stop)))
+        if self.purger is not None:
+            tasks.append(loop.create_task(self.purger.run(self._stop)))
         if self.intake is not None:  # not cancelled: it writes its cursor as it stops
             self._intake_task = loop.create_task(self.intake.run(self._stop))
         if self.dispatcher is not None:
@@ -491,19 +558,47 @@ class Sealpost:
         return max(0, self._deliveries_at_stop - cut), cut
 
 
+def space_watch(config: Config, *, quiet: bool = False) -> SpaceWatch:
+    """The free-space watch of the queue's directory; none for PostgreSQL and memory."""
+    database = config.store.sqlite_path
+    if database is None:
+        return SpaceWatch.none()
+    size, percent = config.store.min_free_parts
+    return SpaceWatch(database.parent, MinFree(size, percent), quiet=quiet)
+
+
+def cfg_retention(config: Config) -> dict[str, float | int]:
+    """``[retention]`` as the purger's settings (the same names)."""
+    return config.retention.model_dump()
+
+
 async def prepare(config: Config) -> None:
     """Before the workers fork: migrate the store (so they never race to), load the
-    config's DKIM keys (a bad key file is reported once, before anything starts), check
+    config's DKIM keys (a bad key file is reported once, before anything starts), make or
+    read the sending domains' key-encryption key (``domains.stored_keys``), check
     that a ``dnssec = true`` resolver validates (``outbound.check_dnssec``) and that no
     running node holds this node's id (``node_presence``)."""
     for key in config.dkim.keys:
         load_key(key.domain, key.selector, key.key_file)
     await check_dnssec(config, build_resolver(config))
-    store = open_store(config.store.url, base_dir=config.base_dir, node_id=config.cluster.node)
-    await store.open()
-    try:  # a node id in use: one clean error before the fork (the primary claims it for good)
+    store = open_store(
+        config.store.url, base_dir=config.base_dir, node_id=config.cluster.node, quick_check=True
+    )
+    space = space_watch(config, quiet=True)  # the primary worker says it, once
+    space.check()
+    await open_when_room(store, space)
+    try:
+        await ensure_secret(config.dkim_secret_file, store)
+        # a node id in use: one clean error before the fork (the primary claims it for good)
         presence = NodePresence(store, config.cluster.node)
         await presence.claim()
         await presence.release()
     finally:
         await store.close()
+
+
+def _url_host(host: str) -> str:
+    """``host`` as a URL writes it: IPv6 in brackets; a wildcard address as localhost."""
+    if host in ("0.0.0.0", "::"):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host

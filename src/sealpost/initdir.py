@@ -1,4 +1,5 @@
-"""``sealpost init``: a working directory with a commented config, a dev certificate and data.
+"""``sealpost init``: a working directory with a commented config, a dev certificate and data,
+with the key that seals the sending domains' DKIM keys (``dkim.sealing``; 0600).
 
 The certificate is self-signed (for development; ``serve`` warns about it) and covers the
 hostname, localhost, 127.0.0.1 and ::1 so local clients can verify it when told to trust it.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sealpost.config.template import render_default_config
+from sealpost.dkim.sealing import create_secret
 from sealpost.net.devcert import make_self_signed
 from sealpost.store.file_modes import make_private_dirs
 
@@ -35,4 +37,7 @@ def init_directory(
     if not data.exists():
         make_private_dirs(data)  # it will hold queued mail: 0700
         written.append(data)
+    secret = data / "dkim-secret.key"  # the default [dkim] key_encryption_key_file
+    if create_secret(secret):
+        written.append(secret)
     return written

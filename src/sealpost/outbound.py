@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from sealpost.config.model import Config
 from sealpost.delivery.attempt import DomainDelivery
@@ -90,6 +91,48 @@ class CountedFetches:
         return fetched
 
 
+@dataclass(slots=True)
+class Outbound:
+    """The outbound half, with the parts a reloaded config (SIGHUP) updates in place."""
+
+    dispatcher: Dispatcher
+    pool: SessionPool
+    policy: PolicyEngine
+    delivery: DomainDelivery
+
+    def apply(self, config: Config) -> None:
+        """Take the TLS policy rules, routes and retry timings of ``config``: what the next
+        attempt decides follows them; sessions and decisions already made are kept."""
+        d = config.delivery
+        self.policy.update_rules(
+            {k: TlsLevel(v) for k, v in d.tls_policy.items()},
+            default_level(config),
+            config.mta_sts.enabled,
+        )
+        self.delivery.update_routes(route_settings(config))
+        self.dispatcher.update_schedule(retry_schedule(config))
+
+
+def route_settings(config: Config) -> RouteSettings:
+    d = config.delivery
+    return RouteSettings(
+        smtp_port=d.smtp_port,
+        static_routes=dict(d.routes),
+        smarthost=d.smarthost,
+        local_domains=frozenset(config.server.local_domains),
+    )
+
+
+def retry_schedule(config: Config) -> RetrySchedule:
+    d = config.delivery
+    return RetrySchedule(
+        minimal_backoff=d.minimal_backoff,
+        maximal_backoff=d.maximal_backoff,
+        max_lifetime=d.max_lifetime,
+        delay_warning_after=d.delay_warning_after or None,
+    )
+
+
 def build_dispatcher(
     config: Config,
     store: Store,
@@ -98,6 +141,18 @@ def build_dispatcher(
     sts_fetched: Callable[[str], None] = lambda result: None,
 ) -> tuple[Dispatcher, SessionPool]:
     """``sts_fetched`` is told each MTA-STS fetch's result (the metrics)."""
+    outbound = build_outbound(config, store, send_dsn, resolver, sts_fetched)
+    return outbound.dispatcher, outbound.pool
+
+
+def build_outbound(
+    config: Config,
+    store: Store,
+    send_dsn: Callable[[str, bytes], Awaitable[None]],
+    resolver: Resolver | None = None,
+    sts_fetched: Callable[[str], None] = lambda result: None,
+) -> Outbound:
+    """The dispatcher and its parts; ``sts_fetched`` is told each MTA-STS fetch's result."""
     d = config.delivery
     resolver = resolver or build_resolver(config)
     fetcher = CountedFetches(
@@ -134,18 +189,7 @@ def build_dispatcher(
         return await OutboundSession.open(target, requirement, client, broken)
 
     pool = SessionPool(opener, max_uses=d.messages_per_connection)
-    routes = RouteSettings(
-        smtp_port=d.smtp_port,
-        static_routes=dict(d.routes),
-        smarthost=d.smarthost,
-        local_domains=frozenset(config.server.local_domains),
-    )
-    schedule = RetrySchedule(
-        minimal_backoff=d.minimal_backoff,
-        maximal_backoff=d.maximal_backoff,
-        max_lifetime=d.max_lifetime,
-        delay_warning_after=d.delay_warning_after or None,
-    )
+    schedule = retry_schedule(config)
     settings = DispatcherSettings(
         concurrency=d.concurrency,
         per_domain_concurrency=d.per_domain_concurrency,
@@ -153,9 +197,10 @@ def build_dispatcher(
         poll_interval=d.poll_interval,
         reporting_mta=config.server.hostname,
     )
+    delivery = DomainDelivery(resolver, policy, route_settings(config), pool)
     dispatcher = Dispatcher(
         store,
-        DomainDelivery(resolver, policy, routes, pool),
+        delivery,
         schedule,
         settings,
         send_dsn,
@@ -164,4 +209,4 @@ def build_dispatcher(
         wakeups=store,
         suppressions=store,
     )
-    return dispatcher, pool
+    return Outbound(dispatcher, pool, policy, delivery)

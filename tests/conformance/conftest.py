@@ -46,3 +46,37 @@ def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Scenario], 
         return asyncio.run(main())
 
     return runner
+
+
+PairScenario = Callable[[Store, Store], Awaitable[Any]]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def run_pair(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[PairScenario], Any]:
+    """``run_pair(scenario)``: two stores on one database, as two nodes on PostgreSQL (ids
+    node-a and node-b) or two processes on one SQLite file; both opened, ``scenario(a, b)``
+    awaited, both closed."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_url")
+
+        def make(node: str) -> Store:
+            return open_store(url, node_id=node)
+    else:
+
+        def make(node: str) -> Store:
+            return open_store("sqlite:///spool/queue.db", base_dir=tmp_path)
+
+    def runner(scenario: PairScenario) -> Any:
+        async def main() -> Any:
+            a, b = make("node-a"), make("node-b")
+            await a.open()
+            await b.open()
+            try:
+                return await scenario(a, b)
+            finally:
+                await a.close()
+                await b.close()
+
+        return asyncio.run(main())
+
+    return runner

@@ -178,27 +178,14 @@ def test_types_are_the_two_sparkpost_names(kind):
     assert SuppressionType(kind).value == kind
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_an_entry_one_node_adds_stops_sends_on_another(backend, request, tmp_path):
+def test_an_entry_one_node_adds_stops_sends_on_another(run_pair):
     """Two nodes on one PostgreSQL database (or two processes on one SQLite file): what one
     store writes, the other's check finds at once, and a delete on either is seen by both."""
-    if backend == "postgres":
-        url = request.getfixturevalue("pg_url")
-        a, b = open_store(url, node_id="node-a"), open_store(url, node_id="node-b")
-    else:
-        url = "sqlite:///spool/queue.db"
-        a, b = open_store(url, base_dir=tmp_path), open_store(url, base_dir=tmp_path)
 
-    async def main() -> None:
-        await a.open()
-        await b.open()
-        try:
-            await a.put_suppressions([entry("gone@example.test", NTX, BOUNCE)])
-            assert await b.suppressed_among(["Gone@example.test"], NTX) == {"gone@example.test"}
-            assert await b.delete_suppressions("gone@example.test") == 1
-            assert await a.suppressed_among(["gone@example.test"], NTX) == set()
-        finally:
-            await a.close()
-            await b.close()
+    async def scenario(a, b):
+        await a.put_suppressions([entry("gone@example.test", NTX, BOUNCE)])
+        assert await b.suppressed_among(["Gone@example.test"], NTX) == {"gone@example.test"}
+        assert await b.delete_suppressions("gone@example.test") == 1
+        assert await a.suppressed_among(["gone@example.test"], NTX) == set()
 
-    asyncio.run(main())
+    run_pair(scenario)

@@ -5,12 +5,7 @@ is read by another store on the same database (two nodes on PostgreSQL)."""
 
 from __future__ import annotations
 
-import asyncio
-
-import pytest
-
 from sealpost.model.tls_memory import FetchHoldoff
-from sealpost.store import open_store
 
 T0 = 1_700_000_000.0
 
@@ -51,30 +46,17 @@ def test_a_fetch_holdoff_is_kept_until_its_time_and_cleared_on_success(run):
     run(scenario)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_what_one_store_learned_another_on_the_same_database_applies(backend, request, tmp_path):
+def test_what_one_store_learned_another_on_the_same_database_applies(run_pair):
     """Two nodes on one PostgreSQL database (or a restart on SQLite): the second store
     reads the broken host and the hold-off the first wrote."""
-    if backend == "postgres":
-        url = request.getfixturevalue("pg_url")
-        a, b = open_store(url, node_id="node-a"), open_store(url, node_id="node-b")
-    else:
-        url = "sqlite:///spool/queue.db"
-        a, b = open_store(url, base_dir=tmp_path), open_store(url, base_dir=tmp_path)
     held = FetchHoldoff("id-1", T0 + 300, "sts-policy-fetch-error", "HTTP 500")
 
-    async def main() -> None:
-        await a.open()
-        await b.open()
-        try:
-            await a.remember_broken_tls("mx.example.test", 25, T0 + 60, T0)
-            await a.hold_sts_fetch("example.test", held, T0)
-            assert await b.broken_tls_until("mx.example.test", 25, T0 + 1) == T0 + 60
-            assert await b.sts_fetch_holdoff("example.test", T0 + 1) == held
-            await b.clear_sts_fetch_holdoff("example.test")
-            assert await a.sts_fetch_holdoff("example.test", T0 + 1) is None
-        finally:
-            await a.close()
-            await b.close()
+    async def scenario(a, b):
+        await a.remember_broken_tls("mx.example.test", 25, T0 + 60, T0)
+        await a.hold_sts_fetch("example.test", held, T0)
+        assert await b.broken_tls_until("mx.example.test", 25, T0 + 1) == T0 + 60
+        assert await b.sts_fetch_holdoff("example.test", T0 + 1) == held
+        await b.clear_sts_fetch_holdoff("example.test")
+        assert await a.sts_fetch_holdoff("example.test", T0 + 1) is None
 
-    asyncio.run(main())
+    run_pair(scenario)

@@ -20,7 +20,6 @@ from sealpost.model.tlsrpt_report import (
     TargetState,
     TlsTally,
 )
-from sealpost.store import open_store
 from sealpost.store.errors import LeaseLostError
 from tests.conformance.test_queue_store import T0, ids, message
 
@@ -139,31 +138,17 @@ def test_forgetting_drops_only_earlier_days(run):
     run(scenario)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_two_stores_on_one_database_share_tallies_and_one_claim(backend, request, tmp_path):
-    if backend == "postgres":
-        url = request.getfixturevalue("pg_url")
-        a, b = open_store(url, node_id="node-a"), open_store(url, node_id="node-b")
-    else:
-        url = "sqlite:///spool/queue.db"
-        a, b = open_store(url, base_dir=tmp_path), open_store(url, base_dir=tmp_path)
+def test_two_stores_on_one_database_share_tallies_and_one_claim(run_pair):
+    async def scenario(a, b):
+        await asyncio.gather(a.add_tls_tallies([tally()]), b.add_tls_tallies([tally(n=2)]))
+        [summed] = await b.tls_tallies("2026-12-02")
+        assert summed.sessions == 3
+        claims = await asyncio.gather(
+            a.claim_tls_report(report(rid="a@node")),
+            b.claim_tls_report(report(rid="b@node")),
+        )
+        assert sorted(claims) == [False, True]
+        [only] = await a.tls_reports()
+        assert only.report_id == ("a@node" if claims[0] else "b@node")
 
-    async def main() -> None:
-        await a.open()
-        await b.open()
-        try:
-            await asyncio.gather(a.add_tls_tallies([tally()]), b.add_tls_tallies([tally(n=2)]))
-            [summed] = await b.tls_tallies("2026-12-02")
-            assert summed.sessions == 3
-            claims = await asyncio.gather(
-                a.claim_tls_report(report(rid="a@node")),
-                b.claim_tls_report(report(rid="b@node")),
-            )
-            assert sorted(claims) == [False, True]
-            [only] = await a.tls_reports()
-            assert only.report_id == ("a@node" if claims[0] else "b@node")
-        finally:
-            await a.close()
-            await b.close()
-
-    asyncio.run(main())
+    run_pair(scenario)

@@ -2,7 +2,8 @@
 a real DNS server on loopback (reference section 6; issue 4 item 8).
 
 Create (generated and brought keys), list/get/put/delete, verify against published, missing,
-garbled and wrong records; key files are 0600 and private keys never appear in a response;
+garbled and wrong records; private keys are sealed in the store (never a file, never in the
+clear in the database) and never appear in a response;
 after verification, mail From: the domain is signed with its key and the signature verifies
 with dkimpy against the record the DNS server serves.
 """
@@ -10,7 +11,6 @@ with dkimpy against the record the DNS server serves.
 from __future__ import annotations
 
 import base64
-import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sealpost.api_keys import create_key
+from sealpost.dkim.sealing import unseal
 from sealpost.domains.signers import SigningKeys
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.submission.door import Submission
@@ -75,6 +76,17 @@ def data_dir(server: ServerThread) -> Path:
     return Path(server.config.server.data_dir)
 
 
+def stored_pem(server: ServerThread, domain: str, selector: str) -> bytes | None:
+    """The private key the server keeps for ``selector._domainkey.domain``, opened with its
+    key-encryption key (None when it keeps none); the stored blob holds no PEM."""
+    assert server.app is not None and server.app.secret is not None
+    sealed = server.call(lambda: server.app.store.dkim_key(domain, selector))
+    if sealed is None:
+        return None
+    assert b"PRIVATE KEY" not in sealed
+    return unseal(server.app.secret, domain, selector, sealed)
+
+
 def signing_keys(server: ServerThread) -> SigningKeys:
     """The server's SigningKeys (the same object Submission signs with)."""
     assert server.app is not None
@@ -96,10 +108,10 @@ def test_create_generates_a_key_and_returns_the_record_to_publish(dserver: Serve
     dkim = results["dkim"]
     assert dkim["signing_domain"] == "example.com" and dkim["headers"] == "from:to:subject:date"
     assert dkim["selector"].startswith("scph") and len(dkim["selector"]) == 8
-    key_file = data_dir(dserver) / "dkim" / "example.com" / f"{dkim['selector']}.key"
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
-    private = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    assert not (data_dir(dserver) / "dkim").exists(), "no key file"
+    pem = stored_pem(dserver, "example.com", dkim["selector"])
+    assert pem is not None
+    private = serialization.load_pem_private_key(pem, password=None)
     assert isinstance(private, rsa.RSAPrivateKey) and private.key_size == 2048
     der = private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -107,7 +119,7 @@ def test_create_generates_a_key_and_returns_the_record_to_publish(dserver: Serve
     assert dkim["public"] == base64.b64encode(der).decode()
     again = api("POST", f"{BASE}/", json={"domain": "example.com."})
     assert again.status_code == 409 and again.json()["errors"][0]["code"] == "1602"
-    api.assert_no_key_material(key_file.read_bytes())
+    api.assert_no_key_material(pem)
 
 
 def test_create_with_a_brought_key_and_bad_input(dserver: ServerThread, api: Api):
@@ -131,9 +143,9 @@ def test_create_with_a_brought_key_and_bad_input(dserver: ServerThread, api: Api
         "selector": "byo",
         "headers": "from:to:subject:date",
     }
-    key_file = data_dir(dserver) / "dkim" / "byo.test" / "byo.key"
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    stored = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    kept = stored_pem(dserver, "byo.test", "byo")
+    assert kept is not None
+    stored = serialization.load_pem_private_key(kept, password=None)
     assert stored.public_key().public_numbers() == key.public_key().public_numbers()  # type: ignore[union-attr]
     cases = [
         ({}, 422, "1400", "domain"),
@@ -154,8 +166,8 @@ def test_create_with_a_brought_key_and_bad_input(dserver: ServerThread, api: Api
         assert r.status_code == status, (request, r.text)
         error = r.json()["errors"][0]
         assert error["code"] == code and field in error["description"], (request, r.text)
-    assert not (data_dir(dserver) / "dkim" / "a.test").exists()
-    api.assert_no_key_material(pem, key_file.read_bytes())
+    assert set(dserver.call(dserver.app.store.dkim_keys)) == {("byo.test", "byo")}
+    api.assert_no_key_material(pem, kept)
 
 
 def test_list_get_put_delete(dserver: ServerThread, api: Api):
@@ -181,11 +193,10 @@ def test_list_get_put_delete(dserver: ServerThread, api: Api):
     }
     assert api("GET", f"{BASE}/one.test").json()["results"]["tracking_domain"] == "t.one.test"
     assert api("PUT", f"{BASE}/nowhere.test", json={}).status_code == 404
-    key_file = data_dir(dserver) / "dkim" / "one.test" / f"{first['dkim']['selector']}.key"
-    assert key_file.exists()
+    assert stored_pem(dserver, "one.test", first["dkim"]["selector"]) is not None
     gone = api("DELETE", f"{BASE}/one.test")
     assert gone.status_code == 204 and gone.content == b""
-    assert not key_file.exists()
+    assert stored_pem(dserver, "one.test", first["dkim"]["selector"]) is None
     assert api("GET", f"{BASE}/one.test").status_code == 404
     assert api("DELETE", f"{BASE}/one.test").status_code == 404
     assert [d["domain"] for d in api("GET", BASE).json()["results"]] == ["two.test"]
@@ -307,9 +318,8 @@ def test_put_with_a_new_key_needs_it_published_first(
     assert r.status_code == 200, r.text
     now = api("GET", f"{BASE}/rotate.test").json()["results"]
     assert now["dkim"]["selector"] == "rot2" and now["status"]["dkim_status"] == "valid"
-    folder = data_dir(dserver) / "dkim" / "rotate.test"
-    assert sorted(p.name for p in folder.iterdir()) == ["rot2.key"]
-    assert not (folder / f"{old_selector}.key").exists()
+    assert stored_pem(dserver, "rotate.test", "rot2") == pem
+    assert stored_pem(dserver, "rotate.test", old_selector) is None, "rotated: forgotten"
     api.assert_no_key_material(pem)
 
 

@@ -143,6 +143,10 @@ def test_init_writes_a_loadable_directory_and_refuses_to_overwrite(tmp_path: Pat
 
     loaded = load_config(config)
     assert loaded.tls.cert_file == cert.resolve()
+    secret = loaded.dkim_secret_file  # the default [dkim] key_encryption_key_file
+    assert secret == (target / "var" / "dkim-secret.key").resolve()
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert len(base64.b64decode(secret.read_text().strip(), validate=True)) == 32
     assert [listener.address for listener in loaded.smtp.listeners] == [
         f"127.0.0.1:{port}" for port in DEV_PORTS.values()
     ]
@@ -152,10 +156,12 @@ def test_init_writes_a_loadable_directory_and_refuses_to_overwrite(tmp_path: Pat
     assert second.returncode != 0
     assert "--force" in flat(second.stderr)
     assert (config.read_bytes(), cert.read_bytes(), key.read_bytes()) == before
+    kept = secret.read_bytes()
 
     forced = run_cli("init", "--dir", str(target), "--force")
     assert forced.returncode == 0, forced.stderr
     assert cert.read_bytes() != before[1]
+    assert secret.read_bytes() == kept, "never replaced: it opens the keys already sealed"
     assert key.stat().st_mode & 0o777 == 0o600
 
 
@@ -382,6 +388,8 @@ GRANT_NAMES = [
     "tls_reports/modify",
     "tls_reports/view",
     "queue/view",
+    "console/access",
+    "api_keys/manage",
 ]
 
 
@@ -561,3 +569,28 @@ def test_queue_human_output_prints_sender_text_literally(running: ServerProcess,
     assert '"[/]"@sender.test' in human_list.stdout
     assert human_show.returncode == 0, human_show.stderr[-300:]
     assert "Subject: [/] [link=https://evil.test]x[/link]" in human_show.stdout
+
+
+def test_users_create_list_and_delete_console_users(config: Path):
+    def users(*args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "sealpost", "users", *args, "-c", str(config)]
+        return subprocess.run(
+            command, input=password, capture_output=True, text=True, timeout=CLI_TIMEOUT
+        )
+
+    made = users(
+        "create", "Ann", "--grant", "console/access", "--grant", "queue/view",
+        "--password-stdin", password="correct horse battery\n",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "created console user ann: queue/view console/access" in flat(made.stdout)
+    again = users("create", "ann", "--password-stdin", password="correct horse battery\n")
+    assert again.returncode == 1 and "exists already" in again.stderr
+    short = users("create", "bob", "--password-stdin", password="too short\n")
+    assert short.returncode == 2 and "at least 12 characters" in short.stderr
+    listed = json.loads(users("list", "--json").stdout)
+    assert [(u["name"], u["grants"]) for u in listed] == [("ann", ["queue/view", "console/access"])]
+    assert "password" not in users("list", "--json").stdout
+    assert users("delete", "ann").returncode == 0
+    gone = users("delete", "ann")
+    assert gone.returncode == 1 and "no console user ann" in gone.stderr

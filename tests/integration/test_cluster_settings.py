@@ -68,6 +68,8 @@ def node(
                 "cluster": {"node_id": name},
                 "dns": {"nameservers": [dns_server.nameserver], "timeout": 2.0},
                 "api": API_LOOPBACK_TARGETS,  # the webhook below aims at loopback
+                # one key-encryption key for the cluster (the first node to start makes it)
+                "dkim": {"key_encryption_key_file": str(tmp_path / "dkim-secret.key")},
                 **tables,
             },
         )

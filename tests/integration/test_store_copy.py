@@ -133,6 +133,7 @@ async def fill(store: Store) -> dict[str, str]:
     await store.put_document(Document("webhook", "w1", {"name": "hook", "target": "x"}, T0))
     await store.put_webhook_state(HOOK_STATE, T0 + 4)
     await store.put_document(Document("sending_domain", "example.test", {"dkim": "k"}, T0))
+    await store.put_dkim_key("example.test", "s1", b"SPK1 sealed \x00\xff", T0)
     await store.put_policy("sts:example.test", STS)
     await store.remember_broken_tls("mx.bad.test", 25, T0 + 10_000, T0)
     await store.hold_sts_fetch("bad.test", HOLDOFF, T0)
@@ -153,6 +154,7 @@ async def snapshot(store: Store, ids: dict[str, str]) -> dict[str, Any]:
         "webhooks": await store.list_documents("webhook"),
         "hook_state": await store.get_webhook_state("w1"),
         "domains": await store.list_documents("sending_domain"),
+        "dkim_keys": await store.dkim_keys(),
         "policy": await store.get_policy("sts:example.test"),
         "broken": await store.broken_tls_until("mx.bad.test", 25, T0 + 1),
         "holdoff": await store.sts_fetch_holdoff("bad.test", T0 + 1),

@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from sealpost.model.document import Document
 from sealpost.model.events import EventRecord
 from sealpost.model.queue import RecipientResult, Submitted
 from sealpost.store import open_store
@@ -433,3 +434,22 @@ def test_the_server_queues_smtp_mail_in_postgres(start_server, pg_url):
     assert [tuple(r) for r in rows] == [("held", "a@sender.test")]  # a local domain: stays
     events = run(lambda: fetch(pg_url, "SELECT type FROM events"))
     assert [r[0] for r in events] == ["injection"]
+
+
+def test_version_15_marks_held_mail_the_intake_has_not_read(pg_fresh_database):
+    """As SQLite's version 17: held mail past the intake's cursor is marked, no other."""
+
+    async def main() -> None:
+        async with nodes(pg_fresh_database, "n1") as (store,):
+            for mid in ("h1", "h2", "h3"):
+                await store.enqueue(mid, message("a@x.test"), T0, state="held")
+            await store.enqueue("q1", message("a@x.test"), T0)
+            await store.put_document(Document("tlsrpt_intake", "held", {"after": "h1"}, T0))
+        conn = await asyncpg.connect(pg_fresh_database)  # as before version 15
+        await conn.execute("DROP TABLE tlsrpt_marks")
+        await conn.execute("DELETE FROM schema_version WHERE version = 15")
+        await conn.close()
+        async with nodes(pg_fresh_database, "n1") as (store,):
+            assert await store.list_report_marked() == ["h2", "h3"]
+
+    run(main)

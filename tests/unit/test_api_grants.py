@@ -77,7 +77,8 @@ def test_the_grant_names_are_sparkposts_and_sealposts_own():
         "metrics/view",
     }
     sealpost = {"tls_check/view", "queue/manage", "tls_reports/modify", "tls_reports/view"}
-    sealpost |= {"suppression_lists/view", "queue/view"}
+    sealpost |= {"suppression_lists/view", "queue/view", "console/access"}
+    sealpost |= {"api_keys/manage"}
     assert {g.value for g in Grant} == sparkpost | sealpost
     assert set(DESCRIPTIONS) == ALL_GRANTS
     assert all(g.description and "\n" not in g.description for g in Grant)

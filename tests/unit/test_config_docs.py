@@ -39,9 +39,12 @@ def test_reference_lists_the_expected_tables() -> None:
         "[dns]",
         "[delivery]",
         "[mta_sts]",
+        "[dkim]",
         "[[dkim.keys]]",
         "[api]",
         "[tlsrpt]",
         "[tls_reports]",
         "[metrics]",
+        "[retention]",
+        "[console]",
     ]

@@ -22,7 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sealpost.model.queue_depth import QueueDepth
 from sealpost.observability.metrics import Metrics, render
-from sealpost.observability.queue_gauges import QueueGauges
+from sealpost.observability.queue_gauges import FreeSpaceGauges, QueueGauges
+from sealpost.store.free_space import MinFree, SpaceWatch
 
 CONTRIB = Path(__file__).resolve().parents[2] / "contrib"
 RULES = CONTRIB / "prometheus" / "sealpost-alerts.yml"
@@ -36,6 +37,9 @@ def exposed_names() -> set[str]:
     metrics = Metrics()
     metrics.registry.register(gauges := QueueGauges(_depth))
     asyncio.run(gauges.refresh())
+    space = SpaceWatch(CONTRIB, MinFree(bytes=1))
+    space.check()
+    metrics.registry.register(FreeSpaceGauges(space))
     metrics.accepted.labels(listener="mx", method="smtp").inc()
     labels = {"result": "delivered", "tls": "verified", "policy_source": "default"}
     metrics.attempts.labels(domain="other", **labels).inc()

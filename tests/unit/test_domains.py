@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import stat
 from pathlib import Path
 
 import pytest
@@ -232,16 +231,10 @@ def test_default_selector_is_sparkposts_style():
     assert list(keys.selector_candidates("s"))[:3] == ["s", "s-2", "s-3"]
 
 
-def test_key_files_are_private_and_exclusive(tmp_path: Path):
-    path = keys.write_key_file(tmp_path, "example.com", "sel", b"PEM-1")
-    assert path == tmp_path / "dkim" / "example.com" / "sel.key"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    with pytest.raises(FileExistsError):
-        keys.write_key_file(tmp_path, "example.com", "sel", b"PEM-2")
-    assert path.read_bytes() == b"PEM-1"
-    keys.write_key_file(tmp_path, "example.com", "sel", b"PEM-3", replace=True)
-    assert path.read_bytes() == b"PEM-3" and stat.S_IMODE(path.stat().st_mode) == 0o600
+def test_old_key_files_are_removed_only_under_the_data_dirs_dkim(tmp_path: Path):
+    path = tmp_path / "dkim" / "example.com" / "sel.key"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PEM-1")
     outside = tmp_path / "elsewhere.key"
     outside.write_bytes(b"x")
     assert not keys.remove_key_file(tmp_path, outside), "only files under <data_dir>/dkim"

@@ -1,22 +1,27 @@
 """The sending-domain registry and the signer built from it, over the memory store and the
-shared in-memory resolver: create/duplicate/update/verify/delete with their key files, and
-mail From: a verified domain signed with its key (verified by dkimpy against the published
-record)."""
+shared in-memory resolver: create/duplicate/update/verify/delete with their keys sealed in
+the store, and mail From: a verified domain signed with its key (verified by dkimpy against
+the published record); records of earlier versions (a key file) are signed for from the file
+until the start's import moves the key into the store."""
 
 from __future__ import annotations
 
 import asyncio
-import stat
+import logging
+import os
 from pathlib import Path
 
 import dkim as dkimpy
 import pytest
 
 from sealpost.dkim import key_files as key_material
-from sealpost.dkim.keys import DkimKey, generate_key
+from sealpost.dkim.keys import DkimKey, generate_key, key_path
+from sealpost.dkim.sealing import KeySecret, seal, unseal
 from sealpost.domains.records import KIND, DkimStatus
 from sealpost.domains.registry import DkimInput, DomainError, Problem, SendingDomains
 from sealpost.domains.signers import SigningKeys
+from sealpost.domains.stored_keys import import_key_files
+from sealpost.model.document import Document
 from sealpost.store.memory import MemoryStore
 from tests.fakes.resolver import ZoneResolver
 
@@ -38,26 +43,44 @@ def store() -> MemoryStore:
 
 
 @pytest.fixture
-def registry(store: MemoryStore, tmp_path: Path, resolver: ZoneResolver) -> SendingDomains:
-    return SendingDomains(store, tmp_path, resolver, clock=lambda: NOW)
+def secret(tmp_path: Path) -> KeySecret:
+    return KeySecret(tmp_path / "dkim-secret.key", os.urandom(32))
+
+
+@pytest.fixture
+def registry(
+    store: MemoryStore, tmp_path: Path, resolver: ZoneResolver, secret: KeySecret
+) -> SendingDomains:
+    return SendingDomains(store, tmp_path, resolver, secret, clock=lambda: NOW)
 
 
 def run(coro):
     return asyncio.run(coro)
 
 
-def test_create_generates_a_private_key_file_and_stores_the_record(
-    registry: SendingDomains, store: MemoryStore, tmp_path: Path
+def key_file(data_dir: Path, domain: str, selector: str, pem: bytes) -> Path:
+    """A key file where ``sealpost dkim generate`` (and versions before sealed keys) put it."""
+    path = key_path(data_dir, domain, selector)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pem)
+    return path
+
+
+def test_create_seals_the_private_key_in_the_store_and_stores_the_record(
+    registry: SendingDomains, store: MemoryStore, tmp_path: Path, secret: KeySecret
 ):
     record = run(registry.create("Example.COM", key_bits=1024))
     assert record.domain == "example.com" and record.creation_time == "2026-01-01T00:00:00+00:00"
     assert record.key is not None and record.key.selector == "scph0126"
-    path = Path(record.key.key_file)
-    assert path == tmp_path / "dkim" / "example.com" / "scph0126.key"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert record.key.key_file is None and not (tmp_path / "dkim").exists(), "no key file"
+    sealed = run(store.dkim_key("example.com", "scph0126"))
+    assert sealed is not None and b"PRIVATE KEY" not in sealed
+    pem = unseal(secret, "example.com", "scph0126", sealed)
+    assert key_material.from_private(pem.decode()).public == record.key.public
     assert record.dkim_status is DkimStatus.UNVERIFIED and not record.verified
     document = run(store.get_document(KIND, "example.com"))
-    assert document is not None and document.payload["key_file"] == str(path)
+    assert document is not None and "key_file" not in document.payload
+    assert "PRIVATE" not in repr(document.payload)
     assert document.payload["dkim"]["public"] == record.key.public
     with pytest.raises(DomainError) as info:
         run(registry.create("example.com.", key_bits=1024))
@@ -65,11 +88,11 @@ def test_create_generates_a_private_key_file_and_stores_the_record(
 
 
 def test_a_taken_selector_file_is_never_overwritten(registry: SendingDomains, tmp_path: Path):
-    theirs = key_material.write_key_file(tmp_path, "shop.test", "scph0126", b"OPERATOR KEY")
+    theirs = key_file(tmp_path, "shop.test", "scph0126", b"OPERATOR KEY")
     record = run(registry.create("shop.test", key_bits=1024))
     assert record.key is not None and record.key.selector == "scph0126-2"
     assert theirs.read_bytes() == b"OPERATOR KEY"
-    key_material.write_key_file(tmp_path, "own.test", "mine", b"OPERATOR KEY")
+    key_file(tmp_path, "own.test", "mine", b"OPERATOR KEY")
     pem, _ = generate_key("rsa", 1024)
     with pytest.raises(DomainError) as info:
         run(registry.create("own.test", dkim=DkimInput(private=pem.decode(), selector="mine")))
@@ -91,6 +114,7 @@ def test_create_refuses_bad_input_before_writing_anything(registry: SendingDomai
             run(registry.create(*args, **kwargs))
         assert info.value.problem is Problem.INVALID and info.value.field == field
     assert not (tmp_path / "dkim").exists()
+    assert run(registry._store.dkim_keys()) == {}
 
 
 def test_domain_without_dkim(registry: SendingDomains):
@@ -129,7 +153,7 @@ def test_verify_valid_invalid_and_transient(registry: SendingDomains, resolver: 
 
 
 def test_update_replaces_the_key_only_once_it_is_published(
-    registry: SendingDomains, resolver: ZoneResolver
+    registry: SendingDomains, resolver: ZoneResolver, store: MemoryStore, secret: KeySecret
 ):
     first = run(registry.create("example.com", key_bits=1024))
     assert first.key is not None
@@ -143,8 +167,9 @@ def test_update_replaces_the_key_only_once_it_is_published(
     updated = run(registry.update("example.com", dkim=brought, is_default_bounce_domain=True))
     assert updated.key is not None and updated.key.selector == "s2"
     assert updated.dkim_status is DkimStatus.VALID and updated.is_default_bounce_domain
-    assert Path(updated.key.key_file).read_bytes() == new.private_pem
-    assert not Path(first.key.key_file).exists(), "the old key file is removed"
+    sealed = run(store.dkim_key("example.com", "s2"))
+    assert sealed is not None and unseal(secret, "example.com", "s2", sealed) == new.private_pem
+    assert run(store.dkim_key("example.com", first.key.selector)) is None, "rotated: forgotten"
     same = run(registry.update("example.com", dkim=brought, tracking_domain="t.example.com"))
     assert same.key == updated.key and same.tracking_domain == "t.example.com"
     with pytest.raises(DomainError) as info:
@@ -152,12 +177,12 @@ def test_update_replaces_the_key_only_once_it_is_published(
     assert info.value.problem is Problem.NOT_FOUND
 
 
-def test_delete_removes_record_and_key_file(registry: SendingDomains, tmp_path: Path):
+def test_delete_removes_record_and_key(registry: SendingDomains, store: MemoryStore):
     record = run(registry.create("example.com", key_bits=1024))
     assert record.key is not None
+    assert run(store.dkim_keys())
     run(registry.delete("EXAMPLE.com"))
-    assert not Path(record.key.key_file).exists()
-    assert not (tmp_path / "dkim" / "example.com").exists()
+    assert run(store.dkim_keys()) == {}
     for call in (registry.delete("example.com"), registry.get("example.com")):
         with pytest.raises(DomainError) as info:
             run(call)
@@ -167,7 +192,9 @@ def test_delete_removes_record_and_key_file(registry: SendingDomains, tmp_path: 
     assert info.value.problem is Problem.NOT_FOUND
 
 
-def test_concurrent_creates_of_one_name_make_one_domain(registry: SendingDomains, tmp_path: Path):
+def test_concurrent_creates_of_one_name_make_one_domain(
+    registry: SendingDomains, store: MemoryStore
+):
     async def both() -> list[object]:
         return await asyncio.gather(
             registry.create("race.test", key_bits=1024),
@@ -178,7 +205,7 @@ def test_concurrent_creates_of_one_name_make_one_domain(registry: SendingDomains
     outcomes = run(both())
     errors = [o for o in outcomes if isinstance(o, DomainError)]
     assert len(errors) == 1 and errors[0].problem is Problem.DUPLICATE
-    assert len(list((tmp_path / "dkim" / "race.test").iterdir())) == 1
+    assert len(run(store.dkim_keys())) == 1
 
 
 # -- signing -------------------------------------------------------------------------------
@@ -203,9 +230,9 @@ def _dkim_verifies(data: bytes, resolver: ZoneResolver) -> bool:
 
 
 def test_signer_signs_for_verified_domains_only(
-    registry: SendingDomains, store: MemoryStore, resolver: ZoneResolver
+    registry: SendingDomains, store: MemoryStore, resolver: ZoneResolver, secret: KeySecret
 ):
-    signing = SigningKeys(store)
+    signing = SigningKeys(store, secret=secret)
     record = run(registry.create("example.com", key_bits=1024))
     assert record.key is not None
     assert run(signing.refresh()) is None and signing.sign(MESSAGE) == MESSAGE
@@ -222,13 +249,13 @@ def test_signer_signs_for_verified_domains_only(
     assert run(signing.refresh()) is None and signing.sign(MESSAGE) == MESSAGE
 
 
-def test_static_keys_win_and_unreadable_key_files_are_skipped(
-    registry: SendingDomains, store: MemoryStore, resolver: ZoneResolver
+def test_static_keys_win_and_keys_that_do_not_open_are_skipped(
+    registry: SendingDomains, store: MemoryStore, resolver: ZoneResolver, secret: KeySecret
 ):
     static_pem, static_txt = generate_key("rsa", 1024)
     static = DkimKey("example.com", "static", static_pem, "rsa-sha256")
     resolver.set("static._domainkey.example.com", "TXT", [static_txt])
-    signing = SigningKeys(store, [static])
+    signing = SigningKeys(store, [static], secret)
     assert signing.signer() is not None and signing.is_verified("example.com")
     for name in ("example.com", "broken.test"):
         record = run(registry.create(name, key_bits=1024))
@@ -237,10 +264,88 @@ def test_static_keys_win_and_unreadable_key_files_are_skipped(
         run(registry.verify(name))
     broken = run(registry.get("broken.test"))
     assert broken.key is not None
-    Path(broken.key.key_file).write_bytes(b"not a key")
+    # A sealed key moved to another domain's row does not open (associated data).
+    other = run(store.dkim_key("example.com", broken.key.selector))
+    assert other is not None
+    run(store.put_dkim_key("broken.test", broken.key.selector, other, NOW))
     signer = run(signing.refresh())
     assert signer is not None
     assert [k.selector for k in signer.keys_for("example.com")] == ["static"]
     assert signer.keys_for("broken.test") == ()
     signed = signing.sign(MESSAGE)
     assert b"s=static" in signed and _dkim_verifies(signed, resolver)
+
+
+def test_a_node_with_another_key_encryption_key_says_so_and_signs_for_the_rest(
+    registry: SendingDomains,
+    store: MemoryStore,
+    resolver: ZoneResolver,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+):
+    record = run(registry.create("example.com", key_bits=1024))
+    assert record.key is not None
+    publish(resolver, record.key.selector, "example.com", record.key.public)
+    run(registry.verify("example.com"))
+    wrong = KeySecret(tmp_path / "other-node.key", os.urandom(32))
+    with caplog.at_level(logging.ERROR, logger="sealpost.domains"):
+        assert run(SigningKeys(store, secret=wrong).refresh()) is None
+    text = caplog.text
+    assert "example.com: DKIM key not loaded" in text
+    assert "[dkim] key_encryption_key_file" in text and str(wrong.path) in text
+    assert wrong.key_id in text
+
+
+def test_key_files_of_earlier_versions_sign_until_imported_then_from_the_store(
+    store: MemoryStore, resolver: ZoneResolver, tmp_path: Path, secret: KeySecret
+):
+    material = key_material.generate(1024)
+    path = key_file(tmp_path, "example.com", "old", material.private_pem)
+    payload = {  # a record as the versions before sealed keys wrote it
+        "domain": "example.com",
+        "creation_time": "2025-01-01T00:00:00+00:00",
+        "status": {"ownership_verified": True, "dkim_status": "valid"},
+        "dkim": {"selector": "old", "public": material.public, "signing_domain": "example.com"},
+        "key_file": str(path),
+    }
+    run(store.put_document(Document(KIND, "example.com", payload, NOW)))
+    publish(resolver, "old", "example.com", material.public)
+    signing = SigningKeys(store, secret=secret)
+    assert run(signing.refresh()) is not None, "signed from the file before the import"
+    assert run(import_key_files(store, secret, lambda: NOW)) == ["example.com"]
+    assert run(import_key_files(store, secret, lambda: NOW)) == [], "idempotent"
+    sealed = run(store.dkim_key("example.com", "old"))
+    assert sealed is not None
+    assert unseal(secret, "example.com", "old", sealed) == material.private_pem
+    path.unlink()  # the file is no longer read
+    assert run(signing.refresh()) is not None
+    assert _dkim_verifies(signing.sign(MESSAGE), resolver)
+
+
+def test_a_key_file_that_is_not_the_records_key_is_not_imported(
+    store: MemoryStore, tmp_path: Path, secret: KeySecret
+):
+    material, other = key_material.generate(1024), key_material.generate(1024)
+    path = key_file(tmp_path, "example.com", "old", other.private_pem)
+    payload = {
+        "domain": "example.com",
+        "dkim": {"selector": "old", "public": material.public},
+        "key_file": str(path),
+    }
+    run(store.put_document(Document(KIND, "example.com", payload, NOW)))
+    assert run(import_key_files(store, secret, lambda: NOW)) == []
+    assert run(store.dkim_keys()) == {}
+
+
+def test_sealed_keys_are_bound_to_domain_selector_and_key():
+    secret = KeySecret(Path("k"), os.urandom(32))
+    sealed = seal(secret, "example.com", "s1", b"PEM")
+    assert unseal(secret, "example.com", "s1", sealed) == b"PEM"
+    assert b"PEM" not in sealed
+    assert sealed != seal(secret, "example.com", "s1", b"PEM"), "a fresh nonce each time"
+    for domain, selector in (("example.org", "s1"), ("example.com", "s2")):
+        with pytest.raises(ValueError, match="altered or stored under another"):
+            unseal(secret, domain, selector, sealed)
+    with pytest.raises(ValueError, match="key_encryption_key_file"):
+        unseal(KeySecret(Path("k2"), os.urandom(32)), "example.com", "s1", sealed)
+    assert secret.secret.hex() not in repr(secret)

@@ -33,6 +33,8 @@ TLS_KEYS = [
     "verified",
     "verify_error",
     "peer_name",
+    "cert_subject",
+    "cert_issuer",
     "cert_sha256",
     "cert_not_after",
     "dane",
@@ -75,7 +77,8 @@ def test_the_typed_failure_never_reaches_the_event_json() -> None:
     assert json.dumps(record.event_view(), separators=(",", ":")) == (
         '{"level_required":"encrypt","policy_source":"operator","policy_mode":null,'
         '"offered":true,"version":null,"cipher":null,"verified":null,"verify_error":null,'
-        '"peer_name":"mx.example.test","cert_sha256":null,"cert_not_after":null,"dane":null,'
+        '"peer_name":"mx.example.test","cert_subject":null,"cert_issuer":null,'
+        '"cert_sha256":null,"cert_not_after":null,"dane":null,'
         '"fallback":"plaintext: STARTTLS refused (502)","tls_required":null}'
     )
 

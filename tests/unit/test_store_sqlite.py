@@ -18,6 +18,7 @@ import pytest
 
 from sealpost.api_keys import create_key, generate_key, hash_key, key_id_of, verify_key
 from sealpost.model.api_key import ApiKeyRecord
+from sealpost.model.document import Document
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.grants import ALL_GRANTS, Grant
 from sealpost.model.ids import new_message_id
@@ -100,6 +101,7 @@ def test_queue_files_are_private_whatever_the_umask(tmp_path):
                     "queue.db-wal": 0o600,
                     "queue.db-shm": 0o600,
                     "queue.db-writer.lock": 0o600,
+                    "queue.db-open.lock": 0o600,
                 }
 
         run(fill())
@@ -212,7 +214,10 @@ def _schema_at(conn: sqlite3.Connection, newest: int) -> None:
         conn.execute(sqlite_sql.INSERT_VERSION, (version,))
 
 
-LATER_GRANTS = frozenset({Grant.TLS_REPORTS_MODIFY, Grant.TLS_REPORTS_VIEW})
+# Grants added after version 5 that no existing key is given (console/access: none at all).
+LATER_GRANTS = frozenset(
+    {Grant.TLS_REPORTS_MODIFY, Grant.TLS_REPORTS_VIEW, Grant.CONSOLE_ACCESS, Grant.API_KEYS_MANAGE}
+)
 
 
 def _database_before_grants(path, key: str) -> None:
@@ -749,3 +754,27 @@ def test_version_13_gives_queue_view_to_keys_that_could_manage_the_queue(tmp_pat
             assert (await verify_key(store, other)).grants == {Grant.SMTP_INJECT}
 
     run(scenario())
+
+
+def test_version_17_marks_held_mail_the_intake_has_not_read(tmp_path):
+    """Held mail from before the TLS-RPT marks, past the intake's cursor, is marked (read
+    once more); held mail at or below the cursor and queued mail are not."""
+    path = tmp_path / "q.db"
+
+    async def fill() -> None:
+        async with SqliteStore(path) as store:
+            for mid in ("h1", "h2", "h3"):
+                await store.enqueue(mid, message(), T0, state="held")
+            await store.enqueue("q1", message(), T0)
+            await store.put_document(Document("tlsrpt_intake", "held", {"after": "h1"}, T0))
+
+    run(fill())
+    with sqlite3.connect(path, isolation_level=None) as conn:  # as before version 17
+        conn.execute("DROP TABLE tlsrpt_marks")
+        conn.execute("DELETE FROM schema_version WHERE version = 17")
+
+    async def check() -> None:
+        async with SqliteStore(path) as store:
+            assert await store.list_report_marked() == ["h2", "h3"]
+
+    run(check())

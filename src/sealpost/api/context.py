@@ -74,6 +74,7 @@ class ApiContext:
     signing_keys: SigningDomains | None = None
     webhooks: WebhookWaker | None = None
     clock: Callable[[], float] = time.time
+    storage_low: Callable[[], bool] | None = None  # the queue's disk under [store] min_free
     tls_checks: SlidingWindow = field(init=False)  # per key, [api] tls_check_per_minute
 
     def __post_init__(self) -> None:

@@ -61,6 +61,14 @@ def not_found(what: str) -> ApiError:
 
 UNAUTHORIZED = ApiError(401, "Unauthorized.")
 FORBIDDEN = ApiError(403, "Forbidden.")
+# The queue's disk is under [store] min_free (store.free_space); SMTP answers 452 4.3.1.
+INSUFFICIENT_STORAGE = ApiError(
+    503,
+    "service unavailable",
+    "insufficient system storage: the queue's disk is nearly full; try again later",
+    "1900",
+    headers={"Retry-After": "60"},
+)
 
 
 def _field(loc: tuple[Any, ...]) -> str:

@@ -39,7 +39,7 @@ from sealpost.model.queue_admin import (
 
 router = APIRouter(dependencies=[Depends(require_key)], tags=["queue"])
 Manager = Annotated[ApiKeyRecord, needs(Grant.QUEUE_MANAGE)]
-_FILTERS = ("domain", "sender", "campaign", "older_than", "younger_than", "state")
+_FILTERS = ("domain", "sender", "campaign", "older_than", "younger_than", "state", "message_id")
 
 
 def selection_of(raw: Any, everything: bool) -> Selection:

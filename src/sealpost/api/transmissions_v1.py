@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 
 from sealpost.api.auth import needs, require_key
 from sealpost.api.context import ApiContext
-from sealpost.api.errors import ApiError, invalid, missing, not_found
+from sealpost.api.errors import INSUFFICIENT_STORAGE, ApiError, invalid, missing, not_found
 from sealpost.api.transmission_models import (
     ContentIn,
     OptionsIn,
@@ -84,6 +84,8 @@ async def create_transmission(
     num_rcpt_errors: str | None = None,
 ) -> JSONResponse:
     ctx: ApiContext = request.app.state.ctx
+    if ctx.storage_low is not None and ctx.storage_low():
+        raise INSUFFICIENT_STORAGE
     store = ctx.store
     now = ctx.clock()
     key = _idempotency_key(idempotency_key, record)

@@ -20,9 +20,11 @@ from sealpost.cli.events import events
 from sealpost.cli.help_style import tidy_help
 from sealpost.cli.keys import keys_app
 from sealpost.cli.queue import queue_app
+from sealpost.cli.retention import purge, vacuum
 from sealpost.cli.store import store_app
 from sealpost.cli.tlscheck import TlsCheckCommand, tls_check
 from sealpost.cli.tlsrpt import tlsrpt_app
+from sealpost.cli.users import users_app
 from sealpost.initdir import DEFAULT_CONFIG, init_directory
 
 app = typer.Typer(
@@ -32,10 +34,13 @@ app = typer.Typer(
 )
 app.add_typer(queue_app, name="queue")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 app.add_typer(dkim_app, name="dkim")
 app.add_typer(store_app, name="store")
 app.add_typer(tlsrpt_app, name="tlsrpt")
 app.command("events")(events)
+app.command("purge")(purge)
+store_app.command("vacuum")(vacuum)
 app.command("tls-check", cls=TlsCheckCommand)(tls_check)
 
 
@@ -70,12 +75,14 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads certificates)."""
+    """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads the config file and certificates)."""
     from sealpost.dkim.keys import DkimKeyError
+    from sealpost.dkim.sealing import SealingError
     from sealpost.dns.validation_check import DnssecNotValidating
     from sealpost.node_presence import NodeIdInUse
     from sealpost.observability.logs import configure_logging
     from sealpost.runner import run_server
+    from sealpost.store.errors import StoreError
 
     if dev and not config.exists():
         for path in init_directory(config.parent, hostname="localhost", dev_ports=True):
@@ -91,8 +98,12 @@ def serve(
         raise fail(f"{exc}. Fix or remove that [[dkim.keys]] entry in {config}.") from None
     except DnssecNotValidating as exc:
         raise fail(f"{exc} (in {config})") from None
+    except SealingError as exc:
+        raise fail(f"{exc} (in {config})") from None
     except NodeIdInUse as exc:
         raise fail(f"{exc} (in {config})") from None
+    except StoreError as exc:  # a damaged queue file (store.sqlite.integrity), a newer schema
+        raise fail(f"queue store: {exc}") from None
     except OSError as exc:
         raise fail(
             f"cannot listen: {exc}. Is another server on that port? Change the "

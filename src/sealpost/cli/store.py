@@ -7,6 +7,10 @@ while nodes start or run (``store.postgres.schema``); SQLite migrates under its 
 ``sealpost store copy --from URL --to URL``: move a stopped node's queue to another store
 (``store.copy``) and verify the counts per table; exit 1 when a count differs or the copy is
 refused.
+
+``store check`` / ``store salvage`` (``cli.store_care``) look after a SQLite queue file's
+health; ``store backup`` / ``store restore`` (``cli.store_backup``) copy it live and put a
+copy back.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table as RichTable
 
+from sealpost.cli import store_backup, store_care
 from sealpost.cli.common import (
     DEFAULT_CONFIG_PATH,
     ConfigOpt,
@@ -35,6 +40,10 @@ from sealpost.store.copy_tables import Table
 from sealpost.store.errors import StoreError
 
 store_app = typer.Typer(help="Look after the queue store itself.", no_args_is_help=True)
+store_app.command("check")(store_care.check)
+store_app.command("salvage")(store_care.salvage_command)
+store_app.command("backup")(store_backup.backup)
+store_app.command("restore")(store_backup.restore)
 
 
 @store_app.command("migrate")

@@ -28,8 +28,10 @@ from pydantic import (
 )
 
 from sealpost.config.api import ApiSection
+from sealpost.config.console import ConsoleSection
 from sealpost.config.metrics import MetricsSection
 from sealpost.config.outbound import DeliverySection, DkimSection, DnsSection, MtaStsSection
+from sealpost.config.retention import RetentionSection
 from sealpost.config.section import Section
 from sealpost.config.tls_reports import TlsReportsSection
 from sealpost.config.tlsrpt import TlsRptSection
@@ -40,6 +42,7 @@ from sealpost.config.values import (
     Positive,
     ResolvedPath,
     Seconds,
+    SizeOrPercent,
     TlsMode,
     address_text,
     cidr_text,
@@ -48,6 +51,7 @@ from sealpost.config.values import (
     one_of,
     parse_address,
     redact_url,
+    size_or_percent,
     sni_name,
     store_url,
 )
@@ -63,9 +67,10 @@ class ServerSection(Section):
     data_dir: ResolvedPath = Field(
         Path("var"),
         validate_default=True,
-        description="Directory for the DKIM key files that sealpost dkim generate and the "
-        "sending-domains API write (in its dkim/ subdirectory), relative to the config file; "
-        "the queue database is where [store] url says.",
+        description="Directory for the DKIM key files that sealpost dkim generate writes (in "
+        "its dkim/ subdirectory) and the default [dkim] key_encryption_key_file, relative to "
+        "the config file; the queue database is where [store] url says (the sending domains' "
+        "DKIM keys are in the store, sealed).",
     )
     local_domains: list[Domain] = Field(
         default_factory=list,
@@ -300,6 +305,15 @@ class StoreSection(Section):
         "memory:// keeps the queue in memory (tests only); postgresql://user@host:5432/db "
         "puts it in a PostgreSQL database that several nodes can share (cluster mode).",
     )
+    min_free: SizeOrPercent = Field(
+        "100MB",
+        description="Free space kept on a SQLite queue's file system (like Postfix's "
+        "queue_minfree): below it new mail is refused (452 4.3.1 at MAIL FROM, 503 on the "
+        "API) and the rest is left to deliveries, bounces and events. Bytes (1048576), a "
+        "size (512MB, 1GiB: KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024) or a "
+        "percentage of the file system (5%); 0 turns the check off. Not checked for "
+        "PostgreSQL or memory stores (docs/operations.md).",
+    )
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -307,6 +321,11 @@ class StoreSection(Section):
         if self.url.startswith("sqlite:///"):
             return Path(self.url[len("sqlite:///") :])
         return None
+
+    @property
+    def min_free_parts(self) -> tuple[int, float]:
+        """``min_free`` as (bytes, percent), one of them 0."""
+        return size_or_percent(self.min_free)
 
 
 class ClusterSection(Section):
@@ -359,6 +378,8 @@ class Config(Section):
     tlsrpt: TlsRptSection = Field(default_factory=dict, validate_default=True)
     tls_reports: TlsReportsSection = Field(default_factory=dict, validate_default=True)
     metrics: MetricsSection = Field(default_factory=dict, validate_default=True)
+    retention: RetentionSection = Field(default_factory=dict, validate_default=True)
+    console: ConsoleSection = Field(default_factory=dict, validate_default=True)
 
     _source: Path | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -378,6 +399,12 @@ class Config(Section):
     def source(self) -> Path | None:
         """The file this configuration was loaded from, if any."""
         return self._source
+
+    @property
+    def dkim_secret_file(self) -> Path:
+        """The file of the key that seals sending domains' DKIM keys (``[dkim]
+        key_encryption_key_file``, default ``<data_dir>/dkim-secret.key``)."""
+        return self.dkim.key_encryption_key_file or self.server.data_dir / "dkim-secret.key"
 
     @property
     def needs_tls(self) -> bool:

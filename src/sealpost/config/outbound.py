@@ -176,3 +176,12 @@ class DkimSection(Section):
         description="Signing keys, one [[dkim.keys]] table each; with an RSA and an Ed25519 "
         "key for one domain, mail carries both signatures.",
     )
+    key_encryption_key_file: ResolvedPath | None = Field(
+        None,
+        description="The key (base64 of 32 random bytes, mode 0600) that seals the sending "
+        "domains' DKIM private keys in the store (AES-256-GCM); default "
+        "<[server] data_dir>/dkim-secret.key. Created at the first start when missing and the "
+        "store holds no sealed key. Every node of a cluster needs the same file: copy it to "
+        "each node before it starts (docs/cluster.md); a node with another key cannot sign "
+        "for those domains. Keep it out of the database's backups.",
+    )

@@ -75,8 +75,9 @@ def render_default_config(hostname: str, dev_ports: bool) -> str:
     overrides: dict[str, dict[str, Any]] = {
         "server": {"hostname": hostname, "local_domains": default_local_domains(hostname)},
     }
-    if dev_ports:  # a development box: unverified sending domains allowed
+    if dev_ports:  # a development box: unverified sending domains allowed, the console on
         overrides["api"] = {"allow_unverified_domains": True}
+        overrides["console"] = {"enabled": True}
     else:  # a production server reports its TLS sessions (RFC 8460; docs/outbound.md)
         overrides["tlsrpt"] = {"enabled": True}
     host = "127.0.0.1" if dev_ports else "0.0.0.0"

@@ -22,7 +22,7 @@ class TlsReportsSection(Section):
     )
     scan_interval: Seconds = Field(
         30.0,
-        description="Seconds between looks at held local mail for reports. The server also "
-        "looks at once when it holds a message; this interval covers mail held by other "
-        "worker processes and other nodes.",
+        description="Seconds between looks at held local mail the door marked as a possible "
+        "report (docs/tls-reports.md). The server also looks at once when it holds such a "
+        "message; this interval covers mail held by other worker processes and other nodes.",
     )

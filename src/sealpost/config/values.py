@@ -140,6 +140,49 @@ def store_url(value: str, info: ValidationInfo) -> str:
     return value
 
 
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def size_or_percent(value: Any) -> tuple[int, float]:
+    """``512MB``, ``1GiB``, ``1048576`` (bytes) or ``5%`` -> (bytes, percent); one is 0.
+    KB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB powers of 1024."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size or a percentage")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value, 0.0
+    if not isinstance(value, str):
+        raise ValueError("expected a size or a percentage")
+    text = value.strip()
+    if text.endswith("%"):
+        try:
+            percent = float(text[:-1])
+        except ValueError:
+            raise ValueError("expected a percentage like 5%") from None
+        if not 0 <= percent < 100:
+            raise ValueError("a percentage from 0 to below 100")
+        return 0, percent
+    match = _SIZE_RE.match(text)
+    if match is None:
+        raise ValueError("expected bytes, a size like 512MB or 1GiB, or a percentage like 5%")
+    number, unit = match.groups()
+    return int(float(number) * _UNITS[(unit or "b").lower()]), 0.0
+
+
+def _size_or_percent(value: Any) -> Any:
+    try:
+        size_or_percent(value)
+    except ValueError as exc:
+        raise issue(f"{exc} (got {show_value(value)})") from None
+    return value
+
+
+SizeOrPercent = Annotated[int | str, AfterValidator(_size_or_percent)]
+
+
 Domain = Annotated[str, AfterValidator(_domain)]
 ResolvedPath = Annotated[Path, Field(strict=False), AfterValidator(_resolve)]
 Positive = Annotated[int, Field(gt=0)]

@@ -109,6 +109,10 @@ class DomainDelivery:
         self._settings = settings
         self._pool = pool
 
+    def update_routes(self, settings: RouteSettings) -> None:
+        """Routes from a reloaded config (SIGHUP): used from the next domain attempt on."""
+        self._settings = settings
+
     async def _decide(self, domain: str, message: OutboundMessage) -> PolicyDecision:
         relaxed = tls_required.relaxes(message.data, requiretls=message.requiretls)
         if self._policy is not None:

@@ -107,6 +107,10 @@ class Dispatcher:
         self.attempts = 0
         self._tally: Callable[[Sequence[AttemptTally]], None] = lambda tallies: None
 
+    def update_schedule(self, schedule: RetrySchedule) -> None:
+        """Retry timings from a reloaded config (SIGHUP): applied from the next attempt."""
+        self._schedule = schedule
+
     def on_recorded(self, tally: Callable[[Sequence[AttemptTally]], None]) -> None:
         """Call ``tally`` with each recorded attempt's per-recipient tallies (the metrics)."""
         self._tally = tally

@@ -5,10 +5,10 @@ RFC 8301 section 3.2: RSA signing keys of at least 1024 bits; SparkPost offers 1
 section 6), usually as the bare base64 body without the PEM armour: both forms are accepted.
 Brought keys are RSA only, because the DNS check requires ``k=rsa`` when ``k=`` is present.
 
-Private keys live in ``<data_dir>/dkim/<domain>/<selector>.key`` (``dkim.keys.key_path``, the
-layout ``sealpost dkim generate`` uses), mode 0600 in a 0700 directory, created exclusively:
-a key file that exists (e.g. one the CLI made for ``[[dkim.keys]]``) is never overwritten
-unless it is the domain's own. Nothing here logs or returns private key material.
+The private keys are kept in the store, sealed (``dkim.sealing``). Versions before that wrote
+them to ``<data_dir>/dkim/<domain>/<selector>.key`` (``dkim.keys.key_path``, the layout
+``sealpost dkim generate`` uses); ``remove_key_file`` deletes such a file once its record no
+longer names it. Nothing here logs or returns private key material.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sealpost.dkim.keys import DkimAlgorithm, generate_key, key_path
+from sealpost.dkim.keys import DkimAlgorithm, generate_key
 
 ALLOWED_BITS = (1024, 2048)
 MAX_BROUGHT_BITS = 4096  # bigger keys make every signature slow
@@ -143,45 +142,6 @@ def selector_candidates(base: str) -> Iterator[str]:
     yield base
     for n in range(2, 21):
         yield f"{base}-{n}"
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_key_file(
-    data_dir: Path, domain: str, selector: str, pem: bytes, *, replace: bool = False
-) -> Path:
-    """Write ``pem`` (0600, in a 0700 directory) and return its path.
-
-    Exclusive unless ``replace``: ``FileExistsError`` when a key is already there.
-    """
-    path = key_path(data_dir, domain, selector)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    target = path.with_name(path.name + ".tmp") if replace else path
-    if replace:
-        target.unlink(missing_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(target, flags, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, pem)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        target.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    if replace:
-        os.replace(target, path)
-    _fsync_dir(path.parent)
-    return path
 
 
 def remove_key_file(data_dir: Path, path: Path) -> bool:

@@ -5,12 +5,16 @@ domain's lower-case A-label form without a trailing dot (IDNA 2008 with UTS 46 m
 ``Bücher.Example.`` is ``xn--bcher-kva.example``). The payload is::
 
     {"domain", "creation_time", "status": {"ownership_verified", "dkim_status"},
-     "dkim": {"selector", "public", "signing_domain", "headers"}, "key_file",
+     "dkim": {"selector", "public", "signing_domain", "headers"}, "key_file" (old records),
      "dns": {"dkim_record", "dkim_error"}, "tracking_domain", "shared_with_subaccounts",
      "is_default_bounce_domain"}
 
-A domain is VERIFIED iff its DKIM status is ``valid`` or its ownership is verified. The public
-view (reference section 6) never carries ``key_file``: the private key stays on disk.
+A domain is VERIFIED iff its DKIM status is ``valid`` or its ownership is verified. The
+private key is not in the record: it is in the store's sealed DKIM keys (``dkim.sealing``),
+by signing domain and selector. Records written by versions before that carry ``key_file``,
+the key file they wrote; the key is imported into the store at start (``domains.key_import``)
+and the file is no longer read once it is. The public view (reference section 6) never
+carries ``key_file``.
 """
 
 from __future__ import annotations
@@ -70,12 +74,13 @@ def normalize_domain(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DomainKey:
-    """The DKIM key of a domain: where the public half is published, where the private is."""
+    """The DKIM key of a domain: where the public half is published; the private half is in
+    the store under (signing_domain, selector), and in ``key_file`` too for old records."""
 
     selector: str
     public: str  # base64 SubjectPublicKeyInfo: the p= value of the TXT record
     signing_domain: str
-    key_file: str
+    key_file: str | None = None
     headers: str = DEFAULT_HEADERS
 
     def public_view(self) -> dict[str, str]:
@@ -128,7 +133,8 @@ class SendingDomain:
         }
         if self.key is not None:
             payload["dkim"] = self.key.public_view()
-            payload["key_file"] = self.key.key_file
+            if self.key.key_file:
+                payload["key_file"] = self.key.key_file
         if self.dns is not None:
             payload["dns"] = {
                 "dkim_record": self.dns.dkim_record,
@@ -145,12 +151,12 @@ class SendingDomain:
             dkim_status = DkimStatus.UNVERIFIED
         dkim = payload.get("dkim")
         key = None
-        if isinstance(dkim, Mapping) and payload.get("key_file"):
+        if isinstance(dkim, Mapping) and dkim.get("selector"):
             key = DomainKey(
                 selector=str(dkim.get("selector", "")),
                 public=str(dkim.get("public", "")),
                 signing_domain=str(dkim.get("signing_domain") or payload["domain"]),
-                key_file=str(payload["key_file"]),
+                key_file=str(payload["key_file"]) if payload.get("key_file") else None,
                 headers=str(dkim.get("headers") or DEFAULT_HEADERS),
             )
         dns = payload.get("dns")

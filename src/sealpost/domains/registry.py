@@ -1,13 +1,22 @@
-"""The sending-domain registry: create, read, update, verify and delete, with their key files.
+"""The sending-domain registry: create, read, update, verify and delete, with their DKIM keys.
 
-Creating a domain makes (or takes) its DKIM key, writes the private key file and stores the
-record; the response carries the public key to publish (reference section 6). Verifying
-reads the key record through the Resolver (``dkim_check``): a conclusive answer sets
-``dkim_status`` and ``ownership_verified`` (DKIM is the only ownership proof Sealpost checks),
-a DNS failure keeps the status and reports the error. Replacing a domain's key (``update``)
-checks the new key's record first, as SparkPost does (400, code 1404 on failure). Deleting a
-domain removes its key file. Writes of one process are serialised by a lock, so a name is
-created once; the key file is written before the record and removed when the record is.
+Creating a domain makes (or takes) its DKIM key, stores the private key sealed under the
+cluster's key-encryption key (``dkim.sealing``; the store's ``DkimKeyStore``, so every node
+signs with it) and then the record; the response carries the public key to publish
+(reference section 6). Verifying reads the key record through the Resolver (``dkim_check``):
+a conclusive answer sets ``dkim_status`` and ``ownership_verified`` (DKIM is the only
+ownership proof Sealpost checks), a DNS failure keeps the status and reports the error.
+
+Replacing a domain's key (``update``) checks the new key's record first, as SparkPost does
+(400, code 1404 on failure). With a new selector this is a key rotation: the old selector's
+key is forgotten once the record names the new one, and the other nodes sign with the new
+key at their next refresh, within moments (keep the old DNS record published a few days for
+mail in flight). Deleting a domain forgets its key. Writes of one process are serialised by
+a lock, so a name is created once; the key is stored before the record and forgotten after
+it. A selector is refused when a key file of ``sealpost dkim generate`` has it
+(``<data_dir>/dkim/<domain>/<selector>.key``), so a ``[[dkim.keys]]`` key is never
+shadowed; records of earlier versions name such a file of their own, removed when the
+record stops naming it.
 """
 
 from __future__ import annotations
@@ -19,9 +28,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 from sealpost.dkim import key_files as key_material
 from sealpost.dkim.keys import DkimKeyError, check_selector, key_path
+from sealpost.dkim.sealing import KeySecret, seal
 from sealpost.dns.resolver import Resolver
 from sealpost.domains.dkim_check import DkimCheck, check_dkim
 from sealpost.domains.records import (
@@ -34,7 +45,12 @@ from sealpost.domains.records import (
     normalize_domain,
 )
 from sealpost.model.document import Document
+from sealpost.store.contracts.dkim_keys import DkimKeyStore
 from sealpost.store.contracts.documents import DocumentStore
+
+
+class DomainStore(DocumentStore, DkimKeyStore, Protocol):
+    """The records (documents) and the sealed private keys."""
 
 
 class Problem(StrEnum):
@@ -66,12 +82,14 @@ class DkimInput:
 class SendingDomains:
     def __init__(
         self,
-        store: DocumentStore,
+        store: DomainStore,
         data_dir: Path,
         resolver: Resolver | None,
+        secret: KeySecret,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._secret = secret
         self._data_dir = Path(data_dir)
         self._resolver = resolver
         self._clock = clock
@@ -156,27 +174,19 @@ class SendingDomains:
         except key_material.KeyMaterialError as exc:
             raise DomainError(Problem.INVALID, exc.field, exc.why) from None
 
-    async def _write_key(
-        self, name: str, selectors: list[str], pem: bytes, own_file: str | None = None
-    ) -> tuple[str, Path]:
+    def _free_selector(self, name: str, selectors: list[str], own_file: str | None = None) -> str:
+        """The first selector no ``sealpost dkim generate`` key file of another holds."""
         for selector in selectors:
-            target = key_path(self._data_dir, name, selector)
-            replace = own_file is not None and Path(own_file) == target
-            try:
-                path = await asyncio.to_thread(
-                    key_material.write_key_file,
-                    self._data_dir,
-                    name,
-                    selector,
-                    pem,
-                    replace=replace,
-                )
-            except FileExistsError:
-                continue
-            return selector, path
+            path = key_path(self._data_dir, name, selector)
+            if not path.exists() or (own_file is not None and Path(own_file) == path):
+                return selector
         raise DomainError(
             Problem.KEY_CONFLICT, "dkim.selector", f"a key file for {selectors[0]} exists already"
         )
+
+    async def _store_key(self, name: str, selector: str, pem: bytes) -> None:
+        sealed = seal(self._secret, name, selector, pem)
+        await self._store.put_dkim_key(name, selector, sealed, self._clock())
 
     def _now_iso(self) -> str:
         return datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
@@ -205,8 +215,9 @@ class SendingDomains:
                 else:
                     base = key_material.default_selector(self._clock())
                     candidates = list(key_material.selector_candidates(base))
-                chosen, path = await self._write_key(name, candidates, material.private_pem)
-                key = DomainKey(chosen, material.public, name, str(path))
+                chosen = self._free_selector(name, candidates)
+                await self._store_key(name, chosen, material.private_pem)
+                key = DomainKey(chosen, material.public, name)
             record = SendingDomain(
                 domain=name,
                 creation_time=self._now_iso(),
@@ -218,7 +229,7 @@ class SendingDomains:
                 await self._put(record)
             except BaseException:
                 if key is not None:
-                    await self._remove_key(key.key_file)
+                    await self._store.delete_dkim_key(name, key.selector)
                 raise
         return record
 
@@ -251,12 +262,13 @@ class SendingDomains:
             record = await self._find(name)
             if record is None:
                 raise DomainError(Problem.NOT_FOUND, "domain", name)
-            old_file = record.key.key_file if record.key else None
+            old = record.key
             changes: dict[str, object] = {}
             if material is not None and selector is not None and check is not None:
-                _, path = await self._write_key(name, [selector], material.private_pem, old_file)
+                self._free_selector(name, [selector], old.key_file if old else None)
+                await self._store_key(name, selector, material.private_pem)
                 changes.update(
-                    key=DomainKey(selector, material.public, name, str(path)),
+                    key=DomainKey(selector, material.public, name),
                     dkim_status=DkimStatus.VALID,
                     ownership_verified=True,
                     dns=DnsReport(check.record, None),
@@ -269,8 +281,11 @@ class SendingDomains:
                 changes["is_default_bounce_domain"] = is_default_bounce_domain
             updated = record.with_changes(**changes)
             await self._put(updated)
-            if old_file and updated.key and updated.key.key_file != old_file:
-                await self._remove_key(old_file)
+            if old is not None and updated.key is not None and updated.key != old:
+                if old.selector != updated.key.selector:  # rotated: the old key is done
+                    await self._store.delete_dkim_key(old.signing_domain, old.selector)
+                if old.key_file:
+                    await self._remove_key(old.key_file)
         return updated
 
     async def verify(self, domain: str, *, dkim: bool = True) -> SendingDomain:
@@ -306,7 +321,9 @@ class SendingDomains:
             if not await self._store.delete_document(KIND, current.domain):
                 raise DomainError(Problem.NOT_FOUND, "domain", current.domain)
             if current.key is not None:
-                await self._remove_key(current.key.key_file)
+                await self._store.delete_dkim_key(current.key.signing_domain, current.key.selector)
+                if current.key.key_file:
+                    await self._remove_key(current.key.key_file)
 
     async def _remove_key(self, key_file: str) -> None:
         await asyncio.to_thread(key_material.remove_key_file, self._data_dir, Path(key_file))

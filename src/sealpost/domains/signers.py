@@ -1,16 +1,20 @@
 """The DKIM signer of the moment: the config's static keys plus the verified sending domains.
 
 ``refresh()`` reads every sending-domain record, keeps the VERIFIED ones (DKIM valid or
-ownership verified), loads their private keys from their key files and swaps in a new
-``DkimSigner`` built from them and the ``[[dkim.keys]]`` of the config. It is called at start
-and after every change to a sending domain; between refreshes ``signer()`` returns the same
-object, so signing a message never touches the store or the disk.
+ownership verified), opens their private keys from the store (sealed under the cluster's
+key-encryption key, ``dkim.sealing``) and swaps in a new ``DkimSigner`` built from them and
+the ``[[dkim.keys]]`` of the config. It is called at start and after every change to a
+sending domain, made through any node (``change_follower``), so every node signs with the
+same keys; between refreshes ``signer()`` returns the same object, so signing a message never
+touches the store or the disk. A record of an earlier version whose key is not in the store
+yet (``domains.key_import`` moves them at start) is signed for with its key file.
 
 A config key wins over a sending-domain key for the same domain and algorithm (the operator's
 file is the stronger statement; ``DkimSigner`` takes one key per domain and algorithm). A
-domain whose key file cannot be read is left out (logged, without key material) and the other
-domains are still signed for. RFC 6376 section 5.4: the From field is always signed
-(``DkimSigner``).
+domain whose key cannot be opened (another node's key-encryption key, most likely: the error
+names ``[dkim] key_encryption_key_file``) or whose key file cannot be read is left out
+(logged, without key material) and the other domains are still signed for. RFC 6376
+section 5.4: the From field is always signed (``DkimSigner``).
 
 ``AnnouncedKeys`` is what the API refreshes: with several worker processes the refresh is
 announced (a shared counter the other workers watch), so each rebuilds its own signer.
@@ -20,14 +24,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from sealpost.dkim.keys import DkimAlgorithm, DkimKey, DkimKeyError, load_key
+from sealpost.dkim.keys import DkimAlgorithm, DkimKey, DkimKeyError, algorithm_of, load_key
+from sealpost.dkim.sealing import OPTION, KeySecret, SealingError, unseal
 from sealpost.dkim.signer import DkimSigner
 from sealpost.domains.records import KIND, SendingDomain
+from sealpost.store.contracts.dkim_keys import DkimKeyStore
 from sealpost.store.contracts.documents import DocumentStore
+
+
+class KeySource(DocumentStore, DkimKeyStore, Protocol):
+    """The sending-domain records and their sealed keys."""
+
 
 log = logging.getLogger("sealpost.domains")
 
@@ -35,8 +47,14 @@ log = logging.getLogger("sealpost.domains")
 class SigningKeys:
     """Holds the current signer; see the module docstring."""
 
-    def __init__(self, store: DocumentStore, static_keys: Sequence[DkimKey] = ()) -> None:
+    def __init__(
+        self,
+        store: KeySource,
+        static_keys: Sequence[DkimKey] = (),
+        secret: KeySecret | None = None,
+    ) -> None:
         self._store = store
+        self._secret = secret
         self._static = tuple(static_keys)
         self._signer: DkimSigner | None = DkimSigner(self._static) if self._static else None
         self._verified: frozenset[str] = frozenset(k.domain for k in self._static)
@@ -60,11 +78,17 @@ class SigningKeys:
     def is_verified(self, domain: str) -> bool:
         return domain.strip().rstrip(".").lower() in self._verified
 
+    def open_with(self, secret: KeySecret) -> None:
+        """Open the stored keys with ``secret`` from the next refresh on (the node's start
+        makes or reads it once the store is open)."""
+        self._secret = secret
+
     async def refresh(self) -> DkimSigner | None:
         """Rebuild the signer from the store and the static keys; the new signer."""
         async with self._lock:
             try:
                 documents = await self._store.list_documents(KIND)
+                sealed = await self._store.dkim_keys()
             except Exception as exc:
                 log.error("cannot read sending domains (%s); DKIM keys unchanged", exc)
                 return self._signer
@@ -75,7 +99,7 @@ class SigningKeys:
                 except (KeyError, TypeError, ValueError):
                     log.warning("sending domain %r: unreadable record, skipped", document.id)
             verified = [r for r in records if r.verified]
-            keys = await asyncio.to_thread(self._load, verified)
+            keys = await asyncio.to_thread(self._load, verified, sealed)
             try:
                 signer = DkimSigner(keys) if keys else None
             except DkimKeyError as exc:
@@ -87,18 +111,35 @@ class SigningKeys:
             )
             return signer
 
-    def _load(self, verified: Sequence[SendingDomain]) -> list[DkimKey]:
+    def _open(self, record: SendingDomain, sealed: Mapping[tuple[str, str], bytes]) -> DkimKey:
+        """The private key of ``record``: from the store, else its old key file."""
+        assert record.key is not None
+        domain, selector = record.key.signing_domain, record.key.selector
+        blob = sealed.get((domain, selector))
+        if blob is not None:
+            if self._secret is None:
+                raise DkimKeyError(f"no {OPTION} to open it with")
+            try:
+                pem = unseal(self._secret, domain, selector, blob)
+            except SealingError as exc:
+                raise DkimKeyError(str(exc)) from None
+            return DkimKey(domain, selector, pem, algorithm_of(pem))
+        if record.key.key_file:  # written by an earlier version, not imported yet
+            return load_key(domain, selector, Path(record.key.key_file))
+        raise DkimKeyError(f"no stored key for {selector}._domainkey.{domain}")
+
+    def _load(
+        self, verified: Sequence[SendingDomain], sealed: Mapping[tuple[str, str], bytes]
+    ) -> list[DkimKey]:
         keys = list(self._static)
         taken: set[tuple[str, DkimAlgorithm]] = {(k.domain, k.algorithm) for k in keys}
         for record in verified:
             if record.key is None:
                 continue
             try:
-                key = load_key(
-                    record.key.signing_domain, record.key.selector, Path(record.key.key_file)
-                )
+                key = self._open(record, sealed)
             except DkimKeyError as exc:
-                log.warning("sending domain %s: DKIM key not loaded: %s", record.domain, exc)
+                log.error("sending domain %s: DKIM key not loaded: %s", record.domain, exc)
                 continue
             if (key.domain, key.algorithm) in taken:
                 log.warning(

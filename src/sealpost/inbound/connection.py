@@ -94,7 +94,7 @@ class SmtpConnection(asyncio.Protocol):
         self._session = ServerSession(self._ctx.policy, tls=tls)
         self._ctx.connections.add(self)
         if self._ctx.metrics is not None:
-            self._ctx.metrics.connections.labels(listener=self._ctx.name).inc()
+            self._ctx.metrics.open_connections(self._ctx.name).inc()
         self._last = self._loop.time()
         self._perform(self._session.start())
         self._arm(self._ctx.timeouts.idle)
@@ -125,7 +125,7 @@ class SmtpConnection(asyncio.Protocol):
             self._ctx.limiter.release(self._ip, ip_slot=self._ip_slot)
             self._ip_slot = False
             if self._ctx.metrics is not None:
-                self._ctx.metrics.connections.labels(listener=self._ctx.name).dec()
+                self._ctx.metrics.open_connections(self._ctx.name).dec()
         self._ctx.connections.discard(self)
 
     def pause_writing(self) -> None:

@@ -93,6 +93,13 @@ class ConnectionLimiter:
         networks = tuple(ipaddress.ip_network(n) for n in exempt)
         return cls(max_total, max_per_ip, rate_per_ip, networks, board=board, worker=worker)
 
+    def update_limits(self, new: ConnectionLimiter) -> None:
+        """Take ``new``'s limits and exempt networks (a reloaded config); the counts of
+        open connections stay, so no connection is dropped or forgotten."""
+        self.max_total, self.max_per_ip = new.max_total, new.max_per_ip
+        self.rate_per_ip, self.exempt = new.rate_per_ip, new.exempt
+        self._exempt_seen.clear()  # answers about the old networks
+
     def is_exempt(self, ip: str) -> bool:
         """Whether ``ip`` is in an exempt network (IPv4-mapped IPv6 counts as IPv4)."""
         if not self.exempt:

@@ -33,7 +33,9 @@ class EventQuery:
     recipients: Sequence[str] = ()
     transmission_ids: Sequence[str] = ()
     campaign_ids: Sequence[str] = ()
+    senders: Sequence[str] = ()  # envelope senders (``msg_from``), case-insensitive
     from_time: float | None = None
     to_time: float | None = None
-    after: int | None = None  # event_id cursor
+    after: int | None = None  # event_id cursor: ids past it (below it when newest_first)
     limit: int = 1000
+    newest_first: bool = False  # event_id descending (the web console's lists)

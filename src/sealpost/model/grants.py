@@ -3,13 +3,16 @@
 Every API key carries a set of grants, and every ``/api/v1`` endpoint and SMTP AUTH needs one
 of them. The names are SparkPost's where SparkPost has one, so a key's grants mean here what
 they mean there; ``tls_check/view``, ``queue/manage``, ``queue/view``,
-``suppression_lists/view`` and the ``tls_reports`` grants are Sealpost's own (SparkPost's
-``suppression_lists/manage`` also reads the list; here reading needs
+``suppression_lists/view``, ``console/access`` and the ``tls_reports`` grants are Sealpost's
+own (SparkPost's ``suppression_lists/manage`` also reads the list; here reading needs
 ``suppression_lists/view``, so a key may read it without changing it). A grant added after
 schema version 5 (SQLite) is given to no existing key by its migration (``tls_reports/*``:
 SQLite 10, PostgreSQL 8), except ``suppression_lists/view`` (SQLite 12, PostgreSQL 10) and
 ``queue/view`` (SQLite 13, PostgreSQL 11), which go to every key that had the matching
-``manage`` grant.
+``manage`` grant. ``console/access`` (log in to the web console) needs no migration: keys
+store their grants by name, and no existing key is given it, so the console is opened only
+to keys and users made (or given the grant) for it; nor does ``api_keys/manage`` (the
+console's API keys page; the CLI needs no grant, it runs as the operator).
 Grants are values of ``Grant`` (a ``str`` enum: the member is its name on the wire, in the
 store and on the command line); anything else is not a grant.
 """
@@ -39,6 +42,8 @@ class Grant(StrEnum):
     TLS_REPORTS_MODIFY = "tls_reports/modify"
     TLS_REPORTS_VIEW = "tls_reports/view"
     QUEUE_VIEW = "queue/view"
+    CONSOLE_ACCESS = "console/access"
+    API_KEYS_MANAGE = "api_keys/manage"
 
     @property
     def description(self) -> str:
@@ -67,6 +72,10 @@ DESCRIPTIONS: dict[Grant, str] = {
     Grant.QUEUE_VIEW: "read the queue's shape and the domain suspensions (Sealpost)",
     Grant.TLS_REPORTS_MODIFY: "post TLS-RPT reports about our domains (Sealpost, RFC 8460)",
     Grant.TLS_REPORTS_VIEW: "read the TLS-RPT reports received (Sealpost, RFC 8460)",
+    Grant.CONSOLE_ACCESS: "log in to the web console at /console/ (Sealpost); each page also "
+    "needs the grant its API endpoint needs",
+    Grant.API_KEYS_MANAGE: "list, create and revoke API keys in the web console (Sealpost); "
+    "a new key gets only grants its creator holds",
 }
 
 ALL_GRANTS: frozenset[Grant] = frozenset(Grant)

@@ -103,9 +103,11 @@ class RecipientResult:
 @dataclass(frozen=True, slots=True)
 class Submitted:
     """One message of a batch handed to ``enqueue_batch``, with its injection events and the
-    state it is stored in."""
+    state it is stored in; ``report_mark``: a held message that may be a TLS-RPT report
+    (``Spool.enqueue``)."""
 
     message_id: str
     message: InboundMessage
     events: Sequence[EventRecord] = ()
     state: InitialState = "queued"
+    report_mark: bool = False

@@ -89,8 +89,8 @@ def normalize_domain(value: str, field: str = "domain") -> str:
 class Selection:
     """Messages by recipient domain (any still-queued recipient there), envelope sender
     (exact, case-insensitive), campaign id, age (``older_than``/``younger_than`` seconds
-    since arrival) and state (``deferred``: queued and tried at least once). Empty filters
-    match everything the action applies to."""
+    since arrival), state (``deferred``: queued and tried at least once) and message id.
+    Empty filters match everything the action applies to."""
 
     domain: str | None = None
     sender: str | None = None
@@ -98,6 +98,7 @@ class Selection:
     older_than: float | None = None
     younger_than: float | None = None
     state: SelectionState | None = None
+    message_id: str | None = None  # one message (the web console's per-message buttons)
 
     @classmethod
     def of(
@@ -109,6 +110,7 @@ class Selection:
         older_than: str | float | None = None,
         younger_than: str | float | None = None,
         state: str | None = None,
+        message_id: str | None = None,
     ) -> Selection:
         """A checked selection; ``SelectionError`` names the field that is wrong."""
         if state is not None and state not in SELECTION_STATES:
@@ -117,6 +119,8 @@ class Selection:
             raise SelectionError("sender", 'sender must be one address ("<>" is the null one)')
         if campaign is not None and not campaign.strip():
             raise SelectionError("campaign", "campaign must not be empty")
+        if message_id is not None and not message_id.strip():
+            raise SelectionError("message_id", "message_id must not be empty")
         return cls(
             domain=None if domain is None else normalize_domain(domain),
             sender=None if sender is None else ("" if sender == "<>" else sender.lower()),
@@ -124,6 +128,7 @@ class Selection:
             older_than=None if older_than is None else parse_age(older_than, "older_than"),
             younger_than=None if younger_than is None else parse_age(younger_than, "younger_than"),
             state=state,  # type: ignore[arg-type]  # checked above
+            message_id=message_id,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -194,3 +199,21 @@ def admin_event(
         **extra,
     }
     return EventRecord(ADMIN_EVENT, "", now, fields)
+
+
+def suspend_event(suspension: Suspension, now: float) -> EventRecord:
+    """The ``admin`` event of suspending ``suspension.domain``."""
+    return admin_event(
+        "suspend",
+        {"domain": suspension.domain},
+        0,
+        suspension.created_by,
+        now,
+        until=suspension.until,
+        reason=suspension.reason,
+    )
+
+
+def resume_event(domain: str, now: float, by: str) -> EventRecord:
+    """The ``admin`` event of resuming delivery to ``domain``."""
+    return admin_event("resume", {"domain": domain}, 0, by, now)

@@ -59,7 +59,8 @@ class TlsRecord:
     bits: int | None = None
     sni: str | None = None  # server name the client asked for (inbound) or sent (outbound)
     peer_name: str | None = None  # host name we expected the peer certificate to match
-    peer_cert_subject: str | None = None
+    peer_cert_subject: str | None = None  # RFC 4514 text of the certificate's subject
+    peer_cert_issuer: str | None = None  # and of its issuer
     peer_cert_sha256: str | None = None
     peer_cert_not_after: str | None = None  # ISO 8601, UTC
     verified: bool | None = None  # None: not checked (e.g. no client certificate)
@@ -121,6 +122,8 @@ class TlsRecord:
             "verified": self.verified,
             "verify_error": self.verify_error,
             "peer_name": self.peer_name,
+            "cert_subject": self.peer_cert_subject,
+            "cert_issuer": self.peer_cert_issuer,
             "cert_sha256": self.peer_cert_sha256,
             "cert_not_after": self.peer_cert_not_after,
             "dane": self.dane,

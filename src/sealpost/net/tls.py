@@ -259,11 +259,12 @@ def tls_record_from_ssl(ssl_object: SslEndpoint | None, sni: str | None = None) 
     if ssl_object is None:
         return TlsRecord()
     cipher = ssl_object.cipher()
-    subject = sha256 = not_after = None
+    subject = issuer = sha256 = not_after = None
     der = ssl_object.getpeercert(binary_form=True)
     if der:
         cert = x509.load_der_x509_certificate(der)
         subject = cert.subject.rfc4514_string()
+        issuer = cert.issuer.rfc4514_string()
         sha256 = hashlib.sha256(der).hexdigest()
         not_after = cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     return TlsRecord(
@@ -272,6 +273,7 @@ def tls_record_from_ssl(ssl_object: SslEndpoint | None, sni: str | None = None) 
         bits=cipher[2] if cipher else None,
         sni=sni,
         peer_cert_subject=subject,
+        peer_cert_issuer=issuer,
         peer_cert_sha256=sha256,
         peer_cert_not_after=not_after,
     )

@@ -11,6 +11,11 @@ TLS outcome, policy source, the limit that refused): never a recipient, key or I
 domain label is ``domain`` on delivery attempts, and its values are the domains the operator
 listed (``[metrics] domains``) plus ``other``, so cardinality stays bounded.
 ``render`` gives the Prometheus text exposition format.
+
+What is counted per message (accepted, open connections) goes to label children bound once
+per listener and kept (``count_accepted``, ``open_connections``): ``labels()`` builds and
+looks up its key under a lock on every call, which showed in the inbound benchmark's
+profiles. A child is bound on first use, so the series are exactly those ``labels()`` made.
 """
 
 from __future__ import annotations
@@ -69,6 +74,8 @@ class Metrics:
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.domains = frozenset(d.lower().rstrip(".") for d in domains)
+        self._accepted_by: dict[str, Counter] = {}  # listener -> its bound child
+        self._open_by: dict[str, Gauge] = {}
         r = self.registry
         self.registry.register(BuildInfo())
         self.accepted = Counter(
@@ -137,8 +144,19 @@ class Metrics:
     def count_accepted(self, listener: str, count: int) -> None:
         """``count`` messages stored by the door for ``listener`` (``api``, ``dsn`` or an
         SMTP listener's name)."""
-        method = listener if listener in _OWN_DOORS else "smtp"
-        self.accepted.labels(listener=listener, method=method).inc(count)
+        child = self._accepted_by.get(listener)
+        if child is None:
+            method = listener if listener in _OWN_DOORS else "smtp"
+            child = self.accepted.labels(listener=listener, method=method)
+            self._accepted_by[listener] = child
+        child.inc(count)
+
+    def open_connections(self, listener: str) -> Gauge:
+        """The open-connections gauge of ``listener`` (``inc`` at accept, ``dec`` at close)."""
+        child = self._open_by.get(listener)
+        if child is None:
+            child = self._open_by[listener] = self.connections.labels(listener=listener)
+        return child
 
     def count_attempts(self, tallies: Iterable[AttemptCount]) -> None:
         """One recorded delivery attempt's per-recipient tallies."""

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -82,4 +83,37 @@ class QueueGauges(Collector):
             "sealpost_queue_oldest_message_age_seconds",
             "Seconds since the oldest queued message arrived (0 with none queued).",
             value=depth.oldest_age(self._clock()),
+        )
+
+
+class SpaceState(Protocol):
+    """What ``store.free_space.SpaceWatch`` knows of the queue's file system."""
+
+    @property
+    def free_bytes(self) -> int | None: ...
+
+    @property
+    def min_free_bytes(self) -> int | None: ...
+
+
+class FreeSpaceGauges(Collector):
+    """The queue's free disk space as ``SpaceWatch`` last measured it (every second): no
+    ``statvfs`` per scrape. Nothing for a store without a local file (PostgreSQL, memory)."""
+
+    def __init__(self, space: SpaceState) -> None:
+        self._space = space
+
+    def collect(self) -> Iterable[Metric]:
+        free, minimum = self._space.free_bytes, self._space.min_free_bytes
+        if free is None or minimum is None:
+            return
+        yield GaugeMetricFamily(
+            "sealpost_store_free_bytes",
+            "Bytes free on the file system of the SQLite queue (for an unprivileged writer).",
+            value=free,
+        )
+        yield GaugeMetricFamily(
+            "sealpost_store_min_free_bytes",
+            "[store] min_free in bytes: below it new mail is refused (452 4.3.1, API 503).",
+            value=minimum,
         )

@@ -151,6 +151,18 @@ class PolicyEngine:
         # TLSA records are secure only when the resolver is trusted to validate ([dns] dnssec)
         self._tlsa = tlsa or TlsaLookup(resolver, trusted=False)
 
+    def update_rules(
+        self,
+        operator_rules: Mapping[str, TlsLevel],
+        default_level: TlsLevel,
+        mta_sts_enabled: bool,
+    ) -> None:
+        """New operator rules from a reloaded config (SIGHUP): the next decision uses them;
+        one already made (a session open) keeps what it was given."""
+        self._rules = {_normalize(k): TlsLevel(v) for k, v in operator_rules.items()}
+        self._default = default_level
+        self._sts_enabled = mta_sts_enabled
+
     async def requirement_for(
         self, domain: str, *, requiretls: bool = False, relaxed: bool = False
     ) -> PolicyDecision:

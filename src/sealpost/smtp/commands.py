@@ -140,6 +140,8 @@ class CommandHandlers:
         )
         if isinstance(params, Reply):
             return self._reply(out, params)
+        if self._policy.storage_low is not None and self._policy.storage_low():
+            return self._reply(out, replies.INSUFFICIENT_STORAGE)  # before any byte is received
         if self._auth_user is not None and not sender_allowed(parsed.sender, self._sender_domains):
             return self._reply(out, replies.SENDER_NOT_OWNED)
         sender = "" if parsed.sender is None else parsed.sender.normalized

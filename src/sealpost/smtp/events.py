@@ -9,6 +9,7 @@ The limits default to RFC 5321 section 4.5.3.1 minimums and Postfix's defaults
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,6 +35,9 @@ class ServerPolicy:
     max_junk_commands: int = 100  # NOOP/RSET/HELP/VRFY/EXPN... then 421 4.7.0 + close
     max_errors: int = 20  # replies >= 500 to commands; then 421 4.7.0 + close
     max_auth_failures: int = 3  # per session; then 421 4.7.0 + close
+    # True while the queue's disk is under [store] min_free: MAIL gets 452 4.3.1. It reads
+    # a verdict measured elsewhere (store.free_space), never the disk itself.
+    storage_low: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)

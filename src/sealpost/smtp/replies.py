@@ -122,6 +122,8 @@ TLS_UNAVAILABLE = Reply.of(502, "5.5.1", "Error: STARTTLS not available")
 NEED_TLS = Reply.of(530, "5.7.0", "Must issue a STARTTLS command first")
 
 TOO_MANY_RECIPIENTS = Reply.of(452, "4.5.3", "Error: Too many recipients")
+# RFC 5321 section 4.2.2 (452 insufficient system storage), RFC 3463 X.3.1 (mail system full)
+INSUFFICIENT_STORAGE = Reply.of(452, "4.3.1", "Insufficient system storage")
 UNKNOWN_POSTMASTER = Reply.of(550, "5.1.1", "<Postmaster>: no local postmaster")
 SENDER_NOT_OWNED = Reply.of(553, "5.7.1", "Sender address rejected: not owned by user")
 MESSAGE_TOO_BIG = Reply.of(552, "5.3.4", "Error: message file too big")

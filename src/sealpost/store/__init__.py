@@ -28,11 +28,19 @@ __all__ = ["Store", "StoreError", "open_store", "sqlite_path"]
 _SQLITE = "sqlite://"
 
 
-def open_store(url: str, base_dir: Path | None = None, *, node_id: str | None = None) -> Store:
-    """The store for ``url``; relative SQLite paths resolve against ``base_dir`` (else cwd)."""
+def open_store(
+    url: str,
+    base_dir: Path | None = None,
+    *,
+    node_id: str | None = None,
+    quick_check: bool = False,
+) -> Store:
+    """The store for ``url``; relative SQLite paths resolve against ``base_dir`` (else cwd).
+    ``quick_check``: a SQLite file is checked as it opens (the server's start,
+    ``sqlite.integrity``); a damaged one raises ``DamagedStore``."""
     scheme = url.split(":", 1)[0].lower()
     if url.lower().startswith(_SQLITE):
-        return _sqlite_store(url[len(_SQLITE) :], url, base_dir)
+        return _sqlite_store(url, base_dir, quick_check)
     if url.lower() in ("memory://", "memory:"):
         from sealpost.store.memory.store import MemoryStore
 
@@ -48,10 +56,10 @@ def open_store(url: str, base_dir: Path | None = None, *, node_id: str | None = 
     )
 
 
-def _sqlite_store(rest: str, url: str, base_dir: Path | None) -> Store:
+def _sqlite_store(url: str, base_dir: Path | None, quick_check: bool) -> Store:
     from sealpost.store.sqlite.store import SqliteStore
 
-    store: Store = SqliteStore(sqlite_path(url, base_dir))
+    store: Store = SqliteStore(sqlite_path(url, base_dir), quick_check=quick_check)
     return store
 
 

@@ -5,9 +5,10 @@ reads both), so a copy is table by table, row by row, every value as stored: mes
 states, recipients' statuses and attempts, due times, event ids (in order), API keys as their
 salt and digest (never re-hashed), the webhooks' delivery state, documents (sending domains,
 webhooks, templates), the MTA-STS policy cache (RFC 8461 section 5.1), idempotency records,
-the TLS memory, the TLS-RPT tallies and reports sent, the TLS-RPT reports received,
-the suppression list, the operator's marks on messages (held, bounced) and the domain
-suspensions.
+the TLS memory, the TLS-RPT tallies and reports sent, the TLS-RPT reports received and
+the held messages marked as possible reports, the suppression list, the sending domains'
+DKIM keys (sealed: the target's nodes need the same ``[dkim]`` key-encryption key), the
+operator's marks on messages (held, bounced) and the domain suspensions.
 
 Not copied: leases (``lease_token``, ``lease_until``, PostgreSQL's ``lease_node``, the
 webhook leases and domain slots) and the registry of running nodes; a copy is made while
@@ -124,6 +125,12 @@ TABLES: tuple[Table, ...] = (
         ("key", "fingerprint", "response", "created_at"),
         "key",
     ),
+    Table(
+        "dkim_keys",
+        "sending domains' DKIM keys (sealed)",
+        ("domain", "selector", "sealed", "created_at"),
+        "domain, selector",
+    ),
     Table("broken_tls", "TLS-broken hosts", ("host", "port", "until"), "host, port"),
     Table(
         "sts_fetch_holdoffs",
@@ -178,6 +185,12 @@ TABLES: tuple[Table, ...] = (
             "report",
         ),
         "id",
+    ),
+    Table(
+        "tlsrpt_marks",
+        "held messages marked as possible TLS reports",
+        ("message_id",),
+        "message_id",
     ),
     Table(
         "suppressions",

@@ -72,6 +72,6 @@ def loose_modes(paths: Iterable[Path]) -> list[LooseMode]:
 
 
 def queue_files(database: Path) -> list[Path]:
-    """The database's directory, every file SQLite keeps for it, and the writers' lock."""
-    suffixes = ("-wal", "-shm", "-writer.lock")
+    """The database's directory, every file SQLite keeps for it, and the two locks."""
+    suffixes = ("-wal", "-shm", "-writer.lock", "-open.lock")
     return [database.parent, database, *(Path(f"{database}{s}") for s in suffixes)]

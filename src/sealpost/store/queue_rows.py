@@ -39,11 +39,13 @@ Row = codec.MessageRow
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
-    """A message's ``INSERT_MESSAGE`` row, its ``INSERT_RECIPIENT`` rows and its events."""
+    """A message's ``INSERT_MESSAGE`` row, its ``INSERT_RECIPIENT`` rows and its events;
+    ``report_mark``: also a ``tlsrpt_marks`` row (the intake reads only those)."""
 
     row: Row
     recipients: list[Any]
     events: tuple[Row, ...]
+    report_mark: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ def new_message(
     *,
     due: float | None = None,
     state: InitialState = "queued",
+    report_mark: bool = False,
 ) -> NewMessage:
     """The rows of a message created ``now``, due at ``due`` (default ``now``)."""
     if not message.envelope.recipients:
@@ -92,6 +95,7 @@ def new_message(
         codec.message_row(message_id, message, now, due=due, state=state),
         codec.recipient_rows(message_id, message),
         tuple(codec.event_row(e) for e in events),
+        report_mark,
     )
 
 
@@ -108,7 +112,15 @@ def new_batch(
     due = now if not_before is None else not_before
     return NewBatch(
         tuple(
-            new_message(i.message_id, i.message, now, i.events, due=due, state=i.state)
+            new_message(
+                i.message_id,
+                i.message,
+                now,
+                i.events,
+                due=due,
+                state=i.state,
+                report_mark=i.report_mark,
+            )
             for i in items
         ),
         None if idempotency is None else codec.idempotency_row(idempotency),

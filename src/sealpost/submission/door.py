@@ -20,14 +20,17 @@ answers ``250``, as SparkPost did. The API rejects its suppressed recipients its
 
 Mail that stays here (``local_hold``: every recipient in a local domain without a route, a
 non-null sender) is stored ``held`` in that same transaction, and the dispatcher is not
-woken for it: it never claims held mail; the TLS-RPT intake is (``on_held``), and reads it
-after the reply. The injection event is the same either way (the
-dispatcher's path never added one for such mail either). ``counts`` tells the periodic
-summary (``activity``) what the door took in.
+woken for it: it never claims held mail. A held message that may be a TLS-RPT report
+(``report_mark``: a search of its header block, and of its body when it is multipart) is
+stored marked, in that same transaction, and wakes the TLS-RPT intake (``on_held``), which
+reads only marked mail, after the reply; other held mail is never read again. The injection
+event is the same either way (the dispatcher's path never added one for such mail either).
+``counts`` tells the periodic summary (``activity``) what the door took in.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -38,22 +41,27 @@ from sealpost.events.records import injection_events, policy_rejection_event
 from sealpost.model.document import Document
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.events import EventRecord
+from sealpost.model.grants import Grant
 from sealpost.model.idempotency import IdempotencyRecord
 from sealpost.model.ids import new_message_id
 from sealpost.model.queue import InitialState, Submitted
 from sealpost.model.tlsrpt_report import REPORT_LISTENER
+from sealpost.store.contracts.keys import KeyStore
 from sealpost.store.contracts.queue import Spool
 from sealpost.submission.activity import DoorCounts
 from sealpost.submission.local_hold import LocalHold
 from sealpost.submission.received import received_header
+from sealpost.submission.report_mark import may_be_report
 from sealpost.submission.sender_identity import ForeignSender, check_sender
-from sealpost.submission.smtp_api_header import BadSmtpApi, apply_smtp_api
+from sealpost.submission.smtp_api_header import BadSmtpApi, read_smtp_api
 from sealpost.submission.suppression_gate import (
     SuppressionStore,
     is_checked,
     mail_type,
     suppressed_of,
 )
+
+log = logging.getLogger("sealpost")
 
 
 class Signer(Protocol):
@@ -91,9 +99,11 @@ class Submission:
         hostname: str = "localhost",
         local_hold: LocalHold | None = None,
         suppressions: SuppressionStore | None = None,
+        keys: KeyStore | None = None,
     ) -> None:
         self._store = store
         self._suppressions = suppressions
+        self._keys = keys  # the grants behind X-MSYS-API options.skip_suppression
         self._clock = clock
         self._signer = signer
         self._hostname = hostname
@@ -106,6 +116,10 @@ class Submission:
         self.refused = 0  # refused as a value (a sender the key may not use)
         self.suppressed = 0  # recipients dropped because they are on the suppression list
 
+    def update_local_hold(self, local_hold: LocalHold) -> None:
+        """Local domains and routes from a reloaded config (SIGHUP), from the next message."""
+        self._hold = local_hold
+
     @property
     def counts(self) -> DoorCounts:
         """What the door took in since it was made (for the periodic summary)."""
@@ -116,8 +130,9 @@ class Submission:
         self._wake = wake
 
     def on_held(self, wake: Callable[[], None]) -> None:
-        """Call ``wake`` after a message is stored held (the TLS-RPT intake's wake-up: it
-        reads held mail after the reply, never inside this door)."""
+        """Call ``wake`` after a message is stored held and marked as a possible TLS-RPT
+        report (the intake's wake-up: it reads marked mail after the reply, never inside
+        this door)."""
         self._held = wake
 
     def on_accepted(self, tally: Callable[[str, int], None]) -> None:
@@ -129,22 +144,40 @@ class Submission:
         A restricted key's message naming a sender it may not use is returned refused, as is
         an authenticated injection whose ``X-MSYS-API`` header cannot be used; a usable one
         is applied and removed (``smtp_api_header``) before anything else looks at it."""
+        skip = False
         if message.session.auth_user is not None and message.session.listener != "api":
-            read = apply_smtp_api(message)
+            read = read_smtp_api(message)
             if isinstance(read, BadSmtpApi):
                 self.refused += 1
                 return read
-            message = read
+            message, fields = read
+            if fields is not None and fields.skip_suppression:
+                skip = await self._may_skip_suppression(message.session.auth_user)
         refused = _refusal(message)
         if refused is not None:
             self.refused += 1
             return refused
-        return await self._enqueue(message)
+        return await self._enqueue(message, skip_suppression=skip)
 
-    async def _enqueue(self, message: InboundMessage) -> Accepted:
+    async def _may_skip_suppression(self, key_id: str) -> bool:
+        """``options.skip_suppression`` counts only for a key holding
+        ``suppression_lists/manage`` (it could delete the entries and send anyway)."""
+        record = await self._keys.find_key(key_id) if self._keys is not None else None
+        if record is not None and record.allows(Grant.SUPPRESSION_LISTS_MANAGE):
+            return True
+        log.info(
+            "X-MSYS-API options.skip_suppression ignored: key %s lacks the grant "
+            "suppression_lists/manage",
+            key_id,
+        )
+        return False
+
+    async def _enqueue(
+        self, message: InboundMessage, *, skip_suppression: bool = False
+    ) -> Accepted:
         now = self._clock()
         message_id = new_message_id(now)
-        rejected = await self._suppressed(message)
+        rejected = [] if skip_suppression else await self._suppressed(message)
         rejections = [policy_rejection_event(message_id, message, r, now) for r in rejected]
         if rejected:
             self.suppressed += len(rejected)
@@ -157,18 +190,21 @@ class Submission:
             message = replace(message, envelope=replace(message.envelope, recipients=keep))
         stamped = self._stamp(message_id, message)
         held = self._hold.holds(stamped)
+        marked = held and may_be_report(message.data)  # as sent: our trace names no report
         await self._store.enqueue(
             message_id,
             stamped,
             now,
             [*rejections, *injection_events(message_id, stamped, now)],
             state="held" if held else "queued",
+            report_mark=marked,
         )
         self.accepted += 1
         self._tally(message.session.listener, 1)
         if held:
             self.held += 1
-            self._held()
+            if marked:
+                self._held()
         else:
             self._wake()
         return Accepted(message_id, held, suppressed=len(rejected))
@@ -212,7 +248,8 @@ class Submission:
             stamped = self._stamp(message_id, message)
             injected = injection_events(message_id, stamped, now)
             state: InitialState = "held" if self._hold.holds(stamped) else "queued"
-            items.append(Submitted(message_id, stamped, injected, state))
+            marked = state == "held" and may_be_report(message.data)
+            items.append(Submitted(message_id, stamped, injected, state, marked))
         if events and items:
             items[0] = replace(items[0], events=[*events, *items[0].events])
         ids = [item.message_id for item in items]
@@ -230,7 +267,7 @@ class Submission:
         self.held += held
         if held < len(items):
             self._wake()
-        if held:
+        if any(item.report_mark for item in items):
             self._held()
         return ids
 

@@ -16,7 +16,10 @@ keeps its headers untouched. Rules, each a refusal as a value naming the problem
   whole value is at most ``MAX_HEADER`` bytes);
 - ``options``: booleans for ``transactional``, ``open_tracking``, ``click_tracking``,
   ``skip_suppression``, ``inline_css``, ``sandbox``, a string ``ip_pool``.
-  ``sandbox: true`` is refused as the API refuses it; tracking, ``inline_css`` and
+  ``skip_suppression: true`` sends to suppressed recipients only when the authenticated key
+  holds ``suppression_lists/manage`` (as the API does); for any other key it is ignored,
+  as SparkPost ignored it where the account was not allowed it (the door decides, with the
+  key's grants). ``sandbox: true`` is refused as the API refuses it; tracking, ``inline_css`` and
   ``ip_pool`` are accepted and have no effect (Sealpost has no tracking or IP pools);
 - ``cc``, ``bcc`` and ``archive`` lists are refused when not empty: Sealpost does not
   expand them, and dropping recipients silently would lose mail. Put those addresses in the
@@ -81,13 +84,21 @@ class SmtpApi:
 def apply_smtp_api(message: InboundMessage) -> InboundMessage | BadSmtpApi:
     """``message`` without its ``X-MSYS-API`` header and with the header's fields as
     annotations; unchanged when it has none; a refusal when the header is unusable."""
+    read = read_smtp_api(message)
+    return read if isinstance(read, BadSmtpApi) else read[0]
+
+
+def read_smtp_api(message: InboundMessage) -> tuple[InboundMessage, SmtpApi | None] | BadSmtpApi:
+    """As ``apply_smtp_api``, with the header's fields (``None``: no header), for what is
+    not an annotation: ``skip_suppression``, which the door honours only for a key holding
+    ``suppression_lists/manage``."""
     head_end = message.data.find(b"\r\n\r\n")
     head = message.data if head_end < 0 else message.data[: head_end + 2]
     if _PRESENT.search(head) is None:
-        return message
+        return message, None
     found = _find(head)
     if found is None:
-        return message
+        return message, None
     if isinstance(found, BadSmtpApi):
         return found
     start, end, raw = found
@@ -95,7 +106,8 @@ def apply_smtp_api(message: InboundMessage) -> InboundMessage | BadSmtpApi:
     if isinstance(fields, BadSmtpApi):
         return fields
     data = message.data[:start] + message.data[end:]
-    return replace(message, data=data, annotations={**message.annotations, **fields.annotations()})
+    annotations = {**message.annotations, **fields.annotations()}
+    return replace(message, data=data, annotations=annotations), fields
 
 
 def _find(head: bytes) -> tuple[int, int, bytes] | BadSmtpApi | None:

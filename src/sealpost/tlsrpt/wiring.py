@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sealpost.config.model import Config
 from sealpost.dkim.keys import load_key
+from sealpost.dkim.sealing import load_secret
 from sealpost.dns.resolver import Resolver
 from sealpost.domains.signers import SigningKeys
 from sealpost.model.envelope import InboundMessage
@@ -39,7 +40,8 @@ async def door(config: Config, store: Store) -> tuple[Submission, SigningKeys]:
     """A submission door like the server's, for a CLI run (no dispatcher to wake), and its
     DKIM keys (the config's and the verified sending domains')."""
     static = [load_key(k.domain, k.selector, k.key_file) for k in config.dkim.keys]
-    keys = SigningKeys(store, static)
+    path = config.dkim_secret_file  # the CLI reads the server's key, never makes one
+    keys = SigningKeys(store, static, load_secret(path) if path.exists() else None)
     await keys.refresh()
     return Submission(store, signer=keys, hostname=config.server.hostname), keys
 

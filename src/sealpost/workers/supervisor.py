@@ -17,13 +17,14 @@ Then it only supervises, in a plain ``selectors`` loop with no threads:
   being the only dispatcher. More than
   ``max_restarts`` restarts within ``restart_window`` seconds stop the server: error line,
   exit status 1.
-- SIGHUP is forwarded to every worker (each reloads its certificates). SIGTERM and SIGINT
-  close this process's copies of the listening sockets and are forwarded as SIGTERM; each
-  worker drains as a single-process server does (its copies of the sockets stay open, so
-  new connections get 421 4.3.2 meanwhile) and reports what it did; the supervisor logs one
-  summary line for all of them (``model.drain``). After ``stop_timeout`` seconds the rest
-  are killed. The exit status is then 0. A second SIGTERM or SIGINT is forwarded too, and
-  each worker exits at once (status 1; whoever is left is killed after a few seconds).
+- SIGHUP is forwarded to every worker (each reloads its certificates and the config file:
+  ``config_reload``). SIGTERM and SIGINT close this process's copies of the listening
+  sockets and are forwarded as SIGTERM; each worker drains as a single-process server does
+  (its copies of the sockets stay open, so new connections get 421 4.3.2 meanwhile) and
+  reports what it did; the supervisor logs one summary line for all of them
+  (``model.drain``). After ``stop_timeout`` seconds the rest are killed. The exit status is
+  then 0. A second SIGTERM or SIGINT is forwarded too, and each worker exits at once
+  (status 1; whoever is left is killed after a few seconds).
 - if the supervisor itself is killed, the lifeline pipe tells every worker (``seat``).
 """
 

@@ -14,8 +14,10 @@ from typing import Protocol
 
 from sealpost.store.contracts.config_changes import ConfigChanges
 from sealpost.store.contracts.delay_notices import DelayNotices
+from sealpost.store.contracts.dkim_keys import DkimKeyStore
 from sealpost.store.contracts.documents import DocumentStore
 from sealpost.store.contracts.domain_slots import DomainSlots
+from sealpost.store.contracts.event_tallies import EventTallies
 from sealpost.store.contracts.events import EventStore
 from sealpost.store.contracts.gauges import StoreGauges
 from sealpost.store.contracts.keys import KeyStore
@@ -30,6 +32,7 @@ from sealpost.store.contracts.queue import (
 )
 from sealpost.store.contracts.queue_admin import QueueAdmin
 from sealpost.store.contracts.received_reports import ReceivedTlsReports
+from sealpost.store.contracts.retention import RetentionStore
 from sealpost.store.contracts.suppressions import SuppressionList
 from sealpost.store.contracts.tls_memory import TlsMemory
 from sealpost.store.contracts.tls_reports import TlsReportStore
@@ -40,9 +43,11 @@ __all__ = [
     "ConfigChanges",
     "DelayNotices",
     "DeliveryQueue",
+    "DkimKeyStore",
     "DocumentStore",
     "DomainSlots",
     "EventStore",
+    "EventTallies",
     "IdempotencyStore",
     "KeyStore",
     "Lifecycle",
@@ -53,6 +58,7 @@ __all__ = [
     "QueueStore",
     "QueueWakeups",
     "ReceivedTlsReports",
+    "RetentionStore",
     "Spool",
     "Store",
     "StoreGauges",
@@ -86,16 +92,19 @@ class Store(
     NodeRegistry,
     KeyStore,
     EventStore,
+    EventTallies,
     PolicyStore,
     TlsMemory,
     TlsReportStore,
     ReceivedTlsReports,
     DocumentStore,
+    DkimKeyStore,
     ConfigChanges,
     DelayNotices,
     WebhookStateStore,
     StoreGauges,
     SuppressionList,
+    RetentionStore,
     Protocol,
 ):
     """What ``open_store`` returns: one backend serving every store contract."""

@@ -47,9 +47,12 @@ class Spool(Protocol):
         events: Sequence[EventRecord] = (),
         *,
         state: InitialState = "queued",
+        report_mark: bool = False,
     ) -> None:
         """Store the message (in ``state``), its recipients and ``events`` in one
-        transaction, fsynced, before returning."""
+        transaction, fsynced, before returning. ``report_mark``: the door found the marks of
+        a TLS-RPT report on it (``submission.report_mark``); the mark is committed in the
+        same transaction and ``QueueControl.list_report_marked`` finds it."""
 
     async def enqueue_batch(
         self,
@@ -60,8 +63,9 @@ class Spool(Protocol):
         idempotency: IdempotencyRecord | None = None,
         documents: Sequence[Document] = (),
     ) -> None:
-        """Store every message (each in its ``Submitted.state``, due at ``not_before`` or
-        now), the idempotency record and the documents in ONE transaction, fsynced; all or
+        """Store every message (each in its ``Submitted.state``, with its ``report_mark``, due
+        at ``not_before`` or now), the idempotency record and the documents in ONE
+        transaction, fsynced; all or
         nothing. ``DuplicateError`` when the idempotency key is already recorded (nothing is
         written then)."""
 
@@ -107,6 +111,13 @@ class QueueControl(Protocol):
         self, *, state: MessageState | None = None, limit: int = 100, after: str | None = None
     ) -> builtins.list[MessageSummary]:
         """Messages ordered by id (arrival); ``after`` pages past an id."""
+
+    async def list_report_marked(
+        self, *, limit: int = 100, after: str | None = None
+    ) -> builtins.list[str]:
+        """Ids of the ``held`` messages stored with ``report_mark`` (the TLS-RPT intake's
+        reading list), ordered by id, past ``after``, at most ``limit``; a marked message
+        that is no longer held is left out."""
 
     async def count(self) -> dict[str, int]:
         """Number of messages per state, every state named (0 when none)."""

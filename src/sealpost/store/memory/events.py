@@ -1,5 +1,5 @@
 """The event stream in memory (``contracts.events``): a list, ``event_id`` its 1-based
-position, so the cursor is an index."""
+position, so the cursor is an index; a purged event leaves ``None`` in its place."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def _matches(event: EventRecord, q: EventQuery) -> bool:
         ([r.lower() for r in q.recipients], event.rcpt_to),
         (q.transmission_ids, f.get("transmission_id")),
         (q.campaign_ids, f.get("campaign_id")),
+        ([s.lower() for s in q.senders], str(f.get("msg_from", "")).lower()),
     )
     if any(wanted and value not in wanted for wanted, value in checks):
         return False
@@ -29,7 +30,7 @@ class MemoryEvents:
     """``EventStore``; ``_append`` is how the queue adds the events of its changes."""
 
     def __init__(self) -> None:
-        self._events: list[EventRecord] = []
+        self._events: list[EventRecord | None] = []
 
     def _append(self, events: Sequence[EventRecord]) -> None:
         for event in events:
@@ -50,14 +51,20 @@ class MemoryEvents:
         found = [
             e
             for e in self._events[start:]
-            if (not types or e.type in types) and (message_id is None or e.message_id == message_id)
+            if e is not None
+            and (not types or e.type in types)
+            and (message_id is None or e.message_id == message_id)
         ]
         return found[: max(limit, 0)]
 
     async def search_events(self, query: EventQuery) -> list[EventRecord]:
-        start = query.after or 0
-        found = [e for e in self._events[start:] if _matches(e, query)]
+        if query.newest_first:
+            end = len(self._events) if query.after is None else max(query.after - 1, 0)
+            candidates = reversed(self._events[:end])
+        else:
+            candidates = iter(self._events[query.after or 0 :])
+        found = [e for e in candidates if e is not None and _matches(e, query)]
         return found[: max(query.limit, 0)]
 
     async def count_events(self, query: EventQuery) -> int:
-        return sum(1 for e in self._events if _matches(e, query))
+        return sum(1 for e in self._events if e is not None and _matches(e, query))

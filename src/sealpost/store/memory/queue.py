@@ -60,6 +60,7 @@ class MemoryQueue(MemoryEvents, MemoryRecords, MemoryTlsReports):
         MemoryRecords.__init__(self)
         MemoryTlsReports.__init__(self)
         self._messages: dict[str, _Entry] = {}
+        self._report_marks: set[str] = set()  # held mail that may be a TLS-RPT report
         self._idempotency: dict[str, IdempotencyRecord] = {}
         self._suspensions: dict[str, Suspension] = {}
         self._mail_queued = LocalWakeups()  # QueueWakeups: enqueue and retry_now notify
@@ -73,12 +74,13 @@ class MemoryQueue(MemoryEvents, MemoryRecords, MemoryTlsReports):
         events: Sequence[EventRecord] = (),
         *,
         state: InitialState = "queued",
+        report_mark: bool = False,
     ) -> None:
         if not message.envelope.recipients:
             raise StoreError("a message needs at least one recipient")
         if message_id in self._messages:
             raise DuplicateError(f"message {message_id} already exists")
-        self._insert(message_id, message, now, now, events, state)
+        self._insert(message_id, message, now, now, events, state, report_mark)
 
     async def enqueue_batch(
         self,
@@ -98,7 +100,9 @@ class MemoryQueue(MemoryEvents, MemoryRecords, MemoryTlsReports):
             raise DuplicateError("a message id of the batch already exists")
         due = now if not_before is None else not_before
         for item in items:  # checks passed: nothing below can fail half way
-            self._insert(item.message_id, item.message, now, due, item.events, item.state)
+            self._insert(
+                item.message_id, item.message, now, due, item.events, item.state, item.report_mark
+            )
         if idempotency is not None:
             self._idempotency[idempotency.key] = idempotency
         for document in documents:
@@ -114,6 +118,7 @@ class MemoryQueue(MemoryEvents, MemoryRecords, MemoryTlsReports):
         due: float,
         events: Sequence[EventRecord],
         state: InitialState,
+        report_mark: bool = False,
     ) -> None:
         recipients = tuple(StoredRecipient(a, "queued") for a in message.envelope.recipients)
         stored = StoredMessage(
@@ -126,6 +131,8 @@ class MemoryQueue(MemoryEvents, MemoryRecords, MemoryTlsReports):
             recipients=recipients,
         )
         self._messages[message_id] = _Entry(stored)
+        if report_mark:
+            self._report_marks.add(message_id)
         self._append(events)
         if state == "queued":
             self._mail_queued.notify()
@@ -232,6 +239,16 @@ class MemoryQueue(MemoryEvents, MemoryRecords, MemoryTlsReports):
                 continue
             rows.append(_summary(stored))
         return rows
+
+    async def list_report_marked(
+        self, *, limit: int = 100, after: str | None = None
+    ) -> builtins.list[str]:
+        marked = sorted(
+            m
+            for m in self._report_marks
+            if (after is None or m > after) and self._messages[m].stored.state == "held"
+        )
+        return marked[: max(limit, 0)]
 
     async def count(self) -> dict[str, int]:
         counts = dict.fromkeys(MESSAGE_STATES, 0)

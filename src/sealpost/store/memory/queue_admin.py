@@ -13,6 +13,8 @@ from sealpost.model.queue_admin import (
     SummaryRow,
     Suspension,
     admin_event,
+    resume_event,
+    suspend_event,
 )
 from sealpost.store.attempts import cancelled
 from sealpost.store.memory.queue import MemoryQueue, _Entry
@@ -33,6 +35,8 @@ def _selected(entry: _Entry, action: AdminAction, selection: Selection, now: flo
     if selection.state == "deferred" and stored.attempts == 0:
         return False
     if action is AdminAction.RELEASE and entry.admin_mark != "hold":
+        return False
+    if selection.message_id is not None and stored.id != selection.message_id:
         return False
     if selection.sender is not None and stored.message.envelope.mail_from.lower() != (
         selection.sender
@@ -122,19 +126,7 @@ class MemoryQueueAdmin(MemoryQueue):
             d: s for d, s in self._suspensions.items() if s.until is None or s.until > now
         }
         self._suspensions[suspension.domain] = suspension
-        self._append(
-            [
-                admin_event(
-                    "suspend",
-                    {"domain": suspension.domain},
-                    0,
-                    suspension.created_by,
-                    now,
-                    until=suspension.until,
-                    reason=suspension.reason,
-                )
-            ]
-        )
+        self._append([suspend_event(suspension, now)])
         until = suspension.park_until(now)
         parked = 0
         for entry in self._messages.values():
@@ -152,7 +144,7 @@ class MemoryQueueAdmin(MemoryQueue):
     async def resume_domain(self, domain: str, now: float, *, by: str) -> bool:
         existed = self._suspensions.pop(domain, None) is not None
         if existed:
-            self._append([admin_event("resume", {"domain": domain}, 0, by, now)])
+            self._append([resume_event(domain, now, by)])
         flushed = 0
         for entry in self._messages.values():
             stored = entry.stored

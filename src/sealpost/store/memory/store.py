@@ -11,23 +11,29 @@ from typing import Self
 
 from sealpost.store.local_nodes import LocalNodes
 from sealpost.store.local_slots import LocalDomainSlots
+from sealpost.store.memory.dkim_keys import MemoryDkimKeys
 from sealpost.store.memory.gauges import MemoryGauges
 from sealpost.store.memory.queue import MemoryQueue
 from sealpost.store.memory.queue_admin import MemoryQueueAdmin
 from sealpost.store.memory.received_reports import MemoryReceivedReports
+from sealpost.store.memory.retention import MemoryRetention
 from sealpost.store.memory.suppressions import MemorySuppressions
+from sealpost.store.memory.tallies import MemoryTallies
 from sealpost.store.memory.tls_memory import MemoryTlsMemory
 from sealpost.store.memory.webhook_state import MemoryWebhookState
 
 
 class MemoryStore(
     MemoryGauges,
+    MemoryRetention,
     MemoryQueueAdmin,
     MemoryQueue,
+    MemoryTallies,
     MemoryWebhookState,
     MemoryTlsMemory,
     MemoryReceivedReports,
     MemorySuppressions,
+    MemoryDkimKeys,
     LocalDomainSlots,
     LocalNodes,
 ):
@@ -35,9 +41,9 @@ class MemoryStore(
     (``memory.queue``, ``memory.events``, ``memory.records``) and the webhooks' delivery
     state (``memory.webhook_state``), the TLS memory (``memory.tls_memory``), the received
     TLS-RPT reports (``memory.received_reports``), the suppression list
-    (``memory.suppressions``), the per-domain slots (``local_slots``), the running nodes
-    (``local_nodes``) and the metrics' queue depth (``memory.gauges``); open and close do
-    nothing."""
+    (``memory.suppressions``), the sending domains' sealed DKIM keys (``memory.dkim_keys``),
+    the per-domain slots (``local_slots``), the running nodes (``local_nodes``) and the
+    metrics' queue depth (``memory.gauges``); open and close do nothing."""
 
     def __init__(self) -> None:
         MemoryQueueAdmin.__init__(self)
@@ -45,6 +51,7 @@ class MemoryStore(
         MemoryTlsMemory.__init__(self)
         MemoryReceivedReports.__init__(self)
         MemorySuppressions.__init__(self)
+        MemoryDkimKeys.__init__(self)
 
     async def open(self) -> None:
         return None

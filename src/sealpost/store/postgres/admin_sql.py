@@ -23,6 +23,8 @@ def selection_where(
         clauses.append("m.attempts > 0")
     if action is AdminAction.RELEASE:  # only what an operator held, never local held mail
         clauses.append("m.admin_mark = 'hold'")
+    if selection.message_id is not None:
+        clauses.append(f"m.id = {p.add(selection.message_id)}")
     if selection.sender is not None:
         clauses.append(f"lower(m.mail_from) = {p.add(selection.sender)}")
     if selection.campaign is not None:

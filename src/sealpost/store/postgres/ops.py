@@ -27,6 +27,8 @@ async def insert_message(conn: asyncpg.Connection, *, new: NewMessage) -> None:
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateError(f"message {new.row[0]} already exists") from exc
     await conn.executemany(sql.INSERT_RECIPIENT, new.recipients)
+    if new.report_mark:
+        await conn.execute(sql.INSERT_REPORT_MARK, new.row[0])
     await insert_events(conn, rows=new.events)
 
 
@@ -44,6 +46,9 @@ async def insert_batch(conn: asyncpg.Connection, *, batch: NewBatch) -> None:
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateError("a message id of the batch already exists") from exc
     await conn.executemany(sql.INSERT_RECIPIENT, [r for m in batch.messages for r in m.recipients])
+    marked = [(m.row[0],) for m in batch.messages if m.report_mark]
+    if marked:
+        await conn.executemany(sql.INSERT_REPORT_MARK, marked)
     await insert_events(conn, rows=[e for m in batch.messages for e in m.events])
     if batch.documents:
         await conn.executemany(sql.UPSERT_DOCUMENT, batch.documents)

@@ -48,8 +48,11 @@ class PostgresQueue(Database):
         events: Sequence[EventRecord] = (),
         *,
         state: InitialState = "queued",
+        report_mark: bool = False,
     ) -> None:
-        new = queue_rows.new_message(message_id, message, now, events, state=state)
+        new = queue_rows.new_message(
+            message_id, message, now, events, state=state, report_mark=report_mark
+        )
         op = partial(ops.insert_message, new=new)
         await self._write(op, events=bool(new.events), notify=state == "queued")
 
@@ -124,6 +127,14 @@ class PostgresQueue(Database):
         query, params = sql.list_query(state=state, after=after, limit=max(limit, 0))
         rows = await self._read(lambda conn: conn.fetch(query, *params))
         return [codec.summary(tuple(row)) for row in rows]
+
+    async def list_report_marked(
+        self, *, limit: int = 100, after: str | None = None
+    ) -> builtins.list[str]:
+        rows = await self._read(
+            lambda conn: conn.fetch(sql.SELECT_REPORT_MARKED, after or "", max(limit, 0))
+        )
+        return [row[0] for row in rows]
 
     async def count(self) -> dict[str, int]:
         rows = await self._read(lambda conn: conn.fetch(sql.COUNT_BY_STATE))

@@ -10,14 +10,8 @@ from functools import partial
 
 import asyncpg
 
-from sealpost.model.queue_admin import (
-    AdminAction,
-    Selection,
-    SummaryRow,
-    Suspension,
-    admin_event,
-)
-from sealpost.store import codec
+from sealpost.model.queue_admin import AdminAction, Selection, SummaryRow, Suspension
+from sealpost.store import codec, queue_admin_rows
 from sealpost.store.postgres import admin_sql, ops
 from sealpost.store.postgres.database import Database
 from sealpost.store.postgres.sql import Params
@@ -50,8 +44,8 @@ async def _batch(
         args = (ids, now) if "$2" in statement else (ids,)
         count = ops.changed(await conn.execute(statement, *args))
     if count:
-        event = admin_event(action.value, selection.as_dict(), count, by, now)
-        await ops.insert_events(conn, rows=[codec.event_row(event)])
+        event = queue_admin_rows.batch_event_row(action, selection, count, by, now)
+        await ops.insert_events(conn, rows=[event])
     return count, window[-1][0]
 
 
@@ -102,27 +96,13 @@ class PostgresQueueAdmin(Database):
         return [codec.summary_row(tuple(r)) for r in rows]
 
     async def suspend_domain(self, suspension: Suspension, now: float) -> int:
-        row = (
-            suspension.domain,
-            suspension.created_at,
-            suspension.until,
-            suspension.reason,
-            suspension.created_by,
-        )
-        event = admin_event(
-            "suspend",
-            {"domain": suspension.domain},
-            0,
-            suspension.created_by,
-            now,
-            until=suspension.until,
-            reason=suspension.reason,
-        )
+        row = queue_admin_rows.suspension_row(suspension)
+        event = queue_admin_rows.suspend_event_row(suspension, now)
 
         async def record(conn: asyncpg.Connection) -> None:
             await conn.execute(admin_sql.PRUNE_SUSPENSIONS, now)
             await conn.execute(admin_sql.UPSERT_SUSPENSION, *row)
-            await ops.insert_events(conn, rows=[codec.event_row(event)])
+            await ops.insert_events(conn, rows=[event])
 
         await self._write(record, events=True)
         return await self._each_batch(
@@ -130,12 +110,12 @@ class PostgresQueueAdmin(Database):
         )
 
     async def resume_domain(self, domain: str, now: float, *, by: str) -> bool:
-        event = admin_event("resume", {"domain": domain}, 0, by, now)
+        event = queue_admin_rows.resume_event_row(domain, now, by)
 
         async def delete(conn: asyncpg.Connection) -> bool:
             if not ops.changed(await conn.execute(admin_sql.DELETE_SUSPENSION, domain)):
                 return False
-            await ops.insert_events(conn, rows=[codec.event_row(event)])
+            await ops.insert_events(conn, rows=[event])
             return True
 
         existed: bool = await self._write(delete, events=True)

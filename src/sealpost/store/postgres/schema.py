@@ -312,6 +312,47 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 WHERE ' ' || grants || ' ' LIKE '% queue/manage %'""",
         ),
     ),
+    (
+        12,
+        (
+            # Retention (store/postgres/retention), as SQLite's version 14: the purger
+            # finds messages in a final state, and idempotency keys, from the oldest
+            # without reading the tables. Space comes back through autovacuum.
+            """CREATE INDEX IF NOT EXISTS messages_final ON messages (next_attempt_at)
+                WHERE state IN ('done', 'cancelled')""",
+            "CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at)",
+        ),
+    ),
+    (
+        13,
+        (
+            # The sending domains' DKIM private keys, as SQLite's version 15: sealed with
+            # AES-256-GCM under the cluster's [dkim] key-encryption key (dkim/sealing.py), so
+            # a key made through one node's API signs on every node.
+            """CREATE TABLE dkim_keys (
+                domain text COLLATE "C" NOT NULL,
+                selector text COLLATE "C" NOT NULL,
+                sealed bytea NOT NULL,
+                created_at float8 NOT NULL,
+                PRIMARY KEY (domain, selector)
+            )""",
+        ),
+    ),
+    (
+        15,
+        (
+            # As SQLite's version 17: the held messages the door found the marks of a
+            # TLS-RPT report on, written in the message's transaction; the intake reads only
+            # these. Held mail the intake has not read yet (past its cursor) is marked.
+            """CREATE TABLE tlsrpt_marks (
+                message_id text COLLATE "C" PRIMARY KEY
+            )""",
+            """INSERT INTO tlsrpt_marks (message_id)
+                SELECT id FROM messages WHERE state = 'held' AND id > COALESCE(
+                    (SELECT payload::jsonb ->> 'after' FROM documents
+                        WHERE kind = 'tlsrpt_intake' AND id = 'held'), '')""",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

@@ -38,6 +38,11 @@ INSERT_VERSION = "INSERT INTO schema_version (version) VALUES ($1)"
 INSERT_MESSAGE = """INSERT INTO messages (id, created_at, state, next_attempt_at, attempts,
     mail_from, rcpt_count, listener, tls_version, size, envelope, session, data)
     VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9, $10, $11, $12)"""
+# A held message that may be a TLS-RPT report (schema version 15): the intake's reading list.
+INSERT_REPORT_MARK = "INSERT INTO tlsrpt_marks (message_id) VALUES ($1)"
+SELECT_REPORT_MARKED = """SELECT k.message_id FROM tlsrpt_marks k
+    JOIN messages m ON m.id = k.message_id
+    WHERE k.message_id > $1 AND m.state = 'held' ORDER BY k.message_id LIMIT $2"""
 INSERT_RECIPIENT = """INSERT INTO recipients (message_id, idx, address, status)
     VALUES ($1, $2, $3, 'queued')"""
 MESSAGE_COLUMNS = (
@@ -166,17 +171,20 @@ def event_search(query: EventQuery, *, count: bool) -> tuple[str, list[Any]]:
     any_of("rcpt_to", [r.lower() for r in query.recipients])
     any_of("fields->>'transmission_id'", query.transmission_ids)
     any_of("fields->>'campaign_id'", query.campaign_ids)
+    any_of("lower(fields->>'msg_from')", [s.lower() for s in query.senders])
     if query.from_time is not None:
         clauses.append(f"timestamp >= {p.add(query.from_time)}")
     if query.to_time is not None:
         clauses.append(f"timestamp <= {p.add(query.to_time)}")
     if not count and query.after is not None:
-        clauses.append(f"event_id > {p.add(query.after)}")
+        past = "<" if query.newest_first else ">"
+        clauses.append(f"event_id {past} {p.add(query.after)}")
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     if count:
         return f"SELECT count(*) FROM events{where}", p.values
     limit = p.add(max(query.limit, 0))
-    return f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY event_id LIMIT {limit}", p.values
+    order = "event_id DESC" if query.newest_first else "event_id"
+    return f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY {order} LIMIT {limit}", p.values
 
 
 # --- policies -------------------------------------------------------------------------------
@@ -381,3 +389,14 @@ def suppression_search(query: SuppressionQuery) -> tuple[str, list[Any]]:
 def suppression_count(query: SuppressionQuery) -> tuple[str, list[Any]]:
     where, params = suppression_filter(query)
     return "SELECT count(*) FROM suppressions" + (f" WHERE {where}" if where else ""), params
+
+
+# -- sending domains' DKIM keys (sealed) -------------------------------------------------------
+
+UPSERT_DKIM_KEY = """INSERT INTO dkim_keys (domain, selector, sealed, created_at)
+    VALUES ($1, $2, $3, $4)
+    ON CONFLICT (domain, selector) DO UPDATE SET
+        sealed = excluded.sealed, created_at = excluded.created_at"""
+SELECT_DKIM_KEY = "SELECT sealed FROM dkim_keys WHERE domain = $1 AND selector = $2"
+SELECT_DKIM_KEYS = "SELECT domain, selector, sealed FROM dkim_keys ORDER BY domain, selector"
+DELETE_DKIM_KEY = "DELETE FROM dkim_keys WHERE domain = $1 AND selector = $2"

@@ -24,6 +24,9 @@ def selection_where(selection: Selection, action: AdminAction, now: float) -> tu
         clauses.append("m.attempts > 0")
     if action is AdminAction.RELEASE:  # only what an operator held, never local held mail
         clauses.append("m.admin_mark = 'hold'")
+    if selection.message_id is not None:
+        clauses.append("m.id = ?")
+        params.append(selection.message_id)
     if selection.sender is not None:
         clauses.append("lower(m.mail_from) = ?")
         params.append(selection.sender)

@@ -21,11 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Self, TypeVar
 
-from sealpost.store.errors import StoreError
+from sealpost.store.errors import DamagedStore, StoreError
 from sealpost.store.file_modes import create_private_file, make_private_dirs
 from sealpost.store.local_changes import LocalChanges
 from sealpost.store.local_wakeups import LocalWakeups
-from sealpost.store.sqlite import schema, sql
+from sealpost.store.sqlite import holders, integrity, schema, sql
 from sealpost.store.sqlite.writer import GroupCommitWriter
 
 T = TypeVar("T")
@@ -34,8 +34,11 @@ T = TypeVar("T")
 class Database:
     """The database file at ``path``: ``open`` creates and migrates it, ``close`` lets go."""
 
-    def __init__(self, path: str | os.PathLike[str], *, readers: int = 2) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, readers: int = 2, quick_check: bool = False
+    ) -> None:
         self.path = Path(path)
+        self.quick_check = quick_check  # the server's start: ``integrity.check_at_open``
         self._reader_count = max(1, readers)
         self._conn: sqlite3.Connection | None = None
         self._writer: GroupCommitWriter | None = None
@@ -46,6 +49,7 @@ class Database:
         self._mail_queued = LocalWakeups()  # QueueWakeups: enqueue and retry_now notify
         self._config_changes = LocalChanges()  # ConfigChanges: this process's setting writes
         self.migrated: tuple[int, int] = (0, 0)
+        self._holder_fd: int | None = None  # the shared open lock (``holders``)
 
     @property
     def commits(self) -> int:
@@ -65,6 +69,10 @@ class Database:
                 return
             try:
                 conn = await asyncio.to_thread(self._open_sync)
+            except sqlite3.DatabaseError as exc:
+                if _damaged(exc):
+                    raise DamagedStore(self.path, [str(exc)]) from exc
+                raise StoreError(f"cannot open queue database {self.path}: {exc}") from exc
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open queue database {self.path}: {exc}") from exc
             except OSError as exc:
@@ -98,14 +106,22 @@ class Database:
 
     def _open_sync(self) -> sqlite3.Connection:
         created = make_private_dirs(self.path.parent)
+        self._holder_fd = holders.hold_shared(self.path)  # store restore waits for us to close
         is_new = not self.path.exists()
-        if is_new:
-            create_private_file(self.path)  # SQLite gives -wal and -shm the same mode
-        conn = _connect(self.path, sql.WRITER_PRAGMAS)
+        try:
+            if is_new:
+                create_private_file(self.path)  # SQLite gives -wal and -shm the same mode
+            conn = _connect(self.path, sql.WRITER_PRAGMAS)
+        except BaseException:
+            holders.release(self._holder_fd)
+            self._holder_fd = None
+            raise
         try:
             mode = conn.execute(sql.JOURNAL_MODE).fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: the file system refused WAL mode ({mode})")
+            if self.quick_check and not is_new:
+                integrity.check_at_open(conn, self.path)  # DamagedStore: never run on it
             self.migrated = schema.migrate(conn)
             if is_new:
                 _fsync_dir(self.path.parent)
@@ -116,6 +132,8 @@ class Database:
         except BaseException:
             conn.close()
             self._close_readers()
+            holders.release(self._holder_fd)
+            self._holder_fd = None
             raise
         return conn
 
@@ -128,6 +146,8 @@ class Database:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        holders.release(self._holder_fd)
+        self._holder_fd = None
 
     def _close_readers(self) -> None:
         while True:
@@ -181,6 +201,12 @@ def _connect(path: Path, pragmas: Sequence[str]) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """SQLite's words for a file that is not a sound database."""
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
 
 
 def _fsync_dir(directory: Path) -> None:

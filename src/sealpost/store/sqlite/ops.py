@@ -26,6 +26,8 @@ def insert_message(conn: sqlite3.Connection, *, new: NewMessage) -> None:
     except sqlite3.IntegrityError as exc:
         raise DuplicateError(f"message {new.row[0]} already exists") from exc
     conn.executemany(sql.INSERT_RECIPIENT, new.recipients)
+    if new.report_mark:
+        conn.execute(sql.INSERT_REPORT_MARK, (new.row[0],))
     insert_events(conn, rows=new.events)
 
 

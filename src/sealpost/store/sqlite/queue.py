@@ -48,8 +48,11 @@ class SqliteQueue(Database):
         events: Sequence[EventRecord] = (),
         *,
         state: InitialState = "queued",
+        report_mark: bool = False,
     ) -> None:
-        new = queue_rows.new_message(message_id, message, now, events, state=state)
+        new = queue_rows.new_message(
+            message_id, message, now, events, state=state, report_mark=report_mark
+        )
         await self._write(partial(ops.insert_message, new=new))
         if state == "queued":
             self._mail_queued.notify()
@@ -125,6 +128,16 @@ class SqliteQueue(Database):
         params = [p for p in (state, after) if p is not None] + [max(limit, 0)]
         rows = await self._read(lambda conn: conn.execute(query, params).fetchall())
         return [codec.summary(row) for row in rows]
+
+    async def list_report_marked(
+        self, *, limit: int = 100, after: str | None = None
+    ) -> builtins.list[str]:
+        rows = await self._read(
+            lambda conn: conn.execute(
+                sql.SELECT_REPORT_MARKED, (after or "", max(limit, 0))
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
 
     async def count(self) -> dict[str, int]:
         rows = await self._read(lambda conn: conn.execute(sql.COUNT_BY_STATE).fetchall())

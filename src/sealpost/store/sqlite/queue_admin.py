@@ -9,14 +9,8 @@ import json
 import sqlite3
 from functools import partial
 
-from sealpost.model.queue_admin import (
-    AdminAction,
-    Selection,
-    SummaryRow,
-    Suspension,
-    admin_event,
-)
-from sealpost.store import codec
+from sealpost.model.queue_admin import AdminAction, Selection, SummaryRow, Suspension
+from sealpost.store import codec, queue_admin_rows
 from sealpost.store.sqlite import admin_sql, ops
 from sealpost.store.sqlite.database import Database
 
@@ -43,8 +37,8 @@ def _batch(
         takes_now = action in admin_sql.TAKES_NOW and statement.startswith("UPDATE messages")
         count = conn.execute(statement, (now, id_list) if takes_now else (id_list,)).rowcount
     if count:
-        event = admin_event(action.value, selection.as_dict(), count, by, now)
-        ops.insert_events(conn, rows=(codec.event_row(event),))
+        event = queue_admin_rows.batch_event_row(action, selection, count, by, now)
+        ops.insert_events(conn, rows=(event,))
     return count, ids[-1]
 
 
@@ -97,27 +91,13 @@ class SqliteQueueAdmin(Database):
         return [codec.summary_row(r) for r in rows]
 
     async def suspend_domain(self, suspension: Suspension, now: float) -> int:
-        row = (
-            suspension.domain,
-            suspension.created_at,
-            suspension.until,
-            suspension.reason,
-            suspension.created_by,
-        )
-        event = admin_event(
-            "suspend",
-            {"domain": suspension.domain},
-            0,
-            suspension.created_by,
-            now,
-            until=suspension.until,
-            reason=suspension.reason,
-        )
+        row = queue_admin_rows.suspension_row(suspension)
+        event = queue_admin_rows.suspend_event_row(suspension, now)
 
         def record(conn: sqlite3.Connection) -> None:
             conn.execute(admin_sql.PRUNE_SUSPENSIONS, (now,))
             conn.execute(admin_sql.UPSERT_SUSPENSION, row)
-            ops.insert_events(conn, rows=(codec.event_row(event),))
+            ops.insert_events(conn, rows=(event,))
 
         await self._write(record)
         return await self._each_batch(
@@ -125,12 +105,12 @@ class SqliteQueueAdmin(Database):
         )
 
     async def resume_domain(self, domain: str, now: float, *, by: str) -> bool:
-        event = admin_event("resume", {"domain": domain}, 0, by, now)
+        event = queue_admin_rows.resume_event_row(domain, now, by)
 
         def delete(conn: sqlite3.Connection) -> bool:
             if conn.execute(admin_sql.DELETE_SUSPENSION, (domain,)).rowcount == 0:
                 return False
-            ops.insert_events(conn, rows=(codec.event_row(event),))
+            ops.insert_events(conn, rows=(event,))
             return True
 
         existed: bool = await self._write(delete)

@@ -381,6 +381,52 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 WHERE ' ' || grants || ' ' LIKE '% queue/manage %'""",
         ),
     ),
+    (
+        14,
+        (
+            # Retention (store/sqlite/retention): expired idempotency keys are found from the
+            # oldest without reading the table. Files created from this version on are
+            # auto_vacuum=INCREMENTAL (sql.WRITER_PRAGMAS, set before the first table), so
+            # purged pages go back to the file system; an older file switches only with a
+            # VACUUM, which cannot run in a migration's transaction: `sealpost store vacuum`.
+            "CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at)",
+        ),
+    ),
+    (
+        15,
+        (
+            # The sending domains' DKIM private keys (store/sqlite/dkim_keys), sealed with
+            # AES-256-GCM under the [dkim] key-encryption key (dkim/sealing.py): the store, not
+            # a file on one node, is where every node reads them. Keys that earlier versions
+            # wrote to files are moved here at start (dkim/key_import.py), not by this
+            # migration: sealing needs the secret, which the schema never sees.
+            """CREATE TABLE dkim_keys (
+                domain TEXT NOT NULL,
+                selector TEXT NOT NULL,
+                sealed BLOB NOT NULL,
+                created_at REAL NOT NULL,
+                PRIMARY KEY (domain, selector)
+            ) WITHOUT ROWID""",
+        ),
+    ),
+    (
+        17,
+        (
+            # Held messages the door found the marks of a TLS-RPT report on
+            # (submission/report_mark.py), written in the message's transaction: the intake
+            # reads only these, never other held mail. A purge that deletes a held message
+            # deletes its mark in the same transaction (store/sqlite/retention.py).
+            """CREATE TABLE tlsrpt_marks (
+                message_id TEXT PRIMARY KEY
+            ) WITHOUT ROWID""",
+            # Held mail from before this version that the intake has not read yet (past its
+            # cursor, document tlsrpt_intake/held) is marked, unread, so none is skipped.
+            """INSERT INTO tlsrpt_marks (message_id)
+                SELECT id FROM messages WHERE state = 'held' AND id > COALESCE(
+                    (SELECT json_extract(payload, '$.after') FROM documents
+                        WHERE kind = 'tlsrpt_intake' AND id = 'held'), '')""",
+        ),
+    ),
 )
 
 

@@ -19,6 +19,8 @@ from sealpost.model.suppression import SuppressionQuery
 # RFC 5321 section 6.1 ("MUST NOT lose" an acknowledged message): WAL journal with
 # synchronous=FULL, so each COMMIT fsyncs the WAL before it returns.
 WRITER_PRAGMAS = (
+    # Takes effect only on a file without tables yet (a new one); see schema version 14.
+    "PRAGMA auto_vacuum=INCREMENTAL",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA busy_timeout=10000",
@@ -39,6 +41,11 @@ INSERT_VERSION = "INSERT INTO schema_version (version) VALUES (?)"
 INSERT_MESSAGE = """INSERT INTO messages (id, created_at, state, next_attempt_at, attempts,
     mail_from, rcpt_count, listener, tls_version, size, envelope, session, data)
     VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)"""
+# A held message that may be a TLS-RPT report (schema version 17): the intake's reading list.
+INSERT_REPORT_MARK = "INSERT INTO tlsrpt_marks (message_id) VALUES (?)"
+SELECT_REPORT_MARKED = """SELECT k.message_id FROM tlsrpt_marks k
+    JOIN messages m ON m.id = k.message_id
+    WHERE k.message_id > ? AND m.state = 'held' ORDER BY k.message_id LIMIT ?"""
 INSERT_RECIPIENT = """INSERT INTO recipients (message_id, idx, address, status)
     VALUES (?, ?, ?, 'queued')"""
 MESSAGE_COLUMNS = (
@@ -136,6 +143,7 @@ def event_search(query: EventQuery, *, count: bool) -> tuple[str, list[Any]]:
     any_of("rcpt_to", [r.lower() for r in query.recipients])
     any_of("json_extract(fields, '$.transmission_id')", query.transmission_ids)
     any_of("json_extract(fields, '$.campaign_id')", query.campaign_ids)
+    any_of("lower(json_extract(fields, '$.msg_from'))", [s.lower() for s in query.senders])
     if query.from_time is not None:
         clauses.append("timestamp >= ?")
         params.append(query.from_time)
@@ -143,12 +151,13 @@ def event_search(query: EventQuery, *, count: bool) -> tuple[str, list[Any]]:
         clauses.append("timestamp <= ?")
         params.append(query.to_time)
     if not count and query.after is not None:
-        clauses.append("event_id > ?")
+        clauses.append("event_id < ?" if query.newest_first else "event_id > ?")
         params.append(query.after)
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     if count:
         return f"SELECT count(*) FROM events{where}", params
-    sql = f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY event_id LIMIT ?"
+    order = "event_id DESC" if query.newest_first else "event_id"
+    sql = f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY {order} LIMIT ?"
     return sql, [*params, max(query.limit, 0)]
 
 
@@ -312,3 +321,14 @@ def suppression_search(query: SuppressionQuery) -> tuple[str, list[Any]]:
 def suppression_count(query: SuppressionQuery) -> tuple[str, list[Any]]:
     where, params = suppression_filter(query)
     return "SELECT count(*) FROM suppressions" + (f" WHERE {where}" if where else ""), params
+
+
+# -- sending domains' DKIM keys (sealed) -------------------------------------------------------
+
+UPSERT_DKIM_KEY = """INSERT INTO dkim_keys (domain, selector, sealed, created_at)
+    VALUES (?, ?, ?, ?)
+    ON CONFLICT (domain, selector) DO UPDATE SET
+        sealed = excluded.sealed, created_at = excluded.created_at"""
+SELECT_DKIM_KEY = "SELECT sealed FROM dkim_keys WHERE domain = ? AND selector = ?"
+SELECT_DKIM_KEYS = "SELECT domain, selector, sealed FROM dkim_keys ORDER BY domain, selector"
+DELETE_DKIM_KEY = "DELETE FROM dkim_keys WHERE domain = ? AND selector = ?"

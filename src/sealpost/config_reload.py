@@ -1,0 +1,194 @@
+"""SIGHUP reloads the whole configuration file, where that is safe.
+
+``ConfigReloader.reload()`` re-reads the file the server started from and validates it like
+``sealpost serve`` does. A file that does not load leaves the running configuration as it
+was, with one ERROR line naming every problem. A file that loads is compared with what runs,
+key by key (``smtp.listeners``, ``delivery.routes.example.com``, ...):
+
+- what can change live is applied at once (``LIVE``): connection and AUTH-failure limits,
+  session limits and timeouts (new connections; open ones keep theirs), local domains, the
+  TLS policy rules, routes and retry timings (from the next delivery attempt), retention,
+  the log level and format; certificates are re-read on every SIGHUP as before;
+- every other changed key (listener addresses, store url, workers, the API and metrics
+  listeners, DNS, DKIM key list, ...) needs a restart: one INFO line lists them, and they
+  are listed again at each reload until the server restarts.
+
+No connection is dropped: nothing here closes a socket. With ``[server] workers``, the
+supervisor forwards SIGHUP and each worker reloads its own part (the primary: delivery and
+retention too).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sealpost.config.loader import ConfigError, load_config
+from sealpost.config.model import Config
+from sealpost.inbound.context import ListenerContext, Timeouts
+from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
+from sealpost.observability.logs import configure_logging
+from sealpost.outbound import Outbound
+from sealpost.retention.purger import Purger, RetentionSettings
+from sealpost.submission.door import Submission
+from sealpost.submission.local_hold import LocalHold
+
+log = logging.getLogger("sealpost")
+
+LIMITS = (
+    "server.max_connections",
+    "server.max_connections_per_ip",
+    "server.connection_rate_per_ip",
+    "server.limit_exempt",
+)
+AUTH_LIMITS = ("server.auth_failures_per_ip", "server.auth_failure_window")
+SESSION = ("server.max_message_size", "server.max_recipients", "server.local_domains")
+TIMEOUTS = (
+    "server.idle_timeout",
+    "server.data_timeout",
+    "server.min_data_rate",
+    "server.tls_handshake_timeout",
+)
+OUTBOUND = (
+    "delivery.tls_policy",
+    "delivery.default_tls",
+    "mta_sts.enabled",
+    "delivery.routes",
+    "delivery.smarthost",
+    "delivery.smtp_port",
+    "delivery.minimal_backoff",
+    "delivery.maximal_backoff",
+    "delivery.max_lifetime",
+    "delivery.delay_warning_after",
+    "server.local_domains",
+)
+LOGGING = ("log.level", "log.format")
+RETENTION = ("retention",)
+LIVE = frozenset((*LIMITS, *AUTH_LIMITS, *SESSION, *TIMEOUTS, *OUTBOUND, *LOGGING, *RETENTION))
+
+
+@dataclass
+class LiveParts:
+    """The running parts a reload updates (``None``: not in this process)."""
+
+    limiter: ConnectionLimiter
+    guard: AuthFailureGuard
+    contexts: list[ListenerContext]
+    submission: Submission
+    outbound: Outbound | None = None
+    purger: Purger | None = None
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists stay whole (one key)."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def changed_keys(old: Config, new: Config) -> list[str]:
+    """The dotted keys whose values differ between ``old`` and ``new``."""
+    a, b = flatten(old.model_dump(mode="json")), flatten(new.model_dump(mode="json"))
+    return sorted(k for k in a.keys() | b.keys() if a.get(k, _MISSING) != b.get(k, _MISSING))
+
+
+_MISSING = object()
+
+
+def is_live(key: str) -> bool:
+    return any(key == live or key.startswith(live + ".") for live in LIVE)
+
+
+def _touches(keys: Iterable[str], group: Iterable[str]) -> bool:
+    group = tuple(group)
+    return any(k == g or k.startswith(g + ".") for k in keys for g in group)
+
+
+@dataclass
+class ConfigReloader:
+    """Holds the configuration the server started with and the one applied since."""
+
+    started: Config
+    parts: Callable[[], LiveParts]
+    source: Path | None = None
+    applied: Config = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.applied = self.started
+        self.source = self.source or self.started.source
+
+    def reload(self) -> Config:
+        """Re-read, validate, apply; returns the configuration now in effect for the live
+        keys (the running one when the file is refused)."""
+        if self.source is None:
+            log.error("config reload: the server was not started from a file; nothing re-read")
+            return self.applied
+        try:
+            new = load_config(self.source)
+        except ConfigError as exc:
+            problems = "; ".join(str(issue) for issue in exc.issues)
+            log.error("config reload refused, the running configuration is kept: %s", problems)
+            return self.applied
+        live = [k for k in changed_keys(self.applied, new) if is_live(k)]
+        restart = [k for k in changed_keys(self.started, new) if not is_live(k)]
+        if live:
+            apply(self.parts(), new, live)
+        self.applied = new
+        log.info(
+            "config reloaded from %s: %s; %s",
+            self.source,
+            f"applied {', '.join(live)}" if live else "no live setting changed",
+            f"changed but needing a restart: {', '.join(restart)}"
+            if restart
+            else "nothing needs a restart",
+        )
+        return new
+
+
+def apply(parts: LiveParts, new: Config, changed: list[str]) -> None:
+    """Hand ``new``'s values to every part whose keys are among ``changed``."""
+    srv = new.server
+    if _touches(changed, LIMITS):
+        fresh = ConnectionLimiter.with_exempt(
+            srv.max_connections,
+            srv.max_connections_per_ip,
+            srv.connection_rate_per_ip,
+            srv.limit_exempt,
+        )
+        parts.limiter.update_limits(fresh)
+    if _touches(changed, AUTH_LIMITS):
+        parts.guard.max_failures = srv.auth_failures_per_ip
+        parts.guard.window = srv.auth_failure_window
+    if _touches(changed, SESSION):
+        local = frozenset(d.lower().rstrip(".") for d in srv.local_domains)
+        for ctx in parts.contexts:
+            ctx.policy = replace(
+                ctx.policy,
+                max_message_size=srv.max_message_size,
+                max_recipients=srv.max_recipients,
+                local_domains=local,
+            )
+    if _touches(changed, TIMEOUTS):
+        timeouts = Timeouts(
+            idle=srv.idle_timeout,
+            data=srv.data_timeout,
+            min_data_rate=srv.min_data_rate,
+            handshake=srv.tls_handshake_timeout,
+        )
+        for ctx in parts.contexts:
+            ctx.timeouts = timeouts
+    if _touches(changed, OUTBOUND):
+        parts.submission.update_local_hold(LocalHold.of(srv.local_domains, new.delivery.routes))
+        if parts.outbound is not None:
+            parts.outbound.apply(new)
+    if _touches(changed, LOGGING):
+        configure_logging(new.log.level, new.log.format)
+    if _touches(changed, RETENTION) and parts.purger is not None:
+        parts.purger.settings = RetentionSettings(**new.retention.model_dump())
+        parts.purger.wake()

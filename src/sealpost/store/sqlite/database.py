@@ -111,7 +111,8 @@ class Database:
         try:
             if is_new:
                 create_private_file(self.path)  # SQLite gives -wal and -shm the same mode
-            conn = _connect(self.path, sql.WRITER_PRAGMAS)
+            pragmas = sql.WRITER_PRAGMAS
+            conn = _connect(self.path, sql.NEW_FILE_PRAGMAS + pragmas if is_new else pragmas)
         except BaseException:
             holders.release(self._holder_fd)
             self._holder_fd = None

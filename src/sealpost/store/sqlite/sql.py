@@ -18,9 +18,11 @@ from sealpost.model.suppression import SuppressionQuery
 # --- connections ----------------------------------------------------------------------------
 # RFC 5321 section 6.1 ("MUST NOT lose" an acknowledged message): WAL journal with
 # synchronous=FULL, so each COMMIT fsyncs the WAL before it returns.
+# A new file only (before its first table; see schema version 14). Not sent to an existing
+# file: there it changes nothing but still needs room to write, and a server starting on a
+# full disk must open its queue (docs/operations.md, Disk space).
+NEW_FILE_PRAGMAS = ("PRAGMA auto_vacuum=INCREMENTAL",)
 WRITER_PRAGMAS = (
-    # Takes effect only on a file without tables yet (a new one); see schema version 14.
-    "PRAGMA auto_vacuum=INCREMENTAL",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA busy_timeout=10000",

@@ -6,6 +6,7 @@ operation and mode, derandomized so CI is repeatable."""
 from __future__ import annotations
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -26,6 +27,11 @@ def test_no_operation_answers_with_a_server_error(
     assert operations, "the OpenAPI document lists no operation"
     failures: list[str] = []
     untestable: list[str] = []
+    # One client session for every example: its TLS connection is kept alive between
+    # requests (a new one is opened whenever the server closes it), instead of a new
+    # session, SSL context and handshake per example (about 40% of this test's time).
+    session = requests.Session()
+    session.verify = str(pki.ca_file)
     for operation in operations:
 
         @given(case=operation.as_strategy(generation_mode=mode))
@@ -39,6 +45,7 @@ def test_no_operation_answers_with_a_server_error(
         def exercise(case) -> None:
             response = case.call(
                 base_url=base,
+                session=session,
                 headers={"Authorization": api_key},
                 verify=str(pki.ca_file),
                 timeout=20,
@@ -54,5 +61,6 @@ def test_no_operation_answers_with_a_server_error(
         except Unsatisfiable:  # nothing in this operation's schema can be violated
             assert mode is GenerationMode.NEGATIVE
             untestable.append(operation.label)
+    session.close()
     assert not failures, "\n".join(failures)
     assert len(untestable) < len(operations) / 2, untestable

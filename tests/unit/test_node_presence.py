@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -47,15 +48,34 @@ def test_a_live_holder_is_named_and_a_dead_one_on_this_host_replaced() -> None:
     asyncio.run(main())
 
 
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Bounded wait (5 s) for the heartbeat task to have done something: a fixed sleep lost
+    the race on a loaded machine (the claim below ran before the first renewal)."""
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never saw {what}")
+
+
 def test_the_heartbeat_is_renewed_while_running_and_the_id_freed_at_stop(caplog) -> None:
     async def main() -> None:
         store, clock = MemoryStore(), Clock()
+        beats: list[float] = []
+        renew = store.node_heartbeat
+
+        async def counted(node_id: str, instance: str, now: float) -> bool:
+            renewed = await renew(node_id, instance, now)
+            beats.append(now)
+            return renewed
+
+        store.node_heartbeat = counted  # type: ignore[method-assign]
         node = presence(store, clock, "host-1", 101, alive=True)
         await node.claim()
         stop = asyncio.Event()
         running = asyncio.create_task(node.run(stop))
         clock.now += 25
-        await asyncio.sleep(0.05)
+        await until(lambda: bool(beats), "a heartbeat")
         clock.now += 25  # 50 s after the claim, but the heartbeat was renewed at +25
         with pytest.raises(NodeIdInUse):
             await presence(store, clock, "host-2", 202, alive=True).claim()
@@ -63,8 +83,7 @@ def test_the_heartbeat_is_renewed_while_running_and_the_id_freed_at_stop(caplog)
         clock.now += 100
         await presence(store, clock, "host-2", 202, alive=True).claim()
         with caplog.at_level(logging.ERROR, "sealpost.cluster"):
-            await asyncio.sleep(0.05)
-        assert "took this node_id over" in caplog.text
+            await until(lambda: "took this node_id over" in caplog.text, "the takeover logged")
         stop.set()
         await running
         await node.release()  # not the holder any more: host-2's entry stays

@@ -390,7 +390,13 @@ class Sealpost:
 
     def _live_parts(self) -> LiveParts:
         return LiveParts(
-            self.limiter, self.guard, self.contexts, self.submission, self.outbound, self.purger
+            self.limiter,
+            self.guard,
+            self.contexts,
+            self.submission,
+            self.outbound,
+            self.purger,
+            self.signing_keys,
         )
 
     def reload(self) -> None:

@@ -8,10 +8,12 @@ key by key (``smtp.listeners``, ``delivery.routes.example.com``, ...):
 - what can change live is applied at once (``LIVE``): connection and AUTH-failure limits,
   session limits and timeouts (new connections; open ones keep theirs), local domains, the
   TLS policy rules, routes and retry timings (from the next delivery attempt), retention,
-  the log level and format; certificates are re-read on every SIGHUP as before;
+  the log level and format, the config's DKIM keys (``[[dkim.keys]]``: every key file is read
+  before anything is applied, and one that cannot be read refuses the whole reload);
+  certificates are re-read on every SIGHUP as before;
 - every other changed key (listener addresses, store url, workers, the API and metrics
-  listeners, DNS, DKIM key list, ...) needs a restart: one INFO line lists them, and they
-  are listed again at each reload until the server restarts.
+  listeners, DNS, the DKIM key-encryption key, ...) needs a restart: one INFO line lists
+  them, and they are listed again at each reload until the server restarts.
 
 No connection is dropped: nothing here closes a socket. With ``[server] workers``, the
 supervisor forwards SIGHUP and each worker reloads its own part (the primary: delivery and
@@ -20,6 +22,7 @@ retention too).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -28,6 +31,8 @@ from typing import Any
 
 from sealpost.config.loader import ConfigError, load_config
 from sealpost.config.model import Config
+from sealpost.dkim.keys import DkimKey, DkimKeyError, load_key
+from sealpost.domains.signers import SigningKeys
 from sealpost.inbound.context import ListenerContext, Timeouts
 from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
 from sealpost.observability.logs import configure_logging
@@ -67,7 +72,10 @@ OUTBOUND = (
 )
 LOGGING = ("log.level", "log.format")
 RETENTION = ("retention",)
-LIVE = frozenset((*LIMITS, *AUTH_LIMITS, *SESSION, *TIMEOUTS, *OUTBOUND, *LOGGING, *RETENTION))
+DKIM = ("dkim.keys",)
+LIVE = frozenset(
+    (*LIMITS, *AUTH_LIMITS, *SESSION, *TIMEOUTS, *OUTBOUND, *LOGGING, *RETENTION, *DKIM)
+)
 
 
 @dataclass
@@ -80,6 +88,7 @@ class LiveParts:
     submission: Submission
     outbound: Outbound | None = None
     purger: Purger | None = None
+    signing_keys: SigningKeys | None = None
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -99,6 +108,7 @@ def changed_keys(old: Config, new: Config) -> list[str]:
 
 
 _MISSING = object()
+_PENDING: set[asyncio.Task[object]] = set()
 
 
 def is_live(key: str) -> bool:
@@ -137,8 +147,15 @@ class ConfigReloader:
             return self.applied
         live = [k for k in changed_keys(self.applied, new) if is_live(k)]
         restart = [k for k in changed_keys(self.started, new) if not is_live(k)]
+        keys: list[DkimKey] | None = None
+        if _touches(live, DKIM):
+            try:  # every file read first: a bad one refuses the reload, nothing half-applied
+                keys = [load_key(k.domain, k.selector, k.key_file) for k in new.dkim.keys]
+            except DkimKeyError as exc:
+                log.error("config reload refused, the running configuration is kept: %s", exc)
+                return self.applied
         if live:
-            apply(self.parts(), new, live)
+            apply(self.parts(), new, live, keys)
         self.applied = new
         log.info(
             "config reloaded from %s: %s; %s",
@@ -151,8 +168,11 @@ class ConfigReloader:
         return new
 
 
-def apply(parts: LiveParts, new: Config, changed: list[str]) -> None:
-    """Hand ``new``'s values to every part whose keys are among ``changed``."""
+def apply(
+    parts: LiveParts, new: Config, changed: list[str], dkim_keys: list[DkimKey] | None = None
+) -> None:
+    """Hand ``new``'s values to every part whose keys are among ``changed`` (``dkim_keys``:
+    the config's DKIM keys, already read, when ``dkim.keys`` changed)."""
     srv = new.server
     if _touches(changed, LIMITS):
         fresh = ConnectionLimiter.with_exempt(
@@ -189,6 +209,11 @@ def apply(parts: LiveParts, new: Config, changed: list[str]) -> None:
             parts.outbound.apply(new)
     if _touches(changed, LOGGING):
         configure_logging(new.log.level, new.log.format)
+    if dkim_keys is not None and parts.signing_keys is not None:
+        parts.signing_keys.replace_static(dkim_keys)
+        task = asyncio.get_running_loop().create_task(parts.signing_keys.refresh())
+        _PENDING.add(task)  # kept until done: the loop holds tasks only weakly
+        task.add_done_callback(_PENDING.discard)
     if _touches(changed, RETENTION) and parts.purger is not None:
         parts.purger.settings = RetentionSettings(**new.retention.model_dump())
         parts.purger.wake()

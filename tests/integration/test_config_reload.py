@@ -100,3 +100,51 @@ def test_sighup_to_the_supervisor_reloads_every_worker(tmp_path, pki):
     finally:
         server.proc.send_signal(signal.SIGTERM)
         server.proc.wait(20)
+
+
+def test_a_dkim_key_added_to_the_file_signs_after_a_reload_and_a_bad_one_is_refused(
+    start_server, tmp_path, pki, caplog
+):
+    """Issue 15 part 6: SIGHUP reloads the config's DKIM keys; a key file that cannot be
+    read refuses the whole reload (nothing half-applied)."""
+    import asyncio
+
+    from sealpost.dkim.keys import generate_key
+
+    caplog.set_level(logging.INFO, logger="sealpost")
+    server = start_server(server=LIMITS)
+    assert not server.app.signing_keys.is_verified("shop.test")
+    private, _ = generate_key("ed25519-sha256")
+    key_file = tmp_path / "s1.key"
+    key_file.write_bytes(private)
+    entry = {"domain": "shop.test", "selector": "s1", "key_file": str(key_file)}
+    write_config(tmp_path, pki, server=LIMITS, tables={"[[dkim.keys]]": [entry]})
+    reload(server)
+
+    async def settled() -> bool:
+        for _ in range(100):  # the refresh runs as a task on the server's loop
+            if server.app.signing_keys.is_verified("shop.test"):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    assert server.call(settled)
+    signed = server.app.signing_keys.sign(b"From: a@shop.test\r\nSubject: s\r\n\r\nbody\r\n")
+    assert signed.startswith(b"DKIM-Signature:") and b"d=shop.test" in signed
+    line = next(r.getMessage() for r in caplog.records if "config reloaded" in r.getMessage())
+    assert "applied dkim.keys" in line
+
+    caplog.clear()
+    key_file.write_bytes(b"not a key")
+    other = {"domain": "other.test", "selector": "s2", "key_file": str(key_file)}
+    write_config(
+        tmp_path,
+        pki,
+        server={**LIMITS, "max_message_size": 20_000},
+        tables={"[[dkim.keys]]": [other]},
+    )
+    reload(server)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "refused" in errors[0], errors
+    assert size_limit(server.ports["plain"]) == 10_240_000, "nothing else was applied"
+    assert server.app.signing_keys.is_verified("shop.test"), "the running keys are kept"

@@ -124,7 +124,16 @@ ALLOWED: dict[str, set[str]] = {
     "node_presence": {"model", "store"},
     "change_follower": {"store"},
     "retention": {"model", "store"},
-    "config_reload": {"config", "inbound", "observability", "outbound", "retention", "submission"},
+    "config_reload": {
+        "config",
+        "dkim",
+        "domains",
+        "inbound",
+        "observability",
+        "outbound",
+        "retention",
+        "submission",
+    },
     "app": {
         "model",
         "api",

@@ -78,6 +78,10 @@ class SigningKeys:
     def is_verified(self, domain: str) -> bool:
         return domain.strip().rstrip(".").lower() in self._verified
 
+    def replace_static(self, keys: Sequence[DkimKey]) -> None:
+        """The config's ``[[dkim.keys]]`` as reloaded (SIGHUP): used from the next refresh."""
+        self._static = tuple(keys)
+
     def open_with(self, secret: KeySecret) -> None:
         """Open the stored keys with ``secret`` from the next refresh on (the node's start
         makes or reads it once the store is open)."""

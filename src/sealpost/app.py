@@ -88,6 +88,7 @@ from sealpost.workers.seat import WorkerSeat
 from sealpost.workers.wake import WakeSender, watch_lifeline, watch_wakes
 
 log = logging.getLogger("sealpost")
+SAME_STOP = 1.0  # seconds: stop signals this close together are one request (_on_stop_signal)
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -187,6 +188,7 @@ class Sealpost:
             handshake=srv.tls_handshake_timeout,
         )
         self._stop = asyncio.Event()
+        self._stop_signalled_at = 0.0
         self.contexts: list[ListenerContext] = []
         self._deliveries_at_stop = 0
         self.drained: DrainTally | None = None  # what stop() did, once it has
@@ -419,9 +421,16 @@ class Sealpost:
         await self.run_until_stopped()
 
     def _on_stop_signal(self, name: str) -> None:
+        """The first SIGTERM/SIGINT drains; another one exits at once. One that arrives
+        within ``SAME_STOP`` seconds of the first is the same request: ``pkill sealpost``
+        signals a worker directly as well as through its supervisor's forward."""
+        now = time.monotonic()
         if not self._stop.is_set():
             log.info("%s: draining for at most %g s", name, self.config.server.drain_timeout)
+            self._stop_signalled_at = now
             self._stop.set()
+            return
+        if now - self._stop_signalled_at < SAME_STOP:
             return
         open_sessions = sum(len(ctx.connections) for ctx in self.contexts)
         log.warning(

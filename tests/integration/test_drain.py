@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from sealpost.app import SAME_STOP
 from tests.support import Conversation, Pki, ServerProcess, make_pki, write_config
 
 PLAIN = {"name": "mx", "tls": "none"}
@@ -167,6 +168,7 @@ def test_a_second_sigterm_exits_at_once_and_keeps_acknowledged_mail(
     begin_transaction(conv)  # a second transaction, left open: the drain would wait 300 s
     server.proc.send_signal(signal.SIGTERM)
     refused_while_draining(port)
+    time.sleep(SAME_STOP)  # closer together, two signals are one request (pkill, below)
     server.proc.send_signal(signal.SIGTERM)
     status, stderr = finish(server)  # within WAIT + 30 s, far below the 300 s drain
     assert status == 1, stderr[-3000:]
@@ -202,3 +204,25 @@ def test_a_delivery_in_flight_at_sigterm_finishes_its_message(
     assert summary(stderr)[3:] == (1, 0)
     assert len(sink.messages) == 1
     assert states(tmp_path) == ["done"]
+
+
+def test_pkill_signals_every_process_once_and_they_still_drain(tmp_path: Path, pki: Pki, spawn):
+    """``pkill sealpost`` sends SIGTERM to the supervisor and to each worker, and the
+    supervisor forwards its own: a worker sees two at once, which is one request to drain,
+    not the second signal that exits at once."""
+    server = spawn(config(tmp_path, pki, workers=2, drain_timeout=30))
+    port = server.ports["mx"]
+    conv = open_session(port)
+    begin_transaction(conv)
+    workers = server.worker_pids()
+    server.proc.send_signal(signal.SIGTERM)  # forwarded to each worker at once
+    time.sleep(SAME_STOP / 3)  # each worker has taken the forwarded one when pkill's arrives
+    for pid in workers:
+        subprocess.run(["kill", "-TERM", str(pid)], check=False)  # an idle one is gone
+    refused_while_draining(port)
+    code, text = conv.cmd("the second half\r\n.")
+    assert code == 250, text
+    status, stderr = finish(server)
+    assert status == 0, stderr[-3000:]
+    assert "again: exiting now" not in stderr
+    assert summary(stderr)[0] >= 1, "the open transaction was drained"

@@ -29,8 +29,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from sealpost.api.auth import needs, require_key
 from sealpost.api.context import ApiContext
 from sealpost.api.errors import ApiError, invalid
+from sealpost.config.model import Config
 from sealpost.model.api_key import ApiKeyRecord
-from sealpost.model.egress import SMTP_PORTS
+from sealpost.model.egress import SMTP_PORTS, TargetGuard
 from sealpost.model.grants import Grant
 from sealpost.tlscheck import CheckOptions, parse_target, run_check
 
@@ -66,8 +67,25 @@ async def tls_check(
         )
     if ctx.resolver is None or ctx.egress is None:
         raise ApiError(503, "service unavailable", "no resolver configured", "1900")
-    cfg = ctx.config
-    options = CheckOptions(
+    options = caller_check_options(ctx.config, ctx.egress, timeout, implicit=implicit, sni=sni)
+    report = await run_check(target, ctx.resolver, options)
+    if report.refusal is not None:
+        raise invalid("target", report.refusal)
+    return {"results": report.to_dict()}
+
+
+def caller_check_options(
+    cfg: Config,
+    guard: TargetGuard,
+    timeout: float,
+    *,
+    implicit: bool = False,
+    sni: str | None = None,
+) -> CheckOptions:
+    """A check a caller aims (this API, the console's "check now"): through the egress rule,
+    SMTP ports only, every host without a ``220`` concealed (``tlscheck.exposure``); the
+    delivery settings otherwise, so it sees what delivery would."""
+    return CheckOptions(
         port=cfg.delivery.smtp_port,
         implicit=implicit,
         sni=sni,
@@ -75,12 +93,8 @@ async def tls_check(
         ca_file=cfg.delivery.ca_file,
         helo=cfg.delivery.helo_name or cfg.server.hostname,
         https_port=cfg.mta_sts.https_port,
-        guard=ctx.egress,
+        guard=guard,
         ports=SMTP_PORTS,
         conceal=True,
         dnssec=cfg.dns.dnssec,
     )
-    report = await run_check(target, ctx.resolver, options)
-    if report.refusal is not None:
-        raise invalid("target", report.refusal)
-    return {"results": report.to_dict()}

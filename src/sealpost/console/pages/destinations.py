@@ -15,13 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sealpost.api.tls_v1 import caller_check_options
 from sealpost.console import render
 from sealpost.console.destinations_data import check_view, destinations
 from sealpost.console.guard import context, form, page
-from sealpost.model.egress import SMTP_PORTS
 from sealpost.model.event_tally import OUTCOMES
 from sealpost.model.grants import Grant
-from sealpost.tlscheck import CheckOptions, parse_target, run_check
+from sealpost.tlscheck import parse_target, run_check
 
 PER_PAGE = 50
 OUTCOME_WORDS = {
@@ -72,18 +72,7 @@ async def check(request: Request) -> Response:
     if api.resolver is None or api.egress is None:
         values["error"] = "No DNS resolver is configured, so nothing can be checked."
         return render.partial(request, "destination_check.html", values)
-    cfg = api.config
-    options = CheckOptions(
-        port=cfg.delivery.smtp_port,
-        timeout=5.0,
-        ca_file=cfg.delivery.ca_file,
-        helo=cfg.delivery.helo_name or cfg.server.hostname,
-        https_port=cfg.mta_sts.https_port,
-        guard=api.egress,
-        ports=SMTP_PORTS,
-        conceal=True,
-        dnssec=cfg.dns.dnssec,
-    )
+    options = caller_check_options(api.config, api.egress, 5.0)
     report = await run_check(target, api.resolver, options)
     if report.refusal is not None:
         values["error"] = f"Not checked: {report.refusal}."

@@ -2,12 +2,10 @@
 
 ``Sealpost(config)`` builds every part from the config; ``start()`` opens the store and the
 listeners, ``run()`` serves until SIGTERM/SIGINT, reloading certificates on SIGHUP and when
-their files change; ``stop()`` drains for at most ``[server] drain_timeout`` seconds: new
-SMTP connections get ``421 4.3.2`` (RFC 5321 section 3.8), idle sessions are closed with it,
-transactions in progress get their final reply first (``inbound.drain``), the dispatcher
-claims nothing new and its deliveries in flight finish their message; then the store is
-closed and one summary line is logged (``model.drain``). A second SIGTERM/SIGINT exits at
-once, status 1: every acknowledged message is already durable in the queue.
+their files change; ``stop()`` drains for at most ``[server] drain_timeout`` seconds
+(``shutdown``), then the store is closed and one summary line is logged (``model.drain``).
+A second SIGTERM/SIGINT exits at once, status 1: every acknowledged message is already
+durable in the queue.
 
 ``Sealpost(config, seat)`` is one worker process of several (``[server] workers``): it serves
 on the sockets the supervisor bound, counts connections in the shared limit table, and opens
@@ -22,8 +20,10 @@ The sending domains' DKIM keys are in the store, sealed under the key-encryption
 once the store is open (refusing to start when the store holds keys and the file is
 missing), and the primary imports the key files of earlier versions before the first
 refresh of the signer.
-``prepare(config)`` is what the supervisor runs once before it forks: migrations, the
-key-encryption key made when it should be, and the config's DKIM keys checked.
+What is not wiring lives beside it: ``startup`` (``prepare``, run once before the workers
+fork; the free-space watch; the retention settings), ``listeners`` (starting the SMTP, API
+and metrics listeners), ``session_settings`` (the SMTP policy, timeouts and limits from the
+config, shared with ``config_reload``) and ``shutdown`` (the stop signals, the drain).
 """
 
 from __future__ import annotations
@@ -31,10 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
-import socket
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -42,7 +38,7 @@ from sealpost.api.app import asgi
 from sealpost.api.context import ApiContext
 from sealpost.api.server import ApiServer
 from sealpost.change_follower import ChangeFollower
-from sealpost.config.model import Config, ListenerConfig
+from sealpost.config.model import Config
 from sealpost.config_reload import ConfigReloader, LiveParts
 from sealpost.console.app import with_console
 from sealpost.delivery.dispatcher import Dispatcher
@@ -53,27 +49,30 @@ from sealpost.domains.registry import SendingDomains
 from sealpost.domains.signers import AnnouncedKeys, SigningKeys
 from sealpost.domains.stored_keys import ensure_secret, import_key_files
 from sealpost.inbound.auth import Authenticator
-from sealpost.inbound.context import ListenerContext, Timeouts
-from sealpost.inbound.drain import drain_inbound
-from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
-from sealpost.inbound.listener import bound_address, start_listener
+from sealpost.inbound.context import ListenerContext
+from sealpost.inbound.limits import AuthFailureGuard
+from sealpost.listeners import (
+    Bound,
+    listener_socket,
+    metrics_registry,
+    serve_api,
+    serve_metrics,
+    serve_smtp,
+)
 from sealpost.model.drain import DrainTally
 from sealpost.model.tls_record import TlsRecord
 from sealpost.net.egress import EgressGuard
-from sealpost.net.sockets import listening_socket
 from sealpost.net.tls import CertificateSet, tls_record_from_ssl
 from sealpost.node_presence import NodeIdInUse, NodePresence
-from sealpost.observability.endpoints import Readiness, metrics_app
 from sealpost.observability.metrics import Metrics
-from sealpost.observability.multiprocess import scrape_registry
-from sealpost.observability.queue_gauges import FreeSpaceGauges, QueueGauges
 from sealpost.outbound import Outbound, build_outbound, build_resolver, check_dnssec
-from sealpost.retention.purger import Purger, RetentionSettings
-from sealpost.smtp.server import ServerPolicy
+from sealpost.retention.purger import Purger
+from sealpost.session_settings import connection_limiter, server_policy, session_timeouts
+from sealpost.shutdown import Deliveries, StopSignals, drain
+from sealpost.startup import retention_settings, space_watch, warn_loose_modes
 from sealpost.store import open_store
 from sealpost.store.errors import StoreError
-from sealpost.store.file_modes import loose_modes, queue_files
-from sealpost.store.free_space import MinFree, SpaceWatch, open_when_room
+from sealpost.store.free_space import SpaceWatch, open_when_room
 from sealpost.submission.activity import log_summaries
 from sealpost.submission.door import Submission
 from sealpost.submission.local_hold import LocalHold
@@ -88,21 +87,6 @@ from sealpost.workers.seat import WorkerSeat
 from sealpost.workers.wake import WakeSender, watch_lifeline, watch_wakes
 
 log = logging.getLogger("sealpost")
-SAME_STOP = 1.0  # seconds: stop signals this close together are one request (_on_stop_signal)
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port`` -> (host, port)."""
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-@dataclass(slots=True)
-class Bound:
-    name: str
-    host: str
-    port: int
-    tls: str
 
 
 @dataclass
@@ -132,13 +116,8 @@ class Sealpost:
             [(s.name, s.cert_file, s.key_file) for s in cfg.tls.sni],
         )
         srv = cfg.server
-        self.limiter = ConnectionLimiter.with_exempt(
-            srv.max_connections,
-            srv.max_connections_per_ip,
-            srv.connection_rate_per_ip,
-            srv.limit_exempt,
-            board=seat.board if seat else None,
-            worker=seat.index if seat else 0,
+        self.limiter = connection_limiter(
+            srv, board=seat.board if seat else None, worker=seat.index if seat else 0
         )
         self.guard = AuthFailureGuard(
             srv.auth_failures_per_ip,
@@ -181,30 +160,12 @@ class Sealpost:
         self.intake: ReportIntake | None = None
         self._intake_task: asyncio.Task[None] | None = None
         self.purger: Purger | None = None  # [retention], on the primary
-        self.timeouts = Timeouts(
-            idle=srv.idle_timeout,
-            data=srv.data_timeout,
-            min_data_rate=srv.min_data_rate,
-            handshake=srv.tls_handshake_timeout,
-        )
+        self.timeouts = session_timeouts(srv)
         self._stop = asyncio.Event()
-        self._stop_signalled_at = 0.0
         self.contexts: list[ListenerContext] = []
+        self._signals = StopSignals(self._stop, srv.drain_timeout, self._open_sessions)
         self._deliveries_at_stop = 0
         self.drained: DrainTally | None = None  # what stop() did, once it has
-
-    def _policy(self, listener: ListenerConfig) -> ServerPolicy:
-        srv = self.config.server
-        return ServerPolicy(
-            hostname=srv.hostname,
-            local_domains=frozenset(d.lower().rstrip(".") for d in srv.local_domains),
-            tls_mode=listener.tls,
-            require_tls=listener.require_tls,
-            auth_enabled=listener.auth,
-            max_message_size=srv.max_message_size,
-            max_recipients=srv.max_recipients,
-            storage_low=self._storage_low,
-        )
 
     def _storage_low(self) -> bool:
         return self.space.low
@@ -235,7 +196,7 @@ class Sealpost:
                 await self.store.close()
                 raise
             self.presence = presence
-            self._warn_loose_modes()
+            warn_loose_modes(self.config)
             self.webhooks = webhook_worker(self.store, self.config, self.egress)
             self.webhooks.on_batch(self.metrics.count_webhook_batch)
             self.webhooks.start()
@@ -248,7 +209,7 @@ class Sealpost:
                 self.store, limit=reports.max_report_bytes, interval=reports.scan_interval
             )
             self.submission.on_held(self.intake.wake)
-            self.purger = Purger(self.store, RetentionSettings(**cfg_retention(self.config)))
+            self.purger = Purger(self.store, retention_settings(self.config))
         if self.config.delivery.enabled:
             if self.primary:
                 await self._start_dispatcher()
@@ -258,7 +219,7 @@ class Sealpost:
         for listener in self.config.smtp.listeners:
             ctx = ListenerContext(
                 name=listener.name,
-                policy=self._policy(listener),
+                policy=server_policy(self.config.server, listener, self._storage_low),
                 limiter=self.limiter,
                 authenticator=self.authenticator,
                 submission=self.submission,
@@ -267,30 +228,15 @@ class Sealpost:
                 tls_record=self._tls_record,
                 metrics=self.metrics,
             )
-            server = await start_listener(ctx, self._socket(listener.name, listener.address))
+            sock = listener_socket(self.seat, listener.name, listener.address)
+            server, bound = await serve_smtp(listener, ctx, sock)
             self.contexts.append(ctx)
             self.servers.append(server)
-            bhost, bport = bound_address(server)
-            self.bound.append(Bound(listener.name, bhost, bport, listener.tls))
-            log.info(
-                "listening: %s on %s:%d (tls=%s, require_tls=%s, auth=%s)",
-                listener.name,
-                bhost,
-                bport,
-                listener.tls,
-                listener.require_tls,
-                listener.auth,
-            )
+            self.bound.append(bound)
         if self.config.api.enabled and self.primary:
             await self._start_api()
         if self.config.metrics.enabled and self.primary:
             await self._start_metrics()
-
-    def _socket(self, name: str, address: str) -> socket.socket:
-        """The listening socket for ``name``: the supervisor's, or a new one."""
-        if self.seat is not None:
-            return self.seat.sockets[name]
-        return listening_socket(*split_address(address))
 
     async def _start_dispatcher(self) -> None:
         async def send_dsn(recipient: str, data: bytes) -> None:
@@ -325,12 +271,6 @@ class Sealpost:
         if unsigned:
             log.warning("%s", unsigned)
 
-    def _warn_loose_modes(self) -> None:
-        database = self.config.store.sqlite_path
-        paths = [self.config.server.data_dir, *(queue_files(database) if database else ())]
-        for loose in loose_modes(dict.fromkeys(paths)):
-            log.warning("%s", loose.advice())
-
     async def _start_api(self) -> None:
         assert self.secret is not None
         ctx = ApiContext(
@@ -346,39 +286,22 @@ class Sealpost:
             webhooks=self.webhooks,
             storage_low=self._storage_low,
         )
-        sock = self._socket("api", self.config.api.address)
         served = asgi(ctx)
-        if self.config.console.enabled:
+        console = self.config.console.enabled
+        if console:
             served = with_console(served, ctx)
-        self.api = ApiServer(served, sock, lambda: self.certs.context)
-        await self.api.start()
-        bhost, bport = self.api.address
-        self.bound.append(Bound("api", bhost, bport, "https"))
-        log.info("listening: api on https://%s:%d/api/v1", bhost, bport)
-        if self.config.console.enabled:
-            log.info("listening: console on https://%s:%d/console/", _url_host(bhost), bport)
+        sock = listener_socket(self.seat, "api", self.config.api.address)
+        self.api, bound = await serve_api(served, sock, lambda: self.certs.context, console=console)
+        self.bound.append(bound)
 
     async def _start_metrics(self) -> None:
-        """/metrics, /healthz and /readyz on their own plain-HTTP listener (primary only).
-        With several workers the scrape adds up every worker's files (``multiprocess``)."""
         cfg = self.config.metrics
-        seat = self.seat
-        if seat is not None and seat.metrics_dir:
-            registry = scrape_registry(seat.metrics_dir)
-        else:
-            registry = self.metrics.registry
-        gauges = QueueGauges(
-            self.store.queue_depth, ttl=cfg.queue_cache_seconds, timeout=cfg.readiness_timeout
+        sock = listener_socket(self.seat, "metrics", cfg.address)
+        registry = metrics_registry(self.metrics, self.seat)
+        self.metrics_server, bound = await serve_metrics(
+            cfg, registry, self.store.queue_depth, self.space, self._listeners_up, sock
         )
-        registry.register(gauges)
-        registry.register(FreeSpaceGauges(self.space))
-        ready = Readiness(self.store.queue_depth, self._listeners_up, cfg.readiness_timeout)
-        sock = self._socket("metrics", cfg.address)
-        self.metrics_server = ApiServer(metrics_app(registry, gauges, ready), sock, None)
-        await self.metrics_server.start()
-        bhost, bport = self.metrics_server.address
-        self.bound.append(Bound("metrics", bhost, bport, "http"))
-        log.info("listening: metrics on http://%s:%d/metrics", bhost, bport)
+        self.bound.append(bound)
 
     def _listeners_up(self) -> bool:
         """Every SMTP listener of this process serving, and the API when it should be."""
@@ -411,37 +334,11 @@ class Sealpost:
         reloads certificates and the config file. A worker leaves SIGINT (a terminal's
         Ctrl-C reaches the whole process group) to its supervisor, which forwards it as
         SIGTERM."""
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, "SIGTERM")
-        if self.seat is None:
-            loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, "SIGINT")
-        else:
-            loop.add_signal_handler(signal.SIGINT, lambda: None)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self._signals.install(worker=self.seat is not None, reload=self.reload)
         await self.run_until_stopped()
 
-    def _on_stop_signal(self, name: str) -> None:
-        """The first SIGTERM/SIGINT drains; another one exits at once. One that arrives
-        within ``SAME_STOP`` seconds of the first is the same request: ``pkill sealpost``
-        signals a worker directly as well as through its supervisor's forward."""
-        now = time.monotonic()
-        if not self._stop.is_set():
-            log.info("%s: draining for at most %g s", name, self.config.server.drain_timeout)
-            self._stop_signalled_at = now
-            self._stop.set()
-            return
-        if now - self._stop_signalled_at < SAME_STOP:
-            return
-        open_sessions = sum(len(ctx.connections) for ctx in self.contexts)
-        log.warning(
-            "%s again: exiting now; %d SMTP session(s) cut (acknowledged mail is in the queue)",
-            name,
-            open_sessions,
-        )
-        for handler in logging.getLogger().handlers:
-            handler.flush()
-        sys.stdout.flush()
-        os._exit(1)
+    def _open_sessions(self) -> int:
+        return sum(len(ctx.connections) for ctx in self.contexts)
 
     async def run_until_stopped(self) -> None:
         """Serve (watching certificate files) until ``request_stop``."""
@@ -509,35 +406,16 @@ class Sealpost:
                 await self.signing_keys.refresh()
 
     async def stop(self) -> None:
-        """Drain (see the module doc), then close everything; ``drained`` says how it went."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        deadline = started + self.config.server.drain_timeout
-        inbound = loop.create_task(drain_inbound(self.contexts, deadline))
-        outbound = loop.create_task(self._drain_deliveries(deadline))
-        if self.api is not None:
-            await self.api.stop()
-        if self.metrics_server is not None:
-            await self.metrics_server.stop()
-        drained, cut = await inbound
-        # The listeners stay open until the deliveries are done too: a client that connects
-        # meanwhile gets 421 4.3.2 (RFC 5321 section 3.8), not a refused connection.
-        finished, deliveries_cut = await outbound
-        for server in self.servers:
-            server.close()
-        for server in self.servers:
-            try:
-                await asyncio.wait_for(server.wait_closed(), 5)
-            except TimeoutError:
-                log.warning("listener did not close within 5 s")
-        self.servers.clear()
-        self.drained = DrainTally(
-            sessions_drained=drained,
-            sessions_cut=cut,
-            refused=sum(ctx.refused_draining for ctx in self.contexts),
-            deliveries_finished=finished,
-            deliveries_cut=deliveries_cut,
-            seconds=loop.time() - started,
+        """Drain (``shutdown.drain``), then close everything; ``drained`` says how it went."""
+        deliveries = None
+        if self._dispatching is not None and self.dispatcher is not None:
+            deliveries = Deliveries(self.dispatcher, self._dispatching, self._deliveries_at_stop)
+        self.drained = await drain(
+            self.contexts,
+            self.servers,
+            [self.api, self.metrics_server],
+            deliveries,
+            self.config.server.drain_timeout,
         )
         if self._intake_task is not None:
             await asyncio.wait([self._intake_task], timeout=10)
@@ -555,65 +433,3 @@ class Sealpost:
                     with contextlib.suppress(ValueError, OSError):
                         asyncio.get_running_loop().remove_reader(fd)
         await self.store.close()
-
-    async def _drain_deliveries(self, deadline: float) -> tuple[int, int]:
-        """The dispatcher claims nothing more once stopped; its deliveries in flight get
-        until ``deadline`` to finish their message. (finished, cut): a cut one keeps its
-        lease until the next start releases it (``release_all_leases``)."""
-        if self._dispatching is None or self.dispatcher is None:
-            return 0, 0
-        timeout = max(0.0, deadline - asyncio.get_running_loop().time())
-        await asyncio.wait([self._dispatching], timeout=timeout)
-        cut = 0
-        if not self._dispatching.done():
-            cut = self.dispatcher.in_flight
-            self.dispatcher.abandon()
-            self._dispatching.cancel()
-            await asyncio.wait([self._dispatching], timeout=5)
-        return max(0, self._deliveries_at_stop - cut), cut
-
-
-def space_watch(config: Config, *, quiet: bool = False) -> SpaceWatch:
-    """The free-space watch of the queue's directory; none for PostgreSQL and memory."""
-    database = config.store.sqlite_path
-    if database is None:
-        return SpaceWatch.none()
-    size, percent = config.store.min_free_parts
-    return SpaceWatch(database.parent, MinFree(size, percent), quiet=quiet)
-
-
-def cfg_retention(config: Config) -> dict[str, float | int]:
-    """``[retention]`` as the purger's settings (the same names)."""
-    return config.retention.model_dump()
-
-
-async def prepare(config: Config) -> None:
-    """Before the workers fork: migrate the store (so they never race to), load the
-    config's DKIM keys (a bad key file is reported once, before anything starts), make or
-    read the sending domains' key-encryption key (``domains.stored_keys``), check
-    that a ``dnssec = true`` resolver validates (``outbound.check_dnssec``) and that no
-    running node holds this node's id (``node_presence``)."""
-    for key in config.dkim.keys:
-        load_key(key.domain, key.selector, key.key_file)
-    await check_dnssec(config, build_resolver(config))
-    store = open_store(
-        config.store.url, base_dir=config.base_dir, node_id=config.cluster.node, quick_check=True
-    )
-    space = space_watch(config, quiet=True)  # the primary worker says it, once
-    space.check()
-    await open_when_room(store, space)
-    try:
-        await ensure_secret(config.dkim_secret_file, store)
-        # a node id in use: one clean error before the fork (the primary claims it for good)
-        presence = NodePresence(store, config.cluster.node)
-        await presence.claim()
-        await presence.release()
-    finally:
-        await store.close()
-
-
-def _url_host(host: str) -> str:
-    """``host`` as a URL writes it: IPv6 in brackets; a wildcard address as localhost."""
-    if host in ("0.0.0.0", "::"):
-        return "localhost"
-    return f"[{host}]" if ":" in host else host

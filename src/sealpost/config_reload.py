@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,13 @@ from sealpost.config.loader import ConfigError, load_config
 from sealpost.config.model import Config
 from sealpost.dkim.keys import DkimKey, DkimKeyError, load_key
 from sealpost.domains.signers import SigningKeys
-from sealpost.inbound.context import ListenerContext, Timeouts
+from sealpost.inbound.context import ListenerContext
 from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
 from sealpost.observability.logs import configure_logging
 from sealpost.outbound import Outbound
-from sealpost.retention.purger import Purger, RetentionSettings
+from sealpost.retention.purger import Purger
+from sealpost.session_settings import connection_limiter, session_timeouts, with_session_limits
+from sealpost.startup import retention_settings
 from sealpost.submission.door import Submission
 from sealpost.submission.local_hold import LocalHold
 
@@ -175,32 +177,15 @@ def apply(
     the config's DKIM keys, already read, when ``dkim.keys`` changed)."""
     srv = new.server
     if _touches(changed, LIMITS):
-        fresh = ConnectionLimiter.with_exempt(
-            srv.max_connections,
-            srv.max_connections_per_ip,
-            srv.connection_rate_per_ip,
-            srv.limit_exempt,
-        )
-        parts.limiter.update_limits(fresh)
+        parts.limiter.update_limits(connection_limiter(srv))
     if _touches(changed, AUTH_LIMITS):
         parts.guard.max_failures = srv.auth_failures_per_ip
         parts.guard.window = srv.auth_failure_window
     if _touches(changed, SESSION):
-        local = frozenset(d.lower().rstrip(".") for d in srv.local_domains)
         for ctx in parts.contexts:
-            ctx.policy = replace(
-                ctx.policy,
-                max_message_size=srv.max_message_size,
-                max_recipients=srv.max_recipients,
-                local_domains=local,
-            )
+            ctx.policy = with_session_limits(ctx.policy, srv)
     if _touches(changed, TIMEOUTS):
-        timeouts = Timeouts(
-            idle=srv.idle_timeout,
-            data=srv.data_timeout,
-            min_data_rate=srv.min_data_rate,
-            handshake=srv.tls_handshake_timeout,
-        )
+        timeouts = session_timeouts(srv)
         for ctx in parts.contexts:
             ctx.timeouts = timeouts
     if _touches(changed, OUTBOUND):
@@ -215,5 +200,5 @@ def apply(
         _PENDING.add(task)  # kept until done: the loop holds tasks only weakly
         task.add_done_callback(_PENDING.discard)
     if _touches(changed, RETENTION) and parts.purger is not None:
-        parts.purger.settings = RetentionSettings(**new.retention.model_dump())
+        parts.purger.settings = retention_settings(new)
         parts.purger.wake()

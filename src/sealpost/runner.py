@@ -3,7 +3,7 @@
 ``[server] workers`` 1 (or a ``memory://`` store, which lives in one process): the server
 runs here, in this process, as it always has. More: this process becomes the supervisor
 (``workers.supervisor``). Before it forks, with no event loop, thread or database connection
-left open, it migrates the store and checks the DKIM keys (``app.prepare``), binds every
+left open, it migrates the store and checks the DKIM keys (``startup.prepare``), binds every
 listening socket and makes the shared limit table; each worker then runs ``Sealpost`` on its
 seat, and the ``sealpost ready: ...`` line is printed once every worker is serving.
 """
@@ -18,13 +18,14 @@ from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sealpost.app import Sealpost, prepare, split_address
+from sealpost.app import Sealpost
 from sealpost.config.model import Config
 from sealpost.inbound.limits import RATE_WINDOW
 from sealpost.inbound.shared_limits import LimitBoard
 from sealpost.net.devcert import is_self_signed
-from sealpost.net.sockets import listening_socket
+from sealpost.net.sockets import listening_socket, split_address
 from sealpost.observability.multiprocess import RunDirectory, enter_worker
+from sealpost.startup import prepare
 from sealpost.workers.seat import WorkerSeat
 from sealpost.workers.supervisor import Supervisor
 

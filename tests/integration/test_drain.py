@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sealpost.app import SAME_STOP
+from sealpost.shutdown import SAME_STOP
 from tests.support import Conversation, Pki, ServerProcess, make_pki, write_config
 
 PLAIN = {"name": "mx", "tls": "none"}

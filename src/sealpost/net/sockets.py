@@ -20,6 +20,12 @@ def set_nodelay(sock: socket.socket | None) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def split_address(address: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` -> (host, port)."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 def listening_socket(host: str, port: int, backlog: int = 1024) -> socket.socket:
     """A bound, listening, non-blocking TCP socket with SO_REUSEADDR and TCP_NODELAY."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -32,6 +32,8 @@ ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", metavar="FILE", help="Path to sealpost.toml.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Only count; change nothing.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 DEFAULT_CONFIG_PATH = Path(DEFAULT_CONFIG)
 
 

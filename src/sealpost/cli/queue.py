@@ -19,6 +19,7 @@ from sealpost.cli import queue_admin as admin
 from sealpost.cli.common import (
     DEFAULT_CONFIG_PATH,
     ConfigOpt,
+    DryRunOpt,
     JsonOpt,
     fail,
     literal,
@@ -132,7 +133,7 @@ def queue_retry(
     younger_than: admin.YoungerOpt = None,
     state: admin.StateOpt = None,
     everything: admin.AllOpt = False,
-    dry_run: admin.DryRunOpt = False,
+    dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Make a message (or every selected queued one) due now; an id also releases held mail."""
@@ -162,7 +163,7 @@ def queue_cancel(
     younger_than: admin.YoungerOpt = None,
     state: admin.StateOpt = None,
     everything: admin.AllOpt = False,
-    dry_run: admin.DryRunOpt = False,
+    dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Cancel a message (or every selected one): never tried again, no bounce sent."""

@@ -24,6 +24,7 @@ from rich.table import Table
 from sealpost.cli.common import (
     DEFAULT_CONFIG_PATH,
     ConfigOpt,
+    DryRunOpt,
     JsonOpt,
     fail,
     literal,
@@ -75,7 +76,6 @@ YoungerOpt = Annotated[
 ]
 StateOpt = Annotated[SelState | None, typer.Option(help="queued, deferred (tried before) or held.")]
 AllOpt = Annotated[bool, typer.Option("--all", help="No filter: every message it applies to.")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Only count; change nothing.")]
 
 
 def selection(

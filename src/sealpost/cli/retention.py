@@ -25,7 +25,9 @@ import typer
 from sealpost.cli.common import (
     DEFAULT_CONFIG_PATH,
     ConfigOpt,
+    DryRunOpt,
     JsonOpt,
+    YesOpt,
     fail,
     literal,
     load,
@@ -44,8 +46,6 @@ RecipientOpt = Annotated[
 ExpiredOpt = Annotated[
     bool, typer.Option("--expired", help="Run one retention round now ([retention] ages).")
 ]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Count only; delete nothing.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 def purge(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from enum import StrEnum
 from typing import Annotated, Any
@@ -122,64 +123,55 @@ def queue_show(
     out.print(data["headers"], markup=False, highlight=False)
 
 
-@queue_app.command("retry")
-def queue_retry(
-    message_id: Annotated[str | None, typer.Argument(metavar="MESSAGE_ID")] = None,
-    config: ConfigOpt = DEFAULT_CONFIG_PATH,
-    domain: admin.DomainOpt = None,
-    sender: admin.SenderOpt = None,
-    campaign: admin.CampaignOpt = None,
-    older_than: admin.OlderOpt = None,
-    younger_than: admin.YoungerOpt = None,
-    state: admin.StateOpt = None,
-    everything: admin.AllOpt = False,
-    dry_run: DryRunOpt = False,
-    json_out: JsonOpt = False,
+def _one_or_selected(
+    action: AdminAction, doc: str, one: Callable[[Any, str], Awaitable[bool]], done: str
 ) -> None:
-    """Make a message (or every selected queued one) due now; an id also releases held mail."""
-    if message_id is None:
-        chosen = admin.selection(
-            domain, sender, campaign, older_than, younger_than, state, everything
-        )
-        admin.run_action(AdminAction.RETRY, config, chosen, dry_run, json_out)
-        return
-    cfg = load(config)
-    if not with_store(cfg, lambda s: s.retry_now(message_id, time.time())):
-        raise fail(
-            f"no queued or held message {message_id}; "
-            "`sealpost queue list --state queued` (or `--state held`) shows them."
-        )
-    out.print(f"{message_id} is due now; a running server picks it up within a second.")
+    """``sealpost queue ACTION [MESSAGE_ID]``: ``one`` on the message with that id (``done``
+    said when it was there), or without an id ``action`` on a selection (``cli.queue_admin``)."""
+
+    def command(
+        message_id: Annotated[str | None, typer.Argument(metavar="MESSAGE_ID")] = None,
+        config: ConfigOpt = DEFAULT_CONFIG_PATH,
+        domain: admin.DomainOpt = None,
+        sender: admin.SenderOpt = None,
+        campaign: admin.CampaignOpt = None,
+        older_than: admin.OlderOpt = None,
+        younger_than: admin.YoungerOpt = None,
+        state: admin.StateOpt = None,
+        everything: admin.AllOpt = False,
+        dry_run: DryRunOpt = False,
+        json_out: JsonOpt = False,
+    ) -> None:
+        if message_id is None:
+            chosen = admin.selection(
+                domain, sender, campaign, older_than, younger_than, state, everything
+            )
+            admin.run_action(action, config, chosen, dry_run, json_out)
+            return
+        cfg = load(config)
+        if not with_store(cfg, lambda s: one(s, message_id)):
+            raise fail(
+                f"no queued or held message {message_id}; "
+                "`sealpost queue list --state queued` (or `--state held`) shows them."
+            )
+        out.print(done.format(message_id=message_id))
+
+    command.__doc__ = doc
+    queue_app.command(action.value)(command)
 
 
-@queue_app.command("cancel")
-def queue_cancel(
-    message_id: Annotated[str | None, typer.Argument(metavar="MESSAGE_ID")] = None,
-    config: ConfigOpt = DEFAULT_CONFIG_PATH,
-    domain: admin.DomainOpt = None,
-    sender: admin.SenderOpt = None,
-    campaign: admin.CampaignOpt = None,
-    older_than: admin.OlderOpt = None,
-    younger_than: admin.YoungerOpt = None,
-    state: admin.StateOpt = None,
-    everything: admin.AllOpt = False,
-    dry_run: DryRunOpt = False,
-    json_out: JsonOpt = False,
-) -> None:
-    """Cancel a message (or every selected one): never tried again, no bounce sent."""
-    if message_id is None:
-        chosen = admin.selection(
-            domain, sender, campaign, older_than, younger_than, state, everything
-        )
-        admin.run_action(AdminAction.CANCEL, config, chosen, dry_run, json_out)
-        return
-    cfg = load(config)
-    if not with_store(cfg, lambda s: s.cancel(message_id)):
-        raise fail(
-            f"no queued or held message {message_id}; "
-            "`sealpost queue list --state queued` (or `--state held`) shows them."
-        )
-    out.print(f"cancelled {message_id}")
+_one_or_selected(
+    AdminAction.RETRY,
+    "Make a message (or every selected queued one) due now; an id also releases held mail.",
+    lambda store, message_id: store.retry_now(message_id, time.time()),
+    "{message_id} is due now; a running server picks it up within a second.",
+)
+_one_or_selected(
+    AdminAction.CANCEL,
+    "Cancel a message (or every selected one): never tried again, no bounce sent.",
+    lambda store, message_id: store.cancel(message_id),
+    "cancelled {message_id}",
+)
 
 
 admin.register(queue_app)

@@ -55,7 +55,8 @@ import httpx
 import psutil
 from tests.fixtures.dns_server import DnsServer
 from tests.fixtures.smtp_sink import SinkOptions, SmtpSink
-from tests.support import READY, Pki, make_pki, write_config
+from tests.serve_process import READY, ready_ports
+from tests.support import Pki, make_pki, write_config
 
 TOKEN = re.compile(rb"soak-[0-9a-f]{6}-[0-9]+")
 START_TIMEOUT = 60.0
@@ -208,12 +209,9 @@ class Server:
                 break
             if line.startswith("started "):
                 self.pid = int(line.split()[1])
-            match = READY.search(line)
-            if match:
+            if READY.search(line):
                 ready = True
-                for part in match.group(1).split(", "):
-                    name, addr = part.split("=", 1)
-                    self.ports[name] = int(addr.split("/")[0].rsplit(":", 1)[1])
+                self.ports.update(ready_ports(line))
         if ready and self.pid:
             return self
         if self.pid:

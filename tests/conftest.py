@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from sealpost.config.loader import load_config
+from tests.serve_process import ServerProcess
 from tests.support import Pki, ServerThread, make_pki, write_config
 
 pytest_plugins = [
@@ -35,6 +36,23 @@ def start_server(tmp_path: Path, pki: Pki) -> Iterator[Callable[..., ServerThrea
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., ServerProcess]]:
+    """``spawn(config, **options)``: a started ``sealpost serve -c CONFIG`` (``options``:
+    those of ``ServerProcess``); every process of it still running at the end is killed."""
+    started: list[ServerProcess] = []
+
+    def start(config: Path | None, *, timeout: float = 30, **options: object) -> ServerProcess:
+        server = ServerProcess(config, **options)  # type: ignore[arg-type]
+        started.append(server)
+        return server.start(timeout)
+
+    yield start
+    for server in started:
+        if getattr(server, "proc", None) is not None and server.proc.poll() is None:
+            server.kill_all()
 
 
 @pytest.fixture

@@ -2,27 +2,18 @@
 
 ``ServerThread`` runs the composition root in its own event loop on a background thread, so
 tests talk to it over real loopback sockets with blocking clients (smtplib, ssl sockets).
-``ServerProcess`` runs ``sealpost serve`` as a subprocess for crash and CLI tests.
+``sealpost serve`` as a subprocess is ``tests.serve_process.ServerProcess``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import re
-import signal
 import socket
 import ssl
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 import trustme
 import uvloop
 
@@ -185,82 +176,6 @@ class ServerThread:
         if self._loop is not None and self.app is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self.app.request_stop)
         self._thread.join(20)
-
-
-READY = re.compile(r"sealpost ready: (.*)")
-
-
-@dataclass
-class ServerProcess:
-    config_path: Path
-    ports: dict[str, int] = field(default_factory=dict)
-    wrapper: tuple[str, ...] = ()  # e.g. ("strace", "-f", ...) in front of the server
-    preexec: Callable[[], None] | None = None  # e.g. resource limits for the server
-
-    def start(self, timeout: float = 30) -> ServerProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            [*self.wrapper, sys.executable, "-m", "sealpost", "serve", "-c", str(self.config_path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            preexec_fn=self.preexec,
-        )
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            match = READY.search(line)
-            if match:
-                for part in match.group(1).split(", "):
-                    name, addr = part.split("=", 1)
-                    self.ports[name] = int(addr.split("/")[0].rsplit(":", 1)[1])
-                return self
-        self.proc.kill()
-        raise RuntimeError(
-            "server process did not start: " + (self.proc.stderr.read() if self.proc.stderr else "")
-        )
-
-    def pids(self) -> list[int]:
-        """The server's processes: ``sealpost serve`` and its workers (``[server] workers``)."""
-        return [self.proc.pid, *self.worker_pids()]
-
-    def worker_pids(self) -> list[int]:
-        try:
-            return [c.pid for c in psutil.Process(self.proc.pid).children()]
-        except psutil.NoSuchProcess:
-            return []
-
-    def kill(self) -> None:
-        """``kill -9`` of ``sealpost serve`` alone (its workers notice and drain)."""
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def kill_all(self) -> None:
-        """``kill -9`` of every process of the server at once: a crash of the whole server."""
-        workers = self.worker_pids()
-        self.proc.kill()
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.proc.wait(10)
-        psutil.wait_procs(_processes(workers), timeout=10)
-
-    def terminate(self) -> str:
-        self.proc.terminate()
-        _, stderr = self.proc.communicate(timeout=20)
-        return stderr
-
-
-def _processes(pids: list[int]) -> list[psutil.Process]:
-    found = []
-    for pid in pids:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            found.append(psutil.Process(pid))
-    return found
 
 
 class Conversation:

@@ -13,14 +13,12 @@ import base64
 import json
 import os
 import re
-import signal
 import smtplib
 import socket
 import ssl
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,13 +26,13 @@ import httpx
 import pytest
 
 from sealpost.config.loader import load_config
-from tests.support import Pki, ServerProcess, make_pki, write_config
+from tests.serve_process import ServerProcess
+from tests.support import Pki, make_pki, write_config
 
 CLI_TIMEOUT = 30.0
 DEV_PORTS = {"mx": 2525, "submission": 5587, "submissions": 4465}
 DEV_API_PORT = 8443
 DEV_METRICS_PORT = 9425
-READY = "sealpost ready:"
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -69,44 +67,6 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-class Spawned:
-    """A long-running ``sealpost`` process whose stdout/stderr go to files (never a full pipe)."""
-
-    def __init__(self, args: list[str], cwd: Path, log_dir: Path) -> None:
-        self.out_path, self.err_path = log_dir / "stdout.log", log_dir / "stderr.log"
-        with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sealpost", *args],
-                cwd=cwd,
-                stdout=out,
-                stderr=err,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-
-    def wait_ready(self, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.out_path.read_text().splitlines():
-                if READY in line:
-                    return line
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"no {READY!r} line; stderr:\n{self.stderr()}")
-
-    def stderr(self) -> str:
-        return self.err_path.read_text()
-
-    def terminate(self, timeout: float = 10.0) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
@@ -118,13 +78,8 @@ def config(tmp_path: Path, pki: Pki) -> Path:
 
 
 @pytest.fixture
-def running(config: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(config).start()
-    try:
-        yield server
-    finally:
-        if server.proc.poll() is None:
-            server.kill()
+def running(spawn: Callable[..., ServerProcess], config: Path) -> ServerProcess:
+    return spawn(config)
 
 
 # --- init ----------------------------------------------------------------------------------
@@ -183,7 +138,7 @@ def test_serve_dev_bootstraps_an_empty_directory_and_stops_on_sigterm(tmp_path: 
         pytest.skip(f"dev port(s) {busy} already bound on 127.0.0.1")
     site = tmp_path / "site"
     site.mkdir()
-    server = Spawned(["serve", "--dev"], cwd=site, log_dir=tmp_path)
+    server = ServerProcess(None, args=("serve", "--dev"), cwd=site, log_dir=tmp_path).launch()
     try:
         ready = server.wait_ready()
         for name, port in DEV_PORTS.items():
@@ -216,7 +171,7 @@ def test_serve_dev_bootstraps_an_empty_directory_and_stops_on_sigterm(tmp_path: 
         assert answer.status_code == 200, answer.text
         assert answer.json()["results"]["total_accepted_recipients"] == 1
 
-        assert server.terminate() == 0
+        assert server.stop() == 0
     finally:
         server.kill()
 

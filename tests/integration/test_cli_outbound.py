@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ServerProcess, make_pki, write_config
+from tests.serve_process import ServerProcess
+from tests.support import make_pki, write_config
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,7 +34,7 @@ from sealpost.outbound import build_dispatcher
 from sealpost.runner import worker_count
 from sealpost.store.postgres import PostgresStore
 from tests.fixtures.smtp_sink import SmtpSink
-from tests.support import Pki, ServerProcess, make_pki, write_config
+from tests.support import Pki, make_pki, write_config
 
 POLL = 120.0  # seconds: nothing in these tests may wait for a poll
 PROMPT = 10.0  # every message must reach the sink within this (far below POLL)
@@ -45,22 +44,6 @@ PLAIN = {"name": "mx", "tls": "none"}
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
-
-
-@pytest.fixture(name="spawn")
-def spawn_fixture() -> Iterator[Callable[[Path], ServerProcess]]:
-    """``spawn(config)``: a started ``sealpost serve``, killed at the end if still running."""
-    started: list[ServerProcess] = []
-
-    def start(config: Path) -> ServerProcess:
-        server = ServerProcess(config).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        if server.proc.poll() is None:
-            server.kill_all()
 
 
 def node_config(

@@ -10,33 +10,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.test_cluster import node_config
-from tests.support import Pki, ServerProcess, make_pki
+from tests.support import Pki, make_pki
 
 
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
-
-
-@pytest.fixture(name="spawn")
-def spawn_fixture() -> Iterator[Callable[[Path], ServerProcess]]:
-    started: list[ServerProcess] = []
-
-    def start(config: Path) -> ServerProcess:
-        server = ServerProcess(config).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        if server.proc.poll() is None:
-            server.kill_all()
 
 
 def serve_refused(config: Path) -> str:

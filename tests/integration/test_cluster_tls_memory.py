@@ -9,33 +9,17 @@ serve`` processes, and the loopback SMTP sink whose TLS handshake fails."""
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.test_cluster import PROMPT, node_config, wait_for
-from tests.support import Pki, ServerProcess, make_pki
+from tests.support import Pki, make_pki
 
 
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
-
-
-@pytest.fixture(name="spawn")
-def spawn_fixture() -> Iterator[Callable[[Path], ServerProcess]]:
-    started: list[ServerProcess] = []
-
-    def start(config: Path) -> ServerProcess:
-        server = ServerProcess(config).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        if server.proc.poll() is None:
-            server.kill_all()
 
 
 def send(port: int, subject: str) -> None:

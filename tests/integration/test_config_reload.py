@@ -13,7 +13,8 @@ import smtplib
 import time
 
 from sealpost.retention.purger import RetentionSettings
-from tests.support import ServerProcess, ServerThread, write_config
+from tests.serve_process import ServerProcess
+from tests.support import ServerThread, write_config
 
 LIMITS = {"limit_exempt": [], "max_connections_per_ip": 5}
 

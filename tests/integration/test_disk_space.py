@@ -18,7 +18,6 @@ import smtplib
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,8 @@ import pytest
 
 from sealpost.api_keys import create_key
 from sealpost.store import open_store
-from tests.support import READY, ServerProcess, make_pki, write_config
+from tests.serve_process import ServerProcess, ready_ports
+from tests.support import make_pki, write_config
 
 PLAIN = {"name": "plain", "tls": "none", "require_tls": False, "auth": False}
 
@@ -141,27 +141,18 @@ def test_queue_that_cannot_open_waits_for_space_then_serves(small_fs: Path):
     db.close()  # the last connection to close removes -shm and -wal
     assert not (small_fs / "var" / "queue.db-shm").exists()
     filler = fill(small_fs)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sealpost", "serve", "-c", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    server = ServerProcess(config).launch()
     try:
-        lines = [_line(proc.stderr, 30) for _ in range(2)]  # "nearly full", then this:
+        lines = [_line(server.proc.stderr, 30) for _ in range(2)]  # "nearly full", then this:
         assert "waiting for space" in lines[1] and str(small_fs / "var") in lines[1], lines
         filler.unlink()
-        ready = _line(proc.stdout, 30)
-        match = READY.search(ready)
-        assert match, ready
-        plain = match.group(1).split(", ")[0]  # plain=127.0.0.1:PORT/none
-        port = int(plain.split(":")[-1].split("/")[0])
-        assert send(port, "space is back")[0] == 250
+        ready = _line(server.proc.stdout, 30)
+        ports = ready_ports(ready)
+        assert ports, ready
+        assert send(ports["plain"], "space is back")[0] == 250
     finally:
         silent.close()
-        proc.terminate()
-        _, stderr = proc.communicate(timeout=20)
+        stderr = server.terminate()
     assert "Traceback" not in stderr, stderr
 
 

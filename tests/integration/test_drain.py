@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from sealpost.shutdown import SAME_STOP
-from tests.support import Conversation, Pki, ServerProcess, make_pki, write_config
+from tests.serve_process import ServerProcess
+from tests.support import Conversation, Pki, make_pki, write_config
 
 PLAIN = {"name": "mx", "tls": "none"}
 WAIT = 20.0
@@ -32,21 +33,6 @@ SUMMARY = re.compile(
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
-
-
-@pytest.fixture
-def spawn():
-    started: list[ServerProcess] = []
-
-    def start(config: Path) -> ServerProcess:
-        server = ServerProcess(config).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        if server.proc.poll() is None:
-            server.kill_all()
 
 
 def config(tmp_path: Path, pki: Pki, *, tables: dict | None = None, **server: object) -> Path:

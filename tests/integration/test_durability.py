@@ -28,7 +28,8 @@ import psutil
 import pytest
 
 from sealpost.store import open_store
-from tests.support import Pki, ServerProcess, make_pki, write_config
+from tests.serve_process import ServerProcess
+from tests.support import Pki, make_pki, write_config
 
 LISTENERS = [{"name": "mx", "tls": "none"}]
 

@@ -39,7 +39,8 @@ from tests.integration.test_api_webhooks import (  # noqa: F401 (fixtures)
     wait_status,
 )
 from tests.integration.test_workers import PLAIN, serving_pid
-from tests.support import Pki, ServerProcess, ServerThread, write_config
+from tests.serve_process import ServerProcess
+from tests.support import Pki, ServerThread, write_config
 
 WAIT = 20.0
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -19,14 +19,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
 from sealpost.store import open_store
-from tests.support import HOSTNAME, Conversation, Pki, ServerProcess, make_pki, write_config
+from tests.serve_process import ServerProcess
+from tests.support import HOSTNAME, Conversation, Pki, make_pki, write_config
 
 WAIT = 15.0  # upper bound for anything the server does asynchronously (reload, shutdown)
 IMPLICIT = {"name": "submissions", "tls": "implicit", "auth": True}
@@ -38,22 +38,6 @@ IMPLICIT = {"name": "submissions", "tls": "implicit", "auth": True}
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
-
-
-@pytest.fixture
-def spawn() -> Iterator[Callable[[Path], ServerProcess]]:
-    """Start ``sealpost serve -c CONFIG``; whatever is still running at the end is killed."""
-    started: list[ServerProcess] = []
-
-    def start(config: Path) -> ServerProcess:
-        server = ServerProcess(config).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        if server.proc.poll() is None:
-            server.kill()
 
 
 def edit_config(path: Path, old: str, new: str) -> None:

@@ -14,7 +14,8 @@ import threading
 from pathlib import Path
 
 from sealpost.store import open_store
-from tests.support import Pki, ServerProcess, write_config
+from tests.serve_process import ServerProcess
+from tests.support import Pki, write_config
 
 PLAIN = {"name": "plain", "tls": "none", "require_tls": False, "auth": False}
 

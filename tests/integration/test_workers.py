@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -34,7 +34,8 @@ from tests.integration.test_process import (
     tls_conversation,
 )
 from tests.interop.daemon_process import free_loopback_port
-from tests.support import Conversation, Pki, ServerProcess, make_pki, write_config
+from tests.serve_process import ServerProcess
+from tests.support import Conversation, Pki, make_pki, write_config
 
 WAIT = 15.0
 PLAIN = {"name": "mx", "tls": "none"}
@@ -44,21 +45,6 @@ TWO = {"workers": 2}
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
-
-
-@pytest.fixture
-def spawn() -> Iterator[Callable[[Path], ServerProcess]]:
-    started: list[ServerProcess] = []
-
-    def start(config: Path) -> ServerProcess:
-        server = ServerProcess(config).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        if server.proc.poll() is None:
-            server.kill_all()
 
 
 def serving_pid(server: ServerProcess, client: socket.socket) -> int:

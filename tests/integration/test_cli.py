@@ -226,7 +226,7 @@ def test_serve_with_a_non_validating_dnssec_resolver_refuses_in_one_message(
 ):
     """Issue 14: ``[dns] dnssec = true`` with a resolver that sets no AD bit (the dnslib
     server) refuses to start with one error naming the probe and what to do, before any
-    worker starts (``app.prepare``) or in the only process."""
+    worker starts (``startup.prepare``) or in the only process."""
     dns_server.add("signed.probe.test", "A", "127.0.0.1")
     dns_server.servfail.add("bogus.probe.test")
     dns = {

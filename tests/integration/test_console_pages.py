@@ -206,3 +206,27 @@ def test_sending_domains_and_webhooks_pages_need_their_grants(console, login, pk
     other = login(Grant.METRICS_VIEW)
     assert other.get("/console/sending-domains").status_code == 403
     assert other.get("/console/webhooks").status_code == 403
+
+
+def test_suppression_list_pages_through_a_long_list(console, login):
+    """More entries than a page: the table, then a link to the next page, whose page says
+    "first page" and ends the list without a further link (console/templates/paging.html)."""
+    from sealpost.console.pages.suppressions import PER_PAGE
+    from sealpost.model.suppression import Suppression, SuppressionSource, SuppressionType
+
+    kind = SuppressionType.NON_TRANSACTIONAL
+    entries = [
+        Suppression(f"u{i:03}@paged.test", kind, SuppressionSource.MANUALLY_ADDED, "", 0.0, 0.0)
+        for i in range(PER_PAGE + 3)
+    ]
+    console.call(lambda: console.app.store.put_suppressions(entries))
+    client = login(Grant.SUPPRESSION_LISTS_VIEW)
+    first = client.get("/console/suppressions", params={"q": "paged.test"})
+    assert first.text.count("@paged.test</td>") == PER_PAGE
+    link = re.search(r'<p class="pager"><a href="([^"]+)" rel="next">Next page</a></p>', first.text)
+    assert link, first.text
+    second = client.get(link.group(1).replace("&amp;", "&"))
+    assert second.text.count("@paged.test</td>") == 3
+    assert "first page" in second.text and 'rel="next"' not in second.text
+    empty = client.get("/console/suppressions", params={"q": "nobody.test"})
+    assert "No entry matches." in empty.text and 'class="table-wrap"' not in empty.text

@@ -254,3 +254,53 @@ def test_a_sighup_with_an_unreadable_kek_file_or_an_early_drop_keeps_the_running
         assert verifies(node, resolver, "one.test")
     finally:
         node.stop()
+
+
+def test_the_cli_names_a_missing_kek_file_and_exits_1_when_a_key_cannot_be_resealed(
+    tmp_path: Path, pki: Pki
+) -> None:
+    """``reseal`` re-seals what it can and exits 1 naming the key it could not (its --json
+    still printed); a key file that cannot be read ends both commands with what to do."""
+    from sealpost.dkim.sealing import seal
+    from sealpost.store import open_store
+
+    kek1, kek2, stranger = (tmp_path / f"{n}.key" for n in ("kek1", "kek2", "stranger"))
+    for path in (kek1, kek2, stranger):
+        assert create_secret(path)
+    config = configure(tmp_path, pki, "sqlite:///var/queue.db", kek2, kek1)
+    cfg = load_config(config)
+
+    async def seed() -> None:
+        store = open_store(cfg.store.url, base_dir=cfg.base_dir)
+        await store.open()
+        try:
+            await store.put_dkim_key(
+                "a.test", "s1", seal(load_secret(kek1), "a.test", "s1", b"A"), 1
+            )
+            await store.put_dkim_key(
+                "b.test", "s1", seal(load_secret(stranger), "b.test", "s1", b"B"), 1
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    done = cli(config, "reseal", "--json")
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["resealed"], report["failed"]) == (1, 1)
+    assert report["failures"][0]["key"] == "s1._domainkey.b.test"
+    assert load_secret(stranger).key_id in report["failures"][0]["reason"]
+    shown = cli(config, "reseal")
+    assert shown.returncode == 1 and "failed s1._domainkey.b.test" in " ".join(shown.stdout.split())
+    status = json.loads(cli(config, "kek-status", "--json").stdout)
+    assert (status["current"], status["previous"], status["unknown"]) == (1, 0, 1)
+    people = cli(config, "kek-status")
+    assert "unknown" in people.stdout and "does not have" in " ".join(people.stdout.split())
+
+    kek1.unlink()
+    for command in (("reseal",), ("kek-status", "--json")):
+        gone = cli(config, *command)
+        assert gone.returncode == 1 and not gone.stdout
+        said = " ".join(gone.stderr.split())
+        assert "previous_key_encryption_key_files" in said and str(kek1) in said, said
+        assert "Traceback" not in gone.stderr

@@ -15,8 +15,8 @@ import dkim as dkimpy
 import pytest
 
 from sealpost.dkim import key_files as key_material
-from sealpost.dkim.keys import DkimKey, generate_key, key_path
 from sealpost.dkim.keyring import Keyring
+from sealpost.dkim.keys import DkimKey, generate_key, key_path
 from sealpost.dkim.sealing import KeySecret, seal, unseal
 from sealpost.domains.records import KIND, DkimStatus
 from sealpost.domains.registry import DkimInput, DomainError, Problem, SendingDomains

@@ -18,8 +18,8 @@ key by key (``smtp.listeners``, ``delivery.routes.example.com``, ...):
   sealed keys are checked to open with them (``SigningKeys.rekey``: else one ERROR line, the
   running keys kept);
 - every other changed key (listener addresses, store url, workers, the API and metrics
-  listeners, DNS, ...) needs a restart: one INFO line lists
-  them, and they are listed again at each reload until the server restarts.
+  listeners, DNS, ...) needs a restart: one INFO line lists them, and they are listed again
+  at each reload until the server restarts.
 
 No connection is dropped: nothing here closes a socket. With ``[server] workers``, the
 supervisor forwards SIGHUP and each worker reloads its own part (the primary: delivery and

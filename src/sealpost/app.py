@@ -43,11 +43,11 @@ from sealpost.config_reload import ConfigReloader, LiveParts
 from sealpost.console.app import with_console
 from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
+from sealpost.dkim.keyring import Keyring
 from sealpost.dkim.keys import load_key
-from sealpost.dkim.sealing import KeySecret
 from sealpost.domains.registry import SendingDomains
 from sealpost.domains.signers import AnnouncedKeys, SigningKeys
-from sealpost.domains.stored_keys import ensure_secret, import_key_files
+from sealpost.domains.stored_keys import ensure_keyring, import_key_files
 from sealpost.inbound.auth import Authenticator
 from sealpost.inbound.context import ListenerContext
 from sealpost.inbound.limits import AuthFailureGuard
@@ -145,7 +145,7 @@ class Sealpost:
         self.resolver = build_resolver(cfg)
         # DESIGN.md section 9: every connection an API caller can aim goes through this.
         self.egress = EgressGuard(self.resolver, cfg.api.allowed_private_targets)
-        self.secret: KeySecret | None = None  # read in start(), once the store is open
+        self.secret: Keyring | None = None  # read in start(), once the store is open
         self.api: ApiServer | None = None
         self.metrics_server: ApiServer | None = None
         self.webhooks: WebhookWorker | None = None
@@ -180,7 +180,11 @@ class Sealpost:
         await open_when_room(self.store, self.space)
         await self.follower.prime()  # before the first read, so no later change is missed
         try:
-            self.secret = await ensure_secret(self.config.dkim_secret_file, self.store)
+            self.secret = await ensure_keyring(
+                self.config.dkim_secret_file,
+                self.store,
+                self.config.dkim.previous_key_encryption_key_files,
+            )
             if self.primary:  # key files of earlier versions: into the store (idempotent)
                 await import_key_files(self.store, self.secret, time.time)
         except BaseException:

@@ -11,9 +11,15 @@ key by key (``smtp.listeners``, ``delivery.routes.example.com``, ...):
   the log level and format, the config's DKIM keys (``[[dkim.keys]]``: every key file is read
   before anything is applied, and one that cannot be read refuses the whole reload);
   certificates are re-read on every SIGHUP as before;
+- the DKIM key-encryption keys (``[dkim] key_encryption_key_file`` and
+  ``previous_key_encryption_key_files``) are re-read on every SIGHUP too, so a node learns a
+  rotated key without a restart: a file that cannot be read refuses the whole reload (one
+  ERROR line naming the option and the file); keys that changed are taken once the store's
+  sealed keys are checked to open with them (``SigningKeys.rekey``: else one ERROR line, the
+  running keys kept);
 - every other changed key (listener addresses, store url, workers, the API and metrics
-  listeners, DNS, the DKIM key-encryption key, ...) needs a restart: one INFO line lists
-  them, and they are listed again at each reload until the server restarts.
+  listeners, DNS, ...) needs a restart: one INFO line lists them, and they are listed again
+  at each reload until the server restarts.
 
 No connection is dropped: nothing here closes a socket. With ``[server] workers``, the
 supervisor forwards SIGHUP and each worker reloads its own part (the primary: delivery and
@@ -24,14 +30,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sealpost.config.loader import ConfigError, load_config
 from sealpost.config.model import Config
+from sealpost.dkim.keyring import Keyring, load_keyring
 from sealpost.dkim.keys import DkimKey, DkimKeyError, load_key
+from sealpost.dkim.sealing import SealingError
 from sealpost.domains.signers import SigningKeys
 from sealpost.inbound.context import ListenerContext
 from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
@@ -75,8 +83,9 @@ OUTBOUND = (
 LOGGING = ("log.level", "log.format")
 RETENTION = ("retention",)
 DKIM = ("dkim.keys",)
+KEK = ("dkim.key_encryption_key_file", "dkim.previous_key_encryption_key_files")
 LIVE = frozenset(
-    (*LIMITS, *AUTH_LIMITS, *SESSION, *TIMEOUTS, *OUTBOUND, *LOGGING, *RETENTION, *DKIM)
+    (*LIMITS, *AUTH_LIMITS, *SESSION, *TIMEOUTS, *OUTBOUND, *LOGGING, *RETENTION, *DKIM, *KEK)
 )
 
 
@@ -156,8 +165,16 @@ class ConfigReloader:
             except DkimKeyError as exc:
                 log.error("config reload refused, the running configuration is kept: %s", exc)
                 return self.applied
+        parts = self.parts()
+        try:  # the key-encryption keys: re-read on every SIGHUP, like the certificates
+            keyring = _reread_keyring(parts, new)
+        except SealingError as exc:
+            log.error("config reload refused, the running configuration is kept: %s", exc)
+            return self.applied
         if live:
-            apply(self.parts(), new, live, keys)
+            apply(parts, new, live, keys)
+        if keyring is not None and parts.signing_keys is not None:
+            _spawn(parts.signing_keys.rekey(keyring))  # checked against the store first
         self.applied = new
         log.info(
             "config reloaded from %s: %s; %s",
@@ -168,6 +185,23 @@ class ConfigReloader:
             else "nothing needs a restart",
         )
         return new
+
+
+def _reread_keyring(parts: LiveParts, new: Config) -> Keyring | None:
+    """The key-encryption key files ``new`` names, read again; None when this process opens
+    no stored key (not started yet) or nothing changed. SealingError names the option and the
+    file that cannot be read."""
+    running = parts.signing_keys.keyring if parts.signing_keys is not None else None
+    if running is None:
+        return None
+    ring = load_keyring(new.dkim_secret_file, new.dkim.previous_key_encryption_key_files)
+    return None if ring.same_as(running) else ring
+
+
+def _spawn(work: Coroutine[Any, Any, object]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _PENDING.add(task)  # kept until done: the loop holds tasks only weakly
+    task.add_done_callback(_PENDING.discard)
 
 
 def apply(
@@ -196,9 +230,7 @@ def apply(
         configure_logging(new.log.level, new.log.format)
     if dkim_keys is not None and parts.signing_keys is not None:
         parts.signing_keys.replace_static(dkim_keys)
-        task = asyncio.get_running_loop().create_task(parts.signing_keys.refresh())
-        _PENDING.add(task)  # kept until done: the loop holds tasks only weakly
-        task.add_done_callback(_PENDING.discard)
+        _spawn(parts.signing_keys.refresh())
     if _touches(changed, RETENTION) and parts.purger is not None:
         parts.purger.settings = retention_settings(new)
         parts.purger.wake()

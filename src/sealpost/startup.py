@@ -14,7 +14,7 @@ import logging
 
 from sealpost.config.model import Config
 from sealpost.dkim.keys import load_key
-from sealpost.domains.stored_keys import ensure_secret
+from sealpost.domains.stored_keys import ensure_keyring
 from sealpost.node_presence import NodePresence
 from sealpost.outbound import build_resolver, check_dnssec
 from sealpost.retention.purger import RetentionSettings
@@ -63,7 +63,9 @@ async def prepare(config: Config) -> None:
     space.check()
     await open_when_room(store, space)
     try:
-        await ensure_secret(config.dkim_secret_file, store)
+        await ensure_keyring(
+            config.dkim_secret_file, store, config.dkim.previous_key_encryption_key_files
+        )
         # a node id in use: one clean error before the fork (the primary claims it for good)
         presence = NodePresence(store, config.cluster.node)
         await presence.claim()

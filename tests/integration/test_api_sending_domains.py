@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sealpost.api_keys import create_key
-from sealpost.dkim.sealing import unseal
 from sealpost.domains.signers import SigningKeys
 from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.submission.door import Submission
@@ -84,7 +83,7 @@ def stored_pem(server: ServerThread, domain: str, selector: str) -> bytes | None
     if sealed is None:
         return None
     assert b"PRIVATE KEY" not in sealed
-    return unseal(server.app.secret, domain, selector, sealed)
+    return server.app.secret.unseal(domain, selector, sealed)
 
 
 def signing_keys(server: ServerThread) -> SigningKeys:

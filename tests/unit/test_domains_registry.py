@@ -15,6 +15,7 @@ import dkim as dkimpy
 import pytest
 
 from sealpost.dkim import key_files as key_material
+from sealpost.dkim.keyring import Keyring
 from sealpost.dkim.keys import DkimKey, generate_key, key_path
 from sealpost.dkim.sealing import KeySecret, seal, unseal
 from sealpost.domains.records import KIND, DkimStatus
@@ -43,13 +44,13 @@ def store() -> MemoryStore:
 
 
 @pytest.fixture
-def secret(tmp_path: Path) -> KeySecret:
-    return KeySecret(tmp_path / "dkim-secret.key", os.urandom(32))
+def secret(tmp_path: Path) -> Keyring:
+    return Keyring(KeySecret(tmp_path / "dkim-secret.key", os.urandom(32)))
 
 
 @pytest.fixture
 def registry(
-    store: MemoryStore, tmp_path: Path, resolver: ZoneResolver, secret: KeySecret
+    store: MemoryStore, tmp_path: Path, resolver: ZoneResolver, secret: Keyring
 ) -> SendingDomains:
     return SendingDomains(store, tmp_path, resolver, secret, clock=lambda: NOW)
 
@@ -67,7 +68,7 @@ def key_file(data_dir: Path, domain: str, selector: str, pem: bytes) -> Path:
 
 
 def test_create_seals_the_private_key_in_the_store_and_stores_the_record(
-    registry: SendingDomains, store: MemoryStore, tmp_path: Path, secret: KeySecret
+    registry: SendingDomains, store: MemoryStore, tmp_path: Path, secret: Keyring
 ):
     record = run(registry.create("Example.COM", key_bits=1024))
     assert record.domain == "example.com" and record.creation_time == "2026-01-01T00:00:00+00:00"
@@ -75,7 +76,7 @@ def test_create_seals_the_private_key_in_the_store_and_stores_the_record(
     assert record.key.key_file is None and not (tmp_path / "dkim").exists(), "no key file"
     sealed = run(store.dkim_key("example.com", "scph0126"))
     assert sealed is not None and b"PRIVATE KEY" not in sealed
-    pem = unseal(secret, "example.com", "scph0126", sealed)
+    pem = secret.unseal("example.com", "scph0126", sealed)
     assert key_material.from_private(pem.decode()).public == record.key.public
     assert record.dkim_status is DkimStatus.UNVERIFIED and not record.verified
     document = run(store.get_document(KIND, "example.com"))
@@ -153,7 +154,7 @@ def test_verify_valid_invalid_and_transient(registry: SendingDomains, resolver: 
 
 
 def test_update_replaces_the_key_only_once_it_is_published(
-    registry: SendingDomains, resolver: ZoneResolver, store: MemoryStore, secret: KeySecret
+    registry: SendingDomains, resolver: ZoneResolver, store: MemoryStore, secret: Keyring
 ):
     first = run(registry.create("example.com", key_bits=1024))
     assert first.key is not None
@@ -168,7 +169,7 @@ def test_update_replaces_the_key_only_once_it_is_published(
     assert updated.key is not None and updated.key.selector == "s2"
     assert updated.dkim_status is DkimStatus.VALID and updated.is_default_bounce_domain
     sealed = run(store.dkim_key("example.com", "s2"))
-    assert sealed is not None and unseal(secret, "example.com", "s2", sealed) == new.private_pem
+    assert sealed is not None and secret.unseal("example.com", "s2", sealed) == new.private_pem
     assert run(store.dkim_key("example.com", first.key.selector)) is None, "rotated: forgotten"
     same = run(registry.update("example.com", dkim=brought, tracking_domain="t.example.com"))
     assert same.key == updated.key and same.tracking_domain == "t.example.com"
@@ -230,7 +231,7 @@ def _dkim_verifies(data: bytes, resolver: ZoneResolver) -> bool:
 
 
 def test_signer_signs_for_verified_domains_only(
-    registry: SendingDomains, store: MemoryStore, resolver: ZoneResolver, secret: KeySecret
+    registry: SendingDomains, store: MemoryStore, resolver: ZoneResolver, secret: Keyring
 ):
     signing = SigningKeys(store, secret=secret)
     record = run(registry.create("example.com", key_bits=1024))
@@ -250,7 +251,7 @@ def test_signer_signs_for_verified_domains_only(
 
 
 def test_static_keys_win_and_keys_that_do_not_open_are_skipped(
-    registry: SendingDomains, store: MemoryStore, resolver: ZoneResolver, secret: KeySecret
+    registry: SendingDomains, store: MemoryStore, resolver: ZoneResolver, secret: Keyring
 ):
     static_pem, static_txt = generate_key("rsa", 1024)
     static = DkimKey("example.com", "static", static_pem, "rsa-sha256")
@@ -287,17 +288,17 @@ def test_a_node_with_another_key_encryption_key_says_so_and_signs_for_the_rest(
     assert record.key is not None
     publish(resolver, record.key.selector, "example.com", record.key.public)
     run(registry.verify("example.com"))
-    wrong = KeySecret(tmp_path / "other-node.key", os.urandom(32))
+    wrong = Keyring(KeySecret(tmp_path / "other-node.key", os.urandom(32)))
     with caplog.at_level(logging.ERROR, logger="sealpost.domains"):
         assert run(SigningKeys(store, secret=wrong).refresh()) is None
     text = caplog.text
     assert "example.com: DKIM key not loaded" in text
-    assert "[dkim] key_encryption_key_file" in text and str(wrong.path) in text
+    assert "[dkim] key_encryption_key_file" in text and str(wrong.current.path) in text
     assert wrong.key_id in text
 
 
 def test_key_files_of_earlier_versions_sign_until_imported_then_from_the_store(
-    store: MemoryStore, resolver: ZoneResolver, tmp_path: Path, secret: KeySecret
+    store: MemoryStore, resolver: ZoneResolver, tmp_path: Path, secret: Keyring
 ):
     material = key_material.generate(1024)
     path = key_file(tmp_path, "example.com", "old", material.private_pem)
@@ -316,14 +317,14 @@ def test_key_files_of_earlier_versions_sign_until_imported_then_from_the_store(
     assert run(import_key_files(store, secret, lambda: NOW)) == [], "idempotent"
     sealed = run(store.dkim_key("example.com", "old"))
     assert sealed is not None
-    assert unseal(secret, "example.com", "old", sealed) == material.private_pem
+    assert secret.unseal("example.com", "old", sealed) == material.private_pem
     path.unlink()  # the file is no longer read
     assert run(signing.refresh()) is not None
     assert _dkim_verifies(signing.sign(MESSAGE), resolver)
 
 
 def test_a_key_file_that_is_not_the_records_key_is_not_imported(
-    store: MemoryStore, tmp_path: Path, secret: KeySecret
+    store: MemoryStore, tmp_path: Path, secret: Keyring
 ):
     material, other = key_material.generate(1024), key_material.generate(1024)
     path = key_file(tmp_path, "example.com", "old", other.private_pem)

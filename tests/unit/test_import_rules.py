@@ -175,6 +175,7 @@ ALLOWED: dict[str, set[str]] = {
         "console",
         "dkim",
         "dns",
+        "domains",
         "events",
         "initdir",
         "node_presence",

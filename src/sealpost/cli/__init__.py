@@ -16,6 +16,7 @@ import typer
 
 from sealpost.cli.common import ConfigOpt, err, fail, load, out
 from sealpost.cli.dkim import dkim_app
+from sealpost.cli.dkim_kek import dkim_kek_status, dkim_reseal
 from sealpost.cli.events import events
 from sealpost.cli.help_style import tidy_help
 from sealpost.cli.keys import keys_app
@@ -41,6 +42,8 @@ app.add_typer(tlsrpt_app, name="tlsrpt")
 app.command("events")(events)
 app.command("purge")(purge)
 store_app.command("vacuum")(vacuum)
+dkim_app.command("reseal")(dkim_reseal)
+dkim_app.command("kek-status")(dkim_kek_status)
 app.command("tls-check", cls=TlsCheckCommand)(tls_check)
 
 

@@ -31,7 +31,8 @@ from sealpost.dkim.keys import (
 )
 
 dkim_app = typer.Typer(
-    help="DKIM signing keys: generate them and print the DNS records to publish.",
+    help="DKIM signing keys: generate them, print the DNS records to publish, rotate the "
+    "key-encryption key that seals the stored ones.",
     no_args_is_help=True,
 )
 

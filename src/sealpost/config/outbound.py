@@ -183,5 +183,15 @@ class DkimSection(Section):
         "<[server] data_dir>/dkim-secret.key. Created at the first start when missing and the "
         "store holds no sealed key. Every node of a cluster needs the same file: copy it to "
         "each node before it starts (docs/cluster.md); a node with another key cannot sign "
-        "for those domains. Keep it out of the database's backups.",
+        "for those domains. Keep it out of the database's backups. To rotate it, see "
+        "previous_key_encryption_key_files.",
+    )
+    previous_key_encryption_key_files: list[ResolvedPath] = Field(
+        default_factory=list,
+        description="Earlier key-encryption keys still accepted to open the stored DKIM keys "
+        "(a keyring: key_encryption_key_file seals, every listed key opens). To rotate: put "
+        "the new key in key_encryption_key_file and the old file here on every node, SIGHUP "
+        "or restart, run `sealpost dkim reseal`, and remove the old file from this list once "
+        "`sealpost dkim kek-status` counts no key under its id (docs/cluster.md). Re-read on "
+        "SIGHUP.",
     )

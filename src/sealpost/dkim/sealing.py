@@ -6,8 +6,10 @@ The key-encryption key is 32 random bytes, kept base64 in the file ``[dkim]
 key_encryption_key_file`` names (mode 0600; ``openssl rand -base64 32`` makes one too). Every
 node of a cluster needs the same file: a key sealed by one node is opened by all. The file is
 created (exclusively, 0600) by ``sealpost init``, and by a node's start when it is missing
-and the store holds no sealed key yet (``ensure_secret``); when the store does hold keys, a
+and the store holds no sealed key yet (``ensure_keyring``); when the store does hold keys, a
 node without the file refuses to start rather than making a secret no key was sealed with.
+Earlier keys (``[dkim] previous_key_encryption_key_files``) still open what they sealed
+while the operator rotates the key: ``dkim.keyring`` holds them all.
 
 A sealed key is ``b"SPK1"``, the key-encryption key's 8-byte id (the head of a SHA-256 of the
 key, so a node with the wrong file is told so plainly rather than "authentication failed"),
@@ -108,20 +110,21 @@ def unseal(secret: KeySecret, domain: str, selector: str, sealed: bytes) -> byte
         ) from None
 
 
-def load_secret(path: Path) -> KeySecret:
-    """The key-encryption key in ``path`` (base64 of 32 bytes), or SealingError naming it."""
+def load_secret(path: Path, option: str = OPTION) -> KeySecret:
+    """The key-encryption key in ``path`` (base64 of 32 bytes), or SealingError naming it
+    and ``option`` (the config key that named the file)."""
     try:
         text = path.read_text("ascii")
     except (OSError, UnicodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise SealingError(f"cannot read {OPTION} {path}: {why}") from None
+        raise SealingError(f"cannot read {option} {path}: {why}") from None
     try:
         secret = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise SealingError(f"{OPTION} {path}: not base64 text") from None
+        raise SealingError(f"{option} {path}: not base64 text") from None
     if len(secret) != KEY_BYTES:
         raise SealingError(
-            f"{OPTION} {path}: holds {len(secret)} bytes, not {KEY_BYTES} "
+            f"{option} {path}: holds {len(secret)} bytes, not {KEY_BYTES} "
             "(make one with `openssl rand -base64 32`)"
         )
     return KeySecret(path, secret)

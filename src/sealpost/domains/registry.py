@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Protocol
 
 from sealpost.dkim import key_files as key_material
+from sealpost.dkim.keyring import Keyring
 from sealpost.dkim.keys import DkimKeyError, check_selector, key_path
-from sealpost.dkim.sealing import KeySecret, seal
 from sealpost.dns.resolver import Resolver
 from sealpost.domains.dkim_check import DkimCheck, check_dkim
 from sealpost.domains.records import (
@@ -85,7 +85,7 @@ class SendingDomains:
         store: DomainStore,
         data_dir: Path,
         resolver: Resolver | None,
-        secret: KeySecret,
+        secret: Keyring,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -185,7 +185,7 @@ class SendingDomains:
         )
 
     async def _store_key(self, name: str, selector: str, pem: bytes) -> None:
-        sealed = seal(self._secret, name, selector, pem)
+        sealed = self._secret.seal(name, selector, pem)
         await self._store.put_dkim_key(name, selector, sealed, self._clock())
 
     def _now_iso(self) -> str:

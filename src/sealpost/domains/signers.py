@@ -2,11 +2,12 @@
 
 ``refresh()`` reads every sending-domain record, keeps the VERIFIED ones (DKIM valid or
 ownership verified), opens their private keys from the store (sealed under the cluster's
-key-encryption key, ``dkim.sealing``) and swaps in a new ``DkimSigner`` built from them and
-the ``[[dkim.keys]]`` of the config. It is called at start and after every change to a
-sending domain, made through any node (``change_follower``), so every node signs with the
-same keys; between refreshes ``signer()`` returns the same object, so signing a message never
-touches the store or the disk. A record of an earlier version whose key is not in the store
+key-encryption key, ``dkim.sealing``, with any key of the node's ``dkim.keyring``) and swaps
+in a new ``DkimSigner`` built from them and the ``[[dkim.keys]]`` of the config. It is
+called at start and after every change to a sending domain, made through any node
+(``change_follower``), so every node signs with the same keys; between refreshes
+``signer()`` returns the same object, so signing a message never touches the store or the
+disk. A record of an earlier version whose key is not in the store
 yet (``domains.key_import`` moves them at start) is signed for with its key file.
 
 A config key wins over a sending-domain key for the same domain and algorithm (the operator's
@@ -29,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from sealpost.dkim.keyring import PREVIOUS_OPTION, Keyring
 from sealpost.dkim.keys import DkimAlgorithm, DkimKey, DkimKeyError, algorithm_of, load_key
-from sealpost.dkim.sealing import OPTION, KeySecret, SealingError, unseal
+from sealpost.dkim.sealing import OPTION, SealingError
 from sealpost.dkim.signer import DkimSigner
 from sealpost.domains.records import KIND, SendingDomain
 from sealpost.store.contracts.dkim_keys import DkimKeyStore
@@ -51,7 +53,7 @@ class SigningKeys:
         self,
         store: KeySource,
         static_keys: Sequence[DkimKey] = (),
-        secret: KeySecret | None = None,
+        secret: Keyring | None = None,
     ) -> None:
         self._store = store
         self._secret = secret
@@ -82,10 +84,47 @@ class SigningKeys:
         """The config's ``[[dkim.keys]]`` as reloaded (SIGHUP): used from the next refresh."""
         self._static = tuple(keys)
 
-    def open_with(self, secret: KeySecret) -> None:
-        """Open the stored keys with ``secret`` from the next refresh on (the node's start
-        makes or reads it once the store is open)."""
+    def open_with(self, secret: Keyring) -> None:
+        """Open the stored keys with the keyring ``secret`` from the next refresh on (the
+        node's start makes or reads it once the store is open; a SIGHUP may give the ring
+        new keys, ``Keyring.adopt``)."""
         self._secret = secret
+
+    @property
+    def keyring(self) -> Keyring | None:
+        """The keyring the stored keys are opened with (None before the node's start)."""
+        return self._secret
+
+    async def rekey(self, ring: Keyring) -> bool:
+        """Take the key-encryption keys a SIGHUP re-read (``config_reload``), then refresh:
+        only when every stored key opens with one of them, else one ERROR line and the keys
+        stay as they were (a previous key dropped before ``sealpost dkim reseal`` ran would
+        stop this node signing for those domains). The ring is adopted in place, so the API
+        seals with the new current key too; True when taken."""
+        try:
+            sealed = await self._store.dkim_keys()
+        except Exception as exc:
+            log.error("DKIM key-encryption keys not reloaded: cannot read the store (%s)", exc)
+            return False
+        unknown = ring.unopened(sealed.values())
+        if unknown:
+            named = ", ".join(f"{i or '(not sealed)'} ({n} key(s))" for i, n in unknown.items())
+            log.error(
+                "DKIM key-encryption keys not reloaded, the running ones are kept: stored keys "
+                "were sealed with key %s, in none of the files now configured (%s); name its "
+                "file in %s until `sealpost dkim reseal` has run",
+                named,
+                ring.describe(),
+                PREVIOUS_OPTION,
+            )
+            return False
+        if self._secret is None:
+            self._secret = ring
+        else:
+            self._secret.adopt(ring)
+        log.info("DKIM key-encryption keys reloaded: %s", ring.describe())
+        await self.refresh()
+        return True
 
     async def refresh(self) -> DkimSigner | None:
         """Rebuild the signer from the store and the static keys; the new signer."""
@@ -124,7 +163,7 @@ class SigningKeys:
             if self._secret is None:
                 raise DkimKeyError(f"no {OPTION} to open it with")
             try:
-                pem = unseal(self._secret, domain, selector, blob)
+                pem = self._secret.unseal(domain, selector, blob)
             except SealingError as exc:
                 raise DkimKeyError(str(exc)) from None
             return DkimKey(domain, selector, pem, algorithm_of(pem))

@@ -1,14 +1,17 @@
 """What a node does at start about the sending domains' stored DKIM keys: make or read the
-cluster's key-encryption key (``dkim.sealing``), and move into the store the key files that
+cluster's key-encryption keys (``dkim.keyring``), and move into the store the key files that
 earlier versions wrote.
 
-``ensure_secret``: a missing ``[dkim] key_encryption_key_file`` is created (0600) when the
+``ensure_keyring``: a missing ``[dkim] key_encryption_key_file`` is created (0600) when the
 store holds no sealed key yet, the first start of a new server or cluster. When the store
 does hold keys, the node refuses to start (``SealingError`` naming the option): a fresh key
-would open none of them, and the file must be copied from a node that has it. It refuses
-too when the store holds keys and none was sealed with this node's key (another node's
-file, or a new one): that node could sign for none of the domains. Keys sealed with
-another key beside keys sealed with this one are left to the signer, which logs each.
+would open none of them, and the file must be copied from a node that has it. The files of
+``[dkim] previous_key_encryption_key_files`` are read too (one that cannot be read refuses
+the start, naming that option and the file). The node refuses as well when a stored key
+was sealed with a key in none of these files (another node's file, or a rotation that
+dropped a previous key too early): naming the option, the files and the key ids, since it
+could not sign for that domain. Keys still sealed with a previous key are counted in one
+INFO line pointing at ``sealpost dkim reseal``.
 
 ``import_key_files``: before keys lived in the store, the sending-domains API wrote each
 private key to ``<data_dir>/dkim/<domain>/<selector>.key`` and the record named that file.
@@ -26,19 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sealpost.dkim.keyring import PREVIOUS_OPTION, Keyring, Role, load_keyring
 from sealpost.dkim.keys import DkimKeyError, dns_txt_value, load_key
-from sealpost.dkim.sealing import (
-    OPTION,
-    KeySecret,
-    SealingError,
-    create_secret,
-    load_secret,
-    seal,
-    sealed_with,
-)
+from sealpost.dkim.sealing import OPTION, SealingError, create_secret, sealed_with
 from sealpost.domains.records import KIND, SendingDomain
 from sealpost.domains.signers import KeySource
 from sealpost.store.contracts.dkim_keys import DkimKeyStore
@@ -46,34 +42,46 @@ from sealpost.store.contracts.dkim_keys import DkimKeyStore
 log = logging.getLogger("sealpost.domains")
 
 
-async def ensure_secret(path: Path, store: DkimKeyStore) -> KeySecret:
-    """The key-encryption key in ``path``, made there first when the store holds no key."""
+async def ensure_keyring(path: Path, store: DkimKeyStore, previous: Sequence[Path] = ()) -> Keyring:
+    """The keyring of the key-encryption key in ``path`` (made there first when the store
+    holds no key) and the ``previous`` ones; SealingError when a stored key opens with none."""
     stored = await store.dkim_keys()
     if not path.exists():
         if stored:
             raise SealingError(
                 f"{OPTION} {path} does not exist, but the store holds sealed DKIM keys of "
                 "sending domains: copy that file from another node of the cluster (or "
-                "restore it from where you keep it); a new key would open none of them"
+                "restore it from where you keep it); a new key would open none of them. "
+                "To rotate the key, make the new file once (`openssl rand -base64 32`), copy "
+                f"it to every node and list the old one in {PREVIOUS_OPTION}"
             )
         if await asyncio.to_thread(create_secret, path):
             log.info("created the DKIM key-encryption key %s (%s)", path, OPTION)
-    secret = await asyncio.to_thread(load_secret, path)
-    ids = {sealed_with(blob) for blob in stored.values()}
-    if ids and secret.key_id not in ids:
-        named = ", ".join(sorted(i or "(not sealed)" for i in ids))
+    ring = await asyncio.to_thread(load_keyring, path, previous)
+    unknown = ring.unopened(stored.values())
+    if unknown:
+        named = ", ".join(f"{i or '(not sealed)'} ({n} key(s))" for i, n in unknown.items())
         raise SealingError(
-            f"the store's {len(stored)} sealed DKIM key(s) of sending domains were sealed with "
-            f"key-encryption key {named}, but this node's {OPTION} ({path}) is key "
-            f"{secret.key_id}: every node of a cluster needs the same file; copy it from "
-            "another node"
+            f"{sum(unknown.values())} of the store's {len(stored)} sealed DKIM key(s) of "
+            f"sending domains were sealed with key-encryption key {named}, which is in none "
+            f"of this node's key files: {ring.describe()}. Every node of a cluster needs the "
+            f"same files: copy the file of that key from another node and name it in {OPTION} "
+            f"(or, while rotating, in {PREVIOUS_OPTION})"
         )
-    log.info("sending domains' DKIM keys are sealed with key %s (%s)", secret.key_id, OPTION)
-    return secret
+    log.info("sending domains' DKIM keys are sealed with key %s (%s)", ring.key_id, OPTION)
+    waiting = sum(ring.role(sealed_with(blob)) is Role.PREVIOUS for blob in stored.values())
+    if waiting:
+        log.info(
+            "%d stored DKIM key(s) are still sealed with a previous key-encryption key (%s): "
+            "`sealpost dkim reseal` seals them with the current one",
+            waiting,
+            PREVIOUS_OPTION,
+        )
+    return ring
 
 
 async def import_key_files(
-    store: KeySource, secret: KeySecret, clock: Callable[[], float]
+    store: KeySource, keyring: Keyring, clock: Callable[[], float]
 ) -> list[str]:
     """Seal and store the key files of earlier versions' records; the domains imported."""
     stored = await store.dkim_keys()
@@ -103,7 +111,7 @@ async def import_key_files(
                 key.key_file,
             )
             continue
-        sealed = seal(secret, key.signing_domain, key.selector, loaded.private_key_pem)
+        sealed = keyring.seal(key.signing_domain, key.selector, loaded.private_key_pem)
         await store.put_dkim_key(key.signing_domain, key.selector, sealed, clock())
         log.info(
             "sending domain %s: DKIM key imported from %s into the store (sealed); once every "

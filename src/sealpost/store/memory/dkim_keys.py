@@ -19,5 +19,13 @@ class MemoryDkimKeys:
     async def dkim_keys(self) -> dict[tuple[str, str], bytes]:
         return dict(sorted(self._dkim_keys.items()))
 
+    async def replace_dkim_key(
+        self, domain: str, selector: str, old_sealed: bytes, new_sealed: bytes
+    ) -> bool:
+        if self._dkim_keys.get((domain, selector)) != bytes(old_sealed):
+            return False
+        self._dkim_keys[(domain, selector)] = bytes(new_sealed)
+        return True
+
     async def delete_dkim_key(self, domain: str, selector: str) -> bool:
         return self._dkim_keys.pop((domain, selector), None) is not None

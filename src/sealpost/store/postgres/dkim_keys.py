@@ -28,6 +28,17 @@ class PostgresDkimKeys(Database):
         rows = await self._read(lambda conn: conn.fetch(sql.SELECT_DKIM_KEYS))
         return {(row[0], row[1]): bytes(row[2]) for row in rows}
 
+    async def replace_dkim_key(
+        self, domain: str, selector: str, old_sealed: bytes, new_sealed: bytes
+    ) -> bool:
+        async def replace(conn: asyncpg.Connection) -> int:
+            status = await conn.execute(
+                sql.REPLACE_DKIM_KEY, domain, selector, bytes(new_sealed), bytes(old_sealed)
+            )
+            return int(status.rsplit(" ", 1)[-1])
+
+        return bool(await self._write(replace))
+
     async def delete_dkim_key(self, domain: str, selector: str) -> bool:
         async def delete(conn: asyncpg.Connection) -> int:
             status = await conn.execute(sql.DELETE_DKIM_KEY, domain, selector)

@@ -399,4 +399,7 @@ UPSERT_DKIM_KEY = """INSERT INTO dkim_keys (domain, selector, sealed, created_at
         sealed = excluded.sealed, created_at = excluded.created_at"""
 SELECT_DKIM_KEY = "SELECT sealed FROM dkim_keys WHERE domain = $1 AND selector = $2"
 SELECT_DKIM_KEYS = "SELECT domain, selector, sealed FROM dkim_keys ORDER BY domain, selector"
+REPLACE_DKIM_KEY = (
+    "UPDATE dkim_keys SET sealed = $3 WHERE domain = $1 AND selector = $2 AND sealed = $4"
+)
 DELETE_DKIM_KEY = "DELETE FROM dkim_keys WHERE domain = $1 AND selector = $2"

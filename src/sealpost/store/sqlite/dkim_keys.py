@@ -24,6 +24,13 @@ class SqliteDkimKeys(Database):
         rows = await self._read(lambda c: c.execute(sql.SELECT_DKIM_KEYS).fetchall())
         return {(row[0], row[1]): bytes(row[2]) for row in rows}
 
+    async def replace_dkim_key(
+        self, domain: str, selector: str, old_sealed: bytes, new_sealed: bytes
+    ) -> bool:
+        params = (bytes(new_sealed), domain, selector, bytes(old_sealed))
+        count = await self._write(lambda c: c.execute(sql.REPLACE_DKIM_KEY, params).rowcount)
+        return bool(count)
+
     async def delete_dkim_key(self, domain: str, selector: str) -> bool:
         params = (domain, selector)
         count = await self._write(lambda c: c.execute(sql.DELETE_DKIM_KEY, params).rowcount)

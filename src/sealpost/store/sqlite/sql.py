@@ -333,4 +333,7 @@ UPSERT_DKIM_KEY = """INSERT INTO dkim_keys (domain, selector, sealed, created_at
         sealed = excluded.sealed, created_at = excluded.created_at"""
 SELECT_DKIM_KEY = "SELECT sealed FROM dkim_keys WHERE domain = ? AND selector = ?"
 SELECT_DKIM_KEYS = "SELECT domain, selector, sealed FROM dkim_keys ORDER BY domain, selector"
+REPLACE_DKIM_KEY = (
+    "UPDATE dkim_keys SET sealed = ? WHERE domain = ? AND selector = ? AND sealed = ?"
+)
 DELETE_DKIM_KEY = "DELETE FROM dkim_keys WHERE domain = ? AND selector = ?"

@@ -28,11 +28,10 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.integration.test_cluster import (  # noqa: F401 (fixture)
+from tests.integration.test_cluster import (
     cli,
     node_config,
     senders,
-    spawn_fixture,
     subjects_at,
 )
 from tests.support import Pki

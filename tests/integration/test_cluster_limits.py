@@ -13,11 +13,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.integration.test_cluster import (  # noqa: F401 (fixture)
+from tests.integration.test_cluster import (
     node_config,
     send,
     senders,
-    spawn_fixture,
     wait_for,
 )
 from tests.support import Pki

@@ -32,12 +32,11 @@ from tests.fixtures.webhook_receiver import (  # noqa: F401 (fixture)
     WebhookReceiver,
     webhook_receiver_fixture,
 )
-from tests.integration.test_cluster import (  # noqa: F401 (fixture)
+from tests.integration.test_cluster import (
     PROMPT,
     inbound,
     node_config,
     send,
-    spawn_fixture,
     wait_for,
 )
 from tests.support import API_LOOPBACK_TARGETS, Pki

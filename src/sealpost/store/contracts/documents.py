@@ -4,7 +4,7 @@ queried at scale gets its own typed contract and table instead (see ``webhook_de
 
 Transmissions are the one kind written per send (a million a day is a million documents):
 nothing reads all of them. ``list_scheduled_documents`` reads only those whose payload's
-``not_before`` is still ahead, through an index on it (SQLite schema 16, PostgreSQL 14), and
+``not_before`` is still ahead, through an index on it (SQLite schema 18, PostgreSQL 16), and
 retention (``contracts.retention``) deletes the old ones."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 transaction, so the write lock is held briefly and the door's fsync-before-250 never waits
 behind a big delete; the caller (``retention.purger``) calls again until a call removes
 nothing. Transmission records are found through the index on ``documents (kind,
-updated_at)`` (SQLite schema 16, PostgreSQL 14); one still scheduled is skipped, never
+updated_at)`` (SQLite schema 18, PostgreSQL 16); one still scheduled is skipped, never
 removed (``model.retention.transmission_expired``). ``reclaim_space`` gives freed pages
 back to the file system where the backend needs telling (SQLite ``PRAGMA
 incremental_vacuum``); PostgreSQL's autovacuum does it alone.

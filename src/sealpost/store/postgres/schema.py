@@ -339,16 +339,6 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         ),
     ),
     (
-        14,
-        (
-            # As SQLite's version 16: transmission records are purged by age from the oldest,
-            # and GET /api/v1/transmissions reads only the scheduled ones (not_before ahead).
-            "CREATE INDEX IF NOT EXISTS documents_updated ON documents (kind, updated_at)",
-            """CREATE INDEX IF NOT EXISTS documents_not_before
-                ON documents (kind, ((payload::jsonb ->> 'not_before')::float8))""",
-        ),
-    ),
-    (
         15,
         (
             # As SQLite's version 17: the held messages the door found the marks of a
@@ -361,6 +351,16 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 SELECT id FROM messages WHERE state = 'held' AND id > COALESCE(
                     (SELECT payload::jsonb ->> 'after' FROM documents
                         WHERE kind = 'tlsrpt_intake' AND id = 'held'), '')""",
+        ),
+    ),
+    (
+        16,
+        (
+            # As SQLite's version 18: transmission records are purged by age from the oldest,
+            # and GET /api/v1/transmissions reads only the scheduled ones (not_before ahead).
+            "CREATE INDEX IF NOT EXISTS documents_updated ON documents (kind, updated_at)",
+            """CREATE INDEX IF NOT EXISTS documents_not_before
+                ON documents (kind, ((payload::jsonb ->> 'not_before')::float8))""",
         ),
     ),
 )

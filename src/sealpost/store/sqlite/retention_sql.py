@@ -1,6 +1,6 @@
 """The SQLite statements of retention and erasure (``contracts.retention``; the index on
 ``idempotency (created_at)`` comes with schema version 14, ``documents (kind, updated_at)``
-with 16). Each expiry SELECT walks an
+with 18). Each expiry SELECT walks an
 index from its oldest entry and stops after ``LIMIT`` rows, so a batch costs the same with
 a day or a year behind it."""
 

@@ -410,17 +410,6 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         ),
     ),
     (
-        16,
-        (
-            # Transmission records (a document per POST /api/v1/transmissions) are purged by
-            # age (store/sqlite/retention.py) from the oldest, and GET /api/v1/transmissions
-            # reads only the scheduled ones (payload not_before ahead), never the whole kind.
-            "CREATE INDEX IF NOT EXISTS documents_updated ON documents (kind, updated_at)",
-            """CREATE INDEX IF NOT EXISTS documents_not_before
-                ON documents (kind, json_extract(payload, '$.not_before'))""",
-        ),
-    ),
-    (
         17,
         (
             # Held messages the door found the marks of a TLS-RPT report on
@@ -436,6 +425,17 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 SELECT id FROM messages WHERE state = 'held' AND id > COALESCE(
                     (SELECT json_extract(payload, '$.after') FROM documents
                         WHERE kind = 'tlsrpt_intake' AND id = 'held'), '')""",
+        ),
+    ),
+    (
+        18,
+        (
+            # Transmission records (a document per POST /api/v1/transmissions) are purged by
+            # age (store/sqlite/retention.py) from the oldest, and GET /api/v1/transmissions
+            # reads only the scheduled ones (payload not_before ahead), never the whole kind.
+            "CREATE INDEX IF NOT EXISTS documents_updated ON documents (kind, updated_at)",
+            """CREATE INDEX IF NOT EXISTS documents_not_before
+                ON documents (kind, json_extract(payload, '$.not_before'))""",
         ),
     ),
 )

@@ -80,4 +80,7 @@ def test_delete_by_campaign_cancels_only_its_future_transmissions(
             tid: c.get(f"{PATH}/{tid}").json()["results"]["transmission"]["state"]
             for tid in (a, b, now)
         }
+        listed = c.get(PATH).json()["results"]
     assert states == {a: "Canceled", b: "submitted", now: "Success"}
+    # SparkPost lists the scheduled transmissions only: not one sent or cancelled.
+    assert [t["id"] for t in listed] == [b]

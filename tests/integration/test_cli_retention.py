@@ -117,6 +117,7 @@ def test_expired_round_and_vacuum_of_an_old_file_shrink_it(tmp_path):
     result = json.loads(round_one.stdout)
     assert result["messages"] == 20 and result["events"] == 20
     assert result["storage_after"]["auto_vacuum"] == "none"
+    assert result["transmissions"] == 0
     assert result["pages_returned"] == 0, "nothing comes back without auto_vacuum"
     vacuumed = cli("store", "vacuum", "--json", "-c", str(config))
     assert vacuumed.returncode == 0, vacuumed.stderr
@@ -127,3 +128,6 @@ def test_expired_round_and_vacuum_of_an_old_file_shrink_it(tmp_path):
     assert round_two["storage_after"]["auto_vacuum"] == "incremental"
     assert round_two["pages_returned"] > 400  # 2 MB of bodies in 4 KB pages
     assert round_two["storage_after"]["page_count"] < round_two["storage_before"]["page_count"] / 4
+    text = cli("purge", "--expired", "-c", str(config))
+    assert text.returncode == 0, text.stderr
+    assert "0 transmission record(s)" in text.stdout, text.stdout

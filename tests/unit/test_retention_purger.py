@@ -22,8 +22,9 @@ def test_ages_become_cutoffs_and_zero_keeps_for_ever():
         idempotency=NOW - DAY,
         received_reports=NOW - 90 * DAY,
         held=NOW - 30 * DAY,
+        transmissions=NOW - 3 * DAY,
     )
-    none = RetentionSettings(0, 0, 0, 0, 0).cutoffs(NOW)
+    none = RetentionSettings(0, 0, 0, 0, 0, 0).cutoffs(NOW)
     assert not none.any
 
 

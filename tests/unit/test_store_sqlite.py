@@ -771,10 +771,42 @@ def test_version_17_marks_held_mail_the_intake_has_not_read(tmp_path):
     run(fill())
     with sqlite3.connect(path, isolation_level=None) as conn:  # as before version 17
         conn.execute("DROP TABLE tlsrpt_marks")
-        conn.execute("DELETE FROM schema_version WHERE version = 17")
+        conn.execute("DELETE FROM schema_version WHERE version >= 17")
 
     async def check() -> None:
         async with SqliteStore(path) as store:
             assert await store.list_report_marked() == ["h2", "h3"]
 
     run(check())
+
+
+def test_transmission_list_and_purge_use_their_indexes(tmp_path):
+    """Schema 18: GET /api/v1/transmissions reads the scheduled records through
+    documents_not_before and the purge finds old ones through documents_updated, never by
+    walking every transmission record (the primary key on (kind, id))."""
+    from sealpost.store.sqlite import retention_sql
+
+    async def scenario():
+        async with SqliteStore(tmp_path / "q.db") as store:
+            for i in range(300):
+                await store.put_document(
+                    Document("transmission", str(i), {"not_before": None}, T0 + i)
+                )
+            store._conn.execute("ANALYZE")
+            listing = " ".join(
+                r[-1]
+                for r in store._conn.execute(
+                    "EXPLAIN QUERY PLAN " + sqlite_sql.SELECT_SCHEDULED_DOCUMENTS,
+                    ("transmission", T0),
+                )
+            )
+            assert "INDEX documents_not_before" in listing, listing
+            purge = " ".join(
+                r[-1]
+                for r in store._conn.execute(
+                    "EXPLAIN QUERY PLAN " + retention_sql.EXPIRED_TRANSMISSIONS, (T0, 10)
+                )
+            )
+            assert "INDEX documents_updated (kind=? AND updated_at<?)" in purge, purge
+
+    run(scenario())

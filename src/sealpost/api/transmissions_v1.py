@@ -7,7 +7,9 @@ content, a stored template, or ``email_rfc822``) and the whole transmission is q
 messages commit atomically; a repeat returns the first response, the same key with another
 body is 422). Header and envelope injection is refused with 422 naming the field, before
 anything is queued (checklist I1-I4). The From domain must be a verified sending domain
-(400 / 7001) unless ``api.allow_unverified_domains``.
+(400 / 7001) unless ``api.allow_unverified_domains``. The list (GET without an id) and the
+campaign cancel read only the scheduled records; ``[retention] transmission_days`` ages the
+others out.
 """
 
 from __future__ import annotations
@@ -187,15 +189,18 @@ async def delete_transmission(request: Request, transmission_id: str) -> Respons
     "/transmissions",
     dependencies=[needs(Grant.TRANSMISSIONS_VIEW)],
     response_model=TransmissionList,
-    summary="List transmissions",
+    summary="List scheduled transmissions",
 )
 async def list_transmissions(
     request: Request, campaign_id: str | None = None, template_id: str | None = None
 ) -> dict[str, Any]:
+    """SparkPost lists the scheduled transmissions only (those not yet generated; the
+    events API is where sent ones are found): read through the store's index on the start
+    time, never every transmission record."""
     ctx: ApiContext = request.app.state.ctx
     now = ctx.clock()
     found = []
-    for doc in await ctx.store.list_documents(KIND):
+    for doc in await _scheduled(ctx, now):
         view = _view(dict(doc.payload), now)
         if campaign_id is not None and view.get("campaign_id") != campaign_id:
             continue
@@ -203,6 +208,12 @@ async def list_transmissions(
             continue
         found.append(view)
     return {"results": found}
+
+
+async def _scheduled(ctx: ApiContext, now: float) -> list[Document]:
+    """Transmissions waiting for their start time, not cancelled."""
+    docs = await ctx.store.list_scheduled_documents(KIND, now)
+    return [d for d in docs if d.payload.get("state") != "Canceled"]
 
 
 @router.delete(
@@ -217,10 +228,8 @@ async def delete_campaign(request: Request, campaign_id: str | None = None) -> R
     if not campaign_id:
         raise missing("campaign_id")
     now = ctx.clock()
-    for doc in await ctx.store.list_documents(KIND):
-        payload = doc.payload
-        future = bool(payload.get("not_before")) and now < float(payload["not_before"])
-        if payload.get("campaign_id") == campaign_id and future:
+    for doc in await _scheduled(ctx, now):
+        if doc.payload.get("campaign_id") == campaign_id:
             await _cancel(ctx, doc, now)
     return Response(status_code=204)
 

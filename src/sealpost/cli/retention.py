@@ -92,6 +92,7 @@ def _show(address: str, counts: Purged, *, done: bool, json_out: bool, dry_run: 
         result: dict[str, Any] = {"recipient": address, "dry_run": dry_run, **counts.as_dict()}
         result.pop("idempotency")
         result.pop("received_reports")
+        result.pop("transmissions")
         print(json.dumps(result, indent=2))
         return
     verb = "erased" if done else "found"
@@ -130,7 +131,8 @@ def _purge_expired(cfg: Any, dry_run: bool, json_out: bool) -> None:
         literal(
             f"purged {result['messages']} message(s), {result['events']} event(s), "
             f"{result['idempotency']} idempotency key(s), {result['received_reports']} "
-            f"received report(s) in {result['batches']} batch(es) (longest "
+            f"received report(s), {result['transmissions']} transmission record(s) in "
+            f"{result['batches']} batch(es) (longest "
             f"{result['longest_batch_ms']} ms); {result['pages_returned']} free page(s) "
             "returned to the file system"
         )

@@ -45,6 +45,14 @@ class RetentionSection(Section):
         "without a route: what the TLS-RPT intake reads), counted from its arrival. Mail an "
         "operator held with sealpost queue hold is never purged. 0: kept for ever.",
     )
+    transmission_days: Days = Field(
+        3.0,
+        description="Days the record of a POST /api/v1/transmissions (what GET "
+        "/api/v1/transmissions/{id} shows) is kept, counted from its last change, or from "
+        "its start_time when that is later: a scheduled transmission is never purged before "
+        "it starts (a cancelled one counts from its cancellation). Its messages and events "
+        "follow message_days and event_days. 0: kept for ever.",
+    )
     interval: Seconds = Field(
         300.0,
         description="Seconds between purge rounds; a round runs its batches until nothing "

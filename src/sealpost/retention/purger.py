@@ -41,6 +41,7 @@ class RetentionSettings:
     idempotency_hours: float = 24.0
     received_report_days: float = 90.0
     held_days: float = 30.0
+    transmission_days: float = 3.0
     interval: float = 300.0
     batch: int = 100
     vacuum_pages: int = 2000
@@ -55,6 +56,7 @@ class RetentionSettings:
             idempotency=before(self.idempotency_hours, HOUR),
             received_reports=before(self.received_report_days, DAY),
             held=before(self.held_days, DAY),
+            transmissions=before(self.transmission_days, DAY),
         )
 
 

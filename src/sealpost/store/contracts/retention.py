@@ -3,8 +3,11 @@
 ``purge_expired`` removes at most ``batch`` rows of each kind per call, in one short
 transaction, so the write lock is held briefly and the door's fsync-before-250 never waits
 behind a big delete; the caller (``retention.purger``) calls again until a call removes
-nothing. ``reclaim_space`` gives freed pages back to the file system where the backend
-needs telling (SQLite ``PRAGMA incremental_vacuum``); PostgreSQL's autovacuum does it alone.
+nothing. Transmission records are found through the index on ``documents (kind,
+updated_at)`` (SQLite schema 18, PostgreSQL 16); one still scheduled is skipped, never
+removed (``model.retention.transmission_expired``). ``reclaim_space`` gives freed pages
+back to the file system where the backend needs telling (SQLite ``PRAGMA
+incremental_vacuum``); PostgreSQL's autovacuum does it alone.
 ``erase_recipient`` removes every message, event and suppression entry that names one
 address (lower-cased whole, as events and the suppression list store it).
 """
@@ -19,7 +22,8 @@ from sealpost.model.retention import Cutoffs, Purged
 class RetentionStore(Protocol):
     async def purge_expired(self, cutoffs: Cutoffs, *, batch: int) -> Purged:
         """Delete at most ``batch`` expired rows of each kind, in one transaction. Messages
-        still queued or held, and messages under a lease, are never removed."""
+        still queued or held, and messages under a lease, are never removed, nor a
+        transmission that starts after the cutoff and was not cancelled."""
 
     async def reclaim_space(self, pages: int) -> int:
         """Return up to ``pages`` free pages to the file system; the pages returned (0 when

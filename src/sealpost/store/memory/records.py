@@ -64,6 +64,13 @@ class MemoryRecords:
     async def list_documents(self, kind: str) -> list[Document]:
         return sorted((d for (k, _), d in self._documents.items() if k == kind), key=lambda d: d.id)
 
+    async def list_scheduled_documents(self, kind: str, now: float) -> list[Document]:
+        return [
+            d
+            for d in await self.list_documents(kind)
+            if d.payload.get("not_before") is not None and float(d.payload["not_before"]) > now
+        ]
+
     async def delete_document(self, kind: str, doc_id: str) -> bool:
         if self._documents.pop((kind, doc_id), None) is None:
             return False

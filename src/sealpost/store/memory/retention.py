@@ -3,7 +3,7 @@ backends over the dicts; there is no file to give space back to."""
 
 from __future__ import annotations
 
-from sealpost.model.retention import Cutoffs, Purged
+from sealpost.model.retention import Cutoffs, Purged, transmission_expired
 from sealpost.model.suppression import SuppressionType, recipient_key
 from sealpost.store.memory.queue import MemoryQueue
 from sealpost.store.memory.received_reports import MemoryReceivedReports
@@ -61,8 +61,25 @@ class MemoryRetention(MemoryQueue, MemoryReceivedReports, MemorySuppressions):
                 del self._reports[report.id]
                 self._by_sender.pop((report.organization, report.report_id), None)
             reports = len(old)
+        transmissions = 0
+        if cutoffs.transmissions is not None:
+            cutoff = cutoffs.transmissions
+            old_records = sorted(
+                (d for (kind, _), d in self._documents.items() if kind == "transmission"),
+                key=lambda d: d.updated_at,
+            )
+            gone = [
+                d for d in old_records if transmission_expired(d.payload, d.updated_at, cutoff)
+            ][:batch]
+            for document in gone:
+                del self._documents[(document.kind, document.id)]
+            transmissions = len(gone)
         return Purged(
-            messages=messages, events=events, idempotency=idempotency, received_reports=reports
+            messages=messages,
+            events=events,
+            idempotency=idempotency,
+            received_reports=reports,
+            transmissions=transmissions,
         )
 
     def _drop_messages(self, ids: list[str]) -> None:

@@ -82,6 +82,10 @@ class PostgresRecords(Database):
         rows = await self._read(lambda conn: conn.fetch(sql.SELECT_DOCUMENTS, kind))
         return [codec.document(tuple(row)) for row in rows]
 
+    async def list_scheduled_documents(self, kind: str, now: float) -> list[Document]:
+        rows = await self._read(lambda conn: conn.fetch(sql.SELECT_SCHEDULED_DOCUMENTS, kind, now))
+        return [codec.document(tuple(row)) for row in rows]
+
     async def delete_document(self, kind: str, doc_id: str) -> bool:
         async def delete(conn: asyncpg.Connection) -> bool:
             gone = ops.changed(await conn.execute(sql.DELETE_DOCUMENT, kind, doc_id)) > 0

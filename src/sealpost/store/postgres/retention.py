@@ -56,6 +56,9 @@ class PostgresRetention(Database):
                 received_reports=await _expire(
                     conn, rsql.EXPIRED_RECEIVED_REPORTS, cutoffs.received_reports, batch
                 ),
+                transmissions=await _expire(
+                    conn, rsql.EXPIRED_TRANSMISSIONS, cutoffs.transmissions, batch
+                ),
             )
 
         result: Purged = await self._write(purge)

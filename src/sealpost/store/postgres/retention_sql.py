@@ -1,5 +1,6 @@
 """The PostgreSQL statements of retention and erasure (``contracts.retention``; the indexes
-``messages_final`` and ``idempotency_created`` come with schema version 12). Each expiry
+``messages_final`` and ``idempotency_created`` come with schema version 12,
+``documents_updated`` with 14). Each expiry
 deletes at most ``$2`` rows it finds from the oldest through an index."""
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ EXPIRED_IDEMPOTENCY = """DELETE FROM idempotency WHERE key IN
     (SELECT key FROM idempotency WHERE created_at < $1 ORDER BY created_at LIMIT $2)"""
 EXPIRED_RECEIVED_REPORTS = """DELETE FROM tlsrpt_received WHERE id IN
     (SELECT id FROM tlsrpt_received WHERE received_at < $1 LIMIT $2)"""
+# Transmission records: old, and cancelled or due before the cutoff (never one scheduled
+# after it: model.retention.transmission_expired).
+EXPIRED_TRANSMISSIONS = """DELETE FROM documents WHERE kind = 'transmission' AND id IN
+    (SELECT id FROM documents WHERE kind = 'transmission' AND updated_at < $1
+        AND (payload::jsonb ->> 'state' = 'Canceled'
+            OR coalesce((payload::jsonb ->> 'not_before')::float8, 0) < $1)
+        ORDER BY updated_at LIMIT $2)"""
 
 MESSAGES_TO = """SELECT DISTINCT r.message_id, m.state FROM recipients AS r
     JOIN messages AS m ON m.id = r.message_id WHERE lower(r.address) = $1"""

@@ -353,6 +353,16 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                         WHERE kind = 'tlsrpt_intake' AND id = 'held'), '')""",
         ),
     ),
+    (
+        16,
+        (
+            # As SQLite's version 18: transmission records are purged by age from the oldest,
+            # and GET /api/v1/transmissions reads only the scheduled ones (not_before ahead).
+            "CREATE INDEX IF NOT EXISTS documents_updated ON documents (kind, updated_at)",
+            """CREATE INDEX IF NOT EXISTS documents_not_before
+                ON documents (kind, ((payload::jsonb ->> 'not_before')::float8))""",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

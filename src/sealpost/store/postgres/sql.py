@@ -199,6 +199,9 @@ UPSERT_DOCUMENT = f"""INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2,
     updated_at = excluded.updated_at"""
 SELECT_DOCUMENT = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND id = $2"
 SELECT_DOCUMENTS = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 ORDER BY id"
+# Through documents_not_before (schema 14): the expression must read as the index's does.
+SELECT_SCHEDULED_DOCUMENTS = f"""SELECT {DOCUMENT_COLUMNS} FROM documents
+    WHERE kind = $1 AND (payload::jsonb ->> 'not_before')::float8 > $2 ORDER BY id"""
 DOCUMENT_EXISTS = "SELECT 1 FROM documents WHERE kind = $1 AND id = $2"
 DELETE_DOCUMENT = "DELETE FROM documents WHERE kind = $1 AND id = $2"
 # ConfigChanges: per kind, how many documents and the sum of their updated_at in milliseconds

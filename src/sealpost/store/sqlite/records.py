@@ -71,6 +71,12 @@ class SqliteRecords(Database):
         rows = await self._read(lambda c: c.execute(sql.SELECT_DOCUMENTS, (kind,)).fetchall())
         return [codec.document(row) for row in rows]
 
+    async def list_scheduled_documents(self, kind: str, now: float) -> list[Document]:
+        rows = await self._read(
+            lambda c: c.execute(sql.SELECT_SCHEDULED_DOCUMENTS, (kind, now)).fetchall()
+        )
+        return sorted((codec.document(row) for row in rows), key=lambda d: d.id)
+
     async def delete_document(self, kind: str, doc_id: str) -> bool:
         deleted: bool = await self._write(
             lambda c: c.execute(sql.DELETE_DOCUMENT, (kind, doc_id)).rowcount > 0

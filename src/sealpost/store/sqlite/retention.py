@@ -44,6 +44,7 @@ def purge_expired(conn: sqlite3.Connection, cutoffs: Cutoffs, batch: int) -> Pur
         received_reports=_expire(
             conn, rsql.EXPIRED_RECEIVED_REPORTS, cutoffs.received_reports, batch
         ),
+        transmissions=_expire(conn, rsql.EXPIRED_TRANSMISSIONS, cutoffs.transmissions, batch),
     )
 
 

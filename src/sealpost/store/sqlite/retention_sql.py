@@ -1,5 +1,6 @@
 """The SQLite statements of retention and erasure (``contracts.retention``; the index on
-``idempotency (created_at)`` comes with schema version 14). Each expiry SELECT walks an
+``idempotency (created_at)`` comes with schema version 14, ``documents (kind, updated_at)``
+with 18). Each expiry SELECT walks an
 index from its oldest entry and stops after ``LIMIT`` rows, so a batch costs the same with
 a day or a year behind it."""
 
@@ -22,6 +23,15 @@ EXPIRED_IDEMPOTENCY = """DELETE FROM idempotency WHERE key IN
     (SELECT key FROM idempotency WHERE created_at < ? LIMIT ?)"""
 EXPIRED_RECEIVED_REPORTS = """DELETE FROM tlsrpt_received WHERE id IN
     (SELECT id FROM tlsrpt_received WHERE received_at < ? LIMIT ?)"""
+# Transmission records: old, and cancelled or due before the cutoff (never one scheduled
+# after it: model.retention.transmission_expired). No INDEXED BY: a file migrated past 16
+# by a build without it still purges, through the primary key.
+EXPIRED_TRANSMISSIONS = """DELETE FROM documents WHERE kind = 'transmission' AND id IN
+    (SELECT id FROM documents
+        WHERE kind = 'transmission' AND updated_at < ?1
+        AND (json_extract(payload, '$.state') = 'Canceled'
+            OR coalesce(json_extract(payload, '$.not_before'), 0) < ?1)
+        ORDER BY updated_at LIMIT ?2)"""
 
 # Space (auto_vacuum: 0 none, 1 full, 2 incremental).
 FREELIST_COUNT = "PRAGMA freelist_count"

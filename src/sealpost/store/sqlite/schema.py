@@ -427,6 +427,17 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                         WHERE kind = 'tlsrpt_intake' AND id = 'held'), '')""",
         ),
     ),
+    (
+        18,
+        (
+            # Transmission records (a document per POST /api/v1/transmissions) are purged by
+            # age (store/sqlite/retention.py) from the oldest, and GET /api/v1/transmissions
+            # reads only the scheduled ones (payload not_before ahead), never the whole kind.
+            "CREATE INDEX IF NOT EXISTS documents_updated ON documents (kind, updated_at)",
+            """CREATE INDEX IF NOT EXISTS documents_not_before
+                ON documents (kind, json_extract(payload, '$.not_before'))""",
+        ),
+    ),
 )
 
 

@@ -175,6 +175,10 @@ UPSERT_DOCUMENT = f"""INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES (?, ?, ?
     updated_at = excluded.updated_at"""
 SELECT_DOCUMENT = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = ? AND id = ?"
 SELECT_DOCUMENTS = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = ? ORDER BY id"
+# Through documents_not_before (schema 16): the expression must read as the index's does,
+# and no ORDER BY id, or SQLite walks the primary key (every document of the kind) instead.
+SELECT_SCHEDULED_DOCUMENTS = f"""SELECT {DOCUMENT_COLUMNS} FROM documents
+    WHERE kind = ? AND json_extract(payload, '$.not_before') > ?"""
 DOCUMENT_EXISTS = "SELECT 1 FROM documents WHERE kind = ? AND id = ?"
 DELETE_DOCUMENT = "DELETE FROM documents WHERE kind = ? AND id = ?"
 # ConfigChanges: per kind, how many documents and the sum of their updated_at in milliseconds

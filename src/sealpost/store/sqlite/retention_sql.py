@@ -24,8 +24,9 @@ EXPIRED_IDEMPOTENCY = """DELETE FROM idempotency WHERE key IN
 EXPIRED_RECEIVED_REPORTS = """DELETE FROM tlsrpt_received WHERE id IN
     (SELECT id FROM tlsrpt_received WHERE received_at < ? LIMIT ?)"""
 # Transmission records: old, and cancelled or due before the cutoff (never one scheduled
-# after it: model.retention.transmission_expired). No INDEXED BY: a file migrated past 16
-# by a build without it still purges, through the primary key.
+# after it: model.retention.transmission_expired). The planner walks documents_updated
+# (schema 18; tests/unit/test_store_sqlite.py checks the plan); no INDEXED BY, so a
+# statement never fails on a file whose index is missing, it only scans.
 EXPIRED_TRANSMISSIONS = """DELETE FROM documents WHERE kind = 'transmission' AND id IN
     (SELECT id FROM documents
         WHERE kind = 'transmission' AND updated_at < ?1

@@ -333,12 +333,17 @@ class Sealpost:
         self.reload_certificates()
         self.reloader.reload()  # self.config stays what the server started with
 
-    async def run(self) -> None:
-        """Serve until SIGTERM/SIGINT, then drain; a second one exits at once. SIGHUP
-        reloads certificates and the config file. A worker leaves SIGINT (a terminal's
-        Ctrl-C reaches the whole process group) to its supervisor, which forwards it as
-        SIGTERM."""
+    def install_signals(self) -> None:
+        """SIGTERM/SIGINT drain, a second one exits at once; SIGHUP reloads certificates and
+        the config file. A worker leaves SIGINT (a terminal's Ctrl-C reaches the whole
+        process group) to its supervisor, which forwards it as SIGTERM. Called before the
+        ready line (or the worker's ready report): a SIGTERM sent the moment a caller sees
+        it must drain, not meet the default action and kill the process."""
         self._signals.install(worker=self.seat is not None, reload=self.reload)
+
+    async def run(self) -> None:
+        """Serve until SIGTERM/SIGINT (``install_signals``, if not done yet), then drain."""
+        self.install_signals()
         await self.run_until_stopped()
 
     def _open_sessions(self) -> int:

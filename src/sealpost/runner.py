@@ -59,6 +59,7 @@ async def serve(config: Config) -> None:
     await server.start()
     _warn_self_signed(config)
     endpoints = [Endpoint(b.name, b.host, b.port, b.tls) for b in server.bound]
+    server.install_signals()  # before the ready line: a SIGTERM from then on drains
     print(ready_line(endpoints), flush=True)
     await server.run()
 
@@ -148,6 +149,7 @@ def _worker(config: Config, seat: WorkerSeat) -> int:
         except BaseException as exc:
             seat.report_error(f"{type(exc).__name__}: {exc}")
             raise
+        server.install_signals()  # before the report: the supervisor may forward SIGTERM
         seat.report_ready()
         await server.run()
 

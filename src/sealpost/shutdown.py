@@ -45,11 +45,15 @@ class StopSignals:
         self._drain_timeout = drain_timeout
         self._open_sessions = open_sessions
         self._signalled_at = 0.0
+        self._installed = False
 
     def install(self, *, worker: bool, reload: Callable[[], None]) -> None:
         """SIGTERM (and SIGINT, but in a worker) stop; SIGHUP calls ``reload``. A worker
         leaves SIGINT (a terminal's Ctrl-C reaches the whole process group) to its
-        supervisor, which forwards it as SIGTERM."""
+        supervisor, which forwards it as SIGTERM. Once: a second call changes nothing."""
+        if self._installed:
+            return
+        self._installed = True
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.on_signal, "SIGTERM")
         if worker:

@@ -212,3 +212,35 @@ def test_pkill_signals_every_process_once_and_they_still_drain(tmp_path: Path, p
     assert status == 0, stderr[-3000:]
     assert "again: exiting now" not in stderr
     assert summary(stderr)[0] >= 1, "the open transaction was drained"
+
+
+def test_the_stop_signals_are_handled_before_the_ready_line(
+    tmp_path: Path, pki: Pki, monkeypatch: pytest.MonkeyPatch
+):
+    """A caller may send SIGTERM the moment it reads ``sealpost ready``: the handler must be
+    in place by then, or the default action kills the process (exit -15, no drain). The soak
+    test's last stop met that window once on a loaded machine."""
+    import asyncio
+
+    from sealpost import runner
+    from sealpost.app import Sealpost
+    from sealpost.config.loader import load_config
+
+    at_ready: list[object] = []
+    make_line = runner.ready_line
+
+    def ready_line(endpoints):  # what SIGTERM would meet at the moment the line is made
+        at_ready.append(signal.getsignal(signal.SIGTERM))
+        return make_line(endpoints)
+
+    async def run_and_stop(self: Sealpost) -> None:
+        self.install_signals()
+        self.request_stop()
+        await self.run_until_stopped()
+
+    monkeypatch.setattr(runner, "ready_line", ready_line)
+    monkeypatch.setattr(Sealpost, "run", run_and_stop)
+    monkeypatch.chdir(tmp_path)
+    asyncio.run(runner.serve(load_config(config(tmp_path, pki, workers=1))))
+    assert at_ready and at_ready[0] not in (signal.SIG_DFL, None), at_ready
+    assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, signal.default_int_handler)

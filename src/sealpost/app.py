@@ -193,7 +193,8 @@ class Sealpost:
         self.signing_keys.open_with(self.secret)
         await self.signing_keys.refresh()
         if self.primary:  # the node's one registration: a node id in use refuses the start
-            presence = NodePresence(self.store, self.config.cluster.node)
+            ring = self.secret  # adopted in place on SIGHUP: the heartbeat sees new keys
+            presence = NodePresence(self.store, self.config.cluster.node, kek_ids=ring.ids)
             try:
                 await presence.claim()
             except NodeIdInUse:

@@ -10,6 +10,11 @@ with a heartbeat fresher than ``STALE_AFTER`` seconds, the node refuses to start
 previous run killed without a clean stop: it is replaced at once, so a node restarted
 after ``kill -9`` does not wait. While it runs the node renews its heartbeat every
 ``HEARTBEAT_INTERVAL`` seconds, and a clean stop unregisters it.
+
+The entry also carries the ids of the key-encryption keys the node's keyring holds (current
+first), read again at each heartbeat, so a key a SIGHUP added shows within one heartbeat:
+``sealpost dkim reseal`` checks that every live node holds the current one
+(``domains.kek_nodes``).
 """
 
 from __future__ import annotations
@@ -58,14 +63,16 @@ class NodePresence:
         host: str | None = None,
         pid: int | None = None,
         alive: Callable[[int], bool] = pid_alive,
-        interval: float = HEARTBEAT_INTERVAL,
+        interval: float | None = None,  # HEARTBEAT_INTERVAL, read at construction
         stale_after: float = STALE_AFTER,
+        kek_ids: Callable[[], tuple[str, ...]] = tuple,
     ) -> None:
         self._registry = registry
         self._clock = clock
         self._alive = alive
-        self._interval = interval
+        self._interval = HEARTBEAT_INTERVAL if interval is None else interval
         self._stale_after = stale_after
+        self._kek_ids = kek_ids
         now = clock()
         self.me = NodeRecord(
             node_id,
@@ -79,7 +86,9 @@ class NodePresence:
     async def claim(self) -> None:
         """Register this node, or raise ``NodeIdInUse`` naming the live holder of the id."""
         now = self._clock()
-        self.me = me = dataclasses.replace(self.me, started_at=now, heartbeat_at=now)
+        self.me = me = dataclasses.replace(
+            self.me, started_at=now, heartbeat_at=now, kek_ids=self._kek_ids()
+        )
         held = await self._registry.register_node(me, self._stale_after)
         if held is None:
             return
@@ -106,7 +115,7 @@ class NodePresence:
                 pass
             try:
                 if not await self._registry.node_heartbeat(
-                    self.me.node_id, self.me.instance, self._clock()
+                    self.me.node_id, self.me.instance, self._clock(), self._kek_ids()
                 ):
                     log.error(
                         "node %s: another node took this node_id over (this node's heartbeat "

@@ -68,3 +68,30 @@ def test_two_nodes_on_one_postgresql_database_see_each_other(pg_url):
             await b.close()
 
     asyncio.run(main())
+
+
+def test_a_node_publishes_its_key_encryption_key_ids(run):
+    """The ids a node registers with are listed; a heartbeat with ids renews them, one
+    without leaves them; a node that published none lists () (unknown)."""
+
+    async def scenario(store):
+        assert await store.nodes() == []
+        assert await store.register_node(dataclasses.replace(A, kek_ids=("k1", "k0")), 30) is None
+        other = NodeRecord("mx-b", "run-3", "host-2", 203, T0, T0)  # an older version: no ids
+        assert await store.register_node(other, 30) is None
+        listed = await store.nodes()
+        assert [(n.node_id, n.host, n.kek_ids) for n in listed] == [
+            ("mx-a", "host-1", ("k1", "k0")),
+            ("mx-b", "host-2", ()),
+        ]
+        assert await store.node_heartbeat("mx-a", "run-1", T0 + 10, ("k2", "k1"))
+        assert await store.node_heartbeat("mx-b", "run-3", T0 + 10)
+        a, b = await store.nodes()
+        assert a.kek_ids == ("k2", "k1") and a.heartbeat_at == T0 + 10
+        assert b.kek_ids == () and b.heartbeat_at == T0 + 10
+        assert not await store.node_heartbeat("mx-a", "run-9", T0 + 11, ("x",)), "not the holder"
+        assert (await store.nodes())[0].kek_ids == ("k2", "k1")
+        await store.unregister_node("mx-b", "run-3")
+        assert [n.node_id for n in await store.nodes()] == ["mx-a"]
+
+    run(scenario)

@@ -64,8 +64,10 @@ def test_the_heartbeat_is_renewed_while_running_and_the_id_freed_at_stop(caplog)
         beats: list[float] = []
         renew = store.node_heartbeat
 
-        async def counted(node_id: str, instance: str, now: float) -> bool:
-            renewed = await renew(node_id, instance, now)
+        async def counted(
+            node_id: str, instance: str, now: float, kek_ids: tuple[str, ...] | None = None
+        ) -> bool:
+            renewed = await renew(node_id, instance, now, kek_ids)
             beats.append(now)
             return renewed
 
@@ -89,5 +91,36 @@ def test_the_heartbeat_is_renewed_while_running_and_the_id_freed_at_stop(caplog)
         await node.release()  # not the holder any more: host-2's entry stays
         with pytest.raises(NodeIdInUse):
             await presence(store, clock, "host-3", 303, alive=True).claim()
+
+    asyncio.run(main())
+
+
+def test_the_key_encryption_key_ids_are_published_at_the_claim_and_renewed_by_heartbeats():
+    """A key a SIGHUP added to the keyring shows in the registry within one heartbeat."""
+
+    async def main() -> None:
+        store, clock = MemoryStore(), Clock()
+        ring = ["k1"]
+        node = NodePresence(
+            store, "mx-a", clock=clock, host="h", pid=1, interval=0.01, kek_ids=lambda: tuple(ring)
+        )
+        await node.claim()
+        assert [n.kek_ids for n in await store.nodes()] == [("k1",)]
+        ring[:0] = ["k2"]  # the SIGHUP: k2 current, k1 previous
+        stop = asyncio.Event()
+        running = asyncio.create_task(node.run(stop))
+        seen: list[tuple[str, ...]] = []
+
+        async def published() -> None:
+            for _ in range(500):
+                seen[:] = [n.kek_ids for n in await store.nodes()]
+                if seen == [("k2", "k1")]:
+                    return
+                await asyncio.sleep(0.01)
+
+        await published()
+        stop.set()
+        await running
+        assert seen == [("k2", "k1")]
 
     asyncio.run(main())

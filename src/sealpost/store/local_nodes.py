@@ -34,12 +34,18 @@ class LocalNodes:
         self._nodes[node.node_id] = node
         return None
 
-    async def node_heartbeat(self, node_id: str, instance: str, now: float) -> bool:
+    async def node_heartbeat(
+        self, node_id: str, instance: str, now: float, kek_ids: tuple[str, ...] | None = None
+    ) -> bool:
         held = self._nodes.get(node_id)
         if held is None or held.instance != instance:
             return False
-        self._nodes[node_id] = dataclasses.replace(held, heartbeat_at=now)
+        ids = held.kek_ids if kek_ids is None else kek_ids
+        self._nodes[node_id] = dataclasses.replace(held, heartbeat_at=now, kek_ids=ids)
         return True
+
+    async def nodes(self) -> list[NodeRecord]:
+        return [self._nodes[i] for i in sorted(self._nodes)]
 
     async def unregister_node(self, node_id: str, instance: str) -> None:
         held = self._nodes.get(node_id)

@@ -24,8 +24,14 @@ class NodeRegistry(Protocol):
         record is returned. ``replacing``: that instance is known dead; replace it whatever
         its heartbeat (only it: a third instance that got in first still wins)."""
 
-    async def node_heartbeat(self, node_id: str, instance: str, now: float) -> bool:
-        """Renew the heartbeat; False when the id is no longer this instance's."""
+    async def node_heartbeat(
+        self, node_id: str, instance: str, now: float, kek_ids: tuple[str, ...] | None = None
+    ) -> bool:
+        """Renew the heartbeat (and, unless None, the published key-encryption key ids);
+        False when the id is no longer this instance's."""
+
+    async def nodes(self) -> list[NodeRecord]:
+        """Every registered node, live or stale, by node id."""
 
     async def unregister_node(self, node_id: str, instance: str) -> None:
         """Forget this instance (at a clean stop); harmless when it was replaced."""

@@ -363,6 +363,15 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 ON documents (kind, ((payload::jsonb ->> 'not_before')::float8))""",
         ),
     ),
+    (
+        17,
+        (
+            # The ids of the key-encryption keys each node's keyring holds, comma-separated,
+            # renewed with the heartbeat: `sealpost dkim reseal` checks every live node has
+            # the current one. '' = not published (a node of an older version).
+            "ALTER TABLE nodes ADD COLUMN IF NOT EXISTS kek_ids text NOT NULL DEFAULT ''",
+        ),
+    ),
 )
 
 NEWEST = MIGRATIONS[-1][0]

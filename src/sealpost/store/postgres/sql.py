@@ -272,18 +272,21 @@ PRUNE_STS_HOLDOFFS = "DELETE FROM sts_fetch_holdoffs WHERE until <= $1"
 DELETE_STS_HOLDOFF = "DELETE FROM sts_fetch_holdoffs WHERE domain = $1"
 
 # --- running nodes (schema version 6) -------------------------------------------------------
-NODE_COLUMNS = "node_id, instance, host, pid, started_at, heartbeat_at"
+NODE_COLUMNS = "node_id, instance, host, pid, started_at, heartbeat_at, kek_ids"
 # The row comes back only when the id was free, is this instance's already, its holder's
-# heartbeat is older than $7 (= heartbeat_at - stale_after), or its holder is $8 (known dead).
-REGISTER_NODE = f"""INSERT INTO nodes ({NODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+# heartbeat is older than $8 (= heartbeat_at - stale_after), or its holder is $9 (known dead).
+# kek_ids (schema version 17): comma-separated key-encryption key ids, '' = not published.
+REGISTER_NODE = f"""INSERT INTO nodes ({NODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT (node_id) DO UPDATE SET instance = EXCLUDED.instance, host = EXCLUDED.host,
         pid = EXCLUDED.pid, started_at = EXCLUDED.started_at,
-        heartbeat_at = EXCLUDED.heartbeat_at
-    WHERE nodes.instance = EXCLUDED.instance OR nodes.heartbeat_at <= $7
-        OR nodes.instance = $8
+        heartbeat_at = EXCLUDED.heartbeat_at, kek_ids = EXCLUDED.kek_ids
+    WHERE nodes.instance = EXCLUDED.instance OR nodes.heartbeat_at <= $8
+        OR nodes.instance = $9
     RETURNING instance"""
 SELECT_NODE = f"SELECT {NODE_COLUMNS} FROM nodes WHERE node_id = $1"
-NODE_HEARTBEAT = "UPDATE nodes SET heartbeat_at = $3 WHERE node_id = $1 AND instance = $2"
+SELECT_NODES = f"SELECT {NODE_COLUMNS} FROM nodes ORDER BY node_id"
+NODE_HEARTBEAT = """UPDATE nodes SET heartbeat_at = $3, kek_ids = COALESCE($4, kek_ids)
+    WHERE node_id = $1 AND instance = $2"""
 UNREGISTER_NODE = "DELETE FROM nodes WHERE node_id = $1 AND instance = $2"
 
 

@@ -18,6 +18,7 @@ import base64
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from pathlib import Path
 import dkim as dkimpy
 import pytest
 
+from sealpost import node_presence
 from sealpost.config.loader import load_config
 from sealpost.dkim.sealing import create_secret, load_secret, sealed_with
 from sealpost.domains.registry import SendingDomains
@@ -122,10 +124,30 @@ def reload(server: ServerThread) -> None:
     server.call(call)
 
 
+def published(server: ServerThread, ids: tuple[str, ...]) -> bool:
+    """The node's registry entry lists ``ids`` (its heartbeat carried them)."""
+    assert server.app is not None
+
+    async def wait() -> bool:
+        for _ in range(200):
+            if [n.kek_ids for n in await server.app.store.nodes()] == [ids]:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    return server.call(wait)
+
+
 def test_a_full_rotation_while_the_node_runs_then_a_start_with_the_new_key_only(
-    tmp_path: Path, pki: Pki, store_url: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    pki: Pki,
+    store_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(node_presence, "HEARTBEAT_INTERVAL", 0.2)  # the node's, in-process
+    shared = store_url.startswith("postgres")  # SQLite's registry is in the server's process
     kek1, kek2 = tmp_path / "kek1.key", tmp_path / "kek2.key"
     assert create_secret(kek1) and create_secret(kek2)
     id1, id2 = load_secret(kek1).key_id, load_secret(kek2).key_id
@@ -140,9 +162,29 @@ def test_a_full_rotation_while_the_node_runs_then_a_start_with_the_new_key_only(
             make_domain(node, resolver, domain)
         assert sealed_ids(node) == {id1}
 
-        # 2. KEK2 current, KEK1 previous, on a SIGHUP: learnt without a restart.
+        # 2. KEK2 current, KEK1 previous, on a SIGHUP: learnt without a restart. Before the
+        # SIGHUP the node does not hold KEK2: reseal refuses (on PostgreSQL, where the CLI
+        # sees the node's registry entry), and writes nothing.
+        assert published(node, (id1,))
         config = configure(tmp_path, pki, store_url, kek2, kek1)
+        me = {"node_id": node.config.cluster.node, "host": socket.gethostname()}
+        if shared:
+            early = cli(config, "reseal", "--json")
+            outputs += [early.stdout, early.stderr]
+            assert early.returncode == 1, early.stdout
+            refusal = json.loads(early.stdout)
+            assert refusal["refused"] and refusal["key_id"] == id2
+            assert refusal["nodes"] == [{**me, "holds_current": "no", "kek_ids": [id1]}]
+            text = " ".join(early.stderr.split())
+            assert me["node_id"] in text and me["host"] in text and "SIGHUP" in text, text
+            assert sealed_ids(node) == {id1}, "refused: nothing written"
+            shown = cli(config, "kek-status")
+            assert "no" in shown.stdout and "SIGHUP" in shown.stdout, shown.stdout
+            looked = cli(config, "reseal", "--dry-run")  # shows the nodes, does not refuse
+            assert looked.returncode == 0 and me["host"] in looked.stdout, looked.stdout
+            outputs += [shown.stdout, looked.stdout]
         reload(node)
+        assert published(node, (id2, id1)), "the next heartbeat carried KEK2"
         assert until(node, lambda: node.app.secret.key_id == id2), "the node took KEK2"
         assert node.app.secret.ids() == (id2, id1)
         make_domain(node, resolver, LATE)  # the API seals with the new current key
@@ -162,6 +204,8 @@ def test_a_full_rotation_while_the_node_runs_then_a_start_with_the_new_key_only(
         outputs += [dry.stdout, dry.stderr]
         assert dry.returncode == 0, dry.stderr
         assert json.loads(dry.stdout)["resealed"] == 2 and json.loads(dry.stdout)["dry_run"]
+        seen = [{**me, "holds_current": "yes", "kek_ids": [id2, id1]}] if shared else []
+        assert json.loads(dry.stdout)["nodes"] == seen
         assert sealed_ids(node) == {id1, id2}, "--dry-run wrote nothing"
         done = cli(config, "reseal", "--json")
         outputs += [done.stdout, done.stderr]

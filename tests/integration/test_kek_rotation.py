@@ -21,6 +21,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -348,3 +349,38 @@ def test_the_cli_names_a_missing_kek_file_and_exits_1_when_a_key_cannot_be_resea
         said = " ".join(gone.stderr.split())
         assert "previous_key_encryption_key_files" in said and str(kek1) in said, said
         assert "Traceback" not in gone.stderr
+
+
+def test_reseal_force_writes_while_a_node_lacks_the_key_and_warns(
+    tmp_path: Path, pki: Pki, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--force re-seals although the running node does not hold the new key (yet), saying so;
+    once SIGHUPed the node opens the re-sealed key."""
+    monkeypatch.setattr(node_presence, "HEARTBEAT_INTERVAL", 0.2)
+    kek1, kek2 = tmp_path / "kek1.key", tmp_path / "kek2.key"
+    assert create_secret(kek1) and create_secret(kek2)
+    id1, id2 = load_secret(kek1).key_id, load_secret(kek2).key_id
+    resolver = ZoneResolver()
+    node = ServerThread(load_config(configure(tmp_path, pki, pg_url, kek1))).start()
+    try:
+        make_domain(node, resolver, "one.test")
+        assert published(node, (id1,))
+        config = configure(tmp_path, pki, pg_url, kek2, kek1)
+        assert cli(config, "reseal").returncode == 1, "refused without --force"
+        assert sealed_ids(node) == {id1}
+        forced = cli(config, "reseal", "--force")
+        assert forced.returncode == 0, forced.stderr
+        text = " ".join(forced.stdout.split())
+        assert "Warning: --force" in text and "re-sealed 1" in text, text
+        assert sealed_ids(node) == {id2}
+        reload(node)
+        assert published(node, (id2, id1))
+        signed = False
+        for _ in range(100):  # the refresh after the SIGHUP opens the re-sealed key
+            signed = verifies(node, resolver, "one.test")
+            if signed:
+                break
+            time.sleep(0.05)
+        assert signed, "the node signs with the re-sealed key once it holds KEK2"
+    finally:
+        node.stop()

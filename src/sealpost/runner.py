@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from sealpost.app import Sealpost
@@ -30,6 +31,14 @@ from sealpost.workers.seat import WorkerSeat
 from sealpost.workers.supervisor import Supervisor
 
 log = logging.getLogger("sealpost")
+
+# Imported here rather than when a loop starts: the supervisor then holds it before it forks,
+# and the workers share its pages instead of each loading a copy (docs/architecture.md, Memory).
+uvloop: ModuleType | None
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+    uvloop = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +74,7 @@ async def serve(config: Config) -> None:
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+    if uvloop is None:  # pragma: no cover
         asyncio.run(main)
         return
     uvloop.run(main)

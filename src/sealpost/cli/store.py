@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -35,9 +35,11 @@ from sealpost.cli.common import (
     out,
     with_store,
 )
-from sealpost.store.copy import CopyReport, copy_store
 from sealpost.store.copy_tables import Table
 from sealpost.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from sealpost.store.copy import CopyReport
 
 store_app = typer.Typer(help="Look after the queue store itself.", no_args_is_help=True)
 store_app.command("check")(store_care.check)
@@ -72,6 +74,10 @@ def copy(source: FromOpt, target: ToOpt, json_out: JsonOpt = False) -> None:
     the TLS memory are copied as stored; leases are not. Relative sqlite paths are taken from
     the current directory.
     """
+    # Here, not at the top: it loads asyncpg, which `sealpost serve` on SQLite never needs
+    # and which would otherwise sit in every worker's memory.
+    from sealpost.store.copy import copy_store
+
     try:
         if json_out:
             report = asyncio.run(copy_store(source, target))

@@ -1,0 +1,34 @@
+"""What ``sealpost serve`` loads before it forks its workers is in every worker's memory
+(shared pages at first, copied as they are touched): a module only another command needs
+must not be loaded by the CLI at import time. Measured: asyncpg (the ``store copy`` command's
+PostgreSQL end) was about 4 MB of peak PSS in the benchmark's case b at concurrency 50
+(docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# Loaded only when the command or the store that needs them runs.
+NOT_AT_START = ("asyncpg", "sealpost.store.copy", "sealpost.store.postgres")
+
+
+def loaded_at_start() -> set[str]:
+    code = (
+        "import json, sys\n"
+        "import sealpost.cli, sealpost.runner\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    return set(json.loads(done.stdout))
+
+
+def test_serve_on_sqlite_does_not_load_what_other_commands_need():
+    modules = loaded_at_start()
+    assert "sealpost.app" in modules and "sealpost.cli.store" in modules  # it did load the CLI
+    assert "uvloop" in modules  # loaded before the fork, so the workers share it
+    assert not [name for name in NOT_AT_START if name in modules]
+    # (tests/integration/test_store_copy.py runs `store copy`, which imports them when run)

@@ -128,6 +128,7 @@ def test_writer_connection_is_wal_with_full_sync(tmp_path):
             conn = store._conn
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+            assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY (sub-journal)
 
     run(scenario())
 
@@ -680,6 +681,46 @@ def test_wal_is_fsynced_before_enqueue_returns(tmp_path):
     acked = next(i for i, line in enumerate(lines) if '"ACKED\\n"' in line)
     syncs = [line for line in lines[opened:acked] if "sync(" in line and "q.db-wal>" in line]
     assert syncs, "\n".join(lines[opened : acked + 1])
+
+
+CLAIM_MANY = textwrap.dedent(
+    """
+    import asyncio, sys
+    from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+    from sealpost.store.sqlite import SqliteStore
+
+    async def main(path):
+        async with SqliteStore(path) as store:
+            env = Envelope("s@example.test", ("a@example.test",))
+            for i in range(100):  # a row and its overflow pages each
+                msg = InboundMessage(env, SessionInfo("smtp", "127.0.0.1", 1), b"x" * 5000)
+                await store.enqueue(f"m{i:03}", msg, 0.0)
+            claims = await store.claim_due(1.0, 100, 60.0)  # one write changing 100 rows
+            assert len(claims) == 100, len(claims)
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_a_write_batch_makes_no_temporary_files(tmp_path):
+    """A write's savepoint keeps its undo pages in memory (``temp_store=MEMORY``): on the
+    default, past 64 KiB they spilled to a temporary file SQLite made and unlinked again, tens
+    of times a second per worker under load."""
+    trace = tmp_path / "trace"
+    strace = ["strace", "-f", "-e", "trace=openat,unlink", "-o", str(trace)]
+    proc = subprocess.run(
+        [*strace, sys.executable, "-c", CLAIM_MANY, str(tmp_path / "q.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0 and "ptrace" in proc.stderr:
+        pytest.skip(f"strace cannot trace here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    opened = [line for line in trace.read_text().splitlines() if "etilqs_" in line]
+    assert not opened, "\n".join(opened[:5])
 
 
 def test_tls_record_to_dict_is_asdict_without_the_empty_fields():

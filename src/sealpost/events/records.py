@@ -23,12 +23,17 @@ _ADDRESS = re.compile(r"[^\s<>@]+@[^\s<>@]+")
 _IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
 
 
+_last_second: tuple[int, str] = (-1, "")
+
+
 def iso(ts: float) -> str:
-    """SparkPost's ISO form: ``2016-04-18T14:25:07.000Z``."""
-    return (
-        datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-        + f"{int(ts % 1 * 1000):03d}Z"
-    )
+    """SparkPost's ISO form: ``2016-04-18T14:25:07.000Z``. The part up to the second is
+    made once per second (events of one message share it; ``strftime`` showed in profiles)."""
+    global _last_second
+    second = int(ts // 1)
+    if _last_second[0] != second:
+        _last_second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S."))
+    return f"{_last_second[1]}{int(ts % 1 * 1000):03d}Z"
 
 
 def mask(text: str) -> str:

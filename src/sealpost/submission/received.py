@@ -8,6 +8,7 @@ ESMTPSA, UTF8SMTP...), and we add what the TLS session proved, as Postfix does.
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -33,6 +34,19 @@ def _clean(text: str) -> str:
     return _UNSAFE.sub("_", text)
 
 
+_last_stamp: tuple[int, str] = (-1, "")
+
+
+def _stamp_now() -> str:
+    """The RFC 5322 date of this second, made once a second (``format_datetime`` was 2% of
+    the event loop under load: docs/benchmarks.md "Profile")."""
+    global _last_stamp
+    second = int(time.time())
+    if _last_stamp[0] != second:
+        _last_stamp = (second, format_datetime(datetime.fromtimestamp(second, UTC)))
+    return _last_stamp[1]
+
+
 def received_header(
     session: SessionInfo, envelope: Envelope, message_id: str, when: datetime | None = None
 ) -> bytes:
@@ -47,7 +61,7 @@ def received_header(
         f"\tby {_clean(session.local_hostname)} (Sealpost) with "
         f"{protocol_name(session, envelope)} id {message_id}"
     )
-    stamp = format_datetime(when or datetime.now(UTC))
+    stamp = format_datetime(when) if when is not None else _stamp_now()
     if len(envelope.recipients) == 1:
         lines.append(f"\tfor <{envelope.recipients[0]}>; {stamp}")
     else:

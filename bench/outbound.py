@@ -314,10 +314,12 @@ def run_postfix(
 def _wait_deferred(peer: PostfixPeer, count: int, timeout: float) -> None:
     """Until qmgr has parked all ``count`` messages in the deferred queue.
 
-    Every ``_KICK`` seconds without that, ``postqueue -f`` wakes qmgr: its flush request also
-    asks for a scan of the incoming queue. A cleanup trigger lost while Postfix was starting
-    otherwise left the messages in ``incoming`` until qmgr's own timer, about 60 s later
-    (seen once on a loaded machine: ``delays=62/0/0/0``, past the timeout)."""
+    Every ``_KICK`` seconds without that, ``postkick ... qmgr I`` asks qmgr to scan the
+    incoming queue. A cleanup trigger lost while Postfix was starting otherwise left the
+    messages in ``incoming`` until qmgr's own timer, about 60 s later (seen once on a loaded
+    machine: ``delays=62/0/0/0``, past the timeout). Not ``postqueue -f``: a flush overrides
+    ``defer_transports`` and delivers the deferred messages, so on a slow machine, where 20,000
+    took longer than one kick to park, the count never came (2026-12-04)."""
     deferred = peer.layout.queue_dir / "deferred"
     start = time.monotonic()
     deadline, kick = start + timeout, start + _KICK
@@ -325,8 +327,8 @@ def _wait_deferred(peer: PostfixPeer, count: int, timeout: float) -> None:
         now = time.monotonic()
         if now >= deadline:
             raise PeerError(f"Postfix did not defer {count} messages:\n{peer.log_tail()}")
-        if now >= kick:  # still deferred-transport only: a flush defers them again at once
-            peer.flush(timeout=30)
+        if now >= kick:
+            peer.scan_incoming(timeout=30)
             kick = now + _KICK
         time.sleep(_POLL)
 

@@ -100,6 +100,7 @@ __all__ = [
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
 POSTQUEUE = "/usr/sbin/postqueue"
+POSTKICK = "/usr/sbin/postkick"
 _UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the NUL
 _LONGEST_SOCKET = "/private/proxywrite"
 # Scan order follows the moves qmgr makes (incoming -> active <-> deferred) so a file renamed
@@ -241,6 +242,14 @@ class PostfixPeer:
         result = self._run([POSTQUEUE, "-c", str(self.layout.config_dir), "-f"], timeout)
         if result.returncode != 0:
             raise PostfixPeerError(f"postqueue -f failed: {result.stderr}")
+
+    def scan_incoming(self, timeout: float = 10) -> None:
+        """``postkick -c DIR public qmgr I``: qmgr scans the incoming queue now. Unlike
+        ``flush`` it delivers nothing deferred (a flush overrides ``defer_transports``)."""
+        argv = [POSTKICK, "-c", str(self.layout.config_dir), "public", "qmgr", "I"]
+        result = self._run(argv, timeout)
+        if result.returncode != 0:
+            raise PostfixPeerError(f"postkick qmgr I failed: {result.stderr}")
 
     def postconf(self, parameter: str) -> str:
         """The effective value of one main.cf parameter (``postconf -c DIR -h``)."""

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
@@ -663,20 +664,25 @@ ENQUEUE_ONE = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
-def test_wal_is_fsynced_before_enqueue_returns(tmp_path):
+def traced(tmp_path: Path, script: str, *strace_args: str) -> list[str]:
+    """Run ``script`` on ``tmp_path / "q.db"`` under strace; the trace's lines."""
     trace = tmp_path / "trace"
-    strace = ["strace", "-f", "-y", "-e", "trace=fsync,fdatasync,write", "-o", str(trace)]
+    strace = ["strace", "-f", *strace_args, "-o", str(trace)]
     proc = subprocess.run(
-        [*strace, sys.executable, "-c", ENQUEUE_ONE, str(tmp_path / "q.db")],
+        [*strace, sys.executable, "-c", script, str(tmp_path / "q.db")],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     if proc.returncode != 0 and "ptrace" in proc.stderr:
         pytest.skip(f"strace cannot trace here: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stderr
-    lines = trace.read_text().splitlines()
+    return trace.read_text().splitlines()
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_wal_is_fsynced_before_enqueue_returns(tmp_path):
+    lines = traced(tmp_path, ENQUEUE_ONE, "-y", "-e", "trace=fsync,fdatasync,write")
     opened = next(i for i, line in enumerate(lines) if '"OPENED\\n"' in line)
     acked = next(i for i, line in enumerate(lines) if '"ACKED\\n"' in line)
     syncs = [line for line in lines[opened:acked] if "sync(" in line and "q.db-wal>" in line]
@@ -708,18 +714,8 @@ def test_a_write_batch_makes_no_temporary_files(tmp_path):
     """A write's savepoint keeps its undo pages in memory (``temp_store=MEMORY``): on the
     default, past 64 KiB they spilled to a temporary file SQLite made and unlinked again, tens
     of times a second per worker under load."""
-    trace = tmp_path / "trace"
-    strace = ["strace", "-f", "-e", "trace=openat,unlink", "-o", str(trace)]
-    proc = subprocess.run(
-        [*strace, sys.executable, "-c", CLAIM_MANY, str(tmp_path / "q.db")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if proc.returncode != 0 and "ptrace" in proc.stderr:
-        pytest.skip(f"strace cannot trace here: {proc.stderr.strip()}")
-    assert proc.returncode == 0, proc.stderr
-    opened = [line for line in trace.read_text().splitlines() if "etilqs_" in line]
+    lines = traced(tmp_path, CLAIM_MANY, "-e", "trace=openat,unlink")
+    opened = [line for line in lines if "etilqs_" in line]
     assert not opened, "\n".join(opened[:5])
 
 

@@ -21,6 +21,7 @@ from bench.cases import CASES, Bounds, Case
 from bench.claim_scale_pg import PgQueuePoint, run_claim_scale_pg
 from bench.cluster_cases import ClusterSettings, run_cluster_inbound, run_cluster_outbound
 from bench.cluster_results import ClusterPoint
+from bench.cpu_split import CpuSplit, started_on
 from bench.loadgen import LoadSpec, run_load
 from bench.machine import Machine, describe_machine
 from bench.outbound import OutboundMeasurement, OutboundSettings, run_outbound
@@ -62,6 +63,7 @@ class BenchOptions:
     claim_pg_sizes: tuple[int, ...] = ()  # claim_due on PostgreSQL at these sizes
     cluster_case: Case = CASES["c"]  # the inbound workload of cluster-in
     pg_url: str = DEFAULT_PG_URL  # the server the PostgreSQL cases create databases on
+    cpu_split: CpuSplit | None = None  # inbound: generator and servers on separate CPUs
 
     @property
     def needs_servers(self) -> bool:
@@ -191,13 +193,15 @@ def run_inbound(base: Path, pki: Pki, options: BenchOptions, report: BenchReport
                     extra=[workers_change(count)],
                 )
             )
-        for sealpost in sealposts:
-            stack.callback(sealpost.stop)
-            sealpost.start()
-            report.configs.append(sealpost.config)
-        postfix = PostfixServer(base, pki, top)
-        stack.callback(postfix.stop)
-        postfix.start()
+        split = options.cpu_split
+        with started_on(split.servers if split else None):
+            for sealpost in sealposts:
+                stack.callback(sealpost.stop)
+                sealpost.start()
+                report.configs.append(sealpost.config)
+            postfix = PostfixServer(base, pki, top)
+            stack.callback(postfix.stop)
+            postfix.start()
         servers: tuple[Server, ...] = (*sealposts, postfix)
         for server in servers:
             warm_up(server)
@@ -217,7 +221,8 @@ def measure(server: Server, case: Case, concurrency: int, options: BenchOptions)
         time_limit=options.bounds.time_limit,
         processes=options.processes,
     )
-    with TreeMonitor(server.root_pid) as monitor:
+    split = options.cpu_split
+    with TreeMonitor(server.root_pid) as monitor, started_on(split.loadgen if split else None):
         load = run_load(spec)
     assert monitor.usage is not None
     return Measurement(case, concurrency, server.label, load, monitor.usage)

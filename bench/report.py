@@ -91,6 +91,8 @@ def to_json(report: BenchReport) -> str:
             "time_limit_s": options.bounds.time_limit,
             "max_messages": options.bounds.max_messages,
             "processes": options.processes,
+            "loadgen_cpus": list(options.cpu_split.loadgen) if options.cpu_split else None,
+            "server_cpus": list(options.cpu_split.servers) if options.cpu_split else None,
             "outbound_messages": options.outbound_messages,
             "api": options.api,
             "queue_sizes": list(options.queue_sizes),
@@ -245,7 +247,9 @@ def inbound_markdown(report: BenchReport) -> str:
         "",
         f"Each measurement: up to {options.bounds.max_messages} messages of ~5 KB or "
         f"{options.bounds.time_limit:g} s, whichever comes first; load generator in "
-        f"{options.processes} process(es). Latency: end of DATA to `250`.",
+        f"{options.processes} process(es)"
+        + (f"; {options.cpu_split.describe()}" if options.cpu_split else "")
+        + ". Latency: end of DATA to `250`.",
         "",
         *_sealpost_lines(report),
         "| Case | Conc. | Server | Msgs | Errors | msgs/s | p50 ms | p99 ms "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench.cases import CASES, FULL, QUICK, Bounds, Case, parse_cases, parse_concurrencies
 from bench.claim_scale_pg import FULL_PG_SIZES, QUICK_PG_SIZES
+from bench.cpu_split import CpuSplit, parse_cpus
 from bench.harness import BenchOptions, run_benchmark
 from bench.peers import PeerError
 from bench.pg_server import DEFAULT_PG_URL
@@ -87,6 +88,11 @@ def parser() -> argparse.ArgumentParser:
         help="inbound: comma list of [server] workers values to measure as labelled extra "
         "Sealpost lines (e.g. 1); the main line keeps init's default (auto: one per core)",
     )
+    p.add_argument(
+        "--loadgen-cpus",
+        help="inbound: pin the load generator to these CPUs (e.g. 0) and both servers to the "
+        "others; default: all share every core (the condition of issue 12's targets)",
+    )
     return p
 
 
@@ -122,6 +128,12 @@ def options_from(argv: Sequence[str] | None = None) -> tuple[BenchOptions, argpa
         also_workers = parse_concurrencies(args.also_workers) if args.also_workers else ()
     except ValueError as exc:
         p.error(f"--also-workers: {exc}")
+    split = None
+    if args.loadgen_cpus:
+        try:
+            split = CpuSplit.of(parse_cpus(args.loadgen_cpus))
+        except ValueError as exc:
+            p.error(f"--loadgen-cpus: {exc}")
     options = BenchOptions(
         cases,
         concurrencies,
@@ -138,6 +150,7 @@ def options_from(argv: Sequence[str] | None = None) -> tuple[BenchOptions, argpa
         claim_pg_sizes=pg_sizes if CLAIM_PG in cluster else (),
         cluster_case=CASES[args.cluster_case],
         pg_url=args.pg_url,
+        cpu_split=split,
     )
     return options, args
 

@@ -42,6 +42,7 @@ from bench.smtp_session import Target, build_message
 MAIL_FROM = "loadgen@client.bench.test"
 RCPT_TO = f"sink@{BENCH_DOMAIN}"
 DELIVERY_DISABLED_LABEL = "Sealpost (delivery disabled)"
+AT_POSTFIX_RATE_LABEL = "Sealpost (at Postfix's rate)"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class BenchOptions:
     cluster_case: Case = CASES["c"]  # the inbound workload of cluster-in
     pg_url: str = DEFAULT_PG_URL  # the server the PostgreSQL cases create databases on
     cpu_split: CpuSplit | None = None  # inbound: generator and servers on separate CPUs
+    at_postfix_rate: bool = False  # inbound: also Sealpost paced at Postfix's msgs/s
 
     @property
     def needs_servers(self) -> bool:
@@ -210,9 +212,32 @@ def run_inbound(base: Path, pki: Pki, options: BenchOptions, report: BenchReport
             for concurrency in options.concurrencies:
                 for server in servers:
                     report.measurements.append(measure(server, case, concurrency, options))
+                if options.at_postfix_rate:
+                    report.measurements.append(
+                        at_postfix_rate(report, sealposts[0], case, concurrency, options)
+                    )
 
 
-def measure(server: Server, case: Case, concurrency: int, options: BenchOptions) -> Measurement:
+def at_postfix_rate(
+    report: BenchReport, sealpost: Server, case: Case, concurrency: int, options: BenchOptions
+) -> Measurement:
+    """Sealpost again, its messages paced at the rate Postfix just made in this cell: the
+    latencies of both at the same load (closed-loop, the faster server also carries more)."""
+    postfix = report.find(case.key, concurrency, PostfixServer.label)
+    assert postfix is not None
+    rate = max(1.0, postfix.load.msgs_per_s)
+    return measure(sealpost, case, concurrency, options, rate=rate, label=AT_POSTFIX_RATE_LABEL)
+
+
+def measure(
+    server: Server,
+    case: Case,
+    concurrency: int,
+    options: BenchOptions,
+    *,
+    rate: float = 0.0,
+    label: str | None = None,
+) -> Measurement:
     spec = LoadSpec(
         target=Target(server.host, server.port, case.starttls, MAIL_FROM, RCPT_TO),
         connections=concurrency,
@@ -220,12 +245,13 @@ def measure(server: Server, case: Case, concurrency: int, options: BenchOptions)
         max_messages=options.bounds.max_messages,
         time_limit=options.bounds.time_limit,
         processes=options.processes,
+        rate=rate,
     )
     split = options.cpu_split
     with TreeMonitor(server.root_pid) as monitor, started_on(split.loadgen if split else None):
         load = run_load(spec)
     assert monitor.usage is not None
-    return Measurement(case, concurrency, server.label, load, monitor.usage)
+    return Measurement(case, concurrency, label or server.label, load, monitor.usage)
 
 
 def warm_up(server: Server) -> None:

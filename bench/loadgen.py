@@ -4,7 +4,9 @@ Owns how load is shaped and bounded: ``connections`` sessions open at once in to
 over ``processes`` worker processes (so the generator is not the bottleneck, and never one
 Python interpreter's GIL), each session carrying up to ``messages_per_connection`` messages;
 the run stops at ``max_messages`` messages *or* ``time_limit`` seconds, whichever comes first
-(sessions finish the message they are in). Every process starts on one barrier and returns a
+(sessions finish the message they are in). With a ``rate`` the messages are paced
+(``Pacer``): the same connections, at most that many messages a second, so two servers'
+latencies can be compared at the same load. Every process starts on one barrier and returns a
 ``WorkerSample``; ``run_load`` merges them into one ``LoadResult``. With ``more_targets`` (the
 other nodes of a cluster) the run's connections go round-robin over every target.
 """
@@ -35,6 +37,7 @@ class LoadSpec:
     time_limit: float
     processes: int = 2
     more_targets: tuple[Target, ...] = ()  # other nodes: connections go round-robin over all
+    rate: float = 0.0  # messages per second over all processes; 0: as fast as answered
 
     @property
     def targets(self) -> tuple[Target, ...]:
@@ -49,6 +52,24 @@ class _Share:
     connections: int
     budget: int
     first: int = 0  # the run-wide index of this process's first connection
+
+
+class Pacer:
+    """Open-loop pacing of one process's messages: the k-th may start at ``started + k /
+    rate``, never earlier. A message whose slot has passed (the server was slow) goes at once
+    and the schedule restarts from it: lost time is not made up with a burst."""
+
+    def __init__(self, rate: float, started: float) -> None:
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = started
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait before the next message (0: go), claiming its slot."""
+        if self._interval == 0.0:
+            return 0.0
+        slot = max(self._next, now)
+        self._next = slot + self._interval
+        return max(0.0, slot - now)
 
 
 def split(spec: LoadSpec) -> list[_Share]:
@@ -121,15 +142,19 @@ async def _drive(spec: LoadSpec, share: _Share) -> WorkerSample:
     budget = [share.budget]
     tls = client_tls_context() if spec.target.starttls else None
     serials = iter(range(1 << 62))
+    pacer = Pacer(spec.rate * share.connections / spec.connections, sample.started)
 
-    def take() -> bool:
+    async def take() -> bool:
         if budget[0] <= 0 or time.monotonic() >= deadline:
             return False
         budget[0] -= 1
+        wait = pacer.delay(time.monotonic())
+        if wait > 0:
+            await asyncio.sleep(wait)
         return True
 
     async def connection_loop(target: Target) -> None:
-        while take():  # the ticket taken here is the session's first message
+        while await take():  # the ticket taken here is the session's first message
             session = SmtpSession(target, tls)
             try:
                 await session.open()
@@ -150,7 +175,7 @@ async def _drive(spec: LoadSpec, share: _Share) -> WorkerSample:
                     healthy = False
                     break
                 sent += 1
-                if sent >= spec.messages_per_connection or not take():
+                if sent >= spec.messages_per_connection or not await take():
                     break
             await session.close(polite=healthy)
 

@@ -93,6 +93,7 @@ def to_json(report: BenchReport) -> str:
             "processes": options.processes,
             "loadgen_cpus": list(options.cpu_split.loadgen) if options.cpu_split else None,
             "server_cpus": list(options.cpu_split.servers) if options.cpu_split else None,
+            "at_postfix_rate": options.at_postfix_rate,
             "outbound_messages": options.outbound_messages,
             "api": options.api,
             "queue_sizes": list(options.queue_sizes),

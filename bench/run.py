@@ -89,6 +89,12 @@ def parser() -> argparse.ArgumentParser:
         "Sealpost lines (e.g. 1); the main line keeps init's default (auto: one per core)",
     )
     p.add_argument(
+        "--also-at-postfix-rate",
+        action="store_true",
+        help="inbound: after each Postfix measurement, measure Sealpost again paced at "
+        "Postfix's msgs/s, a labelled extra line: both latencies at the same load",
+    )
+    p.add_argument(
         "--loadgen-cpus",
         help="inbound: pin the load generator to these CPUs (e.g. 0) and both servers to the "
         "others; default: all share every core (the condition of issue 12's targets)",
@@ -151,6 +157,7 @@ def options_from(argv: Sequence[str] | None = None) -> tuple[BenchOptions, argpa
         cluster_case=CASES[args.cluster_case],
         pg_url=args.pg_url,
         cpu_split=split,
+        at_postfix_rate=args.also_at_postfix_rate,
     )
     return options, args
 

@@ -11,6 +11,7 @@ import asyncio
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,6 +140,9 @@ class ServerThread:
     config: Config
     ports: dict[str, int] = field(default_factory=dict)
     app: Sealpost | None = None
+    # The production event loop (runner.py), so tests exercise uvloop's transports; a test
+    # may run on asyncio's own, the one used where uvloop is not installed.
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
 
     def __post_init__(self) -> None:
         self._ready = threading.Event()
@@ -155,8 +159,8 @@ class ServerThread:
             self._ready.set()
             await self.app.run_until_stopped()
 
-        try:  # the production event loop (runner.py), so tests exercise uvloop's transports
-            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        try:
+            with asyncio.Runner(loop_factory=self.loop_factory) as runner:
                 runner.run(main())
         except BaseException as exc:  # surfaced by start()
             self._error = exc

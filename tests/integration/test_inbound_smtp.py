@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import smtplib
 import ssl
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import uvloop
 
-from tests.support import Conversation, Pki, ServerThread
+from sealpost.config.loader import load_config
+from tests.support import HOSTNAME, Conversation, Pki, ServerThread, write_config
 
 MESSAGE = b"From: a@sender.test\r\nTo: u@example.test\r\nSubject: hi\r\n\r\nhello\r\n"
 
@@ -241,6 +246,47 @@ def test_starttls_command_injection_is_never_executed(server: ServerThread, pki:
     assert conv.cmd("RCPT TO:<u@example.test>")[0] == 503, "pre-TLS state must be forgotten"
     assert conv.cmd("EHLO client.test")[0] == 250
     assert conv.cmd("RCPT TO:<u@example.test>")[0] == 503, "the injected MAIL never ran"
+
+
+@pytest.mark.parametrize(
+    "loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop], ids=["asyncio", "uvloop"]
+)
+def test_a_command_sent_with_the_tls_finished_is_answered_under_tls(
+    tmp_path: Path, pki: Pki, loop_factory: Callable[[], asyncio.AbstractEventLoop]
+):
+    """A client may send EHLO right behind its TLS Finished, in one segment. asyncio's
+    start_tls hands that EHLO to the protocol before it returns the TLS transport; it must
+    be answered then, under TLS, not dropped as if it came before the handshake."""
+    config = load_config(write_config(tmp_path, pki))
+    server = ServerThread(config, loop_factory=loop_factory).start()
+    try:
+        conv = Conversation(server.ports["mx"])
+        assert conv.reply()[0] == 220
+        assert conv.cmd("EHLO client.test")[0] == 250
+        assert conv.cmd("STARTTLS")[0] == 220
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = pki.client_context().wrap_bio(incoming, outgoing, server_hostname=HOSTNAME)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                conv.send(outgoing.read())
+                incoming.write(conv.sock.recv(65536))
+        tls.write(b"EHLO client.test\r\n")
+        conv.send(outgoing.read())  # the Finished and the EHLO in one write
+        answer = b""
+        while b"\r\n250 " not in answer and not answer.startswith(b"250 "):
+            try:
+                answer += tls.read(65536)
+            except ssl.SSLWantReadError:
+                chunk = conv.sock.recv(65536)
+                assert chunk, f"closed; got {answer!r}"
+                incoming.write(chunk)
+        assert answer.startswith(b"250-") and b"REQUIRETLS" in answer
+        conv.close()
+    finally:
+        server.stop()
 
 
 def test_message_over_size_limit_is_refused_and_not_queued(start_server, pki: Pki):

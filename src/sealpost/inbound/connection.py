@@ -4,7 +4,9 @@ This is the only inbound code that touches a transport. It owns:
 - writes: all replies produced by one read go out in one write (pipelined replies, RFC 2920);
 - STARTTLS (RFC 3207 section 4.2): the engine has already discarded every byte that followed
   the command; the upgrade happens on the same transport, so bytes not yet read from the
-  socket are parsed as TLS records (checklist A1/A2);
+  socket are parsed as TLS records (checklist A1/A2); commands the client sends with its
+  TLS ``Finished`` wait until the TLS transport is ours (asyncio's ``start_tls`` hands them
+  over before it returns; fed then, they would meet the handshake wait and be lost);
 - timers: idle timeout between commands, a DATA deadline that grows with the bytes received
   (minimum DATA rate, Postfix ``smtpd_min_data_rate``) under a hard cap, and the TLS handshake
   timeout (checklist G6, A8);
@@ -59,6 +61,8 @@ class SmtpConnection(asyncio.Protocol):
         self._closed = False
         self._counted = False
         self._ip_slot = False  # holds a per-IP slot until its SMTP session is over
+        self._upgrading = False  # start_tls called: what arrives now was sent under TLS
+        self._early: list[bytes] = []
 
     @property
     def tasks(self) -> set[asyncio.Task[None]]:
@@ -102,6 +106,9 @@ class SmtpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         session = self._session
         if session is None or self._closed:
+            return
+        if self._upgrading:
+            self._early.append(data)
             return
         self._last = self._loop.time()
         if session.in_data:
@@ -168,6 +175,7 @@ class SmtpConnection(asyncio.Protocol):
 
     async def _start_tls(self) -> None:
         assert self._transport is not None and self._session is not None
+        self._upgrading = True  # start_tls takes the raw transport before it first waits
         try:
             transport = await self._loop.start_tls(
                 self._transport,
@@ -186,6 +194,10 @@ class SmtpConnection(asyncio.Protocol):
         record = self._ctx.tls_record(transport.get_extra_info("ssl_object"))
         self._last = self._loop.time()
         self._perform(self._session.tls_established(record))
+        self._upgrading = False
+        early, self._early = b"".join(self._early), []
+        if early:
+            self.data_received(early)
 
     async def _authenticate(self, event: Authenticate) -> None:
         assert self._session is not None

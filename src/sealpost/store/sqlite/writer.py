@@ -16,7 +16,9 @@ SQLite alone, a writer that finds the database locked sleeps in its busy handler
 100 ms at a time, which showed as a p99 of 140-190 ms with two workers.) ``BEGIN IMMEDIATE``
 still waits through the connection's busy timeout (10 s) for any other process (the CLI), and
 is tried ``BEGIN_ATTEMPTS`` times before the batch fails: nothing of the batch has run yet,
-so trying again is safe, and a 250 still waits for this process's own COMMIT.
+so trying again is safe, and a 250 still waits for this process's own COMMIT. The writer
+thread runs at a higher CPU priority than the rest of its process where the system allows
+it (``commit_priority``), so a commit, and the lock it holds, does not wait behind TLS work.
 
 An error that endangers the transaction itself (disk full, I/O error, lost connection) rolls
 the whole batch back and raises ``StoreError`` in every caller of that batch: never a silent
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from sealpost.store.errors import StoreError
+from sealpost.store.sqlite.commit_priority import boost_current_thread
 
 WriteOp = Callable[[sqlite3.Connection], Any]
 
@@ -78,6 +81,8 @@ class GroupCommitWriter:
         self.commits = 0
         self.writes = 0
         self.failed_batches = 0
+        self.nice: int | None = None  # the thread's nice value once raised (commit_priority)
+        self.native_id: int | None = None
         # Called from this thread with each committed write's wait (``StoreGauges``).
         self.observer: Callable[[float], None] | None = None
 
@@ -109,6 +114,8 @@ class GroupCommitWriter:
 
     # --- writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
+        self.native_id = threading.get_native_id()
+        self.nice = boost_current_thread()
         stopping = False
         while not stopping:
             item = self._queue.get()

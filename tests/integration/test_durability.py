@@ -176,16 +176,46 @@ def test_fsync_happens_before_the_250_on_the_wire(tmp_path: Path):
     lines = trace.read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if "354 " in line)
     ack = next(i for i, line in enumerate(lines) if "250 2.0.0 Ok: queued" in line)
-    wal = re.escape(str(tmp_path / "var" / "queue.db-wal"))
-    syncs = [
-        line
-        for line in lines[start:ack]
-        if re.search(rf"\b(fsync|fdatasync)\(\d+<{wal}>\)\s+= 0", line)
-    ]
+    syncs = _wal_syncs(lines[start:ack], tmp_path / "var" / "queue.db-wal")
     assert syncs, (
         "no successful fsync of the queue's WAL between the 354 and the 250:\n"
         + "\n".join(lines[start : ack + 1])
     )
+
+
+def _wal_syncs(lines: list[str], wal: Path) -> list[str]:
+    """The successful fsync/fdatasync calls of `wal` in strace -f output, whole or split.
+
+    When another thread makes a syscall meanwhile, strace splits a call in two lines,
+    `PID fdatasync(FD<path> <unfinished ...>` and later `PID <... fdatasync resumed>) = 0`;
+    the pair counts once, on its resumed line."""
+    path = re.escape(str(wal))
+    whole = re.compile(rf"^(\d+)\s+(fsync|fdatasync)\(\d+<{path}>\)\s+= 0")
+    opened = re.compile(rf"^(\d+)\s+(fsync|fdatasync)\(\d+<{path}> <unfinished \.\.\.>")
+    resumed = re.compile(r"^(\d+)\s+<\.\.\. (fsync|fdatasync) resumed>\)\s+= 0")
+    pending: dict[str, str] = {}
+    syncs = []
+    for line in lines:
+        if whole.search(line):
+            syncs.append(line)
+        elif match := opened.search(line):
+            pending[match[1]] = match[2]
+        elif (match := resumed.search(line)) and pending.pop(match[1], None) == match[2]:
+            syncs.append(line)
+    return syncs
+
+
+def test_wal_syncs_reads_calls_strace_split_in_two():
+    """The parser above counts a split call once, and only a successful one of the WAL."""
+    wal = Path("/q/var/queue.db-wal")
+    split = ["7 fdatasync(23</q/var/queue.db-wal> <unfinished ...>", "8 write(1) = 1"]
+    assert _wal_syncs([*split, "7 <... fdatasync resumed>) = 0"], wal) == [
+        "7 <... fdatasync resumed>) = 0"
+    ]
+    assert _wal_syncs(["7 fsync(23</q/var/queue.db-wal>) = 0"], wal)
+    assert not _wal_syncs([*split, "7 <... fdatasync resumed>) = -1 EIO (I/O error)"], wal)
+    assert not _wal_syncs([*split, "8 <... fdatasync resumed>) = 0"], wal)
+    assert not _wal_syncs(["7 fdatasync(23</q/var/queue.db>) = 0"], wal)
 
 
 def test_disk_full_answers_451_never_250_and_recovers(tmp_path: Path):

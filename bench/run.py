@@ -92,7 +92,8 @@ def parser() -> argparse.ArgumentParser:
         "--also-at-postfix-rate",
         action="store_true",
         help="inbound: after each Postfix measurement, measure Sealpost again paced at "
-        "Postfix's msgs/s, a labelled extra line: both latencies at the same load",
+        "Postfix's msgs/s (both latencies at the same load) and at 1.5 times it (the "
+        "throughput target with its latency), two labelled extra lines",
     )
     p.add_argument(
         "--loadgen-cpus",

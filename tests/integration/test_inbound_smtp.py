@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +61,32 @@ def test_plaintext_mx_accepts_local_mail_but_never_relays(server: ServerThread):
     assert stored.message.session.tls is None
     assert stored.message.envelope.recipients == ("u@example.test",)  # domains lower-cased
     assert b"with ESMTP id" in stored.message.data
+
+
+def test_accepted_connections_have_nagle_off_before_and_after_starttls(
+    server: ServerThread, pki: Pki
+):
+    """TCP_NODELAY comes from the listener (inherited) and the event loop's transport; the
+    server does not set it itself, so check that every accepted socket really has it."""
+
+    def nodelay_of_open_connections() -> list[int]:
+        async def work() -> list[int]:
+            assert server.app is not None
+            found = []
+            for ctx in server.app.contexts:
+                for conn in ctx.connections:
+                    sock = conn._transport.get_extra_info("socket")  # type: ignore[attr-defined]
+                    found.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            return found
+
+        return server.call(work)
+
+    with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=10) as client:
+        client.ehlo("client.test")
+        assert nodelay_of_open_connections() == [1]
+        client.starttls(context=pki.client_context())
+        client.ehlo("client.test")
+        assert nodelay_of_open_connections() == [1]
 
 
 def test_submission_requires_tls_then_auth_allows_relay(

@@ -25,7 +25,6 @@ from sealpost.inbound.context import ListenerContext
 from sealpost.inbound.limits import REFUSAL_LIMITS
 from sealpost.model.envelope import InboundMessage, SessionInfo
 from sealpost.model.reply import Reply
-from sealpost.net.sockets import set_nodelay
 from sealpost.smtp import replies
 from sealpost.smtp.server import (
     Authenticate,
@@ -73,7 +72,6 @@ class SmtpConnection(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         peer = transport.get_extra_info("peername") or ("", 0)
         self._ip, self._port = str(peer[0]), int(peer[1])
-        set_nodelay(transport.get_extra_info("socket"))
         if self._ctx.draining:  # RFC 5321 section 3.8: going down, 421 and close
             self._ctx.refused_draining += 1
             transport.write(replies.shutting_down(self._ctx.policy.hostname).to_bytes())

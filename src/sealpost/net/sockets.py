@@ -1,9 +1,12 @@
 """Listening sockets: the one place that creates them (DESIGN.md: ``net`` touches sockets).
 
 TCP_NODELAY is set on the listening socket itself (accepted sockets inherit it on Linux;
-asyncio drops the option on listeners it creates without ``IPPROTO_TCP``) and again on each
-accepted connection: without it every STARTTLS exchange can stall on delayed ACKs, as
-Postfix's did. IPv6 listeners are IPv6-only so an IPv4 listener on the same port can coexist.
+asyncio drops the option on listeners it creates without ``IPPROTO_TCP``), and uvloop's and
+asyncio's TCP transports set it again on each accepted connection: without it every STARTTLS
+exchange can stall on delayed ACKs, as Postfix's did. The server does not set it a third
+time (that was a ``setsockopt`` and two ``getsockname`` calls per connection;
+tests/integration/test_inbound_smtp.py checks the accepted sockets). IPv6 listeners are
+IPv6-only so an IPv4 listener on the same port can coexist.
 """
 
 from __future__ import annotations

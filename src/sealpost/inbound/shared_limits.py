@@ -7,7 +7,8 @@ before it forks), like Postfix's ``anvil`` service: open connections per client 
 connections per IP per minute, AUTH failures per IP per window, and the total of open
 connections. Every operation takes an ``fcntl`` record lock on the memfd: the kernel drops
 that lock when its holder dies, so a worker killed with ``kill -9`` cannot wedge the others
-(a semaphore would stay taken).
+(a semaphore would stay taken). The one exception is a worker dropping its own column of the
+total (``drop_total``), which no other live process writes.
 
 Open connections are counted per worker (one column each), so when a worker dies its
 connections can be forgotten (``forget_worker``) and do not leak slots. Rates and AUTH

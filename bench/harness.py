@@ -71,7 +71,7 @@ class BenchOptions:
     cluster_case: Case = CASES["c"]  # the inbound workload of cluster-in
     pg_url: str = DEFAULT_PG_URL  # the server the PostgreSQL cases create databases on
     cpu_split: CpuSplit | None = None  # inbound: generator and servers on separate CPUs
-    at_postfix_rate: bool = False  # inbound: also Sealpost paced at 1x and 1.5x Postfix's msgs/s
+    at_postfix_rate: bool = False  # inbound: also Sealpost paced at Postfix's msgs/s (paced_rates)
 
     @property
     def needs_servers(self) -> bool:
@@ -235,9 +235,9 @@ def paced_rates(postfix_msgs_per_s: float) -> list[tuple[float, str]]:
 def at_postfix_rate(
     report: BenchReport, sealpost: Server, case: Case, concurrency: int, options: BenchOptions
 ) -> list[Measurement]:
-    """Sealpost again, its messages paced at the rate Postfix just made in this cell and at
-    1.5 times it: closed-loop, the faster server also carries more, so its unpaced latency is
-    measured at a higher load than Postfix's."""
+    """Sealpost again, its messages paced at each of ``paced_rates``: closed-loop, the faster
+    server also carries more, so its unpaced latency is measured at a higher load than
+    Postfix's."""
     postfix = report.find(case.key, concurrency, PostfixServer.label)
     assert postfix is not None
     return [

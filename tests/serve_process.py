@@ -24,6 +24,8 @@ from pathlib import Path
 
 import psutil
 
+from sealpost.store.sqlite.shared_writer import PROCESS_NAME as WRITER_NAME
+
 READY = re.compile(r"sealpost ready: (.*)")
 
 
@@ -129,8 +131,16 @@ class ServerProcess:
         return [self.proc.pid, *self.worker_pids()]
 
     def worker_pids(self) -> list[int]:
+        """The supervisor's worker processes (not the queue writer process)."""
+        return [c.pid for c in self._children() if _name(c) != WRITER_NAME]
+
+    def writer_pid(self) -> int | None:
+        """The queue writer process's pid (``store.sqlite.shared_writer``), if it runs."""
+        return next((c.pid for c in self._children() if _name(c) == WRITER_NAME), None)
+
+    def _children(self) -> list[psutil.Process]:
         try:
-            return [c.pid for c in psutil.Process(self.proc.pid).children()]
+            return psutil.Process(self.proc.pid).children()
         except psutil.NoSuchProcess:
             return []
 
@@ -152,7 +162,7 @@ class ServerProcess:
 
     def kill_all(self) -> None:
         """``kill -9`` of every process of the server at once: a crash of the whole server."""
-        workers = self.worker_pids()
+        workers = [c.pid for c in self._children()]  # the queue writer too
         self.proc.kill()
         for pid in workers:
             with contextlib.suppress(ProcessLookupError):
@@ -167,3 +177,10 @@ def _processes(pids: list[int]) -> list[psutil.Process]:
         with contextlib.suppress(psutil.NoSuchProcess):
             found.append(psutil.Process(pid))
     return found
+
+
+def _name(process: psutil.Process) -> str:
+    try:
+        return process.name()
+    except psutil.Error:
+        return ""

@@ -73,6 +73,7 @@ from sealpost.startup import retention_settings, space_watch, warn_loose_modes
 from sealpost.store import open_store
 from sealpost.store.errors import StoreError
 from sealpost.store.free_space import SpaceWatch, open_when_room
+from sealpost.store.sqlite.database import Database
 from sealpost.submission.activity import log_summaries
 from sealpost.submission.door import Submission
 from sealpost.submission.local_hold import LocalHold
@@ -106,6 +107,8 @@ class Sealpost:
         self.store = open_store(
             cfg.store.url, base_dir=cfg.base_dir, node_id=cfg.cluster.node, quick_check=seat is None
         )
+        if seat is not None and seat.writer_socket and isinstance(self.store, Database):
+            self.store.share_writer(seat.writer_socket)  # new mail: the writer process
         # [store] min_free: new mail refused (452 / 503) while the queue's disk is under it
         self.space: SpaceWatch = space_watch(cfg, quiet=not self.primary)
         self.metrics.domains = frozenset(cfg.metrics.domains)

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -27,6 +30,8 @@ from sealpost.net.devcert import is_self_signed
 from sealpost.net.sockets import listening_socket, split_address
 from sealpost.observability.multiprocess import RunDirectory, enter_worker
 from sealpost.startup import prepare
+from sealpost.store import sqlite_path
+from sealpost.store.sqlite.shared_writer import writer_main
 from sealpost.workers.seat import WorkerSeat
 from sealpost.workers.supervisor import Supervisor
 
@@ -122,6 +127,7 @@ def supervise(config: Config, count: int) -> int:
         print(ready_line(endpoints), flush=True)
 
     metrics = RunDirectory()  # every worker's metric files, added up at each scrape
+    writer = shared_writer(config)
     supervisor = Supervisor(
         count,
         sockets,
@@ -131,11 +137,43 @@ def supervise(config: Config, count: int) -> int:
         metrics_dir=str(metrics.path),
         stop_timeout=srv.drain_timeout + 15.0,  # the workers drain first, then are killed
         on_exit=metrics.process_dead,
+        writer=writer.main if writer else None,
+        writer_socket=writer.socket_path if writer else "",
     )
     try:
         return supervisor.run()
     finally:
         metrics.remove()
+        if writer is not None:
+            writer.remove()
+
+
+@dataclass(frozen=True, slots=True)
+class SharedWriterPlan:
+    """The queue writer process the workers share (SQLite): its database and socket."""
+
+    database: Path
+    directory: Path  # private to the service user; holds the socket
+
+    @property
+    def socket_path(self) -> str:
+        return str(self.directory / "writer.sock")
+
+    def main(self, lifeline: int, ready: int) -> int:
+        return writer_main(self.database, self.socket_path, lifeline, ready)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def shared_writer(config: Config) -> SharedWriterPlan | None:
+    """With SQLite, one writer process takes every worker's new mail (``shared_writer``);
+    PostgreSQL takes concurrent writers itself."""
+    url = config.store.url
+    if not url.lower().startswith("sqlite:"):
+        return None
+    directory = Path(tempfile.mkdtemp(prefix="sealpost-run-"))  # mode 0700
+    return SharedWriterPlan(sqlite_path(url, config.base_dir), directory)
 
 
 def _endpoint(name: str, sock: Any, tls: str) -> Endpoint:

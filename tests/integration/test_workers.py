@@ -154,6 +154,46 @@ def test_a_killed_worker_is_replaced_and_serves(tmp_path: Path, pki: Pki, spawn)
     stop(server)
 
 
+def send_one(port: int, tag: str) -> str:
+    with smtplib.SMTP("127.0.0.1", port, timeout=WAIT) as client:
+        client.ehlo("writer.test")
+        client.mail("a@sender.test")
+        client.rcpt("u@example.test")
+        code, text = client.data(f"Subject: {tag}\r\n\r\nbody\r\n".encode())
+    assert code == 250, text
+    return text.decode()
+
+
+def test_new_mail_goes_through_the_writer_process_which_is_replaced_when_killed(
+    tmp_path: Path, pki: Pki, spawn
+):
+    """The supervisor runs one queue writer process beside the workers (SQLite); kill -9
+    of it is survived: mail is accepted meanwhile (each worker writes itself) and a new
+    writer is forked. SIGTERM stops the workers first, then the writer."""
+    server = spawn(write_config(tmp_path, pki, listeners=[PLAIN], server=TWO))
+    writer = server.writer_pid()
+    assert writer is not None, "no queue writer process"
+    assert len(server.worker_pids()) == 2
+    before = psutil.Process(writer).io_counters().write_bytes
+    for n in range(5):
+        send_one(server.ports["mx"], f"first-{n}")
+    assert psutil.Process(writer).io_counters().write_bytes > before, "the writer wrote nothing"
+    psutil.Process(writer).send_signal(signal.SIGKILL)
+    for n in range(5):  # whichever writes it, each message is acknowledged after its commit
+        send_one(server.ports["mx"], f"meanwhile-{n}")
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and server.writer_pid() in (None, writer):
+        time.sleep(0.05)
+    replacement = server.writer_pid()
+    assert replacement not in (None, writer), "the queue writer was not started again"
+    send_one(server.ports["mx"], "after")
+    processes = [psutil.Process(pid) for pid in (*server.worker_pids(), replacement)]
+    stderr = stop(server)
+    assert "the queue writer (pid" in stderr
+    _, alive = psutil.wait_procs(processes, timeout=WAIT)
+    assert not alive
+
+
 def test_killing_the_supervisor_stops_the_workers_and_frees_the_port(
     tmp_path: Path, pki: Pki, spawn
 ):

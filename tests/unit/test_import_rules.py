@@ -166,7 +166,8 @@ ALLOWED: dict[str, set[str]] = {
         "webhooks",
         "workers",
     },
-    "runner": {"app", "config", "inbound", "net", "observability", "startup", "workers"},
+    # The runner also starts the queue writer process (store.sqlite.shared_writer).
+    "runner": {"app", "config", "inbound", "net", "observability", "startup", "store", "workers"},
     "workers": {"inbound", "model"},
     "cli": {
         "model",

@@ -61,6 +61,7 @@ class WorkerSeat:
     keys_changed: SharedCounter
     ready: int = -1  # write end of this worker's ready pipe
     metrics_dir: str = ""  # the run's directory of metric files (observability/multiprocess)
+    writer_socket: str = ""  # the queue writer process's socket (store/sqlite/shared_writer)
     pid: int = field(default_factory=os.getpid)
 
     @property

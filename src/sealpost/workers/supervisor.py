@@ -7,6 +7,10 @@ the same inherited sockets: the kernel hands each new connection to one worker t
 ``accept``, and a connection waiting in the backlog of a worker that dies is still there for
 the others (``SO_REUSEPORT`` would give each worker its own backlog and lose those).
 
+With SQLite it also forks the queue writer process first (``store.sqlite.shared_writer``:
+every worker's new mail, one commit; ``WRITER`` among the children), restarted like a
+worker, told to stop only once every worker is gone (the workers drain, still writing).
+
 Then it only supervises, in a plain ``selectors`` loop with no threads:
 
 - ready: once every worker has reported ready on its pipe, ``on_ready`` runs (the caller
@@ -52,6 +56,8 @@ from sealpost.workers.seat import SharedCounter, WorkerSeat
 log = logging.getLogger("sealpost.workers")
 
 WorkerMain = Callable[[WorkerSeat], int]  # runs in the child; its exit status
+WriterMain = Callable[[int, int], int]  # the writer process: (lifeline, ready pipe) -> status
+WRITER = -1  # the writer process's index among the children
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _HANDLED = (*_STOP_SIGNALS, signal.SIGHUP, signal.SIGCHLD)
 
@@ -86,8 +92,13 @@ class Supervisor:
         restart_window: float = 60.0,
         metrics_dir: str = "",
         on_exit: Callable[[int], None] = lambda pid: None,
+        writer: WriterMain | None = None,
+        writer_socket: str = "",
     ) -> None:
         self.count = count
+        self._writer = writer  # the queue writer process's main, if it has one
+        self._writer_socket = writer_socket
+        self._writer_told = False  # SIGTERM sent to it, once the workers are gone
         self._metrics_dir = metrics_dir
         self._on_exit = on_exit  # a worker's pid, once it is reaped
         self._sockets = sockets
@@ -116,6 +127,8 @@ class Supervisor:
         """Serve until stopped; the exit status (0 after SIGTERM/SIGINT)."""
         self._install_signals()
         try:
+            if self._writer is not None:
+                self._spawn(WRITER)
             for index in range(self.count):
                 self._spawn(index)
             while self._children or self._stopping_since is None:
@@ -134,11 +147,12 @@ class Supervisor:
                 self._on_report(key.data)
         self._reap()
         since = self._stopping_since
+        if since is not None and not self._writer_told and self._only_writer_left():
+            self._writer_told = True  # every worker is gone: nobody writes through it now
+            self._signal(signal.SIGTERM, writers=True, workers=False)
         if since is not None and time.monotonic() > since + self._stop_timeout:
             for child in self._children.values():
-                log.warning(
-                    "worker %d (pid %d) did not stop in time; killed", child.index, child.pid
-                )
+                log.warning("%s (pid %d) did not stop in time; killed", _name(child), child.pid)
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child.pid, signal.SIGKILL)
             self._stopping_since = time.monotonic()  # reap them, then leave
@@ -160,7 +174,11 @@ class Supervisor:
             status = 1
             try:
                 os.close(ready_read)
-                status = self._main(self._enter_child(index, ready_write))
+                if index == WRITER:
+                    assert self._writer is not None
+                    status = self._writer(self._enter_writer(), ready_write)
+                else:
+                    status = self._main(self._enter_child(index, ready_write))
             except BaseException:
                 traceback.print_exc()
             finally:
@@ -169,21 +187,21 @@ class Supervisor:
         child = _Child(index, pid, ready_read)
         self._children[pid] = child
         self._selector.register(ready_read, selectors.EVENT_READ, child)
-        log.info("worker %d started (pid %d)", index, pid)
+        log.info("%s started (pid %d)", _name(child), pid)
+
+    def _enter_writer(self) -> int:
+        """In the new writer process: drop what the supervisor and the workers hold (the
+        listening sockets too: no backlog may wait on it); its lifeline's read end."""
+        self._leave_supervisor()
+        for sock in self._sockets.values():
+            sock.close()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+        return self._lifeline_read
 
     def _enter_child(self, index: int, ready_write: int) -> WorkerSeat:
         """In the new worker: drop what only the supervisor holds, give back the signals."""
-        signal.set_wakeup_fd(-1)
-        for sig in _HANDLED:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until its loop handles it
-        self._selector.close()
-        self._signals_read.close()
-        self._signals_write.close()
-        for child in self._children.values():
-            os.close(child.ready_fd)
-        os.close(self._lifeline_write)
+        self._leave_supervisor()
         primary = index == 0
         os.close(self._wake_write if primary else self._wake_read)
         return WorkerSeat(
@@ -196,7 +214,21 @@ class Supervisor:
             keys_changed=self._keys_changed,
             ready=ready_write,
             metrics_dir=self._metrics_dir,
+            writer_socket=self._writer_socket,
         )
+
+    def _leave_supervisor(self) -> None:
+        signal.set_wakeup_fd(-1)
+        for sig in _HANDLED:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until its loop handles it
+        self._selector.close()
+        self._signals_read.close()
+        self._signals_write.close()
+        for child in self._children.values():
+            os.close(child.ready_fd)
+        os.close(self._lifeline_write)
 
     def _on_report(self, child: _Child) -> None:
         try:
@@ -212,13 +244,14 @@ class Supervisor:
             text = line.decode("utf-8", "replace")
             if text == "ready":
                 child.ready = True
-                log.info("worker %d ready (pid %d)", child.index, child.pid)
+                log.info("%s ready (pid %d)", _name(child), child.pid)
             elif text.startswith("error "):
                 child.error = text[len("error ") :]
             else:
                 self._note_drain(text)
         children = self._children.values()
-        if not self._all_ready and len(children) == self.count and all(c.ready for c in children):
+        expected = self.count + (self._writer is not None)
+        if not self._all_ready and len(children) == expected and all(c.ready for c in children):
             self._all_ready = True
             self._on_ready()
 
@@ -237,7 +270,8 @@ class Supervisor:
                 self._selector.unregister(child.ready_fd)
             self._on_report_leftover(child)
             os.close(child.ready_fd)
-            self._board.forget_worker(child.index)
+            if child.index != WRITER:
+                self._board.forget_worker(child.index)
             self._on_exit(pid)
             self._exited(child, _describe(status))
 
@@ -259,11 +293,11 @@ class Supervisor:
 
     def _exited(self, child: _Child, how: str) -> None:
         if self._stopping_since is not None:
-            log.info("worker %d (pid %d) %s", child.index, child.pid, how)
+            log.info("%s (pid %d) %s", _name(child), child.pid, how)
             return
         if not self._all_ready:
             reason = child.error or how
-            log.error("worker %d could not start: %s; stopping", child.index, reason)
+            log.error("%s could not start: %s; stopping", _name(child), reason)
             self._begin_stop(status=1)
             return
         now = time.monotonic()
@@ -272,9 +306,9 @@ class Supervisor:
             self._restarts.popleft()
         if len(self._restarts) > self._max_restarts:
             log.error(
-                "worker %d (pid %d) %s: %d restarts within %.0f s, the workers keep dying; "
+                "%s (pid %d) %s: %d restarts within %.0f s, the workers keep dying; "
                 "stopping the server",
-                child.index,
+                _name(child),
                 child.pid,
                 how,
                 len(self._restarts),
@@ -282,7 +316,7 @@ class Supervisor:
             )
             self._begin_stop(status=1)
             return
-        log.error("worker %d (pid %d) %s; starting it again", child.index, child.pid, how)
+        log.error("%s (pid %d) %s; starting it again", _name(child), child.pid, how)
         self._spawn(child.index)
 
     # --- signals ----------------------------------------------------------------------------
@@ -311,7 +345,7 @@ class Supervisor:
                 log.info("stopping: %s", signal.Signals(number).name)
                 self._begin_stop(status=self._status)
             elif number == signal.SIGHUP:
-                self._forward(signal.SIGHUP)
+                self._signal(signal.SIGHUP, writers=False)
 
     def _begin_stop(self, status: int) -> None:
         self._status = max(self._status, status)
@@ -320,23 +354,31 @@ class Supervisor:
         self._stopping_since = time.monotonic()
         for sock in self._sockets.values():  # no backlog must wait for a worker that drains
             sock.close()
-        self._forward(signal.SIGTERM)
+        self._signal(signal.SIGTERM, writers=False)  # the writer: once the workers are gone
 
     def _hurry(self) -> None:
         """A second SIGTERM/SIGINT: every worker exits at once (its own second signal)."""
         log.warning("second stop signal: the workers exit now")
         self._status = max(self._status, 1)
-        self._forward(signal.SIGTERM)
+        self._signal(signal.SIGTERM)
         self._stopping_since = time.monotonic() - self._stop_timeout + 5.0
 
-    def _forward(self, sig: signal.Signals) -> None:
+    def _signal(self, sig: signal.Signals, *, writers: bool = True, workers: bool = True) -> None:
         for child in self._children.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child.pid, sig)
+            if writers if child.index == WRITER else workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, sig)
+
+    def _only_writer_left(self) -> bool:
+        return all(child.index == WRITER for child in self._children.values())
 
 
 def _noted(signum: int, frame: object) -> None:
     """The C handler already wrote ``signum`` to the wake-up fd; the loop acts on it."""
+
+
+def _name(child: _Child) -> str:
+    return "the queue writer" if child.index == WRITER else f"worker {child.index}"
 
 
 def _describe(status: int) -> str:

@@ -13,20 +13,24 @@ SQLite's write lock in turn (``writer``). The store's concerns (``queue``, ``eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
-from sealpost.store.errors import DamagedStore, StoreError
+from sealpost.store.errors import DamagedStore, DuplicateError, StoreError
 from sealpost.store.file_modes import create_private_file, make_private_dirs
 from sealpost.store.local_changes import LocalChanges
 from sealpost.store.local_wakeups import LocalWakeups
 from sealpost.store.sqlite import holders, integrity, schema, sql
+from sealpost.store.sqlite.shared_writer import OPERATIONS
 from sealpost.store.sqlite.writer import GroupCommitWriter
+from sealpost.store.sqlite.writer_client import WriterClient, WriterLost, WriterUnavailable
 
 T = TypeVar("T")
 
@@ -42,6 +46,7 @@ class Database:
         self._reader_count = max(1, readers)
         self._conn: sqlite3.Connection | None = None
         self._writer: GroupCommitWriter | None = None
+        self._shared: WriterClient | None = None  # new mail to the writer process, if any
         self._commit_observer: Callable[[float], None] | None = None  # StoreGauges
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._executor: ThreadPoolExecutor | None = None
@@ -90,8 +95,16 @@ class Database:
             raise StoreError("the queue store is not open")
         return self.migrated
 
+    def share_writer(self, socket_path: str) -> None:
+        """New mail goes to the queue writer process at ``socket_path`` (``shared_writer``)
+        while it is there; everything else, and new mail when it is not, through ours."""
+        self._shared = WriterClient(socket_path)
+        self._shared.observer = self._commit_observer
+
     async def close(self) -> None:
         """Finish pending writes, then close every connection; idempotent."""
+        if self._shared is not None:
+            self._shared.close()
         writer, self._writer = self._writer, None
         if writer is None:
             return
@@ -164,6 +177,26 @@ class Database:
             raise StoreError("the queue store is not open")
         result: T = await self._writer.submit(op)
         return result
+
+    async def _write_mail(self, name: str, **kwargs: Any) -> None:
+        """New mail (``shared_writer.OPERATIONS``): through the writer process if this
+        process has one, else, or while it is gone, as ``_write``."""
+        write = partial(OPERATIONS[name], **kwargs)
+        if self._shared is not None:
+            try:
+                await self._shared.submit(name, kwargs)
+                return
+            except WriterUnavailable:
+                pass  # nothing was sent: our own writer commits it
+            except WriterLost:
+                if name != "insert_message":
+                    raise  # a transmission: the API's caller retries with its key
+                # The same message under the same id, written once whoever commits it: a
+                # duplicate id means the writer did (synced: WAL, synchronous=FULL).
+                with contextlib.suppress(DuplicateError):
+                    await self._write(write)
+                return
+        await self._write(write)
 
     async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``op`` on a read connection, inside one snapshot."""

@@ -27,3 +27,5 @@ class SqliteGauges(Database):
         self._commit_observer = observer
         if self._writer is not None:
             self._writer.observer = observer
+        if self._shared is not None:
+            self._shared.observer = observer

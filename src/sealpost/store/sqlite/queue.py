@@ -53,7 +53,7 @@ class SqliteQueue(Database):
         new = queue_rows.new_message(
             message_id, message, now, events, state=state, report_mark=report_mark
         )
-        await self._write(partial(ops.insert_message, new=new))
+        await self._write_mail("insert_message", new=new)
         if state == "queued":
             self._mail_queued.notify()
 
@@ -69,7 +69,7 @@ class SqliteQueue(Database):
         batch = queue_rows.new_batch(
             items, now, not_before=not_before, idempotency=idempotency, documents=documents
         )
-        await self._write(partial(ops.insert_batch, batch=batch))
+        await self._write_mail("insert_batch", batch=batch)
         if batch.queued:
             self._mail_queued.notify()
 

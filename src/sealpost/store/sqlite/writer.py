@@ -36,7 +36,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ class _Request:
     queued_at: float = 0.0  # time.monotonic() when submitted, for the commit observer
 
 
+Result = tuple[Any, BaseException | None]  # one op's (result, error)
 Outcome = tuple[_Request, Any, BaseException | None]  # (request, result, error)
 
 
@@ -148,59 +149,81 @@ class GroupCommitWriter:
         _resolve(late)
 
     def _run_batch(self, batch: list[_Request]) -> None:
-        if self._lock_fd is None:
-            self._run_locked(batch)
-            return
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # this thread waits; the GIL is released
         try:
-            self._run_locked(batch)
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-
-    def _run_locked(self, batch: list[_Request]) -> None:
-        conn = self._conn
-        outcomes: list[Outcome] = []
-        try:
-            _begin(conn)
-            for request in batch:
-                conn.execute("SAVEPOINT op")
-                try:
-                    result = request.op(conn)
-                except sqlite3.IntegrityError as exc:
-                    conn.execute("ROLLBACK TO op")  # a constraint: this caller's alone
-                    conn.execute("RELEASE op")
-                    outcomes.append((request, None, _as_store_error(exc)))
-                    continue
-                except sqlite3.Error:
-                    raise  # I/O error, disk full, broken connection: the whole batch
-                except Exception as exc:
-                    # This caller's own fault (stale lease, a bug): undo only its work.
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((request, None, _as_store_error(exc)))
-                    continue
-                conn.execute("RELEASE op")
-                outcomes.append((request, result, None))
-            if any(error is None for _, _, error in outcomes):
-                conn.execute("COMMIT")
-                self.commits += 1
-                _observe(self.observer, outcomes)
-            else:
-                conn.execute("ROLLBACK")
+            with writer_turn(self._lock_fd):
+                results = apply_batch(self._conn, [request.op for request in batch])
         except Exception as exc:  # disk full, I/O error, closed connection: the whole batch
-            self._abandon(conn)
             self.failed_batches += 1
             error = StoreError(f"queue write failed, nothing from this batch was stored: {exc}")
             _resolve([(request, None, error) for request in batch])
             return
+        outcomes = [(request, *result) for request, result in zip(batch, results, strict=True)]
+        if any(error is None for _, _, error in outcomes):
+            self.commits += 1
+            _observe(self.observer, outcomes)
         self.writes += sum(1 for _, _, error in outcomes if error is None)
         _resolve(outcomes)
 
-    @staticmethod
-    def _abandon(conn: sqlite3.Connection) -> None:
-        with contextlib.suppress(Exception):  # a broken connection; every caller is told so
+
+@contextlib.contextmanager
+def writer_turn(lock_fd: int | None) -> Iterator[None]:
+    """This process's turn at the database's write lock (the lock file, ``None``: no lock
+    file, the only writer). The calling thread waits in ``flock`` with the GIL released."""
+    if lock_fd is None:
+        yield
+        return
+    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(lock_fd, fcntl.LOCK_UN)
+
+
+def apply_batch(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> list[Result]:
+    """Run ``ops`` in ONE transaction, each in its own SAVEPOINT, and commit (one fsync).
+
+    Each op's (result, error): a constraint or the op's own exception undoes only that op.
+    An error of the transaction itself (I/O error, disk full, lost connection) rolls back
+    everything and is raised: no op of the batch is stored. A batch of one needs no
+    SAVEPOINT: the transaction is its savepoint (two statements fewer per commit)."""
+    results: list[Result] = []
+    alone = len(ops) == 1
+    try:
+        _begin(conn)
+        for op in ops:
+            if not alone:
+                conn.execute("SAVEPOINT op")
+            try:
+                result = op(conn)
+            except sqlite3.IntegrityError as exc:
+                _undo(conn, alone)  # a constraint: this caller's alone
+                results.append((None, _as_store_error(exc)))
+                continue
+            except sqlite3.Error:
+                raise  # I/O error, disk full, broken connection: the whole batch
+            except Exception as exc:
+                _undo(conn, alone)  # this caller's own fault (stale lease, a bug)
+                results.append((None, _as_store_error(exc)))
+                continue
+            if not alone:
+                conn.execute("RELEASE op")
+            results.append((result, None))
+        if conn.in_transaction:
+            conn.execute("COMMIT" if any(e is None for _, e in results) else "ROLLBACK")
+    except BaseException:
+        with contextlib.suppress(Exception):  # a broken connection; every caller is told
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+        raise
+    return results
+
+
+def _undo(conn: sqlite3.Connection, alone: bool) -> None:
+    if alone:
+        conn.execute("ROLLBACK")
+        return
+    conn.execute("ROLLBACK TO op")
+    conn.execute("RELEASE op")
 
 
 def _observe(observer: Callable[[float], None] | None, outcomes: list[Outcome]) -> None:

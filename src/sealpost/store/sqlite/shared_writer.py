@@ -1,0 +1,232 @@
+"""The queue writer process: one writer, in a process of its own, for every worker's mail.
+
+With several workers (``[server] workers``), each worker used to commit its own enqueues
+through its own writer thread, the workers taking turns at the lock file (``writer``). That
+costs three ways, measured on two cores (docs/benchmarks.md): each commit of one process
+makes SQLite drop the other's page cache (about 16 WAL pages re-read per message); each
+process's batches are half as big; and the writer thread and the event loop of a worker
+fight over one GIL, so a commit waits behind TLS work and the ``250`` behind the commit.
+
+So the supervisor forks this process (``workers.supervisor``) and every worker sends it the
+rows of each new message over a Unix socket in a private directory (``writer_client``). It
+runs one thread, no event loop: it reads every request that arrived while its last commit
+ran, applies them in ONE transaction (``writer.apply_batch``: a SAVEPOINT each, so one bad
+row fails only its sender), commits with one fsync, and only then answers each sender.
+RFC 5321 section 6.1: the worker says ``250`` only after that answer, so an acknowledged
+message is on disk. It takes the same lock file as the workers' own writers, which still
+write everything else (leases, attempts, the API's records) and take over the mail when
+this process is gone (``writer_client``); nothing is lost if it is killed: what it had not
+answered was never acknowledged.
+
+Only same-user peers are served (``SO_PEERCRED``, beside the directory's mode 0700), and
+only the operations named in ``OPERATIONS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import selectors
+import signal
+import socket
+import sqlite3
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sealpost.store.errors import StoreError
+from sealpost.store.sqlite import ops, sql
+from sealpost.store.sqlite.writer import MAX_BATCH, apply_batch, writer_turn
+
+log = logging.getLogger(__name__)
+
+FRAME = struct.Struct("!I")  # every message on the socket: its length, then a pickle
+MAX_FRAME = 64 << 20  # bigger than any message the listeners accept, with its rows
+ANSWER_TIMEOUT = 5.0  # seconds a worker may leave its answers unread
+PROCESS_NAME = "sealpost-writer"  # its name in ps and top (15 bytes: the kernel's limit)
+# The writes that may come over the socket: new mail, from the SMTP and API doors.
+OPERATIONS: dict[str, Callable[..., Any]] = {
+    "insert_message": ops.insert_message,
+    "insert_batch": ops.insert_batch,
+}
+Request = tuple[int, str, dict[str, Any]]  # (request id, operation, its keyword arguments)
+Answer = tuple[int, BaseException | None]  # (request id, None or the error to raise)
+
+
+def frame(payload: object) -> bytes:
+    body = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    return FRAME.pack(len(body)) + body
+
+
+def unframe(buffer: bytearray) -> list[Any]:
+    """Every whole message at the front of ``buffer``, removed from it."""
+    out: list[Any] = []
+    start = 0
+    while len(buffer) - start >= FRAME.size:
+        (size,) = FRAME.unpack_from(buffer, start)
+        if size > MAX_FRAME:
+            raise StoreError(f"queue writer: a message of {size} bytes on its socket")
+        end = start + FRAME.size + size
+        if len(buffer) < end:
+            break
+        out.append(pickle.loads(memoryview(buffer)[start + FRAME.size : end]))
+        start = end
+    del buffer[:start]
+    return out
+
+
+@dataclass(eq=False)
+class _Peer:
+    sock: socket.socket
+    buffer: bytearray = field(default_factory=bytearray)
+
+
+class SharedWriter:
+    """The process's one loop: ``serve`` until SIGTERM or the lifeline's EOF."""
+
+    def __init__(self, conn: sqlite3.Connection, listener: socket.socket, lock_fd: int) -> None:
+        self._conn = conn
+        self._listener = listener
+        self._lock_fd = lock_fd
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(listener, selectors.EVENT_READ, None)
+        self._stopping = False
+        self.orphaned = False  # the supervisor died: nobody else cleans up after us
+        self.commits = 0
+
+    def watch(self, fd: int, *, lifeline: bool = False) -> None:
+        """Stop once ``fd`` is readable (SIGTERM's wake-up; the lifeline: EOF once the
+        supervisor is gone)."""
+        self._selector.register(fd, selectors.EVENT_READ, "orphaned" if lifeline else "stop")
+
+    def serve(self) -> None:
+        while not self._stopping:
+            pending: list[tuple[_Peer, Request]] = []
+            for key, _ in self._selector.select():
+                if key.data is None:
+                    self._accept()
+                elif key.data in ("stop", "orphaned"):
+                    self._stopping = True
+                    self.orphaned = self.orphaned or key.data == "orphaned"
+                else:
+                    pending.extend((key.data, request) for request in self._read(key.data))
+            while pending:
+                self._commit(pending[:MAX_BATCH])
+                del pending[:MAX_BATCH]
+
+    def _accept(self) -> None:
+        try:
+            sock, _ = self._listener.accept()
+        except BlockingIOError:
+            return
+        uid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+        if uid != os.getuid():
+            log.warning("queue writer: refused a connection from uid %d", uid)
+            sock.close()
+            return
+        sock.setblocking(False)
+        self._selector.register(sock, selectors.EVENT_READ, _Peer(sock))
+
+    def _read(self, peer: _Peer) -> list[Request]:
+        try:
+            chunk = peer.sock.recv(1 << 20)
+        except BlockingIOError:
+            return []
+        except OSError:
+            chunk = b""
+        if chunk:
+            peer.buffer += chunk
+            try:
+                return unframe(peer.buffer)
+            except Exception:
+                log.exception("queue writer: unreadable request; dropping that worker")
+        self._drop(peer)
+        return []
+
+    def _drop(self, peer: _Peer) -> None:
+        self._selector.unregister(peer.sock)
+        peer.sock.close()
+
+    def _commit(self, pending: list[tuple[_Peer, Request]]) -> None:
+        writes = [_operation(name, kwargs) for _, (_, name, kwargs) in pending]
+        try:
+            with writer_turn(self._lock_fd):
+                errors = [error for _, error in apply_batch(self._conn, writes)]
+        except Exception as exc:
+            failed = StoreError(f"queue write failed, nothing from this batch was stored: {exc}")
+            errors = [failed] * len(pending)
+        else:
+            self.commits += 1
+        answers: dict[_Peer, list[bytes]] = {}
+        for (peer, (request_id, _, _)), error in zip(pending, errors, strict=True):
+            answers.setdefault(peer, []).append(frame((request_id, error)))
+        for peer, frames in answers.items():
+            self._answer(peer, b"".join(frames))
+
+    def _answer(self, peer: _Peer, data: bytes) -> None:
+        try:
+            peer.sock.settimeout(ANSWER_TIMEOUT)  # a few bytes per answer; a worker that
+            peer.sock.sendall(data)  # reads none for this long is dropped, not waited for
+            peer.sock.setblocking(False)
+        except OSError:  # that worker is gone; its callers were never answered 250
+            self._drop(peer)
+
+
+def _operation(name: str, kwargs: dict[str, Any]) -> Callable[[sqlite3.Connection], Any]:
+    op = OPERATIONS.get(name)
+    if op is None:
+        return partial(_refuse, name)
+    return partial(op, **kwargs)
+
+
+def _refuse(name: str, conn: sqlite3.Connection) -> None:
+    raise StoreError(f"queue writer: no operation {name!r}")
+
+
+def writer_main(database: Path, socket_path: str, lifeline: int, ready: int) -> int:
+    """The writer process (forked by the supervisor): open, listen, say ready, serve."""
+    _name_process()
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nothing of the config is read here
+    conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False, timeout=10)
+    for pragma in sql.WRITER_PRAGMAS:
+        conn.execute(pragma)
+    flags = os.O_CREAT | os.O_RDWR | os.O_CLOEXEC
+    lock_fd = os.open(f"{database}-writer.lock", flags, 0o600)
+    if os.path.exists(socket_path):
+        os.unlink(socket_path)  # the socket of a writer that was killed
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(128)
+    listener.setblocking(False)
+    writer = SharedWriter(conn, listener, lock_fd)
+    writer.watch(lifeline, lifeline=True)
+    # SIGTERM (the workers are gone): its byte on this pair wakes the loop, which stops.
+    woken, wake = socket.socketpair()
+    wake.setblocking(False)
+    signal.set_wakeup_fd(wake.fileno(), warn_on_full_buffer=False)
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    writer.watch(woken.fileno())
+    os.write(ready, b"ready\n")
+    try:
+        writer.serve()
+    finally:
+        listener.close()
+        conn.close()
+    if writer.orphaned:  # the supervisor was killed: remove the run directory it made
+        with contextlib.suppress(OSError):
+            os.unlink(socket_path)
+            os.rmdir(os.path.dirname(socket_path))
+    return 0
+
+
+def _name_process() -> None:
+    try:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write(PROCESS_NAME)
+    except OSError:
+        pass  # not Linux: the name is only for ps

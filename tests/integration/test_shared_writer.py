@@ -1,0 +1,348 @@
+"""The queue writer process (``store.sqlite.shared_writer``) and a worker's side of it
+(``writer_client``), in real processes over a real Unix socket on a real SQLite file.
+
+What must hold: every write it answered is committed; one bad write fails only its sender;
+a writer that is not there, or dies, never turns into a lost or falsely acknowledged
+message (the worker writes through its own writer, or answers an error); only the same
+user is served; SIGTERM and the lifeline's EOF end it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
+from sealpost.model.ids import new_message_id
+from sealpost.model.queue import Submitted
+from sealpost.store.errors import DuplicateError, StoreError
+from sealpost.store.sqlite import SqliteStore
+from sealpost.store.sqlite.shared_writer import (
+    OPERATIONS,
+    PROCESS_NAME,
+    frame,
+    unframe,
+    writer_main,
+)
+
+T0 = 1_700_000_000.0
+
+
+def _message(tag: str = "x") -> InboundMessage:
+    session = SessionInfo("mx", "192.0.2.1", 2525, helo="client.example")
+    body = f"Subject: {tag}\r\n\r\n".encode() + b"x" * 3000
+    return InboundMessage(Envelope("a@example.org", ("b@example.net",)), session, body)
+
+
+class WriterProcess:
+    """``writer_main`` forked as the supervisor forks it: a lifeline and a ready pipe."""
+
+    def __init__(self, database: Path, directory: Path) -> None:
+        self.database = database
+        self.socket_path = str(directory / "writer.sock")
+        self.pid = 0
+        self._lifeline_write = -1
+
+    def start(self) -> WriterProcess:
+        lifeline_read, self._lifeline_write = os.pipe()
+        ready_read, ready_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                os.close(self._lifeline_write)
+                os.close(ready_read)
+                status = writer_main(self.database, self.socket_path, lifeline_read, ready_write)
+            finally:
+                os._exit(status)
+        os.close(lifeline_read)
+        os.close(ready_write)
+        with os.fdopen(ready_read, "rb") as ready:
+            assert ready.readline() == b"ready\n"
+        self.pid = pid
+        return self
+
+    def exit_status(self, timeout: float = 10) -> int | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.pid = 0
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.02)
+        return None
+
+    def cut_lifeline(self) -> None:
+        os.close(self._lifeline_write)
+        self._lifeline_write = -1
+
+    def stop(self) -> None:
+        if self.pid:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+        if self._lifeline_write >= 0:
+            os.close(self._lifeline_write)
+            self._lifeline_write = -1
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    path = tmp_path / "queue.db"
+
+    async def create() -> None:
+        async with SqliteStore(path):
+            pass  # creates and migrates the file, as prepare() does before the fork
+
+    asyncio.run(create())
+    return path
+
+
+@pytest.fixture
+def writer(database: Path, tmp_path: Path) -> Iterator[WriterProcess]:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    process = WriterProcess(database, run_dir).start()
+    yield process
+    process.stop()
+
+
+async def _enqueue_all(store: SqliteStore, count: int) -> list[str]:
+    ids = [new_message_id(T0) for _ in range(count)]
+    await asyncio.gather(*(store.enqueue(i, _message(i), T0) for i in ids))
+    return ids
+
+
+def test_mail_from_two_processes_is_committed_by_the_writer(database: Path, writer):
+    """Two worker processes at once: all their mail is stored, and all of it went over the
+    socket (none through a worker's own writer thread)."""
+
+    def worker() -> None:
+        async def main() -> None:
+            async with SqliteStore(database) as store:
+                store.share_writer(writer.socket_path)
+                await _enqueue_all(store, 150)
+                assert store._shared is not None and store._shared.sent == 150
+                assert store.writes == 0  # its own writer committed none of them
+
+        asyncio.run(main())
+
+    children = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                worker()
+                status = 0
+            finally:
+                os._exit(status)
+        children.append(pid)
+    statuses = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    assert statuses == [0, 0]
+
+    async def count() -> dict[str, int]:
+        async with SqliteStore(database) as store:
+            return await store.count()
+
+    assert asyncio.run(count())["queued"] == 300
+
+
+def test_a_duplicate_fails_only_its_sender_and_keeps_its_type(database: Path, writer):
+    async def main() -> None:
+        async with SqliteStore(database) as store:
+            store.share_writer(writer.socket_path)
+            taken = new_message_id(T0)
+            await store.enqueue(taken, _message(), T0)
+            results = await asyncio.gather(
+                store.enqueue(taken, _message(), T0),
+                store.enqueue(new_message_id(T0), _message(), T0),
+                return_exceptions=True,
+            )
+            assert isinstance(results[0], DuplicateError)
+            assert results[1] is None
+            assert (await store.count())["queued"] == 2
+
+    asyncio.run(main())
+
+
+def test_without_a_writer_process_the_worker_writes_itself(database: Path, tmp_path: Path):
+    async def main() -> None:
+        async with SqliteStore(database) as store:
+            store.share_writer(str(tmp_path / "nobody-listens.sock"))
+            await _enqueue_all(store, 5)
+            assert store.writes == 5
+            assert (await store.count())["queued"] == 5
+
+    asyncio.run(main())
+
+
+def test_a_message_the_killed_writer_did_not_answer_is_written_by_the_worker(
+    database: Path, writer
+):
+    """The writer is stopped before it reads the request, then killed: the message was
+    never committed, so the worker writes it itself (one copy), and the next ones too."""
+
+    async def main() -> None:
+        async with SqliteStore(database) as store:
+            store.share_writer(writer.socket_path)
+            await _enqueue_all(store, 2)  # connected
+            os.kill(writer.pid, signal.SIGSTOP)
+            message_id = new_message_id(T0)
+            pending = asyncio.ensure_future(store.enqueue(message_id, _message(), T0))
+            await asyncio.sleep(0.2)
+            assert not pending.done()  # a stopped writer: no answer, so no 250
+            writer.stop()  # SIGKILL
+            await asyncio.wait_for(pending, 10)
+            assert store.writes == 1
+            assert await store.get(message_id) is not None
+            await _enqueue_all(store, 3)
+            assert store.writes == 4
+            assert (await store.count())["queued"] == 6
+
+    asyncio.run(main())
+
+
+def test_a_message_the_killed_writer_committed_is_not_stored_twice(database: Path, tmp_path: Path):
+    """The answer is lost after the commit (a writer that commits and then dies): the
+    worker's second write finds the id taken, which proves the commit; success, one copy."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    socket_path = str(run_dir / "writer.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(1)
+
+    def commit_then_die() -> None:  # a writer that dies between COMMIT and the answer
+        peer, _ = listener.accept()
+        buffer = bytearray()
+        while not (requests := unframe(buffer)):
+            buffer += peer.recv(65536)
+        _, name, kwargs = requests[0]
+
+        async def commit() -> None:
+            async with SqliteStore(database) as other:
+                await other._write(partial(OPERATIONS[name], **kwargs))
+
+        asyncio.run(commit())
+        peer.close()
+
+    async def main() -> None:
+        async with SqliteStore(database) as store:
+            store.share_writer(socket_path)
+            message_id = new_message_id(T0)
+            dying = asyncio.get_running_loop().run_in_executor(None, commit_then_die)
+            await store.enqueue(message_id, _message(), T0)
+            await dying
+            assert await store.get(message_id) is not None
+            assert store.writes == 0  # its own write found the id taken: nothing new
+            assert (await store.count())["queued"] == 1
+
+    try:
+        asyncio.run(main())
+    finally:
+        listener.close()
+
+
+def test_a_transmission_the_writer_did_not_answer_is_an_error(database: Path, writer):
+    """A batch (the API) is not written again behind the caller's back: its caller gets
+    the error and retries with its idempotency key."""
+
+    async def main() -> None:
+        async with SqliteStore(database) as store:
+            store.share_writer(writer.socket_path)
+            await _enqueue_all(store, 1)  # connected
+            os.kill(writer.pid, signal.SIGSTOP)
+            item = Submitted(new_message_id(T0), _message())
+            pending = asyncio.ensure_future(store.enqueue_batch([item], T0))
+            await asyncio.sleep(0.2)
+            writer.stop()  # SIGKILL
+            with pytest.raises(StoreError, match="ended before answering"):
+                await asyncio.wait_for(pending, 10)
+
+    asyncio.run(main())
+
+
+def test_an_unknown_operation_is_refused_alone(writer):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(writer.socket_path)
+        sock.sendall(frame((1, "drop_everything", {})))
+        answers = _answers(sock, 1)
+    assert answers[0][0] == 1
+    assert isinstance(answers[0][1], StoreError)
+    assert "no operation 'drop_everything'" in str(answers[0][1])
+
+
+def test_another_user_is_not_served(database: Path, tmp_path: Path):
+    """The socket's directory is private; the writer checks the peer's uid as well."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to connect as another user")
+    run_dir = Path(tempfile.mkdtemp(prefix="sealpost-open-run-"))  # pytest's tree is 0700
+    os.chmod(run_dir, 0o777)
+    process = WriterProcess(database, run_dir).start()
+    try:
+        os.chmod(process.socket_path, 0o777)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            outcome = b"?"
+            try:
+                os.setuid(65534)
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                    sock.settimeout(5)
+                    sock.connect(process.socket_path)
+                    sock.sendall(frame((1, "drop_everything", {})))
+                    outcome = b"closed" if sock.recv(100) == b"" else b"answered"
+            except OSError:
+                outcome = b"closed"
+            finally:
+                os.write(write_end, outcome)
+                os._exit(0)
+        os.waitpid(pid, 0)
+        os.close(write_end)
+        assert os.read(read_end, 100) == b"closed"
+        os.close(read_end)
+    finally:
+        process.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_sigterm_and_the_lifeline_end_the_writer(database: Path, tmp_path: Path):
+    for how in ("sigterm", "lifeline"):
+        run_dir = tmp_path / how
+        run_dir.mkdir(mode=0o700)
+        process = WriterProcess(database, run_dir).start()
+        try:
+            with open(f"/proc/{process.pid}/comm") as comm:
+                assert comm.read().strip() == PROCESS_NAME
+            if how == "sigterm":
+                os.kill(process.pid, signal.SIGTERM)
+            else:
+                process.cut_lifeline()  # the supervisor was killed
+            assert process.exit_status() == 0
+            # Killed, the supervisor cannot remove its run directory: the writer does.
+            assert run_dir.exists() == (how == "sigterm")
+        finally:
+            process.stop()
+
+
+def _answers(sock: socket.socket, count: int) -> list[tuple[int, BaseException | None]]:
+    sock.settimeout(10)
+    buffer = bytearray()
+    answers: list[tuple[int, BaseException | None]] = []
+    while len(answers) < count:
+        chunk = sock.recv(65536)
+        assert chunk, "the writer closed the connection"
+        buffer += chunk
+        answers.extend(unframe(buffer))
+    return answers

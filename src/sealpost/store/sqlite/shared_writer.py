@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 FRAME = struct.Struct("!I")  # every message on the socket: its length, then a pickle
 MAX_FRAME = 64 << 20  # bigger than any message the listeners accept, with its rows
-READ_SIZE = 256 << 10  # one recv: a burst of a worker's requests (~6 KB each in the bench)
+READ_SIZE = 64 << 10  # one recv: a burst of a worker's requests (~6 KB each in the bench)
 # Its page cache: the pages a batch of appends touches (the right edge of each table and
 # index, ~30 pages) with room to spare; SQLite's default 2 MiB is private memory here.
 CACHE_PRAGMA = "PRAGMA cache_size=-1024"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import signal
 import smtplib
 import socket
@@ -192,6 +193,37 @@ def test_new_mail_goes_through_the_writer_process_which_is_replaced_when_killed(
     assert "the queue writer (pid" in stderr
     _, alive = psutil.wait_procs(processes, timeout=WAIT)
     assert not alive
+
+
+def test_ctrl_c_to_the_whole_group_stops_the_writer_after_the_workers(
+    tmp_path: Path, pki: Pki, spawn
+):
+    """A terminal's Ctrl-C reaches every process of the group: the workers and the queue
+    writer ignore it and the supervisor stops them in order, the writer last; exit 0."""
+    config = write_config(tmp_path, pki, listeners=[PLAIN], server=TWO)
+    server = spawn(config, preexec=os.setsid)  # its own group, as under a terminal
+    send_one(server.ports["mx"], "before-ctrl-c")
+    writer = psutil.Process(server.writer_pid() or 0)
+    workers = [psutil.Process(pid) for pid in server.worker_pids()]
+    os.killpg(server.proc.pid, signal.SIGINT)
+    deadline = time.monotonic() + WAIT + 45
+    while server.proc.poll() is None and time.monotonic() < deadline:
+        if not _alive(writer):  # the writer goes last: no worker may outlive it
+            assert not [w.pid for w in workers if _alive(w)], "the writer stopped first"
+        time.sleep(0.005)
+    if server.proc.poll() is None:
+        server.kill_all()
+        raise AssertionError("no exit after SIGINT")
+    assert server.proc.returncode == 0, server.proc.communicate()[1]
+    assert not _alive(writer)
+    assert "Traceback" not in server.proc.communicate()[1]
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_killing_the_supervisor_stops_the_workers_and_frees_the_port(

@@ -196,6 +196,9 @@ def writer_main(database: Path, socket_path: str, lifeline: int, ready: int) -> 
     """The writer process (forked by the supervisor): open, listen, say ready, serve."""
     _name_process()
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nothing of the config is read here
+    # A terminal's Ctrl-C reaches the whole group: the supervisor stops the workers, and
+    # this process after them, as for SIGTERM (a worker ignores it likewise).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False, timeout=10)
     for pragma in (*sql.WRITER_PRAGMAS, CACHE_PRAGMA):
         conn.execute(pragma)

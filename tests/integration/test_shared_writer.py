@@ -273,6 +273,23 @@ def test_a_transmission_the_writer_did_not_answer_is_an_error(database: Path, wr
     asyncio.run(main())
 
 
+def test_a_message_too_big_for_the_socket_is_written_by_the_worker(
+    database: Path, writer, monkeypatch: pytest.MonkeyPatch
+):
+    """Past the writer's frame limit (a ``max_message_size`` above it), nothing is sent:
+    the worker writes that message itself."""
+    monkeypatch.setattr("sealpost.store.sqlite.writer_client.MAX_FRAME", 2000)
+
+    async def main() -> None:
+        async with SqliteStore(database) as store:
+            store.share_writer(writer.socket_path)
+            await _enqueue_all(store, 1)  # 3 KB: above the lowered limit
+            assert store.writes == 1 and store._shared is not None
+            assert store._shared.sent == 0
+
+    asyncio.run(main())
+
+
 def test_an_unknown_operation_is_refused_alone(writer):
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(writer.socket_path)

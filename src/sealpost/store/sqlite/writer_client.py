@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sealpost.store.errors import StoreError
-from sealpost.store.sqlite.shared_writer import frame, unframe
+from sealpost.store.sqlite.shared_writer import FRAME, MAX_FRAME, frame, unframe
 
 RETRY_AFTER = 1.0  # seconds between attempts to reach a writer process that was not there
 
@@ -44,6 +44,7 @@ class WriterClient:
         self._link: _Link | None = None
         self._connecting: asyncio.Future[_Link | None] | None = None
         self._failed_at = float("-inf")
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.sent = 0
 
     async def submit(self, name: str, kwargs: dict[str, Any]) -> None:
@@ -51,6 +52,11 @@ class WriterClient:
         batch; return once it is committed. ``WriterUnavailable`` when there is no writer
         to send it to (nothing was sent); ``StoreError`` when it failed or its answer was
         lost."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:  # the link's callbacks run on the loop that made it
+            raise WriterUnavailable("another event loop")
         link = self._link if self._link is not None and self._link.open else await self._connect()
         if link is None:
             raise WriterUnavailable(self.socket_path)
@@ -96,12 +102,17 @@ class _Link(asyncio.Protocol):
         return self._transport is not None
 
     async def request(self, name: str, kwargs: dict[str, Any]) -> None:
+        """``WriterUnavailable`` when nothing was sent: the link is closed, or the message
+        is bigger than the writer takes (``MAX_FRAME``; a larger ``max_message_size``)."""
         if self._transport is None:
-            raise StoreError("the queue writer process is gone; nothing was sent")
+            raise WriterUnavailable("the link to the queue writer is closed")
+        data = frame((self._next_id + 1, name, kwargs))
+        if len(data) - FRAME.size > MAX_FRAME:
+            raise WriterUnavailable(f"a request of {len(data)} bytes")
         self._next_id += 1
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting[self._next_id] = future
-        self._transport.write(frame((self._next_id, name, kwargs)))
+        self._transport.write(data)
         await future
 
     def close(self) -> None:

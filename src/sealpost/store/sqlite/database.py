@@ -6,8 +6,10 @@ power loss. All writes go through one writer thread that commits many callers' w
 one fsync (``writer``); reads use a small pool of read connections in worker threads, so the
 event loop never waits on disk. Several server processes may open the same file (``[server]
 workers``): WAL lets their readers run beside one writer, and each process's writer takes
-SQLite's write lock in turn (``writer``). The store's concerns (``queue``, ``events``, ``records``,
-...) are classes over this one, each running its operations through ``_write`` and ``_read``.
+SQLite's write lock in turn (``writer``); new mail then goes to the one queue writer process
+(``share_writer``, ``_write_mail``: ``shared_writer``, ``writer_client``). The store's
+concerns (``queue``, ``events``, ``records``, ...) are classes over this one, each running
+its operations through ``_write`` (``_write_mail`` for new mail) and ``_read``.
 """
 
 from __future__ import annotations

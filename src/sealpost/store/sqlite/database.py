@@ -31,7 +31,7 @@ from sealpost.store.local_changes import LocalChanges
 from sealpost.store.local_wakeups import LocalWakeups
 from sealpost.store.sqlite import holders, integrity, schema, sql
 from sealpost.store.sqlite.shared_writer import OPERATIONS
-from sealpost.store.sqlite.writer import GroupCommitWriter
+from sealpost.store.sqlite.writer import GroupCommitWriter, writer_lock_path
 from sealpost.store.sqlite.writer_client import WriterClient, WriterLost, WriterUnavailable
 
 T = TypeVar("T")
@@ -183,7 +183,6 @@ class Database:
     async def _write_mail(self, name: str, **kwargs: Any) -> None:
         """New mail (``shared_writer.OPERATIONS``): through the writer process if this
         process has one, else, or while it is gone, as ``_write``."""
-        write = partial(OPERATIONS[name], **kwargs)
         if self._shared is not None:
             try:
                 await self._shared.submit(name, kwargs)
@@ -196,9 +195,9 @@ class Database:
                 # The same message under the same id, written once whoever commits it: a
                 # duplicate id means the writer did (synced: WAL, synchronous=FULL).
                 with contextlib.suppress(DuplicateError):
-                    await self._write(write)
+                    await self._write(partial(OPERATIONS[name], **kwargs))
                 return
-        await self._write(write)
+        await self._write(partial(OPERATIONS[name], **kwargs))
 
     async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``op`` on a read connection, inside one snapshot."""
@@ -223,11 +222,6 @@ class Database:
 
 
 # --- files ------------------------------------------------------------------------------------
-def writer_lock_path(database: Path) -> Path:
-    """The lock file the writers of several processes take turns on (``writer``)."""
-    return Path(f"{database}-writer.lock")
-
-
 def _connect(path: Path, pragmas: Sequence[str]) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     try:

@@ -41,7 +41,13 @@ from typing import Any
 
 from sealpost.store.errors import StoreError
 from sealpost.store.sqlite import ops, sql
-from sealpost.store.sqlite.writer import MAX_BATCH, apply_batch, writer_turn
+from sealpost.store.sqlite.writer import (
+    MAX_BATCH,
+    apply_batch,
+    open_lock_file,
+    writer_lock_path,
+    writer_turn,
+)
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +208,7 @@ def writer_main(database: Path, socket_path: str, lifeline: int, ready: int) -> 
     conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False, timeout=10)
     for pragma in (*sql.WRITER_PRAGMAS, CACHE_PRAGMA):
         conn.execute(pragma)
-    flags = os.O_CREAT | os.O_RDWR | os.O_CLOEXEC
-    lock_fd = os.open(f"{database}-writer.lock", flags, 0o600)
+    lock_fd = open_lock_file(writer_lock_path(database))
     if os.path.exists(socket_path):
         os.unlink(socket_path)  # the socket of a writer that was killed
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -89,8 +89,7 @@ class GroupCommitWriter:
 
     def start(self) -> None:
         if self._lock_path is not None:
-            flags = os.O_CREAT | os.O_RDWR | os.O_CLOEXEC
-            self._lock_fd = os.open(self._lock_path, flags, 0o600)
+            self._lock_fd = open_lock_file(self._lock_path)
         self._thread.start()
 
     async def submit(self, op: WriteOp) -> Any:
@@ -163,6 +162,15 @@ class GroupCommitWriter:
             _observe(self.observer, outcomes)
         self.writes += sum(1 for _, _, error in outcomes if error is None)
         _resolve(outcomes)
+
+
+def writer_lock_path(database: Path) -> Path:
+    """The lock file the writers of several processes take turns on."""
+    return Path(f"{database}-writer.lock")
+
+
+def open_lock_file(path: Path) -> int:
+    return os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
 
 
 @contextlib.contextmanager

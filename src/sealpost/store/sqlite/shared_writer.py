@@ -107,7 +107,6 @@ class SharedWriter:
         self._selector.register(listener, selectors.EVENT_READ, None)
         self._stopping = False
         self.orphaned = False  # the supervisor died: nobody else cleans up after us
-        self.commits = 0
 
     def watch(self, fd: int, *, lifeline: bool = False) -> None:
         """Stop once ``fd`` is readable (SIGTERM's wake-up; the lifeline: EOF once the
@@ -170,8 +169,6 @@ class SharedWriter:
         except Exception as exc:
             failed = StoreError(f"queue write failed, nothing from this batch was stored: {exc}")
             errors = [failed] * len(pending)
-        else:
-            self.commits += 1
         answers: dict[_Peer, list[bytes]] = {}
         for (peer, (request_id, _, _)), error in zip(pending, errors, strict=True):
             answers.setdefault(peer, []).append(frame((request_id, error)))

@@ -27,6 +27,7 @@ from sealpost.config.model import Config
 from sealpost.inbound.limits import RATE_WINDOW
 from sealpost.inbound.shared_limits import LimitBoard
 from sealpost.net.devcert import is_self_signed
+from sealpost.net.large_buffers import map_large_buffers
 from sealpost.net.sockets import listening_socket, split_address
 from sealpost.observability.multiprocess import RunDirectory, enter_worker
 from sealpost.startup import prepare
@@ -92,6 +93,7 @@ def worker_count(config: Config) -> int:
 
 
 def run_server(config: Config) -> None:
+    map_large_buffers()  # each TLS connection's 256 KiB read buffer: net/large_buffers.py
     count = worker_count(config)
     if count == 1:
         _run(serve(config))

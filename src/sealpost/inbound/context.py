@@ -45,6 +45,14 @@ class OpenConnection(Protocol):
     def close(self) -> None: ...
 
 
+# Bytes one read may bring (a TLS record is at most 16 KiB of plaintext; libuv suggests 64).
+READ_BUFFER_SIZE = 64 * 1024
+
+
+def _read_buffer() -> memoryview:
+    return memoryview(bytearray(READ_BUFFER_SIZE))
+
+
 @dataclass(slots=True)
 class ListenerContext:
     """Everything the connections of one listener share."""
@@ -61,6 +69,9 @@ class ListenerContext:
     metrics: Metrics | None = None  # open connections, refusals
     draining: bool = False  # the server is stopping: new connections get 421 4.3.2
     refused_draining: int = 0  # how many did
+    # Where every connection of this listener reads into (``SmtpConnection.get_buffer``):
+    # each read is copied out before the loop runs anything else, so one buffer serves all.
+    read_buffer: memoryview = field(default_factory=_read_buffer)
 
     @property
     def implicit_tls(self) -> bool:

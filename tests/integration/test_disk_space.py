@@ -114,13 +114,7 @@ def test_start_on_a_full_disk_refuses_with_452_and_recovers(small_fs: Path):
         assert (code, text[:5]) == (452, b"4.3.1"), (code, text)
         assert b"Insufficient system storage" in text
         filler.unlink()
-        for _ in range(100):  # the watch looks every second
-            code, text = send(server.ports["plain"], "after")
-            if code == 250:
-                break
-            assert code == 452, (code, text)
-            time.sleep(0.1)
-        assert code == 250, (code, text)
+        _accepted_once_space_is_seen(server.ports["plain"], "after")
     finally:
         silent.close()  # resets the dispatcher's connection: the stop need not wait for it
         stderr = server.terminate()
@@ -149,13 +143,7 @@ def test_queue_that_cannot_open_waits_for_space_then_serves(small_fs: Path):
         ready = _line(server.proc.stdout, 30)
         ports = ready_ports(ready)
         assert ports, ready
-        for _ in range(100):  # the space watch may not have looked again yet: every second
-            code, text = send(ports["plain"], "space is back")
-            if code == 250:
-                break
-            assert code == 452, (code, text)
-            time.sleep(0.1)
-        assert code == 250, (code, text)
+        _accepted_once_space_is_seen(ports["plain"], "space is back")
     finally:
         silent.close()
         _unread(server.proc.stdout)
@@ -167,6 +155,17 @@ async def _create(database: Path) -> None:
     store = open_store(f"sqlite:///{database}")
     await store.open()
     await store.close()
+
+
+def _accepted_once_space_is_seen(port: int, subject: str) -> None:
+    """Space is back: ``452`` until the space watch (once a second) has looked, then ``250``."""
+    for _ in range(100):
+        code, text = send(port, subject)
+        if code == 250:
+            return
+        assert code == 452, (code, text)
+        time.sleep(0.1)
+    raise AssertionError(f"still {code} {text!r} after 10 s")
 
 
 _UNREAD: dict[int, bytearray] = {}  # per pipe: bytes read past the last line returned

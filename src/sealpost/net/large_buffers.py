@@ -40,7 +40,7 @@ def map_large_buffers(threshold: int = TLS_READ_BUFFER) -> bool:
     if os.environ.get(_ENV) or platform.libc_ver()[0] != "glibc":
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False

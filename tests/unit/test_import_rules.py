@@ -168,7 +168,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     # The runner also starts the queue writer process (store.sqlite.shared_writer).
     "runner": {"app", "config", "inbound", "net", "observability", "startup", "store", "workers"},
-    "workers": {"inbound", "model"},
+    "workers": {"inbound", "model", "net"},  # net: glibc, for the pre-fork trim
     "cli": {
         "model",
         "api_keys",

@@ -34,15 +34,22 @@ _M_MMAP_THRESHOLD = -3  # <malloc.h>
 _ENV = "MALLOC_MMAP_THRESHOLD_"
 
 
+def glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (its malloc's knobs are glibc's own); else None."""
+    if platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def map_large_buffers(threshold: int = TLS_READ_BUFFER) -> bool:
     """Serve every allocation of ``threshold`` bytes or more with its own mapping, in this
     process and the ones it forks later. True when the setting took effect."""
-    if os.environ.get(_ENV) or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    libc = None if os.environ.get(_ENV) else glibc()
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is None:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int

@@ -35,7 +35,6 @@ Then it only supervises, in a plain ``selectors`` loop with no threads:
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 import selectors
@@ -51,6 +50,7 @@ from dataclasses import dataclass
 
 from sealpost.inbound.shared_limits import LimitBoard
 from sealpost.model.drain import DrainTally
+from sealpost.workers.prefork import prepare_fork
 from sealpost.workers.seat import SharedCounter, WorkerSeat
 
 log = logging.getLogger("sealpost.workers")
@@ -165,10 +165,7 @@ class Supervisor:
         ready_read, ready_write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
-        # Move every object the supervisor made (modules, config) out of the collector's
-        # reach: a collection in a worker would otherwise write to their headers and copy
-        # the shared pages into each worker (the gc.freeze advice for pre-fork servers).
-        gc.freeze()
+        prepare_fork()  # collected, trimmed and frozen: what the children share (prefork)
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the supervisor's code
             status = 1

@@ -57,10 +57,13 @@ def _dummy_hash() -> str:
 
 
 def _matches(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` is the one of ``password_hash``; None (an unknown name) costs
+    the same check, against the dummy, and never matches."""
     try:
-        return _HASHER.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
+        _HASHER.verify(password_hash or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
+    return password_hash is not None
 
 
 class UserError(ValueError):

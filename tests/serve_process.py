@@ -24,8 +24,6 @@ from pathlib import Path
 
 import psutil
 
-from sealpost.store.sqlite.shared_writer import PROCESS_NAME as WRITER_NAME
-
 READY = re.compile(r"sealpost ready: (.*)")
 
 
@@ -131,12 +129,8 @@ class ServerProcess:
         return [self.proc.pid, *self.worker_pids()]
 
     def worker_pids(self) -> list[int]:
-        """The supervisor's worker processes (not the queue writer process)."""
-        return [c.pid for c in self._children() if _name(c) != WRITER_NAME]
-
-    def writer_pid(self) -> int | None:
-        """The queue writer process's pid (``store.sqlite.shared_writer``), if it runs."""
-        return next((c.pid for c in self._children() if _name(c) == WRITER_NAME), None)
+        """The supervisor's worker processes (its queue writer runs in it)."""
+        return [c.pid for c in self._children()]
 
     def _children(self) -> list[psutil.Process]:
         try:
@@ -177,10 +171,3 @@ def _processes(pids: list[int]) -> list[psutil.Process]:
         with contextlib.suppress(psutil.NoSuchProcess):
             found.append(psutil.Process(pid))
     return found
-
-
-def _name(process: psutil.Process) -> str:
-    try:
-        return process.name()
-    except psutil.Error:
-        return ""

@@ -108,7 +108,7 @@ class Sealpost:
             cfg.store.url, base_dir=cfg.base_dir, node_id=cfg.cluster.node, quick_check=seat is None
         )
         if seat is not None and seat.writer_socket and isinstance(self.store, Database):
-            self.store.share_writer(seat.writer_socket)  # new mail: the writer process
+            self.store.share_writer(seat.writer_socket)  # new mail: the queue writer
         # [store] min_free: new mail refused (452 / 503) while the queue's disk is under it
         self.space: SpaceWatch = space_watch(cfg, quiet=not self.primary)
         self.metrics.domains = frozenset(cfg.metrics.domains)
@@ -407,6 +407,8 @@ class Sealpost:
 
     def _supervisor_gone(self) -> None:
         log.error("the supervisor process is gone; this worker drains and exits")
+        if self.seat is not None:
+            self.seat.remove_writer_directory()  # its new mail: through its own writer now
         self._stop.set()
 
     async def _follow_keys(self, seat: WorkerSeat, interval: float = 0.5) -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import signal
 import sys
 import tempfile
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -32,7 +32,7 @@ from sealpost.net.sockets import listening_socket, split_address
 from sealpost.observability.multiprocess import RunDirectory, enter_worker
 from sealpost.startup import prepare
 from sealpost.store import sqlite_path
-from sealpost.store.sqlite.shared_writer import writer_main
+from sealpost.store.sqlite.shared_writer import SharedWriter
 from sealpost.workers.seat import WorkerSeat
 from sealpost.workers.supervisor import Supervisor
 
@@ -139,7 +139,7 @@ def supervise(config: Config, count: int) -> int:
         metrics_dir=str(metrics.path),
         stop_timeout=srv.drain_timeout + 15.0,  # the workers drain first, then are killed
         on_exit=metrics.process_dead,
-        writer=writer.main if writer else None,
+        writer=writer,
         writer_socket=writer.socket_path if writer else "",
     )
     try:
@@ -147,35 +147,27 @@ def supervise(config: Config, count: int) -> int:
     finally:
         metrics.remove()
         if writer is not None:
-            writer.remove()
+            _remove_writer(writer)
 
 
-@dataclass(frozen=True, slots=True)
-class SharedWriterPlan:
-    """The queue writer process the workers share (SQLite): its database and socket."""
-
-    database: Path
-    directory: Path  # private to the service user; holds the socket
-
-    @property
-    def socket_path(self) -> str:
-        return str(self.directory / "writer.sock")
-
-    def main(self, lifeline: int, ready: int) -> int:
-        return writer_main(self.database, self.socket_path, lifeline, ready)
-
-    def remove(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def shared_writer(config: Config) -> SharedWriterPlan | None:
-    """With SQLite, one writer process takes every worker's new mail (``shared_writer``);
-    PostgreSQL takes concurrent writers itself."""
+def shared_writer(config: Config) -> SharedWriter | None:
+    """With SQLite, one queue writer in the supervisor takes every worker's new mail
+    (``shared_writer``), its socket in a new private directory; PostgreSQL takes
+    concurrent writers itself."""
     url = config.store.url
     if not url.lower().startswith("sqlite:"):
         return None
-    directory = Path(tempfile.mkdtemp(prefix="sealpost-run-"))  # mode 0700
-    return SharedWriterPlan(sqlite_path(url, config.base_dir), directory)
+    directory = tempfile.mkdtemp(prefix="sealpost-run-")  # mode 0700
+    try:
+        return SharedWriter(sqlite_path(url, config.base_dir), f"{directory}/writer.sock")
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+def _remove_writer(writer: SharedWriter) -> None:
+    writer.close()
+    shutil.rmtree(os.path.dirname(writer.socket_path), ignore_errors=True)
 
 
 def _endpoint(name: str, sock: Any, tls: str) -> Endpoint:

@@ -2,9 +2,10 @@
 
 The server runs as a real subprocess (``sealpost serve``, two worker processes) on the real
 SQLite queue. Client threads send messages as fast as they can and remember each id the
-server acknowledged; the test kills one worker (or the queue writer process) mid-load, then
-the whole server, restarts it on the same data directory, and checks that every
-acknowledged id is in the queue with its exact body. Bounded: a few rounds of ~2 s.
+server acknowledged; the test kills one worker (or the supervisor, with the queue writer
+that runs in it) mid-load, then the whole server, restarts it on the same data directory,
+and checks that every acknowledged id is in the queue with its exact body. Bounded: a few
+rounds of ~2 s.
 """
 
 from __future__ import annotations
@@ -84,21 +85,13 @@ def _wait_for_respawn(server: ServerProcess, gone: int, count: int) -> None:
     raise AssertionError(f"worker {gone} was not replaced: {server.worker_pids()}")
 
 
-def _wait_for_writer(server: ServerProcess, gone: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if server.writer_pid() not in (None, gone):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the queue writer {gone} was not replaced")
-
-
 def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path: Path):
-    """Each round kills one process mid-load (the primary worker first: workers are forked
-    in order, and the first has the lowest pid; then the other worker; then the queue
-    writer process), lets its replacement serve, and then crashes the whole server with
-    kill -9 of every process; the last round kills only ``sealpost serve``, whose workers
-    and writer must notice and exit."""
+    """Each of the first two rounds kills one worker mid-load (the primary first: workers
+    are forked in order, and the first has the lowest pid; then the other), lets its
+    replacement serve, and then crashes the whole server with kill -9 of every process.
+    The last two kill only ``sealpost serve``, and with it the queue writer that commits
+    the workers' new mail, at two points of the load: what it had not answered was never
+    acknowledged, and the workers, which write it themselves meanwhile, drain and exit."""
     pki: Pki = make_pki(tmp_path / "pki")
     config = write_config(tmp_path, pki, listeners=LISTENERS, server={"workers": 2})
     acked: dict[str, bytes] = {}
@@ -114,22 +107,16 @@ def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path: Path):
         for t in threads:
             t.start()
         time.sleep(0.5 + 0.2 * round_no)  # let load build up, then kill at an arbitrary point
-        if round_no < 3:
-            if round_no < 2:
-                victim = sorted(server.worker_pids())[round_no]
-                os.kill(victim, signal.SIGKILL)
-                _wait_for_respawn(server, victim, 2)
-            else:  # the queue writer process, which commits the workers' new mail
-                victim = server.writer_pid()
-                assert victim is not None, "no queue writer process"
-                os.kill(victim, signal.SIGKILL)
-                _wait_for_writer(server, victim)
+        if round_no < 2:
+            victim = sorted(server.worker_pids())[round_no]
+            os.kill(victim, signal.SIGKILL)
+            _wait_for_respawn(server, victim, 2)
             before = len(acked)
             time.sleep(0.5)
             assert len(acked) > before, "no message acknowledged after a process was replaced"
             server.kill_all()
         else:
-            workers = [*server.worker_pids(), server.writer_pid() or 0]
+            workers = server.worker_pids()
             server.kill()
             _, alive = psutil.wait_procs([psutil.Process(p) for p in workers], timeout=20)
             assert not alive, "workers outlived their supervisor"

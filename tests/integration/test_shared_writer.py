@@ -1,21 +1,23 @@
-"""The queue writer process (``store.sqlite.shared_writer``) and a worker's side of it
+"""The queue writer (``store.sqlite.shared_writer``) and a worker's side of it
 (``writer_client``), in real processes over a real Unix socket on a real SQLite file.
 
 What must hold: every write it answered is committed; one bad write fails only its sender;
 a writer that is not there, or dies, never turns into a lost or falsely acknowledged
 message (the worker writes through its own writer, or answers an error); only the same
-user is served; SIGTERM and the lifeline's EOF end it.
+user is served; a process forked beside it (a worker) inherits none of its database, lock
+file or sockets, and it commits again after the fork.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import tempfile
-import time
+import threading
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -27,13 +29,8 @@ from sealpost.model.ids import new_message_id
 from sealpost.model.queue import Submitted
 from sealpost.store.errors import DuplicateError, StoreError
 from sealpost.store.sqlite import SqliteStore
-from sealpost.store.sqlite.shared_writer import (
-    OPERATIONS,
-    PROCESS_NAME,
-    frame,
-    unframe,
-    writer_main,
-)
+from sealpost.store.sqlite.shared_writer import OPERATIONS, SharedWriter, frame, unframe
+from sealpost.store.sqlite.writer import writer_lock_path
 
 T0 = 1_700_000_000.0
 
@@ -45,55 +42,37 @@ def _message(tag: str = "x") -> InboundMessage:
 
 
 class WriterProcess:
-    """``writer_main`` forked as the supervisor forks it: a lifeline and a ready pipe."""
+    """A ``SharedWriter`` in a process of its own, stepped as the supervisor's loop steps
+    it (so a test can stop and kill it without killing pytest)."""
 
     def __init__(self, database: Path, directory: Path) -> None:
         self.database = database
         self.socket_path = str(directory / "writer.sock")
         self.pid = 0
-        self._lifeline_write = -1
 
     def start(self) -> WriterProcess:
-        lifeline_read, self._lifeline_write = os.pipe()
         ready_read, ready_write = os.pipe()
         pid = os.fork()
         if pid == 0:
-            status = 1
             try:
-                os.close(self._lifeline_write)
                 os.close(ready_read)
-                status = writer_main(self.database, self.socket_path, lifeline_read, ready_write)
+                writer = SharedWriter(self.database, self.socket_path)
+                os.write(ready_write, b"ready\n")
+                while True:
+                    writer.step(None)
             finally:
-                os._exit(status)
-        os.close(lifeline_read)
+                os._exit(1)
         os.close(ready_write)
         with os.fdopen(ready_read, "rb") as ready:
             assert ready.readline() == b"ready\n"
         self.pid = pid
         return self
 
-    def exit_status(self, timeout: float = 10) -> int | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.pid = 0
-                return os.waitstatus_to_exitcode(status)
-            time.sleep(0.02)
-        return None
-
-    def cut_lifeline(self) -> None:
-        os.close(self._lifeline_write)
-        self._lifeline_write = -1
-
     def stop(self) -> None:
         if self.pid:
             os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
             self.pid = 0
-        if self._lifeline_write >= 0:
-            os.close(self._lifeline_write)
-            self._lifeline_write = -1
 
 
 @pytest.fixture
@@ -334,23 +313,84 @@ def test_another_user_is_not_served(database: Path, tmp_path: Path):
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def test_sigterm_and_the_lifeline_end_the_writer(database: Path, tmp_path: Path):
-    for how in ("sigterm", "lifeline"):
-        run_dir = tmp_path / how
-        run_dir.mkdir(mode=0o700)
-        process = WriterProcess(database, run_dir).start()
+def test_a_child_forked_beside_the_writer_inherits_nothing_of_it(database: Path, tmp_path: Path):
+    """The supervisor's fork: after ``before_fork`` and the child's ``in_child``, the child
+    holds no descriptor of the database, its WAL, the lock file or the writer's sockets (an
+    inherited SQLite connection or ``flock`` is unsafe); the writer then commits again."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    writer = SharedWriter(database, str(run_dir / "writer.sock"))
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(writer.socket_path)
+            sock.sendall(frame((1, "drop_everything", {})))  # a peer, and a commit's turn
+            while not _answered(sock):
+                writer.step(1)
+            sockets = [key.fd for key in writer._selector.get_map().values()]
+            writer.before_fork()
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    writer.in_child()
+                    left = [fd for fd in sockets if _is_open(fd)] + [
+                        target for target in _open_files() if str(database) in target
+                    ]
+                    os.write(write_end, repr(left).encode())
+                finally:
+                    os._exit(0)
+            os.close(write_end)
+            with os.fdopen(read_end) as report:
+                assert report.read() == "[]"
+            os.waitpid(pid, 0)
+        assert not [t for t in _open_files() if t.startswith(str(writer_lock_path(database)))]
+        stop = threading.Event()
+
+        def serve() -> None:  # the supervisor's loop, reduced to the writer
+            while not stop.is_set():
+                writer.step(0.05)
+
+        serving = threading.Thread(target=serve)
+        serving.start()
+
+        async def main() -> None:
+            async with SqliteStore(database) as store:
+                store.share_writer(writer.socket_path)
+                await _enqueue_all(store, 3)
+                assert store.writes == 0  # all three committed by the writer, reopened
+                assert (await store.count())["queued"] == 3
+
         try:
-            with open(f"/proc/{process.pid}/comm") as comm:
-                assert comm.read().strip() == PROCESS_NAME
-            if how == "sigterm":
-                os.kill(process.pid, signal.SIGTERM)
-            else:
-                process.cut_lifeline()  # the supervisor was killed
-            assert process.exit_status() == 0
-            # Killed, the supervisor cannot remove its run directory: the writer does.
-            assert run_dir.exists() == (how == "sigterm")
+            asyncio.run(main())
         finally:
-            process.stop()
+            stop.set()
+            serving.join(10)
+    finally:
+        writer.close()
+
+
+def _answered(sock: socket.socket) -> bool:
+    """Whether an answer is waiting on ``sock`` (read without blocking)."""
+    try:
+        return bool(sock.recv(65536, socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return False
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _open_files() -> list[str]:
+    out = []
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed by now
+            out.append(os.readlink(f"/proc/self/fd/{name}"))
+    return out
 
 
 def _answers(sock: socket.socket, count: int) -> list[tuple[int, BaseException | None]]:

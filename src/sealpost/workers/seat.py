@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import shutil
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -61,12 +62,18 @@ class WorkerSeat:
     keys_changed: SharedCounter
     ready: int = -1  # write end of this worker's ready pipe
     metrics_dir: str = ""  # the run's directory of metric files (observability/multiprocess)
-    writer_socket: str = ""  # the queue writer process's socket (store/sqlite/shared_writer)
+    writer_socket: str = ""  # the supervisor's queue writer (store/sqlite/shared_writer)
     pid: int = field(default_factory=os.getpid)
 
     @property
     def primary(self) -> bool:
         return self.index == PRIMARY
+
+    def remove_writer_directory(self) -> None:
+        """The supervisor was killed, and the queue writer in it: nobody else removes the
+        writer's private directory. Any worker may; the first one does."""
+        if self.writer_socket:
+            shutil.rmtree(os.path.dirname(self.writer_socket), ignore_errors=True)
 
     def report_ready(self) -> None:
         self._report(b"ready\n")

@@ -7,11 +7,10 @@ the same inherited sockets: the kernel hands each new connection to one worker t
 ``accept``, and a connection waiting in the backlog of a worker that dies is still there for
 the others (``SO_REUSEPORT`` would give each worker its own backlog and lose those).
 
-With SQLite it also forks the queue writer process first (``store.sqlite.shared_writer``:
-every worker's new mail, one commit; ``WRITER`` among the children), restarted like a
-worker, told to stop only once every worker is gone (the workers drain, still writing).
-
-Then it only supervises, in a plain ``selectors`` loop with no threads:
+Then it supervises, in a plain ``selectors`` loop with no threads. With SQLite the same
+loop runs the queue writer (``store.sqlite.shared_writer``: every worker's new mail, one
+commit per turn of the loop), which serves until the last worker is gone (the workers
+drain, still writing); a fork waits for the writer's ``before_fork``.
 
 - ready: once every worker has reported ready on its pipe, ``on_ready`` runs (the caller
   prints the ``sealpost ready: ...`` line). A worker that fails before that stops everything.
@@ -47,6 +46,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sealpost.inbound.shared_limits import LimitBoard
 from sealpost.model.drain import DrainTally
@@ -56,10 +56,21 @@ from sealpost.workers.seat import SharedCounter, WorkerSeat
 log = logging.getLogger("sealpost.workers")
 
 WorkerMain = Callable[[WorkerSeat], int]  # runs in the child; its exit status
-WriterMain = Callable[[int, int], int]  # the writer process: (lifeline, ready pipe) -> status
-WRITER = -1  # the writer process's index among the children
+_WRITER = "writer"  # the selector's mark for the queue writer's events
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _HANDLED = (*_STOP_SIGNALS, signal.SIGHUP, signal.SIGCHLD)
+
+
+class QueueWriter(Protocol):
+    """What the loop needs of the queue writer (``store.sqlite.shared_writer``)."""
+
+    def fileno(self) -> int: ...  # readable when ``step`` has work
+
+    def step(self, timeout: float | None = 0) -> None: ...
+
+    def before_fork(self) -> None: ...  # nothing a child must not inherit stays open
+
+    def in_child(self) -> None: ...  # the child closes its copies of the writer's sockets
 
 
 class WorkerStartError(RuntimeError):
@@ -92,13 +103,12 @@ class Supervisor:
         restart_window: float = 60.0,
         metrics_dir: str = "",
         on_exit: Callable[[int], None] = lambda pid: None,
-        writer: WriterMain | None = None,
+        writer: QueueWriter | None = None,
         writer_socket: str = "",
     ) -> None:
         self.count = count
-        self._writer = writer  # the queue writer process's main, if it has one
+        self._writer = writer  # the queue writer this loop runs, if the store has one
         self._writer_socket = writer_socket
-        self._writer_told = False  # SIGTERM sent to it, once the workers are gone
         self._metrics_dir = metrics_dir
         self._on_exit = on_exit  # a worker's pid, once it is reaped
         self._sockets = sockets
@@ -128,7 +138,7 @@ class Supervisor:
         self._install_signals()
         try:
             if self._writer is not None:
-                self._spawn(WRITER)
+                self._selector.register(self._writer, selectors.EVENT_READ, _WRITER)
             for index in range(self.count):
                 self._spawn(index)
             while self._children or self._stopping_since is None:
@@ -143,13 +153,13 @@ class Supervisor:
         for key, _ in self._selector.select(0.5):
             if key.fileobj is self._signals_read:
                 self._on_signals()
+            elif key.data is _WRITER:
+                assert self._writer is not None
+                self._writer.step(0)
             else:
                 self._on_report(key.data)
         self._reap()
         since = self._stopping_since
-        if since is not None and not self._writer_told and self._only_writer_left():
-            self._writer_told = True  # every worker is gone: nobody writes through it now
-            self._signal(signal.SIGTERM, writers=True, workers=False)
         if since is not None and time.monotonic() > since + self._stop_timeout:
             for child in self._children.values():
                 log.warning("%s (pid %d) did not stop in time; killed", _name(child), child.pid)
@@ -165,17 +175,15 @@ class Supervisor:
         ready_read, ready_write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        if self._writer is not None:
+            self._writer.before_fork()
         prepare_fork()  # collected, trimmed and frozen: what the children share (prefork)
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the supervisor's code
             status = 1
             try:
                 os.close(ready_read)
-                if index == WRITER:
-                    assert self._writer is not None
-                    status = self._writer(self._enter_writer(), ready_write)
-                else:
-                    status = self._main(self._enter_child(index, ready_write))
+                status = self._main(self._enter_child(index, ready_write))
             except BaseException:
                 traceback.print_exc()
             finally:
@@ -185,16 +193,6 @@ class Supervisor:
         self._children[pid] = child
         self._selector.register(ready_read, selectors.EVENT_READ, child)
         log.info("%s started (pid %d)", _name(child), pid)
-
-    def _enter_writer(self) -> int:
-        """In the new writer process: drop what the supervisor and the workers hold (the
-        listening sockets too: no backlog may wait on it); its lifeline's read end."""
-        self._leave_supervisor()
-        for sock in self._sockets.values():
-            sock.close()
-        os.close(self._wake_read)
-        os.close(self._wake_write)
-        return self._lifeline_read
 
     def _enter_child(self, index: int, ready_write: int) -> WorkerSeat:
         """In the new worker: drop what only the supervisor holds, give back the signals."""
@@ -220,7 +218,9 @@ class Supervisor:
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until its loop handles it
-        self._selector.close()
+        self._selector.close()  # closed, not emptied: the registrations are the parent's too
+        if self._writer is not None:
+            self._writer.in_child()
         self._signals_read.close()
         self._signals_write.close()
         for child in self._children.values():
@@ -247,8 +247,7 @@ class Supervisor:
             else:
                 self._note_drain(text)
         children = self._children.values()
-        expected = self.count + (self._writer is not None)
-        if not self._all_ready and len(children) == expected and all(c.ready for c in children):
+        if not self._all_ready and len(children) == self.count and all(c.ready for c in children):
             self._all_ready = True
             self._on_ready()
 
@@ -267,8 +266,7 @@ class Supervisor:
                 self._selector.unregister(child.ready_fd)
             self._on_report_leftover(child)
             os.close(child.ready_fd)
-            if child.index != WRITER:
-                self._board.forget_worker(child.index)
+            self._board.forget_worker(child.index)
             self._on_exit(pid)
             self._exited(child, _describe(status))
 
@@ -342,7 +340,7 @@ class Supervisor:
                 log.info("stopping: %s", signal.Signals(number).name)
                 self._begin_stop(status=self._status)
             elif number == signal.SIGHUP:
-                self._signal(signal.SIGHUP, writers=False)
+                self._signal(signal.SIGHUP)
 
     def _begin_stop(self, status: int) -> None:
         self._status = max(self._status, status)
@@ -351,7 +349,7 @@ class Supervisor:
         self._stopping_since = time.monotonic()
         for sock in self._sockets.values():  # no backlog must wait for a worker that drains
             sock.close()
-        self._signal(signal.SIGTERM, writers=False)  # the writer: once the workers are gone
+        self._signal(signal.SIGTERM)
 
     def _hurry(self) -> None:
         """A second SIGTERM/SIGINT: every worker exits at once (its own second signal)."""
@@ -360,14 +358,10 @@ class Supervisor:
         self._signal(signal.SIGTERM)
         self._stopping_since = time.monotonic() - self._stop_timeout + 5.0
 
-    def _signal(self, sig: signal.Signals, *, writers: bool = True, workers: bool = True) -> None:
+    def _signal(self, sig: signal.Signals) -> None:
         for child in self._children.values():
-            if writers if child.index == WRITER else workers:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(child.pid, sig)
-
-    def _only_writer_left(self) -> bool:
-        return all(child.index == WRITER for child in self._children.values())
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, sig)
 
 
 def _noted(signum: int, frame: object) -> None:
@@ -375,7 +369,7 @@ def _noted(signum: int, frame: object) -> None:
 
 
 def _name(child: _Child) -> str:
-    return "the queue writer" if child.index == WRITER else f"worker {child.index}"
+    return f"worker {child.index}"
 
 
 def _describe(status: int) -> str:

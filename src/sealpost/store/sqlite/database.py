@@ -6,8 +6,8 @@ power loss. All writes go through one writer thread that commits many callers' w
 one fsync (``writer``); reads use a small pool of read connections in worker threads, so the
 event loop never waits on disk. Several server processes may open the same file (``[server]
 workers``): WAL lets their readers run beside one writer, and each process's writer takes
-SQLite's write lock in turn (``writer``); new mail then goes to the one queue writer process
-(``share_writer``, ``_write_mail``: ``shared_writer``, ``writer_client``). The store's
+SQLite's write lock in turn (``writer``); new mail then goes to the one queue writer, in the
+supervisor (``share_writer``, ``_write_mail``: ``shared_writer``, ``writer_client``). The store's
 concerns (``queue``, ``events``, ``records``, ...) are classes over this one, each running
 its operations through ``_write`` (``_write_mail`` for new mail) and ``_read``.
 """
@@ -48,7 +48,7 @@ class Database:
         self._reader_count = max(1, readers)
         self._conn: sqlite3.Connection | None = None
         self._writer: GroupCommitWriter | None = None
-        self._shared: WriterClient | None = None  # new mail to the writer process, if any
+        self._shared: WriterClient | None = None  # new mail to the queue writer, if any
         self._commit_observer: Callable[[float], None] | None = None  # StoreGauges
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._executor: ThreadPoolExecutor | None = None
@@ -98,7 +98,7 @@ class Database:
         return self.migrated
 
     def share_writer(self, socket_path: str) -> None:
-        """New mail goes to the queue writer process at ``socket_path`` (``shared_writer``)
+        """New mail goes to the queue writer at ``socket_path`` (``shared_writer``)
         while it is there; everything else, and new mail when it is not, through ours."""
         self._shared = WriterClient(socket_path)
         self._shared.observer = self._commit_observer
@@ -181,7 +181,7 @@ class Database:
         return result
 
     async def _write_mail(self, name: str, **kwargs: Any) -> None:
-        """New mail (``shared_writer.OPERATIONS``): through the writer process if this
+        """New mail (``shared_writer.OPERATIONS``): through the queue writer if this
         process has one, else, or while it is gone, as ``_write``."""
         if self._shared is not None:
             try:

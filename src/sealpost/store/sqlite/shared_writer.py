@@ -1,4 +1,4 @@
-"""The queue writer process: one writer, in a process of its own, for every worker's mail.
+"""The queue writer: one writer, in the supervisor, for every worker's new mail.
 
 With several workers (``[server] workers``), each worker used to commit its own enqueues
 through its own writer thread, the workers taking turns at the lock file (``writer``). That
@@ -7,16 +7,23 @@ makes SQLite drop the other's page cache (about 16 WAL pages re-read per message
 process's batches are half as big; and the writer thread and the event loop of a worker
 fight over one GIL, so a commit waits behind TLS work and the ``250`` behind the commit.
 
-So the supervisor forks this process (``workers.supervisor``) and every worker sends it the
-rows of each new message over a Unix socket in a private directory (``writer_client``). It
-runs one thread, no event loop: it reads every request that arrived while its last commit
-ran, applies them in ONE transaction (``writer.apply_batch``: a SAVEPOINT each, so one bad
-row fails only its sender), commits with one fsync, and only then answers each sender.
+So every worker sends the rows of each new message over a Unix socket in a private
+directory (``writer_client``) to this writer, which the supervisor runs in its own loop
+(``workers.supervisor``: it has no other work between signals and reaps; a process of its
+own cost 4-5 MB of copied pages more, docs/benchmarks.md). It runs no thread and no event
+loop: at each ``step`` it reads every request that arrived while its last commit ran,
+applies them in ONE transaction (``writer.apply_batch``: a SAVEPOINT each, so one bad row
+fails only its sender), commits with one fsync, and only then answers each sender.
 RFC 5321 section 6.1: the worker says ``250`` only after that answer, so an acknowledged
 message is on disk. It takes the same lock file as the workers' own writers, which still
 write everything else (leases, attempts, the API's records) and take over the mail when
-this process is gone (``writer_client``); nothing is lost if it is killed: what it had not
+this writer is gone (``writer_client``); nothing is lost if it is killed: what it had not
 answered was never acknowledged.
+
+SQLite forbids carrying an open connection across ``fork()`` (its lock bookkeeping is
+per process and would be copied into the child), and a ``flock`` held through a descriptor
+a child inherited would outlive this process. So ``before_fork`` closes the connection and
+the lock file, the next commit opens them again, and ``in_child`` drops the sockets.
 
 Only same-user peers are served (``SO_PEERCRED``, beside the directory's mode 0700), and
 only the operations named in ``OPERATIONS``.
@@ -29,7 +36,6 @@ import logging
 import os
 import pickle
 import selectors
-import signal
 import socket
 import sqlite3
 import struct
@@ -58,7 +64,6 @@ READ_SIZE = 64 << 10  # one recv: a burst of a worker's requests (~6 KB each in 
 # index, ~30 pages) with room to spare; SQLite's default 2 MiB is private memory here.
 CACHE_PRAGMA = "PRAGMA cache_size=-1024"
 ANSWER_TIMEOUT = 5.0  # seconds a worker may leave its answers unread
-PROCESS_NAME = "sealpost-writer"  # its name in ps and top (15 bytes: the kernel's limit)
 # The writes that may come over the socket: new mail, from the SMTP and API doors.
 OPERATIONS: dict[str, Callable[..., Any]] = {
     "insert_message": ops.insert_message,
@@ -97,36 +102,79 @@ class _Peer:
 
 
 class SharedWriter:
-    """The process's one loop: ``serve`` until SIGTERM or the lifeline's EOF."""
+    """Listens at ``socket_path`` and commits what arrives at each ``step``. Its
+    ``fileno()`` is readable when a step has work, for the host's own selector."""
 
-    def __init__(self, conn: sqlite3.Connection, listener: socket.socket, lock_fd: int) -> None:
-        self._conn = conn
-        self._listener = listener
-        self._lock_fd = lock_fd
+    def __init__(self, database: Path, socket_path: str) -> None:
+        self._database = database
+        self.socket_path = socket_path
+        self._conn: sqlite3.Connection | None = None
+        self._lock_fd = -1
+        self._open()  # a database that cannot be opened stops the server before the workers
+        if os.path.exists(socket_path):
+            os.unlink(socket_path)  # the socket of a writer that was killed
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(socket_path)
+        self._listener.listen(128)
+        self._listener.setblocking(False)
         self._selector = selectors.DefaultSelector()
-        self._selector.register(listener, selectors.EVENT_READ, None)
-        self._stopping = False
-        self.orphaned = False  # the supervisor died: nobody else cleans up after us
+        self._selector.register(self._listener, selectors.EVENT_READ, None)
 
-    def watch(self, fd: int, *, lifeline: bool = False) -> None:
-        """Stop once ``fd`` is readable (SIGTERM's wake-up; the lifeline: EOF once the
-        supervisor is gone)."""
-        self._selector.register(fd, selectors.EVENT_READ, "orphaned" if lifeline else "stop")
+    def fileno(self) -> int:
+        return self._selector.fileno()
 
-    def serve(self) -> None:
-        while not self._stopping:
-            pending: list[tuple[_Peer, Request]] = []
-            for key, _ in self._selector.select():
-                if key.data is None:
-                    self._accept()
-                elif key.data in ("stop", "orphaned"):
-                    self._stopping = True
-                    self.orphaned = self.orphaned or key.data == "orphaned"
-                else:
-                    pending.extend((key.data, request) for request in self._read(key.data))
-            while pending:
-                self._commit(pending[:MAX_BATCH])
-                del pending[:MAX_BATCH]
+    def step(self, timeout: float | None = 0) -> None:
+        """Accept, read every whole request that is there, commit them, answer."""
+        pending: list[tuple[_Peer, Request]] = []
+        for key, _ in self._selector.select(timeout):
+            if key.data is None:
+                self._accept()
+            else:
+                pending.extend((key.data, request) for request in self._read(key.data))
+        while pending:
+            self._commit(pending[:MAX_BATCH])
+            del pending[:MAX_BATCH]
+
+    def before_fork(self) -> None:
+        """Close the database and the lock file: no child may inherit them."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def in_child(self) -> None:
+        """In a new child (after ``before_fork``): close the sockets, nothing else. The
+        selector is closed, not emptied: its registrations are the parent's too."""
+        for key in self._selector.get_map().values():
+            if key.data is not None:
+                key.data.sock.close()
+        self._selector.close()
+        self._listener.close()
+
+    def close(self) -> None:
+        """Stop serving: every connection, the socket file, the database."""
+        for key in list(self._selector.get_map().values()):
+            if key.data is not None:
+                self._drop(key.data)
+        self._selector.close()
+        self._listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.socket_path)
+        self.before_fork()
+
+    def _open(self) -> tuple[sqlite3.Connection, int]:
+        if self._conn is None:
+            conn = sqlite3.connect(
+                self._database, isolation_level=None, check_same_thread=False, timeout=10
+            )
+            for pragma in (*sql.WRITER_PRAGMAS, CACHE_PRAGMA):
+                conn.execute(pragma)
+            self._conn = conn
+        if self._lock_fd < 0:
+            self._lock_fd = open_lock_file(writer_lock_path(self._database))
+        return self._conn, self._lock_fd
 
     def _accept(self) -> None:
         try:
@@ -164,8 +212,9 @@ class SharedWriter:
     def _commit(self, pending: list[tuple[_Peer, Request]]) -> None:
         writes = [_operation(name, kwargs) for _, (_, name, kwargs) in pending]
         try:
-            with writer_turn(self._lock_fd):
-                errors = [error for _, error in apply_batch(self._conn, writes)]
+            conn, lock_fd = self._open()
+            with writer_turn(lock_fd):
+                errors = [error for _, error in apply_batch(conn, writes)]
         except Exception as exc:
             failed = StoreError(f"queue write failed, nothing from this batch was stored: {exc}")
             errors = [failed] * len(pending)
@@ -193,49 +242,3 @@ def _operation(name: str, kwargs: dict[str, Any]) -> Callable[[sqlite3.Connectio
 
 def _refuse(name: str, conn: sqlite3.Connection) -> None:
     raise StoreError(f"queue writer: no operation {name!r}")
-
-
-def writer_main(database: Path, socket_path: str, lifeline: int, ready: int) -> int:
-    """The writer process (forked by the supervisor): open, listen, say ready, serve."""
-    _name_process()
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nothing of the config is read here
-    # A terminal's Ctrl-C reaches the whole group: the supervisor stops the workers, and
-    # this process after them, as for SIGTERM (a worker ignores it likewise).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False, timeout=10)
-    for pragma in (*sql.WRITER_PRAGMAS, CACHE_PRAGMA):
-        conn.execute(pragma)
-    lock_fd = open_lock_file(writer_lock_path(database))
-    if os.path.exists(socket_path):
-        os.unlink(socket_path)  # the socket of a writer that was killed
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(socket_path)
-    listener.listen(128)
-    listener.setblocking(False)
-    writer = SharedWriter(conn, listener, lock_fd)
-    writer.watch(lifeline, lifeline=True)
-    # SIGTERM (the workers are gone): its byte on this pair wakes the loop, which stops.
-    woken, wake = socket.socketpair()
-    wake.setblocking(False)
-    signal.set_wakeup_fd(wake.fileno(), warn_on_full_buffer=False)
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    writer.watch(woken.fileno())
-    os.write(ready, b"ready\n")
-    try:
-        writer.serve()
-    finally:
-        listener.close()
-        conn.close()
-    if writer.orphaned:  # the supervisor was killed: remove the run directory it made
-        with contextlib.suppress(OSError):
-            os.unlink(socket_path)
-            os.rmdir(os.path.dirname(socket_path))
-    return 0
-
-
-def _name_process() -> None:
-    try:
-        with open("/proc/self/comm", "w") as comm:
-            comm.write(PROCESS_NAME)
-    except OSError:
-        pass  # not Linux: the name is only for ps

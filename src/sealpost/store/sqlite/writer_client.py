@@ -1,13 +1,13 @@
-"""A worker's side of the queue writer process (``shared_writer``): new mail goes there.
+"""A worker's side of the queue writer (``shared_writer``, in the supervisor): new mail goes there.
 
 One Unix-socket connection per worker, made at the first message and again after it is lost.
 Each request is answered once its batch is committed; the answer arrives on the event loop
 like any socket read, so no thread and no cross-thread wake-up stand between the commit and
 the ``250``.
 
-When the writer process is not there (being restarted by the supervisor, or killed), the
+When the writer is not there (its supervisor was killed, or its socket is gone), the
 worker writes through its own writer thread instead (``WriterUnavailable``: the caller
-falls back), and tries the process again after ``RETRY_AFTER`` seconds. A request already
+falls back), and tries the socket again after ``RETRY_AFTER`` seconds. A request already
 sent when the connection drops fails with ``WriterLost``: it may or may not have been
 committed. The caller decides (``Database._write_mail``): a message is written again by the
 worker, under the same id, and if that id is already taken, the dead writer had committed
@@ -24,11 +24,11 @@ from typing import Any
 from sealpost.store.errors import StoreError
 from sealpost.store.sqlite.shared_writer import FRAME, MAX_FRAME, frame, unframe
 
-RETRY_AFTER = 1.0  # seconds between attempts to reach a writer process that was not there
+RETRY_AFTER = 1.0  # seconds between attempts to reach a queue writer that was not there
 
 
 class WriterUnavailable(Exception):
-    """No connection to the writer process: write through this process's own writer."""
+    """No connection to the queue writer: write through this process's own writer."""
 
 
 class WriterLost(StoreError):
@@ -36,7 +36,7 @@ class WriterLost(StoreError):
 
 
 class WriterClient:
-    """Submits named writes to the writer process at ``socket_path``."""
+    """Submits named writes to the queue writer at ``socket_path``."""
 
     def __init__(self, socket_path: str) -> None:
         self.socket_path = socket_path
@@ -141,7 +141,7 @@ class _Link(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
-        self._fail(WriterLost("the queue writer process ended before answering"))
+        self._fail(WriterLost("the queue writer ended before answering"))
 
     def _fail(self, error: Exception) -> None:
         waiting, self._waiting = self._waiting, {}

@@ -10,7 +10,9 @@ the others (``SO_REUSEPORT`` would give each worker its own backlog and lose tho
 Then it supervises, in a plain ``selectors`` loop with no threads. With SQLite the same
 loop runs the queue writer (``store.sqlite.shared_writer``: every worker's new mail, one
 commit per turn of the loop), which serves until the last worker is gone (the workers
-drain, still writing); a fork waits for the writer's ``before_fork``.
+drain, still writing); a fork waits for the writer's ``before_fork``. A writer whose
+steps keep raising is closed, not allowed to end the supervisor: each worker then writes
+its own new mail.
 
 - ready: once every worker has reported ready on its pipe, ``on_ready`` runs (the caller
   prints the ``sealpost ready: ...`` line). A worker that fails before that stops everything.
@@ -57,6 +59,7 @@ log = logging.getLogger("sealpost.workers")
 
 WorkerMain = Callable[[WorkerSeat], int]  # runs in the child; its exit status
 _WRITER = "writer"  # the selector's mark for the queue writer's events
+WRITER_FAILURES = 10  # steps in a row that raise before the writer is given up
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _HANDLED = (*_STOP_SIGNALS, signal.SIGHUP, signal.SIGCHLD)
 
@@ -71,6 +74,8 @@ class QueueWriter(Protocol):
     def before_fork(self) -> None: ...  # nothing a child must not inherit stays open
 
     def in_child(self) -> None: ...  # the child closes its copies of the writer's sockets
+
+    def close(self) -> None: ...  # its connections drop: each worker writes its own mail
 
 
 class WorkerStartError(RuntimeError):
@@ -109,6 +114,7 @@ class Supervisor:
         self.count = count
         self._writer = writer  # the queue writer this loop runs, if the store has one
         self._writer_socket = writer_socket
+        self._writer_failures = 0  # its steps that raised, in a row
         self._metrics_dir = metrics_dir
         self._on_exit = on_exit  # a worker's pid, once it is reaped
         self._sockets = sockets
@@ -154,8 +160,7 @@ class Supervisor:
             if key.fileobj is self._signals_read:
                 self._on_signals()
             elif key.data is _WRITER:
-                assert self._writer is not None
-                self._writer.step(0)
+                self._step_writer()
             else:
                 self._on_report(key.data)
         self._reap()
@@ -166,6 +171,30 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child.pid, signal.SIGKILL)
             self._stopping_since = time.monotonic()  # reap them, then leave
+
+    def _step_writer(self) -> None:
+        """The queue writer's turn. It answers its own errors to the senders; anything that
+        still escapes is logged and never ends the supervisor (whose death stops every
+        worker). A writer that keeps failing is closed: each worker then writes its own new
+        mail, as when the writer is gone (``writer_client``)."""
+        writer = self._writer
+        assert writer is not None
+        try:
+            writer.step(0)
+        except Exception:
+            self._writer_failures += 1
+            log.exception("the queue writer failed (%d in a row)", self._writer_failures)
+            if self._writer_failures >= WRITER_FAILURES:
+                log.error(
+                    "the queue writer failed %d times in a row; closed: each worker writes "
+                    "its own new mail from now on",
+                    self._writer_failures,
+                )
+                self._selector.unregister(writer)
+                self._writer = None
+                writer.close()
+        else:
+            self._writer_failures = 0
 
     # --- workers ----------------------------------------------------------------------------
     def _spawn(self, index: int) -> None:
@@ -178,7 +207,15 @@ class Supervisor:
         if self._writer is not None:
             self._writer.before_fork()
         prepare_fork()  # collected, trimmed and frozen: what the children share (prefork)
-        pid = os.fork()
+        # Until the child has its own handlers, a signal for it (a SIGTERM forwarded at
+        # once) must wait: the supervisor's handler would write it into the supervisor's
+        # wake-up socket (a second stop, as if sent twice) and the child would not stop.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
+            raise
         if pid == 0:  # the worker: never returns into the supervisor's code
             status = 1
             try:
@@ -188,6 +225,7 @@ class Supervisor:
                 traceback.print_exc()
             finally:
                 os._exit(status)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
         os.close(ready_write)
         child = _Child(index, pid, ready_read)
         self._children[pid] = child
@@ -226,6 +264,7 @@ class Supervisor:
         for child in self._children.values():
             os.close(child.ready_fd)
         os.close(self._lifeline_write)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)  # blocked for the fork
 
     def _on_report(self, child: _Child) -> None:
         try:

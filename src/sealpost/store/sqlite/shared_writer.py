@@ -154,7 +154,9 @@ class SharedWriter:
         self._listener.close()
 
     def close(self) -> None:
-        """Stop serving: every connection, the socket file, the database."""
+        """Stop serving: every connection, the socket file, the database (once)."""
+        if self._listener.fileno() < 0:
+            return
         for key in list(self._selector.get_map().values()):
             if key.data is not None:
                 self._drop(key.data)
@@ -181,6 +183,9 @@ class SharedWriter:
             sock, _ = self._listener.accept()
         except BlockingIOError:
             return
+        except OSError as exc:  # out of descriptors, a connection reset while queued:
+            log.warning("queue writer: accept failed: %s", exc)  # that worker retries
+            return
         uid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
         if uid != os.getuid():
             log.warning("queue writer: refused a connection from uid %d", uid)
@@ -206,6 +211,8 @@ class SharedWriter:
         return []
 
     def _drop(self, peer: _Peer) -> None:
+        if peer.sock.fileno() < 0:
+            return  # already dropped (a second batch of this step had answers for it)
         self._selector.unregister(peer.sock)
         peer.sock.close()
 

@@ -1,0 +1,42 @@
+"""TLS reads that do not allocate 256 KiB to find nothing there (uvloop's TLS layer).
+
+uvloop's TLS layer (``SSLProtocol``) asks ``SSLObject.read(262144)``, without a buffer, for
+application data it then discards: as a connection closes it drains what is left
+(``_do_read_into_void``), and again when the peer's ``close_notify`` arrives. Python's
+``ssl`` allocates a bytes object of the whole 256 KiB before ``SSL_read`` runs, nearly
+always to learn that nothing is there (``SSLWantReadError``) and free it at once. With the
+mmap threshold at that size (``large_buffers``) each such read is an ``mmap``, a page fault
+and a ``munmap``. Measured: an empty read costs 19-21 µs that way and 2.4-5.3 µs through
+the scratch buffer (one process, memory BIOs); in the benchmark's case b (one message per
+STARTTLS session) py-spy found 6.6% of the workers' samples in those reads against 0.8% for
+every read of real data, and four interleaved pairs put the server's CPU per message at
+3.74 ms against 3.81 (medians; docs/benchmarks.md, 2026-12-06, night).
+
+``ScratchSSLObject.read`` of more than a record, without a buffer, reads into one scratch
+buffer of the process the size of a TLS record's largest payload (2^14 bytes, RFC 8446
+section 5.1; RFC 5246 section 6.2.1) and returns a copy of what it read. A caller gets
+the same bytes, perhaps in more calls (``read`` may return less than asked; every caller
+in uvloop and asyncio reads until ``SSLWantReadError`` or end of data). ``server_context``
+makes its contexts' ``wrap_bio`` return it (``SSLContext.sslobject_class``). A process's
+TLS connections are read by its one event loop thread, and the copy is made before the
+next read, so one buffer serves them all.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+RECORD_PAYLOAD = 1 << 14  # the most plaintext one TLS record carries
+_scratch = bytearray(RECORD_PAYLOAD)
+_view = memoryview(_scratch)
+
+
+class ScratchSSLObject(ssl.SSLObject):
+    """An ``SSLObject`` whose large unbuffered reads go through the scratch buffer."""
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # ssl's parameter names
+        if buffer is not None or len <= RECORD_PAYLOAD:
+            return super().read(len, buffer)
+        count = super().read(RECORD_PAYLOAD, _scratch)
+        return _view[:count].tobytes()

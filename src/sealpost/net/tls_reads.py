@@ -9,8 +9,8 @@ mmap threshold at that size (``large_buffers``) each such read is an ``mmap``, a
 and a ``munmap``. Measured: an empty read costs 19-21 µs that way and 2.4-5.3 µs through
 the scratch buffer (one process, memory BIOs); in the benchmark's case b (one message per
 STARTTLS session) py-spy found 6.6% of the workers' samples in those reads against 0.8% for
-every read of real data, and four interleaved pairs put the server's CPU per message at
-3.74 ms against 3.81 (medians; docs/benchmarks.md, 2026-12-06, night).
+every read of real data; end to end the saving (a few such reads per connection) is below
+that machine's noise (docs/benchmarks.md, 2026-12-06, night).
 
 ``ScratchSSLObject.read`` of more than a record, without a buffer, reads into one scratch
 buffer of the process the size of a TLS record's largest payload (2^14 bytes, RFC 8446

@@ -140,7 +140,6 @@ def supervise(config: Config, count: int) -> int:
         stop_timeout=srv.drain_timeout + 15.0,  # the workers drain first, then are killed
         on_exit=metrics.process_dead,
         writer=writer,
-        writer_socket=writer.socket_path if writer else "",
     )
     try:
         return supervisor.run()

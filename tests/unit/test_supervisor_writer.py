@@ -17,6 +17,8 @@ from sealpost.workers.supervisor import WRITER_FAILURES, Supervisor
 
 class Writer:
     '''Always readable; ``fail`` steps raise, then it would work.'''
+    socket_path = ""
+
     def __init__(self, fail):
         self.read_end, self.write_end = os.pipe()
         os.write(self.write_end, b"x")  # readable for good: the loop keeps calling step

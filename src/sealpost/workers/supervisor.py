@@ -67,6 +67,8 @@ _HANDLED = (*_STOP_SIGNALS, signal.SIGHUP, signal.SIGCHLD)
 class QueueWriter(Protocol):
     """What the loop needs of the queue writer (``store.sqlite.shared_writer``)."""
 
+    socket_path: str  # where the workers reach it (``WorkerSeat.writer_socket``)
+
     def fileno(self) -> int: ...  # readable when ``step`` has work
 
     def step(self, timeout: float | None = 0) -> None: ...
@@ -109,11 +111,9 @@ class Supervisor:
         metrics_dir: str = "",
         on_exit: Callable[[int], None] = lambda pid: None,
         writer: QueueWriter | None = None,
-        writer_socket: str = "",
     ) -> None:
         self.count = count
         self._writer = writer  # the queue writer this loop runs, if the store has one
-        self._writer_socket = writer_socket
         self._writer_failures = 0  # its steps that raised, in a row
         self._metrics_dir = metrics_dir
         self._on_exit = on_exit  # a worker's pid, once it is reaped
@@ -247,7 +247,8 @@ class Supervisor:
             keys_changed=self._keys_changed,
             ready=ready_write,
             metrics_dir=self._metrics_dir,
-            writer_socket=self._writer_socket,
+            # A writer given up (``_step_writer``): new workers write their own mail at once.
+            writer_socket=self._writer.socket_path if self._writer is not None else "",
         )
 
     def _leave_supervisor(self) -> None:

@@ -130,10 +130,16 @@ def _worker_main(
     barrier: Barrier,
     results: multiprocessing.Queue[WorkerSample],
 ) -> None:
+    import resource
+
     import uvloop
 
     barrier.wait(_START_TIMEOUT)
-    results.put(uvloop.run(_drive(spec, share)))
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    sample = uvloop.run(_drive(spec, share))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    sample.cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    results.put(sample)
 
 
 async def _drive(spec: LoadSpec, share: _Share) -> WorkerSample:

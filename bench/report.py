@@ -254,8 +254,8 @@ def inbound_markdown(report: BenchReport) -> str:
         "",
         *_sealpost_lines(report),
         "| Case | Conc. | Server | Msgs | Errors | msgs/s | p50 ms | p99 ms "
-        "| Peak RSS MB | Peak PSS MB | CPU s | CPU s/1k msgs |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Peak RSS MB | Peak PSS MB | CPU s | CPU s/1k msgs | Generator CPU s/1k msgs |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for m in report.measurements:
         lines.append(
@@ -263,9 +263,13 @@ def inbound_markdown(report: BenchReport) -> str:
             f"| {_errors(m)} | {m.load.msgs_per_s:.1f} | {_f(m.load.p50_ms)} "
             f"| {_f(m.load.p99_ms)} | {m.usage.peak_rss_bytes / 2**20:.1f} "
             f"| {m.usage.peak_pss_bytes / 2**20:.1f} "
-            f"| {m.usage.cpu_seconds:.2f} | {_f(cpu_per_thousand(m))} |"
+            f"| {m.usage.cpu_seconds:.2f} | {_f(cpu_per_thousand(m))} "
+            f"| {_f(m.load.cpu_per_thousand)} |"
         )
     lines += [
+        "",
+        "The generator shares the cores with the server it measures: its CPU per message is "
+        "CPU the server under test could not use.",
         "",
         "Ratios Sealpost / Postfix, same run (msgs/s: above 1 is Sealpost faster; latency, "
         "memory and CPU per message: below 1 is Sealpost better). RSS is summed over the "

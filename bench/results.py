@@ -34,6 +34,7 @@ class WorkerSample:
     sessions: int = 0
     started: float = 0.0
     finished: float = 0.0
+    cpu_seconds: float = 0.0  # this process's own user + system CPU over the run
 
     def add_error(self, kind: ErrorKind) -> None:
         self.errors[kind.value] = self.errors.get(kind.value, 0) + 1
@@ -50,6 +51,7 @@ class LoadResult:
     p50_ms: float | None
     p99_ms: float | None
     processes: int
+    cpu_seconds: float = 0.0  # the generator's own CPU, every process: it shares the cores
 
     @property
     def error_count(self) -> int:
@@ -58,6 +60,11 @@ class LoadResult:
     @property
     def msgs_per_s(self) -> float:
         return self.ok / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def cpu_per_thousand(self) -> float | None:
+        """The generator's CPU seconds per 1,000 acknowledged messages."""
+        return self.cpu_seconds * 1000 / self.ok if self.ok else None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -70,6 +77,7 @@ class LoadResult:
             "p50_ms": _round(self.p50_ms),
             "p99_ms": _round(self.p99_ms),
             "processes": self.processes,
+            "generator_cpu_s": round(self.cpu_seconds, 3),
         }
 
 
@@ -99,6 +107,7 @@ def merge(samples: Iterable[WorkerSample]) -> LoadResult:
         p50_ms=None if p50 is None else p50 * 1000,
         p99_ms=None if p99 is None else p99 * 1000,
         processes=len(samples),
+        cpu_seconds=sum(s.cpu_seconds for s in samples),
     )
 
 

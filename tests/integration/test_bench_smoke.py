@@ -71,6 +71,7 @@ def test_smoke_run_has_numbers_for_both_servers(report: BenchReport):
         assert m.usage.peak_rss_bytes > 0 and m.usage.peak_pss_bytes > 0
         assert m.usage.cpu_seconds >= 0
         assert m.load.processes == 2
+        assert m.load.cpu_seconds > 0  # the generator's own CPU: it shares the cores
     assert report.machine.cores >= 1 and report.machine.cpu_model
     assert set(report.settings) == {"Sealpost", DELIVERY_DISABLED_LABEL, "Postfix"}
     assert int(report.settings["Postfix"]["default_process_limit"]) >= 2
@@ -101,6 +102,7 @@ def test_smoke_markdown_and_json_reports(report: BenchReport):
     markdown = to_markdown(report)
     assert "| b: STARTTLS, 1 msg/connection | 2 | Sealpost |" in markdown
     assert "| b: STARTTLS, 1 msg/connection | 2 | Postfix |" in markdown
+    assert "| Generator CPU s/1k msgs |" in markdown
     row, variant = ratios(report)
     assert (row.subject, variant.subject) == ("Sealpost", DELIVERY_DISABLED_LABEL)
     assert row.msgs_per_s is not None and row.msgs_per_s > 0
@@ -114,6 +116,7 @@ def test_smoke_markdown_and_json_reports(report: BenchReport):
     for m in servers.values():
         assert m["ok"] > 0 and m["msgs_per_s"] > 0 and m["p99_ms"] is not None
         assert m["peak_rss_mb"] > 0 and m["peak_pss_mb"] > 0
+        assert m["generator_cpu_s"] > 0
     assert document["ratios"][0]["msgs_per_s"] > 0
     assert document["machine"]["cores"] >= 1
 

@@ -48,6 +48,16 @@ async def _line(reader: asyncio.StreamReader) -> bytes:
     return await reader.readline()
 
 
+async def _failed_open(port: int, timeout: float = 5.0) -> SessionError:
+    """The error ``open`` raises against ``port``, after closing the session as the
+    generator does."""
+    session = SmtpSession(_target(port, timeout=timeout), None)
+    with pytest.raises(SessionError) as caught:
+        await session.open()
+    await session.close(polite=False)
+    return caught.value
+
+
 async def _polite(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> list[bytes]:
     """A server that answers in awkward chunks: the banner in two writes, the EHLO reply's
     lines split mid-line, MAIL and RCPT replies each with the previous one's tail."""
@@ -126,11 +136,8 @@ async def test_a_silent_server_is_a_timeout_not_a_hang():
 
     server, port = await _serve(script)
     async with server:
-        session = SmtpSession(_target(port, timeout=0.3), None)
-        with pytest.raises(SessionError) as caught:
-            await session.open()
-        await session.close(polite=False)
-    assert caught.value.kind is ErrorKind.TIMEOUT
+        error = await _failed_open(port, timeout=0.3)
+    assert error.kind is ErrorKind.TIMEOUT
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
 
 
@@ -145,11 +152,8 @@ async def test_a_server_that_hangs_up_is_a_closed_error():
 
     server, port = await _serve(script)
     async with server:
-        session = SmtpSession(_target(port), None)
-        with pytest.raises(SessionError) as caught:
-            await session.open()
-        await session.close(polite=False)
-    assert caught.value.kind is ErrorKind.CLOSED
+        error = await _failed_open(port)
+    assert error.kind is ErrorKind.CLOSED
 
 
 @on_uvloop
@@ -157,11 +161,7 @@ async def test_a_refused_connection_is_a_connect_error():
     server, port = await _serve(lambda r, w: asyncio.sleep(0))
     server.close()
     await server.wait_closed()
-    session = SmtpSession(_target(port), None)
-    with pytest.raises(SessionError) as caught:
-        await session.open()
-    await session.close(polite=False)
-    assert caught.value.kind is ErrorKind.CONNECT
+    assert (await _failed_open(port)).kind is ErrorKind.CONNECT
 
 
 @on_uvloop

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from bench.peers import Pki, SealpostServer
 from bench.resources import ResourceUsage, TreeMonitor
-from bench.results import ErrorKind, LoadResult, WorkerSample, merge
+from bench.results import ErrorKind, LoadResult, WorkerSample, merge, with_own_cpu
 from bench.sealpost_config import BenchConfig
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def _worker(job: _Job, barrier: Barrier, results: multiprocessing.Queue[WorkerSa
     import uvloop
 
     barrier.wait(_START_TIMEOUT)
-    results.put(uvloop.run(_drive(job)))
+    results.put(with_own_cpu(lambda: uvloop.run(_drive(job))))
 
 
 async def _drive(job: _Job) -> WorkerSample:

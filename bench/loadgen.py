@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 
-from bench.results import ErrorKind, LoadResult, WorkerSample, merge
+from bench.results import ErrorKind, LoadResult, WorkerSample, merge, with_own_cpu
 from bench.smtp_session import SessionError, SmtpSession, Target, build_message, client_tls_context
 
 _START_TIMEOUT = 60.0  # seconds for every worker process to reach the start barrier
@@ -130,16 +130,10 @@ def _worker_main(
     barrier: Barrier,
     results: multiprocessing.Queue[WorkerSample],
 ) -> None:
-    import resource
-
     import uvloop
 
     barrier.wait(_START_TIMEOUT)
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    sample = uvloop.run(_drive(spec, share))
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    sample.cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    results.put(sample)
+    results.put(with_own_cpu(lambda: uvloop.run(_drive(spec, share))))
 
 
 async def _drive(spec: LoadSpec, share: _Share) -> WorkerSample:

@@ -7,8 +7,9 @@ percentiles) so the generator, the harness and the report agree on what a figure
 from __future__ import annotations
 
 import math
+import resource
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -79,6 +80,16 @@ class LoadResult:
             "processes": self.processes,
             "generator_cpu_s": round(self.cpu_seconds, 3),
         }
+
+
+def with_own_cpu(run: Callable[[], WorkerSample]) -> WorkerSample:
+    """``run()``'s sample, with the CPU (user + system) this process spent producing it: a
+    generator shares the cores with the server it measures."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    sample = run()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    sample.cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return sample
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:

@@ -19,7 +19,7 @@ from bench.harness import DELIVERY_DISABLED_LABEL, BenchOptions, BenchReport, ru
 from bench.loadgen import LoadSpec, split
 from bench.outbound import CACHED_POSTFIX
 from bench.report import ratios, to_json, to_markdown
-from bench.results import ErrorKind, WorkerSample, merge, percentile
+from bench.results import ErrorKind, WorkerSample, merge, percentile, with_own_cpu
 from bench.run import options_from, split_cases
 from bench.smtp_session import MESSAGE_SIZE, Target, build_message
 
@@ -210,6 +210,20 @@ def test_merge_spans_the_common_window_and_adds_errors():
 def test_merge_of_nothing_is_zero():
     result = merge([WorkerSample()])
     assert result.ok == 0 and result.msgs_per_s == 0.0 and result.p50_ms is None
+
+
+def test_generator_cpu_is_each_process_own_and_adds_up():
+    def busy() -> WorkerSample:
+        sum(range(3_000_000))  # CPU, not sleep: getrusage counts only what the process ran
+        return WorkerSample(ok=2)
+
+    sample = with_own_cpu(busy)
+    assert sample.cpu_seconds > 0 and sample.ok == 2
+    other = WorkerSample(ok=2, cpu_seconds=0.5)
+    result = merge([sample, other])
+    assert result.cpu_seconds == pytest.approx(sample.cpu_seconds + 0.5)
+    assert result.cpu_per_thousand == pytest.approx(result.cpu_seconds * 250)
+    assert merge([WorkerSample()]).cpu_per_thousand is None
 
 
 def test_split_spreads_connections_and_budget_exactly():

@@ -9,12 +9,13 @@ durable in the queue.
 
 ``Sealpost(config, seat)`` is one worker process of several (``[server] workers``): it serves
 on the sockets the supervisor bound, counts connections in the shared limit table, and opens
-its own store connections. Only the primary worker runs the dispatcher, the webhook worker,
-the TLS-RPT intake and the API; the others tell it about queued mail through the wake pipe,
-and follow its changes to the DKIM signing keys. Every worker watches its certificate files,
-and follows the settings any node or process changes in the store (``change_follower``: the
-DKIM signer, and on the primary the webhook worker). The primary also sends the TLS reports
-(``[tlsrpt]``, RFC 8460) after each midnight UTC.
+its own store connections. Every worker runs a dispatcher on the shared queue (its leases
+carry its seat; the per-domain sessions are counted across the workers, on SQLite in
+``delivery.shared_slots``); only the primary runs the webhook worker, the TLS-RPT intake
+and the API, and the others follow its changes to the DKIM signing keys. Every worker
+watches its certificate files, and follows the settings any node or process changes in the
+store (``change_follower``: the DKIM signer, and on the primary the webhook worker). The
+primary also sends the TLS reports (``[tlsrpt]``, RFC 8460) after each midnight UTC.
 The sending domains' DKIM keys are in the store, sealed under the key-encryption key of
 ``[dkim] key_encryption_key_file`` (``domains.stored_keys``): ``start()`` makes or reads it
 once the store is open (refusing to start when the store holds keys and the file is
@@ -43,6 +44,7 @@ from sealpost.config_reload import ConfigReloader, LiveParts
 from sealpost.console.app import with_console
 from sealpost.delivery.dispatcher import Dispatcher
 from sealpost.delivery.pool import SessionPool
+from sealpost.delivery.shared_slots import SharedDomainSlots
 from sealpost.dkim.keyring import Keyring
 from sealpost.dkim.keys import load_key
 from sealpost.domains.registry import SendingDomains
@@ -84,8 +86,8 @@ from sealpost.tlsrpt.post import ReportPoster
 from sealpost.tlsrpt.send import TlsReporter
 from sealpost.webhooks.worker import WebhookWorker
 from sealpost.webhooks.worker import from_config as webhook_worker
+from sealpost.workers.lifeline import watch_lifeline
 from sealpost.workers.seat import WorkerSeat
-from sealpost.workers.wake import WakeSender, watch_lifeline, watch_wakes
 
 log = logging.getLogger("sealpost")
 
@@ -101,11 +103,15 @@ class Sealpost:
     def __post_init__(self) -> None:
         cfg = self.config
         seat = self.seat
-        # The primary (or the only process) runs delivery, webhooks and the API.
+        # The primary (or the only process) runs webhooks, TLS reports and the API.
         self.primary = seat is None or seat.primary
         # One integrity check per start: with workers, prepare() made it before the fork.
         self.store = open_store(
-            cfg.store.url, base_dir=cfg.base_dir, node_id=cfg.cluster.node, quick_check=seat is None
+            cfg.store.url,
+            base_dir=cfg.base_dir,
+            node_id=cfg.cluster.node,
+            quick_check=seat is None,
+            worker=None if seat is None else seat.index,
         )
         if seat is not None and seat.writer_socket and isinstance(self.store, Database):
             self.store.share_writer(seat.writer_socket)  # new mail: the queue writer
@@ -218,12 +224,8 @@ class Sealpost:
             )
             self.submission.on_held(self.intake.wake)
             self.purger = Purger(self.store, retention_settings(self.config))
-        if self.config.delivery.enabled:
-            if self.primary:
-                await self._start_dispatcher()
-            else:  # the primary dispatches: tell it, through the wake pipe
-                assert self.seat is not None
-                self.submission.on_queued(WakeSender(self.seat.wake_write))
+        if self.config.delivery.enabled:  # in every worker: each claims its own share
+            await self._start_dispatcher()
         for listener in self.config.smtp.listeners:
             ctx = ListenerContext(
                 name=listener.name,
@@ -250,15 +252,25 @@ class Sealpost:
         async def send_dsn(recipient: str, data: bytes) -> None:
             await self.submission.submit_dsn(recipient, data)
 
+        seat = self.seat
         self.outbound = build_outbound(
-            self.config, self.store, send_dsn, self.resolver, self.metrics.count_sts_fetch
+            self.config,
+            self.store,
+            send_dsn,
+            self.resolver,
+            self.metrics.count_sts_fetch,
+            workers=1 if seat is None else seat.workers,
+            slots=None
+            if seat is None or seat.domain_board is None
+            else SharedDomainSlots(seat.domain_board, seat.index),
         )
         self.dispatcher, self.pool = self.outbound.dispatcher, self.outbound.pool
         self.dispatcher.on_recorded(self.metrics.count_attempts)
-        # This node's only dispatcher: no other process holds a lease under its node id
-        # (``[cluster] node_id``), so the leases it holds are its previous run's, if any.
+        # The leases this process's owner holds (the node's ``[cluster] node_id``, and the
+        # worker's seat) are its predecessor's: a restarted worker's, or the previous run's.
+        # With workers, ``startup.prepare`` released the whole node's before the fork.
         try:
-            recovered = await self.store.release_all_leases()
+            recovered = await self.store.release_own_leases()
         except StoreError as exc:  # a full disk: those messages are due when the leases end
             log.warning(
                 "the leases of the previous run were not released (%s); their "
@@ -267,7 +279,7 @@ class Sealpost:
             )
             recovered = 0
         if recovered:
-            log.info("%d message(s) were in delivery when the server stopped; due again", recovered)
+            log.info("%d message(s) were in delivery when it stopped; due again", recovered)
         self.submission.on_queued(self.dispatcher.wake)
 
     def _start_reporter(self) -> None:
@@ -380,8 +392,6 @@ class Sealpost:
             tasks.append(loop.create_task(daily))
         if self.seat is not None:
             watch_lifeline(loop, self.seat.lifeline, self._supervisor_gone)
-            if self.dispatcher is not None:
-                watch_wakes(loop, self.seat.wake_read, self.dispatcher.wake)
             if not self.primary:
                 tasks.append(loop.create_task(self._follow_keys(self.seat)))
         await self._stop.wait()
@@ -443,8 +453,6 @@ class Sealpost:
         if self.presence is not None:
             await self.presence.release()
         if self.seat is not None:
-            for fd in (self.seat.lifeline, self.seat.wake_read):
-                if fd >= 0:
-                    with contextlib.suppress(ValueError, OSError):
-                        asyncio.get_running_loop().remove_reader(fd)
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(self.seat.lifeline)
         await self.store.close()

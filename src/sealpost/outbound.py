@@ -42,6 +42,7 @@ from sealpost.policy.mta_sts import StsError, StsPolicy
 from sealpost.policy.store_cache import StoreStsCache
 from sealpost.policy.sts_fetch import StsFetcher
 from sealpost.store.contracts import Store
+from sealpost.store.contracts.domain_slots import DomainSlots
 
 log = logging.getLogger("sealpost")
 
@@ -151,8 +152,13 @@ def build_outbound(
     send_dsn: Callable[[str, bytes], Awaitable[None]],
     resolver: Resolver | None = None,
     sts_fetched: Callable[[str], None] = lambda result: None,
+    *,
+    workers: int = 1,
+    slots: DomainSlots | None = None,
 ) -> Outbound:
-    """The dispatcher and its parts; ``sts_fetched`` is told each MTA-STS fetch's result."""
+    """The dispatcher and its parts; ``sts_fetched`` is told each MTA-STS fetch's result.
+    ``workers``: dispatchers sharing the node's limits, one per worker process; ``slots``:
+    where the per-domain sessions are counted when not in the store (``shared_slots``)."""
     d = config.delivery
     resolver = resolver or build_resolver(config)
     fetcher = CountedFetches(
@@ -196,6 +202,7 @@ def build_outbound(
         lease=d.lease,
         poll_interval=d.poll_interval,
         reporting_mta=config.server.hostname,
+        workers=workers,
     )
     delivery = DomainDelivery(resolver, policy, route_settings(config), pool)
     dispatcher = Dispatcher(
@@ -208,5 +215,6 @@ def build_outbound(
         housekeeping=pool.expire,
         wakeups=store,
         suppressions=store,
+        slots=slots,
     )
     return Outbound(dispatcher, pool, policy, delivery)

@@ -24,6 +24,7 @@ from typing import Any
 
 from sealpost.app import Sealpost
 from sealpost.config.model import Config
+from sealpost.delivery.shared_slots import DomainBoard
 from sealpost.inbound.limits import RATE_WINDOW
 from sealpost.inbound.shared_limits import LimitBoard
 from sealpost.net.devcert import is_self_signed
@@ -140,6 +141,7 @@ def supervise(config: Config, count: int) -> int:
         stop_timeout=srv.drain_timeout + 15.0,  # the workers drain first, then are killed
         on_exit=metrics.process_dead,
         writer=writer,
+        domain_board=domain_board(config, count),
     )
     try:
         return supervisor.run()
@@ -147,6 +149,14 @@ def supervise(config: Config, count: int) -> int:
         metrics.remove()
         if writer is not None:
             _remove_writer(writer)
+
+
+def domain_board(config: Config, count: int) -> DomainBoard | None:
+    """With SQLite, the workers' dispatchers count their sessions per destination domain in
+    one shared table (``delivery.shared_slots``); PostgreSQL counts them in the database."""
+    if not config.store.url.lower().startswith("sqlite:") or not config.delivery.enabled:
+        return None
+    return DomainBoard(count, config.delivery.concurrency)
 
 
 def shared_writer(config: Config) -> SharedWriter | None:

@@ -19,6 +19,7 @@ from sealpost.node_presence import NodePresence
 from sealpost.outbound import build_resolver, check_dnssec
 from sealpost.retention.purger import RetentionSettings
 from sealpost.store import open_store
+from sealpost.store.errors import StoreError
 from sealpost.store.file_modes import loose_modes, queue_files
 from sealpost.store.free_space import MinFree, SpaceWatch, open_when_room
 
@@ -52,7 +53,8 @@ async def prepare(config: Config) -> None:
     config's DKIM keys (a bad key file is reported once, before anything starts), make or
     read the sending domains' key-encryption key (``domains.stored_keys``), check
     that a ``dnssec = true`` resolver validates (``outbound.check_dnssec``) and that no
-    running node holds this node's id (``node_presence``)."""
+    running node holds this node's id (``node_presence``), then release the node's queue
+    leases, every worker's."""
     for key in config.dkim.keys:
         load_key(key.domain, key.selector, key.key_file)
     await check_dnssec(config, build_resolver(config))
@@ -70,5 +72,14 @@ async def prepare(config: Config) -> None:
         presence = NodePresence(store, config.cluster.node)
         await presence.claim()
         await presence.release()
+        # No worker runs yet: every lease of this node is its previous run's (each worker
+        # releases only its own seat's when it starts, so a restarted one spares the others).
+        try:
+            recovered = await store.release_all_leases()
+        except StoreError as exc:  # a full disk: those messages are due when the leases end
+            log.warning("the leases of the previous run were not released (%s)", exc)
+            recovered = 0
+        if recovered:
+            log.info("%d message(s) were in delivery when the server stopped; due again", recovered)
     finally:
         await store.close()

@@ -149,6 +149,60 @@ def test_one_connection_carries_several_messages_and_limits_hold(
     assert sink.messages[0].tls
 
 
+def test_two_workers_dispatchers_split_a_domain_and_its_limit_holds_for_both(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    """``[server] workers = 2``: each worker's dispatcher takes half the per-domain limit
+    (rounded up: 2 of 3) and the shared table of ``delivery.shared_slots`` keeps the two
+    together at 3, where the halves alone would open 4 sessions."""
+    sink = smtp_sink(cert=sink_certs.good, stall={"DOT": 0.3})
+    rig = start_rig(
+        start_server,
+        dns_server,
+        sink,
+        ca_file=sink_certs.ca_file,
+        delivery={"per_domain_concurrency": 3, "enabled": False},
+    )
+    for n in range(12):
+        rig.submit([f"r{n}@example.net"])
+    rig.server.call(lambda: _two_workers(rig))
+    assert len(sink.messages) == 12
+    assert sorted(m.recipients[0] for m in sink.messages) == sorted(
+        f"r{n}@example.net" for n in range(12)
+    )
+    assert sink.peak_transactions == 3
+    assert not sink.violations
+
+
+async def _two_workers(rig) -> None:
+    import asyncio
+    import time
+
+    from sealpost.delivery.shared_slots import DomainBoard, SharedDomainSlots
+    from sealpost.outbound import build_outbound
+
+    app = rig.server.app
+    board = DomainBoard(workers=2, sessions=10)
+    outbound = [
+        build_outbound(
+            app.config,
+            app.store,
+            app.submission.submit_dsn,
+            workers=2,
+            slots=SharedDomainSlots(board, worker),
+        )
+        for worker in (0, 1)
+    ]
+    claims = await app.store.claim_due(time.time(), 12, 600)
+    first, second = (o.dispatcher for o in outbound)
+    await asyncio.gather(
+        *(first.process(c) for c in claims[:6]), *(second.process(c) for c in claims[6:])
+    )
+    assert board.held("example.net") == 0
+    for o in outbound:
+        await o.pool.close_all()
+
+
 async def _run_once(rig) -> None:
     from sealpost.outbound import build_dispatcher
 

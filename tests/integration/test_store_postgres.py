@@ -136,6 +136,46 @@ def test_leases_carry_the_node_id_and_a_node_releases_only_its_own(pg_url):
     run(main)
 
 
+def test_a_worker_releases_its_own_leases_and_the_node_releases_every_workers(pg_url):
+    """``[server] workers``: each worker's leases and domain slots carry ``node/seat``; a
+    restarted worker gives back its seat's only, the node's start gives back all of them,
+    and another node whose id begins the same is left alone."""
+
+    async def main() -> None:
+        stores = [
+            PostgresStore(pg_url, node_id="node-a", worker=0),
+            PostgresStore(pg_url, node_id="node-a", worker=1),
+            PostgresStore(pg_url, node_id="node-a"),
+            PostgresStore(pg_url, node_id="node-ab"),
+        ]
+        for store in stores:
+            await store.open()
+        w0, w1, whole, other = stores
+        try:
+            for mid in ids(4):
+                await w0.enqueue(mid, message(), T0)
+            for store in (w0, w1, other):
+                assert len(await store.claim_due(T0, 1, 600)) == 1
+                assert await store.take_domain_slot("x.test", 5, T0, 600) is not None
+            rows = await fetch(pg_url, "SELECT lease_node FROM messages ORDER BY id")
+            assert [r[0] for r in rows] == ["node-a/0", "node-a/1", "node-ab", None]
+            slots = await fetch(pg_url, "SELECT node FROM domain_slots ORDER BY node")
+            assert [r[0] for r in slots] == ["node-a/0", "node-a/1", "node-ab"]
+            assert await w1.release_own_leases() == 1  # worker 1 was restarted
+            rows = await fetch(pg_url, "SELECT lease_node FROM messages ORDER BY id")
+            assert [r[0] for r in rows] == ["node-a/0", None, "node-ab", None]
+            assert await whole.release_all_leases() == 1  # the node starts again: worker 0's
+            rows = await fetch(pg_url, "SELECT lease_node FROM messages ORDER BY id")
+            assert [r[0] for r in rows] == [None, None, "node-ab", None]
+            slots = await fetch(pg_url, "SELECT node FROM domain_slots")
+            assert [r[0] for r in slots] == ["node-ab"]
+        finally:
+            for store in stores:
+                await store.close()
+
+    run(main)
+
+
 def test_an_expired_lease_of_another_node_is_taken_over(pg_url):
     async def main() -> None:
         async with nodes(pg_url, "node-a", "node-b") as (a, b):

@@ -5,14 +5,16 @@ clients. Which process serves a connection is read from the kernel (psutil: the 
 holds the accepted socket), so nothing in the server has to reveal it. Proved here: both
 workers accept; SIGHUP reaches each of them; a worker killed with ``kill -9`` is replaced and
 serves again; killing the supervisor makes the workers drain and exit and frees the port;
-SIGTERM drains and exits 0; the per-IP limit holds for the whole server; and mail queued by
-a worker that does not deliver reaches the sink at once (the wake pipe), not at the next poll;
-and a key revoked by the CLI fails SMTP AUTH in every worker at once. Every wait is bounded.
+SIGTERM drains and exits 0; the per-IP limit holds for the whole server; mail queued by
+either worker reaches the sink at once (its own dispatcher wakes), not at the next poll; both
+workers deliver, and the per-domain session limit holds for the two together; and a key
+revoked by the CLI fails SMTP AUTH in every worker at once. Every wait is bounded.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -305,6 +307,39 @@ def test_mail_queued_by_any_worker_is_delivered_at_once(
         if len(served) == 2 and n >= 1:
             break
     assert len(served) == 2, "every message was served by the same worker"
+    stop(server)
+
+
+def test_every_worker_delivers_and_the_per_domain_limit_holds_for_both(
+    tmp_path: Path, pki: Pki, spawn, dns_server, smtp_sink
+):
+    sink = smtp_sink(stall={"DOT": 0.4})  # each delivery holds its session a while
+    tables = {
+        "dns": {"nameservers": [dns_server.nameserver], "timeout": 2},
+        "delivery": {"enabled": True, "default_tls": "may", "per_domain_concurrency": 3},
+        "delivery.routes": {"example.test": f"127.0.0.1:{sink.port}"},
+    }
+    config = write_config(tmp_path, pki, listeners=[PLAIN], server=TWO, tables=tables)
+    server = spawn(config)
+    port = server.ports["mx"]
+    count = 24
+    for n in range(count):
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail("a@sender.test", [f"u{n}@example.test"], f"Subject: {n}\r\n\r\nx\r\n")
+    delivering: set[int] = set()  # the workers seen holding a connection to the sink
+    deadline = time.monotonic() + 30
+    while len(sink.messages) < count and time.monotonic() < deadline:
+        for pid in server.worker_pids():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                conns = psutil.Process(pid).net_connections(kind="tcp")
+                if any(c.raddr and c.raddr.port == sink.port for c in conns):
+                    delivering.add(pid)
+        time.sleep(0.05)
+    assert sorted(m.recipients[0] for m in sink.messages) == sorted(
+        f"u{n}@example.test" for n in range(count)
+    ), "each message once"
+    assert len(delivering) == 2, "one worker did all the delivering"
+    assert sink.peak_transactions <= 3, "the workers together went over per_domain_concurrency"
     stop(server)
 
 

@@ -167,8 +167,19 @@ ALLOWED: dict[str, set[str]] = {
         "workers",
     },
     # The runner also starts the queue writer process (store.sqlite.shared_writer).
-    "runner": {"app", "config", "inbound", "net", "observability", "startup", "store", "workers"},
-    "workers": {"inbound", "model", "net"},  # net: glibc, for the pre-fork trim
+    "runner": {
+        "app",
+        "config",
+        "delivery",
+        "inbound",
+        "net",
+        "observability",
+        "startup",
+        "store",
+        "workers",
+    },
+    # delivery: the shared table of per-domain sessions; net: glibc, for the pre-fork trim
+    "workers": {"delivery", "inbound", "model", "net"},
     "cli": {
         "model",
         "api_keys",

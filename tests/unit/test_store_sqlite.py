@@ -28,7 +28,7 @@ from sealpost.model.tls_record import Fallback, TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.model.webhook_delivery import BatchStatus, DeliveryState, FailureCode, PendingBatch
 from sealpost.store import codec
-from sealpost.store.errors import DuplicateError, StoreError
+from sealpost.store.errors import DuplicateError, LeaseLostError, StoreError
 from sealpost.store.file_modes import loose_modes, queue_files
 from sealpost.store.sqlite import SqliteStore
 from sealpost.store.sqlite import schema as sqlite_schema
@@ -845,5 +845,36 @@ def test_transmission_list_and_purge_use_their_indexes(tmp_path):
                 )
             )
             assert "INDEX documents_updated (kind=? AND updated_at<?)" in purge, purge
+
+    run(scenario())
+
+
+def test_each_worker_releases_its_own_leases_and_the_start_releases_all(tmp_path: Path):
+    """``[server] workers``: the worker processes share the file, and each one's lease tokens
+    carry its seat, so a restarted worker frees only what its predecessor held (the others
+    are still delivering theirs); the server's start frees every worker's."""
+    path = tmp_path / "q.db"
+
+    async def scenario():
+        async with (
+            SqliteStore(path, worker=0) as w0,
+            SqliteStore(path, worker=1) as w1,
+            SqliteStore(path, worker=11) as w11,
+            SqliteStore(path) as whole,
+        ):
+            for n in range(4):
+                await w0.enqueue(new_message_id(T0 + n), message(), T0)
+            [c0] = await w0.claim_due(T0, 1, 600)
+            [c1] = await w1.claim_due(T0, 1, 600)
+            [c11] = await w11.claim_due(T0, 1, 600)
+            assert c0.token.startswith("w0.") and c1.token.startswith("w1.")
+            assert await w1.release_own_leases() == 1  # not w11's, whose prefix starts alike
+            again = await w0.claim_due(T0, 10, 600)  # worker 1's message is due again
+            assert c1.message.id in {c.message.id for c in again} and len(again) == 2
+            await w0.record_attempt(c0, [RecipientResult("a@example.test", "delivered")], T0)
+            assert await whole.release_all_leases() == 3  # the two again, and worker 11's
+            with pytest.raises(LeaseLostError):
+                await w11.record_attempt(c11, [], T0)
+            assert await whole.release_own_leases() == 0  # one process: all of them
 
     run(scenario())

@@ -22,10 +22,17 @@ another node accepted at once), and every ``poll_interval`` in any case (retries
 and a notification is a hint that can be missed).
 
 ``per_domain_concurrency`` is enforced twice: by a semaphore in the process (no more than
-that many of this node's attempts to a domain at once) and by the store's slots
-(``DomainSlots``), which count the attempts of every node on the store, so on PostgreSQL the
-limit holds for the cluster together. An attempt that finds every slot of its domain held
-by other nodes waits (backing off up to ``SLOT_WAIT_MAX``) until one is freed or expires.
+its share of the attempts to a domain at once) and by the slots (``DomainSlots``), which
+count the attempts of every process: the store's on PostgreSQL (every node of the cluster
+and every worker of each), the workers' shared table on SQLite (``shared_slots``). An
+attempt that finds every slot of its domain held elsewhere waits (backing off up to
+``SLOT_WAIT_MAX``) until one is freed or expires.
+
+With ``[server] workers`` above 1 every worker runs a dispatcher on the same queue (leases
+keep each message with one of them) and takes its share of ``concurrency`` and of
+``per_domain_concurrency`` (``DispatcherSettings.workers``: the limit divided by the workers,
+rounded up), so the workers split a busy domain evenly instead of the first to claim taking
+every slot while the others back off; the slots keep the server's total at the limit.
 """
 
 from __future__ import annotations
@@ -74,6 +81,11 @@ class DispatcherSettings:
     poll_interval: float = 1.0
     reporting_mta: str = "localhost"
     batch: int = 200
+    workers: int = 1  # dispatchers sharing the limits (one per worker process)
+
+    def share(self, limit: int) -> int:
+        """This dispatcher's part of a limit the workers share (rounded up, at least 1)."""
+        return max(1, -(-limit // max(1, self.workers)))
 
 
 class Dispatcher:
@@ -88,8 +100,10 @@ class Dispatcher:
         housekeeping: Callable[[], None] = lambda: None,
         wakeups: QueueWakeups | None = None,
         suppressions: SuppressionList | None = None,
+        slots: DomainSlots | None = None,
     ) -> None:
         self._store = store
+        self._slots: DomainSlots = store if slots is None else slots
         self._delivery = delivery
         self._schedule = schedule
         self._settings = settings
@@ -99,9 +113,10 @@ class Dispatcher:
         self._wakeups = wakeups
         self._suppressions = suppressions  # where hard bounces go (``bounce_rule``)
         self._wake = asyncio.Event()
-        self._sessions = asyncio.Semaphore(settings.concurrency)
+        self._sessions = asyncio.Semaphore(settings.share(settings.concurrency))
+        per_domain = settings.share(settings.per_domain_concurrency)
         self._per_domain: dict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(settings.per_domain_concurrency)
+            lambda: asyncio.Semaphore(per_domain)
         )
         self._inflight: set[asyncio.Task[None]] = set()
         self.attempts = 0
@@ -132,7 +147,7 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; in-flight deliveries finish their attempt."""
-        limit = self._settings.concurrency * 2
+        limit = self._settings.share(self._settings.concurrency) * 2
         listening = (
             asyncio.get_running_loop().create_task(self._listen(self._wakeups))
             if self._wakeups is not None
@@ -294,7 +309,7 @@ class Dispatcher:
         limit, ttl = self._settings.per_domain_concurrency, self._settings.lease
         while True:
             try:
-                slot = await self._store.take_domain_slot(domain, limit, self._clock(), ttl)
+                slot = await self._slots.take_domain_slot(domain, limit, self._clock(), ttl)
             except Exception:  # e.g. a PostgreSQL deadlock between two nodes' batches
                 errors += 1
                 if errors >= SLOT_ERRORS:
@@ -308,6 +323,6 @@ class Dispatcher:
 
     async def _free_slot(self, slot: DomainSlot) -> None:
         try:
-            await self._store.free_domain_slot(slot)
+            await self._slots.free_domain_slot(slot)
         except Exception:  # it expires with its lease
             log.warning("cannot free the session slot of %s", slot.domain, exc_info=True)

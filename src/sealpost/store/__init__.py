@@ -34,13 +34,16 @@ def open_store(
     *,
     node_id: str | None = None,
     quick_check: bool = False,
+    worker: int | None = None,
 ) -> Store:
     """The store for ``url``; relative SQLite paths resolve against ``base_dir`` (else cwd).
     ``quick_check``: a SQLite file is checked as it opens (the server's start,
-    ``sqlite.integrity``); a damaged one raises ``DamagedStore``."""
+    ``sqlite.integrity``); a damaged one raises ``DamagedStore``. ``worker``: the seat of
+    the worker process using it (``[server] workers``), which its queue leases carry, so a
+    restarted worker releases only its predecessor's (``release_own_leases``)."""
     scheme = url.split(":", 1)[0].lower()
     if url.lower().startswith(_SQLITE):
-        return _sqlite_store(url, base_dir, quick_check)
+        return _sqlite_store(url, base_dir, quick_check, worker)
     if url.lower() in ("memory://", "memory:"):
         from sealpost.store.memory.store import MemoryStore
 
@@ -48,7 +51,7 @@ def open_store(
     if scheme in ("postgresql", "postgres"):
         from sealpost.store.postgres.store import PostgresStore
 
-        postgres: Store = PostgresStore(url, node_id=node_id)
+        postgres: Store = PostgresStore(url, node_id=node_id, worker=worker)
         return postgres
     raise StoreError(
         f"store url {_redacted(url)!r}: unsupported; use sqlite:///relative/path.db, "
@@ -56,10 +59,11 @@ def open_store(
     )
 
 
-def _sqlite_store(url: str, base_dir: Path | None, quick_check: bool) -> Store:
+def _sqlite_store(url: str, base_dir: Path | None, quick_check: bool, worker: int | None) -> Store:
     from sealpost.store.sqlite.store import SqliteStore
 
-    store: Store = SqliteStore(sqlite_path(url, base_dir), quick_check=quick_check)
+    path = sqlite_path(url, base_dir)
+    store: Store = SqliteStore(path, quick_check=quick_check, worker=worker)
     return store
 
 

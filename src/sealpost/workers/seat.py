@@ -1,14 +1,13 @@
 """What one worker process inherits from the supervisor, and its side of their pipes.
 
 The supervisor creates all of it before the first fork: the listening sockets (one per
-``[[smtp.listeners]]`` entry, and ``"api"``), the shared limit table, and these pipes:
+``[[smtp.listeners]]`` entry, and ``"api"``), the shared limit table, the shared table of
+per-domain delivery sessions (SQLite: ``delivery.shared_slots``; every worker runs a
+dispatcher), and these pipes:
 
 - the lifeline: the supervisor holds the only write end and never writes; each worker reads.
   When the supervisor dies (even by ``kill -9``) the read end sees EOF and the worker drains
   and exits, so no orphan keeps serving (no ``prctl``, no ctypes needed).
-- the wake pipe: workers that are not the primary write a byte after they queue mail; the
-  primary, which runs the dispatcher, reads it (``wake``). The supervisor keeps both ends, so
-  a byte written while the primary is being restarted waits for its successor.
 - the ready pipe, one per worker: ``ready`` once its listeners are serving, or ``error ...``
   when it could not start; ``drained ...`` as it exits after a drain (``model.drain``).
 
@@ -29,6 +28,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
+from sealpost.delivery.shared_slots import DomainBoard
 from sealpost.inbound.shared_limits import LimitBoard
 
 PRIMARY = 0
@@ -51,15 +51,15 @@ class SharedCounter:
 
 @dataclass
 class WorkerSeat:
-    """One worker's inheritance; ``index`` 0 is the primary (delivery, webhooks, API)."""
+    """One worker's inheritance; ``index`` 0 is the primary (webhooks, API, TLS reports)."""
 
     index: int
     sockets: dict[str, socket.socket]
     board: LimitBoard
     lifeline: int  # read end; EOF when the supervisor is gone
-    wake_read: int  # the primary's end of the wake pipe
-    wake_write: int  # everyone else's end (non-blocking)
     keys_changed: SharedCounter
+    workers: int = 1  # how many seats the server has (the dispatchers share the limits)
+    domain_board: DomainBoard | None = None  # per-domain sessions, when not in the store
     ready: int = -1  # write end of this worker's ready pipe
     metrics_dir: str = ""  # the run's directory of metric files (observability/multiprocess)
     writer_socket: str = ""  # the supervisor's queue writer (store/sqlite/shared_writer)

@@ -18,8 +18,9 @@ its own new mail.
   prints the ``sealpost ready: ...`` line). A worker that fails before that stops everything.
 - a worker that dies later (``kill -9``, a crash) has its connections forgotten in the
   limit table (and ``on_exit`` drops its live metric gauges) and is forked again on the
-  same seat; the primary's successor releases the delivery leases before it dispatches,
-  being the only dispatcher. More than
+  same seat, and its sessions are forgotten in the table of per-domain delivery sessions;
+  the successor releases its seat's delivery leases before it dispatches (the other workers'
+  stay theirs). More than
   ``max_restarts`` restarts within ``restart_window`` seconds stop the server: error line,
   exit status 1.
 - SIGHUP is forwarded to every worker (each reloads its certificates and the config file:
@@ -50,6 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from sealpost.delivery.shared_slots import DomainBoard
 from sealpost.inbound.shared_limits import LimitBoard
 from sealpost.model.drain import DrainTally
 from sealpost.workers.prefork import prepare_fork
@@ -111,8 +113,10 @@ class Supervisor:
         metrics_dir: str = "",
         on_exit: Callable[[int], None] = lambda pid: None,
         writer: QueueWriter | None = None,
+        domain_board: DomainBoard | None = None,
     ) -> None:
         self.count = count
+        self._domain_board = domain_board  # per-domain delivery sessions (SQLite)
         self._writer = writer  # the queue writer this loop runs, if the store has one
         self._writer_failures = 0  # its steps that raised, in a row
         self._metrics_dir = metrics_dir
@@ -124,9 +128,7 @@ class Supervisor:
         self._max_restarts = max_restarts
         self._restart_window = restart_window
         self._lifeline_read, self._lifeline_write = os.pipe()
-        self._wake_read, self._wake_write = os.pipe()
-        for fd in (self._lifeline_read, self._wake_read, self._wake_write):
-            os.set_blocking(fd, False)
+        os.set_blocking(self._lifeline_read, False)
         self._board = board
         self._keys_changed = SharedCounter()
         self._children: dict[int, _Child] = {}  # by pid
@@ -235,16 +237,14 @@ class Supervisor:
     def _enter_child(self, index: int, ready_write: int) -> WorkerSeat:
         """In the new worker: drop what only the supervisor holds, give back the signals."""
         self._leave_supervisor()
-        primary = index == 0
-        os.close(self._wake_write if primary else self._wake_read)
         return WorkerSeat(
             index=index,
             sockets=self._sockets,
             board=self._board,
             lifeline=self._lifeline_read,
-            wake_read=self._wake_read if primary else -1,
-            wake_write=-1 if primary else self._wake_write,
             keys_changed=self._keys_changed,
+            workers=self.count,
+            domain_board=self._domain_board,
             ready=ready_write,
             metrics_dir=self._metrics_dir,
             # A writer given up (``_step_writer``): new workers write their own mail at once.
@@ -307,6 +307,8 @@ class Supervisor:
             self._on_report_leftover(child)
             os.close(child.ready_fd)
             self._board.forget_worker(child.index)
+            if self._domain_board is not None:
+                self._domain_board.forget_worker(child.index)
             self._on_exit(pid)
             self._exited(child, _describe(status))
 

@@ -95,11 +95,16 @@ class DeliveryQueue(Protocol):
         """Give a lease back unchanged (shutdown)."""
 
     async def release_all_leases(self) -> int:
-        """Drop every lease THIS node holds (a node starting up: whatever it held before a
-        crash is due again at once, as Postfix moves ``active`` back to ``incoming``);
-        returns how many. On a single-node backend every lease is this node's; on
-        PostgreSQL only those carrying this node's id: another node's leases stay until they
-        expire, and ``claim_due`` then takes them over."""
+        """Drop every lease THIS node holds, every worker's (a node starting up: whatever it
+        held before a crash is due again at once, as Postfix moves ``active`` back to
+        ``incoming``); returns how many. On a single-node backend every lease is this
+        node's; on PostgreSQL only those carrying this node's id: another node's leases
+        stay until they expire, and ``claim_due`` then takes them over."""
+
+    async def release_own_leases(self) -> int:
+        """Drop the leases of this store's lease owner only (``open_store(worker=...)``: one
+        worker of the node, whose seat a restarted worker takes; without a worker, the whole
+        node, as ``release_all_leases``); returns how many. The other workers' leases stay."""
 
 
 class QueueControl(Protocol):

@@ -214,6 +214,9 @@ class MemoryQueue(MemoryEvents, MemoryRecords, MemoryTlsReports):
             entry.lease_token = entry.lease_until = None
         return len(held)
 
+    async def release_own_leases(self) -> int:
+        return await self.release_all_leases()  # one process's memory: one owner
+
     def _leased(self, claim: Claim) -> _Entry:
         entry = self._messages.get(claim.message.id)
         if entry is None or entry.lease_token != claim.token:

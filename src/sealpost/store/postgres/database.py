@@ -47,9 +47,13 @@ class Database:
         readers: int = 4,
         migrate: bool = True,
         max_batch: int = MAX_BATCH,
+        worker: int | None = None,
     ) -> None:
         self.url = url
         self.node_id = node_id or default_node_id()
+        # What the queue leases and domain slots carry: the node, and the worker's seat
+        # when the node runs several (``node/1``; a node id never holds a ``/``).
+        self.lease_owner = self.node_id if worker is None else f"{self.node_id}/{worker}"
         self._readers = max(1, readers)
         self._migrate_on_open = migrate
         self._max_batch = max_batch

@@ -28,7 +28,7 @@ class PostgresDomainSlots(Database):
 
         async def take(conn: asyncpg.Connection) -> int | None:
             index: int | None = await conn.fetchval(
-                sql.TAKE_DOMAIN_SLOT, domain, self.node_id, token, now + ttl, limit, now
+                sql.TAKE_DOMAIN_SLOT, domain, self.lease_owner, token, now + ttl, limit, now
             )
             return index
 

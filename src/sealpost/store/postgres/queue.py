@@ -80,7 +80,7 @@ class PostgresQueue(Database):
     async def claim_due(self, now: float, limit: int, lease: float) -> list[Claim]:
         if limit <= 0:
             return []
-        op = partial(ops.claim, now=now, limit=limit, until=now + lease, node_id=self.node_id)
+        op = partial(ops.claim, now=now, limit=limit, until=now + lease, node_id=self.lease_owner)
         leased = await self._write(op)
         return queue_rows.claims(
             (token, now + lease, row, recipients, facts) for token, row, recipients, facts in leased
@@ -106,12 +106,23 @@ class PostgresQueue(Database):
         await self._write(release)
 
     async def release_all_leases(self) -> int:
-        """Drop the leases THIS node holds (its ``node_id``), its per-domain slots too; other
-        nodes' stay, and are taken over by ``claim_due`` once they expire."""
+        """Drop the leases THIS node holds (its ``node_id``, every worker's), its per-domain
+        slots too; other nodes' stay, and are taken over by ``claim_due`` once they expire."""
 
-        async def release_mine(conn: asyncpg.Connection) -> int:
+        async def release_node(conn: asyncpg.Connection) -> int:
             await conn.execute(sql.RELEASE_NODE_DOMAIN_SLOTS, self.node_id)
             return ops.changed(await conn.execute(sql.RELEASE_NODE_LEASES, self.node_id))
+
+        released: int = await self._write(release_node)
+        return released
+
+    async def release_own_leases(self) -> int:
+        """Drop the leases and domain slots of this store's lease owner (one worker, or the
+        node when it runs as one process)."""
+
+        async def release_mine(conn: asyncpg.Connection) -> int:
+            await conn.execute(sql.RELEASE_OWNER_DOMAIN_SLOTS, self.lease_owner)
+            return ops.changed(await conn.execute(sql.RELEASE_OWNER_LEASES, self.lease_owner))
 
         released: int = await self._write(release_mine)
         return released

@@ -85,7 +85,10 @@ FINISH_ATTEMPT = """UPDATE messages SET state = $1, attempts = attempts + 1,
     WHERE id = $3"""
 RELEASE_LEASE = """UPDATE messages SET lease_token = NULL, lease_until = NULL, lease_node = NULL
     WHERE id = $1 AND lease_token = $2"""
+# A node's leases: its own id, or one of its workers' (``node/1``).
 RELEASE_NODE_LEASES = """UPDATE messages SET lease_token = NULL, lease_until = NULL,
+    lease_node = NULL WHERE lease_node = $1 OR left(lease_node, length($1) + 1) = $1 || '/'"""
+RELEASE_OWNER_LEASES = """UPDATE messages SET lease_token = NULL, lease_until = NULL,
     lease_node = NULL WHERE lease_node = $1"""
 # Due now; a held message is released to the queue (Postfix `postsuper -H`).
 RETRY_NOW = """UPDATE messages SET state = 'queued', next_attempt_at = $1
@@ -255,7 +258,9 @@ TAKE_DOMAIN_SLOT = """INSERT INTO domain_slots (domain, slot, node, token, lease
     WHERE domain_slots.lease_until <= $6
     RETURNING slot"""
 FREE_DOMAIN_SLOT = "DELETE FROM domain_slots WHERE domain = $1 AND slot = $2 AND token = $3"
-RELEASE_NODE_DOMAIN_SLOTS = "DELETE FROM domain_slots WHERE node = $1"
+RELEASE_NODE_DOMAIN_SLOTS = """DELETE FROM domain_slots
+    WHERE node = $1 OR left(node, length($1) + 1) = $1 || '/'"""
+RELEASE_OWNER_DOMAIN_SLOTS = "DELETE FROM domain_slots WHERE node = $1"
 
 # --- TLS memory (schema version 5), shared by every node ------------------------------------
 UPSERT_BROKEN_TLS = """INSERT INTO broken_tls (host, port, until) VALUES ($1, $2, $3)

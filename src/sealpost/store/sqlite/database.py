@@ -41,9 +41,17 @@ class Database:
     """The database file at ``path``: ``open`` creates and migrates it, ``close`` lets go."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, readers: int = 2, quick_check: bool = False
+        self,
+        path: str | os.PathLike[str],
+        *,
+        readers: int = 2,
+        quick_check: bool = False,
+        worker: int | None = None,
     ) -> None:
         self.path = Path(path)
+        # A worker's leases carry its seat (``w1.``), so a restarted worker releases its
+        # predecessor's alone (``release_own_leases``); one process needs no prefix.
+        self.lease_prefix = "" if worker is None else f"w{worker}."
         self.quick_check = quick_check  # the server's start: ``integrity.check_at_open``
         self._reader_count = max(1, readers)
         self._conn: sqlite3.Connection | None = None

@@ -61,11 +61,13 @@ def select_message(
 
 
 def claim(
-    conn: sqlite3.Connection, *, now: float, limit: int, until: float
+    conn: sqlite3.Connection, *, now: float, limit: int, until: float, owner: str = ""
 ) -> list[tuple[str, float, codec.MessageRow, list[codec.MessageRow], ClaimFacts]]:
-    """Lease up to ``limit`` due messages. Under a suspension (``model.queue_admin``) a
-    message whose queued recipients are all at suspended domains is parked instead, without
-    an attempt, and the walk goes on (at most ``CLAIM_ROUNDS`` times) for others."""
+    """Lease up to ``limit`` due messages, each token starting with ``owner`` (a worker's
+    prefix, so that worker's leases can be released alone). Under a suspension
+    (``model.queue_admin``) a message whose queued recipients are all at suspended domains
+    is parked instead, without an attempt, and the walk goes on (at most ``CLAIM_ROUNDS``
+    times) for others."""
     suspended = {
         s.domain: s.park_until(now)
         for s in map(codec.suspension, conn.execute(admin_sql.SELECT_SUSPENSIONS, (now,)))
@@ -74,7 +76,7 @@ def claim(
     for _ in range(CLAIM_ROUNDS if suspended else 1):
         rowids = [row[0] for row in conn.execute(sql.SELECT_DUE, (now, now, limit - len(leased)))]
         for rowid in rowids:
-            token = secrets.token_hex(16)
+            token = owner + secrets.token_hex(16)
             message_id, mark = conn.execute(sql.SET_LEASE, (token, until, rowid)).fetchone()
             facts = ClaimFacts(bounce=mark == "bounce")
             if suspended and not facts.bounce:

@@ -86,7 +86,10 @@ class SqliteQueue(Database):
     async def claim_due(self, now: float, limit: int, lease: float) -> list[Claim]:
         if limit <= 0:
             return []
-        leased = await self._write(partial(ops.claim, now=now, limit=limit, until=now + lease))
+        until = now + lease
+        leased = await self._write(
+            partial(ops.claim, now=now, limit=limit, until=until, owner=self.lease_prefix)
+        )
         return queue_rows.claims(leased)
 
     async def record_attempt(
@@ -114,6 +117,17 @@ class SqliteQueue(Database):
             return conn.execute(sql.RELEASE_ALL_LEASES).rowcount
 
         released: int = await self._write(release_all)
+        return released
+
+    async def release_own_leases(self) -> int:
+        if not self.lease_prefix:  # one process: every lease on the file is its own
+            return await self.release_all_leases()
+        prefix = self.lease_prefix
+
+        def release_mine(conn: sqlite3.Connection) -> int:
+            return conn.execute(sql.RELEASE_PREFIXED_LEASES, (prefix,)).rowcount
+
+        released: int = await self._write(release_mine)
         return released
 
     # --- QueueControl -----------------------------------------------------------------------

@@ -85,6 +85,9 @@ RELEASE_LEASE = """UPDATE messages SET lease_token = NULL, lease_until = NULL
     WHERE id = ? AND lease_token = ?"""
 RELEASE_ALL_LEASES = """UPDATE messages SET lease_token = NULL, lease_until = NULL
     WHERE lease_token IS NOT NULL"""
+# One worker's leases: their tokens start with its prefix (``ops.claim``).
+RELEASE_PREFIXED_LEASES = """UPDATE messages SET lease_token = NULL, lease_until = NULL
+    WHERE lease_token IS NOT NULL AND substr(lease_token, 1, length(?1)) = ?1"""
 # Due now; a held message is released to the queue (Postfix `postsuper -H`).
 RETRY_NOW = """UPDATE messages SET state = 'queued', next_attempt_at = ?
     WHERE id = ? AND state IN ('queued', 'held')"""

@@ -102,11 +102,16 @@ class DeliverySection(Section):
         description="Extra CA certificates (PEM) trusted besides the system ones, when "
         "verifying MX certificates and MTA-STS servers.",
     )
-    concurrency: Positive = Field(100, description="Simultaneous outbound sessions in all.")
+    concurrency: Positive = Field(
+        100,
+        description="Simultaneous outbound sessions in all, for the node: with several "
+        "[server] workers each worker's dispatcher takes its share (rounded up).",
+    )
     per_domain_concurrency: Positive = Field(
         20,
-        description="Simultaneous sessions to one destination domain (Postfix: 20); on a "
-        "PostgreSQL store, for all nodes of the cluster together.",
+        description="Simultaneous sessions to one destination domain (Postfix: 20), for "
+        "the node's workers together (each takes its share, rounded up, and the total is "
+        "held); on a PostgreSQL store, for all nodes of the cluster together.",
     )
     messages_per_connection: Positive = Field(
         100, description="Messages sent over one SMTP connection before it is closed."

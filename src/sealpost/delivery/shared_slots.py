@@ -4,12 +4,12 @@ With ``[server] workers`` above 1 on SQLite every worker runs a dispatcher, and
 ``[delivery] per_domain_concurrency`` must hold for the server, not once per worker (the
 slots of ``store.local_slots`` live in one process; PostgreSQL keeps them in the database
 for the whole cluster). ``DomainBoard`` is a small fixed table in anonymous shared memory (a
-``memfd`` mapped ``MAP_SHARED``), made by the supervisor before it forks, as
+``memfd``, ``net.shared_table``), made by the supervisor before it forks, as
 ``inbound.shared_limits`` is for the connection limits: one entry per destination domain
-with a session count per worker. Every operation takes an ``fcntl`` record lock on the
-memfd, which the kernel drops when its holder dies, so a worker killed with ``kill -9``
-cannot wedge the others; the supervisor zeroes a dead worker's column (``forget_worker``),
-so its sessions do not hold the domain's slots until a lease would have expired.
+with a session count per worker. Every operation holds the table's ``fcntl`` lock, which the
+kernel drops when its holder dies, so a worker killed with ``kill -9`` cannot wedge the
+others; the supervisor zeroes a dead worker's column (``forget_worker``), so its sessions do
+not hold the domain's slots until a lease would have expired.
 
 Entries are found by a keyed BLAKE2b of the domain over ``PROBES`` neighbours; an entry
 whose counts are all zero is free for any domain. The table holds four entries per session
@@ -20,17 +20,14 @@ attempt is told "no slot" and waits, as it does for a domain whose slots are all
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import math
-import mmap
-import os
 import secrets
 import struct
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 from sealpost.model.queue import DomainSlot
+from sealpost.net.shared_table import SharedTable
 
 PROBES = 16
 _KEY = struct.Struct("=16s")  # keyed digest of the domain; all zero: never used
@@ -46,18 +43,10 @@ class DomainBoard:
         self._counts_at = _KEY.size
         self._entry = (_KEY.size + _COUNT.size * workers + 7) // 8 * 8
         size = self._entry * self.entries
-        self._fd = os.memfd_create("sealpost-domain-slots", os.MFD_CLOEXEC)
-        os.ftruncate(self._fd, size)
-        self._map = mmap.mmap(self._fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        self._table = SharedTable("sealpost-domain-slots", size)
+        self._map = self._table.map
+        self._locked = self._table.locked
         self._secret = secrets.token_bytes(16)  # same in every worker: made before the fork
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        fcntl.lockf(self._fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
     def take(self, domain: str, limit: int, worker: int) -> int | None:
         """Count one session of ``worker`` to ``domain`` if the server holds fewer than

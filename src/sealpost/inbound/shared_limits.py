@@ -29,16 +29,14 @@ of distinct addresses, which those refusals then slow down.
 from __future__ import annotations
 
 import enum
-import fcntl
 import hashlib
 import ipaddress
 import math
-import mmap
-import os
 import secrets
 import struct
 from collections.abc import Iterator
-from contextlib import contextmanager
+
+from sealpost.net.shared_table import SharedTable
 
 PROBES = 16
 _KEY = struct.Struct("=B16s")  # address length (0: empty slot), packed address
@@ -67,18 +65,10 @@ class LimitBoard:
         self._entry = (_COUNTS_AT + _COUNT.size * workers + 7) // 8 * 8
         self._header = (_COUNT.size * workers + 7) // 8 * 8
         size = self._header + self._entry * self.slots
-        self._fd = os.memfd_create("sealpost-limits", os.MFD_CLOEXEC)
-        os.ftruncate(self._fd, size)
-        self._map = mmap.mmap(self._fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        self._table = SharedTable("sealpost-limits", size)
+        self._map = self._table.map
+        self._locked = self._table.locked
         self._secret = secrets.token_bytes(16)  # same in every worker: made before the fork
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        fcntl.lockf(self._fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
     # --- connections ------------------------------------------------------------------------
     def acquire(

@@ -156,12 +156,14 @@ async def _drive(spec: LoadSpec, share: _Share) -> WorkerSample:
     async def connection_loop(target: Target) -> None:
         while await take():  # the ticket taken here is the session's first message
             session = SmtpSession(target, tls)
+            opening = time.monotonic()
             try:
                 await session.open()
             except SessionError as exc:
                 sample.add_error(exc.kind)
                 await session.close(polite=False)
                 continue
+            sample.opens.append(time.monotonic() - opening)
             sample.sessions += 1
             healthy = True
             sent = 0

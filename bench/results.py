@@ -31,6 +31,8 @@ class WorkerSample:
 
     ok: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds, end of data -> 250
+    # seconds, connect -> the reply to the EHLO that opens the session (after STARTTLS)
+    opens: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     sessions: int = 0
     started: float = 0.0
@@ -53,6 +55,8 @@ class LoadResult:
     p99_ms: float | None
     processes: int
     cpu_seconds: float = 0.0  # the generator's own CPU, every process: it shares the cores
+    open_p50_ms: float | None = None  # connect to the session's last EHLO reply
+    open_p99_ms: float | None = None
 
     @property
     def error_count(self) -> int:
@@ -77,6 +81,8 @@ class LoadResult:
             "msgs_per_s": round(self.msgs_per_s, 2),
             "p50_ms": _round(self.p50_ms),
             "p99_ms": _round(self.p99_ms),
+            "open_p50_ms": _round(self.open_p50_ms),
+            "open_p99_ms": _round(self.open_p99_ms),
             "processes": self.processes,
             "generator_cpu_s": round(self.cpu_seconds, 3),
         }
@@ -110,6 +116,8 @@ def merge(samples: Iterable[WorkerSample]) -> LoadResult:
     active = [s for s in samples if s.finished > 0]
     elapsed = max(s.finished for s in active) - min(s.started for s in active) if active else 0.0
     p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+    opens = sorted(x for s in samples for x in s.opens)
+    open_p50, open_p99 = percentile(opens, 0.50), percentile(opens, 0.99)
     return LoadResult(
         ok=sum(s.ok for s in samples),
         errors=dict(sorted(errors.items())),
@@ -119,6 +127,8 @@ def merge(samples: Iterable[WorkerSample]) -> LoadResult:
         p99_ms=None if p99 is None else p99 * 1000,
         processes=len(samples),
         cpu_seconds=sum(s.cpu_seconds for s in samples),
+        open_p50_ms=None if open_p50 is None else open_p50 * 1000,
+        open_p99_ms=None if open_p99 is None else open_p99 * 1000,
     )
 
 

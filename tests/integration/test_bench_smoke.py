@@ -68,6 +68,8 @@ def test_smoke_run_has_numbers_for_both_servers(report: BenchReport):
         assert m.load.msgs_per_s > 0
         assert m.load.p50_ms is not None and m.load.p99_ms is not None
         assert m.load.p50_ms <= m.load.p99_ms
+        assert m.load.open_p50_ms is not None and m.load.open_p99_ms is not None
+        assert 0 < m.load.open_p50_ms <= m.load.open_p99_ms  # connect to the last EHLO reply
         assert m.usage.peak_rss_bytes > 0 and m.usage.peak_pss_bytes > 0
         assert m.usage.cpu_seconds >= 0
         assert m.load.processes == 2
@@ -103,6 +105,7 @@ def test_smoke_markdown_and_json_reports(report: BenchReport):
     assert "| b: STARTTLS, 1 msg/connection | 2 | Sealpost |" in markdown
     assert "| b: STARTTLS, 1 msg/connection | 2 | Postfix |" in markdown
     assert "| Generator CPU s/1k msgs |" in markdown
+    assert "| Open p50 ms | Open p99 ms |" in markdown and "| Open p50 | Open p99 |" in markdown
     row, variant = ratios(report)
     assert (row.subject, variant.subject) == ("Sealpost", DELIVERY_DISABLED_LABEL)
     assert row.msgs_per_s is not None and row.msgs_per_s > 0
@@ -117,7 +120,9 @@ def test_smoke_markdown_and_json_reports(report: BenchReport):
         assert m["ok"] > 0 and m["msgs_per_s"] > 0 and m["p99_ms"] is not None
         assert m["peak_rss_mb"] > 0 and m["peak_pss_mb"] > 0
         assert m["generator_cpu_s"] > 0
+        assert m["open_p99_ms"] >= m["open_p50_ms"] > 0
     assert document["ratios"][0]["msgs_per_s"] > 0
+    assert document["ratios"][0]["open_p99_ms"] > 0
     assert document["machine"]["cores"] >= 1
 
 
@@ -194,9 +199,11 @@ def test_percentile_is_nearest_rank():
 
 def test_merge_spans_the_common_window_and_adds_errors():
     a = WorkerSample(ok=3, latencies=[0.001, 0.002, 0.003], sessions=3, started=10.0)
+    a.opens = [0.010, 0.030, 0.020]
     a.finished = 12.0
     a.add_error(ErrorKind.TIMEOUT)
     b = WorkerSample(ok=1, latencies=[0.004], sessions=2, started=10.5, finished=14.0)
+    b.opens = [0.040, 0.005]
     b.add_error(ErrorKind.TIMEOUT)
     b.add_error(ErrorKind.TLS)
     result = merge([a, b])
@@ -205,6 +212,8 @@ def test_merge_spans_the_common_window_and_adds_errors():
     assert result.errors == {"timeout": 2, "tls": 1} and result.error_count == 3
     assert result.p50_ms == pytest.approx(2.0)
     assert result.p99_ms == pytest.approx(4.0)
+    assert result.open_p50_ms == pytest.approx(20.0)  # every process's sessions, sorted
+    assert result.open_p99_ms == pytest.approx(40.0)
 
 
 def test_merge_of_nothing_is_zero():

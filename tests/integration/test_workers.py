@@ -310,6 +310,17 @@ def test_mail_queued_by_any_worker_is_delivered_at_once(
     stop(server)
 
 
+def sink_holders(server: ServerProcess, sink_port: int) -> set[int]:
+    """The workers that hold a connection to the sink now."""
+    holders = set()
+    for pid in server.worker_pids():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            conns = psutil.Process(pid).net_connections(kind="tcp")
+            if any(c.raddr and c.raddr.port == sink_port for c in conns):
+                holders.add(pid)
+    return holders
+
+
 def test_every_worker_delivers_and_the_per_domain_limit_holds_for_both(
     tmp_path: Path, pki: Pki, spawn, dns_server, smtp_sink
 ):
@@ -329,17 +340,50 @@ def test_every_worker_delivers_and_the_per_domain_limit_holds_for_both(
     delivering: set[int] = set()  # the workers seen holding a connection to the sink
     deadline = time.monotonic() + 30
     while len(sink.messages) < count and time.monotonic() < deadline:
-        for pid in server.worker_pids():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                conns = psutil.Process(pid).net_connections(kind="tcp")
-                if any(c.raddr and c.raddr.port == sink.port for c in conns):
-                    delivering.add(pid)
+        delivering |= sink_holders(server, sink.port)
         time.sleep(0.05)
     assert sorted(m.recipients[0] for m in sink.messages) == sorted(
         f"u{n}@example.test" for n in range(count)
     ), "each message once"
     assert len(delivering) == 2, "one worker did all the delivering"
     assert sink.peak_transactions <= 3, "the workers together went over per_domain_concurrency"
+    stop(server)
+
+
+def test_a_worker_killed_while_delivering_leaves_its_mail_to_its_successor_alone(
+    tmp_path: Path, pki: Pki, spawn, dns_server, smtp_sink
+):
+    """kill -9 of one worker in the middle of deliveries: its successor releases the leases
+    its seat held (due at once, not after the hour-long lease) and nothing else, so the only
+    messages sent twice are the ones that worker had in a session (at most its share of
+    ``per_domain_concurrency``, 2), never the other worker's."""
+    sink = smtp_sink(stall={"DOT": 1.0})
+    tables = {
+        "dns": {"nameservers": [dns_server.nameserver], "timeout": 2},
+        "delivery": {"enabled": True, "default_tls": "may", "per_domain_concurrency": 4},
+        "delivery.routes": {"example.test": f"127.0.0.1:{sink.port}"},
+    }
+    config = write_config(tmp_path, pki, listeners=[PLAIN], server=TWO, tables=tables)
+    server = spawn(config)
+    port = server.ports["mx"]
+    count = 20
+    for n in range(count):
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail("a@sender.test", [f"u{n}@example.test"], f"Subject: {n}\r\n\r\nx\r\n")
+    deadline = time.monotonic() + WAIT
+    while len(holders := sink_holders(server, sink.port)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(holders) == 2, "both workers deliver"
+    victim = max(holders, key=lambda pid: psutil.Process(pid).create_time())
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60  # far below the 3600 s lease
+    expected = {f"u{n}@example.test" for n in range(count)}
+    while {m.recipients[0] for m in sink.messages} != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    received = [m.recipients[0] for m in sink.messages]
+    assert set(received) == expected, "a message of the killed worker was not delivered"
+    assert len(received) - count <= 2, f"sent twice beyond the killed worker's: {received}"
+    assert victim not in server.worker_pids() and len(server.worker_pids()) == 2
     stop(server)
 
 

@@ -321,22 +321,29 @@ def sink_holders(server: ServerProcess, sink_port: int) -> set[int]:
     return holders
 
 
+def queue_for_the_sink(
+    tmp_path: Path, pki: Pki, spawn, dns_server, sink, count: int, *, per_domain: int
+) -> ServerProcess:
+    """Two workers delivering example.test to ``sink``, and ``count`` messages for it, one
+    connection each (so both workers accept some)."""
+    tables = {
+        "dns": {"nameservers": [dns_server.nameserver], "timeout": 2},
+        "delivery": {"enabled": True, "default_tls": "may", "per_domain_concurrency": per_domain},
+        "delivery.routes": {"example.test": f"127.0.0.1:{sink.port}"},
+    }
+    server = spawn(write_config(tmp_path, pki, listeners=[PLAIN], server=TWO, tables=tables))
+    for n in range(count):
+        with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=10) as client:
+            client.sendmail("a@sender.test", [f"u{n}@example.test"], f"Subject: {n}\r\n\r\nx\r\n")
+    return server
+
+
 def test_every_worker_delivers_and_the_per_domain_limit_holds_for_both(
     tmp_path: Path, pki: Pki, spawn, dns_server, smtp_sink
 ):
     sink = smtp_sink(stall={"DOT": 0.4})  # each delivery holds its session a while
-    tables = {
-        "dns": {"nameservers": [dns_server.nameserver], "timeout": 2},
-        "delivery": {"enabled": True, "default_tls": "may", "per_domain_concurrency": 3},
-        "delivery.routes": {"example.test": f"127.0.0.1:{sink.port}"},
-    }
-    config = write_config(tmp_path, pki, listeners=[PLAIN], server=TWO, tables=tables)
-    server = spawn(config)
-    port = server.ports["mx"]
     count = 24
-    for n in range(count):
-        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-            client.sendmail("a@sender.test", [f"u{n}@example.test"], f"Subject: {n}\r\n\r\nx\r\n")
+    server = queue_for_the_sink(tmp_path, pki, spawn, dns_server, sink, count, per_domain=3)
     delivering: set[int] = set()  # the workers seen holding a connection to the sink
     deadline = time.monotonic() + 30
     while len(sink.messages) < count and time.monotonic() < deadline:
@@ -358,18 +365,8 @@ def test_a_worker_killed_while_delivering_leaves_its_mail_to_its_successor_alone
     messages sent twice are the ones that worker had in a session (at most its share of
     ``per_domain_concurrency``, 2), never the other worker's."""
     sink = smtp_sink(stall={"DOT": 1.0})
-    tables = {
-        "dns": {"nameservers": [dns_server.nameserver], "timeout": 2},
-        "delivery": {"enabled": True, "default_tls": "may", "per_domain_concurrency": 4},
-        "delivery.routes": {"example.test": f"127.0.0.1:{sink.port}"},
-    }
-    config = write_config(tmp_path, pki, listeners=[PLAIN], server=TWO, tables=tables)
-    server = spawn(config)
-    port = server.ports["mx"]
     count = 20
-    for n in range(count):
-        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-            client.sendmail("a@sender.test", [f"u{n}@example.test"], f"Subject: {n}\r\n\r\nx\r\n")
+    server = queue_for_the_sink(tmp_path, pki, spawn, dns_server, sink, count, per_domain=4)
     deadline = time.monotonic() + WAIT
     while len(holders := sink_holders(server, sink.port)) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -30,7 +30,7 @@ from sealpost.model.queue import DomainSlot
 from sealpost.net.shared_table import SharedTable
 
 PROBES = 16
-_KEY = struct.Struct("=16s")  # keyed digest of the domain; all zero: never used
+_KEY = struct.Struct("=16s")  # keyed digest of the domain (an entry whose counts are 0 is free)
 _COUNT = struct.Struct("=i")
 
 
@@ -81,7 +81,8 @@ class DomainBoard:
         """``worker`` died: none of its sessions is open any more."""
         with self._locked():
             for index in range(self.entries):
-                _COUNT.pack_into(self._map, index * self._entry + self._counts_at + 4 * worker, 0)
+                column = index * self._entry + self._counts_at + _COUNT.size * worker
+                _COUNT.pack_into(self._map, column, 0)
 
     def _key(self, domain: str) -> bytes:
         name = domain.lower().rstrip(".").encode("utf-8", "surrogateescape")

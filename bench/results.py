@@ -109,27 +109,33 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
 def merge(samples: Iterable[WorkerSample]) -> LoadResult:
     """One result from every process's sample."""
     samples = list(samples)
-    latencies = sorted(x for s in samples for x in s.latencies)
     errors: Counter[str] = Counter()
     for sample in samples:
         errors.update(sample.errors)
     active = [s for s in samples if s.finished > 0]
     elapsed = max(s.finished for s in active) - min(s.started for s in active) if active else 0.0
-    p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
-    opens = sorted(x for s in samples for x in s.opens)
-    open_p50, open_p99 = percentile(opens, 0.50), percentile(opens, 0.99)
+    p50, p99 = _p50_p99_ms(x for s in samples for x in s.latencies)
+    open_p50, open_p99 = _p50_p99_ms(x for s in samples for x in s.opens)
     return LoadResult(
         ok=sum(s.ok for s in samples),
         errors=dict(sorted(errors.items())),
         sessions=sum(s.sessions for s in samples),
         elapsed=elapsed,
-        p50_ms=None if p50 is None else p50 * 1000,
-        p99_ms=None if p99 is None else p99 * 1000,
+        p50_ms=p50,
+        p99_ms=p99,
         processes=len(samples),
         cpu_seconds=sum(s.cpu_seconds for s in samples),
-        open_p50_ms=None if open_p50 is None else open_p50 * 1000,
-        open_p99_ms=None if open_p99 is None else open_p99 * 1000,
+        open_p50_ms=open_p50,
+        open_p99_ms=open_p99,
     )
+
+
+def _p50_p99_ms(seconds: Iterable[float]) -> tuple[float | None, float | None]:
+    """The median and 99th percentile of durations in seconds, in milliseconds."""
+    ordered = sorted(seconds)
+    found = (percentile(ordered, 0.50), percentile(ordered, 0.99))
+    p50, p99 = (None if v is None else v * 1000 for v in found)
+    return p50, p99
 
 
 def _round(value: float | None) -> float | None:

@@ -3,6 +3,8 @@
 Owns the order of a run (servers interleaved per measurement, so drift on a shared machine
 hits both alike), the warm-up that proves each server accepts a message before it is timed,
 and the cleanup (both servers stopped and the work directory removed, whatever happens).
+A part that fails (a peer that would not start, a drain past its timeout) is recorded in the
+report and the next part still runs: a fifteen-minute run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import shutil
 import smtplib
 import ssl
+import sys
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -105,6 +109,17 @@ class Measurement:
         }
 
 
+@dataclass(frozen=True)
+class PartFailure:
+    """One part of a run that raised instead of finishing (the rest of the report stands)."""
+
+    part: str
+    error: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"part": self.part, "error": self.error}
+
+
 @dataclass
 class BenchReport:
     """Everything a run produced, in run order."""
@@ -120,6 +135,7 @@ class BenchReport:
     configs: list[BenchConfig] = field(default_factory=list)  # every Sealpost config used
     cluster: list[ClusterPoint] = field(default_factory=list)
     claim_pg: list[PgQueuePoint] = field(default_factory=list)
+    failures: list[PartFailure] = field(default_factory=list)
 
     def find(self, case: str, concurrency: int, server: str) -> Measurement | None:
         for m in self.measurements:
@@ -137,25 +153,55 @@ def run_benchmark(options: BenchOptions, workdir: Path | None = None) -> BenchRe
     )
     try:
         if options.queue_sizes:  # first: it needs no server, and leaves nothing running
-            report.queue = run_queue_scale(base, options.queue_sizes)
+            attempt(
+                report,
+                "queue",
+                lambda: report.queue.extend(run_queue_scale(base, options.queue_sizes)),
+            )
         if options.claim_pg_sizes:
-            report.claim_pg = run_claim_scale_pg(options.claim_pg_sizes, options.pg_url)
+            attempt(
+                report,
+                "claim-scale-pg",
+                lambda: report.claim_pg.extend(
+                    run_claim_scale_pg(options.claim_pg_sizes, options.pg_url)
+                ),
+            )
         if not options.needs_servers:
             return report
         pki = make_pki(base / "pki")
         if options.cases:
-            run_inbound(base, pki, options, report)
+            attempt(report, "inbound", lambda: run_inbound(base, pki, options, report))
         if options.outbound_messages:
-            report.outbound = run_outbound(
-                base, pki, OutboundSettings(messages=options.outbound_messages), report.configs
+            settings = OutboundSettings(messages=options.outbound_messages)
+            attempt(
+                report,
+                "outbound",
+                lambda: report.outbound.extend(run_outbound(base, pki, settings, report.configs)),
             )
         if options.api:
-            report.api = run_api(base, pki, ApiSettings.from_bounds(options), report.configs)
-        run_cluster(base, pki, options, report)
+            api_settings = ApiSettings.from_bounds(options)
+            attempt(
+                report,
+                "api",
+                lambda: report.api.extend(run_api(base, pki, api_settings, report.configs)),
+            )
+        attempt(report, "cluster", lambda: run_cluster(base, pki, options, report))
     finally:
         if not options.keep_workdir and workdir is None:
             shutil.rmtree(base, ignore_errors=True)
     return report
+
+
+def attempt(report: BenchReport, part: str, run: Callable[[], object]) -> None:
+    """Run one part of the benchmark. If it raises, the failure goes into the report (and to
+    stderr at once) and the caller goes on with the next part; the measurements the part
+    appended before it failed stay in the report."""
+    try:
+        run()
+    except Exception as exc:  # whatever broke one part must not lose the others
+        failure = PartFailure(part, f"{type(exc).__name__}: {exc}")
+        report.failures.append(failure)
+        print(f"benchmark part {part!r} failed: {failure.error}", file=sys.stderr)
 
 
 def run_cluster(base: Path, pki: Pki, options: BenchOptions, report: BenchReport) -> None:

@@ -122,6 +122,7 @@ def to_json(report: BenchReport) -> str:
         "api": [m.to_dict() for m in report.api],
         "queue": [p.to_dict() for p in report.queue],
         **cluster_json(report),
+        "failures": [f.to_dict() for f in report.failures],
     }
     return json.dumps(document, indent=2)
 
@@ -140,7 +141,22 @@ def to_markdown(report: BenchReport) -> str:
         parts.append(queue_markdown(report))
     if report.cluster or report.claim_pg:
         parts.append(cluster_markdown(report))
+    if report.failures:
+        parts.append(failures_markdown(report))
     return "\n".join(parts)
+
+
+def failures_markdown(report: BenchReport) -> str:
+    """The parts that raised: what is above is complete, these are missing."""
+    lines = [
+        "## Parts that failed\n",
+        "These parts stopped with an error; the sections above are what the run measured "
+        "before and after them. Run a part again alone with `--cases`.\n",
+        "| Part | Error |",
+        "|---|---|",
+    ]
+    lines += [f"| {f.part} | {f.error.replace('|', '/')} |" for f in report.failures]
+    return "\n".join(lines) + "\n"
 
 
 def outbound_ratio(report: BenchReport, baseline: str = BASELINE) -> dict[str, float | None] | None:

@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.write(text)
     if args.output is not None:
         args.output.write_text(text)
-    return 0
+    return 1 if report.failures else 0
 
 
 if __name__ == "__main__":

@@ -57,6 +57,13 @@ MAIL_FROM = "loadgen@client.bench.test"
 _POSTCONF = "/usr/sbin/postconf"
 _POSTFIX = "/usr/sbin/postfix"
 _POLL = 0.05
+# While Postfix parks the loaded queue, each message is deferred once and left alone: with the
+# peer's 1 s timers qmgr took every deferred message back to the error transport each second,
+# and on a slow machine 20,000 churned for the whole drain timeout (2 million log lines) and
+# never sat in "deferred" all at once. The release restores the drain's timers; its flush
+# ignores the parked messages' retry times (mail_flush_deferred's QMGR_REQ_SCAN_ALL).
+_PARKED_TIMER_S = 3600
+_DRAIN_TIMER_S = 1  # the peer's timers during the drain (the interop peer's default)
 _KICK = 5.0  # seconds without every message deferred before qmgr is woken (_wait_deferred)
 
 
@@ -277,6 +284,7 @@ def postfix_sender(
     """A Postfix relaying everything to the sink, with smtp delivery deferred."""
     extra = {
         "defer_transports": "smtp",
+        **queue_timers(_PARKED_TIMER_S),
         "default_process_limit": str(max(settings.concurrency, settings.inject_connections)),
         "default_destination_concurrency_limit": str(settings.concurrency),
         "smtp_tls_loglevel": "0",
@@ -289,6 +297,7 @@ def postfix_sender(
         smtpd_port=free_loopback_port(),
         myhostname="out.bench.test",
         role=SenderRole(relay_port=sink_port, tls_level=TlsLevel.MAY, ca_file=pki.ca_file),
+        queue_timer_seconds=_DRAIN_TIMER_S,
         extra_main_cf=extra,
     )
 
@@ -335,20 +344,31 @@ def _wait_deferred(peer: PostfixPeer, count: int, timeout: float) -> None:
         if now >= deadline:
             raise PeerError(f"Postfix did not defer {count} messages:\n{peer.log_tail()}")
         if now >= kick:
-            # Best effort: postkick fails while qmgr's FIFO has no reader (seen once on
-            # 2026-12-07, exit status 1 and nothing on stderr, which aborted a whole run);
-            # the next kick or qmgr's own timer still comes, and the deadline above decides.
+            # Best effort: postkick fails when qmgr does not read its FIFO in time (seen on
+            # 2026-12-07 while qmgr churned the deferred queue, exit status 1 and nothing on
+            # stderr, which aborted a whole run); the deadline above decides.
             with contextlib.suppress(PostfixPeerError, subprocess.TimeoutExpired):
                 peer.scan_incoming(timeout=30)
             kick = now + _KICK
         time.sleep(_POLL)
 
 
+def queue_timers(seconds: int) -> dict[str, str]:
+    """Postfix's queue scan and retry timers, as the interop peer sets them."""
+    return {
+        "queue_run_delay": f"{seconds}s",
+        "minimal_backoff_time": f"{seconds}s",
+        "maximal_backoff_time": f"{2 * seconds}s",
+    }
+
+
 def _release(peer: PostfixPeer) -> None:
-    """``defer_transports`` emptied, ``postfix reload``, ``postqueue -f``."""
+    """``defer_transports`` emptied and the drain's queue timers back, ``postfix reload``,
+    ``postqueue -f``."""
     config_dir = str(peer.layout.config_dir)
+    timers = [f"{name}={value}" for name, value in queue_timers(_DRAIN_TIMER_S).items()]
     for argv in (
-        [_POSTCONF, "-c", config_dir, "-e", "defer_transports="],
+        [_POSTCONF, "-c", config_dir, "-e", "defer_transports=", *timers],
         [_POSTFIX, "-c", config_dir, "reload"],
     ):
         done = subprocess.run(argv, capture_output=True, text=True, timeout=30)

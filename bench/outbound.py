@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.interop.postfix_config import queue_timers
 from tests.interop.postfix_peer import (
     PostfixPeer,
     PostfixPeerError,
@@ -351,15 +352,6 @@ def _wait_deferred(peer: PostfixPeer, count: int, timeout: float) -> None:
                 peer.scan_incoming(timeout=30)
             kick = now + _KICK
         time.sleep(_POLL)
-
-
-def queue_timers(seconds: int) -> dict[str, str]:
-    """Postfix's queue scan and retry timers, as the interop peer sets them."""
-    return {
-        "queue_run_delay": f"{seconds}s",
-        "minimal_backoff_time": f"{seconds}s",
-        "maximal_backoff_time": f"{2 * seconds}s",
-    }
 
 
 def _release(peer: PostfixPeer) -> None:

@@ -132,10 +132,19 @@ def render_master_cf(smtpd_port: int, role: Role) -> str:
     return "\n".join(lines) + "\n"
 
 
+def queue_timers(seconds: int) -> dict[str, str]:
+    """Postfix's queue scan and retry timers: short ones keep a test peer fast."""
+    timer = max(1, seconds)
+    return {
+        "queue_run_delay": f"{timer}s",
+        "minimal_backoff_time": f"{timer}s",
+        "maximal_backoff_time": f"{2 * timer}s",
+    }
+
+
 def _common_main_cf(
     layout: InstanceLayout, name: str, myhostname: str, queue_timer_seconds: int
 ) -> dict[str, str]:
-    timer = max(1, queue_timer_seconds)
     return {
         "compatibility_level": "3.6",
         "queue_directory": str(layout.queue_dir),
@@ -168,9 +177,7 @@ def _common_main_cf(
         "smtputf8_enable": "yes",
         "smtpd_peername_lookup": "no",
         "smtp_dns_support_level": "disabled",  # relayhost is an IP literal: no DNS at all
-        "queue_run_delay": f"{timer}s",
-        "minimal_backoff_time": f"{timer}s",
-        "maximal_backoff_time": f"{2 * timer}s",
+        **queue_timers(queue_timer_seconds),
         "smtp_connect_timeout": "5s",
         "delay_warning_time": "0h",
         "readme_directory": "no",

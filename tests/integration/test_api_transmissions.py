@@ -299,6 +299,9 @@ def test_email_rfc822_unparseable_is_refused(server: ServerThread, pki: Pki, api
         "Subject: no from\n\nbody\n",
         "From: a@shop.test\nContent-Type: multipart/mixed\n\nno boundary\n",
         "From: a@shop.test\nSubject: a\x85Bcc: victim@evil\n\nbody\n",
+        # the stdlib parser raises TypeError on mixed RFC 2231 continuations (fuzz/rfc822.py)
+        "From: a@shop.test\nContent-Type: multipart/mixed; boundary*=xx; boundary*3=yy\n\n"
+        "--xx\n\nhi\n--xx--\n",
     ]
     with client(server, pki, api_key) as c:
         for raw in bad:

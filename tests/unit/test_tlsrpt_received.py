@@ -152,6 +152,9 @@ def test_the_report_is_found_in_googles_and_microsofts_mail():
 def test_ordinary_mail_is_not_a_report_and_a_claimed_report_without_one_is_said():
     assert find_report(plain_mail()) is Found.NOT_A_REPORT
     assert find_report(b"Subject: hi\r\n\r\nhello\r\n") is Found.NOT_A_REPORT
+    # the stdlib parser raises TypeError on mixed RFC 2231 continuations (fuzz/tlsrpt_report.py)
+    mixed = b"Content-Type: multipart/report; boundary*=xx; boundary*3=yy\r\n\r\n--xx--\r\n"
+    assert find_report(mixed) is Found.NOT_A_REPORT
     claimed = b"Subject: Report Domain: example.test Submitter: x\r\n\r\nno attachment\r\n"
     assert find_report(claimed) is Found.NO_REPORT_PART
 

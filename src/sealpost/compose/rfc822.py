@@ -41,6 +41,9 @@ from sealpost.model.ids import new_message_id
 FIELD = "content.email_rfc822"
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 _HEADER_LINE = re.compile(r"[\x21-\x39\x3b-\x7e]+[ \t]*:")
+# What the stdlib parser raises, instead of recording a defect, on some malformed headers
+# (found by fuzz/rfc822.py: RFC 2231 continuations with and without a number).
+_PARSER_ERRORS = (TypeError, ValueError, LookupError, IndexError, AttributeError)
 _FATAL_DEFECTS = (
     email_errors.NoBoundaryInMultipartDefect,
     email_errors.StartBoundaryNotFoundDefect,
@@ -80,7 +83,10 @@ def normalise(text: str, *, hostname: str, now: float) -> Rfc822:
     if "message-id" not in names:
         added.append(f"Message-ID: <{new_message_id(now)}@{hostname}>")
     data = "".join(line + "\r\n" for line in [*added, *head, "", *body]).encode("utf-8")
-    parsed = BytesParser(policy=compat32).parsebytes(data)
+    try:
+        parsed = BytesParser(policy=compat32).parsebytes(data)
+    except _PARSER_ERRORS:  # e.g. CPython's decode_params on "boundary*=a; boundary*3=b"
+        raise Refused(FIELD, "unparseable MIME structure (a Content-Type parameter)") from None
     for part in parsed.walk():
         if any(isinstance(d, _FATAL_DEFECTS) for d in part.defects):
             raise Refused(FIELD, "unparseable MIME structure (multipart boundary missing)")

@@ -78,7 +78,10 @@ def _looks_like_report(message: Message) -> bool:
 
 def find_report(data: bytes) -> ReportPart | Found:
     """The report a message carries, or why there is none."""
-    message = message_from_bytes(data, policy=policy.compat32)
+    try:
+        message = message_from_bytes(data, policy=policy.compat32)
+    except _MIME_ERRORS:  # e.g. CPython's decode_params on "boundary*=a; boundary*3=b"
+        return Found.NOT_A_REPORT  # nothing can be read from it, a report least of all
     try:
         claimed = _looks_like_report(message)
     except _MIME_ERRORS:

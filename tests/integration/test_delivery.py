@@ -130,19 +130,26 @@ def test_dns_faults_defer_or_bounce(start_server, dns_server, smtp_sink, sink_ce
     assert sink.sessions == []
 
 
-def test_one_connection_carries_several_messages_and_limits_hold(
-    start_server, dns_server, smtp_sink, sink_certs
-):
-    sink = smtp_sink(cert=sink_certs.good)
+def _queued(start_server, dns_server, sink, ca_file, *, per_domain: int, count: int):
+    """A rig whose dispatcher is not running yet, with ``count`` one-recipient messages
+    queued for example.net and ``per_domain_concurrency = per_domain``."""
     rig = start_rig(
         start_server,
         dns_server,
         sink,
-        ca_file=sink_certs.ca_file,
-        delivery={"per_domain_concurrency": 1, "enabled": False},
+        ca_file=ca_file,
+        delivery={"per_domain_concurrency": per_domain, "enabled": False},
     )
-    for n in range(5):
+    for n in range(count):
         rig.submit([f"r{n}@example.net"])
+    return rig
+
+
+def test_one_connection_carries_several_messages_and_limits_hold(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    sink = smtp_sink(cert=sink_certs.good)
+    rig = _queued(start_server, dns_server, sink, sink_certs.ca_file, per_domain=1, count=5)
     rig.server.call(lambda: _run_once(rig))
     assert len(sink.messages) == 5
     assert len(sink.sessions) == 1, "one session reused for all five messages"
@@ -156,15 +163,7 @@ def test_two_workers_dispatchers_split_a_domain_and_its_limit_holds_for_both(
     (rounded up: 2 of 3) and the shared table of ``delivery.shared_slots`` keeps the two
     together at 3, where the halves alone would open 4 sessions."""
     sink = smtp_sink(cert=sink_certs.good, stall={"DOT": 0.3})
-    rig = start_rig(
-        start_server,
-        dns_server,
-        sink,
-        ca_file=sink_certs.ca_file,
-        delivery={"per_domain_concurrency": 3, "enabled": False},
-    )
-    for n in range(12):
-        rig.submit([f"r{n}@example.net"])
+    rig = _queued(start_server, dns_server, sink, sink_certs.ca_file, per_domain=3, count=12)
     rig.server.call(lambda: _two_workers(rig))
     assert len(sink.messages) == 12
     assert sorted(m.recipients[0] for m in sink.messages) == sorted(

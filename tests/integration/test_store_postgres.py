@@ -9,6 +9,7 @@ too); this file holds what only a database shared by several nodes has.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import smtplib
 import subprocess
@@ -430,6 +431,92 @@ def test_event_ids_commit_in_order_across_nodes(pg_url):
             await other.close()
             events = await store.list_events()
             assert [e.message_id for e in events] == ["other", "mine"]
+
+    run(main)
+
+
+def test_a_batch_takes_the_events_lock_before_any_row_lock(pg_url):
+    """The deadlock CI met with two nodes: this node's batch locked a message row, then
+    waited for the events lock that another node held while it waited for that row. The
+    events lock now comes first in a batch that appends events, so the other node finishes
+    and this batch follows; both commit."""
+
+    async def main() -> None:
+        async with nodes(pg_url, "n1") as (store,):
+            await store.enqueue("m", message(), T0)
+            row_locked = asyncio.Event()
+            other = await asyncpg.connect(pg_url)
+            tx = other.transaction()
+            await tx.start()
+            await other.execute("SELECT pg_advisory_xact_lock($1)", pg_schema.sql.EVENTS_LOCK)
+
+            async def lock_the_row(conn: asyncpg.Connection) -> None:
+                await conn.execute("UPDATE messages SET attempts = attempts + 1 WHERE id = 'm'")
+                row_locked.set()
+
+            async def append_an_event(conn: asyncpg.Connection) -> None:
+                await conn.execute(
+                    "INSERT INTO events (type, message_id, timestamp, fields) "
+                    "VALUES ('delivery', 'mine', 0, '{}')"
+                )
+
+            batch = asyncio.gather(  # both submitted before the writer runs: one batch
+                store._write(lock_the_row), store._write(append_an_event, events=True)
+            )
+            # The other node: it holds the events lock and needs the row. It waits up to
+            # 2 s for this node to lock the row first (what happened before the fix).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(row_locked.wait(), 2)
+            await other.execute("UPDATE messages SET attempts = attempts + 10 WHERE id = 'm'")
+            await tx.commit()
+            await other.close()
+            assert await asyncio.wait_for(batch, 10) == [None, None]
+            rows = await fetch(pg_url, "SELECT attempts FROM messages WHERE id = 'm'")
+            assert rows[0]["attempts"] == 11
+            assert store._writer.failed_batches == 0
+
+    run(main)
+
+
+def test_a_batch_rolled_back_to_break_a_deadlock_is_run_again(pg_url):
+    """PostgreSQL breaks a deadlock by rolling one transaction back; when that is the
+    writer's batch, the writer runs it again rather than failing every caller in it."""
+
+    async def main() -> None:
+        async with nodes(pg_url, "n1") as (store,):
+            await store.enqueue("a", message(), T0)
+            await store.enqueue("b", message(), T0)
+            other = await asyncpg.connect(pg_url)
+            tx = other.transaction()
+            others: list[asyncio.Task[str]] = []
+            runs = 0
+
+            async def later(statement: str) -> str:
+                await asyncio.sleep(0.3)  # after the writer began to wait: it is the victim
+                return await other.execute(statement)
+
+            async def deadlock_once(conn: asyncpg.Connection) -> None:
+                nonlocal runs
+                runs += 1
+                if runs == 2:  # the other transaction went on once the batch was rolled back
+                    await asyncio.wait_for(others[0], 5)
+                    await tx.commit()
+                await conn.execute("UPDATE messages SET attempts = attempts + 1 WHERE id = 'a'")
+                if runs == 1:  # the other holds b, and will wait for a
+                    await tx.start()
+                    await other.execute("UPDATE messages SET attempts = 100 WHERE id = 'b'")
+                    others.append(
+                        asyncio.create_task(
+                            later("UPDATE messages SET attempts = 100 WHERE id = 'a'")
+                        )
+                    )
+                    await conn.execute("UPDATE messages SET attempts = attempts + 1 WHERE id = 'b'")
+
+            assert await asyncio.wait_for(store._write(deadlock_once), 20) is None
+            await other.close()
+            rows = await fetch(pg_url, "SELECT id, attempts FROM messages ORDER BY id")
+            assert [(r["id"], r["attempts"]) for r in rows] == [("a", 101), ("b", 100)]
+            assert runs == 2 and store._writer.failed_batches == 0
 
     run(main)
 

@@ -11,17 +11,22 @@ write; under heavy load it is everything that arrived during the last flush.
 
 Two things are done once per batch, outside any savepoint:
 
-- the events lock (``sql.LOCK_EVENTS``), before the first operation that appends events: it
-  is held until COMMIT, so event ids are drawn and committed in the same order across every
-  node, and a reader following ``event_id`` never skips an event that commits later;
+- the events lock (``sql.LOCK_EVENTS``), right after BEGIN when any operation of the batch
+  appends events: it is held until COMMIT, so event ids are drawn and committed in the same
+  order across every node, and a reader following ``event_id`` never skips an event that
+  commits later. It is taken before any operation's row locks, never after them: a batch
+  that locked a row and then waited for the events lock, while another node holding that
+  lock waited for the row, was a deadlock PostgreSQL broke by failing one whole batch;
 - ``NOTIFY sealpost_queue`` when an operation queued new mail: PostgreSQL delivers it at
   COMMIT, so a node that wakes on it finds the mail there.
 
-A failure of the transaction itself (connection lost, server shutting down) rolls the whole
-batch back and raises ``StoreError`` in every caller of that batch, never a silent success
-(security checklist K4); the next batch reconnects. When the connection breaks during COMMIT
-the outcome is unknown and the callers are told it failed: a retried message may then be
-stored twice, never lost.
+A batch PostgreSQL rolls back to break a deadlock or a serialization conflict (SQLSTATE
+class 40: nothing of it is stored) is run again, up to ``RETRIES`` times, before its
+callers hear of it. A failure of the transaction itself (connection lost, server shutting
+down) rolls the whole batch back and raises ``StoreError`` in every caller of that batch,
+never a silent success (security checklist K4); the next batch reconnects. When the
+connection breaks during COMMIT the outcome is unknown and the callers are told it failed:
+a retried message may then be stored twice, never lost.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ Connect = Callable[[], Awaitable[asyncpg.Connection]]
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000  # bounds one transaction's size and the latency of its first caller
+RETRIES = 3  # a batch rolled back as a deadlock victim is run again this many times
 _STOP = object()
 _CONNECTION_LOST = (
     asyncpg.PostgresConnectionError,
@@ -51,6 +57,7 @@ _CONNECTION_LOST = (
     asyncpg.InterfaceError,
     OSError,
 )
+_ROLLED_BACK = asyncpg.TransactionRollbackError  # SQLSTATE 40xxx: deadlock, serialization
 
 
 @dataclass(slots=True)
@@ -129,44 +136,62 @@ class GroupCommitWriter:
         _resolve(late)
 
     async def _run_batch(self, batch: list[_Request]) -> None:
+        for attempt in range(RETRIES + 1):
+            try:
+                outcomes = await self._apply(batch)
+            except _ROLLED_BACK as exc:
+                await self._abandon()
+                if attempt < RETRIES:
+                    log.info("queue write batch rolled back (%s); running it again", exc)
+                    continue
+                self._fail(batch, exc)
+                return
+            except Exception as exc:  # connection lost, server shutting down: the whole batch
+                await self._abandon()
+                self._fail(batch, exc)
+                return
+            self.writes += sum(1 for _, _, error in outcomes if error is None)
+            _resolve(outcomes)
+            return
+
+    def _fail(self, batch: list[_Request], exc: BaseException) -> None:
+        self.failed_batches += 1
+        error = StoreError(f"queue write failed, nothing from this batch was stored: {exc}")
+        _resolve([(request, None, error) for request in batch])
+
+    async def _apply(
+        self, batch: list[_Request]
+    ) -> list[tuple[_Request, Any, BaseException | None]]:
+        """One transaction for the batch; each caller's outcome once it is committed."""
         outcomes: list[tuple[_Request, Any, BaseException | None]] = []
         # Transaction control is sent together with the next statement due anyway (one
         # simple-protocol round trip, not one per BEGIN, SAVEPOINT and RELEASE).
         control = ["BEGIN"]
-        try:
-            conn = await self._connection()
-            events_locked = notify = False
-            for request in batch:
-                if request.events and not events_locked:
-                    control.append(sql.LOCK_EVENTS)
-                    events_locked = True
-                control.append("SAVEPOINT op")
-                await conn.execute("; ".join(control))
-                try:
-                    result = await request.op(conn)
-                except _CONNECTION_LOST:
-                    raise  # the connection is gone: the whole batch
-                except Exception as exc:  # this caller's own: a constraint, a stale lease
-                    control = ["ROLLBACK TO SAVEPOINT op", "RELEASE SAVEPOINT op"]
-                    outcomes.append((request, None, _as_store_error(exc)))
-                    continue
-                control = ["RELEASE SAVEPOINT op"]
-                outcomes.append((request, result, None))
-                notify = notify or request.notify
-            if any(error is None for _, _, error in outcomes):
-                await conn.execute("; ".join([*control, *([sql.NOTIFY_QUEUE] * notify), "COMMIT"]))
-                self.commits += 1
-                _observe(self.observer, outcomes)
-            else:
-                await conn.execute("; ".join([*control, "ROLLBACK"]))
-        except Exception as exc:  # connection lost, server shutting down: the whole batch
-            await self._abandon()
-            self.failed_batches += 1
-            error = StoreError(f"queue write failed, nothing from this batch was stored: {exc}")
-            _resolve([(request, None, error) for request in batch])
-            return
-        self.writes += sum(1 for _, _, error in outcomes if error is None)
-        _resolve(outcomes)
+        if any(request.events for request in batch):
+            control.append(sql.LOCK_EVENTS)  # before any row lock (see the module docstring)
+        conn = await self._connection()
+        notify = False
+        for request in batch:
+            control.append("SAVEPOINT op")
+            await conn.execute("; ".join(control))
+            try:
+                result = await request.op(conn)
+            except (*_CONNECTION_LOST, _ROLLED_BACK):
+                raise  # the connection is gone or the transaction aborted: the whole batch
+            except Exception as exc:  # this caller's own: a constraint, a stale lease
+                control = ["ROLLBACK TO SAVEPOINT op", "RELEASE SAVEPOINT op"]
+                outcomes.append((request, None, _as_store_error(exc)))
+                continue
+            control = ["RELEASE SAVEPOINT op"]
+            outcomes.append((request, result, None))
+            notify = notify or request.notify
+        if any(error is None for _, _, error in outcomes):
+            await conn.execute("; ".join([*control, *([sql.NOTIFY_QUEUE] * notify), "COMMIT"]))
+            self.commits += 1
+            _observe(self.observer, outcomes)
+        else:
+            await conn.execute("; ".join([*control, "ROLLBACK"]))
+        return outcomes
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():

@@ -129,8 +129,23 @@ class ServerProcess:
         return [self.proc.pid, *self.worker_pids()]
 
     def worker_pids(self) -> list[int]:
-        """The supervisor's worker processes (its queue writer runs in it)."""
-        return [c.pid for c in self._children()]
+        """The supervisor's worker processes (its queue writer runs in it): its children
+        that are forks of it (the same command line), dead ones not yet reaped included.
+        Any other child it may run for a moment is not a worker."""
+        try:
+            command = psutil.Process(self.proc.pid).cmdline()
+        except psutil.Error:
+            return []
+        pids = []
+        for child in self._children():
+            try:
+                if child.cmdline() == command:
+                    pids.append(child.pid)
+            except psutil.ZombieProcess:
+                pids.append(child.pid)
+            except psutil.Error:
+                continue
+        return pids
 
     def _children(self) -> list[psutil.Process]:
         try:

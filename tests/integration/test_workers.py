@@ -393,7 +393,9 @@ def test_workers_that_keep_dying_stop_the_server_with_an_error(tmp_path: Path, p
         assert pids, "no worker to kill"
         psutil.Process(pids[-1]).send_signal(signal.SIGKILL)
         deadline = time.monotonic() + WAIT
-        while pids[-1] in server.worker_pids() and time.monotonic() < deadline:
+        while pids[-1] in server.worker_pids():  # reaped: each kill is one restart
+            if time.monotonic() > deadline:
+                raise AssertionError("the killed worker was not reaped")
             time.sleep(0.02)
         while len(server.worker_pids()) < 2 and server.proc.poll() is None:
             if time.monotonic() > deadline:

@@ -59,3 +59,24 @@ def test_trim_heap_says_whether_it_could_run():
     from sealpost.workers.prefork import trim_heap
 
     assert trim_heap() in (True, False)  # never raises, glibc or not
+
+
+def test_the_trim_before_each_fork_starts_no_process(monkeypatch: pytest.MonkeyPatch):
+    """``ctypes.util.find_library`` runs ``ldconfig -p``: a child of the supervisor before
+    every worker's fork, which a ``kill -9`` aimed at "the newest worker" hit instead
+    (tests/integration/test_workers.py). The C library is loaded by its soname."""
+    from sealpost.net.large_buffers import glibc
+    from sealpost.workers.prefork import trim_heap
+
+    started: list[object] = []
+
+    class NoProcess:
+        def __init__(self, args: object, *rest: object, **kwargs: object) -> None:
+            started.append(args)
+            raise AssertionError(f"a process was started: {args!r}")
+
+    monkeypatch.setattr(subprocess, "Popen", NoProcess)
+    glibc.cache_clear()
+    trim_heap()
+    glibc.cache_clear()
+    assert started == []

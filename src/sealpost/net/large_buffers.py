@@ -25,21 +25,28 @@ variable, which then wins), this does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 import platform
 
 TLS_READ_BUFFER = 256 * 1024  # uvloop's SSL_READ_MAX_SIZE
 _M_MMAP_THRESHOLD = -3  # <malloc.h>
 _ENV = "MALLOC_MMAP_THRESHOLD_"
+GLIBC_SONAME = "libc.so.6"  # glibc's C library on every Linux architecture since glibc 2.0
 
 
+@functools.cache
 def glibc() -> ctypes.CDLL | None:
-    """The C library when it is glibc (its malloc's knobs are glibc's own); else None."""
+    """The C library when it is glibc (its malloc's knobs are glibc's own); else None.
+
+    Loaded by its soname, never through ``ctypes.util.find_library``: that runs
+    ``ldconfig -p`` in a child process, and the supervisor calls this before every fork
+    (``workers.prefork``): a stray child of the supervisor, reaped by its ``waitpid(-1)``
+    and counted by anyone who lists its children. Looked up once per process."""
     if platform.libc_ver()[0] != "glibc":
         return None
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return ctypes.CDLL(GLIBC_SONAME)
     except OSError:
         return None
 

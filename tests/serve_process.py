@@ -130,8 +130,9 @@ class ServerProcess:
 
     def worker_pids(self) -> list[int]:
         """The supervisor's worker processes (its queue writer runs in it): its children
-        that are forks of it (the same command line), dead ones not yet reaped included.
-        Any other child it may run for a moment is not a worker."""
+        that are forks of it (the same command line), until they are reaped. A worker that
+        is exiting has no command line left (its memory is gone before it is a zombie): it
+        still counts. Any other child the supervisor may run for a moment does not."""
         try:
             command = psutil.Process(self.proc.pid).cmdline()
         except psutil.Error:
@@ -139,12 +140,13 @@ class ServerProcess:
         pids = []
         for child in self._children():
             try:
-                if child.cmdline() == command:
-                    pids.append(child.pid)
+                own = child.cmdline()
             except psutil.ZombieProcess:
-                pids.append(child.pid)
+                own = []
             except psutil.Error:
                 continue
+            if own in ([], command):
+                pids.append(child.pid)
         return pids
 
     def _children(self) -> list[psutil.Process]:

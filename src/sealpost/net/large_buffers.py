@@ -41,8 +41,9 @@ def glibc() -> ctypes.CDLL | None:
 
     Loaded by its soname, never through ``ctypes.util.find_library``: that runs
     ``ldconfig -p`` in a child process, and the supervisor calls this before every fork
-    (``workers.prefork``): a stray child of the supervisor, reaped by its ``waitpid(-1)``
-    and counted by anyone who lists its children. Looked up once per process."""
+    (``workers.prefork``): for a moment its newest child was ldconfig, not the worker it
+    was about to fork (a ``kill -9`` of "the newest worker" hit it). Looked up once per
+    process."""
     if platform.libc_ver()[0] != "glibc":
         return None
     try:

@@ -1,7 +1,8 @@
 """The ``sealpost`` command line: init, serve, queue, keys, store.
 
 Reading commands take ``--json`` for programs; tables are for people. Every error says what
-to do next and exits non-zero. Each command group lives in its own module.
+to do next and exits non-zero. Each command group lives in its own module, imported only
+when it runs (``command_table``).
 """
 
 from __future__ import annotations
@@ -14,37 +15,19 @@ from typing import Annotated
 
 import typer
 
+from sealpost.cli.command_table import LazyGroup
 from sealpost.cli.common import ConfigOpt, err, fail, load, out
-from sealpost.cli.dkim import dkim_app
-from sealpost.cli.dkim_kek import dkim_kek_status, dkim_reseal
-from sealpost.cli.events import events
 from sealpost.cli.help_style import tidy_help
-from sealpost.cli.keys import keys_app
-from sealpost.cli.queue import queue_app
-from sealpost.cli.retention import purge, vacuum
-from sealpost.cli.store import store_app
-from sealpost.cli.tlscheck import TlsCheckCommand, tls_check
-from sealpost.cli.tlsrpt import tlsrpt_app
-from sealpost.cli.users import users_app
 from sealpost.initdir import DEFAULT_CONFIG, init_directory
 
+# init and serve are defined here; every other command's module is imported when that
+# command runs (cli/command_table.py lists them).
 app = typer.Typer(
+    cls=LazyGroup,
     help="Sealpost: mail delivery, encrypted and authenticated on every hop.",
     no_args_is_help=True,
     add_completion=False,
 )
-app.add_typer(queue_app, name="queue")
-app.add_typer(keys_app, name="keys")
-app.add_typer(users_app, name="users")
-app.add_typer(dkim_app, name="dkim")
-app.add_typer(store_app, name="store")
-app.add_typer(tlsrpt_app, name="tlsrpt")
-app.command("events")(events)
-app.command("purge")(purge)
-store_app.command("vacuum")(vacuum)
-dkim_app.command("reseal")(dkim_reseal)
-dkim_app.command("kek-status")(dkim_kek_status)
-app.command("tls-check", cls=TlsCheckCommand)(tls_check)
 
 
 @app.command()

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from sealpost.cli.common import DEFAULT_CONFIG_PATH, ConfigOpt, JsonOpt, fail, literal, load, out
+from sealpost.cli.dkim_kek import dkim_kek_status, dkim_reseal
 from sealpost.config.model import Config
 from sealpost.dkim.keys import (
     DkimAlgorithm,
@@ -182,3 +183,8 @@ def dkim_show_dns(
     except DkimKeyError as exc:
         raise fail(f"{path}: {exc}") from None
     _report(cfg, domain, selector, path, pem, json_out=json_out, wrote=False)
+
+
+# The key-encryption key's commands (cli/dkim_kek.py), listed after the keys' own.
+dkim_app.command("reseal")(dkim_reseal)
+dkim_app.command("kek-status")(dkim_kek_status)

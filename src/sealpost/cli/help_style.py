@@ -6,7 +6,8 @@ after an option that takes a value (``--label LABEL``, ``--config FILE``). This 
 owns that rule: ``tidy_help`` walks the built command tree once, before it runs, and sets
 the metavar of every option that did not choose one itself; an argument already shows its
 name in capitals, so its type column is left empty. Nothing else changes: parsing, defaults
-and error messages are click's.
+and error messages are click's. A command imported later (``command_table``) is tidied as it
+is built.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import click
 
 def _walk(command: click.Command) -> Iterator[click.Command]:
     yield command
-    for sub in getattr(command, "commands", {}).values():
+    table = getattr(command, "commands", {})
+    loaded = getattr(table, "loaded", None)  # a CommandTable: not the commands not imported yet
+    for sub in loaded() if loaded is not None else table.values():
         yield from _walk(sub)
 
 

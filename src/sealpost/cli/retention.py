@@ -44,7 +44,7 @@ RecipientOpt = Annotated[
     typer.Option("--recipient", metavar="ADDR", help="Erase everything that names ADDR."),
 ]
 ExpiredOpt = Annotated[
-    bool, typer.Option("--expired", help="Run one retention round now ([retention] ages).")
+    bool, typer.Option("--expired", help=r"Run one retention round now (\[retention] ages).")
 ]
 
 
@@ -56,7 +56,7 @@ def purge(
     config: ConfigOpt = DEFAULT_CONFIG_PATH,
     json_out: JsonOpt = False,
 ) -> None:
-    """Erase one recipient's data (--recipient ADDR), or purge what [retention] says expired
+    r"""Erase one recipient's data (--recipient ADDR), or purge what \[retention] says expired
     (--expired). Works with the server running or stopped."""
     if (recipient is None) == (not expired):
         raise fail("give either --recipient ADDR or --expired", 2)

@@ -35,6 +35,7 @@ from sealpost.cli.common import (
     out,
     with_store,
 )
+from sealpost.cli.retention import vacuum
 from sealpost.store.copy_tables import Table
 from sealpost.store.errors import StoreError
 
@@ -116,3 +117,6 @@ def _show(report: CopyReport, json_out: bool) -> None:
         table.add_row(literal(c.kind), str(c.source), str(c.target), mark)
     out.print(table)
     out.print("counts match" if report.ok else "[bold red]counts differ[/]: do not use the target")
+
+
+store_app.command("vacuum")(vacuum)  # owned by cli/retention.py, listed after the rest

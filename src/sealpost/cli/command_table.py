@@ -56,7 +56,9 @@ def build(name: str, where: Lazy) -> Any:
     parent = typer.Typer(add_completion=False)  # as the top-level app builds its commands
     if isinstance(target, typer.Typer):
         parent.add_typer(target, name=name)
-        command = typer.main.get_command(parent).commands[name]  # type: ignore[attr-defined]
+        group = typer.main.get_command(parent)
+        assert isinstance(group, TyperGroup)  # a Typer with a sub-app builds a group
+        command = group.commands[name]
     else:
         cls = getattr(module, where.cls) if where.cls else None
         parent.command(name, cls=cls)(target)

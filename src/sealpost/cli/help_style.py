@@ -20,7 +20,7 @@ import click
 def _walk(command: click.Command) -> Iterator[click.Command]:
     yield command
     table = getattr(command, "commands", {})
-    loaded = getattr(table, "loaded", None)  # a CommandTable: not the commands not imported yet
+    loaded = getattr(table, "loaded", None)  # a CommandTable: only the commands imported so far
     for sub in loaded() if loaded is not None else table.values():
         yield from _walk(sub)
 

@@ -34,6 +34,7 @@ from sealpost.observability.multiprocess import RunDirectory, enter_worker
 from sealpost.startup import prepare
 from sealpost.store import sqlite_path
 from sealpost.store.sqlite.shared_writer import SharedWriter
+from sealpost.workers.prefork import resume_collector
 from sealpost.workers.seat import WorkerSeat
 from sealpost.workers.supervisor import Supervisor
 
@@ -97,6 +98,7 @@ def run_server(config: Config) -> None:
     map_large_buffers()  # each TLS connection's 256 KiB read buffer: net/large_buffers.py
     count = worker_count(config)
     if count == 1:
+        resume_collector()  # no fork, so no prepare_fork to end start-up's pause
         _run(serve(config))
         return
     sys.exit(supervise(config, count))

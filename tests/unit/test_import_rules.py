@@ -180,6 +180,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     # delivery: the shared table of per-domain sessions; net: glibc, for the pre-fork trim
     "workers": {"delivery", "inbound", "model", "net"},
+    # workers: prefork's pause of the collector, before serve imports the runner
     "cli": {
         "model",
         "api_keys",
@@ -198,6 +199,7 @@ ALLOWED: dict[str, set[str]] = {
         "store",
         "tlscheck",
         "tlsrpt",
+        "workers",
     },
 }
 

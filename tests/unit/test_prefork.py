@@ -80,3 +80,68 @@ def test_the_trim_before_each_fork_starts_no_process(monkeypatch: pytest.MonkeyP
     trim_heap()
     glibc.cache_clear()
     assert started == []
+
+
+# -- start-up's pause of the collector (``sealpost serve``) ------------------------------------
+
+
+def test_prepare_fork_ends_the_start_ups_pause():
+    code = (
+        "import gc, json\n"
+        "from sealpost.workers import prefork\n"
+        "prefork.pause_collector()\n"
+        "paused = gc.isenabled()\n"
+        "prefork.prepare_fork()\n"
+        "print(json.dumps([paused, gc.isenabled()]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(done.stdout) == [False, True]
+
+
+def test_a_start_that_fails_leaves_the_collector_on(tmp_path):
+    """``serve`` run in this process (as a test or an embedding program would): a config
+    error ends it before any fork, and the collector must not stay off behind it."""
+    import gc
+
+    import typer
+    from click.testing import CliRunner
+
+    from sealpost.cli import app
+
+    try:
+        result = CliRunner().invoke(
+            typer.main.get_command(app), ["serve", "-c", str(tmp_path / "missing.toml")]
+        )
+        assert result.exit_code == 2, result.output
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_one_process_collects_again_before_its_loop_runs(tmp_path, monkeypatch):
+    """``workers = 1`` never forks, so ``prepare_fork`` never ends the pause: ``run_server``
+    does, before the event loop starts."""
+    import gc
+
+    from sealpost import runner
+    from sealpost.config.loader import load_config
+
+    config_file = tmp_path / "sealpost.toml"
+    config_file.write_text('[server]\nhostname = "mx.example.test"\nworkers = 1\n')
+    config = load_config(config_file)
+    seen: list[bool] = []
+
+    def run(main: object) -> None:
+        seen.append(gc.isenabled())
+        main.close()  # type: ignore[attr-defined]  # the serve() coroutine, never started
+
+    monkeypatch.setattr(runner, "_run", run)
+    monkeypatch.setattr(runner, "map_large_buffers", lambda: None)  # this process's malloc
+    gc.disable()
+    try:
+        runner.run_server(config)
+    finally:
+        gc.enable()
+    assert seen == [True]

@@ -62,6 +62,16 @@ def serve(
     ] = False,
 ) -> None:
     """Run the server until SIGTERM or Ctrl-C (SIGHUP reloads the config file and certificates)."""
+    from sealpost.workers.prefork import pause_collector, resume_collector
+
+    pause_collector()  # until the first fork: start-up's imports without collections (prefork)
+    try:
+        _serve(config, dev)
+    finally:
+        resume_collector()  # already on when it started; this covers a start-up that failed
+
+
+def _serve(config: Path, dev: bool) -> None:
     from sealpost.dkim.keys import DkimKeyError
     from sealpost.dkim.sealing import SealingError
     from sealpost.dns.validation_check import DnssecNotValidating

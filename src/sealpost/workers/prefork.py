@@ -21,13 +21,13 @@ Before all that, start-up runs without the collector's automatic passes (``pause
 the first thing ``sealpost serve`` does): its imports leave over 100,000 objects for the
 collector to track and almost no cyclic garbage, yet it walks them over and over (2 full
 passes, 23 of the middle generation and 249 of the youngest: 0.11 s by its own clock, more
-in the caches it sweeps). The collection above
-then frees what little cyclic garbage there is, and ``prepare_fork`` turns the collector
-back on for the supervisor and every worker; a single process (``workers = 1``) turns it on
-before its loop starts, and a start-up that fails on its way out. Measured (fifteen
-interleaved pairs, the serving imports alone): 1.43 s of CPU instead of 1.61 (medians; every
-pair faster, by 0.05-0.35 s); the tree's PSS after start-up 0.3-0.4 MB higher (of 109: the
-holes the last collection leaves, docs/benchmarks.md).
+in the caches it sweeps). The collection above then frees what little cyclic garbage there
+is, and ``prepare_fork`` turns the collector back on for the supervisor and every worker; a
+single process (``workers = 1``) turns it on before its loop starts, and a start-up that
+fails on its way out. Measured (fifteen interleaved pairs, the serving imports alone):
+1.43 s of CPU instead of 1.61 (medians; every pair faster, by 0.05-0.35 s); the tree's PSS
+after start-up 0.3-0.4 MB higher (of 109: the holes the last collection leaves,
+docs/benchmarks.md).
 
 What no parent can prevent on Python 3.11 is the copies made by reference counts and by the
 interpreter specializing the bytecode a worker runs: 11-16 MB of each worker's private

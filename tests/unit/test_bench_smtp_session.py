@@ -221,3 +221,15 @@ async def test_starttls_upgrades_and_says_ehlo_again(tmp_path):
         await session.open()
         await session.close()
     assert ehlos == [b"EHLO client.bench.test\r\n"] * 2
+
+
+def test_tls_client_loads_no_ca_store() -> None:
+    """The generator verifies nothing, so it holds no CA: with the system's store loaded,
+    OpenSSL 3.0 still looked for the (unknown) benchmark CA in the CA directory on every
+    handshake, CPU the generator takes from the server it measures."""
+    from bench.smtp_session import client_tls_context
+
+    context = client_tls_context()
+    assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
+    assert context.cert_store_stats()["x509"] == 0
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2

@@ -19,7 +19,13 @@ import pytest
 import trustme
 import uvloop
 from bench.results import ErrorKind
-from bench.smtp_session import SessionError, SmtpSession, Target, build_message
+from bench.smtp_session import (
+    SessionError,
+    SmtpSession,
+    Target,
+    build_message,
+    client_tls_context,
+)
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -227,8 +233,6 @@ def test_tls_client_loads_no_ca_store() -> None:
     """The generator verifies nothing, so it holds no CA: with the system's store loaded,
     OpenSSL 3.0 still looked for the (unknown) benchmark CA in the CA directory on every
     handshake, CPU the generator takes from the server it measures."""
-    from bench.smtp_session import client_tls_context
-
     context = client_tls_context()
     assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
     assert context.cert_store_stats()["x509"] == 0

@@ -5,6 +5,7 @@ keep them for the rest of the session."""
 
 from __future__ import annotations
 
+import gc
 import json
 import platform
 import subprocess
@@ -103,8 +104,6 @@ def test_prepare_fork_ends_the_start_ups_pause():
 def test_a_start_that_fails_leaves_the_collector_on(tmp_path):
     """``serve`` run in this process (as a test or an embedding program would): a config
     error ends it before any fork, and the collector must not stay off behind it."""
-    import gc
-
     import typer
     from click.testing import CliRunner
 
@@ -123,8 +122,6 @@ def test_a_start_that_fails_leaves_the_collector_on(tmp_path):
 def test_one_process_collects_again_before_its_loop_runs(tmp_path, monkeypatch):
     """``workers = 1`` never forks, so ``prepare_fork`` never ends the pause: ``run_server``
     does, before the event loop starts."""
-    import gc
-
     from sealpost import runner
     from sealpost.config.loader import load_config
 

@@ -49,6 +49,7 @@ def pause_collector() -> None:
 
 
 def resume_collector() -> None:
+    """Automatic collections again (the end of ``pause_collector``; harmless when on)."""
     gc.enable()
 
 
@@ -58,7 +59,7 @@ def prepare_fork() -> None:
     gc.collect()
     trim_heap()
     gc.freeze()
-    gc.enable()
+    resume_collector()
 
 
 def trim_heap() -> bool:

@@ -11,10 +11,11 @@ durable in the queue.
 on the sockets the supervisor bound, counts connections in the shared limit table, and opens
 its own store connections. Every worker runs a dispatcher on the shared queue (its leases
 carry its seat; the per-domain sessions are counted across the workers, on SQLite in
-``delivery.shared_slots``); only the primary runs the webhook worker, the TLS-RPT intake
-and the API, and the others follow its changes to the DKIM signing keys. Every worker
-watches its certificate files, and follows the settings any node or process changes in the
-store (``change_follower``: the DKIM signer, and on the primary the webhook worker). The
+``delivery.shared_slots``) and serves the API (its request budgets in the seat's shared
+table, ``workers.budgets``); only the primary runs the webhook worker and the TLS-RPT
+intake. Every worker watches its certificate files, and follows the settings any node or
+process changes in the store (``change_follower``: the DKIM signer, and on the primary the
+webhook worker; on SQLite the workers ring each other's ``store.change_bell``). The
 primary also sends the TLS reports (``[tlsrpt]``, RFC 8460) after each midnight UTC.
 The sending domains' DKIM keys are in the store, sealed under the key-encryption key of
 ``[dkim] key_encryption_key_file`` (``domains.stored_keys``): ``start()`` makes or reads it
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 
 from sealpost.api.app import asgi
 from sealpost.api.context import ApiContext
+from sealpost.api.rate_limit import per_process
 from sealpost.api.server import ApiServer
 from sealpost.change_follower import ChangeFollower
 from sealpost.config.model import Config
@@ -48,7 +50,7 @@ from sealpost.delivery.shared_slots import SharedDomainSlots
 from sealpost.dkim.keyring import Keyring
 from sealpost.dkim.keys import load_key
 from sealpost.domains.registry import SendingDomains
-from sealpost.domains.signers import AnnouncedKeys, SigningKeys
+from sealpost.domains.signers import SigningKeys
 from sealpost.domains.stored_keys import ensure_keyring, import_key_files
 from sealpost.inbound.auth import Authenticator
 from sealpost.inbound.context import ListenerContext
@@ -103,7 +105,7 @@ class Sealpost:
     def __post_init__(self) -> None:
         cfg = self.config
         seat = self.seat
-        # The primary (or the only process) runs webhooks, TLS reports and the API.
+        # The primary (or the only process) runs webhooks, TLS reports and the purger.
         self.primary = seat is None or seat.primary
         # One integrity check per start: with workers, prepare() made it before the fork.
         self.store = open_store(
@@ -115,6 +117,8 @@ class Sealpost:
         )
         if seat is not None and seat.writer_socket and isinstance(self.store, Database):
             self.store.share_writer(seat.writer_socket)  # new mail: the queue writer
+        if seat is not None and isinstance(self.store, Database):
+            self.store.share_changes(seat.changes, seat.index)  # settings: the others follow
         # [store] min_free: new mail refused (452 / 503) while the queue's disk is under it
         self.space: SpaceWatch = space_watch(cfg, quiet=not self.primary)
         self.metrics.domains = frozenset(cfg.metrics.domains)
@@ -243,7 +247,7 @@ class Sealpost:
             self.contexts.append(ctx)
             self.servers.append(server)
             self.bound.append(bound)
-        if self.config.api.enabled and self.primary:
+        if self.config.api.enabled:  # in every worker: the API's state is in the store
             await self._start_api()
         if self.config.metrics.enabled and self.primary:
             await self._start_metrics()
@@ -300,11 +304,10 @@ class Sealpost:
             SendingDomains(self.store, self.config.server.data_dir, self.resolver, self.secret),
             resolver=self.resolver,
             egress=self.egress,
-            signing_keys=AnnouncedKeys(
-                self.signing_keys, self.seat.keys_changed.bump if self.seat else None
-            ),
-            webhooks=self.webhooks,
+            signing_keys=self.signing_keys,
+            webhooks=self.webhooks,  # None but on the primary: the others' changes ring
             storage_low=self._storage_low,
+            budgets=self.seat.budgets.window if self.seat else per_process,
         )
         served = asgi(ctx)
         console = self.config.console.enabled
@@ -326,7 +329,7 @@ class Sealpost:
     def _listeners_up(self) -> bool:
         """Every SMTP listener of this process serving, and the API when it should be."""
         smtp = len(self.servers) == len(self.config.smtp.listeners)
-        api = self.api is not None or not (self.config.api.enabled and self.primary)
+        api = self.api is not None or not self.config.api.enabled
         return smtp and api and all(server.is_serving() for server in self.servers)
 
     def reload_certificates(self) -> None:
@@ -392,8 +395,6 @@ class Sealpost:
             tasks.append(loop.create_task(daily))
         if self.seat is not None:
             watch_lifeline(loop, self.seat.lifeline, self._supervisor_gone)
-            if not self.primary:
-                tasks.append(loop.create_task(self._follow_keys(self.seat)))
         await self._stop.wait()
         if self.dispatcher is not None:
             self._deliveries_at_stop = self.dispatcher.in_flight
@@ -420,15 +421,6 @@ class Sealpost:
         if self.seat is not None:
             self.seat.remove_writer_directory()  # its new mail: through its own writer now
         self._stop.set()
-
-    async def _follow_keys(self, seat: WorkerSeat, interval: float = 0.5) -> None:
-        """Rebuild the DKIM signer when the primary announces a sending-domain change."""
-        seen = seat.keys_changed.value
-        while True:
-            await asyncio.sleep(interval)
-            if seat.keys_changed.value != seen:
-                seen = seat.keys_changed.value
-                await self.signing_keys.refresh()
 
     async def stop(self) -> None:
         """Drain (``shutdown.drain``), then close everything; ``drained`` says how it went."""

@@ -20,6 +20,7 @@ import os
 import signal
 import smtplib
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -436,3 +437,141 @@ def test_a_revoked_key_is_refused_by_every_worker_at_once(tmp_path: Path, pki: P
     assert [auth_reply(conv, made["key"]) for conv in held] == [535] * len(held)
     for conv in held:
         conv.close()
+
+
+class Https:
+    """One kept-alive HTTPS connection to the API, spoken by hand, so the test can tell
+    (``serving_pid``) which worker serves it."""
+
+    def __init__(self, port: int, pki: Pki) -> None:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        self.sock = pki.client_context().wrap_socket(raw, server_hostname="localhost")
+        self.buf = b""
+
+    def request(
+        self, method: str, path: str, *, key: str = "", body: object = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        data = b"" if body is None else json.dumps(body).encode()
+        head = [f"{method} {path} HTTP/1.1", "Host: localhost", f"Content-Length: {len(data)}"]
+        head += [f"Authorization: {key}"] if key else []
+        head += ["Content-Type: application/json"] if body is not None else []
+        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+        while b"\r\n\r\n" not in self.buf:
+            self._read()
+        top, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        status, *fields = top.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, v in (f.split(":", 1) for f in fields)}
+        while len(self.buf) < int(headers["content-length"]):
+            self._read()
+        size = int(headers["content-length"])
+        answer, self.buf = self.buf[:size], self.buf[size:]
+        return int(status.split()[1]), headers, answer
+
+    def _read(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed; got {self.buf!r}")
+        self.buf += chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def api_on_both(server: ServerProcess, pki: Pki) -> dict[int, Https]:
+    """One API connection held by each worker (``hold_until_both`` for HTTPS), by pid."""
+    held: dict[int, Https] = {}
+    spare: list[Https] = []
+    while len(held) < 2 and len(spare) < 40:
+        conn = Https(server.ports["api"], pki)
+        pid = serving_pid(server, conn.sock)
+        if pid in held:
+            spare.append(conn)
+        else:
+            held[pid] = conn
+    for conn in spare:
+        conn.close()
+    assert len(held) == 2, "the API connections did not reach both workers"
+    return held
+
+
+def test_every_worker_serves_the_api_and_its_log_in_budget_is_the_servers(
+    tmp_path: Path, pki: Pki, spawn
+):
+    """Both workers answer the API; the console's log-in attempts per client IP are counted
+    for the whole server (``workers.budgets``), not once per worker."""
+    tables = {"console": {"enabled": True, "login_per_minute": 3}}
+    server = spawn(write_config(tmp_path, pki, listeners=[PLAIN], server=TWO, tables=tables))
+    first, second = api_on_both(server, pki).values()
+    # No form token: each attempt is counted, then refused with 403 (login.py).
+    assert [first.request("POST", "/console/login")[0] for _ in range(2)] == [403, 403]
+    assert second.request("POST", "/console/login")[0] == 403
+    for conn in (first, second):
+        status, headers, _ = conn.request("POST", "/console/login")
+        assert status == 429, "three attempts on two workers used the IP's budget"
+        assert 1 <= int(headers["retry-after"]) <= 60
+        assert conn.request("GET", "/api/v1/webhooks")[0] == 401, "the worker still answers"
+        conn.close()
+    stop(server)
+
+
+def test_a_domain_verified_through_either_workers_api_is_signed_for_by_both(
+    tmp_path: Path, pki: Pki, spawn, dns_server
+):
+    """A sending domain created and verified through the API of one worker: the other
+    worker signs its mail too, moments later (the ``ChangeBell`` rang), not at the change
+    follower's next look."""
+    tables = {"dns": {"nameservers": [dns_server.nameserver], "timeout": 2.0}}
+    config = write_config(tmp_path, pki, listeners=[IMPLICIT], server=TWO, tables=tables)
+    server = spawn(config)
+    command = [sys.executable, "-m", "sealpost", "keys", "create", "--json", "-c", str(config)]
+    made = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    key = json.loads(made.stdout)["key"]
+    api = api_on_both(server, pki)
+    for n, (pid, conn) in enumerate(sorted(api.items())):
+        domain = f"signed{n}.example"
+        status, _, body = conn.request(
+            "POST", "/api/v1/sending-domains", key=key, body={"domain": domain}
+        )
+        assert status == 200, body
+        dkim = json.loads(body)["results"]["dkim"]
+        dns_server.add(
+            f"{dkim['selector']}._domainkey.{domain}", "TXT", f"v=DKIM1; k=rsa; p={dkim['public']}"
+        )
+        verify = {"dkim_verify": True}
+        status, _, body = conn.request(
+            "POST", f"/api/v1/sending-domains/{domain}/verify", key=key, body=verify
+        )
+        assert status == 200 and json.loads(body)["results"]["dkim_status"] == "valid", body
+        began = time.monotonic()
+        while not all(signed_by(server, pki, key, domain, other) for other in api if other != pid):
+            assert time.monotonic() - began < WAIT, f"{domain}: not signed by the other worker"
+            time.sleep(0.1)
+        took = time.monotonic() - began
+        print(f"{domain} verified on {pid}: signed by the other after {took:.2f} s")
+    for conn in api.values():
+        conn.close()
+    stop(server)
+
+
+def signed_by(server: ServerProcess, pki: Pki, key: str, domain: str, pid: int) -> bool:
+    """Submit one message from ``domain`` through worker ``pid``: is it DKIM-signed?"""
+    port = server.ports["submissions"]
+    held, _ = hold_until_both(server, lambda: tls_conversation(port, pki))
+    try:
+        conv = next(c for c in held if serving_pid(server, c.sock) == pid)
+        assert auth_reply(conv, key) == 235
+        assert conv.cmd(f"MAIL FROM:<a@{domain}>")[0] == 250
+        assert conv.cmd("RCPT TO:<u@example.test>")[0] == 250
+        assert conv.cmd("DATA")[0] == 354
+        conv.send(
+            f"From: a@{domain}\r\nTo: u@example.test\r\nSubject: s\r\n\r\nbody\r\n.\r\n".encode()
+        )
+        code, text = conv.reply()
+        assert code == 250, text
+    finally:
+        for conv in held:
+            conv.close()
+    queue_id = text.split()[-1]
+    with contextlib.closing(sqlite3.connect(server.config_path.parent / "var/queue.db")) as db:
+        (data,) = db.execute("SELECT data FROM messages WHERE id = ?", (queue_id,)).fetchone()
+    return f"d={domain};".encode() in bytes(data)

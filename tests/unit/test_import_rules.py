@@ -179,7 +179,7 @@ ALLOWED: dict[str, set[str]] = {
         "workers",
     },
     # delivery: the shared table of per-domain sessions; net: glibc, for the pre-fork trim
-    "workers": {"delivery", "inbound", "model", "net"},
+    "workers": {"delivery", "inbound", "model", "net", "store"},
     # workers: prefork's pause of the collector, before serve imports the runner
     "cli": {
         "model",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sealpost.api.rate_limit import SlidingWindow
+from sealpost.api.rate_limit import Budget, Budgets, per_process
 from sealpost.config.model import Config
 from sealpost.dns.resolver import Resolver
 from sealpost.domains.registry import SendingDomains
@@ -75,7 +75,8 @@ class ApiContext:
     webhooks: WebhookWaker | None = None
     clock: Callable[[], float] = time.time
     storage_low: Callable[[], bool] | None = None  # the queue's disk under [store] min_free
-    tls_checks: SlidingWindow = field(init=False)  # per key, [api] tls_check_per_minute
+    budgets: Budgets = per_process  # request budgets: per process, or the whole server's
+    tls_checks: Budget = field(init=False)  # per key, [api] tls_check_per_minute
 
     def __post_init__(self) -> None:
-        self.tls_checks = SlidingWindow(self.config.api.tls_check_per_minute, 60.0)
+        self.tls_checks = self.budgets("tls-check", self.config.api.tls_check_per_minute, 60.0)

@@ -5,13 +5,29 @@
 ``429`` with SparkPost's error envelope and ``Retry-After`` (RFC 9110 section 10.2.3: the
 seconds until the oldest call in the window leaves it). Memory is bounded: at most
 ``limit`` timestamps per key, and keys with an empty window are forgotten. The budget is per
-process and starts afresh on restart.
+process and starts afresh on restart; with ``[server] workers`` above 1 the composition root
+hands the API ``workers.budgets`` instead, which counts for the whole server (``Budgets``).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Budget(Protocol):
+    def take(self, key: str, now: float) -> int | None:
+        """Count one call for ``key``: None within the budget, else the seconds to wait."""
+
+
+Budgets = Callable[[str, int, float], Budget]  # (name, limit, window seconds) -> a budget
+
+
+def per_process(name: str, limit: int, window: float) -> Budget:
+    """``Budgets`` for a server of one process: a ``SlidingWindow`` in its memory."""
+    return SlidingWindow(limit, window)
 
 
 class SlidingWindow:

@@ -141,12 +141,12 @@ class ServerSection(Section):
     )
     workers: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
         "auto",
-        description="Worker processes that serve SMTP and deliver mail, on the same "
-        'listening sockets and queue (1 to 64); "auto" is one per CPU core. 1 runs '
+        description="Worker processes that serve SMTP and the API and deliver mail, on the "
+        'same listening sockets and queue (1 to 64); "auto" is one per CPU core. 1 runs '
         "everything in one process. With more, every worker delivers (the [delivery] "
-        "limits hold for the whole server), the first worker also runs webhooks and the API, "
-        "a supervisor process restarts a worker that dies, and the connection and AUTH "
-        "limits above hold for the whole server (on a PostgreSQL store, for this node). A "
+        "limits hold for the whole server), the first worker also runs webhooks, a "
+        "supervisor process restarts a worker that dies, and the connection, AUTH and API "
+        "request limits hold for the whole server (on a PostgreSQL store, for this node). A "
         "memory:// store is one process's memory, so it always runs 1.",
     )
 

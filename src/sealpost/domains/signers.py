@@ -17,16 +17,15 @@ names ``[dkim] key_encryption_key_file``) or whose key file cannot be read is le
 (logged, without key material) and the other domains are still signed for. RFC 6376
 section 5.4: the From field is always signed (``DkimSigner``).
 
-``AnnouncedKeys`` is what the API refreshes: with several worker processes the refresh is
-announced (a shared counter the other workers watch), so each rebuilds its own signer.
+The API refreshes the signer of its own process after a change; every other process (worker
+or node) rebuilds its own when its ``change_follower`` sees the change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -194,19 +193,3 @@ class SigningKeys:
             taken.add((key.domain, key.algorithm))
             keys.append(key)
         return keys
-
-
-@dataclass(slots=True)
-class AnnouncedKeys:
-    """``SigningKeys`` as the API sees them: each refresh is then ``announce``d."""
-
-    keys: SigningKeys
-    announce: Callable[[], None] | None = None
-
-    def is_verified(self, domain: str) -> bool:
-        return self.keys.is_verified(domain)
-
-    async def refresh(self) -> None:
-        await self.keys.refresh()
-        if self.announce is not None:
-            self.announce()

@@ -14,50 +14,37 @@ dispatcher), and these pipes:
 The run's metrics directory: every worker keeps its metric values in files there, and the
 primary's metrics listener adds them up (``observability.multiprocess``).
 
-Worker 0 is the primary. A ``SharedCounter`` (anonymous shared memory, 8 bytes) tells the
-workers that the primary changed the DKIM signing keys (the sending-domains API runs there).
+Worker 0 is the primary. Every worker serves the API; on SQLite a worker that writes a
+setting (a sending domain, a webhook, a template) rings the ``ChangeBell`` and the others
+follow at once (``store.change_bell``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 import shutil
 import socket
-import struct
 from dataclasses import dataclass, field
 
 from sealpost.delivery.shared_slots import DomainBoard
 from sealpost.inbound.shared_limits import LimitBoard
+from sealpost.store.change_bell import ChangeBell
+from sealpost.workers.budgets import BudgetBoard
 
 PRIMARY = 0
-_U64 = struct.Struct("=Q")
-
-
-class SharedCounter:
-    """A counter in anonymous shared memory made before the fork; one writer, many readers."""
-
-    def __init__(self) -> None:
-        self._map = mmap.mmap(-1, _U64.size)  # MAP_SHARED | MAP_ANONYMOUS
-
-    @property
-    def value(self) -> int:
-        return int(_U64.unpack_from(self._map, 0)[0])
-
-    def bump(self) -> None:
-        _U64.pack_into(self._map, 0, self.value + 1)
 
 
 @dataclass
 class WorkerSeat:
-    """One worker's inheritance; ``index`` 0 is the primary (webhooks, API, TLS reports)."""
+    """One worker's inheritance; ``index`` 0 is the primary (webhooks, TLS reports)."""
 
     index: int
     sockets: dict[str, socket.socket]
     board: LimitBoard
     lifeline: int  # read end; EOF when the supervisor is gone
-    keys_changed: SharedCounter
+    changes: ChangeBell  # settings written by a worker: the others look at once
+    budgets: BudgetBoard  # the API's request budgets, for the whole server
     workers: int = 1  # how many seats the server has (the dispatchers share the limits)
     domain_board: DomainBoard | None = None  # per-domain sessions, when not in the store
     ready: int = -1  # write end of this worker's ready pipe

@@ -54,8 +54,10 @@ from typing import Protocol
 from sealpost.delivery.shared_slots import DomainBoard
 from sealpost.inbound.shared_limits import LimitBoard
 from sealpost.model.drain import DrainTally
+from sealpost.store.change_bell import ChangeBell
+from sealpost.workers.budgets import BudgetBoard
 from sealpost.workers.prefork import prepare_fork
-from sealpost.workers.seat import SharedCounter, WorkerSeat
+from sealpost.workers.seat import WorkerSeat
 
 log = logging.getLogger("sealpost.workers")
 
@@ -130,7 +132,8 @@ class Supervisor:
         self._lifeline_read, self._lifeline_write = os.pipe()
         os.set_blocking(self._lifeline_read, False)
         self._board = board
-        self._keys_changed = SharedCounter()
+        self._changes = ChangeBell(count)
+        self._budgets = BudgetBoard()
         self._children: dict[int, _Child] = {}  # by pid
         self._restarts: deque[float] = deque()
         self._selector = selectors.DefaultSelector()
@@ -242,7 +245,8 @@ class Supervisor:
             sockets=self._sockets,
             board=self._board,
             lifeline=self._lifeline_read,
-            keys_changed=self._keys_changed,
+            changes=self._changes,
+            budgets=self._budgets,
             workers=self.count,
             domain_board=self._domain_board,
             ready=ready_write,

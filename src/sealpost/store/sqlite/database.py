@@ -25,6 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from sealpost.store.change_bell import ChangeBell
 from sealpost.store.errors import DamagedStore, DuplicateError, StoreError
 from sealpost.store.file_modes import create_private_file, make_private_dirs
 from sealpost.store.local_changes import LocalChanges
@@ -110,6 +111,11 @@ class Database:
         while it is there; everything else, and new mail when it is not, through ours."""
         self._shared = WriterClient(socket_path)
         self._shared.observer = self._commit_observer
+
+    def share_changes(self, bell: ChangeBell, seat: int) -> None:
+        """Settings written here ring ``bell``; those the other workers write end this
+        process's ``wait_for_config_change`` (``store.change_bell``)."""
+        self._config_changes.share(bell, seat)
 
     async def close(self) -> None:
         """Finish pending writes, then close every connection; idempotent."""

@@ -132,3 +132,23 @@ def test_event_search_filters_and_counts(run):
         assert len(rest) == 2 and await store.count_events(EventQuery(limit=1)) == 3
 
     run(scenario)
+
+
+def test_a_document_is_added_once_even_by_concurrent_creators(run):
+    """``add_document`` is one atomic step: of two creators of one id (two workers' API, two
+    nodes) exactly one succeeds, and the loser writes nothing."""
+
+    async def scenario(store):
+        import asyncio
+
+        tries = [Document("sending_domain", "x.test", {"n": n}, T0) for n in range(4)]
+        added = await asyncio.gather(*(store.add_document(d) for d in tries))
+        assert sorted(added) == [False, False, False, True]
+        winner = added.index(True)
+        assert (await store.get_document("sending_domain", "x.test")).payload == {"n": winner}
+        await store.put_document(Document("template", "t", {"v": 1}, T0))
+        assert not await store.add_document(Document("template", "t", {"v": 2}, T0 + 1))
+        assert (await store.get_document("template", "t")).payload == {"v": 1}
+        assert await store.add_document(Document("template", "u", {"v": 3}, T0))
+
+    run(scenario)

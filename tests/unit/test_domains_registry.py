@@ -209,6 +209,47 @@ def test_concurrent_creates_of_one_name_make_one_domain(
     assert len(run(store.dkim_keys())) == 1
 
 
+class SlowReads(MemoryStore):
+    """A store whose document reads take a while: two creators both read "no such domain"
+    before either writes, as two workers can."""
+
+    async def get_document(self, kind: str, doc_id: str) -> Document | None:
+        found = await super().get_document(kind, doc_id)  # the snapshot, then the wait
+        await asyncio.sleep(0.05)
+        return found
+
+
+def test_two_processes_creating_one_name_make_one_domain_with_its_own_key(
+    tmp_path: Path, resolver: ZoneResolver, secret: Keyring
+):
+    """Two registries (two workers' or nodes' APIs: no lock in common) on one store, each
+    bringing its own key under one selector: one create wins, the other is refused, and the
+    key stored is the one the record publishes (create-or-replace made both succeed)."""
+    store = SlowReads()
+    a, b = (SendingDomains(store, tmp_path, resolver, secret, clock=lambda: NOW) for _ in "ab")
+    keys = [key_material.generate(1024) for _ in "ab"]
+
+    async def both() -> list[object]:
+        return await asyncio.gather(
+            *(
+                registry.create(
+                    "race.test", dkim=DkimInput(private=k.private_pem.decode(), selector="s1")
+                )
+                for registry, k in zip((a, b), keys, strict=True)
+            ),
+            return_exceptions=True,
+        )
+
+    outcomes = run(both())
+    errors = [o for o in outcomes if isinstance(o, DomainError)]
+    assert len(errors) == 1 and errors[0].problem is Problem.DUPLICATE, outcomes
+    record = run(a.get("race.test"))
+    assert record.key is not None
+    sealed = run(store.dkim_key("race.test", "s1"))
+    pem = secret.unseal("race.test", "s1", sealed)
+    assert key_material.from_private(pem.decode()).public == record.key.public
+
+
 # -- signing -------------------------------------------------------------------------------
 
 MESSAGE = (

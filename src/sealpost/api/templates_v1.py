@@ -143,26 +143,31 @@ async def create_template(request: Request, body: TemplateIn) -> dict[str, Any]:
     if body.id is not None and not _ID.fullmatch(body.id):
         raise ApiError(422, "invalid data format/type", "id: a-z, 0-9, '_' or '-'", "1300")
     template_id = body.id or _slug(body.name or "template")
-    if await store.get_document(KIND, template_id) is not None:
-        if body.id is not None:
-            raise ApiError(409, "resource conflict", f"template {template_id} exists", "1602")
-        base = template_id[:55]
-        n = 2
-        while await store.get_document(KIND, f"{base}-{n}") is not None:
+    root, n = template_id[:55], 1  # a generated id's base, before its "-n" suffix
+    if body.id is None:  # the first free suffix, as far as this read can tell
+        while await store.get_document(KIND, template_id) is not None:
             n += 1
-        template_id = f"{base}-{n}"
+            template_id = f"{root}-{n}"
     now, stamp = _now(request)
-    payload = {
-        "id": template_id,
-        "name": body.name or template_id,
-        "description": body.description or "",
-        "options": body.options or {},
-        "draft_content": None if body.published else content,
-        "published_content": content if body.published else None,
-        "last_update_time": stamp,
-    }
-    await store.put_document(Document(KIND, template_id, payload, now))
-    return {"results": {"id": template_id}}
+    # add_document is atomic: an id another worker or node takes at the same moment is
+    # refused (409 for a given id; a generated one moves on to the next suffix).
+    for _ in range(100):
+        payload = {
+            "id": template_id,
+            "name": body.name or template_id,
+            "description": body.description or "",
+            "options": body.options or {},
+            "draft_content": None if body.published else content,
+            "published_content": content if body.published else None,
+            "last_update_time": stamp,
+        }
+        if await store.add_document(Document(KIND, template_id, payload, now)):
+            return {"results": {"id": template_id}}
+        if body.id is not None:
+            break
+        n += 1
+        template_id = f"{root}-{n}"
+    raise ApiError(409, "resource conflict", f"template {template_id} exists", "1602")
 
 
 @router.get(

@@ -1,19 +1,21 @@
 """The sending-domain registry: create, read, update, verify and delete, with their DKIM keys.
 
-Creating a domain makes (or takes) its DKIM key, stores the private key sealed under the
-cluster's key-encryption key (``dkim.sealing``; the store's ``DkimKeyStore``, so every node
-signs with it) and then the record; the response carries the public key to publish
-(reference section 6). Verifying reads the key record through the Resolver (``dkim_check``):
-a conclusive answer sets ``dkim_status`` and ``ownership_verified`` (DKIM is the only
-ownership proof Sealpost checks), a DNS failure keeps the status and reports the error.
+Creating a domain makes (or takes) its DKIM key, claims the name by adding the record
+(``add_document``: atomic, so of two workers or nodes creating it at once one gets 409), then
+stores the private key sealed under the cluster's key-encryption key (``dkim.sealing``; the
+store's ``DkimKeyStore``, so every node signs with it); the response carries the public key
+to publish (reference section 6). Verifying reads the key record through the Resolver
+(``dkim_check``): a conclusive answer sets ``dkim_status`` and ``ownership_verified`` (DKIM is
+the only ownership proof Sealpost checks), a DNS failure keeps the status and reports the
+error.
 
 Replacing a domain's key (``update``) checks the new key's record first, as SparkPost does
 (400, code 1404 on failure). With a new selector this is a key rotation: the old selector's
 key is forgotten once the record names the new one, and the other nodes sign with the new
 key at their next refresh, within moments (keep the old DNS record published a few days for
 mail in flight). Deleting a domain forgets its key. Writes of one process are serialised by
-a lock, so a name is created once; the key is stored before the record and forgotten after
-it. A selector is refused when a key file of ``sealpost dkim generate`` has it
+a lock; across processes a name is created once (above), and a key is forgotten after the
+record that names it. A selector is refused when a key file of ``sealpost dkim generate`` has it
 (``<data_dir>/dkim/<domain>/<selector>.key``), so a ``[[dkim.keys]]`` key is never
 shadowed; records of earlier versions name such a file of their own, removed when the
 record stops naming it.
@@ -215,9 +217,7 @@ class SendingDomains:
                 else:
                     base = key_material.default_selector(self._clock())
                     candidates = list(key_material.selector_candidates(base))
-                chosen = self._free_selector(name, candidates)
-                await self._store_key(name, chosen, material.private_pem)
-                key = DomainKey(chosen, material.public, name)
+                key = DomainKey(self._free_selector(name, candidates), material.public, name)
             record = SendingDomain(
                 domain=name,
                 creation_time=self._now_iso(),
@@ -225,12 +225,18 @@ class SendingDomains:
                 tracking_domain=tracking_domain,
                 shared_with_subaccounts=shared_with_subaccounts,
             )
-            try:
-                await self._put(record)
-            except BaseException:
-                if key is not None:
-                    await self._store.delete_dkim_key(name, key.selector)
-                raise
+            # The name is claimed in one atomic step: of two workers or nodes creating it at
+            # once, one gets 409 and neither key overwrites the other. The new record is
+            # unverified, so no signer looks for its key before it is stored just below.
+            payload = Document(KIND, name, record.to_payload(), self._clock())
+            if not await self._store.add_document(payload):
+                raise DomainError(Problem.DUPLICATE, "domain", name)
+            if key is not None and material is not None:
+                try:
+                    await self._store_key(name, key.selector, material.private_pem)
+                except BaseException:
+                    await self._store.delete_document(KIND, name)
+                    raise
         return record
 
     async def update(

@@ -18,6 +18,11 @@ class DocumentStore(Protocol):
     async def put_document(self, document: Document) -> None:
         """Create or replace the document of this kind and id."""
 
+    async def add_document(self, document: Document) -> bool:
+        """Create the document unless one of this kind and id exists (then False, nothing
+        written): one atomic step, so of two processes or nodes creating the same id at
+        once exactly one succeeds."""
+
     async def get_document(self, kind: str, doc_id: str) -> Document | None: ...
 
     async def list_documents(self, kind: str) -> list[Document]:

@@ -58,6 +58,12 @@ class MemoryRecords:
         self._documents[(document.kind, document.id)] = document
         self._config_changes.noted(document.kind)
 
+    async def add_document(self, document: Document) -> bool:
+        if (document.kind, document.id) in self._documents:
+            return False
+        await self.put_document(document)
+        return True
+
     async def get_document(self, kind: str, doc_id: str) -> Document | None:
         return self._documents.get((kind, doc_id))
 

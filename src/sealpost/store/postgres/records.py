@@ -74,6 +74,18 @@ class PostgresRecords(Database):
 
         await self._write(put)
 
+    async def add_document(self, document: Document) -> bool:
+        row = codec.document_row(document, document.updated_at)
+
+        async def add(conn: asyncpg.Connection) -> bool:
+            added = ops.changed(await conn.execute(sql.INSERT_DOCUMENT, *row)) > 0
+            if added and document.kind in CONFIG_KINDS:
+                await conn.execute(sql.NOTIFY_CONFIG, document.kind)
+            return added
+
+        done: bool = await self._write(add)
+        return done
+
     async def get_document(self, kind: str, doc_id: str) -> Document | None:
         row = await self._read(lambda conn: conn.fetchrow(sql.SELECT_DOCUMENT, kind, doc_id))
         return None if row is None else codec.document(tuple(row))

@@ -200,6 +200,8 @@ DOCUMENT_COLUMNS = "kind, id, payload, updated_at"
 UPSERT_DOCUMENT = f"""INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4)
     ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload,
     updated_at = excluded.updated_at"""
+INSERT_DOCUMENT = f"""INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (kind, id) DO NOTHING"""
 SELECT_DOCUMENT = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND id = $2"
 SELECT_DOCUMENTS = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 ORDER BY id"
 # Through documents_not_before (schema 14): the expression must read as the index's does.

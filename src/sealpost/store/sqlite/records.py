@@ -63,6 +63,15 @@ class SqliteRecords(Database):
         await self._write(lambda c: c.execute(sql.UPSERT_DOCUMENT, params))
         self._config_changes.noted(document.kind)
 
+    async def add_document(self, document: Document) -> bool:
+        params = codec.document_row(document, document.updated_at)
+        added: bool = await self._write(
+            lambda c: c.execute(sql.INSERT_DOCUMENT, params).rowcount > 0
+        )
+        if added:
+            self._config_changes.noted(document.kind)
+        return added
+
     async def get_document(self, kind: str, doc_id: str) -> Document | None:
         row = await self._read(lambda c: c.execute(sql.SELECT_DOCUMENT, (kind, doc_id)).fetchone())
         return None if row is None else codec.document(row)

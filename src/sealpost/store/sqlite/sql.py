@@ -182,6 +182,8 @@ DOCUMENT_COLUMNS = "kind, id, payload, updated_at"
 UPSERT_DOCUMENT = f"""INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES (?, ?, ?, ?)
     ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload,
     updated_at = excluded.updated_at"""
+INSERT_DOCUMENT = f"""INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES (?, ?, ?, ?)
+    ON CONFLICT (kind, id) DO NOTHING"""
 SELECT_DOCUMENT = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = ? AND id = ?"
 SELECT_DOCUMENTS = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = ? ORDER BY id"
 # Through documents_not_before (schema 16): the expression must read as the index's does,

@@ -4,12 +4,16 @@ RFC 5321 section 6.1: a write returns only after it is committed and fsynced (WA
 ``synchronous=FULL``), so after our ``250`` the message survives a crash, ``kill -9`` or
 power loss. All writes go through one writer thread that commits many callers' writes with
 one fsync (``writer``); reads use a small pool of read connections in worker threads, so the
-event loop never waits on disk. Several server processes may open the same file (``[server]
-workers``): WAL lets their readers run beside one writer, and each process's writer takes
-SQLite's write lock in turn (``writer``); new mail then goes to the one queue writer, in the
-supervisor (``share_writer``, ``_write_mail``: ``shared_writer``, ``writer_client``). The store's
-concerns (``queue``, ``events``, ``records``, ...) are classes over this one, each running
-its operations through ``_write`` (``_write_mail`` for new mail) and ``_read``.
+event loop never waits on disk. The one exception is ``_read_now``: a point lookup on the hot
+path of an API call or an AUTH (a key by id, a few recipients' suppressions: small, hot
+pages), cheaper than the hop to a thread and back, runs on the loop's own connection, and
+goes to the pool whenever SQLite is busy, so the loop never waits on a lock. Several server
+processes may open the same file (``[server] workers``): WAL lets their readers run beside
+one writer, and each process's writer takes SQLite's write lock in turn (``writer``); new
+mail then goes to the one queue writer, in the supervisor (``share_writer``, ``_write_mail``:
+``shared_writer``, ``writer_client``). The store's concerns (``queue``, ``events``,
+``records``, ...) are classes over this one, each running its operations through ``_write``
+(``_write_mail`` for new mail) and ``_read``.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class Database:
         self._shared: WriterClient | None = None  # new mail to the queue writer, if any
         self._commit_observer: Callable[[float], None] | None = None  # StoreGauges
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._inline: sqlite3.Connection | None = None  # _read_now's, on the loop's thread
         self._executor: ThreadPoolExecutor | None = None
         self._open_lock = asyncio.Lock()
         self._mail_queued = LocalWakeups()  # QueueWakeups: enqueue and retry_now notify
@@ -159,6 +164,7 @@ class Database:
                 _fsync_dir(directory.parent)
             for _ in range(self._reader_count):
                 self._readers.put(_connect(self.path, sql.READER_PRAGMAS))
+            self._inline = _connect(self.path, sql.INLINE_READER_PRAGMAS)
         except BaseException:
             conn.close()
             self._close_readers()
@@ -180,6 +186,9 @@ class Database:
         self._holder_fd = None
 
     def _close_readers(self) -> None:
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            inline.close()
         while True:
             try:
                 self._readers.get_nowait().close()
@@ -219,6 +228,30 @@ class Database:
             raise StoreError("the queue store is not open")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._read_sync, op)
+
+    async def _read_now(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """``_read`` for a point lookup, run at once on the loop's thread (py-spy, the API
+        case: the hop to the pool and back was 15% of a worker's loop, the two reads of a
+        call 2%). SQLite busy (a WAL recovery, a lock): the pool's reader waits instead."""
+        conn = self._inline
+        if conn is None:
+            return await self._read(op)
+        try:
+            conn.execute("BEGIN")  # one snapshot for every SELECT of this read
+            try:
+                return op(conn)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (
+                sqlite3.SQLITE_BUSY,
+                sqlite3.SQLITE_LOCKED,
+            ):
+                return await self._read(op)
+            raise StoreError(f"queue read failed: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"queue read failed: {exc}") from exc
 
     def _read_sync(self, op: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._readers.get()

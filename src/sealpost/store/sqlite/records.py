@@ -30,7 +30,7 @@ class SqliteRecords(Database):
         await self._write(partial(ops.insert_key, row=codec.key_row(record)))
 
     async def find_key(self, key_id: str) -> ApiKeyRecord | None:
-        row = await self._read(lambda conn: conn.execute(sql.SELECT_KEY, (key_id,)).fetchone())
+        row = await self._read_now(lambda c: c.execute(sql.SELECT_KEY, (key_id,)).fetchone())
         return None if row is None else codec.key_record(row)
 
     async def list_keys(self) -> list[ApiKeyRecord]:

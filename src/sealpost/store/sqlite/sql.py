@@ -38,6 +38,11 @@ READER_PRAGMAS = (
     "PRAGMA busy_timeout=10000",
     "PRAGMA query_only=ON",
 )
+# _read_now's connection, used on the event loop's thread: never wait for a lock there.
+INLINE_READER_PRAGMAS = (
+    "PRAGMA busy_timeout=0",
+    "PRAGMA query_only=ON",
+)
 JOURNAL_MODE = "PRAGMA journal_mode"
 
 # --- schema version -------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from sealpost.store import codec
 from sealpost.store.sqlite import sql
 from sealpost.store.sqlite.database import Database
 
+INLINE_KEYS = 20  # recipients looked up on the loop's thread (``Database._read_now``)
+
 
 class SqliteSuppressions(Database):
     """``SuppressionList``."""
@@ -67,4 +69,6 @@ class SqliteSuppressions(Database):
                 found.update(row[0] for row in cursor)
             return found
 
+        if len(keys) <= INLINE_KEYS:  # a transactional send's few: cheaper than a hop
+            return await self._read_now(find)
         return await self._read(find)

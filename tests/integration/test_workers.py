@@ -508,7 +508,8 @@ def test_every_worker_serves_the_api_and_its_log_in_budget_is_the_servers(
     for conn in (first, second):
         status, headers, _ = conn.request("POST", "/console/login")
         assert status == 429, "three attempts on two workers used the IP's budget"
-        assert 1 <= int(headers["retry-after"]) <= 60
+        # The two-window estimate may say more than a window: at most two (workers.budgets).
+        assert 1 <= int(headers["retry-after"]) <= 120
         assert conn.request("GET", "/api/v1/webhooks")[0] == 401, "the worker still answers"
         conn.close()
     stop(server)

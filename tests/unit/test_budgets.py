@@ -61,3 +61,13 @@ def test_a_full_run_of_probes_fails_safe_and_idle_entries_are_reused():
     assert calls.take("198.51.100.1", 10.0) == 60, "cannot be counted: refused for a window"
     assert calls.take("192.0.2.0", 10.0) is None, "keys already counted go on"
     assert calls.take("198.51.100.1", 130.0) is None, "both windows over: entries reused"
+
+
+def test_a_budget_filled_early_in_its_window_waits_into_the_next():
+    """Three calls at 961 s, a second into the window: in the next window (1020 s) they still
+    weigh 3, and 2 (room for one more) only at 1040 s: 79 s, more than the 60 s window."""
+    calls = BudgetBoard().window("console-login", 3)
+    assert [calls.take("192.0.2.1", 961.0) for _ in range(3)] == [None, None, None]
+    assert calls.take("192.0.2.1", 961.0) == 79
+    assert calls.take("192.0.2.1", 1039.5) == 1
+    assert calls.take("192.0.2.1", 1040.0) is None

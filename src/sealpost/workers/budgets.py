@@ -12,10 +12,13 @@ None or the seconds to wait, for ``Retry-After``), which a single process uses i
 
 A window is the sliding estimate of two fixed windows (the previous count weighted by the
 part of it still inside the window, plus the current one): 24 bytes per key, never more than
-the limit admitted within any window. Keys are hashed with a secret made before the fork (a
-client cannot aim its keys at one probe run), 16 probes; an entry is reused once both its
-windows have passed. When every probe of a key's run is busy the board fails safe: the call
-is refused for a window, as the SMTP limits refuse a client they cannot count.
+the limit admitted within any window. It admits a little less than an exact window, and its
+``Retry-After`` (when the estimate next has room) may be up to two windows away: a budget
+filled early in its window weighs fully at the start of the next. Keys are hashed with a
+secret made before the fork (a client cannot aim its keys at one probe run), 16 probes; an
+entry is reused once both its windows have passed. When every probe of a key's run is busy
+the board fails safe: the call is refused for a window, as the SMTP limits refuse a client
+they cannot count.
 """
 
 from __future__ import annotations

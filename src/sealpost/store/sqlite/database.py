@@ -237,12 +237,7 @@ class Database:
         if conn is None:
             return await self._read(op)
         try:
-            conn.execute("BEGIN")  # one snapshot for every SELECT of this read
-            try:
-                return op(conn)
-            finally:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+            return _in_snapshot(conn, op)
         except sqlite3.OperationalError as exc:
             if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (
                 sqlite3.SQLITE_BUSY,
@@ -256,16 +251,21 @@ class Database:
     def _read_sync(self, op: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._readers.get()
         try:
-            conn.execute("BEGIN")  # one snapshot for every SELECT of this read
-            try:
-                return op(conn)
-            finally:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+            return _in_snapshot(conn, op)
         except sqlite3.Error as exc:
             raise StoreError(f"queue read failed: {exc}") from exc
         finally:
             self._readers.put(conn)
+
+
+def _in_snapshot(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T]) -> T:
+    """``op`` in one read transaction: one snapshot for every SELECT it runs."""
+    conn.execute("BEGIN")
+    try:
+        return op(conn)
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
 
 
 # --- files ------------------------------------------------------------------------------------

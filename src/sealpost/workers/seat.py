@@ -3,7 +3,8 @@
 The supervisor creates all of it before the first fork: the listening sockets (one per
 ``[[smtp.listeners]]`` entry, and ``"api"``), the shared limit table, the shared table of
 per-domain delivery sessions (SQLite: ``delivery.shared_slots``; every worker runs a
-dispatcher), and these pipes:
+dispatcher), the API's request budgets (``workers.budgets``), the settings bell
+(``store.change_bell``), and these pipes:
 
 - the lifeline: the supervisor holds the only write end and never writes; each worker reads.
   When the supervisor dies (even by ``kill -9``) the read end sees EOF and the worker drains

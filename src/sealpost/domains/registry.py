@@ -128,10 +128,11 @@ class SendingDomains:
 
     # -- writing ---------------------------------------------------------------------------
 
+    def _document(self, record: SendingDomain) -> Document:
+        return Document(KIND, record.domain, record.to_payload(), self._clock())
+
     async def _put(self, record: SendingDomain) -> None:
-        await self._store.put_document(
-            Document(KIND, record.domain, record.to_payload(), self._clock())
-        )
+        await self._store.put_document(self._document(record))
 
     def _names(self, domain: str, dkim: DkimInput | None) -> tuple[str, str | None]:
         try:
@@ -228,8 +229,7 @@ class SendingDomains:
             # The name is claimed in one atomic step: of two workers or nodes creating it at
             # once, one gets 409 and neither key overwrites the other. The new record is
             # unverified, so no signer looks for its key before it is stored just below.
-            payload = Document(KIND, name, record.to_payload(), self._clock())
-            if not await self._store.add_document(payload):
+            if not await self._store.add_document(self._document(record)):
                 raise DomainError(Problem.DUPLICATE, "domain", name)
             if key is not None and material is not None:
                 try:

@@ -45,8 +45,9 @@ class LocalChanges:
             try:
                 await asyncio.wait_for(self._flag.wait(), max(step, 0))
             except TimeoutError:
-                if self._bell is not None and self._bell.rung() != self._heard:
-                    self._heard = self._bell.rung()
+                rung = self._heard if self._bell is None else self._bell.rung()
+                if rung != self._heard:
+                    self._heard = rung
                     return frozenset()  # another worker wrote: fingerprints tell what
                 if step >= left:
                     return frozenset()

@@ -32,6 +32,9 @@ def test_serve_on_sqlite_does_not_load_what_other_commands_need():
     modules = loaded_at_start()
     assert "sealpost.app" in modules and "sealpost.cli" in modules  # it did load the CLI
     assert "uvloop" in modules  # loaded before the fork, so the workers share it
+    # What uvicorn loads as each worker's API starts: before the fork, so shared (1.0-1.3 MB
+    # of an idle server's PSS, docs/benchmarks.md, "a seventh AMD machine").
+    assert {"uvicorn.protocols.http.auto", "uvicorn.lifespan.off"} <= modules
     assert not [name for name in NOT_AT_START if name in modules]
     commands = {where.module for where in COMMANDS.values() if where is not None}
     assert not commands & modules, "serve loaded another command's module"

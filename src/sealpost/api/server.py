@@ -16,6 +16,8 @@ import ssl
 from collections.abc import Callable
 
 import uvicorn
+import uvicorn.lifespan.off  # what Config loads at start: loaded before the fork instead
+import uvicorn.protocols.http.auto
 from starlette.types import ASGIApp
 
 log = logging.getLogger("sealpost.api")
@@ -29,6 +31,7 @@ class ApiServer:
         config = uvicorn.Config(
             app,
             lifespan="off",
+            ws="none",  # no WebSocket endpoint: an upgrade request is plain HTTP here
             log_config=None,
             access_log=False,
             server_header=False,

@@ -4,33 +4,22 @@ apart, entries reused once idle, and the fail-safe answer of a full run of probe
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-
-from sealpost.workers.budgets import PROBES, BudgetBoard
+from sealpost.workers.budgets import PROBES, BudgetBoard, SharedWindow
+from tests.forked import in_child
 
 
-def _in_child(work: Callable[[], object]) -> int:
-    """``work()`` in a forked process: exit status 0 when it returned None, 3 otherwise."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = 0 if work() is None else 3
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+def admitted(calls: SharedWindow, key: str, now: float) -> None:
+    assert calls.take(key, now) is None
 
 
 def test_one_budget_for_every_process():
     board = BudgetBoard()
     calls = board.window("tls-check", 3)
     assert calls.take("key-1", 1000.0) is None
-    assert _in_child(lambda: calls.take("key-1", 1000.0)) == 0
-    assert _in_child(lambda: calls.take("key-1", 1000.0)) == 0
+    assert in_child(lambda: admitted(calls, "key-1", 1000.0)) == 0
+    assert in_child(lambda: admitted(calls, "key-1", 1000.0)) == 0
     assert calls.take("key-1", 1000.0) is not None, "the children's calls were counted"
-    assert _in_child(lambda: calls.take("key-1", 1000.0)) == 3
+    assert in_child(lambda: admitted(calls, "key-1", 1000.0)) == 1, "refused in a child too"
 
 
 def test_retry_after_says_when_the_estimate_admits_one_more():

@@ -4,31 +4,28 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
 from sealpost.store.change_bell import ChangeBell
 from sealpost.store.local_changes import LocalChanges
+from tests.forked import in_child
 
 
-def _in_child(bell: ChangeBell, seat: int, times: int = 1) -> None:
-    pid = os.fork()
-    if pid == 0:
-        try:
-            for _ in range(times):
-                bell.ring(seat)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+def ring_in_child(bell: ChangeBell, seat: int, times: int = 1) -> None:
+    def ring() -> None:
+        for _ in range(times):
+            bell.ring(seat)
+
+    assert in_child(ring) == 0
 
 
 def test_each_worker_rings_its_own_counter_and_every_process_reads_the_sum():
     bell = ChangeBell(3)
     assert bell.rung() == 0
     bell.ring(0)
-    _in_child(bell, 1, times=2)
-    _in_child(bell, 2)
+    ring_in_child(bell, 1, times=2)
+    ring_in_child(bell, 2)
     assert bell.rung() == 4, "the children's rings are in the shared memory"
 
 
@@ -43,7 +40,7 @@ async def _a_ring_from_another_process_ends_the_wait_without_kinds():
 
     async def ring_later() -> None:
         await asyncio.sleep(0.05)
-        _in_child(bell, 1)
+        ring_in_child(bell, 1)
 
     ringer = asyncio.create_task(ring_later())
     # Without the bell this would wait the whole minute: the bound fails the test instead.

@@ -6,36 +6,22 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
 
 from sealpost.inbound.limits import AuthFailureGuard, ConnectionLimiter
 from sealpost.inbound.shared_limits import LimitBoard, Refusal
+from tests.forked import in_child
 
 
 def _board(workers: int = 2, max_total: int = 100) -> LimitBoard:
     return LimitBoard(workers, max_total, auth_window=300.0, rate_window=60.0)
 
 
-def _in_child(work: Callable[[], object]) -> int:
-    """Run ``work()`` in a forked process; its exit status (0 when it returned)."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            work()
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
 def test_per_ip_cap_holds_across_processes():
     board = _board()
     limiters = [ConnectionLimiter.with_exempt(100, 3, 0, [], board=board, worker=w) for w in (0, 1)]
     assert limiters[0].acquire("192.0.2.7", 1.0) is None
-    assert _in_child(lambda: limiters[1].acquire("192.0.2.7", 1.0)) == 0
-    assert _in_child(lambda: limiters[1].acquire("192.0.2.7", 1.0)) == 0
+    assert in_child(lambda: limiters[1].acquire("192.0.2.7", 1.0)) == 0
+    assert in_child(lambda: limiters[1].acquire("192.0.2.7", 1.0)) == 0
     assert board.open_from("192.0.2.7") == 3  # the children's counts are in the shared table
     refused = limiters[0].acquire("192.0.2.7", 1.0)
     assert refused is not None and refused.enhanced == "4.7.0"
@@ -82,7 +68,7 @@ def test_rate_per_ip_is_shared_and_decays():
 def test_auth_failures_are_counted_for_the_whole_server():
     board = _board()
     guards = [AuthFailureGuard(3, 300.0, board=board) for _ in range(2)]
-    assert _in_child(lambda: guards[1].record_failure("203.0.113.5", 900.0)) == 0
+    assert in_child(lambda: guards[1].record_failure("203.0.113.5", 900.0)) == 0
     guards[0].record_failure("203.0.113.5", 901.0)
     assert not guards[1].locked_out("203.0.113.5", 902.0)
     guards[1].record_failure("203.0.113.5", 902.0)
@@ -98,7 +84,7 @@ def test_a_worker_killed_holding_the_lock_does_not_wedge_the_others():
         with board._locked():
             os.kill(os.getpid(), signal.SIGKILL)
 
-    assert _in_child(die_locked) == -signal.SIGKILL
+    assert in_child(die_locked) == -signal.SIGKILL
     assert (
         board.acquire(
             "192.0.2.3", worker=0, exempt=False, now=0.0, max_total=9, max_per_ip=9, rate_per_ip=0

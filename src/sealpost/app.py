@@ -66,6 +66,7 @@ from sealpost.listeners import (
 from sealpost.model.drain import DrainTally
 from sealpost.model.tls_record import TlsRecord
 from sealpost.net.egress import EgressGuard
+from sealpost.net.session_tickets import TicketKeyChain, TicketKeys
 from sealpost.net.tls import CertificateSet, tls_record_from_ssl
 from sealpost.node_presence import NodeIdInUse, NodePresence
 from sealpost.observability.metrics import Metrics
@@ -128,6 +129,10 @@ class Sealpost:
             cfg.tls.key_file,
             [(s.name, s.cert_file, s.key_file) for s in cfg.tls.sni],
         )
+        # Session tickets any worker can open (net.session_tickets): the seat's chain.
+        chain = seat.tickets if seat is not None else TicketKeyChain.new(time.time())
+        self.tickets = TicketKeys(chain, self.certs.context)
+        self.tickets.refresh(time.time())
         srv = cfg.server
         self.limiter = connection_limiter(
             srv, board=seat.board if seat else None, worker=seat.index if seat else 0
@@ -374,6 +379,7 @@ class Sealpost:
         watcher = loop.create_task(self.certs.watch(self.config.tls.reload_interval, self._stop))
         summaries = loop.create_task(log_summaries(lambda: self.submission.counts, self._stop))
         tasks = [watcher, loop.create_task(self.follower.run(self._stop))]
+        tasks.append(loop.create_task(self.tickets.rotate(self._stop)))
         tasks.append(loop.create_task(self.space.run(self._stop)))
         if self.presence is not None:
             tasks.append(loop.create_task(self.presence.run(self._stop)))

@@ -21,6 +21,7 @@ import signal
 import smtplib
 import socket
 import sqlite3
+import ssl
 import stat
 import subprocess
 import sys
@@ -40,7 +41,7 @@ from tests.integration.test_process import (
 )
 from tests.interop.daemon_process import free_loopback_port
 from tests.serve_process import ServerProcess
-from tests.support import Conversation, Pki, make_pki, write_config
+from tests.support import HOSTNAME, Conversation, Pki, make_pki, write_config
 
 WAIT = 15.0
 PLAIN = {"name": "mx", "tls": "none"}
@@ -137,6 +138,46 @@ def _serial(der: bytes | None) -> int:
 
     assert der is not None
     return x509.load_der_x509_certificate(der).serial_number
+
+
+def resumed_on(
+    server: ServerProcess, port: int, client: ssl.SSLContext, session: ssl.SSLSession | None
+) -> tuple[ssl.SSLSession, bool, int]:
+    """One implicit-TLS session showing ``session``: the session held after the banner (a
+    TLS 1.3 ticket comes after the handshake), whether it was resumed, and the worker."""
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=WAIT) as raw,
+        client.wrap_socket(raw, server_hostname=HOSTNAME, session=session) as tls,
+    ):
+        pid = serving_pid(server, tls)
+        assert tls.recv(512).startswith(b"220 "), "no banner"
+        tls.sendall(b"QUIT\r\n")
+        tls.recv(512)
+        assert tls.session is not None
+        return tls.session, tls.session_reused, pid
+
+
+def test_a_session_ticket_from_either_worker_resumes_on_both(tmp_path: Path, pki: Pki, spawn):
+    # Each worker's SSL_CTX made its own ticket key: a client resumed only when the kernel
+    # gave its next connection to the worker that issued the ticket (net/session_tickets).
+    server = spawn(write_config(tmp_path, pki, listeners=[IMPLICIT], server=TWO))
+    port = server.ports["submissions"]
+    client = pki.client_context()
+    session, reused, first = resumed_on(server, port, client, None)
+    assert not reused
+    outcomes: dict[int, list[bool]] = {}
+    for _ in range(40):
+        session, reused, pid = resumed_on(server, port, client, session)
+        outcomes.setdefault(pid, []).append(reused)
+        if (
+            len(outcomes) == 2
+            and len(outcomes[first]) > 0
+            and sum(map(len, outcomes.values())) >= 6
+        ):
+            break
+    assert set(outcomes) == set(server.worker_pids()), "the connections did not reach both"
+    assert all(all(results) for results in outcomes.values()), outcomes
+    stop(server)
 
 
 def test_a_killed_worker_is_replaced_and_serves(tmp_path: Path, pki: Pki, spawn):

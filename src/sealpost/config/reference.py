@@ -54,7 +54,9 @@ Every TLS listener (ports 25, 587 and 465) uses one profile, Mozilla *intermedia
   strong. To enforce the short list there, add `Groups = X25519:P-256:P-384` to the system
   default section of the host's `openssl.cnf`.
 - No compression (CRIME), no renegotiation, no server cipher preference (clients pick, as
-  Mozilla intermediate recommends); session tickets are on so clients can resume.
+  Mozilla intermediate recommends); session tickets are on so clients can resume, with
+  a key every worker shares, replaced each hour (a ticket from an earlier hour gets a full
+  handshake).
 - Client certificates are not requested.
 
 Port 25 (security checklist J3): Sealpost does not relax the profile for MX traffic. A sender

@@ -4,7 +4,8 @@ The supervisor creates all of it before the first fork: the listening sockets (o
 ``[[smtp.listeners]]`` entry, and ``"api"``), the shared limit table, the shared table of
 per-domain delivery sessions (SQLite: ``delivery.shared_slots``; every worker runs a
 dispatcher), the API's request budgets (``workers.budgets``), the settings bell
-(``store.change_bell``), and these pipes:
+(``store.change_bell``), the TLS session ticket keys (``net.session_tickets``: a ticket one
+worker issued resumes on any), and these pipes:
 
 - the lifeline: the supervisor holds the only write end and never writes; each worker reads.
   When the supervisor dies (even by ``kill -9``) the read end sees EOF and the worker drains
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 
 from sealpost.delivery.shared_slots import DomainBoard
 from sealpost.inbound.shared_limits import LimitBoard
+from sealpost.net.session_tickets import TicketKeyChain
 from sealpost.store.change_bell import ChangeBell
 from sealpost.workers.budgets import BudgetBoard
 
@@ -46,6 +48,7 @@ class WorkerSeat:
     lifeline: int  # read end; EOF when the supervisor is gone
     changes: ChangeBell  # settings written by a worker: the others look at once
     budgets: BudgetBoard  # the API's request budgets, for the whole server
+    tickets: TicketKeyChain  # TLS session ticket keys: every worker reaches the same each hour
     workers: int = 1  # how many seats the server has (the dispatchers share the limits)
     domain_board: DomainBoard | None = None  # per-domain sessions, when not in the store
     ready: int = -1  # write end of this worker's ready pipe

@@ -54,6 +54,7 @@ from typing import Protocol
 from sealpost.delivery.shared_slots import DomainBoard
 from sealpost.inbound.shared_limits import LimitBoard
 from sealpost.model.drain import DrainTally
+from sealpost.net.session_tickets import TicketKeyChain
 from sealpost.store.change_bell import ChangeBell
 from sealpost.workers.budgets import BudgetBoard
 from sealpost.workers.prefork import prepare_fork
@@ -134,6 +135,7 @@ class Supervisor:
         self._board = board
         self._changes = ChangeBell(count)
         self._budgets = BudgetBoard()
+        self._tickets = TicketKeyChain.new(time.time())  # ratcheted here too (``_step``)
         self._children: dict[int, _Child] = {}  # by pid
         self._restarts: deque[float] = deque()
         self._selector = selectors.DefaultSelector()
@@ -161,6 +163,7 @@ class Supervisor:
         return self._status
 
     def _step(self) -> None:
+        self._tickets.advance(time.time())  # a worker forked later starts at the hour's key
         for key, _ in self._selector.select(0.5):
             if key.fileobj is self._signals_read:
                 self._on_signals()
@@ -247,6 +250,7 @@ class Supervisor:
             lifeline=self._lifeline_read,
             changes=self._changes,
             budgets=self._budgets,
+            tickets=self._tickets,
             workers=self.count,
             domain_board=self._domain_board,
             ready=ready_write,

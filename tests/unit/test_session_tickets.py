@@ -15,6 +15,7 @@ import threading
 
 import pytest
 
+from sealpost.model.tls_record import TlsRecord
 from sealpost.net.session_tickets import (
     BLOCK,
     EPOCH,
@@ -22,7 +23,7 @@ from sealpost.net.session_tickets import (
     TicketKeys,
     install,
 )
-from sealpost.net.tls import server_context
+from sealpost.net.tls import server_context, tls_record_from_ssl
 from tests.support import HOSTNAME, Pki, make_pki
 
 NOW = 1_800_000_000.0  # some instant; epochs are counted from the Unix epoch
@@ -41,12 +42,14 @@ class TlsServer:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.sock.settimeout(10)
         self.port = self.sock.getsockname()[1]
+        self.records: list[TlsRecord] = []  # what each session's record said
 
     def serve_one(self) -> threading.Thread:
         def run() -> None:
             conn, _ = self.sock.accept()
             conn.settimeout(10)
             with self.context.wrap_socket(conn, server_side=True) as tls:
+                self.records.append(tls_record_from_ssl(tls))
                 tls.sendall(b"hi")
                 tls.recv(1)
 
@@ -131,6 +134,7 @@ def test_a_ticket_issued_by_one_worker_resumes_on_another(pki: Pki, tls12: bool)
     assert not reused
     session, reused = connect(client, other, session)
     assert reused
+    assert [r.resumed for r in one.records + other.records] == [False, True]  # the record says
     assert connect(client, one, session)[1]
 
 

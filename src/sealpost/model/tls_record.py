@@ -65,6 +65,7 @@ class TlsRecord:
     peer_cert_not_after: str | None = None  # ISO 8601, UTC
     verified: bool | None = None  # None: not checked (e.g. no client certificate)
     verify_error: str | None = None
+    resumed: bool | None = None  # inbound: the client resumed a session (a ticket), no new cert
     # Outbound only: the policy in force and what happened to it.
     level_required: str | None = None  # none | may | encrypt | verify | dane | dane-only
     policy_source: str | None = None  # default | operator | mta-sts | requiretls | message

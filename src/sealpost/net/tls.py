@@ -274,6 +274,7 @@ def tls_record_from_ssl(ssl_object: SslEndpoint | None, sni: str | None = None) 
         cipher=cipher[0] if cipher else None,
         bits=cipher[2] if cipher else None,
         sni=sni,
+        resumed=ssl_object.session_reused,
         peer_cert_subject=subject,
         peer_cert_issuer=issuer,
         peer_cert_sha256=sha256,

@@ -23,7 +23,7 @@ from sealpost.net.session_tickets import (
     TicketKeys,
     install,
 )
-from sealpost.net.tls import server_context, tls_record_from_ssl
+from sealpost.net.tls import CertificateSet, server_context, tls_record_from_ssl
 from tests.support import HOSTNAME, Pki, make_pki
 
 NOW = 1_800_000_000.0  # some instant; epochs are counted from the Unix epoch
@@ -195,3 +195,17 @@ def test_rotate_stops_when_told(pki: Pki):
         await asyncio.wait_for(task, 5)
 
     asyncio.run(run())
+
+
+def test_tickets_still_resume_across_workers_after_a_certificate_reload(pki: Pki):
+    # OpenSSL seals tickets with the context a handshake began on (the front context, which
+    # listeners keep for life), not the generation the SNI callback switches to.
+    block = TicketKeyChain.new(NOW).block(NOW)
+    sets = [CertificateSet(pki.cert_file, pki.key_file) for _ in range(2)]
+    for certs in sets:
+        assert install(certs.context, block) is None
+        assert certs.reload() and certs.generation == 2
+    one, other = (TlsServer(certs.context) for certs in sets)
+    client = client_of(pki)
+    session, _ = connect(client, one)
+    assert connect(client, other, session)[1]

@@ -248,6 +248,33 @@ def test_transient_failures_past_the_lifetime_become_a_bounce(
     assert len(dsns) == 1 and b"Action: failed" in dsns[0].message.data
 
 
+def test_a_delivered_message_costs_no_delay_notice_lookup(
+    start_server, dns_server, smtp_sink, sink_certs
+):
+    """Only deferred recipients past the warning time can owe a notice: a message delivered
+    at once never asks the store whether its notice went out (a read per message before)."""
+    sink = smtp_sink(cert=sink_certs.good)
+    rig = start_rig(
+        start_server,
+        dns_server,
+        sink,
+        ca_file=sink_certs.ca_file,
+        delivery={"delay_warning_after": 0},
+    )
+    store = rig.server.app.store
+    asked: list[str] = []
+    looked_up = store.delay_notice_sent
+
+    async def counting(message_id: str) -> bool:
+        asked.append(message_id)
+        return await looked_up(message_id)
+
+    store.delay_notice_sent = counting
+    mid = rig.submit(["bob@example.net"])
+    rig.wait_events("delivery", message_id=mid)
+    assert asked == []
+
+
 def test_one_delay_notice_is_sent_after_the_warning_time(
     start_server, dns_server, smtp_sink, sink_certs
 ):

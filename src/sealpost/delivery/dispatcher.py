@@ -245,12 +245,15 @@ class Dispatcher:
                 *(self._domain(stored, domain, rcpts) for domain, rcpts in by_domain.items())
             )
         now = self._clock()
-        warned = await self._store.delay_notice_sent(stored.id)
         book = AttemptBook(
-            stored, self._schedule, now, self._settings.reporting_mta, delay_warned=warned
+            stored, self._schedule, now, self._settings.reporting_mta, delay_warned=False
         )
         for domain, attempt in zip(by_domain, attempts, strict=True):
             book.add(domain, attempt)
+        # Only deferred recipients past delay_warning_after can owe a notice: the store is
+        # asked whether it went out already then, not after every delivered message.
+        if book.delay_notice_due and await self._store.delay_notice_sent(stored.id):
+            book.delay_warned = True
         for recipient, dsn in book.dsns():
             await self._send_dsn(recipient, dsn)
         if book.delay_notice_due:  # remembered, so the sender is told once per message

@@ -47,7 +47,7 @@ class AttemptBook:
     ) -> None:
         self._stored = stored
         self._schedule = schedule
-        self._delay_warned = delay_warned
+        self.delay_warned = delay_warned  # the sender already had this message's notice
         self._delayed: list[DsnRecipient] = []
         self._now = now
         self._reporting_mta = reporting_mta
@@ -223,7 +223,7 @@ class AttemptBook:
         """A "still trying" notice is owed: deferred recipients, none sent yet, and the
         message is older than ``delay_warning_after`` (Postfix ``delay_warning_time``)."""
         return bool(self._delayed) and self._schedule.should_warn_delay(
-            self._stored.created_at, self._now, self._delay_warned
+            self._stored.created_at, self._now, self.delay_warned
         )
 
     def dsns(self) -> list[tuple[str, bytes]]:

@@ -13,6 +13,7 @@ targets have always shown.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -39,8 +40,11 @@ def address_literal(text: str) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=256)
 def parse_host_spec(spec: str) -> HostSpec:
-    """Parse the syntax in the module docstring; ValueError names what is wrong."""
+    """Parse the syntax in the module docstring; ValueError names what is wrong. Cached (a
+    spec that raises is not): the dispatcher parses the configured smarthost or static route
+    for every message."""
     text = spec.strip()
     port_text = ""
     if text.startswith("["):

@@ -31,6 +31,7 @@ no error: the client gets a full handshake and a new ticket.
 
 from __future__ import annotations
 
+import _ssl
 import asyncio
 import contextlib
 import ctypes
@@ -155,7 +156,7 @@ def _libssl() -> ctypes.CDLL:
     """The libssl Python's ``_ssl`` is linked against (its symbols, found through it)."""
     global _lib
     if _lib is None:
-        lib = ctypes.CDLL(ssl._ssl.__file__)  # type: ignore[attr-defined]
+        lib = ctypes.CDLL(_ssl.__file__)
         lib.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_char_p]
         lib.SSL_CTX_ctrl.restype = ctypes.c_long
         lib.SSL_CTX_get_options.argtypes = [ctypes.c_void_p]

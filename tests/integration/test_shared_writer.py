@@ -31,6 +31,7 @@ from sealpost.store.errors import DuplicateError, StoreError
 from sealpost.store.sqlite import SqliteStore
 from sealpost.store.sqlite.shared_writer import OPERATIONS, SharedWriter, frame, unframe
 from sealpost.store.sqlite.writer import writer_lock_path
+from tests.forked import start_child, wait_child
 
 T0 = 1_700_000_000.0
 
@@ -116,19 +117,8 @@ def test_mail_from_two_processes_is_committed_by_the_writer(database: Path, writ
 
         asyncio.run(main())
 
-    children = []
-    for _ in range(2):
-        pid = os.fork()
-        if pid == 0:
-            status = 1
-            try:
-                worker()
-                status = 0
-            finally:
-                os._exit(status)
-        children.append(pid)
-    statuses = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
-    assert statuses == [0, 0]
+    children = [start_child(worker) for _ in range(2)]  # both at once, as two workers
+    assert [wait_child(pid) for pid in children] == [0, 0]
 
     async def count() -> dict[str, int]:
         async with SqliteStore(database) as store:

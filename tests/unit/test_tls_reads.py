@@ -1,18 +1,22 @@
 """``net.tls_reads``: a server connection's large unbuffered reads (uvloop's drain at close)
-return the same bytes as ``ssl.SSLObject``'s and the same end-of-data and want-read
-signals, without allocating the size asked for. Real TLS 1.3 between two memory BIOs."""
+and every read of a client connection (uvloop's ``_do_read__copied``: the outbound SMTP
+client, httpx) return the same bytes as ``ssl.SSLObject``'s and the same end-of-data and
+want-read signals, without allocating the size asked for. Real TLS 1.3 between two memory
+BIOs."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import ssl
+import threading
 import tracemalloc
 from pathlib import Path
 
 import pytest
 import trustme
 
+from sealpost.net import client_tls, tls_reads
 from sealpost.net.tls import server_context
 from sealpost.net.tls_reads import RECORD_PAYLOAD, ScratchSSLObject
 
@@ -27,8 +31,8 @@ def contexts(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, 
     cert, key = directory / "cert.pem", directory / "key.pem"
     leaf.private_key_pem.write_to_path(str(key))
     cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
-    client = ssl.create_default_context()
-    ca.configure_trust(client)
+    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+    client = client_tls.verifying(directory / "ca.pem")  # the outbound client's own context
     return server_context(cert, key), client
 
 
@@ -49,13 +53,14 @@ class Pair:
         self.s_in.write(self.c_out.read())
         self.c_in.write(self.s_out.read())
 
-    def drain(self, read_size: int) -> tuple[bytes, list[int], str]:
-        """Read as uvloop's drain does until want-read or end; the data, each chunk's size
+    def drain(self, read_size: int, end: str = "server") -> tuple[bytes, list[int], str]:
+        """Read ``end`` as uvloop does until want-read or end; the data, each chunk's size
         and how it stopped."""
+        reader = self.server if end == "server" else self.client
         data, sizes = b"", []
         while True:
             try:
-                chunk = self.server.read(read_size)
+                chunk = reader.read(read_size)
             except ssl.SSLWantReadError:
                 return data, sizes, "want-read"
             if not chunk:
@@ -68,6 +73,53 @@ def test_the_servers_objects_are_scratch_objects(contexts):
     pair = Pair(*contexts)
     assert type(pair.server) is ScratchSSLObject
     assert pair.server.version() == "TLSv1.3"
+
+
+def test_every_client_context_makes_scratch_objects(contexts):
+    """Outbound SMTP (verifying or not), MTA-STS fetches, webhooks and TLS-RPT posts all
+    take their contexts from ``net.client_tls``."""
+    for context in (contexts[1], client_tls.verifying(), client_tls.unverified()):
+        assert context.sslobject_class is ScratchSSLObject
+    assert type(Pair(*contexts).client) is ScratchSSLObject
+
+
+def test_a_clients_reads_return_the_servers_bytes_in_records(contexts):
+    """What the outbound client reads for every reply: the same bytes, one record a call."""
+    pair = Pair(*contexts)
+    payload = b"250-mx.example.test\r\n" + os.urandom(2 * RECORD_PAYLOAD + 99)
+    pair.server.write(payload)
+    pair.pump()
+    data, sizes, how = pair.drain(UVLOOP_READ, end="client")
+    assert data == payload
+    assert max(sizes) <= RECORD_PAYLOAD and len(sizes) >= 3
+    assert how == "want-read"
+
+
+def test_each_thread_reads_into_a_buffer_of_its_own(contexts):
+    """``SSL_read`` runs without the GIL: two threads' reads must not share the scratch."""
+    payloads = {name: os.urandom(RECORD_PAYLOAD) for name in ("one", "two")}
+    wrong: dict[str, int] = {}
+    buffers: dict[str, bytearray] = {}
+    barrier = threading.Barrier(2, timeout=30)
+
+    def read(name: str) -> None:
+        pair = Pair(*contexts)
+        wrong[name] = 0
+        for _ in range(300):  # both threads read at once, 300 times
+            pair.client.write(payloads[name])
+            pair.pump()
+            barrier.wait()
+            data, _, _ = pair.drain(UVLOOP_READ)
+            wrong[name] += data != payloads[name]
+        buffers[name] = tls_reads._scratch.buffer
+
+    threads = [threading.Thread(target=read, args=(name,)) for name in payloads]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == {"one": 0, "two": 0}
+    assert buffers["one"] is not buffers["two"]
 
 
 def test_a_large_read_returns_the_same_bytes_in_records(contexts):

@@ -22,6 +22,7 @@ from pathlib import Path
 from sealpost.model.tls_record import TlsRecord
 from sealpost.model.tlsrpt import TlsFailure
 from sealpost.net.tls import SslEndpoint, tls_record_from_ssl
+from sealpost.net.tls_reads import ScratchSSLObject
 
 # OpenSSL include/openssl/x509_vfy.h
 _EXPIRED = {10}  # X509_V_ERR_CERT_HAS_EXPIRED
@@ -40,6 +41,7 @@ _NOT_TRUSTED = {
 def _base(ctx: ssl.SSLContext) -> ssl.SSLContext:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+    ctx.sslobject_class = ScratchSSLObject  # no 256 KiB allocation per read (tls_reads)
     return ctx
 
 

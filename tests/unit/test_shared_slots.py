@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 
 from sealpost.delivery.shared_slots import DomainBoard, SharedDomainSlots
 
@@ -87,3 +88,32 @@ def test_one_workers_domain_slots_over_the_board():
         assert await mine.take_domain_slot("x.test", 2, 0.0, 60.0) is not None
 
     asyncio.run(scenario())
+
+
+def test_a_session_is_freed_while_another_worker_holds_the_lock():
+    """``free`` takes no lock (one ``lockf`` pair fewer per delivery): a worker in the middle
+    of a ``take`` does not hold up another worker's attempt ending."""
+    board = DomainBoard(workers=2, sessions=10)
+    index = board.take("a.test", 2, worker=0)
+    assert index is not None
+    ready_read, ready_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the other worker, stuck inside an operation
+        try:
+            with board._table.locked():
+                os.write(ready_write, b"x")
+                signal.pause()
+        finally:
+            os._exit(0)
+    os.close(ready_write)
+    assert os.read(ready_read, 1) == b"x"
+    os.close(ready_read)
+    freeing = threading.Thread(target=board.free, args=("a.test", index), kwargs={"worker": 0})
+    freeing.start()
+    freeing.join(timeout=10)
+    done = not freeing.is_alive()
+    os.kill(pid, signal.SIGKILL)  # the kernel drops its lock
+    os.waitpid(pid, 0)
+    freeing.join()
+    assert done
+    assert board.held("a.test") == 0

@@ -6,10 +6,13 @@ slots of ``store.local_slots`` live in one process; PostgreSQL keeps them in the
 for the whole cluster). ``DomainBoard`` is a small fixed table in anonymous shared memory (a
 ``memfd``, ``net.shared_table``), made by the supervisor before it forks, as
 ``inbound.shared_limits`` is for the connection limits: one entry per destination domain
-with a session count per worker. Every operation holds the table's ``fcntl`` lock, which the
-kernel drops when its holder dies, so a worker killed with ``kill -9`` cannot wedge the
-others; the supervisor zeroes a dead worker's column (``forget_worker``), so its sessions do
-not hold the domain's slots until a lease would have expired.
+with a session count per worker. Every operation but ``free`` holds the table's ``fcntl``
+lock, which the kernel drops when its holder dies, so a worker killed with ``kill -9`` cannot
+wedge the others; the supervisor zeroes a dead worker's column (``forget_worker``), so its
+sessions do not hold the domain's slots until a lease would have expired. ``free`` takes no
+lock (one ``lockf`` pair fewer per delivered message), for the reasons ``inbound.shared_limits``
+gives for ``drop_total``: a worker's column is written only by that worker while it lives, and
+the entry cannot be given to another domain while that column counts the session being freed.
 
 Entries are found by a keyed BLAKE2b of the domain over ``PROBES`` neighbours; an entry
 whose counts are all zero is free for any domain. The table holds four entries per session
@@ -65,11 +68,14 @@ class DomainBoard:
             return offset // self._entry
 
     def free(self, domain: str, index: int, worker: int) -> None:
-        """One session of ``worker`` to ``domain`` (taken at ``index``) is over."""
+        """One session of ``worker`` to ``domain`` (taken at ``index``) is over.
+
+        No lock (module docstring): the key is stable while this column counts the session,
+        only this worker writes its column, and a ``take`` under the lock elsewhere sees the
+        count before or after this drop (an aligned 4-byte store), both safe."""
         offset = index * self._entry
-        with self._locked():
-            if self._map[offset : offset + _KEY.size] == self._key(domain):
-                self._add(offset + self._counts_at + _COUNT.size * worker, -1)
+        if self._map[offset : offset + _KEY.size] == self._key(domain):
+            self._add(offset + self._counts_at + _COUNT.size * worker, -1)
 
     def held(self, domain: str) -> int:
         """The server's sessions to ``domain`` now (tests and diagnostics)."""

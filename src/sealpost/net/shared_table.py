@@ -13,8 +13,28 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
+
+
+class _Lock:
+    """``with table.locked():`` -- the record lock for one operation. A plain class, not a
+    generator context manager: it is taken once or twice per connection and per delivery."""
+
+    __slots__ = ("_fd",)
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def __enter__(self) -> None:
+        fcntl.lockf(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
 
 class SharedTable:
@@ -24,11 +44,8 @@ class SharedTable:
         self._fd = os.memfd_create(name, os.MFD_CLOEXEC)
         os.ftruncate(self._fd, size)
         self.map = mmap.mmap(self._fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        self._lock = _Lock(self._fd)
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        fcntl.lockf(self._fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.lockf(self._fd, fcntl.LOCK_UN)
+    def locked(self) -> _Lock:
+        """The table's lock, to hold with ``with`` for one operation."""
+        return self._lock

@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 import threading
+from collections.abc import Callable
 
 from sealpost.delivery.shared_slots import DomainBoard, SharedDomainSlots
 
@@ -51,21 +52,36 @@ def test_a_full_run_says_no_slot_and_entries_without_sessions_are_reused():
     assert all(board.take(name, 1, worker=0) is not None for name in names[-100:])
 
 
-def test_a_forked_worker_takes_slots_and_a_dead_ones_are_forgotten():
-    board = DomainBoard(workers=2, sessions=10)
+def paused_child(work: Callable[[Callable[[], None]], None]) -> int:
+    """Fork a worker that runs ``work(ready)`` and, once it has called ``ready()``, waits
+    there to be killed; its pid, once it is ready."""
     ready_read, ready_write = os.pipe()
+
+    def ready() -> None:
+        os.write(ready_write, b"x")
+        signal.pause()
+
     pid = os.fork()
-    if pid == 0:  # the worker: hold two sessions, then wait to be killed
+    if pid == 0:
         try:
-            board.take("busy.test", 2, worker=1)
-            board.take("busy.test", 2, worker=1)
-            os.write(ready_write, b"x")
-            signal.pause()
+            work(ready)
         finally:
             os._exit(0)
     os.close(ready_write)
     assert os.read(ready_read, 1) == b"x"
     os.close(ready_read)
+    return pid
+
+
+def test_a_forked_worker_takes_slots_and_a_dead_ones_are_forgotten():
+    board = DomainBoard(workers=2, sessions=10)
+
+    def hold_two(ready: Callable[[], None]) -> None:  # the worker: two sessions, then wait
+        board.take("busy.test", 2, worker=1)
+        board.take("busy.test", 2, worker=1)
+        ready()
+
+    pid = paused_child(hold_two)
     assert board.held("busy.test") == 2
     assert board.take("busy.test", 2, worker=0) is None  # the other worker's two count
     os.kill(pid, signal.SIGKILL)
@@ -96,18 +112,12 @@ def test_a_session_is_freed_while_another_worker_holds_the_lock():
     board = DomainBoard(workers=2, sessions=10)
     index = board.take("a.test", 2, worker=0)
     assert index is not None
-    ready_read, ready_write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the other worker, stuck inside an operation
-        try:
-            with board._table.locked():
-                os.write(ready_write, b"x")
-                signal.pause()
-        finally:
-            os._exit(0)
-    os.close(ready_write)
-    assert os.read(ready_read, 1) == b"x"
-    os.close(ready_read)
+
+    def stuck(ready: Callable[[], None]) -> None:  # the other worker, inside an operation
+        with board._table.locked():
+            ready()
+
+    pid = paused_child(stuck)
     freeing = threading.Thread(target=board.free, args=("a.test", index), kwargs={"worker": 0})
     freeing.start()
     freeing.join(timeout=10)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
-from types import TracebackType
 
 
 class _Lock:
@@ -28,12 +27,7 @@ class _Lock:
     def __enter__(self) -> None:
         fcntl.lockf(self._fd, fcntl.LOCK_EX)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
 

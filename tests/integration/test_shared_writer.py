@@ -269,6 +269,48 @@ def test_an_unknown_operation_is_refused_alone(writer):
     assert "no operation 'drop_everything'" in str(answers[0][1])
 
 
+def _refused_requests(count: int) -> bytes:
+    """``count`` requests the writer answers with an error each (about 200 bytes apiece)."""
+    return b"".join(frame((n, "no_such_operation", {})) for n in range(1, count + 1))
+
+
+def test_answers_the_socket_cannot_take_at_once_arrive_whole_and_in_order(
+    database: Path, tmp_path: Path
+):
+    """More answers than a Unix socket's buffer holds: the part a non-blocking send could
+    not take goes out as the worker reads, none lost, none twice."""
+    writer = SharedWriter(database, str(tmp_path / "writer.sock"))
+    count = 3000
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(writer.socket_path)
+        sock.sendall(_refused_requests(count))
+        stepping = threading.Thread(target=lambda: [writer.step(1) for _ in range(4)])
+        stepping.start()
+        answers = _answers(sock, count)
+        stepping.join(timeout=30)
+    assert [request_id for request_id, _ in answers] == list(range(1, count + 1))
+    assert all(isinstance(error, StoreError) for _, error in answers)
+
+
+def test_a_worker_that_reads_no_answers_is_dropped_not_waited_for(
+    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr("sealpost.store.sqlite.shared_writer.ANSWER_TIMEOUT", 0.3)
+    writer = SharedWriter(database, str(tmp_path / "writer.sock"))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(writer.socket_path)
+        sock.sendall(_refused_requests(3000))
+        stepping = threading.Thread(target=lambda: [writer.step(1) for _ in range(4)])
+        stepping.start()
+        stepping.join(timeout=30)  # the answers' deadline passes: the writer goes on
+        assert not stepping.is_alive()
+        sock.settimeout(10)  # a connection still open would time out here, not end
+        received = bytearray()
+        while chunk := sock.recv(65536):  # what it sent before the deadline, then the end
+            received += chunk
+    assert 0 < len(unframe(received)) < 3000
+
+
 def test_another_user_is_not_served(database: Path, tmp_path: Path):
     """The socket's directory is private; the writer checks the peer's uid as well."""
     if os.getuid() != 0:

@@ -232,10 +232,19 @@ class SharedWriter:
             self._answer(peer, b"".join(frames))
 
     def _answer(self, peer: _Peer, data: bytes) -> None:
+        """Answers are a few bytes: one non-blocking send nearly always takes them all.
+        What the socket cannot take now is sent with a deadline (two ``ioctl`` and a
+        ``poll`` more): a worker that reads none of its answers for ``ANSWER_TIMEOUT`` is
+        dropped, not waited for."""
         try:
-            peer.sock.settimeout(ANSWER_TIMEOUT)  # a few bytes per answer; a worker that
-            peer.sock.sendall(data)  # reads none for this long is dropped, not waited for
-            peer.sock.setblocking(False)
+            try:
+                sent = peer.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            if sent < len(data):
+                peer.sock.settimeout(ANSWER_TIMEOUT)
+                peer.sock.sendall(memoryview(data)[sent:])
+                peer.sock.setblocking(False)
         except OSError:  # that worker is gone; its callers were never answered 250
             self._drop(peer)
 

@@ -6,11 +6,11 @@ it then discards: as a connection closes it drains what is left (``_do_read_into
 and again when the peer's ``close_notify`` arrives. A plain ``Protocol`` (the outbound SMTP
 client's ``net.stream``, httpx's connections) does so for *every* read
 (``_do_read__copied``): each reply of the remote server cost a 256 KiB ``mmap``, a page
-fault, an ``mremap`` down to the bytes read and later a ``munmap``. Python's
-``ssl`` allocates a bytes object of the whole 256 KiB before ``SSL_read`` runs, nearly
-always to learn that nothing is there (``SSLWantReadError``) and free it at once. With the
-mmap threshold at that size (``large_buffers``) each such read is an ``mmap``, a page fault
-and a ``munmap``. Measured: an empty read costs 19-21 µs that way and 2.4-5.3 µs through
+fault, an ``mremap`` down to the bytes read and later a ``munmap``: Python's ``ssl``
+allocates a bytes object of the whole 256 KiB before ``SSL_read`` runs, and with the mmap
+threshold at that size (``large_buffers``) that allocation is a mapping of its own. In the
+server's drain the read nearly always finds nothing (``SSLWantReadError``), and the
+mapping is freed at once. Measured: an empty read costs 19-21 µs that way and 2.4-5.3 µs through
 the scratch buffer (one process, memory BIOs); in the benchmark's case b (one message per
 STARTTLS session) py-spy found 6.6% of the workers' samples in those reads against 0.8% for
 every read of real data; end to end the saving (a few such reads per connection) is below

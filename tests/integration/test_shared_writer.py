@@ -28,7 +28,7 @@ from sealpost.model.envelope import Envelope, InboundMessage, SessionInfo
 from sealpost.model.ids import new_message_id
 from sealpost.model.queue import Submitted
 from sealpost.store.errors import DuplicateError, StoreError
-from sealpost.store.sqlite import SqliteStore
+from sealpost.store.sqlite import SqliteStore, shared_writer
 from sealpost.store.sqlite.shared_writer import OPERATIONS, SharedWriter, frame, unframe
 from sealpost.store.sqlite.writer import writer_lock_path
 from tests.forked import start_child, wait_child
@@ -309,6 +309,68 @@ def test_a_worker_that_reads_no_answers_is_dropped_not_waited_for(
         while chunk := sock.recv(65536):  # what it sent before the deadline, then the end
             received += chunk
     assert 0 < len(unframe(received)) < 3000
+
+
+def _batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch the writer commits from now on."""
+    sizes: list[int] = []
+    real = shared_writer.apply_batch
+
+    def recording(conn, ops):  # type: ignore[no-untyped-def]
+        sizes.append(len(ops))
+        return real(conn, ops)
+
+    monkeypatch.setattr(shared_writer, "apply_batch", recording)
+    return sizes
+
+
+def test_a_small_batch_waits_for_its_senders_turn_and_commits_once(
+    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """One request woke the writer; while it gives the core back, the worker sends the
+    rest of its turn: all of them go into one commit, each answered."""
+    writer = SharedWriter(database, str(tmp_path / "writer.sock"))
+    sizes = _batches(monkeypatch)
+    yields: list[int] = []
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(writer.socket_path)
+            writer.step(5)  # the connection is accepted; nothing to commit, no yield
+
+            def the_workers_turn() -> None:  # what the worker does while the writer yields
+                yields.append(len(sizes))
+                sock.sendall(frame((2, "no_such_operation", {})) + frame((3, "no", {})))
+
+            monkeypatch.setattr(os, "sched_yield", the_workers_turn)
+            sock.sendall(frame((1, "no_such_operation", {})))
+            writer.step(5)
+            answers = _answers(sock, 3)
+    finally:
+        writer.close()
+    assert yields == [0]  # once, before any commit
+    assert sizes == [3]
+    assert [request_id for request_id, _ in answers] == [1, 2, 3]
+
+
+def test_a_batch_of_yield_below_or_more_commits_at_once(
+    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    writer = SharedWriter(database, str(tmp_path / "writer.sock"))
+    sizes = _batches(monkeypatch)
+    yields: list[str] = []
+    monkeypatch.setattr(os, "sched_yield", lambda: yields.append("yield"))
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(writer.socket_path)
+            writer.step(5)
+            sock.sendall(_refused_requests(shared_writer.YIELD_BELOW))
+            writer.step(5)
+            answers = _answers(sock, shared_writer.YIELD_BELOW)
+    finally:
+        writer.close()
+    assert yields == []
+    assert sizes == [shared_writer.YIELD_BELOW]
+    assert len(answers) == shared_writer.YIELD_BELOW
 
 
 def test_another_user_is_not_served(database: Path, tmp_path: Path):

@@ -16,11 +16,13 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -269,9 +271,10 @@ def test_an_unknown_operation_is_refused_alone(writer):
     assert "no operation 'drop_everything'" in str(answers[0][1])
 
 
-def _refused_requests(count: int) -> bytes:
-    """``count`` requests the writer answers with an error each (about 200 bytes apiece)."""
-    return b"".join(frame((n, "no_such_operation", {})) for n in range(1, count + 1))
+def _refused_requests(count: int, first: int = 1) -> bytes:
+    """``count`` requests, numbered from ``first``, that the writer answers with an error
+    each (about 200 bytes apiece)."""
+    return b"".join(frame((n, "no_such_operation", {})) for n in range(first, first + count))
 
 
 def test_answers_the_socket_cannot_take_at_once_arrive_whole_and_in_order(
@@ -316,7 +319,7 @@ def _batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     sizes: list[int] = []
     real = shared_writer.apply_batch
 
-    def recording(conn, ops):  # type: ignore[no-untyped-def]
+    def recording(conn: sqlite3.Connection, ops: Sequence[Any]) -> list[Any]:
         sizes.append(len(ops))
         return real(conn, ops)
 
@@ -339,10 +342,10 @@ def test_a_small_batch_waits_for_its_senders_turn_and_commits_once(
 
             def the_workers_turn() -> None:  # what the worker does while the writer yields
                 yields.append(len(sizes))
-                sock.sendall(frame((2, "no_such_operation", {})) + frame((3, "no", {})))
+                sock.sendall(_refused_requests(2, first=2))
 
             monkeypatch.setattr(os, "sched_yield", the_workers_turn)
-            sock.sendall(frame((1, "no_such_operation", {})))
+            sock.sendall(_refused_requests(1))
             writer.step(5)
             answers = _answers(sock, 3)
     finally:
